@@ -1,0 +1,36 @@
+# Set-up and entry points. `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.realsyn-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lint bench clean sample-corpus
+
+setup: $(STAMP)
+
+# The torch/torchvision pair is installed first so that later requirements never pull another
+# build (see docs in README: "Installing").
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[offline,clip,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/realsyn run configs/sample.yaml
+
+test: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+sample-corpus: setup
+	$(PY) scripts/build_sample_corpus.py
+
+clean:
+	rm -rf workspace $(VENV)

@@ -1,0 +1,3 @@
+from realsyn.cli import main
+
+main()

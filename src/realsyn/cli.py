@@ -1,0 +1,105 @@
+"""The `realsyn` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from realsyn.config import ConfigError, dump_config, load_config
+from realsyn.pipeline import STAGES, UnknownStageError, run_pipeline
+from realsyn.workspace import Workspace
+
+app = typer.Typer(help="Turn interleaved image-text documents into CLIP training data "
+                       "(RealSyn).", no_args_is_help=True, add_completion=False)
+config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigPath = Annotated[Path, typer.Argument(help="YAML run configuration.")]
+Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1,
+                                             help="Worker processes (overrides the config).")]
+Rerun = Annotated[bool, typer.Option("--rerun", help="Forget finished shards and redo them.")]
+
+# The stages each shortcut command runs; stage issues add their commands here.
+COMMAND_STAGES: dict[str, list[str]] = {
+    "ingest": ["ingest"],
+}
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _load(path: Path, workers: int | None = None):
+    overrides = {"executor.workers": workers} if workers else None
+    try:
+        return load_config(path, overrides)
+    except ConfigError as error:
+        _fail(str(error))
+
+
+def _run(config_path: Path, only: list[str] | None, start: str | None, workers: int | None,
+         rerun: bool) -> None:
+    config = _load(config_path, workers)
+    try:
+        run_pipeline(config, only=only, start=start, rerun=rerun, report=typer.echo)
+    except UnknownStageError as error:
+        _fail(str(error))
+    typer.echo(f"workspace: {config.workspace}")
+
+
+@app.command()
+def run(config: ConfigPath,
+        only: Annotated[list[str] | None, typer.Option(
+            "--only", help=f"Run only this stage (repeatable): {', '.join(STAGES)}.")] = None,
+        start: Annotated[str | None, typer.Option(
+            "--from", help="Run this stage and every later one.")] = None,
+        workers: Workers = None, rerun: Rerun = False) -> None:
+    """Run the configured stages in order, skipping finished work."""
+    _run(config, only, start, workers, rerun)
+
+
+def _shortcut(command: str):
+    def command_function(config: ConfigPath, workers: Workers = None, rerun: Rerun = False):
+        _run(config, COMMAND_STAGES[command], None, workers, rerun)
+
+    stages = ", ".join(COMMAND_STAGES[command])
+    command_function.__doc__ = f"Run the {command} stages only ({stages})."
+    return command_function
+
+
+for _command in COMMAND_STAGES:
+    app.command(name=_command)(_shortcut(_command))
+
+
+@config_app.command("show")
+def config_show(config: ConfigPath) -> None:
+    """Print the resolved config (defaults filled in, paths absolute)."""
+    typer.echo(dump_config(_load(config)), nl=False)
+
+
+@config_app.command("check")
+def config_check(config: ConfigPath) -> None:
+    """Validate a config; exit 2 with the offending fields if it is invalid."""
+    _load(config)
+    typer.echo(f"{config}: ok")
+
+
+@app.command()
+def stats(config: ConfigPath) -> None:
+    """Print the merged stats of every finished stage in the workspace."""
+    workspace = Workspace(_load(config).workspace)
+    report = {name: workspace.stage_stats(name) for name in STAGES
+              if workspace.completed(name)}
+    typer.echo(json.dumps(report, indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

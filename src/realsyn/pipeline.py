@@ -1,0 +1,75 @@
+"""The stage registry and the runner of a whole pipeline."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from realsyn.config import RealsynConfig, dump_config
+from realsyn.stage import Context, Stage
+from realsyn.workspace import Workspace
+
+# The pipeline's stages in run order, as "module:Class" so that a stage's model libraries are
+# imported only when it runs. Issues that add a stage add a line here.
+STAGES: dict[str, str] = {
+    "ingest": "realsyn.ingest.stage:IngestStage",
+}
+
+
+class UnknownStageError(ValueError):
+    pass
+
+
+def load_stage(name: str) -> Stage:
+    try:
+        module_name, class_name = STAGES[name].split(":")
+    except KeyError:
+        raise UnknownStageError(
+            f"unknown stage {name!r}; known stages: {', '.join(STAGES)}") from None
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def select_stages(config: RealsynConfig, only: list[str] | None = None,
+                  start: str | None = None) -> list[str]:
+    """The stage names to run, in registry order: the config's `stages` (default all), cut to
+    `only`, or to `start` and after."""
+    chosen = config.stages if config.stages is not None else list(STAGES)
+    for name in [*chosen, *(only or []), *([start] if start else [])]:
+        if name not in STAGES:
+            raise UnknownStageError(
+                f"unknown stage {name!r}; known stages: {', '.join(STAGES)}")
+    ordered = [name for name in STAGES if name in chosen]
+    if only:
+        ordered = [name for name in ordered if name in only]
+    if start:
+        ordered = [name for name in ordered if list(STAGES).index(name) >= list(STAGES).index(start)]
+    return ordered
+
+
+def make_executor(config: RealsynConfig):
+    if config.executor.kind == "ray":
+        from realsyn.executors.ray import RayExecutor
+
+        return RayExecutor(address=config.executor.ray_address, workers=config.executor.workers)
+    from realsyn.executors.local import LocalExecutor
+
+    return LocalExecutor(workers=config.executor.workers)
+
+
+def run_pipeline(config: RealsynConfig, only: list[str] | None = None, start: str | None = None,
+                 rerun: bool = False,
+                 report: Callable[[str], None] = print) -> dict[str, dict]:
+    """Run the selected stages in order, skipping finished shards; returns stats per stage."""
+    workspace = Workspace(config.workspace)
+    workspace.write_bytes("config.yaml", dump_config(config).encode())
+    ctx = Context(config=config, workspace=workspace)
+    executor = make_executor(config)
+    results = {}
+    for name in select_stages(config, only, start):
+        stage = load_stage(name)
+        if rerun:
+            workspace.reset_stage(name)
+        stats = executor.run(stage, ctx)
+        results[name] = stats
+        report(f"[{name}] {stage.summary(ctx, stats)}")
+    return results

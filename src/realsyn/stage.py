@@ -1,0 +1,64 @@
+"""What a pipeline stage is.
+
+A *shard stage* maps each input shard to output shards independently: the executor runs
+`process(ctx, shard)` for every unfinished shard, in any order, on any worker, and records a
+completion marker with its stats. A *global stage* (k-means, dedup grouping, balancing) runs
+once on one node; it is executed as the single shard ``GLOBAL_SHARD``, with the same marker.
+
+`process` must write its outputs through the workspace (atomic) and be deterministic: the same
+input shard gives byte-identical outputs, whichever worker runs it and however often.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from realsyn.config import RealsynConfig
+from realsyn.workspace import Workspace
+
+GLOBAL_SHARD = "all"
+# Stats key that progress bars count as records; every stage should report it.
+RECORDS = "records_in"
+
+
+@dataclass
+class Context:
+    config: RealsynConfig
+    workspace: Workspace
+
+
+class Stage:
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    # Resources one worker of this stage needs (for schedulers such as Ray).
+    num_cpus: ClassVar[float] = 1.0
+    num_gpus: ClassVar[float] = 0.0
+
+    def setup(self, ctx: Context) -> None:
+        """Load models and other heavy state; called once per worker before any shard."""
+
+    def shards(self, ctx: Context) -> list[str]:
+        """The shard keys this stage must produce."""
+        return [GLOBAL_SHARD]
+
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Produce the outputs of one shard and return its stats (counters)."""
+        raise NotImplementedError
+
+    def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
+        """Called once after every shard is done, with the merged stats."""
+
+    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
+        """A few human lines about the finished stage, printed by the CLI."""
+        return ", ".join(f"{key}={value}" for key, value in stats.items())
+
+
+class GlobalStage(Stage):
+    """A stage that runs once over whole datasets."""
+
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        return self.run(ctx)
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        raise NotImplementedError

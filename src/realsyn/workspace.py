@@ -1,0 +1,178 @@
+"""The workspace: named datasets on disk between stages.
+
+Layout under the root (local path or any fsspec URL):
+
+    manifest.json                      datasets, encoder identity, last config
+    config.yaml                        the resolved config of the last run
+    datasets/<name>/<shard>.parquet    records (pyarrow)
+    arrays/<name>/<shard>.npy          embeddings and other dense arrays
+    stages/<stage>/completions/<shard> one marker per finished shard
+    stages/<stage>/stats/<shard>.json  one stats file per finished shard
+    stages/<stage>/stats.json          merged stats of the stage
+
+Every file is written under a temporary name and renamed into place, so a killed process never
+leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+
+
+class Workspace:
+    def __init__(self, root: str):
+        self.url = root
+        self.fs, self.root = fsspec.core.url_to_fs(root)
+        self.fs.makedirs(self.root, exist_ok=True)
+
+    # ------------------------------------------------------------------ paths and raw files
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.root, *parts)
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path(*parts))
+
+    def write_bytes(self, relpath: str, data: bytes) -> None:
+        """Atomically write `data` at `relpath` (temporary name, then rename)."""
+        final = self.path(relpath)
+        folder = posixpath.dirname(final)
+        self.fs.makedirs(folder, exist_ok=True)
+        temporary = posixpath.join(folder, f".tmp-{uuid.uuid4().hex}-{posixpath.basename(final)}")
+        with self.fs.open(temporary, "wb") as handle:
+            handle.write(data)
+        self.fs.mv(temporary, final)
+
+    def read_bytes(self, relpath: str) -> bytes:
+        with self.fs.open(self.path(relpath), "rb") as handle:
+            return handle.read()
+
+    def write_json(self, relpath: str, obj: Any) -> None:
+        self.write_bytes(relpath, json.dumps(obj, indent=2, sort_keys=True).encode())
+
+    def read_json(self, relpath: str, default: Any = None) -> Any:
+        if not self.exists(relpath):
+            return default
+        return json.loads(self.read_bytes(relpath))
+
+    def list_files(self, folder: str, suffix: str = "") -> list[str]:
+        """Sorted base names of the finished files in `folder` (temporary files excluded)."""
+        full = self.path(folder)
+        if not self.fs.exists(full):
+            return []
+        names = (posixpath.basename(p) for p in self.fs.ls(full, detail=False))
+        return sorted(n for n in names if n.endswith(suffix) and not n.startswith(".tmp-"))
+
+    # ------------------------------------------------------------------ parquet datasets
+    def write_table(self, dataset: str, shard: str, table: pa.Table) -> None:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        self.write_bytes(f"datasets/{dataset}/{shard}.parquet", buffer.getvalue())
+        self._register(dataset, "parquet")
+
+    def read_table(self, dataset: str, shard: str, columns: list[str] | None = None) -> pa.Table:
+        with self.fs.open(self.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
+            return pq.read_table(handle, columns=columns)
+
+    def shards(self, dataset: str) -> list[str]:
+        return [n[: -len(".parquet")] for n in self.list_files(f"datasets/{dataset}", ".parquet")]
+
+    def read_dataset(self, dataset: str, columns: list[str] | None = None) -> pa.Table:
+        tables = [self.read_table(dataset, shard, columns) for shard in self.shards(dataset)]
+        if not tables:
+            raise FileNotFoundError(f"dataset {dataset!r} is empty or missing in {self.url}")
+        return pa.concat_tables(tables)
+
+    def iter_tables(self, dataset: str, columns: list[str] | None = None
+                    ) -> Iterator[tuple[str, pa.Table]]:
+        for shard in self.shards(dataset):
+            yield shard, self.read_table(dataset, shard, columns)
+
+    def count_rows(self, dataset: str) -> int:
+        total = 0
+        for shard in self.shards(dataset):
+            with self.fs.open(self.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+
+    # ------------------------------------------------------------------ arrays
+    def write_array(self, name: str, shard: str, array: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        self.write_bytes(f"arrays/{name}/{shard}.npy", buffer.getvalue())
+        self._register(name, "npy")
+
+    def read_array(self, name: str, shard: str, mmap: bool = True) -> np.ndarray:
+        path = self.path(f"arrays/{name}/{shard}.npy")
+        if mmap and self.is_local:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        with self.fs.open(path, "rb") as handle:
+            return np.load(io.BytesIO(handle.read()), allow_pickle=False)
+
+    def array_shards(self, name: str) -> list[str]:
+        return [n[: -len(".npy")] for n in self.list_files(f"arrays/{name}", ".npy")]
+
+    @property
+    def is_local(self) -> bool:
+        protocol = self.fs.protocol
+        return "file" in (protocol if isinstance(protocol, tuple) else (protocol,))
+
+    # ------------------------------------------------------------------ manifest
+    def manifest(self) -> dict[str, Any]:
+        return self.read_json(MANIFEST, default={"datasets": {}})
+
+    def update_manifest(self, **entries: Any) -> None:
+        manifest = self.manifest()
+        manifest.update(entries)
+        self.write_json(MANIFEST, manifest)
+
+    def _register(self, name: str, kind: str) -> None:
+        # Called per shard write, possibly from several processes: cheap check first, and a
+        # lost race only loses an entry that the next write restores.
+        manifest = self.manifest()
+        if manifest.get("datasets", {}).get(name) != kind:
+            manifest.setdefault("datasets", {})[name] = kind
+            self.write_json(MANIFEST, manifest)
+
+    # ------------------------------------------------------------------ stage bookkeeping
+    def is_done(self, stage: str, shard: str) -> bool:
+        return self.exists(f"stages/{stage}/completions/{shard}")
+
+    def mark_done(self, stage: str, shard: str, stats: dict[str, Any]) -> None:
+        """Stats first, marker last: a marker always has its stats beside it."""
+        self.write_json(f"stages/{stage}/stats/{shard}.json", stats)
+        self.write_bytes(f"stages/{stage}/completions/{shard}", b"")
+
+    def completed(self, stage: str) -> list[str]:
+        return self.list_files(f"stages/{stage}/completions")
+
+    def merge_stats(self, stage: str) -> dict[str, int]:
+        """Sum the numeric counters of every finished shard and store them beside."""
+        total: Counter[str] = Counter()
+        for shard in self.completed(stage):
+            for key, value in self.read_json(f"stages/{stage}/stats/{shard}.json", {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    total[key] += value
+        merged = dict(sorted(total.items()))
+        self.write_json(f"stages/{stage}/stats.json", merged)
+        return merged
+
+    def stage_stats(self, stage: str) -> dict[str, int]:
+        return self.read_json(f"stages/{stage}/stats.json", default={})
+
+    def reset_stage(self, stage: str) -> None:
+        folder = self.path(f"stages/{stage}")
+        if self.fs.exists(folder):
+            self.fs.rm(folder, recursive=True)
