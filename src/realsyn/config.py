@@ -6,6 +6,7 @@ Unknown fields are errors, so a misspelt key never silently falls back to a defa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -131,9 +132,20 @@ class RetrieveConfig(Section):
     nprobe: int = Field(default=1, ge=1)
     top_k: int = Field(default=3, ge=1)
     kmeans_iterations: int = Field(default=20, ge=1)
-    max_training_points: int = Field(default=1_000_000, ge=1)
-    exclude_own_document: bool = False
-    min_score: float | None = Field(default=None, ge=-1, le=1)
+    training_points_per_cluster: int = Field(
+        default=64, ge=1, description="k-means trains on a sample of this many points per "
+        "cluster (faiss needs >= 39 for stable centres); the whole corpus when smaller.")
+    max_training_points: int = Field(default=1_000_000, ge=1,
+                                     description="Upper bound of the k-means training sample.")
+    query_batch_size: int = Field(default=65_536, ge=1,
+                                  description="Images searched per batch (bounds memory).")
+    exclude_own_document: bool = Field(
+        default=False, description="Never return a sentence from the image's own document.")
+    min_score: float | None = Field(
+        default=None, ge=-1, le=1,
+        description="Drop retrieved sentences scoring below this cosine; None keeps all.")
+    preview_images: int = Field(default=5, ge=0,
+                                description="Images whose top texts the CLI prints.")
     seed: int = 0
 
 
@@ -249,7 +261,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
 def _resolve(location: str, base: Path) -> str:
     if "://" in location or Path(location).is_absolute():
         return location
-    return str(base / location)
+    return os.path.normpath(base / location)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

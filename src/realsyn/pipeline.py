@@ -42,7 +42,8 @@ def select_stages(config: RealsynConfig, only: list[str] | None = None,
     if only:
         ordered = [name for name in ordered if name in only]
     if start:
-        ordered = [name for name in ordered if list(STAGES).index(name) >= list(STAGES).index(start)]
+        names = list(STAGES)
+        ordered = [name for name in ordered if names.index(name) >= names.index(start)]
     return ordered
 
 

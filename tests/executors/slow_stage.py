@@ -1,0 +1,46 @@
+"""A small deterministic shard stage for executor tests, slow enough to be killed midway."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from realsyn.config import RealsynConfig
+from realsyn.executors.local import LocalExecutor
+from realsyn.records import stable_id
+from realsyn.stage import RECORDS, Context, Stage
+from realsyn.workspace import Workspace
+
+
+class SlowCopyStage(Stage):
+    name = "slow_copy"
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ctx.workspace.shards("numbers")
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        table = ctx.workspace.read_table("numbers", shard)
+        keys = [stable_id("n", value) for value in table.column("value").to_pylist()]
+        out = table.append_column("key", pa.array(keys)).append_column(
+            "square", pc.multiply(table.column("value"), table.column("value")))
+        time.sleep(0.3)
+        ctx.workspace.write_table("squares", shard, out)
+        return {RECORDS: table.num_rows, "odd": sum(v % 2 for v in out.column("value").to_pylist())}
+
+
+def make_numbers(workspace: Workspace, shards: int, rows: int) -> None:
+    for index in range(shards):
+        values = list(range(index * rows, (index + 1) * rows))
+        workspace.write_table("numbers", f"{index:05d}", pa.table({"value": values}))
+
+
+def run(root: str, workers: int) -> dict:
+    ctx = Context(config=RealsynConfig(workspace=root), workspace=Workspace(root))
+    return LocalExecutor(workers=workers).run(SlowCopyStage(), ctx)
+
+
+if __name__ == "__main__":
+    print(run(sys.argv[1], int(sys.argv[2])))
