@@ -98,6 +98,15 @@ def stats(config: ConfigPath) -> None:
     typer.echo(json.dumps(report, indent=2))
 
 
+@app.command()
+def report(config: ConfigPath,
+           samples: Annotated[int, typer.Option(min=0, help="Gallery size.")] = 24) -> None:
+    """Write an HTML report (counters per stage, sample gallery) into the workspace."""
+    from realsyn.report.html import write_report
+
+    typer.echo(write_report(Workspace(_load(config).workspace), samples))
+
+
 def main() -> None:
     try:
         app()
