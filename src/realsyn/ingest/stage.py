@@ -1,0 +1,224 @@
+"""The `ingest` stage: input documents -> datasets `documents`, `images` and `texts`.
+
+`shards()` expands the inputs into a plan of bounded work units (see sources.py) and stores it
+in the workspace, so every worker and every resumed run reads the same shard -> work mapping;
+a rerun whose inputs changed is refused instead of mixing two corpora. `process()` reads the
+shard's units with the reader of each file's kind, resolves the bytes of every image item
+(embedded, local file, data URL, or fetched over http(s)) and writes the three datasets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from realsyn.ingest.fetch import Fetcher
+from realsyn.ingest.html import read_html
+from realsyn.ingest.images import (
+    OK,
+    LocalImages,
+    check_image,
+    decode_data_url,
+    image_meta,
+    location_kind,
+)
+from realsyn.ingest.obelics import read_arrow, read_jsonl, read_parquet
+from realsyn.ingest.pdf import read_pdf
+from realsyn.ingest.sources import WorkUnit, make_plan, shard_key
+from realsyn.ingest.urls import read_urls
+from realsyn.ingest.warc import read_warc
+from realsyn.records import (
+    IMAGE_SCHEMA,
+    ITEM_TEXT,
+    TEXT_SCHEMA,
+    documents_table,
+    image_id,
+    text_id,
+)
+from realsyn.stage import RECORDS, Context, Stage
+
+Reader = Callable[[WorkUnit, Any, Counter], Iterator[dict[str, Any]]]
+READERS: dict[str, Reader] = {
+    "parquet": read_parquet,
+    "jsonl": read_jsonl,
+    "arrow": read_arrow,
+    "html": read_html,
+    "warc": read_warc,
+    "pdf": read_pdf,
+    "urls": read_urls,
+}
+OUTPUTS = ("documents", "images", "texts")
+PLAN = "stages/ingest/plan.json"
+
+
+class InputsChangedError(RuntimeError):
+    pass
+
+
+def _signature(plan: dict[str, Any]) -> list[Any]:
+    """What a plan reads, independent of where the inputs are mounted."""
+    return [[(u["file"]["relpath"], u["file"]["kind"], u["start"], u["stop"]) for u in shard]
+            for shard in plan["shards"]]
+
+
+class IngestStage(Stage):
+    name: ClassVar[str] = "ingest"
+    description: ClassVar[str] = "Read interleaved documents into documents/images/texts."
+
+    def __init__(self) -> None:
+        self._plan: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ planning
+    def shards(self, ctx: Context) -> list[str]:
+        config = ctx.config
+        plan = make_plan([(spec.path, spec.format) for spec in config.inputs],
+                         config.executor.shard_size, config.ingest.files_per_shard,
+                         config.ingest.jsonl_block_bytes)
+        workspace = ctx.workspace
+        stored = workspace.read_json(PLAN)
+        if stored is not None and _signature(stored) != _signature(plan):
+            raise InputsChangedError(
+                "the inputs or ingest settings changed since this workspace's ingest began; "
+                "run again with --rerun to ingest them from scratch")
+        if stored is None:
+            # A fresh ingest: completion markers without their plan mean nothing, and no
+            # output shard of an earlier plan may outlive it.
+            workspace.reset_stage(self.name)
+            for dataset in OUTPUTS:
+                folder = workspace.path("datasets", dataset)
+                if workspace.fs.exists(folder):
+                    workspace.fs.rm(folder, recursive=True)
+        if stored != plan:  # new, or the same inputs mounted elsewhere
+            workspace.write_json(PLAN, plan)
+        self._plan = plan
+        return [shard_key(index) for index in range(len(plan["shards"]))]
+
+    def _units(self, ctx: Context, shard: str) -> tuple[list[WorkUnit], dict[str, Any]]:
+        if self._plan is None:
+            self._plan = ctx.workspace.read_json(PLAN)
+        return [WorkUnit.from_json(u) for u in self._plan["shards"][int(shard)]], self._plan
+
+    # ------------------------------------------------------------------ one shard
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        options = ctx.config.ingest
+        units, plan = self._units(ctx, shard)
+        stats: Counter[str] = Counter()
+        per_file: dict[str, dict[str, Any]] = {}
+        documents: list[tuple[str, dict[str, Any]]] = []
+        for unit in units:
+            file_stats: Counter[str] = Counter(files_in=1)
+            error = None
+            try:
+                for document in READERS[unit.file.kind](unit, options, file_stats):
+                    if self._clean(document, options.min_text_chars, file_stats):
+                        documents.append((unit.file.root, document))
+            except Exception as exc:  # an unforeseen failure loses one file, not the shard
+                file_stats[f"files_failed_{type(exc).__name__}"] += 1
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            stats.update(file_stats)
+            key = unit.file.relpath if unit.stop is None and not unit.start else \
+                f"{unit.file.relpath}[{unit.start}:{unit.stop}]"
+            per_file[key] = {**dict(sorted(file_stats.items())), **({"error": error} if error
+                                                                    else {})}
+        images, texts = self._split(documents, options, stats)
+        stats["documents_out"] += len(documents)
+        stats["texts_out"] += len(texts)
+        stats["images_out"] += len(images)
+        if shard == shard_key(0) and plan.get("ignored_files"):
+            stats["files_ignored_not_documents"] += plan["ignored_files"]
+        stats.setdefault(RECORDS, 0)
+        workspace = ctx.workspace
+        workspace.write_table("documents", shard, documents_table([d for _, d in documents]))
+        workspace.write_table("images", shard, pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
+        workspace.write_table("texts", shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
+        workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
+        return dict(sorted(stats.items()))
+
+    @staticmethod
+    def _clean(document: dict[str, Any], min_chars: int, stats: Counter[str]) -> bool:
+        """Drop too-short text items; False (counted) when nothing is left."""
+        kept = []
+        for item in document["items"]:
+            if item["kind"] == ITEM_TEXT and len((item["text"] or "").strip()) < max(min_chars, 1):
+                stats["texts_dropped_short"] += 1
+            else:
+                kept.append(item)
+        document["items"] = kept
+        if not kept:
+            stats["documents_dropped_empty"] += 1
+            return False
+        return True
+
+    # ------------------------------------------------------------------ images and texts
+    def _split(self, documents: list[tuple[str, dict[str, Any]]], options: Any,
+               stats: Counter[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        local = LocalImages(options.max_image_bytes, options.allow_paths_outside_root)
+        images: list[dict[str, Any]] = []
+        texts: list[dict[str, Any]] = []
+        pending: dict[str, list[int]] = {}
+        for root, document in documents:
+            doc_id = document["doc_id"]
+            for position, item in enumerate(document["items"]):
+                if item["kind"] == ITEM_TEXT:
+                    texts.append({"text_id": text_id(doc_id, position), "doc_id": doc_id,
+                                  "position": position, "text": item["text"]})
+                    continue
+                url, data = item["image_url"], item["image_bytes"]
+                kind = location_kind(url)
+                origin, status = "embedded", OK
+                if data is None:
+                    origin = kind
+                    if kind == "data":
+                        data = decode_data_url(url)
+                        status = OK if data is not None else "invalid_data_url"
+                    elif kind in ("local", "file"):
+                        data, status = local.read(root, url)
+                    elif kind == "http":
+                        status = "pending" if options.fetch.enabled else "not_fetched"
+                    else:
+                        status = "no_source" if kind == "none" else "unsupported_scheme"
+                if kind == "data":
+                    url = None  # the bytes are the image; do not store them twice
+                if status == "pending":
+                    pending.setdefault(url, []).append(len(images))
+                images.append({
+                    "image_id": image_id(doc_id, position, url, data), "doc_id": doc_id,
+                    "position": position, "url": url, "bytes": data,
+                    "meta": image_meta(item["image_meta"], origin=origin), "status": status})
+        if pending:
+            results = Fetcher(options.fetch, options.max_image_bytes).fetch_all(pending)
+            for url, rows in pending.items():
+                result = results[url]
+                for row in rows:
+                    images[row]["bytes"], images[row]["status"] = result.data, result.status
+                    images[row]["meta"].update(
+                        {"final_url": result.final_url} if result.final_url != url else {})
+                    if result.content_type:
+                        images[row]["meta"]["content_type"] = result.content_type
+        for row in images:
+            if row["status"] == OK:
+                row["status"] = check_image(row["bytes"], options.max_image_bytes,
+                                            options.max_image_pixels, options.verify_images)
+            if row["status"] != OK:
+                row["bytes"] = None
+            stats[f"images_origin_{row['meta']['origin']}"] += 1
+            stats["images_ok" if row["status"] == OK else f"images_failed_{row['status']}"] += 1
+            row["meta"] = json.dumps(row["meta"], ensure_ascii=False, sort_keys=True)
+        return images, texts
+
+    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
+        failed = {k[len("images_failed_"):]: v for k, v in stats.items()
+                  if k.startswith("images_failed_")}
+        line = (f"{stats.get('documents_out', 0)} documents, {stats.get('texts_out', 0)} texts, "
+                f"{stats.get('images_ok', 0)}/{stats.get('images_out', 0)} images ok")
+        if failed:
+            line += " (failed: " + ", ".join(f"{k}={v}" for k, v in sorted(failed.items())) + ")"
+        problems = {k: v for k, v in stats.items()
+                    if k.startswith(("files_failed", "rows_dropped", "records_dropped"))}
+        if problems:
+            line += "; " + ", ".join(f"{k}={v}" for k, v in sorted(problems.items()))
+        return line

@@ -1,0 +1,163 @@
+"""The `write` stage: dataset `balanced` -> WebDataset shards + release and extended parquet.
+
+Output shard k holds rows [k * samples_per_shard, (k + 1) * samples_per_shard) of `balanced` (its
+shards in order), so shards are independent: written in parallel, resumed one by one. Under the
+output folder (config `write.output`, default `<workspace>/output`):
+
+    shards/{00000..N}.tar       KEY.jpg, KEY.txt (text1), KEY.json (img2dataset layout)
+    shards/00000_stats.json     per-shard counts
+    shards/sizes.json           samples per shard (open_clip reads it for the dataset size)
+    release/00000.parquet       raw_image_url, text1, text2, text3, syn_text
+    extended/00000.parquet      every score and id, plus key, shard, size, sha256
+
+Image bytes come from dataset `images_final`, located by the `image_shard` / `image_row`
+columns that `balance` adds (and checked against image_id).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+from collections import defaultdict
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from realsyn.stage import RECORDS, Context, Stage
+from realsyn.workspace import Workspace
+from realsyn.write import parquet
+from realsyn.write.webdataset import TarShardWriter, key_digits, make_key
+
+INPUT = "balanced"
+IMAGES = "images_final"
+
+
+def output_root(ctx: Context) -> str:
+    return ctx.config.write.output or posixpath.join(ctx.workspace.url, "output")
+
+
+def shard_row_counts(workspace: Workspace, dataset: str) -> list[tuple[str, int]]:
+    counts = []
+    for shard in workspace.shards(dataset):
+        with workspace.fs.open(workspace.path(f"datasets/{dataset}/{shard}.parquet")) as handle:
+            counts.append((shard, pq.ParquetFile(handle).metadata.num_rows))
+    return counts
+
+
+def read_row_range(workspace: Workspace, dataset: str, start: int, stop: int) -> pa.Table:
+    """Rows [start, stop) of a dataset's shards taken in order, reading only the shards needed."""
+    parts, offset = [], 0
+    for shard, count in shard_row_counts(workspace, dataset):
+        lo, hi = max(start, offset), min(stop, offset + count)
+        if lo < hi:
+            parts.append(workspace.read_table(dataset, shard).slice(lo - offset, hi - lo))
+        offset += count
+    if not parts:
+        raise ValueError(f"rows {start}..{stop} are not in dataset {dataset!r}")
+    return pa.concat_tables(parts)
+
+
+def fetch_image_bytes(workspace: Workspace, rows: pa.Table) -> list[bytes | None]:
+    """The image bytes of each row from `images_final`; None where the locator is wrong."""
+    image_ids = rows.column("image_id").to_pylist()
+    shards = rows.column("image_shard").to_pylist()
+    positions = rows.column("image_row").to_pylist()
+    wanted: dict[str, list[int]] = defaultdict(list)
+    for i, shard in enumerate(shards):
+        if shard is not None and positions[i] is not None:
+            wanted[shard].append(i)
+    out: list[bytes | None] = [None] * rows.num_rows
+    for shard, indices in sorted(wanted.items()):
+        table = workspace.read_table(IMAGES, shard, columns=["image_id", "bytes"])
+        for i in indices:
+            row = positions[i]
+            if 0 <= row < table.num_rows and table.column("image_id")[row].as_py() == image_ids[i]:
+                out[i] = table.column("bytes")[row].as_py()
+    return out
+
+
+def sample_meta(row: dict[str, Any]) -> dict[str, Any]:
+    """What KEY.json carries: every balanced column except pixels (texts, scores, ids)."""
+    return {k: v for k, v in row.items() if k not in parquet.EXCLUDED_COLUMNS}
+
+
+class WriteStage(Stage):
+    name = "write"
+    description = "WebDataset shards (img2dataset layout) and the release parquet."
+
+    def shards(self, ctx: Context) -> list[str]:
+        if not ctx.workspace.shards(INPUT):
+            raise FileNotFoundError(f"dataset {INPUT!r} is missing in {ctx.workspace.url}: "
+                                    "run the balance stage first")
+        total = ctx.workspace.count_rows(INPUT)
+        per_shard = ctx.config.write.samples_per_shard
+        return [f"{k:05d}" for k in range(math.ceil(total / per_shard))]
+
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        config, workspace = ctx.config.write, ctx.workspace
+        shard_id = int(shard)
+        start = shard_id * config.samples_per_shard
+        total = workspace.count_rows(INPUT)
+        rows = read_row_range(workspace, INPUT, start,
+                              min(start + config.samples_per_shard, total))
+        images = fetch_image_bytes(workspace, rows)
+        root = output_root(ctx)
+        writer = TarShardWriter(posixpath.join(root, "shards"), shard_id, config.image_size,
+                                config.resize_mode, config.jpeg_quality)
+        digits = key_digits(config.samples_per_shard)
+        stats = {RECORDS: rows.num_rows, "dropped_missing_image": 0}
+        written_rows, written = [], defaultdict(list)
+        for index, (row, image) in enumerate(zip(rows.to_pylist(), images, strict=True)):
+            if image is None:
+                stats["dropped_missing_image"] += 1
+                continue
+            key = make_key(shard_id, index, digits)
+            if writer.write(image, key, row.get("text1"), sample_meta(row)) != "success":
+                continue
+            record = writer.last_record
+            written_rows.append(index)
+            for name in ("key", "width", "height", "sha256"):
+                written[name].append(record[name])
+            written["shard"].append(f"{shard}.tar")
+        shard_stats = writer.close()
+        stats["dropped_failed_to_decode"] = shard_stats["failed_to_decode"]
+        stats["records_out"] = shard_stats["successes"]
+        stats["bytes_written"] = shard_stats["bytes"]
+
+        kept = rows.take(pa.array(written_rows, pa.int64()))
+        parquet.write_parquet(parquet.release_table(kept.to_pylist()),
+                              posixpath.join(root, "release", f"{shard}.parquet"))
+        columns = {name: pa.array(values, pa.int32() if name in ("width", "height") else
+                                  pa.string()) for name, values in written.items()}
+        if not written_rows:  # keep the extended schema even for an empty shard
+            columns = {"key": pa.array([], pa.string()), "width": pa.array([], pa.int32()),
+                       "height": pa.array([], pa.int32()), "sha256": pa.array([], pa.string()),
+                       "shard": pa.array([], pa.string())}
+        parquet.write_parquet(parquet.extended_table(kept, columns),
+                              posixpath.join(root, "extended", f"{shard}.parquet"))
+        return stats
+
+    def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
+        """`sizes.json` beside the shards: open_clip takes the dataset size from it."""
+        fs, folder = fsspec.core.url_to_fs(posixpath.join(output_root(ctx), "shards"))
+        sizes = {}
+        for shard in self.shards(ctx):
+            path = posixpath.join(folder, f"{shard}_stats.json")
+            if fs.exists(path):
+                with fs.open(path) as handle:
+                    sizes[f"{shard}.tar"] = json.load(handle)["successes"]
+        fs.makedirs(folder, exist_ok=True)
+        with fs.open(posixpath.join(folder, "sizes.json"), "w") as handle:
+            json.dump(sizes, handle, indent=2, sort_keys=True)
+
+    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
+        root = output_root(ctx)
+        n = len(self.shards(ctx))
+        last = f"{{00000..{n - 1:05d}}}.tar" if n else "(none)"
+        return (f"wrote {stats.get('records_out', 0)} samples of {stats.get(RECORDS, 0)} "
+                f"(missing image {stats.get('dropped_missing_image', 0)}, undecodable "
+                f"{stats.get('dropped_failed_to_decode', 0)}) to {root}/shards/{last}; "
+                f"release parquet: {root}/release/; extended parquet: {root}/extended/")
