@@ -70,3 +70,12 @@ def test_unknown_stage_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["run", str(path), "--only", "nonsense"])
     assert result.exit_code == 2
     assert "unknown stage 'nonsense'" in result.output
+
+
+def test_set_overrides_are_validated(tmp_path):
+    path = _write(tmp_path, f"workspace: {tmp_path / 'ws'}\n")
+    result = runner.invoke(app, ["run", str(path), "--set", "executor.workerz=3"])
+    assert result.exit_code == 2
+    assert "executor.workerz" in result.output
+    result = runner.invoke(app, ["run", str(path), "--set", "novalue"])
+    assert result.exit_code == 2 and "FIELD=VALUE" in result.output

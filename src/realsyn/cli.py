@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 from realsyn.config import ConfigError, dump_config, load_config
+from realsyn.executors.local import StageError
 from realsyn.pipeline import STAGES, UnknownStageError, run_pipeline
 from realsyn.workspace import Workspace
 
@@ -22,6 +24,8 @@ ConfigPath = Annotated[Path, typer.Argument(help="YAML run configuration.")]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1,
                                              help="Worker processes (overrides the config).")]
 Rerun = Annotated[bool, typer.Option("--rerun", help="Forget finished shards and redo them.")]
+Settings = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a config field, e.g. --set executor.shard_size=200 (repeatable).")]
 
 # The stages each shortcut command runs; stage issues add their commands here.
 COMMAND_STAGES: dict[str, list[str]] = {
@@ -29,26 +33,39 @@ COMMAND_STAGES: dict[str, list[str]] = {
 }
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=code)
 
 
-def _load(path: Path, workers: int | None = None):
-    overrides = {"executor.workers": workers} if workers else None
+def _overrides(settings: list[str] | None, workers: int | None = None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for setting in settings or []:
+        key, equals, value = setting.partition("=")
+        if not equals or not key:
+            _fail(f"--set expects FIELD=VALUE, got {setting!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    if workers:
+        overrides["executor.workers"] = workers
+    return overrides
+
+
+def _load(path: Path, overrides: dict[str, Any] | None = None):
     try:
         return load_config(path, overrides)
     except ConfigError as error:
         _fail(str(error))
 
 
-def _run(config_path: Path, only: list[str] | None, start: str | None, workers: int | None,
-         rerun: bool) -> None:
-    config = _load(config_path, workers)
+def _run(config_path: Path, only: list[str] | None, start: str | None,
+         overrides: dict[str, Any], rerun: bool) -> None:
+    config = _load(config_path, overrides)
     try:
         run_pipeline(config, only=only, start=start, rerun=rerun, report=typer.echo)
     except UnknownStageError as error:
         _fail(str(error))
+    except StageError as error:
+        _fail(f"{error}\n(finished shards are kept: run the same command again to resume)", 1)
     typer.echo(f"workspace: {config.workspace}")
 
 
@@ -58,14 +75,15 @@ def run(config: ConfigPath,
             "--only", help=f"Run only this stage (repeatable): {', '.join(STAGES)}.")] = None,
         start: Annotated[str | None, typer.Option(
             "--from", help="Run this stage and every later one.")] = None,
-        workers: Workers = None, rerun: Rerun = False) -> None:
+        workers: Workers = None, rerun: Rerun = False, settings: Settings = None) -> None:
     """Run the configured stages in order, skipping finished work."""
-    _run(config, only, start, workers, rerun)
+    _run(config, only, start, _overrides(settings, workers), rerun)
 
 
 def _shortcut(command: str):
-    def command_function(config: ConfigPath, workers: Workers = None, rerun: Rerun = False):
-        _run(config, COMMAND_STAGES[command], None, workers, rerun)
+    def command_function(config: ConfigPath, workers: Workers = None, rerun: Rerun = False,
+                         settings: Settings = None):
+        _run(config, COMMAND_STAGES[command], None, _overrides(settings, workers), rerun)
 
     stages = ", ".join(COMMAND_STAGES[command])
     command_function.__doc__ = f"Run the {command} stages only ({stages})."

@@ -65,11 +65,15 @@ def run_pipeline(config: RealsynConfig, only: list[str] | None = None, start: st
     workspace.write_bytes("config.yaml", dump_config(config).encode())
     ctx = Context(config=config, workspace=workspace)
     executor = make_executor(config)
-    results = {}
-    for name in select_stages(config, only, start):
-        stage = load_stage(name)
-        if rerun:
+    selected = select_stages(config, only, start)
+    if rerun and selected:
+        # Later stages were built from what is about to change: their work is stale too.
+        names = list(STAGES)
+        for name in names[names.index(selected[0]):]:
             workspace.reset_stage(name)
+    results = {}
+    for name in selected:
+        stage = load_stage(name)
         stats = executor.run(stage, ctx)
         results[name] = stats
         report(f"[{name}] {stage.summary(ctx, stats)}")

@@ -29,6 +29,15 @@ def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
     return stats
 
 
+def guarded(stage: Stage, shard: str, call):
+    """Run `call`, turning any error into a StageError that names the stage and shard."""
+    try:
+        return call()
+    except Exception as error:
+        raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: "
+                         f"{type(error).__name__}: {error}") from error
+
+
 # Per-worker state of the process pool: built once by the initializer.
 _worker: dict[str, Any] = {}
 
@@ -56,7 +65,7 @@ class LocalExecutor:
 
     def run(self, stage: Stage, ctx: Context) -> dict[str, Any]:
         workspace = ctx.workspace
-        shards = stage.shards(ctx)
+        shards = guarded(stage, "(planning)", lambda: stage.shards(ctx))
         pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
         bar = progress_bar(len(shards), len(shards) - len(pending), stage.name)
         records = 0
@@ -72,7 +81,7 @@ class LocalExecutor:
                 if pending:
                     stage.setup(ctx)
                 for shard in pending:
-                    advance(self._guarded(stage, shard, lambda s=shard: run_one_shard(
+                    advance(guarded(stage, shard, lambda s=shard: run_one_shard(
                         stage, ctx, s)))
             else:
                 self._run_pool(stage, ctx, pending, advance)
@@ -93,13 +102,6 @@ class LocalExecutor:
                 done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
                 for future in done:
                     shard = futures[future]
-                    _, stats = self._guarded(stage, shard, future.result)
+                    _, stats = guarded(stage, shard, future.result)
                     advance(stats)
 
-    @staticmethod
-    def _guarded(stage: Stage, shard: str, call):
-        try:
-            return call()
-        except Exception as error:
-            raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: "
-                             f"{type(error).__name__}: {error}") from error

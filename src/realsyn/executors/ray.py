@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realsyn.executors.local import StageError, progress_bar, run_one_shard
+from realsyn.executors.local import StageError, guarded, progress_bar, run_one_shard
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 
@@ -40,7 +40,7 @@ class RayExecutor:
             ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False,
                      include_dashboard=False)
         workspace = ctx.workspace
-        shards = stage.shards(ctx)
+        shards = guarded(stage, "(planning)", lambda: stage.shards(ctx))
         pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
         bar = progress_bar(len(shards), len(shards) - len(pending), f"{stage.name} (ray)")
         records = 0
