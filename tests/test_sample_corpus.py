@@ -94,3 +94,23 @@ def test_size_and_licence():
     licence = (CORPUS / "LICENSE").read_text()
     assert "GNU Free Documentation License" in licence and "1.2" in licence
     assert (CORPUS / "README.md").is_file()
+
+
+@pytest.mark.skipif(not Path("/usr/share/gimp/2.0/help/en").is_dir(),
+                    reason="Debian package gimp-help-en not installed")
+def test_rebuild_is_deterministic_and_matches_the_shipped_corpus(tmp_path):
+    import importlib.util
+    import sys
+
+    script = CORPUS.parents[1] / "scripts" / "build_sample_corpus.py"
+    spec = importlib.util.spec_from_file_location("build_sample_corpus", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    counts = module.build(module.HELP_ROOT, tmp_path)
+    assert counts["missing_images_skipped"] == 0
+    assert pq.read_table(tmp_path / "sample.parquet").equals(pq.read_table(PARQUET))
+    rebuilt = sorted(p.relative_to(tmp_path) for p in (tmp_path / "images").rglob("*"))
+    shipped = sorted(p.relative_to(CORPUS) for p in (CORPUS / "images").rglob("*"))
+    assert rebuilt == shipped
+    assert (tmp_path / "README.md").read_text() == (CORPUS / "README.md").read_text()
