@@ -30,6 +30,10 @@ Settings = Annotated[list[str] | None, typer.Option(
 # The stages each shortcut command runs; stage issues add their commands here.
 COMMAND_STAGES: dict[str, list[str]] = {
     "ingest": ["ingest"],
+    "extract": ["extract_images", "extract_sentences", "dedup"],
+    "embed": ["embed", "semantic_dedup"],
+    "retrieve": ["retrieve"],
+    "write": ["write"],
 }
 
 
@@ -92,6 +96,34 @@ def _shortcut(command: str):
 
 for _command in COMMAND_STAGES:
     app.command(name=_command)(_shortcut(_command))
+
+
+@app.command()
+def generate(config: ConfigPath, workers: Workers = None, rerun: Rerun = False,
+             settings: Settings = None,
+             retry_failed: Annotated[bool, typer.Option(
+                 "--retry-failed",
+                 help="Redo only rows whose syn_status is a fallback; keep the others.")] = False,
+             ) -> None:
+    """Run the generate stage (captions, tags, LLM fusion into syn_text)."""
+    overrides = _overrides(settings, workers)
+    if retry_failed:
+        overrides["generate.retry_failed"] = True
+    # Finished shards must be reopened for their flagged rows: retrying implies rerunning.
+    _run(config, ["generate"], None, overrides, rerun or retry_failed)
+
+
+@app.command()
+def balance(config: ConfigPath, workers: Workers = None, rerun: Rerun = False,
+            settings: Settings = None,
+            target: Annotated[int | None, typer.Option(
+                "--target", min=1,
+                help="Output size; the cap t becomes the largest that fits.")] = None) -> None:
+    """Run semantic balance sampling and the writers (balance, write)."""
+    overrides = _overrides(settings, workers)
+    if target is not None:
+        overrides["balance.target"] = target
+    _run(config, ["balance", "write"], None, overrides, rerun or target is not None)
 
 
 @config_app.command("show")

@@ -115,7 +115,11 @@ class SentenceFilterConfig(Section):
     minhash_num_perm: int = Field(default=128, ge=16)
     minhash_ngram: int = Field(default=5, ge=1, description="Character shingle length.")
     semantic_dedup: bool = Field(default=True, description="Run paraphrase dedup.")
-    paraphrase_threshold: float = Field(default=0.9, gt=0, le=1)
+    paraphrase_threshold: float = Field(
+        default=0.6, gt=0, le=1,
+        description="Cosine of paraphrases (paper: not given). Encoder-specific: with "
+                    "all-MiniLM-L6-v2 the paper's example pair scores 0.64 and distinct "
+                    "same-topic sentences up to 0.57; recalibrate for other encoders.")
 
     @model_validator(mode="after")
     def _ranges(self) -> SentenceFilterConfig:
@@ -225,6 +229,9 @@ class GenerateConfig(Section):
         default=None, description="hf: model name or path; openai_vl: served model name.")
     captioner_base_url: str | None = Field(
         default=None, description="openai_vl endpoint; None: llm.base_url.")
+    captioner_prompt: str | None = Field(
+        default=None, description="openai_vl: the instruction (None: a built-in one); hf: a "
+        "text prompt for models that need one (Florence-2: '<CAPTION>').")
     caption_labels: int = Field(default=5, ge=1, description="Classifier labels per caption.")
     caption_min_label_score: float = Field(
         default=0.1, ge=0, le=1, description="Less probable labels are not given to the "

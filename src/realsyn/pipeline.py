@@ -13,6 +13,15 @@ from realsyn.workspace import Workspace
 # imported only when it runs. Issues that add a stage add a line here.
 STAGES: dict[str, str] = {
     "ingest": "realsyn.ingest.stage:IngestStage",
+    "extract_images": "realsyn.extract.stages:ExtractImagesStage",
+    "extract_sentences": "realsyn.extract.stages:ExtractSentencesStage",
+    "dedup": "realsyn.extract.stages:DedupStage",
+    "embed": "realsyn.embed.stage:EmbedStage",
+    "semantic_dedup": "realsyn.extract.stages:SemanticDedupStage",
+    "retrieve": "realsyn.retrieve.stage:RetrieveStage",
+    "generate": "realsyn.generate.stage:GenerateStage",
+    "balance": "realsyn.balance.stage:BalanceStage",
+    "write": "realsyn.write.stage:WriteStage",
 }
 
 

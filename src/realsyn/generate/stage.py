@@ -1,0 +1,176 @@
+"""The `generate` stage (spec section 3): one synthetic sentence per retrieved image.
+
+Reads dataset `retrieved` (image_id, text1..textk, scores, ...) and the image bytes of
+`images_final` (joined by image_id); writes dataset `generated` with the same shard keys and
+rows: the retrieved columns plus
+    caption     the captioner's short literal caption ("" when none)
+    tags        JSON list of [tag, score] pairs
+    syn_text    the fused sentence, or text1 when generation failed
+    syn_status  "ok" or "fallback:<reason>"
+No row is ever dropped: a failure falls back to text1, is flagged and counted
+(`fallback_<reason>`). With `generate.retry_failed` (CLI `--retry-failed`) only flagged rows
+of an existing `generated` shard are redone. Every LLM answer is kept in the request cache,
+so a killed run resumes without asking again (`cache_hits` in the stats).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+
+from realsyn.config import LLMConfig
+from realsyn.generate.fusion import clean_output, fusion_messages, normalize_space
+from realsyn.generate.images import ImageStore, decode_image
+from realsyn.models.llm.base import ChatRequest
+from realsyn.stage import RECORDS, Context, Stage
+
+INPUT = "retrieved"
+OUTPUT = "generated"
+OK = "ok"
+GENERATED_FIELDS = [("caption", pa.string()), ("tags", pa.string()), ("syn_text", pa.string()),
+                    ("syn_status", pa.string())]
+
+
+def fallback(reason: str) -> str:
+    return f"fallback:{reason}"
+
+
+class GenerateStage(Stage):
+    name = "generate"
+    description = "Caption and tag each image, fuse text1 + caption + tags with an LLM."
+
+    def __init__(self) -> None:
+        self.models = None
+        self.images: ImageStore | None = None
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ctx.workspace.shards(INPUT)
+
+    def setup(self, ctx: Context) -> None:
+        from realsyn.generate.models import build_models
+
+        self.models = build_models(ctx.config, ctx.workspace)
+        self.images = ImageStore(ctx.workspace)
+
+    def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
+        if self.models is not None:
+            self.models.close()
+            self.models = None
+
+    # ------------------------------------------------------------------ one shard
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        if self.models is None:
+            self.setup(ctx)
+        workspace, gen = ctx.workspace, ctx.config.generate
+        table = workspace.read_table(INPUT, shard)
+        rows = table.num_rows
+        out = {"caption": [""] * rows, "tags": ["[]"] * rows, "syn_text": [None] * rows,
+               "syn_status": [None] * rows}
+        todo = list(range(rows))
+        stats: Counter[str] = Counter({RECORDS: rows})
+        if gen.retry_failed and shard in workspace.shards(OUTPUT):
+            todo = self._keep_finished(workspace.read_table(OUTPUT, shard), table, out, stats)
+        text1 = table.column("text1").to_pylist()
+        ids = table.column("image_id").to_pylist()
+        for start in range(0, len(todo), gen.batch_size):
+            batch = todo[start:start + gen.batch_size]
+            self._generate(batch, ids, text1, out, gen.llm)
+        stats.update(self.models.llm.take_counters())
+        for client in self.models.clients[1:]:
+            stats.update({f"caption_{k}": v for k, v in client.take_counters().items()})
+        for status in out["syn_status"]:
+            stats["syn_ok" if status == OK else
+                  "fallback_" + status.removeprefix("fallback:")] += 1
+        # Valid, but the model added nothing from the image: worth watching across a run.
+        stats["syn_same_as_text1"] = sum(
+            status == OK and normalize_space(syn) == normalize_space(t1)
+            for status, syn, t1 in zip(out["syn_status"], out["syn_text"], text1, strict=True))
+        columns = {name: table.column(name) for name in table.column_names
+                   if name not in dict(GENERATED_FIELDS)}
+        for name, kind in GENERATED_FIELDS:
+            columns[name] = pa.array(out[name], kind)
+        workspace.write_table(OUTPUT, shard, pa.table(columns))
+        return dict(stats)
+
+    def _keep_finished(self, previous: pa.Table, table: pa.Table, out: dict[str, list],
+                       stats: Counter[str]) -> list[int]:
+        """Copy the ok rows of a previous output; return the rows to redo."""
+        if previous.num_rows != table.num_rows or previous.column("image_id").to_pylist() \
+                != table.column("image_id").to_pylist():
+            stats["retry_input_changed"] += 1  # the input moved on: redo the whole shard
+            return list(range(table.num_rows))
+        old = {name: previous.column(name).to_pylist() for name, _ in GENERATED_FIELDS}
+        todo = []
+        for i, status in enumerate(old["syn_status"]):
+            if status == OK:
+                for name in out:
+                    out[name][i] = old[name][i]
+                stats["retry_kept"] += 1
+            else:
+                todo.append(i)
+        stats["retry_redone"] += len(todo)
+        return todo
+
+    def _generate(self, batch: list[int], ids: list[str], text1: list[str | None],
+                  out: dict[str, list], llm: LLMConfig) -> None:
+        models = self.models
+        data = self.images.fetch([ids[i] for i in batch])
+        rows, images = [], []
+        for i in batch:
+            image, problem = decode_image(data.get(ids[i]))
+            if problem:
+                self._fall_back(out, i, text1[i], problem)
+            else:
+                rows.append(i)
+                images.append(image)
+        if not rows:
+            return
+        labels = (models.classifier.top_labels(images, models.label_count)
+                  if models.classifier is not None else None)
+        tags = models.tagger.tag(images, labels)
+        captions = models.captioner.caption(images, labels)
+        requests, fused_rows = [], []
+        for j, i in enumerate(rows):
+            out["tags"][i] = json.dumps([[t, s] for t, s in tags[j]], ensure_ascii=False)
+            out["caption"][i] = captions[j].text or ""
+            if captions[j].error:
+                self._fall_back(out, i, text1[i], captions[j].error)
+            elif not (text1[i] or "").strip():
+                self._fall_back(out, i, text1[i], "no_text1")
+            else:
+                requests.append(ChatRequest.of(
+                    fusion_messages(text1[i], captions[j].text, tags[j]),
+                    max_tokens=llm.max_tokens, temperature=llm.temperature, seed=llm.seed))
+                fused_rows.append((i, j))
+        answers = models.llm.complete_many(requests)
+        for (i, j), answer in zip(fused_rows, answers, strict=True):
+            if not answer.ok:
+                self._fall_back(out, i, text1[i], f"llm_{answer.error}")
+                continue
+            sentence = clean_output(answer.text)
+            problem = models.validator.check(sentence, captions[j].text, tags[j])
+            if problem:
+                self._fall_back(out, i, text1[i], f"invalid_{problem}")
+            else:
+                out["syn_text"][i] = sentence
+                out["syn_status"][i] = OK
+
+    @staticmethod
+    def _fall_back(out: dict[str, list], i: int, text1: str | None, reason: str) -> None:
+        out["syn_text"][i] = text1 or ""
+        out["syn_status"][i] = fallback(reason)
+
+    # ------------------------------------------------------------------ the CLI's lines
+    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
+        rows = stats.get(RECORDS, 0)
+        ok = stats.get("syn_ok", 0)
+        failed = {k: v for k, v in stats.items() if k.startswith("fallback_")}
+        line = f"{ok}/{rows} synthetic sentences generated"
+        if failed:
+            line += "; fell back to text1: " + ", ".join(f"{k[9:]}={v}" for k, v in
+                                                       sorted(failed.items()))
+        cache = f"llm cache hits={stats.get('cache_hits', 0)} misses={stats.get('cache_misses', 0)}"
+        return f"{line}\n{cache}"

@@ -1,0 +1,99 @@
+"""llama.cpp through xllamacpp: in-process chat completions, and a loopback HTTP server.
+
+An `xllamacpp.Server` loads the GGUF once and answers `handle_chat_completions` in-process;
+the same object also listens on 127.0.0.1 as an OpenAI-compatible server, which is how the
+OpenAI backend is tested end to end without any other software.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from realsyn.models.llm.base import ChatRequest, LLMError
+from realsyn.models.llm.gguf import QWEN_GGUF_SHA256, qwen_gguf_path
+from realsyn.models.llm.openai import parse_chat_response
+
+
+def default_threads() -> int:
+    # Half the cores, at least one: llama.cpp threads that spin on a shared, busy machine
+    # slow everything down far more than they gain.
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def model_identity(path: Path) -> str:
+    if path.name.startswith("qwen2.5-coder-0.5b") and path.stat().st_size == 491_400_064:
+        return f"llamacpp:qwen2.5-coder-0.5b-q4_k_m:{QWEN_GGUF_SHA256[:16]}"
+    stat = path.stat()
+    return f"llamacpp:{path.name}:{stat.st_size}"
+
+
+class LlamaCppServer:
+    """A llama.cpp server in this process: `chat_completions(payload)` in-process, and
+    `base_url` (``http://127.0.0.1:<port>/v1``) for HTTP clients. Use as a context manager
+    or call `close()`; the model is freed when the server goes."""
+
+    def __init__(self, model_path: str | Path | None = None, *, threads: int | None = None,
+                 parallel: int = 2, context_per_slot: int = 2048, port: int = 0):
+        import xllamacpp  # heavy native library: imported only when a server is wanted
+
+        self.model_path = Path(model_path) if model_path else qwen_gguf_path()
+        if not self.model_path.exists():
+            raise FileNotFoundError(f"GGUF model not found: {self.model_path}")
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.model_path)
+        params.n_parallel = parallel
+        params.n_ctx = context_per_slot * parallel
+        params.hostnames = ["127.0.0.1"]
+        params.port = port  # 0: any free port
+        params.verbosity = 0
+        params.warmup = False
+        n_threads = threads or default_threads()
+        for cpu in (params.cpuparams, params.cpuparams_batch):
+            cpu.n_threads = n_threads
+            cpu.poll = 0  # sleep rather than spin while waiting for work
+        self.parallel = parallel
+        self.identity = model_identity(self.model_path)
+        self._server: Any = xllamacpp.Server(params)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self._server.listening_address}/v1"
+
+    def chat_completions(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._server is None:
+            raise RuntimeError("the llama.cpp server is closed")
+        return self._server.handle_chat_completions(payload)
+
+    def close(self) -> None:
+        self._server = None
+
+    def __enter__(self) -> LlamaCppServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LlamaCppBackend:
+    """In-process llama.cpp: requests run in threads, at most `parallel` at once (one per
+    server slot), and share the server's continuous batching."""
+
+    def __init__(self, server: LlamaCppServer):
+        self.server = server
+        self.identity = server.identity
+        self.max_concurrency = server.parallel
+
+    async def chat(self, request: ChatRequest) -> str:
+        try:
+            body = await asyncio.to_thread(self.server.chat_completions, request.payload())
+        except ValueError as error:  # xllamacpp rejects bad requests with ValueError
+            raise LLMError("bad_request", str(error), retryable=False) from error
+        if isinstance(body, dict) and "error" in body:
+            raise LLMError("llamacpp_error", str(body["error"])[:200])
+        return parse_chat_response(body)
+
+    async def aclose(self) -> None:
+        """The server outlives the backend; its owner closes it."""

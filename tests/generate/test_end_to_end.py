@@ -1,0 +1,64 @@
+"""End to end with real models: a llama.cpp server (xllamacpp, the shipped Qwen2.5 0.5B GGUF)
+listening on 127.0.0.1, reached through the OpenAI-compatible backend; the offline classifier
+and joint encoder for captions-from-labels and tags; a dozen real photos with retrieved-like
+texts. Every synthetic sentence must pass validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from generate_inputs import PHOTOS, photo_rows, write_inputs
+
+from realsyn.config import parse_config
+from realsyn.executors.local import LocalExecutor
+from realsyn.generate.fusion import SentenceValidator
+from realsyn.generate.stage import GenerateStage
+from realsyn.models.llm.llamacpp import LlamaCppServer
+from realsyn.stage import Context
+from realsyn.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    # Two slots so caption and fusion requests overlap; small per-slot context is plenty.
+    with LlamaCppServer(parallel=2, context_per_slot=1024) as server:
+        yield server
+
+
+def test_twelve_photos_through_a_local_llamacpp_server(tmp_path, llama_server):
+    assert llama_server.base_url.startswith("http://127.0.0.1:")
+    write_inputs(tmp_path, photo_rows())
+    config = parse_config({
+        "workspace": str(tmp_path), "executor": {"workers": 1},
+        "embed": {"encoder": {"backend": "offline", "device": "cpu"}},
+        "generate": {"captioner": "tags_llm", "tagger": "combined", "batch_size": 12,
+                     "llm": {"backend": "openai", "base_url": llama_server.base_url,
+                             "model": "qwen2.5-coder-0.5b", "concurrency": 2,
+                             "timeout_s": 120, "max_tokens": 48}}})
+    workspace = Workspace(config.workspace)
+    stats = LocalExecutor(1).run(GenerateStage(), Context(config, workspace))
+    out = workspace.read_table("generated", "00000").to_pylist()
+    print(json.dumps([{k: r[k] for k in ("text1", "caption", "tags", "syn_text",
+                                         "syn_status")} for r in out], indent=1))
+    assert len(out) == len(PHOTOS) == 12
+    assert stats["syn_ok"] == 12, stats
+    validator = SentenceValidator()
+    for row in out:
+        assert row["syn_status"] == "ok"
+        assert row["caption"] and len(row["caption"].split()) >= 2
+        tags = json.loads(row["tags"])
+        assert tags and all(0 < score <= 1 for _, score in tags)
+        assert validator.check(row["syn_text"], row["caption"], tags) is None
+    assert stats["cache_misses"] == 24 and stats.get("cache_hits", 0) == 0
+    by_name = {name: row for (name, *_), row in zip(PHOTOS, out, strict=True)}
+    assert any("cat" in tag for tag, _ in json.loads(by_name["chelsea"]["tags"]))
+    assert "espresso" in by_name["coffee"]["tags"]
+
+    # Rerun from scratch: every answer comes from the request cache.
+    workspace.reset_stage("generate")
+    again = LocalExecutor(1).run(GenerateStage(), Context(config, workspace))
+    assert again["cache_hits"] == 24 and again.get("llm_requests", 0) == 0
+    assert workspace.read_table("generated", "00000").to_pylist() == out

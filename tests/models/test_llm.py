@@ -1,0 +1,214 @@
+"""The LLM layer: request cache, retries/backoff/timeouts against a misbehaving server,
+concurrency, GGUF assembly, and llama.cpp in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from realsyn.config import LLMConfig
+from realsyn.models.llm import ChatRequest, LLMClient, RequestCache, make_client, request_key
+from realsyn.models.llm.gguf import QWEN_GGUF_SHA256, QWEN_GGUF_SIZE, qwen_gguf_path
+from realsyn.models.llm.openai import OpenAIBackend
+
+_spec = importlib.util.spec_from_file_location(
+    "fake_openai", Path(__file__).parents[1] / "generate" / "fake_openai.py")
+fake_openai = importlib.util.module_from_spec(_spec)
+sys.modules["fake_openai"] = fake_openai
+_spec.loader.exec_module(fake_openai)
+FakeOpenAIServer = fake_openai.FakeOpenAIServer
+
+
+def ask(text: str, **options) -> ChatRequest:
+    return ChatRequest.of([{"role": "user", "content": text}], max_tokens=16, **options)
+
+
+def client_for(server, tmp_path, *, retries=2, timeout_s=2.0, concurrency=4, cache=True):
+    backend = OpenAIBackend(server.base_url, model="test", timeout_s=timeout_s,
+                            max_concurrency=concurrency)
+    store = RequestCache(tmp_path / "cache.sqlite") if cache else None
+    return LLMClient(backend, store, retries=retries, backoff_s=0.01, max_backoff_s=0.05,
+                     concurrency=concurrency)
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(hang_s=5.0) as running:
+        yield running
+
+
+def test_answers_are_cached_and_survive_a_new_client(server, tmp_path):
+    client = client_for(server, tmp_path)
+    first = client.complete_many([ask("Text: A red bus."), ask("Text: A dog.")])
+    assert [c.text for c in first] == ["A red bus, shown in a clear photo.",
+                                       "A dog, shown in a clear photo."]
+    assert client.take_counters() == {"cache_misses": 2, "llm_requests": 2}
+    client.close()
+    again = client_for(server, tmp_path)  # a new process would open the same file
+    second = again.complete_many([ask("Text: A dog."), ask("Text: A red bus.")])
+    assert [c.text for c in second] == [first[1].text, first[0].text]
+    assert all(c.cached for c in second)
+    assert again.take_counters() == {"cache_hits": 2}
+    assert len(server.received) == 2
+    again.close()
+
+
+def test_key_covers_content_and_sampling():
+    base = request_key("m", ask("hello"))
+    assert base == request_key("m", ask("hello"))
+    assert base != request_key("m", ask("hello!"))
+    assert base != request_key("m", ask("hello", temperature=0.5))
+    assert base != request_key("other", ask("hello"))
+
+
+def test_identical_requests_in_a_batch_are_sent_once(server, tmp_path):
+    client = client_for(server, tmp_path, cache=False)
+    results = client.complete_many([ask("Text: same.")] * 3)
+    assert len({r.text for r in results}) == 1 and all(r.ok for r in results)
+    assert len(server.received) == 1
+    client.close()
+
+
+@pytest.mark.parametrize(("marker", "reason"), [
+    ("[fault:500]", "http_500"),
+    ("[fault:badjson]", "malformed_json"),
+    ("[fault:drop]", "connection"),
+])
+def test_persistent_faults_are_retried_a_bounded_number_of_times(server, tmp_path, marker,
+                                                                 reason):
+    client = client_for(server, tmp_path, retries=2)
+    [result] = client.complete_many([ask(f"Text: broken {marker}")])
+    assert not result.ok and result.error == reason and result.attempts == 3
+    assert server.seen[f"Text: broken {marker}"] == 3  # 1 try + 2 retries, no more
+    counters = client.take_counters()
+    assert counters["llm_retries"] == 2 and counters[f"llm_failed_{reason}"] == 1
+    # Failures are not cached: the next run asks again.
+    assert len(client.cache) == 0
+    client.close()
+
+
+def test_hang_past_the_timeout_is_cut_and_retried(server, tmp_path):
+    client = client_for(server, tmp_path, retries=1, timeout_s=0.3)
+    started = time.monotonic()
+    results = client.complete_many([ask("Text: slow [fault:hang]"), ask("Text: fine.")])
+    elapsed = time.monotonic() - started
+    assert results[0].error == "timeout" and results[0].attempts == 2
+    assert results[1].text == "fine, shown in a clear photo."
+    assert elapsed < 2.0  # two 0.3 s timeouts and a short backoff, never the 5 s hang
+    client.close()
+
+
+def test_client_errors_are_not_retried(server, tmp_path):
+    client = client_for(server, tmp_path, retries=3)
+    [result] = client.complete_many([ask("Text: nope [fault:400]")])
+    assert result.error == "http_400" and result.attempts == 1
+    client.close()
+
+
+def test_transient_failure_recovers_within_the_retry_budget(server, tmp_path):
+    client = client_for(server, tmp_path, retries=2)
+    [result] = client.complete_many([ask("Text: wobbly [flaky:2]")])
+    assert result.ok and result.attempts == 3
+    assert result.text == "wobbly [flaky:2], shown in a clear photo."
+    client.close()
+
+
+def test_concurrency_is_bounded():
+    with FakeOpenAIServer(delay_s=0.1) as slow:
+        backend = OpenAIBackend(slow.base_url, timeout_s=5, max_concurrency=3)
+        client = LLMClient(backend, None, concurrency=3)
+        results = client.complete_many([ask(f"Text: item {i}.") for i in range(12)])
+        assert all(r.ok for r in results)
+        assert slow.max_in_flight == 3
+        client.close()
+
+
+def test_backoff_doubles_and_is_capped():
+    client = LLMClient(OpenAIBackend("http://127.0.0.1:9/v1"), None, backoff_s=0.5,
+                       max_backoff_s=3.0)
+    assert [client.backoff(i) for i in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    client.close()
+
+
+def test_unreachable_server_fails_every_request_without_raising(tmp_path):
+    # Port 9 (discard) is closed on loopback: connection refused.
+    backend = OpenAIBackend("http://127.0.0.1:9/v1", timeout_s=1)
+    client = LLMClient(backend, None, retries=1, backoff_s=0.01)
+    results = client.complete_many([ask("a"), ask("b")])
+    assert [r.error for r in results] == ["connection", "connection"]
+    client.close()
+
+
+def test_gguf_is_joined_verified_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("REALSYN_CACHE", str(tmp_path))
+    path = qwen_gguf_path()
+    assert path.parent == tmp_path and path.stat().st_size == QWEN_GGUF_SIZE
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == QWEN_GGUF_SHA256
+    mtime = path.stat().st_mtime_ns
+    assert qwen_gguf_path() == path and path.stat().st_mtime_ns == mtime  # not rejoined
+    with path.open("r+b") as handle:  # a truncated file is rejoined
+        handle.truncate(1000)
+    assert qwen_gguf_path().stat().st_size == QWEN_GGUF_SIZE
+    path.unlink()  # half a gigabyte: do not leave it in pytest's kept temporary folders
+
+
+@pytest.mark.slow
+def test_llamacpp_in_process_answers_and_caches(tmp_path):
+    client = make_client(LLMConfig(parallel=1, context_per_slot=512), tmp_path / "c.sqlite")
+    request = ChatRequest.of([{"role": "user", "content": "Say hello in one short sentence."}],
+                             max_tokens=12)
+    [answer] = client.complete_many([request])
+    assert answer.ok and answer.text.strip()
+    [again] = client.complete_many([request])
+    assert again.cached and again.text == answer.text
+    client.close()
+
+
+class ScriptedBatchBackend:
+    """A batch engine (the shape vLLM's offline backend has) whose answers are scripted:
+    requests containing "fail-once" fail with a retryable error the first time."""
+
+    identity = "scripted"
+    max_concurrency = 1
+
+    def __init__(self):
+        self.batches: list[list[str]] = []
+        self.failed: set[str] = set()
+
+    def chat_batch(self, requests):
+        from realsyn.models.llm import LLMError
+
+        texts = [r.payload()["messages"][-1]["content"] for r in requests]
+        self.batches.append(texts)
+        answers = []
+        for text in texts:
+            if "never" in text:
+                answers.append(LLMError("engine_error"))
+            elif "fail-once" in text and text not in self.failed:
+                self.failed.add(text)
+                answers.append(LLMError("engine_error"))
+            else:
+                answers.append(text.upper())
+        return answers
+
+    async def aclose(self):
+        pass
+
+
+def test_batched_backend_gets_whole_batches_and_retries_only_failures(tmp_path):
+    backend = ScriptedBatchBackend()
+    client = LLMClient(backend, RequestCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.0)
+    results = client.complete_many([ask("a"), ask("b fail-once"), ask("c never"), ask("a")])
+    assert [r.text for r in results] == ["A", "B FAIL-ONCE", None, "A"]
+    assert results[2].error == "engine_error" and results[2].attempts == 3
+    assert backend.batches == [["a", "b fail-once", "c never"], ["b fail-once", "c never"],
+                               ["c never"]]
+    again = client.complete_many([ask("a"), ask("b fail-once")])
+    assert all(r.cached for r in again) and len(backend.batches) == 3
+    client.close()
