@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
 
 from realsyn.config import RealsynConfig, dump_config
@@ -83,7 +84,9 @@ def run_pipeline(config: RealsynConfig, only: list[str] | None = None, start: st
     results = {}
     for name in selected:
         stage = load_stage(name)
+        started = time.perf_counter()
         stats = executor.run(stage, ctx)
         results[name] = stats
-        report(f"[{name}] {stage.summary(ctx, stats)}")
+        elapsed = time.perf_counter() - started
+        report(f"[{name}] ({elapsed:.1f} s) {stage.summary(ctx, stats)}")
     return results
