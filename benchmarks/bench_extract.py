@@ -1,0 +1,198 @@
+"""Throughput of the extraction filters, per core, beside datatrove and imagehash.
+
+Inputs: the shipped sample corpus (examples/sample_corpus: 1861 text items of the GIMP manual
+and its image files). Everything runs in one process with one thread (BLAS and llama.cpp), and
+rates are given per CPU-second of this process (`time.process_time`), so they read as
+"per core" even on a busy machine; wall-clock rates are printed beside them.
+
+    .venv/bin/python benchmarks/bench_extract.py [--texts 1861] [--images 366] [--ppl 48]
+
+Measured:
+- sentence splitting: ours (nupunkt per line) vs datatrove's spaCy sentencizer tokenizer
+  (datatrove's English default needs NLTK punkt data, which no package ships);
+- sentence filters: cheap (cleaning, word count, entropy); + spaCy parse (CAT complexity and
+  action); + GGUF perplexity (on a subset); datatrove's Gopher quality + Gopher repetition +
+  C4 line filters applied per sentence;
+- images: decode + normalise + quality + pHash (ours) vs PIL open + imagehash.phash.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pyarrow.parquet as pq  # noqa: E402
+
+from realsyn.config import SentenceFilterConfig  # noqa: E402
+from realsyn.extract.images import ImageRejected, decode_image, quality_reason  # noqa: E402
+from realsyn.extract.phash import phash  # noqa: E402
+from realsyn.extract.sentences import (  # noqa: E402
+    SentenceFilter,
+    clean_sentence,
+    count_words,
+    entropy,
+    load_parser,
+    split_sentences,
+)
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_corpus" / "sample.parquet"
+
+
+class Timer:
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def report(results: dict, name: str, count: int, timer: Timer, unit: str) -> None:
+    per_cpu = count / timer.cpu if timer.cpu else float("inf")
+    per_wall = count / timer.wall if timer.wall else float("inf")
+    results[name] = {"items": count, "unit": unit, "per_cpu_second": round(per_cpu, 2),
+                     "per_wall_second": round(per_wall, 2), "cpu_s": round(timer.cpu, 3)}
+    print(f"{name:<44} {count:>6} {unit:<9} {per_cpu:>10.1f}/cpu-s {per_wall:>10.1f}/wall-s")
+
+
+def load_inputs(max_texts: int, max_images: int) -> tuple[list[str], list[bytes]]:
+    table = pq.read_table(SAMPLE, columns=["texts", "images"])
+    texts, paths = [], []
+    for row_texts, row_images in zip(table.column("texts").to_pylist(),
+                                     table.column("images").to_pylist(), strict=True):
+        texts.extend(t for t in row_texts if t)
+        paths.extend(p for p in row_images if p)
+    unique_paths = list(dict.fromkeys(paths))[:max_images]
+    images = [(SAMPLE.parent / p).read_bytes() for p in unique_paths]
+    return texts[:max_texts], images
+
+
+def bench_sentences(results: dict, texts: list[str], ppl_count: int) -> list[str]:
+    with Timer() as timer:
+        sentences = [s for text in texts for s in split_sentences(text)]
+    report(results, "split: realsyn (nupunkt per line)", len(sentences), timer, "sentences")
+
+    from datatrove.utils.word_tokenizers import SpaCyTokenizer
+
+    tokenizer = SpaCyTokenizer("en")
+    tokenizer.sent_tokenize("Warm up the pipeline.")
+    with Timer() as timer:
+        theirs = [s for text in texts for s in tokenizer.sent_tokenize(text)]
+    report(results, "split: datatrove (spaCy sentencizer)", len(theirs), timer, "sentences")
+
+    config = SentenceFilterConfig(perplexity_scorer="none")
+    with Timer() as timer:
+        for sentence in sentences:
+            cleaned = clean_sentence(sentence).text
+            words = count_words(cleaned)
+            if config.min_words <= words <= config.max_words:
+                entropy(cleaned)
+    report(results, "filters: cheap (clean, words, entropy)", len(sentences), timer,
+           "sentences")
+
+    nlp = load_parser(config.spacy_model)
+    nlp("Warm up the parser.")
+    with Timer() as timer:
+        candidates, _ = SentenceFilter(config, nlp=nlp).run(sentences)
+    report(results, "filters: cheap + spaCy parse (CAT)", len(sentences), timer, "sentences")
+    survivors = [c.text for c in candidates if c.dropped is None]
+    results["survivors_before_perplexity"] = len(survivors)
+
+    bench_datatrove_filters(results, sentences)
+
+    from realsyn.models.perplexity import GGUFScorer
+
+    scorer = GGUFScorer(threads=1)
+    scorer.perplexities(["Warm up the model."])
+    subset = survivors[:ppl_count]
+    with Timer() as timer:
+        values = scorer.perplexities(subset)
+    report(results, f"perplexity only: {scorer.identity}", len(subset), timer, "sentences")
+    results["perplexity_values_sample"] = [round(v, 1) for v in values[:10]]
+    mixed = sentences[: max(ppl_count * 2, 1)]
+    with Timer() as timer:
+        SentenceFilter(SentenceFilterConfig(), nlp=nlp, scorer=scorer).run(mixed)
+    report(results, "filters: full chain incl. perplexity", len(mixed), timer, "sentences")
+    return sentences
+
+
+def bench_datatrove_filters(results: dict, sentences: list[str]) -> None:
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+    from datatrove.utils.word_tokenizers import SpaCyTokenizer
+
+    tokenizer = SpaCyTokenizer("en")
+    filters = [
+        GopherQualityFilter(min_doc_words=3, max_doc_words=81, language=tokenizer),
+        GopherRepetitionFilter(language=tokenizer),
+        C4QualityFilter(min_num_sentences=-1, language=tokenizer),
+    ]
+    documents = [Document(text=s, id=str(i)) for i, s in enumerate(sentences)]
+    kept = 0
+    with Timer() as timer:
+        for document in documents:
+            if all(_passes(f.filter(document)) for f in filters):
+                kept += 1
+    report(results, "datatrove: Gopher quality+repetition+C4", len(documents), timer,
+           "sentences")
+    results["datatrove_kept"] = kept
+
+
+def _passes(result) -> bool:
+    return result[0] if isinstance(result, tuple) else bool(result)
+
+
+def bench_images(results: dict, images: list[bytes]) -> None:
+    import io
+
+    import imagehash
+    from PIL import Image
+
+    kept = 0
+    with Timer() as timer:
+        for data in images:
+            try:
+                decoded = decode_image(data, 89_478_485)
+            except ImageRejected:
+                continue
+            if quality_reason(decoded.width, decoded.height, 100, 1 / 3, 3.0) is None:
+                phash(decoded.image)
+                kept += 1
+    report(results, "images: decode + quality + pHash (realsyn)", len(images), timer, "images")
+    results["images_kept"] = kept
+    with Timer() as timer:
+        for data in images:
+            imagehash.phash(Image.open(io.BytesIO(data)))
+    report(results, "images: PIL open + imagehash.phash", len(images), timer, "images")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=1861)
+    parser.add_argument("--images", type=int, default=366)
+    parser.add_argument("--ppl", type=int, default=48, help="Sentences scored by the LM.")
+    parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    args = parser.parse_args()
+    texts, images = load_inputs(args.texts, args.images)
+    print(f"inputs: {len(texts)} text items, {len(images)} image files (sample corpus)")
+    results: dict = {}
+    bench_images(results, images)
+    bench_sentences(results, texts, args.ppl)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The extraction funnel of spec section 1, from the stats of the extract stages.
+
+    images:    extracted / decoded / after quality / after dedup (perceptual, then semantic)
+    sentences: extracted / after quality / after semantic / after dedup (exact + near, then
+               paraphrase)
+
+with every drop reason counted. Stored as report/funnel.json and printed by the CLI (it is the
+summary line of the dedup and semantic_dedup stages).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realsyn.extract.sentences import QUALITY_REASONS, SEMANTIC_REASONS
+from realsyn.workspace import Workspace
+
+FUNNEL_PATH = "report/funnel.json"
+
+
+def _drops(stats: dict[str, Any]) -> dict[str, int]:
+    return {key.removeprefix("dropped_"): int(value) for key, value in sorted(stats.items())
+            if key.startswith("dropped_") and value}
+
+
+def build(workspace: Workspace) -> dict[str, Any]:
+    images = workspace.stage_stats("extract_images")
+    sentences = workspace.stage_stats("extract_sentences")
+    dedup = workspace.stage_stats("dedup")
+    semantic = workspace.stage_stats("semantic_dedup")
+
+    image_rows: dict[str, int] = {}
+    if images:
+        image_rows["extracted"] = images.get("records_in", 0)
+        image_rows["decoded"] = images.get("images_decoded", 0)
+        image_rows["after_quality"] = images.get("images_out", 0)
+    if dedup:
+        image_rows["after_perceptual_dedup"] = dedup.get("images_out", 0)
+    if semantic:
+        image_rows["after_semantic_dedup"] = semantic.get("images_out", 0)
+    sentence_rows: dict[str, int] = {}
+    if sentences:
+        extracted = sentences.get("sentences_extracted", 0)
+        quality = sum(sentences.get(f"dropped_{r}", 0) for r in QUALITY_REASONS)
+        semantic_drops = sum(sentences.get(f"dropped_{r}", 0) for r in SEMANTIC_REASONS)
+        sentence_rows["extracted"] = extracted
+        sentence_rows["after_quality"] = extracted - quality
+        sentence_rows["after_semantic"] = extracted - quality - semantic_drops
+    if dedup:
+        sentence_rows["after_exact_near_dedup"] = dedup.get("sentences_out", 0)
+    if semantic:
+        sentence_rows["after_paraphrase_dedup"] = semantic.get("sentences_out", 0)
+    for rows, key in ((image_rows, "after_dedup"), (sentence_rows, "after_dedup")):
+        last = [name for name in rows if name.startswith("after_") and "dedup" in name]
+        if last:
+            rows[key] = rows[last[-1]]
+
+    image_drops = _drops(images)
+    sentence_drops = _drops(sentences)
+    for name, value in _drops(dedup).items():
+        (image_drops if name == "perceptual_duplicate" else sentence_drops)[name] = value
+    for name, value in _drops(semantic).items():
+        if name.startswith("images_"):
+            image_drops[name.removeprefix("images_")] = value
+        else:
+            sentence_drops[name.removeprefix("sentences_")] = value
+    return {
+        "images": image_rows,
+        "sentences": sentence_rows,
+        "image_drops": image_drops,
+        "sentence_drops": sentence_drops,
+        "perplexity_scorer": workspace.manifest().get("perplexity_scorer"),
+    }
+
+
+def store(workspace: Workspace) -> dict[str, Any]:
+    result = build(workspace)
+    workspace.write_json(FUNNEL_PATH, result)
+    return result
+
+
+def format_funnel(result: dict[str, Any]) -> str:
+    lines = ["extraction funnel (report/funnel.json):"]
+    for kind in ("images", "sentences"):
+        rows = result.get(kind) or {}
+        if rows:
+            lines.append(f"  {kind}: " + " / ".join(f"{name.replace('_', ' ')} {value}"
+                                                    for name, value in rows.items()))
+        drops = result.get(f"{kind[:-1]}_drops") or {}
+        if drops:
+            lines.append("    dropped: " + ", ".join(f"{name} {value}"
+                                                     for name, value in drops.items()))
+    if result.get("perplexity_scorer"):
+        lines.append(f"  perplexity scorer: {result['perplexity_scorer']}")
+    return "\n".join(lines)

@@ -1,0 +1,295 @@
+"""Sentence splitting and the paper's sentence filters (quality, then semantic).
+
+Quality (spec section 1):
+- Cleaning: emoji and URLs are *removed from* the sentence and the cleaned sentence is kept
+  (it goes on through the other filters); a sentence left empty is dropped.
+- Word count in [min_words, max_words] (paper: [3, 81]); a word is a whitespace-separated token
+  containing at least one letter or digit, so stray punctuation is not a word.
+- CAT complexity >= C1 and at least one action (Radenovic et al., CVPR 2023), see `analyse`.
+
+Semantic:
+- Information entropy >= 0.3, definition selectable (see `entropy`).
+- Perplexity in [30, 200] from a pluggable scorer (models/perplexity.py); thresholds depend on
+  the scorer, whose identity is recorded.
+
+CAT complexity as implemented here. Radenovic et al. parse a caption into a scene graph
+(objects, attributes, relations) and grade its complexity C0, C1, C2, ... by the number of
+relations; an *action* is a relation headed by a verb. We build the graph from the spaCy
+dependency parse:
+- objects: nouns and proper nouns, and pronouns that are subjects or objects;
+- verb relations: a main verb (POS VERB, never AUX) with at least one object among its
+  arguments (subjects, direct/dative objects, attributes, objects of its prepositions and of
+  an agent phrase, and the noun it modifies when it is a participle/relative clause: "a dog
+  sitting ..." has the dog as subject);
+- prepositional relations: a preposition attached to an object with an object complement
+  ("the cat on the mat").
+complexity = number of relations (C_k means k relations); action = at least one verb relation
+whose verb is not stative (be, have, seem, ...). With the paper's setting (>= C1 and an action)
+"A dog sitting next to a door." is kept, while "The cat on the mat." (C1, no action),
+"Click here." (a verb without objects) and "Figure 3." (C0) are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import nupunkt
+
+# ---------------------------------------------------------------- splitting and cleaning
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+_SPACES = re.compile(r"\s+")
+
+_EMOJI = re.compile(
+    "["
+    "\U0001F000-\U0001FAFF"  # pictographs, emoticons, transport, supplemental symbols
+    "\U0001F1E6-\U0001F1FF"  # regional indicators (flags)
+    "\u2600-\u27BF"  # miscellaneous symbols and dingbats
+    "\u2B00-\u2BFF"  # arrows and stars used as emoji
+    "\u231A\u231B\u23E9-\u23FA\u2934\u2935\u3030\u303D\u3297\u3299"
+    "\u200D\uFE0E\uFE0F\u20E3"  # joiners, variation selectors, keycap
+    "\U000E0020-\U000E007F"  # tag characters (subdivision flags)
+    "]+"
+)
+# A URL never ends in sentence punctuation: "see https://example.com/a." keeps its full stop.
+_URL_END = r"[^\s.,;:!?()\[\]'\"]"
+_URL = re.compile(
+    rf"(?:\b(?:https?|ftp)://|\bwww\.)(?:\S*{_URL_END})?"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|edu|gov|io|info|biz|co|uk|de|fr|ru|jp|cn)\b"
+    rf"(?:/(?:\S*{_URL_END})?)?",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\S*\w\S*")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
+
+
+def split_sentences(text: str, split_on_newlines: bool = True) -> list[str]:
+    """Sentences of a text item: nupunkt (punkt trained on legal and general English, no data
+    download) within each line (or the whole text)."""
+    blocks = _LINE_BREAK.split(text) if split_on_newlines else [_SPACES.sub(" ", text)]
+    sentences = []
+    for block in blocks:
+        block = block.strip()
+        if block:
+            sentences.extend(s.strip() for s in nupunkt.sent_tokenize(block) if s.strip())
+    return sentences
+
+
+@dataclass
+class Cleaned:
+    text: str
+    had_emoji: bool
+    had_url: bool
+
+
+def clean_sentence(text: str, remove_emoji: bool = True, remove_urls: bool = True) -> Cleaned:
+    had_url = had_emoji = False
+    if remove_urls:
+        text, count = _URL.subn(" ", text)
+        had_url = count > 0
+    if remove_emoji:
+        text, count = _EMOJI.subn(" ", text)
+        had_emoji = count > 0
+    if had_url or had_emoji:
+        text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    return Cleaned(text=_SPACES.sub(" ", text).strip(), had_emoji=had_emoji, had_url=had_url)
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+# ---------------------------------------------------------------- entropy
+def entropy(text: str, kind: str = "word_normalized") -> float:
+    """Information entropy of a sentence.
+
+    - word_normalized (default): Shannon entropy of the word distribution divided by its
+      maximum log(N) for N words, in [0, 1]: 1 when no word repeats, 0 for one word repeated
+      ("buy buy buy"); sentences of fewer than 2 words score 0.
+    - word: Shannon entropy of the word distribution in bits (grows with length).
+    - char: Shannon entropy of the non-space characters divided by log(N) for N characters.
+    Words are lower-cased runs of letters/digits.
+    """
+    if kind == "char":
+        units = [c for c in unicodedata.normalize("NFKC", text.lower()) if not c.isspace()]
+    elif kind in ("word", "word_normalized"):
+        units = re.findall(r"\w+", text.lower())
+    else:
+        raise ValueError(f"unknown entropy definition {kind!r}")
+    total = len(units)
+    if total == 0:
+        return 0.0
+    counts = Counter(units).values()
+    value = max(0.0, -sum(c / total * math.log(c / total) for c in counts))
+    if kind == "word":
+        return value / math.log(2)
+    return value / math.log(total) if total > 1 else 0.0
+
+
+# ---------------------------------------------------------------- CAT complexity and action
+OBJECT_POS = {"NOUN", "PROPN"}
+ARGUMENT_DEPS = {"nsubj", "nsubjpass", "csubj", "dobj", "dative", "attr", "oprd", "obj"}
+PRONOUN_OBJECT_DEPS = ARGUMENT_DEPS | {"pobj"}
+STATIVE_VERBS = {"be", "have", "seem", "appear", "become", "remain", "belong", "consist",
+                 "contain", "exist", "include", "mean", "represent"}
+
+
+@dataclass
+class Analysis:
+    complexity: int
+    has_action: bool
+    objects: int
+
+
+def _is_object(token) -> bool:
+    if token.pos_ in OBJECT_POS:
+        return True
+    return token.pos_ == "PRON" and token.dep_ in PRONOUN_OBJECT_DEPS
+
+
+def _prep_objects(prep) -> list:
+    return [child for child in prep.children if child.dep_ == "pobj" and _is_object(child)]
+
+
+def _verb_arguments(verb) -> list:
+    arguments = []
+    for child in verb.children:
+        if child.dep_ in ARGUMENT_DEPS and _is_object(child):
+            arguments.append(child)
+        elif child.dep_ in ("prep", "agent"):
+            arguments.extend(_prep_objects(child))
+            # "next to the door": spaCy hangs the prep under an adverb ("next").
+        elif child.dep_ == "advmod":
+            for grandchild in child.children:
+                if grandchild.dep_ == "prep":
+                    arguments.extend(_prep_objects(grandchild))
+    # A participle or relative clause modifying a noun takes that noun as its subject.
+    if verb.dep_ in ("acl", "relcl") and _is_object(verb.head):
+        arguments.append(verb.head)
+    return arguments
+
+
+def analyse(doc) -> Analysis:
+    """Scene-graph complexity and action of one parsed sentence (see the module doc)."""
+    relations = 0
+    action = False
+    for token in doc:
+        if token.pos_ == "VERB" and _verb_arguments(token):
+            relations += 1
+            if token.lemma_.lower() not in STATIVE_VERBS:
+                action = True
+        elif token.dep_ == "prep" and _is_object(token.head) and _prep_objects(token):
+            relations += 1
+    objects = sum(1 for token in doc if _is_object(token))
+    return Analysis(complexity=relations, has_action=action, objects=objects)
+
+
+def load_parser(name: str):
+    """The spaCy pipeline with what the analysis needs (tagger, parser, lemmatizer)."""
+    import spacy
+
+    return spacy.load(name, exclude=["ner"])
+
+
+def analyse_many(nlp, texts: Iterable[str], batch_size: int = 256) -> list[Analysis]:
+    return [analyse(doc) for doc in nlp.pipe(texts, batch_size=batch_size)]
+
+
+# ---------------------------------------------------------------- the filter chain
+# Drop reasons, in the order the filters run (stats keys are "dropped_<reason>").
+EMPTY = "empty_after_cleaning"
+TOO_FEW_WORDS = "too_few_words"
+TOO_MANY_WORDS = "too_many_words"
+LOW_COMPLEXITY = "low_complexity"
+NO_ACTION = "no_action"
+LOW_ENTROPY = "low_entropy"
+LOW_PERPLEXITY = "low_perplexity"
+HIGH_PERPLEXITY = "high_perplexity"
+UNSCORABLE = "no_perplexity"
+QUALITY_REASONS = (EMPTY, TOO_FEW_WORDS, TOO_MANY_WORDS, LOW_COMPLEXITY, NO_ACTION)
+SEMANTIC_REASONS = (LOW_ENTROPY, LOW_PERPLEXITY, HIGH_PERPLEXITY, UNSCORABLE)
+
+
+@dataclass
+class Candidate:
+    """One sentence going through the filters, with what was measured so far."""
+
+    text: str
+    source: int  # index of the sentence's origin in the caller's list
+    words: int = 0
+    complexity: int = -1
+    has_action: bool = False
+    entropy: float = math.nan
+    perplexity: float = math.nan
+    dropped: str | None = None
+
+
+class SentenceFilter:
+    """Runs the quality then the semantic filters over a batch of sentences.
+
+    `nlp` is a spaCy pipeline (None skips complexity/action) and `scorer` a perplexity scorer
+    (None skips perplexity); both are loaded once per worker by the stage.
+    """
+
+    def __init__(self, config, nlp=None, scorer=None):
+        self.config = config
+        self.nlp = nlp
+        self.scorer = scorer
+
+    def run(self, sentences: Sequence[str]) -> tuple[list[Candidate], Counter]:
+        cfg = self.config
+        stats: Counter = Counter()
+        candidates = []
+        for source, sentence in enumerate(sentences):
+            cleaned = clean_sentence(sentence, cfg.remove_emoji, cfg.remove_urls)
+            stats["cleaned_emoji"] += cleaned.had_emoji
+            stats["cleaned_url"] += cleaned.had_url
+            candidate = Candidate(text=cleaned.text, source=source)
+            candidate.words = count_words(cleaned.text)
+            if not cleaned.text:
+                candidate.dropped = EMPTY
+            elif candidate.words < cfg.min_words:
+                candidate.dropped = TOO_FEW_WORDS
+            elif candidate.words > cfg.max_words:
+                candidate.dropped = TOO_MANY_WORDS
+            candidates.append(candidate)
+        self._parse([c for c in candidates if c.dropped is None])
+        for candidate in candidates:
+            if candidate.dropped is None:
+                candidate.entropy = entropy(candidate.text, cfg.entropy)
+                if candidate.entropy < cfg.min_entropy:
+                    candidate.dropped = LOW_ENTROPY
+        self._score([c for c in candidates if c.dropped is None])
+        for candidate in candidates:
+            stats[f"dropped_{candidate.dropped}" if candidate.dropped else "kept"] += 1
+        return candidates, stats
+
+    def _parse(self, candidates: list[Candidate]) -> None:
+        if self.nlp is None or not candidates:
+            return
+        analyses = analyse_many(self.nlp, (c.text for c in candidates),
+                                self.config.parse_batch_size)
+        for candidate, analysis in zip(candidates, analyses, strict=True):
+            candidate.complexity = analysis.complexity
+            candidate.has_action = analysis.has_action
+            if analysis.complexity < self.config.min_complexity:
+                candidate.dropped = LOW_COMPLEXITY
+            elif self.config.require_action and not analysis.has_action:
+                candidate.dropped = NO_ACTION
+
+    def _score(self, candidates: list[Candidate]) -> None:
+        if self.scorer is None or not candidates:
+            return
+        values = self.scorer.perplexities([c.text for c in candidates])
+        for candidate, value in zip(candidates, values, strict=True):
+            candidate.perplexity = value
+            if math.isnan(value):
+                candidate.dropped = UNSCORABLE
+            elif value < self.config.min_perplexity:
+                candidate.dropped = LOW_PERPLEXITY
+            elif value > self.config.max_perplexity:
+                candidate.dropped = HIGH_PERPLEXITY
