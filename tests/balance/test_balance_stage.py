@@ -78,7 +78,7 @@ def test_band_and_cap_counts(make_context):
     assert kept_rows.tolist() == sorted(kept_rows.tolist())
     assert {"text1", "text3", "score2", "sentence_id1", "syn_text", "syn_status"} <= set(out[0])
 
-    report = ctx.workspace.read_json("reports/balance.json")
+    report = ctx.workspace.read_json("report/balance.json")
     assert report["cap_t"] == 10 and report["clusters_before"]["clusters"] == 5
     assert report["clusters_after"]["max"] == 10
     assert report["clusters_after"]["normalized_entropy"] > report["clusters_before"][

@@ -61,7 +61,7 @@ class Handler(BaseHTTPRequestHandler):
             "/loop": lambda: self._send(302, headers={"Location": "/loop"}),
         }
         if self.path == "/slow.png":
-            time.sleep(2)
+            time.sleep(8)  # far past the timeout, whatever the machine load
             self._send(200, GOOD)
         elif self.path == "/flaky.png":
             Handler.flaky_hits += 1
@@ -84,7 +84,7 @@ def server():
 
 
 def _fetch(urls, max_bytes=100_000, **settings):
-    config = FetchConfig(**{"timeout_s": 0.5, "retries": 0, "backoff_s": 0.01, **settings})
+    config = FetchConfig(**{"timeout_s": 2.0, "retries": 0, "backoff_s": 0.01, **settings})
     return Fetcher(config, max_bytes).fetch_all(urls)
 
 

@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from realsyn.cli import app
+from realsyn.executors.local import StageError
 from realsyn.ingest.sources import InputError, expand_input, kind_of, make_plan
 from realsyn.ingest.stage import InputsChangedError
 from realsyn.workspace import Workspace
@@ -78,8 +79,10 @@ def test_changed_inputs_are_refused_until_rerun(tmp_path):
     write_pages(corpus)
     run_ingest(tmp_path / "ws", [{"path": str(corpus)}], files_per_shard=40)
     (corpus / "doc000.html").unlink()
-    with pytest.raises(InputsChangedError):
+    # The executor reports it as a failure of the stage's planning, naming the cause.
+    with pytest.raises(StageError, match="inputs or ingest settings changed") as error:
         run_ingest(tmp_path / "ws", [{"path": str(corpus)}], files_per_shard=40)
+    assert isinstance(error.value.__cause__, InputsChangedError)
     config = {"workspace": str(tmp_path / "ws"), "inputs": [{"path": str(corpus)}],
               "ingest": {"files_per_shard": 40, "fetch": {"enabled": False}}}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))

@@ -6,7 +6,7 @@ image_id. Output: dataset `balanced`, the kept rows of `generated` in their inpu
 `balance_score` (the similarity that passed the band), `balance_cluster` (k-means cluster) and
 `image_shard` / `image_row` (where the image's bytes are in `images_final`, for the writer).
 The cluster-size distribution before and after the cap, with its entropy, and the histogram of
-similarity scores go to `reports/balance.json`.
+similarity scores go to `report/balance.json`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from realsyn.workspace import Workspace
 INPUT = "generated"
 IMAGES = "images_final"
 OUTPUT = "balanced"
-REPORT = "reports/balance.json"
+REPORT = "report/balance.json"
 RETRIEVED_TEXTS = ("text1", "text2", "text3")
 
 
