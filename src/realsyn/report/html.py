@@ -13,7 +13,7 @@ from realsyn.pipeline import STAGES
 from realsyn.workspace import Workspace
 
 # The datasets whose rows make the gallery, latest pipeline step first.
-GALLERY_SOURCES = ("generated", "retrieved")
+GALLERY_SOURCES = ("balanced", "generated", "retrieved")
 TEXT_COLUMNS = ("text1", "text2", "text3", "syn_text", "caption")
 
 
