@@ -1,0 +1,370 @@
+"""Benchmark of hierarchical retrieval (realsyn.retrieve) against faiss exact and IVF search.
+
+Two kinds of data:
+  synthetic  sentence vectors drawn around latent topics (Zipf topic sizes, topics grouped under
+             super-topics so that neighbouring topics are confusable), image queries drawn around
+             the same topics plus one shared offset (the modality gap); each labelled by topic.
+  real       the offline encoder's embeddings (EfficientNet-Lite0 + all-MiniLM-L6-v2) of every
+             sentence extracted from the real HTML documentation installed here (the sample
+             corpus's GIMP manual and other Debian docs), queried with real photos and with
+             held-out sentences. Embeddings are cached under benchmarks/results/real/.
+
+For each nprobe it reports queries/s, the speed-up over faiss IndexFlatIP exact search on the
+same number of threads, the score ratio (sum of the returned top-3 cosines over the exact
+top-3's), topic precision@3 (synthetic) or recall@3 against exact search (real), and faiss
+IndexIVFFlat's own search over the same centres and lists. Exact search over all queries is too
+slow on a small machine: it runs on a random subset (--exact-queries) and its throughput is
+extrapolated; score ratio and recall use that subset.
+
+    python benchmarks/bench_retrieval.py synthetic --sentences 1000000 --queries 100000
+    python benchmarks/bench_retrieval.py real
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import multiprocessing
+import os
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from realsyn.retrieve.index import BuildParams, ClusterIndex, build_index
+from realsyn.retrieve.search import HierarchicalSearcher
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TOP_K = 3
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------- synthetic data
+def synthetic(args: argparse.Namespace, folder: Path) -> dict:
+    """Write sentences.npy (float16) and return queries with topic labels."""
+    rng = np.random.default_rng(args.seed)
+    d = args.dim
+    supers = unit(rng.standard_normal((args.super_topics, d)))
+    # each topic: a super-topic direction plus its own offset (cos to its super-topic ~0.7)
+    centres = unit(supers[rng.integers(0, args.super_topics, args.topics)]
+                   + args.topic_spread * rng.standard_normal((args.topics, d)) / np.sqrt(d))
+    weights = 1.0 / np.arange(1, args.topics + 1) ** args.zipf
+    weights /= weights.sum()
+    sentence_topic = rng.choice(args.topics, size=args.sentences, p=weights)
+    vectors = np.lib.format.open_memmap(folder / "sentences.npy", mode="w+", dtype=np.float16,
+                                        shape=(args.sentences, d))
+    for start in range(0, args.sentences, 100_000):
+        topics = sentence_topic[start:start + 100_000]
+        noise = rng.standard_normal((len(topics), d), dtype=np.float32) / np.sqrt(d)
+        vectors[start:start + len(topics)] = unit(centres[topics] + args.text_spread * noise)
+    vectors.flush()
+    del vectors
+    gap = args.gap * unit(rng.standard_normal((1, d)))
+    query_topic = rng.choice(args.topics, size=args.queries, p=weights)
+    queries = unit(centres[query_topic] + gap + args.image_spread * rng.standard_normal(
+        (args.queries, d), dtype=np.float32) / np.sqrt(d)).astype(np.float32)
+    sizes = np.bincount(sentence_topic, minlength=args.topics)
+    print(f"synthetic: {args.sentences:,} sentences in {args.topics} topics (Zipf s={args.zipf}: "
+          f"largest {sizes.max():,}, smallest {sizes.min():,}), {args.queries:,} queries, "
+          f"dim {d}", flush=True)
+    return {"query_sets": {"images": (queries, query_topic)}, "sentence_topic": sentence_topic}
+
+
+# ---------------------------------------------------------------------------- real data
+DOC_GLOBS = [
+    "/usr/share/doc/gimp-help-en/html/en/*.html",
+    "/usr/share/doc/debian-handbook/html/en-US/*.html",
+    "/usr/share/debian-reference/*.en.html",
+    "/usr/share/developers-reference/*.html",
+    "/usr/share/doc/debian-policy/**/*.html",
+    "/usr/share/doc/maint-guide/html/*.en.html",
+    "/usr/share/doc/debian/FAQ/*.en.html",
+    "/usr/share/doc/python3.11/html/**/*.html",
+]
+BLOCKS = "p, li, td, dd, dt, figcaption, caption, blockquote"
+
+
+def real_sentences() -> list[str]:
+    """Unique sentences of 3..81 words from the prose blocks of the installed HTML docs."""
+    import nupunkt
+    from selectolax.lexbor import LexborHTMLParser
+
+    files = sorted({f for pattern in DOC_GLOBS for f in glob.glob(pattern, recursive=True)
+                    if os.path.isfile(f)})
+    seen: dict[str, None] = {}
+    for path in files:
+        tree = LexborHTMLParser(Path(path).read_text(encoding="utf-8", errors="replace"))
+        for node in tree.css("script, style, pre"):
+            node.decompose()
+        for node in tree.css(BLOCKS):
+            text = re.sub(r"\s+", " ", node.text(deep=True, separator=" ", strip=True))
+            for sentence in nupunkt.sent_tokenize(text) if text else []:
+                if 3 <= len(sentence.split()) <= 81:
+                    seen.setdefault(sentence.strip())
+    print(f"real: {len(seen):,} unique sentences from {len(files)} HTML pages", flush=True)
+    return list(seen)
+
+
+def real_photos() -> list[tuple[str, object]]:
+    """Real photographs: the JPEGs of the GIMP manual and the photos inside Python wheels."""
+    from PIL import Image
+
+    photos = []
+    for path in sorted(glob.glob("/usr/share/doc/gimp-help-en/html/**/*.jpg", recursive=True)):
+        try:
+            with Image.open(path) as image:
+                if min(image.size) >= 100:
+                    photos.append((path, image.convert("RGB")))
+        except OSError:
+            continue
+    import skimage.data
+    from matplotlib import cbook
+    from sklearn.datasets import load_sample_image
+
+    for name in ("chelsea", "coffee", "rocket", "astronaut"):
+        photos.append((f"skimage:{name}", Image.fromarray(getattr(skimage.data, name)())))
+    for name in ("china.jpg", "flower.jpg"):
+        photos.append((f"sklearn:{name}", Image.fromarray(load_sample_image(name))))
+    with cbook.get_sample_data("grace_hopper.jpg") as handle:
+        photos.append(("matplotlib:grace_hopper.jpg", Image.open(handle).convert("RGB")))
+    return photos
+
+
+def real(args: argparse.Namespace, folder: Path) -> dict:
+    cache = RESULTS / "real"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (cache / "sentence_embeddings.npy").exists():
+        from realsyn.config import EncoderConfig
+        from realsyn.models.encoders import load_encoder
+
+        encoder = load_encoder(EncoderConfig(device="cpu"))
+        sentences = real_sentences()
+        started = time.perf_counter()
+        vectors = np.zeros((len(sentences), encoder.dim), dtype=np.float16)
+        # batches of similar lengths waste no work on padding
+        by_length = np.argsort([len(s) for s in sentences], kind="stable")
+        for number, start in enumerate(range(0, len(sentences), 256)):
+            rows = by_length[start:start + 256]
+            vectors[rows] = encoder.embed_texts([sentences[i] for i in rows])
+            if number % 50 == 0:
+                print(f"  embedded {start:,}/{len(sentences):,} "
+                      f"({time.perf_counter() - started:.0f} s)", flush=True)
+        print(f"real: embedded {len(sentences):,} sentences in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        (cache / "sentences.json").write_text(json.dumps(sentences))
+        np.save(cache / "sentence_embeddings.npy", vectors)
+    if not (cache / "photo_embeddings.npy").exists():
+        from realsyn.config import EncoderConfig
+        from realsyn.models.encoders import load_encoder
+
+        encoder = load_encoder(EncoderConfig(device="cpu"))
+        photos = real_photos()
+        photo_vectors = np.concatenate([encoder.embed_images([p for _, p in photos[i:i + 32]])
+                                        for i in range(0, len(photos), 32)])
+        np.save(cache / "photo_embeddings.npy", photo_vectors.astype(np.float32))
+        (cache / "photos.json").write_text(json.dumps([name for name, _ in photos]))
+    embeddings = np.load(cache / "sentence_embeddings.npy", mmap_mode="r")
+    photos = np.load(cache / "photo_embeddings.npy")
+    rng = np.random.default_rng(args.seed)
+    held_out = np.zeros(len(embeddings), dtype=bool)
+    held_out[rng.choice(len(embeddings), size=args.held_out, replace=False)] = True
+    np.save(folder / "sentences.npy", np.asarray(embeddings[~held_out]))
+    print(f"real: {int((~held_out).sum()):,} sentences indexed, {args.held_out:,} held out, "
+          f"{len(photos)} photos", flush=True)
+    return {"query_sets": {"photos": (photos, None),
+                           "held-out sentences": (np.asarray(embeddings[held_out], np.float32),
+                                                  None)}}
+
+
+# ---------------------------------------------------------------------------- measurements
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def build_in_child(folder: Path, params: BuildParams, threads: int, result) -> None:
+    faiss.omp_set_num_threads(threads)
+    baseline = current_rss_mb()  # the interpreter and libraries, before any data
+    started = time.perf_counter()
+    vectors = np.load(folder / "sentences.npy", mmap_mode="r")
+    index = build_index(folder / "index", [vectors], np.zeros(len(vectors), np.int64), params)
+    result.put({"seconds": time.perf_counter() - started, "meta": index.meta,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "baseline_rss_mb": baseline})
+
+
+def build(folder: Path, params: BuildParams, threads: int) -> dict:
+    """Build in a fresh process, so that its peak memory is the build's alone."""
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    child = spawn.Process(target=build_in_child, args=(folder, params, threads, queue))
+    child.start()
+    while True:
+        try:
+            outcome = queue.get(timeout=5)
+            break
+        except Exception:  # queue.Empty: check that the child is still alive
+            if not child.is_alive():
+                raise RuntimeError(f"index build failed (exit code {child.exitcode})") from None
+    child.join()
+    return outcome
+
+
+def timed(call):
+    started = time.perf_counter()
+    value = call()
+    return value, time.perf_counter() - started
+
+
+def ivfflat(index: ClusterIndex) -> faiss.IndexIVFFlat:
+    """faiss's IVF-Flat over the same centres and the same lists."""
+    quantizer = faiss.IndexFlatIP(index.dim)
+    quantizer.add(index.centroids)
+    ivf = faiss.IndexIVFFlat(quantizer, index.dim, index.n_clusters, faiss.METRIC_INNER_PRODUCT)
+    ivf.is_trained = True
+    for start in range(0, index.ntotal, 200_000):
+        stop = min(start + 200_000, index.ntotal)
+        ivf.add_with_ids(np.asarray(index.vectors[start:stop], np.float32),
+                         np.arange(start, stop, dtype=np.int64))
+    return ivf
+
+
+def evaluate(name: str, index: ClusterIndex, queries: np.ndarray, labels: np.ndarray | None,
+             sentence_topic_sorted: np.ndarray | None, args: argparse.Namespace,
+             flat: faiss.IndexFlatIP, ivf: faiss.IndexIVFFlat | None) -> list[dict]:
+    rng = np.random.default_rng(args.seed + 1)
+    subset = np.sort(rng.choice(len(queries), size=min(args.exact_queries, len(queries)),
+                                replace=False))
+    (exact_scores, exact_ids), exact_s = timed(lambda: flat.search(queries[subset], TOP_K))
+    exact_qps = len(subset) / exact_s
+    print(f"[{name}] exact IndexFlatIP: {len(subset):,} queries in {exact_s:.1f} s = "
+          f"{exact_qps:,.0f} q/s (extrapolated to all {len(queries):,} queries: "
+          f"{len(queries) / exact_qps:,.0f} s)", flush=True)
+    rows = []
+    searcher = HierarchicalSearcher(index, threads=args.threads)
+    searcher.search(queries[:1000], TOP_K, 1)  # warm the page cache of the lists
+    if labels is not None:
+        exact_precision = float((sentence_topic_sorted[exact_ids] == labels[subset, None]).mean())
+        print(f"[{name}] exact topic precision@3 on the subset: {exact_precision:.4f}")
+    for nprobe in args.nprobe:
+        result, seconds = timed(lambda n=nprobe: searcher.search(queries, TOP_K, n))
+        row = {"data": name, "nprobe": nprobe, "queries": len(queries),
+               "qps": len(queries) / seconds, "speedup": len(queries) / seconds / exact_qps,
+               "exact_qps": exact_qps,
+               # machine-independent work: centres plus list rows scored per query
+               "scanned_per_query": float(index.n_clusters + np.mean(
+                   index.list_sizes()[result.probes].sum(axis=1))),
+               "score_ratio": float(np.nansum(result.scores[subset]) / exact_scores.sum()),
+               "recall@3": float(np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(
+                   result.positions[subset], exact_ids, strict=True)]))}
+        if labels is not None:
+            found = result.positions >= 0
+            hits = (sentence_topic_sorted[np.maximum(result.positions, 0)] == labels[:, None])
+            row["topic_precision@3"] = float((hits & found).mean())
+        if ivf is not None:
+            ivf.nprobe = nprobe
+            (ivf_scores, ivf_ids), ivf_s = timed(lambda: ivf.search(queries, TOP_K))
+            row["ivf_qps"] = len(queries) / ivf_s
+            row["same_as_ivf"] = float((ivf_ids == result.positions).mean())
+            # where the ids differ, the scores should tie (float rounding decides the order)
+            row["max_score_diff_vs_ivf"] = float(np.nanmax(np.abs(ivf_scores - result.scores)))
+        row["work_ratio"] = index.ntotal / row["scanned_per_query"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| data | nprobe | q/s | speed-up vs exact | score ratio | topic P@3 | recall@3 "
+             "| IVFFlat q/s | ours / IVFFlat | same ids as IVFFlat |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        precision = f"{r['topic_precision@3']:.4f}" if "topic_precision@3" in r else "-"
+        ivf = (f"{r['ivf_qps']:,.0f} | {r['qps'] / r['ivf_qps']:.2f}x | {r['same_as_ivf']:.5f}"
+               if "ivf_qps" in r else "- | - | -")
+        lines.append(f"| {r['data']} | {r['nprobe']} | {r['qps']:,.0f} | {r['speedup']:.1f}x | "
+                     f"{r['score_ratio']:.4f} | {precision} | {r['recall@3']:.4f} | {ivf} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", choices=["synthetic", "real"])
+    parser.add_argument("--sentences", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--topics", type=int, default=1000)
+    parser.add_argument("--super-topics", type=int, default=100)
+    parser.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of topic sizes.")
+    parser.add_argument("--topic-spread", type=float, default=1.0)
+    parser.add_argument("--text-spread", type=float, default=1.0)
+    parser.add_argument("--image-spread", type=float, default=1.0)
+    parser.add_argument("--gap", type=float, default=0.8, help="Norm of the modality offset.")
+    parser.add_argument("--held-out", type=int, default=10_000,
+                        help="Real sentences kept out of the index and used as queries.")
+    parser.add_argument("--exact-queries", type=int, default=2000)
+    parser.add_argument("--nprobe", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2, 4, 8, 16])
+    parser.add_argument("--n-clusters", type=int, default=None,
+                        help="Default: the paper's ~420 sentences per cluster.")
+    parser.add_argument("--training-points-per-cluster", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=faiss.omp_get_max_threads())
+    parser.add_argument("--no-ivfflat", action="store_true")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="Only make (and cache) the data, e.g. the real embeddings.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="Folder of the work files and the results (the real corpus's "
+                             "embeddings are cached in benchmarks/results/real whatever this is).")
+    args = parser.parse_args(argv)
+
+    faiss.omp_set_num_threads(args.threads)
+    folder = args.out / f"{args.data}-work"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = synthetic(args, folder) if args.data == "synthetic" else real(args, folder)
+    if args.prepare_only:
+        return
+    params = BuildParams(n_clusters=args.n_clusters,
+                         training_points_per_cluster=args.training_points_per_cluster,
+                         seed=args.seed)
+    built = build(folder, params, args.threads)
+    meta = built["meta"]
+    print(f"build: {meta['ntotal']:,} sentences, {meta['n_clusters']:,} clusters (largest "
+          f"{meta['largest_cluster']:,}, {meta['empty_clusters']} empty), k-means on "
+          f"{meta['training_points']:,} points: {meta['train_seconds']:.0f} s, total "
+          f"{built['seconds']:.0f} s, peak RSS {built['peak_rss_mb']:,.0f} MB (of which "
+          f"{built['baseline_rss_mb']:,.0f} MB libraries before any data)", flush=True)
+
+    index = ClusterIndex.load(folder / "index")
+    flat = faiss.IndexFlatIP(index.dim)
+    for start in range(0, index.ntotal, 200_000):
+        flat.add(np.asarray(index.vectors[start:start + 200_000], np.float32))
+    ivf = None if args.no_ivfflat else ivfflat(index)
+    topic_sorted = (data["sentence_topic"][np.asarray(index.rows)]
+                    if "sentence_topic" in data else None)
+    rows = []
+    for name, (queries, labels) in data["query_sets"].items():
+        rows += evaluate(f"{args.data}/{name}", index, queries, labels, topic_sorted, args,
+                         flat, ivf)
+    summary = {"args": vars(args), "build": built, "rows": rows,
+               "threads": args.threads, "cpu_count": os.cpu_count()}
+    out = args.out / f"retrieval-{args.data}-{meta['ntotal']}.json"
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    print(table(rows))
+    print(f"(exact-search throughput measured on {args.exact_queries:,} random queries and "
+          f"extrapolated; {args.threads} threads for every method; results in {out})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

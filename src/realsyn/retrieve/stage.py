@@ -1,0 +1,284 @@
+"""The `retrieve` stage: each image's top-k real sentences by hierarchical search.
+
+Reads dataset + row-aligned arrays `sentences_final` (to index) and `images_final` (queries),
+writes dataset `retrieved` with the shard keys of `images_final`. The index persists under
+`index/retrieve/` in the workspace and is reused when its inputs and build settings are
+unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from realsyn.config import RetrieveConfig
+from realsyn.retrieve.index import (
+    BuildParams,
+    ClusterIndex,
+    EmptyIndexError,
+    build_index,
+    doc_keys,
+    valid_rows,
+)
+from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
+from realsyn.stage import RECORDS, Context, GlobalStage
+from realsyn.workspace import Workspace
+
+SENTENCES = "sentences_final"
+IMAGES = "images_final"
+OUTPUT = "retrieved"
+INDEX_DIR = "index/retrieve"
+IMAGE_COLUMNS = ["image_id", "doc_id", "position", "url"]
+
+
+def retrieved_schema(top_k: int) -> pa.Schema:
+    fields = [("image_id", pa.string()), ("doc_id", pa.string()), ("position", pa.int32()),
+              ("url", pa.string()),
+              ("image_cluster_id", pa.int64())]  # the image's nearest centre
+    for i in range(1, top_k + 1):
+        fields += [(f"text{i}", pa.string()),  # text1 = most similar
+                   (f"score{i}", pa.float32()),  # cosine image-sentence
+                   (f"sentence_id{i}", pa.string()),
+                   (f"sentence_doc_id{i}", pa.string()),  # the sentence's source document
+                   (f"cluster_id{i}", pa.int64())]  # the cluster the sentence belongs to
+    return pa.schema(fields)
+
+
+def check_aligned(workspace: Workspace, name: str) -> tuple[list[str], list[int]]:
+    """Shard keys and row counts of a dataset whose array shards must be row-aligned."""
+    shards = workspace.shards(name)
+    if shards != workspace.array_shards(name):
+        raise ValueError(f"dataset {name!r} and its embeddings have different shards: "
+                         f"{shards} vs {workspace.array_shards(name)}")
+    counts = []
+    for shard in shards:
+        rows = workspace.read_table(name, shard, columns=[]).num_rows
+        embedded = len(workspace.read_array(name, shard))
+        if rows != embedded:
+            raise ValueError(f"{name}/{shard}: {rows} records but {embedded} embedding rows")
+        counts.append(rows)
+    return shards, counts
+
+
+class RetrieveStage(GlobalStage):
+    name = "retrieve"
+    description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        workspace, config = ctx.workspace, ctx.config.retrieve
+        index, index_stats = self.ensure_index(workspace, config)
+        image_shards, _ = check_aligned(workspace, IMAGES)
+        stats: dict[str, Any] = {RECORDS: 0, "retrieved": 0, "dropped_bad_embedding": 0,
+                                 "dropped_no_sentence": 0, **index_stats}
+        searcher = HierarchicalSearcher(index) if index is not None else None
+        lookup = SentenceLookup(workspace, *check_aligned(workspace, SENTENCES))
+        for shard in image_shards:
+            table, shard_stats = self.search_shard(workspace, config, searcher, lookup, shard)
+            workspace.write_table(OUTPUT, shard, table)
+            for key, value in shard_stats.items():
+                stats[key] += value
+        return stats
+
+    # ------------------------------------------------------------------ the index
+    def ensure_index(self, workspace: Workspace, config: RetrieveConfig
+                     ) -> tuple[ClusterIndex | None, dict[str, int]]:
+        shards, counts = check_aligned(workspace, SENTENCES)
+        params = BuildParams(n_clusters=config.n_clusters,
+                             sentences_per_cluster=config.sentences_per_cluster,
+                             iterations=config.kmeans_iterations,
+                             training_points_per_cluster=config.training_points_per_cluster,
+                             max_training_points=config.max_training_points, seed=config.seed)
+        stamps = [_stamp(workspace, f"arrays/{SENTENCES}/{shard}.npy") for shard in shards]
+        fingerprint = _fingerprint(shards, counts, stamps, params,
+                                   workspace.manifest().get("encoder"))
+        folder, local = self._index_folder(workspace)
+        index = None
+        if ClusterIndex.exists(folder):
+            index = ClusterIndex.load(folder)
+            if index.meta.get("fingerprint") != fingerprint:
+                index = None
+        if index is None and sum(counts) > 0:
+            blocks = [workspace.read_array(SENTENCES, shard) for shard in shards]
+            keys = np.concatenate([doc_keys(workspace.read_table(
+                SENTENCES, shard, columns=["doc_id"]).column("doc_id").to_pylist())
+                for shard in shards])
+            try:
+                index = build_index(folder, blocks, keys, params,
+                                    extra_meta={"fingerprint": fingerprint,
+                                                "encoder": workspace.manifest().get("encoder")})
+            except EmptyIndexError:
+                index = None  # every sentence is counted as dropped below
+            if index is not None and not local:
+                if workspace.exists(INDEX_DIR):
+                    workspace.fs.rm(workspace.path(INDEX_DIR), recursive=True)
+                workspace.fs.put(str(folder), workspace.path(INDEX_DIR), recursive=True)
+        if index is None:
+            return None, {"sentences_in": sum(counts), "sentences_indexed": 0,
+                          "sentences_dropped_bad_embedding": sum(counts)}
+        return index, {"sentences_in": index.meta["n_input"],
+                       "sentences_indexed": index.ntotal,
+                       "sentences_dropped_bad_embedding": index.meta["dropped_bad_embedding"],
+                       "clusters": index.n_clusters,
+                       "empty_clusters": index.meta["empty_clusters"]}
+
+    @staticmethod
+    def _index_folder(workspace: Workspace) -> tuple[Path, bool]:
+        """Where the index lives locally: in the workspace, or (remote workspace) a local
+        cache folder whose copy is uploaded after the build."""
+        if workspace.is_local:
+            return Path(workspace.path(INDEX_DIR)), True
+        digest = hashlib.sha256(workspace.url.encode()).hexdigest()[:16]
+        cache = Path(tempfile.gettempdir()) / f"realsyn-index-{digest}" / "retrieve"
+        if not cache.exists() and workspace.exists(INDEX_DIR):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            workspace.fs.get(workspace.path(INDEX_DIR), str(cache), recursive=True)
+            if not ClusterIndex.exists(cache):
+                shutil.rmtree(cache, ignore_errors=True)
+        return cache, False
+
+    # ------------------------------------------------------------------ the queries
+    def search_shard(self, workspace: Workspace, config: RetrieveConfig,
+                     searcher: HierarchicalSearcher | None, lookup: SentenceLookup, shard: str
+                     ) -> tuple[pa.Table, dict[str, int]]:
+        images = workspace.read_table(IMAGES, shard, columns=IMAGE_COLUMNS)
+        embeddings = workspace.read_array(IMAGES, shard)
+        stats = {RECORDS: images.num_rows, "retrieved": 0, "dropped_bad_embedding": 0,
+                 "dropped_no_sentence": 0}
+        usable = valid_rows(embeddings)
+        stats["dropped_bad_embedding"] = int((~usable).sum())
+        rows = np.flatnonzero(usable)
+        if searcher is None:
+            stats["dropped_no_sentence"] = len(rows)
+            return retrieved_schema(config.top_k).empty_table(), stats
+        image_doc_ids = images.column("doc_id").to_pylist()
+        results = []
+        for start in range(0, len(rows), config.query_batch_size):
+            batch = rows[start:start + config.query_batch_size]
+            keys = (doc_keys([image_doc_ids[i] for i in batch])
+                    if config.exclude_own_document else None)
+            results.append(searcher.search(embeddings[batch], config.top_k, config.nprobe,
+                                           query_doc_keys=keys, min_score=config.min_score))
+        result = _concat(results, config.top_k, config.nprobe)
+        found = result.positions[:, 0] >= 0
+        stats["dropped_no_sentence"] = int((~found).sum())
+        stats["retrieved"] = int(found.sum())
+        rows, result = rows[found], _select(result, found)
+        table = self._table(images.take(rows), result, searcher.index, lookup, config.top_k)
+        return table, stats
+
+    @staticmethod
+    def _table(images: pa.Table, result: SearchResult, index: ClusterIndex,
+               lookup: SentenceLookup, top_k: int) -> pa.Table:
+        positions = result.positions
+        present = positions >= 0
+        global_rows = np.where(present, np.asarray(index.rows)[np.maximum(positions, 0)], -1)
+        sentences = lookup.fetch(global_rows[present])
+        clusters = index.cluster_of_sorted(positions)
+        columns: dict[str, Any] = {name: images.column(name) for name in IMAGE_COLUMNS}
+        columns["image_cluster_id"] = pa.array(result.probes[:, 0], pa.int64())
+        for j in range(top_k):
+            mask = present[:, j]
+            picked = {key: _spread(values, present, j) for key, values in sentences.items()}
+            columns[f"text{j + 1}"] = pa.array(picked["text"], pa.string())
+            columns[f"score{j + 1}"] = pa.array(result.scores[:, j], pa.float32(), mask=~mask)
+            columns[f"sentence_id{j + 1}"] = pa.array(picked["sentence_id"], pa.string())
+            columns[f"sentence_doc_id{j + 1}"] = pa.array(picked["doc_id"], pa.string())
+            columns[f"cluster_id{j + 1}"] = pa.array(clusters[:, j], pa.int64(), mask=~mask)
+        return pa.table(columns, schema=retrieved_schema(top_k))
+
+    # ------------------------------------------------------------------ the CLI's lines
+    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
+        lines = [", ".join(f"{key}={value}" for key, value in stats.items())]
+        lines += preview(ctx.workspace, ctx.config.retrieve.preview_images,
+                         ctx.config.retrieve.top_k)
+        return "\n".join(lines)
+
+
+def preview(workspace: Workspace, n_images: int, top_k: int) -> list[str]:
+    """Human lines: for `n_images` retrieved images spread evenly over the dataset (not just
+    its first rows, which often come from one document), their texts with scores."""
+    shards = workspace.shards(OUTPUT)
+    counts = [workspace.read_table(OUTPUT, shard, columns=[]).num_rows for shard in shards]
+    total = sum(counts)
+    if total == 0 or n_images == 0:
+        return []
+    wanted = np.unique(np.linspace(0, total - 1, min(n_images, total)).round().astype(np.int64))
+    bounds = np.cumsum([0, *counts])
+    rows: list[dict[str, Any]] = []
+    for i, shard in enumerate(shards):
+        local = wanted[(wanted >= bounds[i]) & (wanted < bounds[i + 1])] - bounds[i]
+        if len(local):
+            rows += workspace.read_table(OUTPUT, shard).take(pa.array(local)).to_pylist()
+    lines = []
+    for row in rows:
+        lines.append(f"  image {row['image_id']} {row['url']}")
+        lines += [f"    {row[f'score{i}']:.3f}  {row[f'text{i}']}"
+                  for i in range(1, top_k + 1) if row[f"text{i}"] is not None]
+    return lines
+
+
+class SentenceLookup:
+    """Sentence id, text and document of global rows of `sentences_final` (shards in order)."""
+
+    columns = ("sentence_id", "text", "doc_id")
+
+    def __init__(self, workspace: Workspace, shards: list[str], counts: list[int]):
+        self.workspace = workspace
+        self.shards = shards
+        self.bounds = np.cumsum([0, *counts])
+
+    def fetch(self, global_rows: np.ndarray) -> dict[str, list]:
+        out: dict[str, list] = {name: [None] * len(global_rows) for name in self.columns}
+        shard_of = np.searchsorted(self.bounds, global_rows, side="right") - 1
+        for s in np.unique(shard_of):
+            where = np.flatnonzero(shard_of == s)
+            table = self.workspace.read_table(SENTENCES, self.shards[s], list(self.columns))
+            taken = table.take(pa.array(global_rows[where] - self.bounds[s]))
+            for name in self.columns:
+                values = taken.column(name).to_pylist()
+                target = out[name]
+                for i, value in zip(where, values, strict=True):
+                    target[i] = value
+        return out
+
+
+def _spread(values: list, present: np.ndarray, column: int) -> list:
+    """Values listed for the present cells (row-major) of `present`, picked for one column."""
+    flat_index = np.cumsum(present.ravel()) - 1
+    cells = flat_index.reshape(present.shape)[:, column]
+    return [values[c] if ok else None for c, ok in zip(cells, present[:, column], strict=True)]
+
+
+def _concat(results: list[SearchResult], top_k: int, nprobe: int) -> SearchResult:
+    if not results:
+        empty = np.empty((0, top_k))
+        return SearchResult(empty.astype(np.int64), empty.astype(np.float32),
+                            np.empty((0, nprobe), np.int64))
+    return SearchResult(np.concatenate([r.positions for r in results]),
+                        np.concatenate([r.scores for r in results]),
+                        np.concatenate([r.probes for r in results]))
+
+
+def _select(result: SearchResult, mask: np.ndarray) -> SearchResult:
+    return SearchResult(result.positions[mask], result.scores[mask], result.probes[mask])
+
+
+def _stamp(workspace: Workspace, relpath: str) -> str:
+    """Size and modification time of a file, so a rewritten shard invalidates the index."""
+    info = workspace.fs.info(workspace.path(relpath))
+    changed = info.get("mtime") or info.get("LastModified") or info.get("created")
+    return f"{info.get('size')}:{changed}"
+
+
+def _fingerprint(shards: list[str], counts: list[int], stamps: list[str], params: BuildParams,
+                 encoder: Any) -> str:
+    blob = json.dumps({"shards": shards, "counts": counts, "stamps": stamps,
+                       "params": vars(params), "encoder": encoder}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

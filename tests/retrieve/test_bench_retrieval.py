@@ -1,0 +1,26 @@
+"""The retrieval benchmark runs end to end at a tiny size (its figures are checked loosely:
+the point is that the script works; the real figures come from full-size runs)."""
+
+import json
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_synthetic_benchmark_small(tmp_path, capsys, monkeypatch):
+    # on the path while it runs: its index build runs in a spawned process that imports it
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_retrieval
+
+    bench_retrieval.main(["synthetic", "--sentences", "6000", "--queries", "400", "--dim", "32",
+                          "--topics", "20", "--super-topics", "5", "--exact-queries", "100",
+                          "--nprobe", "1,4,14", "--threads", "1", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "retrieval-synthetic-6000.json").read_text())
+    rows = {row["nprobe"]: row for row in result["rows"]}
+    assert set(rows) == {1, 4, 14} and result["build"]["meta"]["n_clusters"] == 14
+    # all 14 lists probed: exact search, and the same results as faiss IVF-Flat
+    assert rows[14]["recall@3"] == 1.0 and abs(rows[14]["score_ratio"] - 1) < 1e-5
+    assert all(row["same_as_ivf"] > 0.999 for row in rows.values())
+    # one probe keeps nearly the topic precision of exact search (all lists probed)
+    assert rows[1]["topic_precision@3"] >= rows[14]["topic_precision@3"] - 0.02
+    assert "| synthetic/images | 1 |" in capsys.readouterr().out

@@ -1,0 +1,70 @@
+import json
+
+import numpy as np
+import pytest
+from synthetic_retrieval import topic_data
+
+from realsyn.retrieve.index import BuildParams, ClusterIndex, build_index, doc_key, doc_keys
+
+
+@pytest.fixture
+def built(tmp_path):
+    sentences, _, _, _ = topic_data(n_topics=6, per_topic=50, n_images=0, seed=1)
+    data = sentences.astype(np.float16)
+    data[17] = np.nan  # a broken embedding
+    data[200] = 0  # an empty one
+    blocks = [data[:120], data[120:121], data[121:]]
+    keys = doc_keys([f"doc{i // 7}" for i in range(len(data))])
+    index = build_index(tmp_path / "index", blocks, keys, BuildParams(n_clusters=6, seed=2))
+    return index, data, keys, tmp_path / "index"
+
+
+def test_lists_partition_the_usable_rows(built):
+    index, data, keys, _ = built
+    assert index.meta["dropped_bad_embedding"] == 2
+    assert index.ntotal == len(data) - 2 == index.offsets[-1]
+    assert sorted(index.rows.tolist()) == [i for i in range(len(data)) if i not in (17, 200)]
+    assert np.all(np.diff(index.offsets) >= 0) and index.offsets[0] == 0
+    # sorted rows hold the input rows, their document keys, and sit in their nearest centre
+    assert np.array_equal(np.asarray(index.vectors), data[index.rows])
+    assert np.array_equal(index.doc_keys, keys[index.rows])
+    nearest = np.argmax(np.asarray(index.vectors, np.float32) @ index.centroids.T, axis=1)
+    assert np.array_equal(nearest, index.cluster_of_sorted(np.arange(index.ntotal)))
+
+
+def test_index_persists_memory_mapped(built):
+    index, _, _, folder = built
+    loaded = ClusterIndex.load(folder)
+    assert isinstance(loaded.vectors, np.memmap)
+    assert np.array_equal(np.asarray(loaded.vectors), np.asarray(index.vectors))
+    assert np.array_equal(loaded.centroids, index.centroids)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["n_clusters"] == 6 and meta["dim"] == data_dim(index)
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def data_dim(index):
+    return index.vectors.shape[1]
+
+
+def test_rebuild_replaces_the_old_index(built):
+    _, data, keys, folder = built
+    rebuilt = build_index(folder, [data], keys, BuildParams(n_clusters=3))
+    assert ClusterIndex.load(folder).n_clusters == rebuilt.n_clusters == 3
+
+
+def test_default_cluster_count_for_a_tiny_corpus(tmp_path):
+    data = np.eye(5, 8, dtype=np.float16)
+    index = build_index(tmp_path / "i", [data], doc_keys(list("abcde")), BuildParams())
+    assert index.n_clusters == 1 and index.ntotal == 5
+
+
+def test_no_usable_rows_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no usable"):
+        build_index(tmp_path / "i", [np.zeros((3, 4), np.float16)], doc_keys(list("abc")),
+                    BuildParams())
+
+
+def test_doc_keys_are_stable_and_distinct():
+    assert doc_key("a") == doc_key("a") != doc_key("b")
+    assert doc_keys(["a", "b", "a"]).tolist() == [doc_key("a"), doc_key("b"), doc_key("a")]
