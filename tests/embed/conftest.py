@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from embed_helpers import (
     IMAGE_NAMES,
     SENTENCES,
-    TINY_OPEN_CLIP,
     encode,
     images_table,
     sample_photo_paths,
@@ -25,6 +24,7 @@ from embed_helpers import (
 )
 
 from realsyn.workspace import Workspace
+from tiny_open_clip import TINY_OPEN_CLIP
 
 
 @pytest.fixture(scope="session")

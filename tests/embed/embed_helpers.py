@@ -14,14 +14,6 @@ from realsyn.records import image_id, sentence_id
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 
-TINY_OPEN_CLIP = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32,
-                   "patch_size": 16},
-    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2,
-                 "layers": 2},
-}
-
 
 def sample_photo_paths() -> dict[str, Path]:
     import skimage

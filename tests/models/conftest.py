@@ -9,13 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-TINY_OPEN_CLIP = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32,
-                   "patch_size": 16},
-    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2,
-                 "layers": 2},
-}
+from tiny_open_clip import TINY_OPEN_CLIP
 
 
 def photo_catalogue() -> dict[str, tuple[Path, str]]:
