@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pyarrow as pa
-from PIL import Image
 
+from real_photos import encode as encode  # re-exported for conftest.py
+from real_photos import photo_path
 from realsyn.config import parse_config
 from realsyn.records import image_id, sentence_id
 from realsyn.stage import Context
@@ -16,19 +16,8 @@ from realsyn.workspace import Workspace
 
 
 def sample_photo_paths() -> dict[str, Path]:
-    import skimage
-    import sklearn.datasets
-
-    skimage_data = Path(skimage.__file__).parent / "data"
-    sklearn_images = Path(sklearn.datasets.__file__).parent / "images"
-    return {"cat": skimage_data / "chelsea.png", "coffee": skimage_data / "coffee.png",
-            "rocket": skimage_data / "rocket.jpg", "flower": sklearn_images / "flower.jpg"}
-
-
-def encode(image: Image.Image, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
+    return {"cat": photo_path("chelsea"), "coffee": photo_path("coffee"),
+            "rocket": photo_path("rocket"), "flower": photo_path("flower")}
 
 
 def images_table(blobs: list[bytes | None], doc: str) -> pa.Table:

@@ -31,6 +31,20 @@ class SlowCopyStage(Stage):
         return {RECORDS: table.num_rows, "odd": sum(v % 2 for v in out.column("value").to_pylist())}
 
 
+class ThreadProbeStage(Stage):
+    """Reports the thread pool size torch picks in the worker that runs each shard."""
+
+    name = "thread_probe"
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ["00000", "00001"]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        import torch  # imported here, in the worker, as the model stages do
+
+        return {RECORDS: 1, "torch_threads": torch.get_num_threads()}
+
+
 def make_numbers(workspace: Workspace, shards: int, rows: int) -> None:
     for index in range(shards):
         values = list(range(index * rows, (index + 1) * rows))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import slow_stage
 
-from realsyn.executors.local import StageError
+from realsyn.config import RealsynConfig
+from realsyn.executors.local import LocalExecutor, StageError, threads_per_worker
 from realsyn.stage import Context, Stage
 from realsyn.workspace import Workspace
 
@@ -80,3 +81,29 @@ def test_a_failing_shard_names_itself_and_keeps_finished_work(tmp_path):
     with pytest.raises(StageError, match=r"'failing' failed on shard '00001'.*boom"):
         LocalExecutor(workers=1).run(FailingStage(), ctx)
     assert workspace.completed("failing") == ["00000"]
+
+
+def test_threads_per_worker_share_the_cores():
+    assert threads_per_worker(1, cores=8) == 8
+    assert threads_per_worker(2, cores=8) == 4
+    assert threads_per_worker(3, cores=8) == 2
+    assert threads_per_worker(16, cores=8) == 1
+
+
+def test_pool_workers_share_the_cores_instead_of_each_taking_all(tmp_path, monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=Workspace(str(tmp_path)))
+    stats = LocalExecutor(workers=2).run(slow_stage.ThreadProbeStage(), ctx)
+    # Two shards, each in a worker with 2 // 2 threads; uncapped, torch takes 2 in each.
+    assert stats["torch_threads"] == 2 * 1
+    assert "OMP_NUM_THREADS" not in os.environ  # the parent's environment is restored
+
+
+def test_a_thread_count_the_user_set_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=Workspace(str(tmp_path)))
+    stats = LocalExecutor(workers=2).run(slow_stage.ThreadProbeStage(), ctx)
+    assert stats["torch_threads"] == 2 * 2

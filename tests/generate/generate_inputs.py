@@ -4,7 +4,7 @@ texts, and a workspace holding `retrieved` + `images_final` as earlier stages le
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,48 +13,50 @@ from realsyn.records import image_id as make_image_id
 from realsyn.retrieve.stage import retrieved_schema
 from realsyn.workspace import Workspace
 
+# benchmarks/bench_generate.py imports this module with only tests/generate on sys.path.
+_TESTS = str(Path(__file__).resolve().parents[1])
+if _TESTS not in sys.path:
+    sys.path.append(_TESTS)
 
-def _package_file(package: str, *parts: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+from real_photos import photo_path  # noqa: E402
 
-
-# (name, file, text1, text2, text3): texts as a web page around the photo might have them.
+# (name, photo in real_photos.py, text1, text2, text3): texts as a web page around the photo
+# might have them.
 PHOTOS = [
-    ("astronaut", ("skimage", "data", "astronaut.png"),
+    ("astronaut", "astronaut",
      "Eileen Collins became the first woman to pilot a Space Shuttle when Discovery flew in 1995.",
      "NASA selected her as an astronaut in 1990.", "She later commanded two shuttle missions."),
-    ("chelsea", ("skimage", "data", "chelsea.png"),
+    ("chelsea", "chelsea",
      "Chelsea the cat was adopted from an animal shelter in Boston in 2006.",
      "She likes to sleep in the sun by the window.", "Cats sleep for up to sixteen hours a day."),
-    ("coffee", ("skimage", "data", "coffee.png"),
+    ("coffee", "coffee",
      "Espresso was first made in Turin and Milan at the start of the 20th century.",
      "A barista pulls each shot for about thirty seconds.", "Crema forms on a fresh shot."),
-    ("rocket", ("skimage", "data", "rocket.jpg"),
+    ("rocket", "rocket",
      "The Falcon 9 rocket lifted off from Cape Canaveral carrying a communications satellite.",
      "The launch was delayed twice by weather.", "The first stage landed on a drone ship."),
-    ("motorcycle", ("skimage", "data", "motorcycle_left.png"),
+    ("motorcycle", "motorcycle",
      "The Ducati Monster was designed by Miguel Galluzzi and launched in 1993.",
      "It is parked in front of the workshop.", "The bike has a trellis frame."),
-    ("hubble", ("skimage", "data", "hubble_deep_field.jpg"),
+    ("hubble", "hubble_deep_field",
      "The Hubble Deep Field was taken over ten days in December 1995.",
      "Almost every object in it is a distant galaxy.", "It covers a tiny patch of sky."),
-    ("camera", ("skimage", "data", "camera.png"),
+    ("camera", "camera",
      "The photographer set up his camera on a tripod in the park at Cambridge.",
      "He worked with large film cameras.", "The picture was printed in black and white."),
-    ("coins", ("skimage", "data", "coins.png"),
+    ("coins", "coins",
      "These Greek coins from Pompeii were found during the excavations of 1880.",
      "Collectors value them highly.", "The museum keeps them in a glass case."),
-    ("retina", ("skimage", "data", "retina.jpg"),
+    ("retina", "retina",
      "An ophthalmologist at Moorfields Eye Hospital examined the patient's retina.",
      "The image shows blood vessels at the back of the eye.", "Regular checks prevent damage."),
-    ("china", ("sklearn", "datasets", "images", "china.jpg"),
+    ("china", "china",
      "The Summer Palace in Beijing was rebuilt by Empress Dowager Cixi in 1888.",
      "Its gardens surround Kunming Lake.", "It is a UNESCO World Heritage Site."),
-    ("flower", ("sklearn", "datasets", "images", "flower.jpg"),
+    ("flower", "flower",
      "The dahlia is the national flower of Mexico, where it grows in the highlands.",
      "Gardeners plant dahlia tubers in spring.", "Bees visit the open blooms."),
-    ("grace_hopper", ("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg"),
+    ("grace_hopper", "grace_hopper",
      "Grace Hopper, a rear admiral of the US Navy, wrote one of the first compilers in 1952.",
      "She popularised the term debugging.", "Yale awarded her a doctorate in mathematics."),
 ]
@@ -63,7 +65,7 @@ PHOTOS = [
 def photo_bytes(name: str) -> bytes:
     for photo in PHOTOS:
         if photo[0] == name:
-            return _package_file(*photo[1]).read_bytes()
+            return photo_path(photo[1]).read_bytes()
     raise KeyError(name)
 
 
@@ -93,5 +95,5 @@ def write_inputs(root: Path, rows: list[dict], shard: str = "00000") -> Workspac
 
 def photo_rows(names: list[str] | None = None) -> list[dict]:
     chosen = [p for p in PHOTOS if names is None or p[0] in names]
-    return [{"name": name, "bytes": _package_file(*where).read_bytes(), "text1": t1,
+    return [{"name": name, "bytes": photo_path(where).read_bytes(), "text1": t1,
              "text2": t2, "text3": t3} for name, where, t1, t2, t3 in chosen]

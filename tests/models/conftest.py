@@ -9,36 +9,25 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from real_photos import photo
 from tiny_open_clip import TINY_OPEN_CLIP
 
-
-def photo_catalogue() -> dict[str, tuple[Path, str]]:
-    import matplotlib.cbook
-    import skimage
-    import sklearn.datasets
-
-    skimage_data = Path(skimage.__file__).parent / "data"
-    sklearn_images = Path(sklearn.datasets.__file__).parent / "images"
-    return {
-        "chelsea": (skimage_data / "chelsea.png", "a photo of a cat"),
-        "coffee": (skimage_data / "coffee.png", "a cup of coffee"),
-        "rocket": (skimage_data / "rocket.jpg", "a rocket on a launch pad"),
-        "motorcycle": (skimage_data / "motorcycle_left.png", "a motorcycle"),
-        "china": (sklearn_images / "china.jpg", "a Chinese palace"),
-        "flower": (sklearn_images / "flower.jpg", "a pink flower"),
-        "grace_hopper": (Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
-                                                               asfileobj=False)),
-                         "a woman in a military uniform"),
-    }
+# Each photo (real_photos.py) with one plain description: the encoder tests expect a photo to
+# score its own description above the others.
+DESCRIPTIONS = {
+    "chelsea": "a photo of a cat",
+    "coffee": "a cup of coffee",
+    "rocket": "a rocket on a launch pad",
+    "motorcycle": "a motorcycle",
+    "china": "a Chinese palace",
+    "flower": "a pink flower",
+    "grace_hopper": "a woman in a military uniform",
+}
 
 
 @pytest.fixture(scope="session")
 def photos() -> dict[str, tuple[Image.Image, str]]:
-    loaded = {}
-    for name, (path, description) in photo_catalogue().items():
-        with Image.open(path) as image:
-            loaded[name] = (image.convert("RGB"), description)
-    return loaded
+    return {name: (photo(name), description) for name, description in DESCRIPTIONS.items()}
 
 
 @pytest.fixture(scope="session")

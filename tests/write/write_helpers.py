@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from real_photos import encode
 from realsyn.workspace import Workspace
 
 CORPUS = Path(__file__).resolve().parents[2] / "examples" / "sample_corpus" / "images"
 PHOTOS = sorted((CORPUS / "filters" / "examples").glob("*taj*.jpg"))
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **options)
-    return out.getvalue()
 
 
 def image_material() -> list[tuple[str, bytes]]:

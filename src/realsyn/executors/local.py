@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm import tqdm
@@ -36,6 +39,31 @@ def guarded(stage: Stage, shard: str, call):
     except Exception as error:
         raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: "
                          f"{type(error).__name__}: {error}") from error
+
+
+# Thread pools of the numeric libraries (OpenMP: torch, faiss; OpenBLAS/MKL: numpy). Each
+# sizes itself to every core by default, so N workers would run N x cores threads.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
+@contextmanager
+def worker_thread_limits(workers: int) -> Iterator[None]:
+    """Share the cores among spawned workers: children inherit these variables and the
+    libraries read them when first imported. If the user set any of them, all are left
+    alone (torch, for one, reads both OMP_NUM_THREADS and MKL_NUM_THREADS)."""
+    threads = str(threads_per_worker(workers))
+    user_set = any(name in os.environ for name in THREAD_VARIABLES)
+    added = [] if user_set else list(THREAD_VARIABLES)
+    os.environ.update({name: threads for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 # Per-worker state of the process pool: built once by the initializer.
@@ -94,8 +122,9 @@ class LocalExecutor:
     def _run_pool(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
         spawn = multiprocessing.get_context("spawn")
         workers = min(self.workers, len(pending))
-        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker,
-                                 initargs=(stage, ctx.config, ctx.workspace.url)) as pool:
+        with worker_thread_limits(workers), ProcessPoolExecutor(
+                workers, mp_context=spawn, initializer=_init_worker,
+                initargs=(stage, ctx.config, ctx.workspace.url)) as pool:
             futures = {pool.submit(_process_in_worker, shard): shard for shard in pending}
             remaining = set(futures)
             while remaining:
