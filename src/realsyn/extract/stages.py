@@ -233,16 +233,36 @@ class SemanticDedupStage(GlobalStage):
         stats.update(self._one(ctx, "sentences_dedup", "sentences_final", "sentences",
                                sentences.paraphrase_threshold if sentences.semantic_dedup
                                else None, "dropped_paraphrase",
-                               lambda table: np.zeros(table.num_rows)))
+                               lambda table: np.zeros(table.num_rows),
+                               self._paraphrase_vectors(ctx)))
         stats[RECORDS] = stats["images_in"] + stats["sentences_in"]
         return dict(stats)
 
+    @staticmethod
+    def _paraphrase_vectors(ctx: Context):
+        """None (group on the embed stage's vectors), or a function giving the vectors of
+        the configured paraphrase model for a table with a "text" column."""
+        cfg = ctx.config.extract.sentences
+        if not (cfg.semantic_dedup and cfg.paraphrase_model):
+            return None
+        from realsyn.models.paraphrase import ParaphraseEncoder
+
+        encoder = ParaphraseEncoder(cfg.paraphrase_model, ctx.config.embed.encoder.device,
+                                    cfg.paraphrase_batch_size)
+        return lambda table: encoder.embed(table.column("text").to_pylist())
+
     def _one(self, ctx: Context, source: str, target: str, kind: str,
-             threshold: float | None, reason: str, priority) -> dict[str, int]:
+             threshold: float | None, reason: str, priority,
+             grouping_vectors=None) -> dict[str, int]:
+        """Group `source` rows within `threshold` and keep one per group. The groups come
+        from `grouping_vectors(table)` when given, else from the embed stage's arrays, which
+        are carried over to `target` either way (retrieval needs them)."""
         workspace = ctx.workspace
         extract = ctx.config.extract
-        shards, lengths, table = _read_column_by_shard(
-            ctx, source, ["width", "height"] if kind == "images" else ["sentence_id"])
+        columns = ["width", "height"] if kind == "images" else ["sentence_id"]
+        if grouping_vectors is not None:
+            columns.append("text")
+        shards, lengths, table = _read_column_by_shard(ctx, source, columns)
         if table is None:
             return {f"{kind}_in": 0, f"{kind}_out": 0}
         missing = sorted(set(shards) - set(workspace.array_shards(source)))
@@ -257,6 +277,8 @@ class SemanticDedupStage(GlobalStage):
                                    f"dataset shard has {length}: rerun embed")
             arrays.append(array)
         vectors = np.concatenate(arrays) if arrays else np.zeros((0, 1), np.float32)
+        if grouping_vectors is not None and threshold is not None:
+            vectors = grouping_vectors(table)
         count = len(vectors)
         if threshold is None:
             keep = np.ones(count, dtype=bool)
