@@ -139,6 +139,48 @@ def config_check(config: ConfigPath) -> None:
     typer.echo(f"{config}: ok")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    command: typer.Context,
+    config: ConfigPath,
+    model: Annotated[str, typer.Option(
+        help="open_clip model name, or the path of a model-config JSON.")] = "ViT-B-32",
+    pretrained: Annotated[str | None, typer.Option(
+        help="open_clip pretrained tag or checkpoint to start from.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    lr: Annotated[float, typer.Option(min=0)] = 5e-4,
+    warmup: Annotated[int, typer.Option(min=0, help="Warm-up steps.")] = 100,
+    val_shards: Annotated[int, typer.Option(
+        min=0, help="Last shards held out for open_clip's evaluation (0: none).")] = 1,
+    workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 2,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda (default: open_clip's).")
+                      ] = None,
+    name: Annotated[str, typer.Option(help="Run name: <workspace>/train/NAME.")] = "realsyn",
+) -> None:
+    """Train a CLIP on the written shards with open_clip's trainer and report its evaluation.
+
+    Arguments after the options (e.g. `-- --precision amp --imagenet-val DIR`) go to
+    open_clip_train unchanged. A rerun resumes from the latest checkpoint."""
+    from realsyn.train import TrainError, TrainOptions
+    from realsyn.train import train as run_training
+
+    options = TrainOptions(model=model, pretrained=pretrained, epochs=epochs,
+                           batch_size=batch_size, lr=lr, warmup=warmup, val_shards=val_shards,
+                           workers=workers, device=device, name=name,
+                           extra=[arg for arg in command.args if arg != "--"])
+    try:
+        summary = run_training(Workspace(_load(config).workspace), options)
+    except TrainError as error:
+        _fail(str(error))
+    metrics = summary["metrics"]
+    typer.echo(f"trained {summary['model']} on {summary['train_samples']} samples; "
+               f"checkpoint: {summary['checkpoint']}")
+    for key in sorted(metrics):
+        typer.echo(f"  {key}: {metrics[key]:.4g}" if isinstance(metrics[key], float)
+                   else f"  {key}: {metrics[key]}")
+
+
 @app.command()
 def stats(config: ConfigPath) -> None:
     """Print the merged stats of every finished stage in the workspace."""

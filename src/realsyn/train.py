@@ -1,0 +1,185 @@
+"""Train a CLIP on the written shards with open_clip's own trainer, and keep what it measured.
+
+`realsyn train` is a thin front end to `open_clip_train.main`: it finds the WebDataset shards
+the write stage produced (`<workspace>/output/shards`, sized by `sizes.json`), holds the last
+`val_shards` of them out, and runs open_clip in this process with logs and checkpoints under
+`<workspace>/train/<name>/`. open_clip evaluates on the held-out shards after every epoch
+(contrastive loss, image<->text mean/median rank and R@1/5/10; zero-shot ImageNet too when
+`--imagenet-val` is passed through); the last evaluation is copied to
+`<workspace>/report/train.json`. A rerun resumes from the latest checkpoint (open_clip's
+`--resume latest`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from realsyn.workspace import Workspace
+
+REPORT_PATH = "report/train.json"
+
+
+class TrainError(ValueError):
+    """Training cannot start; the message says what is missing and which option to change."""
+
+
+@dataclass
+class TrainOptions:
+    model: str = "ViT-B-32"  # an open_clip model name, or the path of a model-config JSON
+    pretrained: str | None = None
+    epochs: int = 1
+    batch_size: int = 256
+    lr: float = 5e-4
+    warmup: int = 100
+    val_shards: int = 1  # the last shards, held out for evaluation; 0: no evaluation
+    workers: int = 2
+    device: str | None = None  # None: open_clip's choice (CUDA when available)
+    name: str = "realsyn"
+    seed: int = 0
+    extra: list[str] = field(default_factory=list)  # more open_clip_train arguments
+
+
+@dataclass
+class TrainPlan:
+    train_shards: list[Path]
+    val_shards: list[Path]
+    train_samples: int
+    val_samples: int
+    logs: Path
+    model_name: str
+    model_config: Path | None
+    arguments: list[str]
+
+
+def _local_root(workspace: Workspace) -> Path:
+    if not workspace.is_local:
+        raise TrainError(f"open_clip reads local shards; the workspace is {workspace.url}")
+    return Path(workspace.root)
+
+
+def shard_sizes(shards_dir: Path) -> dict[str, int]:
+    sizes_file = shards_dir / "sizes.json"
+    if not sizes_file.exists():
+        raise TrainError(f"no shards in {shards_dir} (sizes.json is missing): run the write "
+                         "stage first (`realsyn write CONFIG`)")
+    sizes = json.loads(sizes_file.read_text())
+    return {name: int(count) for name, count in sorted(sizes.items()) if count > 0}
+
+
+def plan_training(workspace: Workspace, options: TrainOptions) -> TrainPlan:
+    root = _local_root(workspace)
+    shards_dir = root / "output" / "shards"
+    sizes = shard_sizes(shards_dir)
+    if options.val_shards < 0 or options.val_shards >= len(sizes):
+        raise TrainError(f"--val-shards {options.val_shards}: there are {len(sizes)} non-empty "
+                         "shards, and at least one must be left for training")
+    names = list(sizes)
+    split = len(names) - options.val_shards
+    train, val = names[:split], names[split:]
+    model_name, model_config = options.model, None
+    if options.model.endswith(".json"):
+        model_config = Path(options.model).resolve()
+        if not model_config.exists():
+            raise TrainError(f"--model {options.model}: no such model-config file")
+        model_name = model_config.stem
+    logs = root / "train"
+    arguments = [
+        "--dataset-type", "webdataset",
+        "--train-data", "::".join(str(shards_dir / name) for name in train),
+        "--train-num-samples", str(sum(sizes[name] for name in train)),
+        "--model", model_name,
+        "--epochs", str(options.epochs),
+        "--batch-size", str(options.batch_size),
+        "--lr", str(options.lr),
+        "--warmup", str(options.warmup),
+        "--workers", str(options.workers),
+        "--seed", str(options.seed),
+        "--logs", str(logs),
+        "--name", options.name,
+        "--save-frequency", "1",
+        "--resume", "latest",
+    ]
+    if options.pretrained:
+        arguments += ["--pretrained", options.pretrained]
+    if options.device:
+        arguments += ["--device", options.device]
+    if val:
+        arguments += ["--val-data", "::".join(str(shards_dir / name) for name in val),
+                      "--val-num-samples", str(sum(sizes[name] for name in val)),
+                      "--val-frequency", "1"]
+    return TrainPlan(
+        train_shards=[shards_dir / name for name in train],
+        val_shards=[shards_dir / name for name in val],
+        train_samples=sum(sizes[name] for name in train),
+        val_samples=sum(sizes[name] for name in val),
+        logs=logs / options.name, model_name=model_name, model_config=model_config,
+        arguments=arguments + list(options.extra))
+
+
+def last_metrics(run_dir: Path) -> dict[str, Any]:
+    """The last evaluation open_clip appended to results.jsonl ({} when it never evaluated)."""
+    results = run_dir / "checkpoints" / "results.jsonl"
+    if not results.exists():
+        return {}
+    lines = [line for line in results.read_text().splitlines() if line.strip()]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    checkpoints = sorted((run_dir / "checkpoints").glob("epoch_*.pt"),
+                         key=lambda path: int(path.stem.removeprefix("epoch_")))
+    return checkpoints[-1] if checkpoints else None
+
+
+def _run_restoring_logging(main, arguments: list[str]):
+    """open_clip sets the root logger and every existing logger to its level and adds its
+    handlers; give the caller's logging back afterwards."""
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    levels = {name: logger.level for name, logger in root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    root_level = root.level
+    try:
+        return main(arguments)
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(root_level)
+        for name, logger in root.manager.loggerDict.items():
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+def train(workspace: Workspace, options: TrainOptions) -> dict[str, Any]:
+    """Run open_clip's trainer on the workspace's shards; returns (and stores) the summary."""
+    try:
+        import open_clip
+        from open_clip_train.main import main as open_clip_main
+    except ImportError as error:
+        raise TrainError("training needs open_clip's trainer: pip install "
+                         "'realsyn[clip]' (open-clip-torch[training])") from error
+    plan = plan_training(workspace, options)
+    if plan.model_config is not None:
+        open_clip.add_model_config(plan.model_config)
+    status = _run_restoring_logging(open_clip_main, plan.arguments)
+    if status not in (None, 0):
+        raise TrainError(f"open_clip_train stopped with status {status}; its log is in "
+                         f"{plan.logs}")
+    checkpoint = latest_checkpoint(plan.logs)
+    summary = {
+        "model": plan.model_name,
+        "train_shards": len(plan.train_shards), "train_samples": plan.train_samples,
+        "val_shards": len(plan.val_shards), "val_samples": plan.val_samples,
+        "epochs": options.epochs,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "metrics": last_metrics(plan.logs),
+        "open_clip_arguments": plan.arguments,
+    }
+    workspace.write_json(REPORT_PATH, summary)
+    return summary
