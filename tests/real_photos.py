@@ -61,3 +61,11 @@ def encode(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
+
+
+def sideways_jpeg(image: Image.Image) -> bytes:
+    """JPEG bytes that *display* as `image` but store it turned 90 degrees, with EXIF
+    orientation 6 (rotate clockwise to display), as phone cameras write photos."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(image.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif, quality=95)

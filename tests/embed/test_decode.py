@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from real_photos import photo, sideways_jpeg
 from realsyn.embed.decode import decode_image, try_decode_image
 
 
@@ -51,3 +52,12 @@ def test_bad_input_gives_a_reason_not_an_exception():
     assert try_decode_image(truncated) == (None, "undecodable")
     image, reason = try_decode_image(encoded(Image.new("RGB", (8, 8)), "GIF"))
     assert reason is None and image.size == (8, 8)
+
+
+def test_exif_orientation_is_applied_as_in_extract():
+    cat = photo("chelsea")  # 451 x 300, displayed
+    decoded = decode_image(sideways_jpeg(cat), min_side=64)
+    assert decoded.width > decoded.height  # upright, like the photo, not the stored pixels
+    small = cat.resize(decoded.size)
+    difference = np.abs(np.asarray(decoded, float) - np.asarray(small, float)).mean()
+    assert difference < 20  # same picture (JPEG and draft scaling aside)

@@ -10,6 +10,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
+from real_photos import photo, sideways_jpeg
 from realsyn.write.webdataset import (
     TarShardWriter,
     WebDatasetWriter,
@@ -50,6 +51,15 @@ def test_prepare_image_cases(material):
         assert image.mode == "RGB"  # CMYK JPEGs are re-encoded: many decoders mishandle them
     with pytest.raises(Exception):  # noqa: B017 - any Pillow error; the writer counts it
         prepare_image(by_kind["corrupt"])
+
+
+def test_a_sideways_jpeg_is_stored_upright():
+    cat = photo("chelsea")  # 451 x 300 as displayed
+    prepared = prepare_image(sideways_jpeg(cat))  # no resize: still not passed through
+    assert (prepared.width, prepared.height) == cat.size == (
+        prepared.original_width, prepared.original_height)
+    with Image.open(io.BytesIO(prepared.data)) as image:
+        assert image.size == cat.size and image.getexif().get(0x0112, 1) == 1
 
 
 def test_key_digits_as_img2dataset():

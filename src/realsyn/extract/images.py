@@ -10,6 +10,9 @@ and every accepted image comes out as 8-bit RGB in its displayed orientation:
 - CMYK, YCbCr, LAB, HSV, 1-bit converted by Pillow;
 - 16-bit and 32-bit integer / float grey images rescaled to 8 bits from their full range,
   because Pillow's own conversion clips every value above 255 to white.
+
+Every stage that looks at pixels (extract, embed, generate) decodes through `decode_image`, so
+the embedding, the caption and the tags see the image the quality filter measured.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's own decompression-bomb limit; extract.images.max_pixels defaults to it.
+DEFAULT_MAX_PIXELS = 89_478_485
 
 # Drop reasons (stats keys are "dropped_<reason>").
 EMPTY = "empty"
@@ -44,8 +50,13 @@ class DecodedImage:
     format: str  # lower-case Pillow format name: "jpeg", "png", ...
 
 
-def decode_image(data: bytes | None, max_pixels: int) -> DecodedImage:
-    """Decode and normalise one encoded image; raises ImageRejected with the drop reason."""
+def decode_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 draft_side: int | None = None) -> DecodedImage:
+    """Decode and normalise one encoded image; raises ImageRejected with the drop reason.
+
+    With `draft_side`, a JPEG decodes at the smallest libjpeg DCT scale (1/2, 1/4, 1/8) that
+    keeps both sides >= draft_side: several times faster for large photos that a model will
+    downsize anyway. The size recorded is then the reduced one."""
     if not data:
         raise ImageRejected(EMPTY)
     try:
@@ -60,6 +71,8 @@ def decode_image(data: bytes | None, max_pixels: int) -> DecodedImage:
             image_format = (image.format or "unknown").lower()
             if getattr(image, "is_animated", False):
                 image.seek(0)
+            if draft_side:
+                image.draft("RGB", (draft_side, draft_side))
             image.load()
             image = to_rgb(ImageOps.exif_transpose(image))
     except ImageRejected:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
-
 import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from realsyn.extract.images import EMPTY, TOO_MANY_PIXELS, ImageRejected
+from realsyn.extract.images import decode_image as decode_and_normalise
 from realsyn.workspace import Workspace
 
 IMAGES = "images_final"
-MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit
 
 
 class ImageStore:
@@ -50,13 +49,9 @@ class ImageStore:
 
 
 def decode_image(data: bytes | None) -> tuple[Image.Image | None, str | None]:
-    """An RGB image, or None and the reason."""
-    if not data:
-        return None, "missing_image"
+    """An RGB image (decoded as the extract stage does), or None and the reason."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS:
-                return None, "image_too_large"
-            return image.convert("RGB"), None
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None, "bad_image"
+        return decode_and_normalise(data).image, None
+    except ImageRejected as rejected:
+        reasons = {EMPTY: "missing_image", TOO_MANY_PIXELS: "image_too_large"}
+        return None, reasons.get(rejected.reason, "bad_image")

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import fsspec
-from PIL import Image
+from PIL import ExifTags, Image
+
+from realsyn.extract.images import decode_image
 
 ResizeMode = Literal["keep_ratio", "keep_ratio_largest"]
 # Pillow modes whose JPEG bytes can be stored unchanged (decoders read them as RGB / gray).
@@ -53,35 +55,32 @@ def target_size(width: int, height: int, image_size: int | None, mode: ResizeMod
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB, with transparent areas composited on white (JPEG has no alpha)."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
+def _upright(image: Image.Image) -> bool:
+    """No EXIF orientation, or the normal one: the stored pixels are the displayed ones."""
+    return image.getexif().get(ExifTags.Base.Orientation, 1) == 1
 
 
 def prepare_image(data: bytes, image_size: int | None = None,
                   resize_mode: ResizeMode = "keep_ratio", quality: int = 95) -> PreparedImage:
-    """JPEG bytes for a shard. A JPEG that needs no resizing is stored unchanged (no loss, no
-    decoding); anything else is decoded, converted to RGB, resized, and encoded at `quality`.
-    Raises on bytes Pillow cannot decode (the caller counts them)."""
+    """JPEG bytes for a shard. An upright JPEG that needs no resizing is stored unchanged (no
+    loss, no decoding); anything else is decoded as the extract stage does (displayed
+    orientation, RGB, alpha on white: training loaders ignore EXIF rotation), resized, and
+    encoded at `quality`. Raises on bytes Pillow cannot decode (the caller counts them)."""
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
-        size = target_size(width, height, image_size, resize_mode)
         if (image.format == "JPEG" and image.mode in JPEG_PASSTHROUGH_MODES
-                and size == (width, height)):
+                and target_size(width, height, image_size, resize_mode) == (width, height)
+                and _upright(image)):
             image.verify()  # catches truncated or corrupt files without a full decode
             return PreparedImage(data, width, height, width, height)
-        image.load()
-        rgb = to_rgb(image)
-        if size != (width, height):
-            rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        out = io.BytesIO()
-        rgb.save(out, format="JPEG", quality=quality)
-        return PreparedImage(out.getvalue(), size[0], size[1], width, height)
+    rgb = decode_image(data).image
+    width, height = rgb.size
+    size = target_size(width, height, image_size, resize_mode)
+    if size != (width, height):
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=quality)
+    return PreparedImage(out.getvalue(), size[0], size[1], width, height)
 
 
 # ---------------------------------------------------------------- one shard
