@@ -40,3 +40,15 @@ def test_report_command(tmp_path):
     result = CliRunner().invoke(app, ["report", str(config)])
     assert result.exit_code == 0, result.output
     assert "No retrieved samples yet" in Path(result.output.strip()).read_text()
+
+
+def test_report_shows_the_training_evaluation(tmp_path):
+    workspace = Workspace(str(tmp_path / "ws"))
+    assert "CLIP trained" not in Path(write_report(workspace)).read_text()
+    workspace.write_json("report/train.json", {
+        "model": "ViT-B-32", "epochs": 2, "train_samples": 900, "val_samples": 100,
+        "checkpoint": "/ws/train/realsyn/checkpoints/epoch_2.pt",
+        "metrics": {"image_to_text_R@1": 0.125, "epoch": 2}})
+    page = Path(write_report(workspace)).read_text()
+    assert "CLIP trained on the output" in page and "900 samples" in page
+    assert "<td>image_to_text_R@1</td><td>0.125</td>" in page and "epoch_2.pt" in page

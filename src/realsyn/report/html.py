@@ -82,6 +82,21 @@ td,th{border:1px solid #ccc;padding:.4em;vertical-align:top}
 border:1px solid #ddd}.card img{max-width:100%}.card p{font-size:.85em;margin:.3em 0}"""
 
 
+def _training(workspace: Workspace) -> str:
+    """The evaluation of the last `realsyn train` run on held-out shards, if there was one."""
+    summary = workspace.read_json("report/train.json")
+    if not summary:
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{value:.4g}</td></tr>"
+                   if isinstance(value, float) else
+                   f"<tr><td>{html.escape(key)}</td><td>{html.escape(str(value))}</td></tr>"
+                   for key, value in sorted(summary.get("metrics", {}).items()))
+    return (f"<h2>CLIP trained on the output</h2><p>{html.escape(str(summary['model']))}, "
+            f"{summary['epochs']} epoch(s) on {summary['train_samples']} samples, evaluated "
+            f"on {summary['val_samples']} held-out samples (open_clip_train); checkpoint "
+            f"<code>{html.escape(str(summary['checkpoint']))}</code></p><table>{rows}</table>")
+
+
 def write_report(workspace: Workspace, limit: int = 24) -> str:
     """Write report/index.html into the workspace and return its path."""
     funnel = workspace.read_json("report/funnel.json")
@@ -90,6 +105,7 @@ def write_report(workspace: Workspace, limit: int = 24) -> str:
     page = (f"<!doctype html><meta charset='utf-8'><title>realsyn report</title>"
             f"<style>{STYLE}</style><h1>realsyn report</h1>"
             f"<p>workspace: <code>{html.escape(workspace.url)}</code></p>{funnel_html}"
-            f"<h2>Stages</h2>{_stats_table(workspace)}{_gallery(workspace, limit)}")
+            f"<h2>Stages</h2>{_stats_table(workspace)}{_training(workspace)}"
+            f"{_gallery(workspace, limit)}")
     workspace.write_bytes("report/index.html", page.encode())
     return workspace.path("report/index.html")
