@@ -79,7 +79,10 @@ def plan_training(workspace: Workspace, options: TrainOptions) -> TrainPlan:
                          "shards, and at least one must be left for training")
     names = list(sizes)
     split = len(names) - options.val_shards
-    train, val = names[:split], names[split:]
+    train = [shards_dir / name for name in names[:split]]
+    val = [shards_dir / name for name in names[split:]]
+    train_samples = sum(sizes[path.name] for path in train)
+    val_samples = sum(sizes[path.name] for path in val)
     model_name, model_config = options.model, None
     if options.model.endswith(".json"):
         model_config = Path(options.model).resolve()
@@ -89,8 +92,8 @@ def plan_training(workspace: Workspace, options: TrainOptions) -> TrainPlan:
     logs = root / "train"
     arguments = [
         "--dataset-type", "webdataset",
-        "--train-data", "::".join(str(shards_dir / name) for name in train),
-        "--train-num-samples", str(sum(sizes[name] for name in train)),
+        "--train-data", "::".join(map(str, train)),
+        "--train-num-samples", str(train_samples),
         "--model", model_name,
         "--epochs", str(options.epochs),
         "--batch-size", str(options.batch_size),
@@ -108,16 +111,11 @@ def plan_training(workspace: Workspace, options: TrainOptions) -> TrainPlan:
     if options.device:
         arguments += ["--device", options.device]
     if val:
-        arguments += ["--val-data", "::".join(str(shards_dir / name) for name in val),
-                      "--val-num-samples", str(sum(sizes[name] for name in val)),
-                      "--val-frequency", "1"]
-    return TrainPlan(
-        train_shards=[shards_dir / name for name in train],
-        val_shards=[shards_dir / name for name in val],
-        train_samples=sum(sizes[name] for name in train),
-        val_samples=sum(sizes[name] for name in val),
-        logs=logs / options.name, model_name=model_name, model_config=model_config,
-        arguments=arguments + list(options.extra))
+        arguments += ["--val-data", "::".join(map(str, val)),
+                      "--val-num-samples", str(val_samples), "--val-frequency", "1"]
+    return TrainPlan(train_shards=train, val_shards=val, train_samples=train_samples,
+                     val_samples=val_samples, logs=logs / options.name, model_name=model_name,
+                     model_config=model_config, arguments=arguments + list(options.extra))
 
 
 def last_metrics(run_dir: Path) -> dict[str, Any]:

@@ -30,32 +30,33 @@ def topic_data(n_topics: int, per_topic: int, n_images: int, dim: int = DIM, see
             image_topic)
 
 
-def write_sentences(workspace: Workspace, vectors: np.ndarray, doc_ids: list[str],
-                    shard_size: int) -> None:
+def _write_sharded(workspace: Workspace, dataset: str, vectors: np.ndarray, shard_size: int,
+                   columns) -> None:
+    """`dataset` in shards of `shard_size` rows, each with its float16 vectors; `columns(rows)`
+    gives the table columns of a range of row numbers."""
     for shard_number, start in enumerate(range(0, len(vectors), shard_size)):
         rows = range(start, min(start + shard_size, len(vectors)))
-        table = pa.table({
-            "sentence_id": [f"s{i}" for i in rows], "doc_id": [doc_ids[i] for i in rows],
-            "position": pa.array([0] * len(rows), pa.int32()),
-            "index": pa.array(list(rows), pa.int32()),
-            "text": [f"sentence number {i}" for i in rows]})
         shard = f"{shard_number:05d}"
-        workspace.write_table("sentences_final", shard, table)
-        workspace.write_array("sentences_final", shard, vectors[start:rows.stop].astype(np.float16))
+        workspace.write_table(dataset, shard, pa.table(columns(rows)))
+        workspace.write_array(dataset, shard, vectors[start:rows.stop].astype(np.float16))
+
+
+def write_sentences(workspace: Workspace, vectors: np.ndarray, doc_ids: list[str],
+                    shard_size: int) -> None:
+    _write_sharded(workspace, "sentences_final", vectors, shard_size, lambda rows: {
+        "sentence_id": [f"s{i}" for i in rows], "doc_id": [doc_ids[i] for i in rows],
+        "position": pa.array([0] * len(rows), pa.int32()),
+        "index": pa.array(list(rows), pa.int32()),
+        "text": [f"sentence number {i}" for i in rows]})
 
 
 def write_images(workspace: Workspace, vectors: np.ndarray, doc_ids: list[str],
                  shard_size: int) -> None:
-    for shard_number, start in enumerate(range(0, len(vectors), shard_size)):
-        rows = range(start, min(start + shard_size, len(vectors)))
-        table = pa.table({
-            "image_id": [f"i{i}" for i in rows], "doc_id": [doc_ids[i] for i in rows],
-            "position": pa.array([1] * len(rows), pa.int32()),
-            "url": [f"https://example.org/{i}.jpg" for i in rows],
-            "bytes": pa.array([b"jpeg"] * len(rows), pa.binary()),
-            "meta": ["{}"] * len(rows),
-            "width": pa.array([200] * len(rows), pa.int32()),
-            "height": pa.array([150] * len(rows), pa.int32())})
-        shard = f"{shard_number:05d}"
-        workspace.write_table("images_final", shard, table)
-        workspace.write_array("images_final", shard, vectors[start:rows.stop].astype(np.float16))
+    _write_sharded(workspace, "images_final", vectors, shard_size, lambda rows: {
+        "image_id": [f"i{i}" for i in rows], "doc_id": [doc_ids[i] for i in rows],
+        "position": pa.array([1] * len(rows), pa.int32()),
+        "url": [f"https://example.org/{i}.jpg" for i in rows],
+        "bytes": pa.array([b"jpeg"] * len(rows), pa.binary()),
+        "meta": ["{}"] * len(rows),
+        "width": pa.array([200] * len(rows), pa.int32()),
+        "height": pa.array([150] * len(rows), pa.int32())})

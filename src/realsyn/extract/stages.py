@@ -277,7 +277,7 @@ class SemanticDedupStage(GlobalStage):
                                    f"dataset shard has {length}: rerun embed")
             arrays.append(array)
         vectors = np.concatenate(arrays) if arrays else np.zeros((0, 1), np.float32)
-        if grouping_vectors is not None and threshold is not None:
+        if grouping_vectors is not None:
             vectors = grouping_vectors(table)
         count = len(vectors)
         if threshold is None:

@@ -22,7 +22,6 @@ class ParaphraseEncoder:
     def __init__(self, model: str, device: str = "auto", batch_size: int = 256):
         from sentence_transformers import SentenceTransformer
 
-        self.name = model
         self.batch_size = batch_size
         try:
             self.model = SentenceTransformer(model, device=str(resolve_device(device)))

@@ -119,26 +119,27 @@ class MiniLMTextEncoder:
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
 
-_classifiers: dict[str, OfflineClassifier] = {}
-_text_encoders: dict[str, MiniLMTextEncoder] = {}
+_loaded: dict[tuple[type, str], Any] = {}
+
+
+def _load_once(model_class: type, device: str) -> Any:
+    """The process-wide instance of `model_class` on `device` (built on first use)."""
+    resolved = resolve_device(device)
+    with _lock:
+        key = (model_class, str(resolved))
+        if key not in _loaded:
+            _loaded[key] = model_class(resolved)
+        return _loaded[key]
 
 
 def load_offline_classifier(device: str = "auto") -> OfflineClassifier:
     """The process-wide EfficientNet-Lite0 classifier (loaded once per device)."""
-    resolved = resolve_device(device)
-    with _lock:
-        if str(resolved) not in _classifiers:
-            _classifiers[str(resolved)] = OfflineClassifier(resolved)
-        return _classifiers[str(resolved)]
+    return _load_once(OfflineClassifier, device)
 
 
 def load_minilm(device: str = "auto") -> MiniLMTextEncoder:
     """The process-wide MiniLM sentence encoder (loaded once per device)."""
-    resolved = resolve_device(device)
-    with _lock:
-        if str(resolved) not in _text_encoders:
-            _text_encoders[str(resolved)] = MiniLMTextEncoder(resolved)
-        return _text_encoders[str(resolved)]
+    return _load_once(MiniLMTextEncoder, device)
 
 
 class OfflineEncoder(TwoStepEncoder):
