@@ -5,6 +5,8 @@ from synthetic_retrieval import topic_data, write_images, write_sentences
 from realsyn.executors.local import LocalExecutor, StageError
 from realsyn.retrieve.index import ClusterIndex
 from realsyn.retrieve.stage import INDEX_DIR, RetrieveStage, retrieved_schema
+from realsyn.stage import Context
+from realsyn.workspace import Workspace
 
 N_TOPICS, PER_TOPIC = 6, 120
 
@@ -67,6 +69,28 @@ def test_index_is_reused_and_rebuilt_when_inputs_change(make_context):
     ctx.config.retrieve.n_clusters = 2  # a build setting: new index
     run(ctx)
     assert ClusterIndex.load(folder).n_clusters == 2
+
+
+def test_changed_sentences_rebuild_the_index(tmp_path, make_context):
+    """New sentence vectors under the same shard names and counts must not be searched with the
+    old index: the result equals a fresh build over the new sentences."""
+    ctx = make_context({"n_clusters": 4})
+    populate(ctx, seed=0)
+    run(ctx)
+    new_sentences, new_topic, _, _ = topic_data(N_TOPICS, PER_TOPIC, 60, seed=1, noise=0.15)
+    docs = [f"{t}-{i % 4}" for i, t in enumerate(new_topic)]
+    write_sentences(ctx.workspace, new_sentences, docs, shard_size=300)
+    ctx.workspace.reset_stage("retrieve")
+    run(ctx)
+    changed = ctx.workspace.read_dataset("retrieved").to_pylist()
+
+    fresh = Context(config=ctx.config.model_copy(update={"workspace": str(tmp_path / "fresh")}),
+                    workspace=Workspace(str(tmp_path / "fresh")))
+    _, _, images, image_topic = topic_data(N_TOPICS, PER_TOPIC, 60, seed=0, noise=0.15)
+    write_sentences(fresh.workspace, new_sentences, docs, shard_size=300)
+    write_images(fresh.workspace, images, [f"{t}-0" for t in image_topic], shard_size=25)
+    run(fresh)
+    assert changed == fresh.workspace.read_dataset("retrieved").to_pylist()
 
 
 def test_exclude_own_document_and_min_score(make_context):
