@@ -6,7 +6,7 @@ STAMP := $(VENV)/.realsyn-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench clean sample-corpus
+.PHONY: setup demo test lint bench clean sample-corpus system-deps
 
 setup: $(STAMP)
 
@@ -22,7 +22,19 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/realsyn run configs/sample.yaml
 
-test: setup
+# Debian packages some tests read (the GIMP manual the sample corpus is rebuilt from). Installed
+# when apt-get is there and we are root; elsewhere those tests skip and say why.
+DEBIAN_TEST_PACKAGES := gimp-help-en
+system-deps:
+	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages for the tests: $$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	else echo "not installed (no apt-get or not root): $$missing; tests that need them skip"; fi
+
+test: setup system-deps
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
