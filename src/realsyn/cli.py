@@ -157,6 +157,12 @@ def train(
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: open_clip's).")
                       ] = None,
     name: Annotated[str, typer.Option(help="Run name: <workspace>/train/NAME.")] = "realsyn",
+    texts: Annotated[str, typer.Option(
+        help="Texts a step draws from, per sample: random4 (text1..3 and syn_text, the "
+             "paper's), real3, text1 or syn.")] = "random4",
+    precision: Annotated[str | None, typer.Option(
+        help="open_clip precision: amp, amp_bf16, bf16, fp16, pure_bf16, pure_fp16, fp32 "
+             "(default: fp32 on the CPU, amp elsewhere).")] = None,
 ) -> None:
     """Train a CLIP on the written shards with open_clip's trainer and report its evaluation.
 
@@ -167,15 +173,15 @@ def train(
 
     options = TrainOptions(model=model, pretrained=pretrained, epochs=epochs,
                            batch_size=batch_size, lr=lr, warmup=warmup, val_shards=val_shards,
-                           workers=workers, device=device, name=name,
-                           extra=[arg for arg in command.args if arg != "--"])
+                           workers=workers, device=device, name=name, texts=texts,
+                           precision=precision, extra=[arg for arg in command.args if arg != "--"])
     try:
         summary = run_training(Workspace(_load(config).workspace), options)
     except TrainError as error:
         _fail(str(error))
     metrics = summary["metrics"]
-    typer.echo(f"trained {summary['model']} on {summary['train_samples']} samples; "
-               f"checkpoint: {summary['checkpoint']}")
+    typer.echo(f"trained {summary['model']} on {summary['train_samples']} samples "
+               f"(texts: {summary['texts']}); checkpoint: {summary['checkpoint']}")
     for key in sorted(metrics):
         typer.echo(f"  {key}: {metrics[key]:.4g}" if isinstance(metrics[key], float)
                    else f"  {key}: {metrics[key]}")
@@ -197,6 +203,47 @@ def report(config: ConfigPath,
     from realsyn.report.html import write_report
 
     typer.echo(write_report(Workspace(_load(config).workspace), samples))
+
+
+@app.command("eval")
+def eval_command(
+    config: ConfigPath,
+    dataset: Annotated[list[str], typer.Option(
+        help="A CLIP_benchmark dataset name (with --dataset-root) or a local folder in "
+             "CLIP_benchmark's WebDataset or torchvision's ImageFolder layout (repeatable).")],
+    task: Annotated[list[str] | None, typer.Option(
+        help="zeroshot_classification | zeroshot_retrieval | linear_probe (repeatable; "
+             "default: every task each dataset supports).")] = None,
+    dataset_root: Annotated[str | None, typer.Option(
+        help="Root of CLIP_benchmark datasets; may contain {dataset}.")] = None,
+    download: Annotated[bool, typer.Option(
+        help="Let CLIP_benchmark download missing datasets.")] = False,
+    checkpoint: Annotated[str | None, typer.Option(
+        help="open_clip checkpoint file or pretrained tag (default: the last realsyn train's)."
+    )] = None,
+    model: Annotated[str | None, typer.Option(
+        help="open_clip model name or model-config JSON (default: the last realsyn train's)."
+    )] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda if present).")
+                      ] = None,
+    precision: Annotated[str | None, typer.Option(
+        help="amp | fp32 (default: amp on cuda, fp32 on the CPU).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 0,
+) -> None:
+    """Score an open_clip checkpoint with CLIP_benchmark (zero-shot classification, zero-shot
+    retrieval, linear probe); rows go to <workspace>/report/eval.json."""
+    from realsyn.evaluate import EvalError, EvalOptions, evaluate, format_rows
+
+    options = EvalOptions(datasets=dataset, tasks=task or [], dataset_root=dataset_root,
+                          download=download, checkpoint=checkpoint, model=model, device=device,
+                          precision=precision, batch_size=batch_size, workers=workers)
+    try:
+        result = evaluate(Workspace(_load(config).workspace), options)
+    except EvalError as error:
+        _fail(str(error))
+    typer.echo(f"{result['model']} ({result['checkpoint']})")
+    typer.echo(format_rows(result["rows"]))
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def test_preconditions_fail_before_open_clip_starts(workspace, tiny_model, tmp_p
         check_device("cpu", "fp64")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "params.txt").write_text("lr: 0.1\nmodel: ViT-B-32\n")
-    with pytest.raises(TrainError, match="--name run: .* holds a run of model ViT-B-32"):
+    with pytest.raises(TrainError, match=r"--name run: .* holds a run of model ViT-B-32"):
         check_run_folder(tmp_path / "run", "tiny-texts-clip")
 
 
