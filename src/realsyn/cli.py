@@ -246,6 +246,66 @@ def eval_command(
     typer.echo(format_rows(result["rows"]))
 
 
+@app.command()
+def ablate(
+    config: ConfigPath,
+    model: Annotated[str | None, typer.Option(
+        help="open_clip model or model-config JSON (default: ViT-B-32 on a GPU, a tiny CLIP "
+             "on the CPU).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Default: 32 GPU, 4 CPU.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Default: 256 GPU, 8 CPU.")
+                          ] = None,
+    lr: Annotated[float, typer.Option(min=0)] = 5e-4,
+    warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up steps.")] = None,
+    val_shards: Annotated[int, typer.Option(
+        min=1, help="Last shards held out (text1) to score every run on.")] = 1,
+    workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 2,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda if present).")
+                      ] = None,
+    precision: Annotated[str | None, typer.Option(help="open_clip training precision.")
+                         ] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        help="Benchmarks for every run, as `realsyn eval --dataset` (default on the CPU: the "
+             "offline photo set, built into <workspace>/ablate/eval-photos).")] = None,
+    task: Annotated[list[str] | None, typer.Option(help="As `realsyn eval --task`.")] = None,
+    dataset_root: Annotated[str | None, typer.Option(
+        help="Root of CLIP_benchmark datasets; may contain {dataset}.")] = None,
+) -> None:
+    """Train the same CLIP on the same images with text1, real3, syn, random4 and a baseline
+    without retrieval (nearest text of the image's document); print one comparison table."""
+    from realsyn.ablate import CPU_PROFILE, AblateOptions, profile
+    from realsyn.ablate import ablate as run_ablation
+    from realsyn.evaluate import EvalError
+    from realsyn.train import TrainError, TrainOptions
+
+    workspace = Workspace(_load(config).workspace)
+    defaults = profile(device)
+    on_cpu = defaults is CPU_PROFILE
+    options = TrainOptions(model=model or defaults["model"],
+                           epochs=epochs or defaults["epochs"],
+                           batch_size=batch_size or defaults["batch_size"], lr=lr,
+                           warmup=defaults["warmup"] if warmup is None else warmup,
+                           val_shards=val_shards, workers=workers, device=device,
+                           precision=precision)
+    datasets = list(dataset or [])
+    if not datasets and on_cpu:
+        from realsyn.evaluate.photos import build
+
+        photos = build(Path(workspace.root) / "ablate" / "eval-photos")
+        datasets = [str(photos / "imagefolder"), str(photos / "wds_retrieval")]
+    note = " (no GPU: a tiny CLIP; its numbers measure the plumbing)" if on_cpu else ""
+    typer.echo(f"model {options.model}, {options.epochs} epochs, batch {options.batch_size}"
+               + ("" if model else note))
+    try:
+        report = run_ablation(workspace, AblateOptions(
+            train=options, datasets=datasets, tasks=task or [], dataset_root=dataset_root),
+            echo=typer.echo)
+    except (TrainError, EvalError) as error:
+        _fail(str(error))
+    typer.echo(report["table"])
+    typer.echo(f"({report['seconds']:.0f} s; {workspace.path('report/ablate.json')})")
+
+
 def main() -> None:
     try:
         app()

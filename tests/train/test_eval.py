@@ -3,19 +3,17 @@ CLIP_benchmark on real photos (built by scripts/build_eval_photos.py) in three l
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from train_helpers import write_shards
+from train_helpers import tiny_model_and_config, write_shards
 from typer.testing import CliRunner
 
 from realsyn.cli import app
 from realsyn.evaluate import REPORT_PATH
 from realsyn.workspace import Workspace
-from tiny_open_clip import TINY_OPEN_CLIP
 
 open_clip = pytest.importorskip("open_clip")
 pytest.importorskip("open_clip_train.main")
@@ -48,10 +46,7 @@ def trained(tmp_path_factory):
     """A workspace with shards, and a tiny CLIP trained on them by `realsyn train`."""
     root = tmp_path_factory.mktemp("eval-ws")
     write_shards(root / "ws" / "output" / "shards", shards=3, per_shard=12)
-    model = root / "tiny-eval-clip.json"
-    model.write_text(json.dumps(TINY_OPEN_CLIP))
-    config = root / "config.yaml"
-    config.write_text(f"workspace: {root / 'ws'}\n")
+    model, config = tiny_model_and_config(root, "tiny-eval-clip", root / "ws")
     result = CliRunner().invoke(app, [
         "train", str(config), "--model", str(model), "--epochs", "1", "--batch-size", "8",
         "--warmup", "1", "--device", "cpu", "--name", "tiny"])

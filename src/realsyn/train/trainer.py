@@ -99,12 +99,16 @@ def plan_training(workspace: Workspace, options: TrainOptions) -> TrainPlan:
         if not model_config.exists():
             raise TrainError(f"--model {options.model}: no such model-config file")
         model_name = model_config.stem
-    names = list(sizes)
-    split = len(names) - options.val_shards
-    train = [shards_dir / name for name in names[:split]]
+    # With held_out_from, that folder's shards decide the split (the training folder mirrors
+    # it, maybe with some shards emptied).
     val_dir = options.held_out_from or shards_dir
     val_sizes = sizes if val_dir == shards_dir else shard_sizes(val_dir)
+    names = list(val_sizes)
+    split = len(names) - options.val_shards
+    train = [shards_dir / name for name in names[:split] if name in sizes]
     val = [val_dir / name for name in names[split:]]
+    if not train:
+        raise TrainError(f"no training samples in {shards_dir} outside the held-out shards")
     train_samples = sum(sizes[path.name] for path in train)
     val_samples = sum(val_sizes.get(path.name, 0) for path in val)
     workers = preflight.loader_workers(options.workers, [sizes[p.name] for p in train],
