@@ -163,6 +163,9 @@ def train(
     precision: Annotated[str | None, typer.Option(
         help="open_clip precision: amp, amp_bf16, bf16, fp16, pure_bf16, pure_fp16, fp32 "
              "(default: fp32 on the CPU, amp elsewhere).")] = None,
+    shards: Annotated[Path | None, typer.Option(
+        help="Another WebDataset folder with sizes.json (default: <workspace>/output/shards)."
+    )] = None,
 ) -> None:
     """Train a CLIP on the written shards with open_clip's trainer and report its evaluation.
 
@@ -174,7 +177,8 @@ def train(
     options = TrainOptions(model=model, pretrained=pretrained, epochs=epochs,
                            batch_size=batch_size, lr=lr, warmup=warmup, val_shards=val_shards,
                            workers=workers, device=device, name=name, texts=texts,
-                           precision=precision, extra=[arg for arg in command.args if arg != "--"])
+                           precision=precision, shards=shards,
+                           extra=[arg for arg in command.args if arg != "--"])
     try:
         summary = run_training(Workspace(_load(config).workspace), options)
     except TrainError as error:
@@ -275,10 +279,12 @@ def ablate(
     without retrieval (nearest text of the image's document); print one comparison table."""
     from realsyn.ablate import CPU_PROFILE, AblateOptions, profile
     from realsyn.ablate import ablate as run_ablation
+    from realsyn.ablate.runner import default_device
     from realsyn.evaluate import EvalError
     from realsyn.train import TrainError, TrainOptions
 
     workspace = Workspace(_load(config).workspace)
+    device = device or default_device()
     defaults = profile(device)
     on_cpu = defaults is CPU_PROFILE
     options = TrainOptions(model=model or defaults["model"],

@@ -46,11 +46,14 @@ class AblateOptions:
     eval_precision: str | None = None
 
 
-def profile(device: str | None) -> dict[str, Any]:
+def default_device() -> str:
     import torch
 
-    on_gpu = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-    return GPU_PROFILE if on_gpu else CPU_PROFILE
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def profile(device: str | None) -> dict[str, Any]:
+    return GPU_PROFILE if (device or default_device()).startswith("cuda") else CPU_PROFILE
 
 
 def _columns(result: dict[str, Any]) -> dict[str, float]:

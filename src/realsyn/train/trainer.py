@@ -79,8 +79,13 @@ def shard_sizes(shards_dir: Path) -> dict[str, int]:
 
 
 def default_precision(device: str | None) -> str:
-    """fp32 on the CPU (autocast there is bfloat16 and slower on most CPUs), amp elsewhere."""
-    return "fp32" if (device or "").startswith("cpu") else "amp"
+    """fp32 on the CPU (autocast there is bfloat16 and slower on most CPUs), amp elsewhere;
+    no device means open_clip's choice: CUDA when there is one."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return "fp32" if device.startswith("cpu") else "amp"
 
 
 def plan_training(workspace: Workspace, options: TrainOptions) -> TrainPlan:
