@@ -153,7 +153,9 @@ def train(
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up steps.")] = 100,
     val_shards: Annotated[int, typer.Option(
         min=0, help="Last shards held out for open_clip's evaluation (0: none).")] = 1,
-    workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 2,
+    workers: Annotated[int, typer.Option(
+        min=0, help="Data loader workers, at most (fewer when the training shards cannot feed "
+                    "more).")] = 2,
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: open_clip's).")
                       ] = None,
     name: Annotated[str, typer.Option(help="Run name: <workspace>/train/NAME.")] = "realsyn",
@@ -263,7 +265,9 @@ def ablate(
     warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up steps.")] = None,
     val_shards: Annotated[int, typer.Option(
         min=1, help="Last shards held out (text1) to score every run on.")] = 1,
-    workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 2,
+    workers: Annotated[int, typer.Option(
+        min=0, help="Data loader workers, at most (fewer when the training shards cannot feed "
+                    "more).")] = 2,
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda if present).")
                       ] = None,
     precision: Annotated[str | None, typer.Option(help="open_clip training precision.")
@@ -297,8 +301,11 @@ def ablate(
     if not datasets and on_cpu:
         from realsyn.evaluate.photos import build
 
-        photos = build(Path(workspace.root) / "ablate" / "eval-photos")
-        datasets = [str(photos / "imagefolder"), str(photos / "wds_retrieval")]
+        try:
+            photos = build(Path(workspace.root) / "ablate" / "eval-photos")
+            datasets = [str(photos / "imagefolder"), str(photos / "wds_retrieval")]
+        except ImportError as error:  # the photos ship in scikit-image / scikit-learn
+            typer.echo(f"no offline photo set ({error}); scoring on the held-out pairs only")
     note = " (no GPU: a tiny CLIP; its numbers measure the plumbing)" if on_cpu else ""
     typer.echo(f"model {options.model}, {options.epochs} epochs, batch {options.batch_size}"
                + ("" if model else note))
