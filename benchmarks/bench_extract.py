@@ -32,8 +32,10 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from importlib.util import find_spec  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pyarrow.parquet as pq  # noqa: E402
@@ -131,9 +133,14 @@ def bench_sentences(results: dict, texts: list[str], ppl_count: int) -> dict:
         mixed = sentences if kind == "ngram" else sentences[: max(ppl_count * 2, 1)]
         config = SentenceFilterConfig(perplexity_scorer=kind)
         with Timer() as timer:
-            SentenceFilter(config, nlp=nlp, scorer=scorer).run(mixed)
+            candidates, stats = SentenceFilter(config, nlp=nlp, scorer=scorer).run(mixed)
         report(results, f"filters: full chain incl. {kind} perplexity", len(mixed), timer,
                "sentences")
+        scored = sum(not math.isnan(c.perplexity) for c in candidates)
+        drops = {k: v for k, v in stats.items() if "perplexity" in k}
+        print(f"{'':<44} window [{config.min_perplexity:g}, {config.max_perplexity:g}]: "
+              f"{scored} reached perplexity, {drops}")
+        results[f"full_chain_stats_{kind}"] = stats
     return scorers
 
 
@@ -226,6 +233,10 @@ def main() -> None:
                         help="Measure only the n-gram scorer on the labelled set.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
+    missing = [name for name in ("datatrove", "imagehash") if find_spec(name) is None]
+    if missing:
+        parser.exit(2, f"the peers {', '.join(missing)} are missing: `make bench`, or "
+                       "`pip install -e '.[bench]'`\n")
     texts, images = load_inputs(args.texts, args.images)
     print(f"inputs: {len(texts)} text items, {len(images)} image files (sample corpus)")
     results: dict = {}

@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from realsyn.models.perplexity import NGRAM_NAME, _cache_dir, build_default_ngram
+from realsyn.models.perplexity import NGRAM_NAME, build_default_ngram, ngram_cache_path
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=f"Default: the cache's {NGRAM_NAME}.")
     parser.add_argument("--force", action="store_true", help="Rebuild an existing model.")
     args = parser.parse_args()
-    target = args.out or _cache_dir() / NGRAM_NAME
+    target = args.out or ngram_cache_path()
     if target.exists() and not args.force:
         print(f"{target} exists (--force rebuilds it)")
         return

@@ -96,7 +96,7 @@ class ImageFilterConfig(Section):
 # tests/extract/perplexity_labelled_set.py (benchmarks/bench_extract.py prints the calibration):
 # the upper bound keeps 97% of the clean sentences, the lower one lets 0.5% fall below it.
 PAPER_PERPLEXITY_WINDOW = (30.0, 200.0)
-PERPLEXITY_WINDOWS = {"ngram": (59.0, 1600.0), "gguf": (30.0, 200.0)}
+PERPLEXITY_WINDOWS = {"ngram": (59.0, 1600.0), "gguf": (16.0, 500.0)}
 
 
 class SentenceFilterConfig(Section):

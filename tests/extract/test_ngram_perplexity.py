@@ -18,7 +18,12 @@ from tests.extract.perplexity_labelled_set import (
 from realsyn.config import PAPER_PERPLEXITY_WINDOW, PERPLEXITY_WINDOWS, SentenceFilterConfig
 from realsyn.models import ngram_corpus
 from realsyn.models.ngram_lm import NgramLM, tokenize
-from realsyn.models.perplexity import NgramScorer, make_scorer, scorer_identity
+from realsyn.models.perplexity import (
+    NgramScorer,
+    make_scorer,
+    ngram_cache_path,
+    scorer_identity,
+)
 
 CORPUS = ["the cat sat on the mat", "the dog sat on the rug", "a cat chased the dog",
           "the dog chased a ball", "a bird sat on the fence", "the cat saw a bird",
@@ -103,15 +108,9 @@ def test_each_scorer_gets_its_default_window():
 # ---------------------------------------------------------------- the default model
 @pytest.fixture(scope="module")
 def default_scorer():
-    if ngram_corpus.missing_packages() and not _cached_model_exists():
+    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
         pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
     return make_scorer("ngram")
-
-
-def _cached_model_exists() -> bool:
-    from realsyn.models.perplexity import NGRAM_NAME, _cache_dir
-
-    return (_cache_dir() / NGRAM_NAME).exists()
 
 
 def test_default_scorer_identity(default_scorer):

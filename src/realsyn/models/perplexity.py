@@ -78,10 +78,14 @@ def default_gguf_path() -> Path:
 NGRAM_NAME = "ngram-wordnet-pydoc-3gram-v1.npz"
 
 
+def ngram_cache_path() -> Path:
+    return _cache_dir() / NGRAM_NAME
+
+
 def default_ngram_path() -> Path:
     """The default n-gram model in the cache, trained from the Debian packages on first use
     (`make perplexity-model` or scripts/build_ngram_lm.py do it ahead)."""
-    target = _cache_dir() / NGRAM_NAME
+    target = ngram_cache_path()
     if not target.exists():
         build_default_ngram(target)
     return target
