@@ -6,7 +6,7 @@ STAMP := $(VENV)/.realsyn-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench clean sample-corpus
+.PHONY: setup demo test lint bench clean sample-corpus browser
 
 setup: $(STAMP)
 
@@ -21,8 +21,18 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(VENV)/bin/realsyn run configs/sample.yaml
+	@echo "report:"
+	@$(VENV)/bin/realsyn report configs/sample.yaml
 
-test: setup
+# The browser test drives Debian's chromium (never a downloaded browser); installed here when
+# missing and possible (root on Debian), else that one test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not installed and not root on Debian: the browser test will skip"; fi; }
+
+test: setup browser
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
