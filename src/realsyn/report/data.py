@@ -13,16 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from realsyn.extract.funnel import IMAGE_STEPS, SENTENCE_STEPS
 from realsyn.extract.sentences import QUALITY_REASONS, SEMANTIC_REASONS
 from realsyn.pipeline import STAGES
 from realsyn.runlog import timing_path
 from realsyn.workspace import Workspace
 
-# The funnel's steps in pipeline order, and the stage whose drops lead to each step.
-IMAGE_STEPS = ("extracted", "decoded", "after_quality", "after_perceptual_dedup",
-               "after_semantic_dedup")
-SENTENCE_STEPS = ("extracted", "after_quality", "after_semantic", "after_exact_near_dedup",
-                  "after_paraphrase_dedup")
 # The datasets whose rows make the gallery, latest pipeline step first.
 GALLERY_SOURCES = ("balanced", "generated", "retrieved")
 
