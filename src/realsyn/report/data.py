@@ -5,7 +5,6 @@ Every section degrades to None/empty when the stage that feeds it has not run ye
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -15,6 +14,7 @@ import pyarrow.compute as pc
 
 from realsyn.extract.funnel import IMAGE_STEPS, SENTENCE_STEPS
 from realsyn.extract.sentences import QUALITY_REASONS, SEMANTIC_REASONS
+from realsyn.generate.fusion import parse_tags
 from realsyn.pipeline import STAGES
 from realsyn.runlog import timing_path
 from realsyn.workspace import Workspace
@@ -178,13 +178,6 @@ def documents(workspace: Workspace, wanted: set[str]) -> dict[str, dict[str, Any
     return out
 
 
-def _tags(value: Any) -> list[tuple[str, float]]:
-    try:
-        return [(str(t), float(s)) for t, s in json.loads(value or "[]")]
-    except (ValueError, TypeError):
-        return []
-
-
 def sample_card(row: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     doc = docs.get(row.get("doc_id"), {})
     texts = []
@@ -196,7 +189,7 @@ def sample_card(row: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[st
     return {
         "image_id": row["image_id"], "url": row.get("url"), "doc_id": row.get("doc_id"),
         "doc_url": doc.get("url"), "doc_source": doc.get("source"), "texts": texts,
-        "caption": row.get("caption"), "tags": _tags(row.get("tags")),
+        "caption": row.get("caption"), "tags": parse_tags(row.get("tags")),
         "syn_text": row.get("syn_text"), "syn_status": row.get("syn_status"),
         "cluster": row.get("balance_cluster"), "balance_score": row.get("balance_score"),
         "image_cluster": row.get("image_cluster_id"),

@@ -8,8 +8,8 @@ import io
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from PIL import Image
 
+from realsyn.embed.decode import try_decode_image
 from realsyn.report import data, plots
 from realsyn.workspace import Workspace
 
@@ -19,15 +19,13 @@ PAGE_SIZE = 12  # gallery cards per page
 
 def thumbnail(image: bytes | None, side: int = 224) -> str | None:
     """A JPEG data URI of the image, or None when it cannot be decoded."""
-    if not image:
+    # The pipeline's own decoder (EXIF orientation, alpha on white): what the models saw.
+    picture, _ = try_decode_image(image, min_side=side)
+    if picture is None:  # an undecodable image only loses its thumbnail
         return None
-    try:
-        picture = Image.open(io.BytesIO(image))
-        picture.thumbnail((side, side))
-        buffer = io.BytesIO()
-        picture.convert("RGB").save(buffer, format="JPEG", quality=80)
-    except Exception:  # an undecodable image only loses its thumbnail
-        return None
+    picture.thumbnail((side, side))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
