@@ -11,9 +11,11 @@ from tqdm import tqdm
 
 from realsyn import progress
 from realsyn.config import parse_config
+from realsyn.executors.local import LocalExecutor
 from realsyn.pipeline import run_pipeline
 from realsyn.progress import LineProgress, progress_bar
 from realsyn.runlog import run_log
+from realsyn.stage import Context, Stage
 from realsyn.workspace import Workspace
 
 SAMPLE_PARQUET = (Path(__file__).resolve().parent.parent / "examples" / "sample_corpus"
@@ -90,3 +92,28 @@ def test_every_run_appends_a_log_with_its_stages(tmp_path):
     assert "run finished" in first and "run finished" in second
     # the timing of the run that did the work is kept, not overwritten by the idle rerun
     assert workspace.read_json("stages/ingest/timing.json")["shards_run"] == 3
+
+
+class WarningStage(Stage):
+    """Warns in every shard, as a library would inside a worker process."""
+
+    name = "warner"
+
+    def shards(self, ctx):
+        return ["00000", "00001"]
+
+    def process(self, ctx, shard):
+        warnings.warn(f"library warning from shard {shard}", RuntimeWarning, stacklevel=1)
+        return {"records_in": 1}
+
+
+def test_warnings_in_worker_processes_reach_the_run_log(tmp_path):
+    config = parse_config({"workspace": str(tmp_path / "ws"), "executor": {"workers": 2}})
+    workspace = Workspace(config.workspace)
+    with run_log(config, workspace):
+        LocalExecutor(workers=2).run(WarningStage(), Context(config=config, workspace=workspace))
+    [name] = workspace.list_files("logs", ".log")
+    text = (tmp_path / "ws" / "logs" / name).read_text()
+    assert "RuntimeWarning: library warning from shard 00000" in text
+    assert "RuntimeWarning: library warning from shard 00001" in text
+    assert "py.warnings[" in text  # written by the worker processes themselves

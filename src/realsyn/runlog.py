@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from realsyn.config import RealsynConfig
 from realsyn.workspace import Workspace
 
 LOGGER = "realsyn"
+# The log file of the current run, for worker processes (spawned children inherit it).
+LOG_ENV = "REALSYN_RUN_LOG"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers whose records go into the file: ours and the library warnings.
 CAPTURED = (LOGGER, "py.warnings")
@@ -62,15 +65,33 @@ def log_name(now: datetime | None = None) -> str:
     return f"logs/{(now or datetime.now(UTC)).strftime('%Y%m%dT%H%M%S_%fZ')}.log"
 
 
+def attach_worker() -> None:
+    """In a worker process: append library warnings and log records to the run's log file
+    (called once per worker; a no-op outside a run or with a remote workspace)."""
+    path = os.environ.get(LOG_ENV)
+    if not path:
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")  # append mode: lines interleave
+    handler.setFormatter(logging.Formatter(FORMAT.replace("%(name)s", "%(name)s[%(process)d]")))
+    handler.setLevel(logging.INFO)
+    for name in CAPTURED:
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
 @contextmanager
 def run_log(config: RealsynConfig, workspace: Workspace) -> Iterator[RunLog]:
     """Attach the log file for the duration of a run (a local file, or a buffer copied to a
     remote workspace at the end) and set the progress interval."""
     name = log_name()
     buffer = None
+    previous_env = os.environ.get(LOG_ENV)
     if workspace.is_local:
         workspace.fs.makedirs(workspace.path("logs"), exist_ok=True)
         handler: logging.Handler = logging.FileHandler(workspace.path(name), encoding="utf-8")
+        os.environ[LOG_ENV] = workspace.path(name)
     else:
         buffer = io.StringIO()
         handler = logging.StreamHandler(buffer)
@@ -105,5 +126,9 @@ def run_log(config: RealsynConfig, workspace: Workspace) -> Iterator[RunLog]:
             lg.removeHandler(handler)
             lg.setLevel(level)
         handler.close()
+        if previous_env is None:
+            os.environ.pop(LOG_ENV, None)
+        else:
+            os.environ[LOG_ENV] = previous_env
         if buffer is not None:
             workspace.write_bytes(name, buffer.getvalue().encode())

@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
+from realsyn import runlog
 from realsyn.config import RealsynConfig
 from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage
@@ -64,6 +65,7 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(stage: Stage, config: RealsynConfig, workspace_url: str) -> None:
+    runlog.attach_worker()
     ctx = Context(config=config, workspace=Workspace(workspace_url))
     stage.setup(ctx)
     _worker.update(stage=stage, ctx=ctx)
