@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 BLUE, GREY, RED, GREEN = "#3b6ea8", "#b8b8b8", "#c0392b", "#2e8b57"
 
@@ -80,11 +81,14 @@ def cluster_ranks(before: list[list[int]], after: list[list[int]], entropy_befor
                                  (after, f"after cap (entropy {entropy_after:.2f} bits)", BLUE)):
         if points:
             axes.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=label,
-                      color=color, drawstyle="steps-post")
+                      color=color)
     if cap:
         axes.axhline(cap, color=RED, linestyle=":", label=f"cap t = {cap}")
     axes.set_xscale("log")
     axes.set_yscale("log")
+    for axis in (axes.xaxis, axes.yaxis):  # plain numbers, not powers of ten
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("cluster rank (largest first)")
     axes.set_ylabel("images in cluster")
     axes.legend(fontsize=8)
@@ -97,7 +101,8 @@ def retrieval_scores(scores: dict[str, list[float]]) -> str:
     axes = figure.subplots()
     values = [v for v in scores.values() if v]
     if values:
-        axes.hist([scores[name] for name in scores], bins=30, label=list(scores),
+        bins = int(min(30, max(5, max(len(v) for v in values) // 4)))
+        axes.hist([scores[name] for name in scores], bins=bins, label=list(scores),
                   histtype="step", linewidth=1.5)
         axes.legend(fontsize=8)
     axes.set_xlabel("image-sentence cosine")
