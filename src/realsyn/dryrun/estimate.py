@@ -25,7 +25,7 @@ from realsyn.generate.fusion import (
 )
 from realsyn.progress import format_duration
 
-# Mixed stages: (stage whose outputs they read, its image key, its sentence key).
+# Mixed stages: where their image and their sentence inputs are counted, as (stage, stats key).
 MIXED_INPUTS = {
     "dedup": (("extract_images", "images_out"), ("extract_sentences", "sentences_out")),
     "embed": (("dedup", "images_out"), ("dedup", "sentences_out")),
