@@ -58,12 +58,13 @@ def test_run_log_records_stages_warnings_and_tracebacks(tmp_path):
                            "executor": {"progress_interval_s": 7}})
     workspace = Workspace(config.workspace)
     with pytest.raises(ZeroDivisionError), run_log(config, workspace) as log:
-        assert progress._interval_s == 7
+        assert progress.interval() == 7
         started = log.stage_started("toy")
         workspace.mark_done("toy", "00000", {"records_in": 5})
         warnings.warn("a library complains", UserWarning, stacklevel=1)
         log.stage_finished("toy", started, {"records_in": 5, "dropped_bad": 1}, "5 in")
         print(1 / 0)
+    assert progress.interval() == progress.DEFAULT_INTERVAL_S  # restored after the run
     [name] = workspace.list_files("logs", ".log")
     text = (tmp_path / "ws" / "logs" / name).read_text()
     assert re.fullmatch(r"\d{8}T\d{6}_\d{6}Z\.log", name)

@@ -29,6 +29,10 @@ def set_interval(seconds: float) -> None:
     _interval_s = float(seconds)
 
 
+def interval() -> float:
+    return _interval_s
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)

@@ -107,6 +107,7 @@ def run_log(config: RealsynConfig, workspace: Workspace) -> Iterator[RunLog]:
     echo = logging.StreamHandler()
     echo.setLevel(logging.WARNING)
     logging.getLogger("py.warnings").addHandler(echo)
+    previous_interval = progress.interval()
     progress.set_interval(config.executor.progress_interval_s)
     logging.captureWarnings(True)
     log = RunLog(workspace)
@@ -122,6 +123,7 @@ def run_log(config: RealsynConfig, workspace: Workspace) -> Iterator[RunLog]:
     finally:
         logging.captureWarnings(False)
         logging.getLogger("py.warnings").removeHandler(echo)
+        progress.set_interval(previous_interval)
         for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(handler)
             lg.setLevel(level)
