@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml
 
 demo: setup perplexity-model
 	$(VENV)/bin/realsyn run configs/sample.yaml
+	@echo "report:"
+	@$(VENV)/bin/realsyn report configs/sample.yaml
 
-# Debian packages some tests read (the GIMP manual the sample corpus is rebuilt from). Installed
-# when apt-get is there and we are root; elsewhere those tests skip and say why.
-DEBIAN_TEST_PACKAGES := gimp-help-en
+# Debian packages some tests need: the GIMP manual the sample corpus is rebuilt from, and the
+# chromium the report's browser test drives (never a downloaded browser). Installed when apt-get
+# is there and we are root; elsewhere those tests skip and say why.
+DEBIAN_TEST_PACKAGES := gimp-help-en chromium
 system-deps:
 	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then :; \

@@ -79,8 +79,19 @@ def run(config: ConfigPath,
             "--only", help=f"Run only this stage (repeatable): {', '.join(STAGES)}.")] = None,
         start: Annotated[str | None, typer.Option(
             "--from", help="Run this stage and every later one.")] = None,
-        workers: Workers = None, rerun: Rerun = False, settings: Settings = None) -> None:
+        workers: Workers = None, rerun: Rerun = False, settings: Settings = None,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="Print the plan (expected records, time, LLM requests per "
+            "stage, from a probe of a few documents) and run nothing.")] = False,
+        probe_documents: Annotated[int, typer.Option(
+            "--probe-documents", min=1, help="Documents the --dry-run probe runs.")] = 4,
+        ) -> None:
     """Run the configured stages in order, skipping finished work."""
+    if dry_run:
+        from realsyn.dryrun import dry_run as plan_run
+
+        typer.echo(plan_run(_load(config, _overrides(settings, workers)), probe_documents))
+        return
     _run(config, only, start, _overrides(settings, workers), rerun)
 
 

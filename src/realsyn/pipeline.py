@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Callable
 
 from realsyn.config import RealsynConfig, dump_config
+from realsyn.runlog import run_log
 from realsyn.stage import Context, Stage
 from realsyn.workspace import Workspace
 
@@ -82,11 +82,13 @@ def run_pipeline(config: RealsynConfig, only: list[str] | None = None, start: st
         for name in names[names.index(selected[0]):]:
             workspace.reset_stage(name)
     results = {}
-    for name in selected:
-        stage = load_stage(name)
-        started = time.perf_counter()
-        stats = executor.run(stage, ctx)
-        results[name] = stats
-        elapsed = time.perf_counter() - started
-        report(f"[{name}] ({elapsed:.1f} s) {stage.summary(ctx, stats)}")
+    with run_log(config, workspace) as log:
+        for name in selected:
+            stage = load_stage(name)
+            started = log.stage_started(name)
+            stats = executor.run(stage, ctx)
+            results[name] = stats
+            summary = stage.summary(ctx, stats)
+            elapsed = log.stage_finished(name, started, stats, summary)
+            report(f"[{name}] ({elapsed:.1f} s) {summary}")
     return results
