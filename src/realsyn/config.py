@@ -198,6 +198,27 @@ class RetrieveConfig(Section):
         description="Drop retrieved sentences scoring below this cosine; None keeps all.")
     preview_images: int = Field(default=5, ge=0,
                                 description="Images whose top texts the CLI prints.")
+    routing: Literal["paper", "learned"] = Field(
+        default="learned", description="paper: nearest centres of the raw image vector (spec "
+        "section 2); learned: nearest centres of the image mapped to the text side by a ridge "
+        "map fitted on a sample of the run's own images against their exact top-k "
+        "(benchmarks/bench_retrieval.py: far better recall at the same scan cost).")
+    routing_fit_images: int = Field(
+        default=1000, ge=1, description="learned routing: images (a seeded sample) searched "
+        "exactly to fit the map.")
+    routing_min_fit_images: int = Field(
+        default=32, ge=2, description="learned routing: fewer usable sample images than this "
+        "falls back to paper routing (counted in the stats).")
+    routing_ridge: float = Field(
+        default=0.1, gt=0, description="learned routing: ridge strength, relative to the "
+        "sample's variance; larger stays closer to the raw vector.")
+    audit_queries: int = Field(
+        default=200, ge=0, description="Images (a seeded sample, apart from the fit sample) "
+        "also searched exactly: their score ratio and recall@k are written to the stats and "
+        "report/retrieve.json. 0: no audit.")
+    max_uses_per_sentence: int | None = Field(
+        default=None, ge=1, description="At most this many images get one sentence (in any "
+        "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
     seed: int = 0
 
 

@@ -106,8 +106,11 @@ def test_summary_prints_top_texts_with_scores(make_context):
     # first, middle and last image of the 60 (spread over the shards)
     images = [line for line in lines if line.startswith("  image ")]
     assert images == [f"  image i{i} https://example.org/{i}.jpg" for i in (0, 30, 59)]
-    assert len(lines) == 1 + 3 * 4
-    score, text = lines[2].split(maxsplit=1)
+    # the ten most reused text1 sentences, then 3 images with their 3 texts
+    assert lines[1].startswith("  text1 reuse: ") and len(lines) == 1 + 11 + 3 * 4
+    uses, text = lines[2].split(maxsplit=1)
+    assert uses.endswith("x") and text.startswith("sentence number ")
+    score, text = lines[13].split(maxsplit=1)
     assert 0 < float(score) <= 1 and text.startswith("sentence number ")
 
 
