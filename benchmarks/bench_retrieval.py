@@ -36,7 +36,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from realsyn.config import RetrieveConfig
 from realsyn.retrieve.index import BuildParams, ClusterIndex, build_index
+from realsyn.retrieve.queries import fit_learned_router
+from realsyn.retrieve.routing import paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -75,7 +78,8 @@ def synthetic(args: argparse.Namespace, folder: Path) -> dict:
     print(f"synthetic: {args.sentences:,} sentences in {args.topics} topics (Zipf s={args.zipf}: "
           f"largest {sizes.max():,}, smallest {sizes.min():,}), {args.queries:,} queries, "
           f"dim {d}", flush=True)
-    return {"query_sets": {"images": (queries, query_topic)}, "sentence_topic": sentence_topic}
+    return {"query_sets": {"images": (queries, query_topic)}, "sentence_topic": sentence_topic,
+            "image_sets": ["images"]}
 
 
 # ---------------------------------------------------------------------------- real data
@@ -332,6 +336,46 @@ def evaluate(name: str, index: ClusterIndex, queries: np.ndarray, labels: np.nda
     return rows
 
 
+def evaluate_routing(name: str, index: ClusterIndex, queries: np.ndarray,
+                     args: argparse.Namespace) -> list[dict]:
+    """Paper vs learned routing on held-out images: the learned router is fitted (as the
+    retrieve stage fits it) on a seeded half of the images, at most --fit-images, and every
+    figure is measured on the other half against exact search. Cost is machine-independent:
+    centres plus list rows scored per query, and its ratio to paper routing at nprobe 1."""
+    order = np.random.default_rng(args.seed + 2).permutation(len(queries))
+    n_fit = min(args.fit_images, len(queries) // 2)
+    fit, held_out = queries[np.sort(order[:n_fit])], queries[np.sort(order[n_fit:])]
+    exact = HierarchicalSearcher(index, threads=args.threads).exact(held_out, TOP_K)
+    learned, used = fit_learned_router(index, fit, None, args.ridge, 2)
+    sizes = index.list_sizes()
+    rows, base = [], None
+    for router in (paper_router(index.centroids), learned):
+        searcher = HierarchicalSearcher(index, threads=args.threads, router=router)
+        for nprobe in args.routing_nprobe:
+            result = searcher.search(held_out, TOP_K, nprobe)
+            scanned = float(index.n_clusters + sizes[result.probes].sum(axis=1).mean())
+            base = base or scanned  # the paper's routing at the first nprobe
+            rows.append({
+                "data": name, "routing": router.name, "nprobe": nprobe,
+                "fit_images": used if router is learned else 0,
+                "eval_images": len(held_out), "clusters": index.n_clusters,
+                "recall@3": float(np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(
+                    result.positions, exact.positions, strict=True)])),
+                "score_ratio": float(np.nansum(result.scores) / np.nansum(exact.scores)),
+                "scanned_per_query": scanned, "cost_vs_paper_nprobe1": scanned / base})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def routing_table(rows: list[dict]) -> str:
+    lines = ["| data | routing | nprobe | recall@3 | score ratio | scanned / query | cost vs "
+             "paper nprobe 1 |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['data']} | {r['routing']} | {r['nprobe']} | {r['recall@3']:.3f} | "
+              f"{r['score_ratio']:.4f} | {r['scanned_per_query']:,.0f} | "
+              f"{r['cost_vs_paper_nprobe1']:.2f}x |" for r in rows]
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| data | nprobe | q/s | speed-up vs exact | score ratio | topic P@3 | recall@3 "
              "| IVFFlat q/s | ours / IVFFlat | same ids as IVFFlat |",
@@ -371,6 +415,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-ivfflat", action="store_true")
     parser.add_argument("--prepare-only", action="store_true",
                         help="Only make (and cache) the data, e.g. the real embeddings.")
+    parser.add_argument("--fit-images", type=int, default=1000,
+                        help="real: images the learned routing is fitted on (at most half).")
+    parser.add_argument("--ridge", type=float, default=RetrieveConfig().routing_ridge)
+    parser.add_argument("--routing-nprobe", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2, 4, 8])
     parser.add_argument("--set", choices=list(REAL_SETS), default="photos",
                         help="real: which image set, against which sentences (see REAL_SETS).")
     parser.add_argument("--seed", type=int, default=0)
@@ -403,15 +452,20 @@ def main(argv: list[str] | None = None) -> None:
     ivf = None if args.no_ivfflat else ivfflat(index)
     topic_sorted = (data["sentence_topic"][np.asarray(index.rows)]
                     if "sentence_topic" in data else None)
-    rows = []
+    rows, routing_rows = [], []
     for name, (queries, labels) in data["query_sets"].items():
         rows += evaluate(f"{args.data}/{name}", index, queries, labels, topic_sorted, args,
                          flat, ivf)
-    summary = {"args": vars(args), "build": built, "rows": rows,
+        if name in data.get("image_sets", ()):
+            routing_rows += evaluate_routing(f"{args.data}/{name}", index, queries, args)
+    summary = {"args": vars(args), "build": built, "rows": rows, "routing_rows": routing_rows,
                "threads": args.threads, "cpu_count": os.cpu_count()}
-    out = args.out / f"retrieval-{args.data}-{meta['ntotal']}.json"
+    name = args.data if args.data == "synthetic" else f"{args.data}-{args.set}"
+    out = args.out / f"retrieval-{name}-{meta['ntotal']}.json"
     out.write_text(json.dumps(summary, indent=2, default=str))
     print(table(rows))
+    if routing_rows:
+        print(routing_table(routing_rows))
     print(f"(exact-search throughput measured on {args.exact_queries:,} random queries and "
           f"extrapolated; {args.threads} threads for every method; results in {out})")
 

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from realsyn.cli import app
-from realsyn.config import ConfigError, RealsynConfig, load_config
+from realsyn.config import ConfigError, RealsynConfig, RetrieveConfig, load_config
 
 runner = CliRunner()
 ROOT = Path(__file__).parent.parent
@@ -25,7 +25,8 @@ def test_paper_defaults():
     assert (sentences.min_words, sentences.max_words, sentences.min_complexity) == (3, 81, 1)
     assert sentences.min_entropy == 0.3
     assert (sentences.min_perplexity, sentences.max_perplexity) == (30, 200)
-    assert (config.retrieve.top_k, config.retrieve.nprobe) == (3, 1)
+    assert config.retrieve.top_k == 3
+    assert RetrieveConfig(routing="paper").lists_probed == 1
     assert (config.balance.min_similarity, config.balance.max_similarity) == (0.51, 0.61)
 
 

@@ -176,12 +176,20 @@ class EmbedConfig(Section):
 
 
 # ---------------------------------------------------------------- retrieval (spec section 2)
+# Learned routing's lists per image: on real images, score ratio >= 0.97 of exact search with
+# recall@3 0.75-0.81 (README, retrieval benchmark).
+LEARNED_ROUTING_NPROBE = 3
+
+
 class RetrieveConfig(Section):
     n_clusters: int | None = Field(default=None, ge=1,
                                    description="None: derived from the number of sentences.")
     sentences_per_cluster: int = Field(default=420, ge=1,
                                        description="Paper: 0.84B sentences / 2M clusters.")
-    nprobe: int = Field(default=1, ge=1)
+    nprobe: int | None = Field(
+        default=None, ge=1, description="Lists each image probes. None: 1 with routing "
+        "'paper' (the paper's one probe), 3 with learned routing (measured on real images: "
+        "benchmarks/bench_retrieval.py, README).")
     top_k: int = Field(default=3, ge=1)
     kmeans_iterations: int = Field(default=20, ge=1)
     training_points_per_cluster: int = Field(
@@ -200,12 +208,11 @@ class RetrieveConfig(Section):
                                 description="Images whose top texts the CLI prints.")
     routing: Literal["paper", "learned"] = Field(
         default="learned", description="paper: nearest centres of the raw image vector (spec "
-        "section 2); learned: nearest centres of the image mapped to the text side by a ridge "
-        "map fitted on a sample of the run's own images against their exact top-k "
-        "(benchmarks/bench_retrieval.py: far better recall at the same scan cost).")
+        "section 2); learned: lists ranked by a per-list linear estimate of their best score, "
+        "fitted on a sample of the run's own images searched exactly (retrieve/routing.py).")
     routing_fit_images: int = Field(
         default=1000, ge=1, description="learned routing: images (a seeded sample) searched "
-        "exactly to fit the map.")
+        "exactly to fit the list keys.")
     routing_min_fit_images: int = Field(
         default=32, ge=2, description="learned routing: fewer usable sample images than this "
         "falls back to paper routing (counted in the stats).")
@@ -220,6 +227,10 @@ class RetrieveConfig(Section):
         default=None, ge=1, description="At most this many images get one sentence (in any "
         "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
     seed: int = 0
+
+    @property
+    def lists_probed(self) -> int:
+        return self.nprobe or (1 if self.routing == "paper" else LEARNED_ROUTING_NPROBE)
 
 
 # ---------------------------------------------------------------- generation (spec section 3)

@@ -27,7 +27,7 @@ def run(ctx):
 
 
 def test_retrieves_top3_of_the_right_topic(make_context):
-    ctx = make_context({"n_clusters": 4})
+    ctx = make_context({"n_clusters": 4, "nprobe": 1})
     sentence_topic, image_topic, sentence_docs = populate(ctx, bad_image=7)
     stats = run(ctx)
     assert stats["records_in"] == 60 and stats["retrieved"] == 59

@@ -60,7 +60,7 @@ class Audit:
 
     def report(self) -> dict[str, Any]:
         return {**self.stats(), "routing": self.searcher.router.name,
-                "nprobe": self.config.nprobe, "seed": self.config.seed,
+                "nprobe": self.config.lists_probed, "seed": self.config.seed,
                 "note": "routed search vs exact search (every list) on a seeded sample of "
                         "images kept apart from the routing fit sample; before any cap"}
 
@@ -118,7 +118,7 @@ def sentence_reuse(results: list[SearchResult], index: ClusterIndex | None, look
            for i, sid, text in zip(order, fetched["sentence_id"], fetched["text"], strict=True)]
     stats = {"text1_sentences": len(sentences),
              "text1_max_uses": int(uses.max()),
-             "text1_p99_uses": float(np.percentile(uses, 99)),
+             "text1_p99_uses": round(float(np.percentile(uses, 99)), 2),
              "images_sharing_text1": int(uses[uses > 1].sum())}
     return {"stats": stats, "images": len(text1), "top": top,
             "note": "uses = images whose text1 is the sentence; p99 over sentences used as "

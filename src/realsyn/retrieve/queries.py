@@ -14,8 +14,7 @@ from realsyn.retrieve.routing import (
     LEARNED,
     PAPER,
     Router,
-    exact_targets,
-    fit_ridge_map,
+    fit_list_keys,
     learned_router,
     paper_router,
 )
@@ -76,18 +75,29 @@ def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource
         return paper_router(index.centroids), {"routing_learned": 0}
     started = time.perf_counter()
     images, keys = source.gather(fit_rows)
+    router, usable = fit_learned_router(
+        index, images, keys if config.exclude_own_document else None, config.routing_ridge,
+        config.routing_min_fit_images)
+    stats: dict[str, Any] = {"routing_learned": int(router.name == LEARNED),
+                             "routing_fit_images": usable}
+    if router.name == LEARNED:
+        stats["routing_fit_seconds"] = round(time.perf_counter() - started, 3)
+    else:
+        stats["routing_fallback_too_few_fit_images"] = 1
+    return router, stats
+
+
+def fit_learned_router(index: ClusterIndex, images: np.ndarray, keys: np.ndarray | None,
+                       ridge: float, min_images: int) -> tuple[Router, int]:
+    """The learned router fitted on `images` (every list searched exactly here), and how many
+    of them had a sentence to learn from; the paper's router when fewer than `min_images`."""
     usable = 0
     if len(images):
-        exact = HierarchicalSearcher(index).exact(
-            images, config.top_k, keys if config.exclude_own_document else None,
-            config.min_score)
-        targets, found = exact_targets(index.vectors, exact.positions)
-        images, targets = images[found], targets[found]
+        maxima = HierarchicalSearcher(index).cluster_maxima(images, keys)
+        found = np.isfinite(maxima).any(axis=1)
+        images, maxima = images[found], maxima[found]
         usable = int(found.sum())
-    stats: dict[str, Any] = {"routing_learned": 0, "routing_fit_images": usable}
-    if usable < config.routing_min_fit_images:
-        stats["routing_fallback_too_few_fit_images"] = 1
-        return paper_router(index.centroids), stats
-    w, b = fit_ridge_map(images, targets, config.routing_ridge)
-    stats.update(routing_learned=1, routing_fit_seconds=round(time.perf_counter() - started, 3))
-    return learned_router(index.centroids, w, b, stats), stats
+    if usable < min_images:
+        return paper_router(index.centroids), usable
+    list_keys, offsets = fit_list_keys(images, maxima, index.centroids, ridge)
+    return learned_router(list_keys, offsets, index.list_sizes()), usable

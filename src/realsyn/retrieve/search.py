@@ -44,13 +44,26 @@ class HierarchicalSearcher:
                ) -> SearchResult:
         """Top-k sentences of each query. `query_doc_keys` (one per query) turns on the
         own-document filter: sentences whose document key equals the query's are skipped."""
-        index = self.index
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        n = len(queries)
-        nprobe = max(1, min(nprobe, index.n_clusters))
+        nprobe = max(1, min(nprobe, self.index.n_clusters))
         probes = self.router.probes(queries, nprobe)
+        cand_scores, cand_positions = self._candidates(queries, probes, top_k, query_doc_keys)
+        return _merge(cand_scores, cand_positions, top_k, min_score, probes)
 
-        # candidates: slot s of query i holds the top-k of its s-th probed list
+    def cluster_maxima(self, queries: np.ndarray, query_doc_keys: np.ndarray | None = None
+                       ) -> np.ndarray:
+        """Each query's best score in every list (float32, n x n_clusters; -inf where a list
+        is empty or filtered out): what a router would ideally rank lists by."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        every = np.broadcast_to(np.arange(self.index.n_clusters), (len(queries),
+                                                                    self.index.n_clusters))
+        scores, _ = self._candidates(queries, np.ascontiguousarray(every), 1, query_doc_keys)
+        return scores
+
+    def _candidates(self, queries: np.ndarray, probes: np.ndarray, top_k: int,
+                    query_doc_keys: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Slot s of query i holds the top-k of its s-th probed list: scores and positions."""
+        n, nprobe = probes.shape
         cand_scores = np.full((n, nprobe * top_k), -np.inf, dtype=np.float32)
         cand_positions = np.full((n, nprobe * top_k), -1, dtype=np.int64)
 
@@ -80,7 +93,7 @@ class HierarchicalSearcher:
                 for chunk in chunks:
                     run(chunk)
 
-        return _merge(cand_scores, cand_positions, top_k, min_score, probes)
+        return cand_scores, cand_positions
 
     def exact(self, queries: np.ndarray, top_k: int = 3,
               query_doc_keys: np.ndarray | None = None, min_score: float | None = None

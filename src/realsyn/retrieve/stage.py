@@ -198,15 +198,15 @@ class RetrieveStage(GlobalStage):
         rows = np.flatnonzero(usable)
         if searcher is None:
             stats["dropped_no_sentence"] = len(rows)
-            return rows[:0], _concat([], depth, config.nprobe), stats
+            return rows[:0], _concat([], depth, config.lists_probed), stats
         results = []
         for start in range(0, len(rows), config.query_batch_size):
             batch = rows[start:start + config.query_batch_size]
             keys = (doc_keys([image_doc_ids[i] for i in batch])
                     if config.exclude_own_document else None)
-            results.append(searcher.search(embeddings[batch], depth, config.nprobe,
+            results.append(searcher.search(embeddings[batch], depth, config.lists_probed,
                                            query_doc_keys=keys, min_score=config.min_score))
-        result = _concat(results, depth, config.nprobe)
+        result = _concat(results, depth, config.lists_probed)
         found = result.positions[:, 0] >= 0
         stats["dropped_no_sentence"] = int((~found).sum())
         stats["retrieved"] = int(found.sum())
