@@ -102,7 +102,7 @@ HANDBOOK_IMAGES = "/usr/share/doc/debian-handbook/html/en-US/images"
 #            the GIMP manual's sentences only
 #   handbook the Debian handbook's own images, against the handbook's sentences only
 REAL_SETS = {"photos": None, "figures": ("gimp",), "handbook": ("handbook",)}
-FIGURES = 400
+FIGURES = 1200
 
 
 def real_sentences() -> tuple[list[str], list[str]]:

@@ -14,7 +14,7 @@ from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
 
 # With a cap, each image is searched for this many times top_k candidates, so that an image
 # whose best sentences are used up still has others to take.
-CAP_CANDIDATES = 4
+CAP_CANDIDATES = 10
 TOP_REUSED = 10
 
 
