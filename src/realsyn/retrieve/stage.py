@@ -3,7 +3,8 @@
 Reads dataset + row-aligned arrays `sentences_final` (to index) and `images_final` (queries),
 writes dataset `retrieved` with the shard keys of `images_final`. The index persists under
 `index/retrieve/` in the workspace and is reused when its inputs and build settings are
-unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster.
+unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster. The routing
+fit, the audit and the reuse of sentences go to the stats and `report/retrieve.json`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ IMAGE_COLUMNS = ["image_id", "doc_id", "position", "url"]
 def retrieved_schema(top_k: int) -> pa.Schema:
     fields = [("image_id", pa.string()), ("doc_id", pa.string()), ("position", pa.int32()),
               ("url", pa.string()),
-              ("image_cluster_id", pa.int64())]  # the image's nearest centre
+              ("image_cluster_id", pa.int64())]  # the first list the image probed
     for i in range(1, top_k + 1):
         fields += [(f"text{i}", pa.string()),  # text1 = most similar
                    (f"score{i}", pa.float32()),  # cosine image-sentence
