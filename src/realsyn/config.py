@@ -205,12 +205,20 @@ class EmbedConfig(Section):
 
 
 # ---------------------------------------------------------------- retrieval (spec section 2)
+# Learned routing's lists per image: on real images, score ratio >= 0.97 of exact search with
+# recall@3 0.75-0.81 (README, retrieval benchmark).
+LEARNED_ROUTING_NPROBE = 3
+
+
 class RetrieveConfig(Section):
     n_clusters: int | None = Field(default=None, ge=1,
                                    description="None: derived from the number of sentences.")
     sentences_per_cluster: int = Field(default=420, ge=1,
                                        description="Paper: 0.84B sentences / 2M clusters.")
-    nprobe: int = Field(default=1, ge=1)
+    nprobe: int | None = Field(
+        default=None, ge=1, description="Lists each image probes. None: 1 with routing "
+        "'paper' (the paper's one probe), 3 with learned routing (measured on real images: "
+        "benchmarks/bench_retrieval.py, README).")
     top_k: int = Field(default=3, ge=1)
     kmeans_iterations: int = Field(default=20, ge=1)
     training_points_per_cluster: int = Field(
@@ -227,7 +235,31 @@ class RetrieveConfig(Section):
         description="Drop retrieved sentences scoring below this cosine; None keeps all.")
     preview_images: int = Field(default=5, ge=0,
                                 description="Images whose top texts the CLI prints.")
+    routing: Literal["paper", "learned"] = Field(
+        default="learned", description="paper: nearest centres of the raw image vector (spec "
+        "section 2); learned: lists ranked by a per-list linear estimate of their best score, "
+        "fitted on a sample of the run's own images searched exactly (retrieve/routing.py).")
+    routing_fit_images: int = Field(
+        default=1000, ge=1, description="learned routing: images (a seeded sample) searched "
+        "exactly to fit the list keys.")
+    routing_min_fit_images: int = Field(
+        default=32, ge=2, description="learned routing: fewer usable sample images than this "
+        "falls back to paper routing (counted in the stats).")
+    routing_ridge: float = Field(
+        default=0.1, gt=0, description="learned routing: ridge strength, relative to the "
+        "sample's variance; larger stays closer to the raw vector.")
+    audit_queries: int = Field(
+        default=200, ge=0, description="Images (a seeded sample, apart from the fit sample) "
+        "also searched exactly: their score ratio and recall@k are written to the stats and "
+        "report/retrieve.json. 0: no audit.")
+    max_uses_per_sentence: int | None = Field(
+        default=None, ge=1, description="At most this many images get one sentence (in any "
+        "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
     seed: int = 0
+
+    @property
+    def lists_probed(self) -> int:
+        return self.nprobe or (1 if self.routing == "paper" else LEARNED_ROUTING_NPROBE)
 
 
 # ---------------------------------------------------------------- generation (spec section 3)

@@ -29,7 +29,7 @@ def run(ctx):
 
 
 def test_retrieves_top3_of_the_right_topic(make_context):
-    ctx = make_context({"n_clusters": 4})
+    ctx = make_context({"n_clusters": 4, "nprobe": 1})
     sentence_topic, image_topic, sentence_docs = populate(ctx, bad_image=7)
     stats = run(ctx)
     assert stats["records_in"] == 60 and stats["retrieved"] == 59
@@ -130,8 +130,11 @@ def test_summary_prints_top_texts_with_scores(make_context):
     # first, middle and last image of the 60 (spread over the shards)
     images = [line for line in lines if line.startswith("  image ")]
     assert images == [f"  image i{i} https://example.org/{i}.jpg" for i in (0, 30, 59)]
-    assert len(lines) == 1 + 3 * 4
-    score, text = lines[2].split(maxsplit=1)
+    # the ten most reused text1 sentences, then 3 images with their 3 texts
+    assert lines[1].startswith("  text1 reuse: ") and len(lines) == 1 + 11 + 3 * 4
+    uses, text = lines[2].split(maxsplit=1)
+    assert uses.endswith("x") and text.startswith("sentence number ")
+    score, text = lines[13].split(maxsplit=1)
     assert 0 < float(score) <= 1 and text.startswith("sentence number ")
 
 
