@@ -47,7 +47,11 @@ def _json_value(value: Any, stats: Counter[str], reason: str) -> Any:
 def _image_location(entry: str, relpath: str) -> str:
     """URLs and absolute paths as given; relative paths re-rooted from the file's folder to
     the input root, so that they stay valid wherever the row's file sits under the root."""
-    if urlsplit(entry).scheme or entry.startswith("/"):
+    try:
+        absolute = bool(urlsplit(entry).scheme)
+    except ValueError:  # no URL parser accepts it: kept as is, its image gets invalid_url
+        return entry
+    if absolute or entry.startswith("/"):
         return entry
     return posixpath.normpath(posixpath.join(posixpath.dirname(relpath), entry))
 
