@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html as html_lib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +25,8 @@ from realsyn.ingest.urlgate import (
     UrlGate,
     Vetted,
 )
+
+from .helpers import run_ingest
 
 REFUSED = {"private_address", "invalid_url"}
 
@@ -195,3 +198,20 @@ def test_a_vetted_name_is_connected_to_its_pinned_address_with_its_host_header()
         result = Fetcher(config, 100_000, resolve=resolve).fetch_all([url])[url]
         assert result.status == "ok"
         assert server.seen == [("/good.png", f"images.test:{port}")]
+
+
+def test_reader_supplied_sources_go_through_the_gate(tmp_path):
+    with recording_server("127.0.0.1") as server:
+        port = server.server_address[1]
+        spellings = [url for url in loopback_spellings(1, port) if "\\" not in url]
+        folder = tmp_path / "in"
+        folder.mkdir()
+        images = "".join(f'<img src="{html_lib.escape(url)}">' for url in spellings)
+        (folder / "page.html").write_text(f"<p>A page of hostile images.</p>{images}")
+        (folder / "list.urls").write_text("\n".join(spellings) + "\n")
+        workspace, _ = run_ingest(tmp_path / "ws", [{"path": str(folder)}],
+                                  fetch={"enabled": True, "timeout_s": 3, "retries": 0})
+        statuses = workspace.read_dataset("images")["status"].to_pylist()
+        assert len(statuses) >= 2 * len(spellings) - 4  # the list drops the unparsable lines
+        assert set(statuses) <= REFUSED
+        assert server.seen == []
