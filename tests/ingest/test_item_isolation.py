@@ -51,8 +51,8 @@ def _png() -> bytes:
 def test_url_list_keeps_the_lines_after_a_malformed_url(tmp_path):
     folder = _folder(tmp_path, {"images.urls": url_list()})
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}])
-    assert stats["rows_dropped_invalid_url"] == 3 and stats["documents_out"] == 1
     assert _texts(workspace) == ["A good caption of a red barn."]
+    assert stats["rows_dropped_invalid_url"] == 3 and stats["documents_out"] == 1
 
 
 def test_parquet_drops_the_bad_row_not_its_row_group(tmp_path):
@@ -61,18 +61,18 @@ def test_parquet_drops_the_bad_row_not_its_row_group(tmp_path):
     assert pq.ParquetFile(folder / "utf8.parquet").metadata.num_row_groups == 1
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}],
                                   max_document_bytes=1_000_000)
+    assert sorted(_texts(workspace)) == sorted([GOOD_SENTENCE, "Another fine row."] * 2)
     assert stats["rows_dropped_undecodable"] == 1 and stats["rows_dropped_too_large"] == 1
     assert "rows_dropped_corrupt_row_group" not in stats
-    assert sorted(_texts(workspace)) == sorted([GOOD_SENTENCE, "Another fine row."] * 2)
 
 
 def test_jsonl_drops_the_bad_line_not_the_rest_of_the_file(tmp_path):
     folder = _folder(tmp_path, {"rows.jsonl.gz": hostile_jsonl()})
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}])
+    assert _texts(workspace) == [GOOD_SENTENCE, "Its image is", "Another fine row."]
     assert stats["rows_dropped_invalid_json"] == 1  # nested past the recursion limit
     assert stats["items_dropped_unusable_image_entry"] == 1  # bytes that are a string
     assert stats["rows_dropped_misaligned_lists"] == 1
-    assert _texts(workspace) == [GOOD_SENTENCE, "Its image is", "Another fine row."]
 
 
 def test_a_row_of_unexpected_shape_loses_itself_only(tmp_path):
@@ -84,15 +84,15 @@ def test_a_row_of_unexpected_shape_loses_itself_only(tmp_path):
     folder.mkdir()
     pq.write_table(table, folder / "rows.parquet")
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}])
-    assert stats["rows_dropped_malformed"] == 1
     assert _texts(workspace) == ["Another fine row."]
+    assert stats["rows_dropped_malformed"] == 1
 
 
 def test_html_drops_the_bad_element_not_the_page(tmp_path):
     folder = _folder(tmp_path, {"page.html": bad_sources_page(), "photo.jpg": _png()})
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}])
-    assert stats["items_dropped_invalid_image"] == 1
     assert _texts(workspace) == [GOOD_SENTENCE]
+    assert stats["items_dropped_invalid_image"] == 1
     images = workspace.read_dataset("images").to_pylist()
     assert [(row["url"], row["status"]) for row in images] == [("photo.jpg", "ok")]
 
@@ -100,8 +100,8 @@ def test_html_drops_the_bad_element_not_the_page(tmp_path):
 def test_charsets_outside_the_web_allow_list_are_refused(tmp_path):
     folder = _folder(tmp_path, {"page.html": punycode_page()})
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}])
-    assert stats["pages_charset_refused"] == 1
     assert _texts(workspace)[0] == GOOD_SENTENCE
+    assert stats["pages_charset_refused"] == 1
 
 
 def test_an_image_with_an_invalid_url_does_not_take_the_others(tmp_path):
@@ -119,9 +119,9 @@ def test_an_image_with_an_invalid_url_does_not_take_the_others(tmp_path):
 def test_pdf_pixels_are_checked_before_decoding_and_empty_pdfs_named(tmp_path):
     folder = _folder(tmp_path, {"giant.pdf": giant_image_pdf(), "empty.pdf": empty_pdf()})
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}])
+    assert _texts(workspace) == [GOOD_SENTENCE]
     assert stats["items_dropped_pdf_image_too_many_pixels"] == 1
     assert stats["files_failed_empty_pdf"] == 1 and "files_failed_corrupt_pdf" not in stats
-    assert _texts(workspace) == [GOOD_SENTENCE]
     images = workspace.read_dataset("images").to_pylist()
     assert [row["status"] for row in images] == ["ok"]  # the small image of the same page
 
@@ -133,8 +133,8 @@ def test_text_items_are_bounded_and_must_be_text(tmp_path):
                                                       for r in rows).encode()})
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}],
                                   max_text_chars=1_000)
-    assert stats["texts_dropped_too_long"] == 1 and stats["texts_dropped_not_text"] == 1
     assert _texts(workspace) == [GOOD_SENTENCE]
+    assert stats["texts_dropped_too_long"] == 1 and stats["texts_dropped_not_text"] == 1
 
 
 def test_links_out_of_the_input_root_are_not_followed(tmp_path):

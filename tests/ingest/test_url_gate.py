@@ -13,6 +13,7 @@ import contextlib
 import html as html_lib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 import pytest
 
@@ -64,8 +65,11 @@ class Recorder(BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.seen.append((self.path, self.headers.get("Host")))
         if self.path.startswith("/redirect?"):
+            # The target as written (the client percent-encoded it in the query), sent as raw
+            # UTF-8: servers do send such Location headers.
+            location = unquote(self.path.split("?", 1)[1])
             self.send_response(302)
-            self.send_header("Location", self.path.split("?", 1)[1])
+            self._headers_buffer.append(f"Location: {location}\r\n".encode())
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

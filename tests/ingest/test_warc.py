@@ -137,9 +137,9 @@ def test_a_too_long_content_length_loses_only_its_record(tmp_path):
     _pages_and_photo(warc)
     _lie_about_first_length(warc, 700)  # swallows the start of the photo's record
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(warc)}])
-    assert stats["records_dropped_warc_length_mismatch"] == 1
     assert sorted(_texts(workspace)) == [f"Page {n} tells of a dog near a door."
                                          for n in (1, 2)]
+    assert stats["records_dropped_warc_length_mismatch"] == 1
 
 
 def test_a_too_short_content_length_keeps_no_half_page(tmp_path):
@@ -148,9 +148,9 @@ def test_a_too_short_content_length_keeps_no_half_page(tmp_path):
     _pages_and_photo(warc)
     _lie_about_first_length(warc, -40)  # would keep half of page 0
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(warc)}])
-    assert stats["records_dropped_warc_length_mismatch"] == 1
     assert sorted(_texts(workspace)) == [f"Page {n} tells of a dog near a door."
                                          for n in (1, 2)]
+    assert stats["records_dropped_warc_length_mismatch"] == 1
 
 
 def test_a_lying_length_inside_a_gzip_member_does_not_desynchronise(tmp_path):
@@ -164,9 +164,9 @@ def test_a_lying_length_inside_a_gzip_member_does_not_desynchronise(tmp_path):
     members[-1] = members[-1][:-4]
     (tmp_path / "in" / "crawl.warc.gz").write_bytes(b"".join(gzip.compress(m) for m in members))
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(tmp_path / "in")}])
-    assert stats["records_dropped_warc_length_mismatch"] == 1
     assert sorted(_texts(workspace)) == [f"Page {n} tells of a dog near a door."
                                          for n in (1, 2)]
+    assert stats["records_dropped_warc_length_mismatch"] == 1
 
 
 def test_digest_mismatch_is_counted_and_dropped(tmp_path):
@@ -177,9 +177,9 @@ def test_digest_mismatch_is_counted_and_dropped(tmp_path):
     assert b"WARC-Block-Digest: sha1:" in data
     warc.write_bytes(data.replace(b"Page 2 tells", b"Page 9 tells"))  # same length, new bytes
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(warc)}])
-    assert stats["records_dropped_warc_digest_mismatch"] == 1
     assert sorted(_texts(workspace)) == [f"Page {n} tells of a dog near a door."
                                          for n in (0, 1)]
+    assert stats["records_dropped_warc_digest_mismatch"] == 1
 
 
 def test_truncated_records_and_gzip_members_are_counted(tmp_path):
@@ -192,11 +192,11 @@ def test_truncated_records_and_gzip_members_are_counted(tmp_path):
     _pages_and_photo(plain)
     (tmp_path / "in" / "cut.warc").write_bytes(plain.read_bytes()[:-60])
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(tmp_path / "in")}])
+    assert sorted(_texts(workspace)) == sorted(
+        f"Page {n} tells of a dog near a door." for n in (0, 0, 1, 1))
     assert stats["warc_gzip_members_truncated"] == 1
     assert stats["records_dropped_warc_truncated"] == 2
     assert stats["files_truncated_or_corrupt"] == 2
-    assert sorted(_texts(workspace)) == sorted(
-        f"Page {n} tells of a dog near a door." for n in (0, 0, 1, 1))
 
 
 def test_binary_payload_labelled_html_is_not_read_as_text(tmp_path):
@@ -209,5 +209,5 @@ def test_binary_payload_labelled_html_is_not_read_as_text(tmp_path):
         _response(writer, "https://site.test/b.html",
                   b"<p>A real page where a cat sits on the mat.</p>", "text/html")
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(tmp_path / "in")}])
-    assert stats["pages_dropped_not_text"] == 1
     assert _texts(workspace) == ["A real page where a cat sits on the mat."]
+    assert stats["pages_dropped_not_text"] == 1
