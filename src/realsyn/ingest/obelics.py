@@ -27,7 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from realsyn.ingest.sources import WorkUnit, compressed, filesystem
+from realsyn.ingest.sources import (
+    WorkUnit,
+    bounded_lines,
+    compressed,
+    filesystem,
+    skip_rest_of_line,
+)
 from realsyn.records import image_item, make_document, text_item
 
 COLUMNS = ("texts", "images", "metadata", "general_metadata", "url")
@@ -262,22 +268,12 @@ def read_jsonl(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[di
                     _skip_bytes(handle, unit.start - 1)
                 else:
                     handle.seek(unit.start - 1)
-                offset = unit.start - 1 + len(handle.readline())
+                offset = unit.start - 1 + skip_rest_of_line(handle)
             except (OSError, EOFError, ValueError):
                 stats["files_truncated"] += 1
                 return
-        while unit.stop is None or offset < unit.stop:
-            try:
-                line = handle.readline(limit + 1)
-            except (OSError, EOFError, ValueError):
-                stats["files_truncated"] += 1
-                return
-            if not line:
-                return
-            start = offset
-            offset += len(line)
-            if len(line) > limit and not line.endswith(b"\n"):
-                offset += _skip_line(handle)
+        for start, line in bounded_lines(handle, limit, stats, offset, unit.stop):
+            if line is None:
                 stats["records_in"] += 1
                 stats["rows_dropped_too_large"] += 1
                 continue
@@ -303,12 +299,3 @@ def _skip_bytes(handle: Any, count: int) -> None:
         if not chunk:
             raise EOFError("block start past the end of the stream")
         count -= len(chunk)
-
-
-def _skip_line(handle: Any) -> int:
-    skipped = 0
-    while True:
-        chunk = handle.readline(1 << 20)
-        skipped += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
-            return skipped

@@ -22,6 +22,7 @@ import json
 import os
 import posixpath
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -319,3 +320,33 @@ def read_limited(file: InputFile, limit: int, stats: Counter[str]) -> bytes | No
         stats["files_failed_too_large"] += 1
         return None
     return data
+
+
+def skip_rest_of_line(handle: Any) -> int:
+    """Read past the end of the current line in bounded pieces; the bytes skipped."""
+    skipped = 0
+    while (piece := handle.readline(1 << 20)) and not piece.endswith(b"\n"):
+        skipped += len(piece)
+    return skipped + len(piece)
+
+
+def bounded_lines(handle: Any, limit: int, stats: Counter[str], offset: int = 0,
+                  stop: int | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(start offset, line) for the lines of a binary handle from its position (`offset`)
+    while they start before `stop`; a line longer than `limit` is skipped to its end without
+    being held and given as None; a read error (a truncated compressed file) is counted as
+    `files_truncated` and ends the lines."""
+    try:
+        while stop is None or offset < stop:
+            line = handle.readline(limit + 1)
+            if not line:
+                return
+            start = offset
+            offset += len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
+                offset += skip_rest_of_line(handle)
+                yield start, None
+                continue
+            yield start, line
+    except (OSError, EOFError, ValueError):
+        stats["files_truncated"] += 1

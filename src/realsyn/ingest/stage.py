@@ -35,7 +35,7 @@ from realsyn.ingest.sources import WorkUnit, make_plan, shard_key
 from realsyn.ingest.text import looks_like_text
 from realsyn.ingest.urls import read_urls
 from realsyn.ingest.warc import read_warc
-from realsyn.ingest.worker import ReaderProcess
+from realsyn.ingest.worker import shared_reader
 from realsyn.records import (
     IMAGE_SCHEMA,
     ITEM_TEXT,
@@ -114,18 +114,17 @@ class IngestStage(Stage):
         stats: Counter[str] = Counter()
         per_file: dict[str, dict[str, Any]] = {}
         documents: list[tuple[str, dict[str, Any]]] = []
-        with ReaderProcess(options.file_timeout_s) as reader_process:
-            for unit in units:
-                read, file_stats, error = reader_process.read(READERS[unit.file.kind], unit,
-                                                              options)
-                for document in read:
-                    if self._clean(document, options, file_stats):
-                        documents.append((unit.file.root, document))
-                stats.update(file_stats)
-                key = unit.file.relpath if unit.stop is None and not unit.start else \
-                    f"{unit.file.relpath}[{unit.start}:{unit.stop}]"
-                per_file[key] = {**dict(sorted(file_stats.items())),
-                                 **({"error": error} if error else {})}
+        reader_process = shared_reader(options.file_timeout_s)
+        for unit in units:
+            read, file_stats, error = reader_process.read(READERS[unit.file.kind], unit, options)
+            for document in read:
+                if self._clean(document, options, file_stats):
+                    documents.append((unit.file.root, document))
+            stats.update(file_stats)
+            key = unit.file.relpath if unit.stop is None and not unit.start else \
+                f"{unit.file.relpath}[{unit.start}:{unit.stop}]"
+            per_file[key] = {**dict(sorted(file_stats.items())),
+                             **({"error": error} if error else {})}
         images, texts = self._split(documents, options, stats)
         stats["documents_out"] += len(documents)
         stats["texts_out"] += len(texts)

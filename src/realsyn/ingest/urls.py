@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from realsyn.ingest.sources import WorkUnit, filesystem
+from realsyn.ingest.sources import WorkUnit, bounded_lines, filesystem
 from realsyn.ingest.urlgate import INVALID_URL, parse_url
 from realsyn.records import image_item, make_document, text_item
 
@@ -21,19 +21,8 @@ def read_urls(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dic
     fs, path = filesystem(unit.file.path)
     limit = options.max_document_bytes
     with fs.open(path, "rb", compression="infer") as handle:
-        number = -1
-        while True:
-            try:
-                raw = handle.readline(limit + 1)
-            except (OSError, EOFError, ValueError):
-                stats["files_truncated"] += 1
-                return
-            if not raw:
-                return
-            number += 1
-            if len(raw) > limit and not raw.endswith(b"\n"):
-                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
-                    pass
+        for number, (_, raw) in enumerate(bounded_lines(handle, limit, stats)):
+            if raw is None:
                 stats["records_in"] += 1
                 stats["rows_dropped_too_large"] += 1
                 continue

@@ -8,11 +8,14 @@ fresh child reads the files after it. The child dies with its parent (PR_SET_PDE
 Linux), so a killed worker never leaves a reader running.
 
 The reader itself travels to the child by reference (pickled as module + name), so any
-importable reader function works, including ones a test swaps in.
+importable reader function works, including ones a test swaps in. One child serves all the
+shards a worker process runs (`shared_reader`): starting an interpreter per shard would cost
+more than reading a small shard.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import multiprocessing
@@ -114,3 +117,16 @@ class ReaderProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_SHARED: ReaderProcess | None = None
+
+
+def shared_reader(timeout_s: float) -> ReaderProcess:
+    """This process's reader child (started on first use, replaced when killed)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = ReaderProcess(timeout_s)
+        atexit.register(_SHARED.stop)
+    _SHARED.timeout_s = timeout_s
+    return _SHARED
