@@ -73,9 +73,10 @@ class IngestConfig(Section):
         description="Longer text items are dropped (counted); a row whose texts add up to more "
                     "than max_document_bytes is dropped whole.")
     file_timeout_s: float = Field(
-        default=600.0, gt=0,
+        default=1800.0, gt=0,
         description="Wall-time limit of reading one input file (or block); the worker process "
-                    "reading it is killed and the file counted as file_timeout.")
+                    "reading it is killed and the file counted as file_timeout. A WARC file "
+                    "is one unit: a 1 GB Common Crawl file takes minutes.")
 
 
 # ---------------------------------------------------------------- extraction (spec section 1)

@@ -137,6 +137,21 @@ def test_text_items_are_bounded_and_must_be_text(tmp_path):
     assert stats["texts_dropped_too_long"] == 1 and stats["texts_dropped_not_text"] == 1
 
 
+def test_metadata_fields_are_bounded_too(tmp_path):
+    page = (f"<html><head><title>{'t' * 3_000}</title></head><body><p>{GOOD_SENTENCE}</p>"
+            f"<img src='photo.png' alt='{'a' * 3_000}'><img src='photo.png' alt='short'>"
+            "</body></html>")
+    folder = _folder(tmp_path, {"page.html": page.encode(), "photo.png": _png()})
+    workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(folder)}],
+                                  max_text_chars=1_000)
+    assert _texts(workspace) == [GOOD_SENTENCE]
+    metas = [json.loads(row["meta"]) for row in workspace.read_dataset("images").to_pylist()]
+    assert [meta.get("alt") for meta in metas] == [None, "short"]
+    assert json.loads(workspace.read_dataset("documents")["metadata"][0].as_py()) == {}
+    assert stats["images_meta_dropped_too_long"] == 1
+    assert stats["documents_metadata_dropped_too_long"] == 1
+
+
 def test_links_out_of_the_input_root_are_not_followed(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

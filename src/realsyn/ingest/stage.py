@@ -141,11 +141,17 @@ class IngestStage(Stage):
 
     @staticmethod
     def _clean(document: dict[str, Any], options: Any, stats: Counter[str]) -> bool:
-        """Drop too-short, too-long and binary text items; False (counted) when nothing is
-        left."""
+        """Drop too-short, too-long and binary text items, and metadata (alt texts, captions,
+        titles) longer than max_text_chars; False (counted) when nothing is left."""
+        if len(document["metadata"] or "") > options.max_text_chars:
+            document["metadata"] = "{}"
+            stats["documents_metadata_dropped_too_long"] += 1
         kept = []
         for item in document["items"]:
             if item["kind"] != ITEM_TEXT:
+                if len(item["image_meta"] or "") > options.max_text_chars:
+                    item["image_meta"] = "{}"
+                    stats["images_meta_dropped_too_long"] += 1
                 kept.append(item)
             elif len(item["text"] or "") > options.max_text_chars:
                 stats["texts_dropped_too_long"] += 1
