@@ -13,6 +13,7 @@ document kept; a PDF without pages is `empty_pdf`.
 
 from __future__ import annotations
 
+import ctypes
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -31,10 +32,22 @@ def _open(data: bytes, stats: Counter[str]) -> pdfium.PdfDocument | None:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as error:
         reason = "encrypted" if "password" in str(error).lower() else "corrupt_pdf"
-        if getattr(error, "err_code", None) == pdfium_c.FPDF_ERR_SUCCESS:
-            reason = "empty_pdf"  # pdfium refuses a document without pages, with no error
+        if _raw_page_count(data) == 0:
+            reason = "empty_pdf"  # pypdfium2 refuses a document without pages
         stats[f"files_failed_{reason}"] += 1
         return None
+
+
+def _raw_page_count(data: bytes) -> int | None:
+    """Pages of a document as pdfium itself loads it (None: it does not load)."""
+    buffer = ctypes.create_string_buffer(data, len(data))
+    document = pdfium_c.FPDF_LoadMemDocument64(buffer, len(data), None)
+    if not document:
+        return None
+    try:
+        return pdfium_c.FPDF_GetPageCount(document)
+    finally:
+        pdfium_c.FPDF_CloseDocument(document)
 
 
 def _image_bytes(image: pdfium.PdfImage) -> bytes:

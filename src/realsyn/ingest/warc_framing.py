@@ -194,7 +194,7 @@ class _Source:
 
 
 def _parse_headers(block: bytes) -> dict[str, str] | None:
-    lines = block.decode("utf-8", "replace").split("\r\n")
+    lines = [line.rstrip("\r") for line in block.decode("utf-8", "replace").split("\n")]
     if not lines[0].startswith("WARC/1."):
         return None
     headers: dict[str, str] = {}
@@ -223,15 +223,17 @@ def _digest_ok(expected: str | None, content: bytes) -> bool:
 SLACK = 64  # stray blank lines tolerated between a record's end and the next record
 
 
-def _framed(tail: bytes) -> bool:
-    """Whether the bytes after a record's content are CRLF CRLF and then the next record (or
-    the end of the file), allowing a few stray blank lines."""
-    if not tail.startswith(TERMINATOR):
-        return False
-    rest = tail[len(TERMINATOR):].lstrip(b"\r\n")
-    if not rest:
-        return True  # the end of the file, or blank lines the next read skips
-    return rest.startswith(RECORD_START[: len(rest)])
+def _separator(tail: bytes) -> int | None:
+    """Length of the line breaks after a record's content when they end the record: CRLF CRLF
+    (or LF LF from lax writers, and stray blank lines), then the next record or the end of the
+    file; None when the content's declared length is wrong."""
+    rest = tail.lstrip(b"\r\n")
+    separator = len(tail) - len(rest)
+    if tail[:separator].count(b"\n") < 2:
+        return None
+    if rest and not rest.startswith(RECORD_START[: len(rest)]):
+        return None
+    return separator
 
 
 def read_records(handle: BinaryIO, gzipped: bool, limit: int, stats: Counter[str],
@@ -269,7 +271,8 @@ def read_records(handle: BinaryIO, gzipped: bool, limit: int, stats: Counter[str
             if len(window) < length:
                 stats[TRUNCATED] += 1  # the file ends inside this record
                 return
-            if not _framed(window[length:]):
+            separator = _separator(window[length:])
+            if separator is None:
                 # A lying length: drop the record, look for the next one from its content on.
                 stats[LENGTH_MISMATCH] += 1
                 stats[GARBAGE] += source.resync()
@@ -280,12 +283,12 @@ def read_records(handle: BinaryIO, gzipped: bool, limit: int, stats: Counter[str
             if source.skip(length) < length:
                 stats[TRUNCATED] += 1
                 return
-            tail = source.peek(len(TERMINATOR) + SLACK)
-            if not _framed(tail):
+            separator = _separator(source.peek(len(TERMINATOR) + SLACK))
+            if separator is None:
                 stats[LENGTH_MISMATCH] += 1
                 stats[GARBAGE] += source.resync()
                 continue
-        source.read(len(TERMINATOR))
+        source.read(separator)
         if content is not None and not _digest_ok(headers.get("warc-block-digest"), content):
             stats[DIGEST_MISMATCH] += 1
             continue
