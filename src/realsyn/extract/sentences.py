@@ -42,8 +42,9 @@ import nupunkt
 
 # ---------------------------------------------------------------- splitting and cleaning
 # Every pattern here runs on untrusted text, so each is linear: a match may start only at
-# the beginning of a run (lookbehinds) and quantifiers that cannot usefully give characters
-# back are possessive. Otherwise "a-" repeated 50,000 times costs minutes (each of the 50,000
+# the beginning of a run (lookbehinds: a domain starts after no label character, nor after a
+# dot that follows one) and quantifiers that cannot usefully give characters back are
+# possessive. Otherwise "a-" repeated 50,000 times costs minutes (each of the 50,000
 # starting points would rescan the whole run).
 _SPACES = re.compile(r"\s+")
 
@@ -62,7 +63,8 @@ _EMOJI = re.compile(
 _URL_END = r"[^\s.,;:!?()\[\]'\"]"
 _URL = re.compile(
     rf"(?:\b(?:https?|ftp)://|\bwww\.)(?:\S*{_URL_END})?"
-    r"|(?<![\w.-])(?:[a-z0-9-]++\.)+(?:com|org|net|edu|gov|io|info|biz|co|uk|de|fr|ru|jp|cn)\b"
+    r"|(?<![\w-])(?<![\w-]\.)(?:[a-z0-9-]++\.)+"
+    r"(?:com|org|net|edu|gov|io|info|biz|co|uk|de|fr|ru|jp|cn)\b"
     rf"(?:/(?:\S*{_URL_END})?)?",
     re.IGNORECASE,
 )
