@@ -71,6 +71,15 @@ class IngestConfig(Section):
                                    description="Uncompressed jsonl is split into blocks this big.")
     allow_paths_outside_root: bool = Field(
         default=False, description="Let documents refer to local files outside their input root.")
+    max_text_chars: int = Field(
+        default=1_000_000, ge=1,
+        description="Longer text items are dropped (counted); a row whose texts add up to more "
+                    "than max_document_bytes is dropped whole.")
+    file_timeout_s: float = Field(
+        default=1800.0, gt=0,
+        description="Wall-time limit of reading one input file (or block); the worker process "
+                    "reading it is killed and the file counted as file_timeout. A WARC file "
+                    "is one unit: a 1 GB Common Crawl file takes minutes.")
 
 
 # ---------------------------------------------------------------- extraction (spec section 1)

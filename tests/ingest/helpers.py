@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,13 @@ from realsyn.workspace import Workspace
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "sample_corpus"
 SAMPLE = SAMPLE_DIR / "sample.parquet"
+
+
+def link_sample_images(folder: Path) -> None:
+    """`folder/images/` holding the sample's images as hard links: inside the input root
+    (a symbolic link out of the root is refused), without copying bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(SAMPLE_DIR / "images", folder / "images", copy_function=os.link)
 
 
 def sample_rows() -> list[dict[str, Any]]:

@@ -18,7 +18,13 @@ from realsyn.ingest.html import (
     parse_page,
 )
 
-from .helpers import SAMPLE_DIR, expected_documents, ingested_documents, run_ingest, sample_rows
+from .helpers import (
+    expected_documents,
+    ingested_documents,
+    link_sample_images,
+    run_ingest,
+    sample_rows,
+)
 
 GIMP_HELP = Path("/usr/share/gimp/2.0/help/en")
 
@@ -117,7 +123,7 @@ def test_decoding_declared_meta_and_fallback():
 def write_pages(folder: Path) -> None:
     """Each sample row as a page: text items as paragraphs, images as <img>."""
     folder.mkdir(parents=True)
-    (folder / "images").symlink_to(SAMPLE_DIR / "images")
+    link_sample_images(folder)
     for index, row in enumerate(sample_rows()):
         body = []
         for text, image in zip(row["texts"], row["images"], strict=True):

@@ -13,6 +13,7 @@ from .helpers import (
     SAMPLE_DIR,
     expected_documents,
     ingested_documents,
+    link_sample_images,
     run_ingest,
     sample_rows,
 )
@@ -53,8 +54,7 @@ def test_row_blocks_give_the_same_records_and_resume_exactly(tmp_path):
 
 
 def _link_images(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "images").symlink_to(SAMPLE_DIR / "images")
+    link_sample_images(folder)
 
 
 def test_jsonl_round_trip_in_blocks_and_gzip(tmp_path):
@@ -93,7 +93,7 @@ def test_saved_dataset_folder(tmp_path):
     # Relative image paths resolve against the folder of the rows' files: the dataset folder.
     saved = tmp_path / "saved"
     _write_saved_dataset(saved, sample_rows())
-    (saved / "images").symlink_to(SAMPLE_DIR / "images")
+    link_sample_images(saved)
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(saved), "format": "obelics"}],
                                   shard_size=25)
     assert stats["records_in"] == stats["documents_out"] == 56
@@ -163,7 +163,7 @@ def test_saved_dataset_dict_folder(tmp_path):
     _write_saved_dataset(saved / "test", rows[40:])
     (saved / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
     for split in ("train", "test"):
-        (saved / split / "images").symlink_to(SAMPLE_DIR / "images")
+        link_sample_images(saved / split)
     workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(saved)}])
     assert stats["records_in"] == stats["documents_out"] == 56
     assert stats["images_ok"] == 431

@@ -16,7 +16,7 @@ from realsyn.ingest.sources import InputError, expand_input, kind_of, make_plan
 from realsyn.ingest.stage import InputsChangedError
 from realsyn.workspace import Workspace
 
-from .helpers import SAMPLE, SAMPLE_DIR, run_ingest, sample_rows
+from .helpers import SAMPLE, link_sample_images, run_ingest, sample_rows
 from .test_html import write_pages
 from .test_pdf import write_pdf
 from .test_warc import write_warc
@@ -30,7 +30,7 @@ def _corpus(kind: str, folder: Path) -> tuple[dict, int, int]:
         return {"path": str(SAMPLE), "format": "obelics"}, 56, 431
     folder.mkdir()
     if kind == "jsonl":
-        (folder / "images").symlink_to(SAMPLE_DIR / "images")
+        link_sample_images(folder)
         with gzip.open(folder / "rows.jsonl.gz", "wt") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in rows)
         return {"path": str(folder / "*.jsonl.gz")}, 3, images
@@ -118,7 +118,7 @@ def test_kinds_globs_and_plans(tmp_path):
     files, ignored = expand_input(str(tmp_path / "d"))
     assert [(f.relpath, f.kind) for f in files] == [("1.html", "html"), ("e/2.htm", "html"),
                                                      ("e/3.pdf", "pdf")]
-    assert ignored == 1
+    assert ignored == [("e/x.png", "not a document type (.png)")]
     files, _ = expand_input(str(tmp_path / "d" / "**" / "*.htm*"))
     assert [f.relpath for f in files] == ["1.html", "e/2.htm"]
     with pytest.raises(InputError):

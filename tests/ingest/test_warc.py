@@ -8,6 +8,8 @@ import io
 from pathlib import Path
 from urllib.parse import urljoin
 
+import pytest
+from PIL import Image
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -100,3 +102,104 @@ def test_truncated_warc_keeps_the_records_before_the_damage(tmp_path):
     assert stats["files_truncated_or_corrupt"] == 1
     assert 1 <= stats["documents_out"] < 6
     assert gzip.decompress(data)  # the original is intact
+
+
+# ---------------------------------------------------------------- framing checked
+def _pages_and_photo(path: Path, gzip_records: bool = False) -> None:
+    """Three pages with a JPEG response between the first and the second."""
+    buffer = io.BytesIO()
+    Image.effect_noise((200, 150), 60).convert("RGB").save(buffer, "JPEG")
+    photo = buffer.getvalue()
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=gzip_records)
+        for number in range(3):
+            page = f"<html><body><p>Page {number} tells of a dog near a door.</p></body></html>"
+            _response(writer, f"https://site.test/{number}.html", page.encode(),
+                      "text/html; charset=utf-8")
+            if number == 0:
+                _response(writer, "https://site.test/photo.jpg", photo, "image/jpeg")
+
+
+def _lie_about_first_length(path: Path, delta: int) -> None:
+    data = path.read_bytes()
+    marker = b"Content-Length: "
+    start = data.index(marker) + len(marker)
+    end = data.index(b"\r\n", start)
+    path.write_bytes(data[:start] + str(int(data[start:end]) + delta).encode() + data[end:])
+
+
+def _texts(workspace) -> list[str]:
+    return workspace.read_dataset("texts")["text"].to_pylist()
+
+
+# +700 swallows the start of the photo's record; -40 would keep half of page 0.
+@pytest.mark.parametrize("delta", [700, -40], ids=["too_long", "too_short"])
+def test_a_lying_content_length_loses_only_its_record(tmp_path, delta):
+    (tmp_path / "in").mkdir()
+    warc = tmp_path / "in" / "crawl.warc"
+    _pages_and_photo(warc)
+    _lie_about_first_length(warc, delta)
+    workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(warc)}])
+    assert sorted(_texts(workspace)) == [f"Page {n} tells of a dog near a door."
+                                         for n in (1, 2)]
+    assert stats["records_dropped_warc_length_mismatch"] == 1
+
+
+def test_a_lying_length_inside_a_gzip_member_does_not_desynchronise(tmp_path):
+    (tmp_path / "in").mkdir()
+    plain = tmp_path / "plain.warc"
+    _pages_and_photo(plain)
+    _lie_about_first_length(plain, 900)
+    # Recompress record by record (one gzip member each), keeping the lie.
+    records = plain.read_bytes().split(b"\r\n\r\nWARC/1.")
+    members = [records[0] + b"\r\n\r\n"] + [b"WARC/1." + r + b"\r\n\r\n" for r in records[1:]]
+    members[-1] = members[-1][:-4]
+    (tmp_path / "in" / "crawl.warc.gz").write_bytes(b"".join(gzip.compress(m) for m in members))
+    workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(tmp_path / "in")}])
+    assert sorted(_texts(workspace)) == [f"Page {n} tells of a dog near a door."
+                                         for n in (1, 2)]
+    assert stats["records_dropped_warc_length_mismatch"] == 1
+
+
+def test_digest_mismatch_is_counted_and_dropped(tmp_path):
+    (tmp_path / "in").mkdir()
+    warc = tmp_path / "in" / "crawl.warc"
+    _pages_and_photo(warc)
+    data = warc.read_bytes()
+    assert b"WARC-Block-Digest: sha1:" in data
+    warc.write_bytes(data.replace(b"Page 2 tells", b"Page 9 tells"))  # same length, new bytes
+    workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(warc)}])
+    assert sorted(_texts(workspace)) == [f"Page {n} tells of a dog near a door."
+                                         for n in (0, 1)]
+    assert stats["records_dropped_warc_digest_mismatch"] == 1
+
+
+def test_truncated_records_and_gzip_members_are_counted(tmp_path):
+    (tmp_path / "in").mkdir()
+    whole = tmp_path / "whole.warc.gz"
+    _pages_and_photo(whole, gzip_records=True)
+    data = whole.read_bytes()
+    (tmp_path / "in" / "cut.warc.gz").write_bytes(data[:-60])  # inside the last member
+    plain = tmp_path / "whole.warc"
+    _pages_and_photo(plain)
+    (tmp_path / "in" / "cut.warc").write_bytes(plain.read_bytes()[:-60])
+    workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(tmp_path / "in")}])
+    assert sorted(_texts(workspace)) == sorted(
+        f"Page {n} tells of a dog near a door." for n in (0, 0, 1, 1))
+    assert stats["warc_gzip_members_truncated"] == 1
+    assert stats["records_dropped_warc_truncated"] == 2
+    assert stats["files_truncated_or_corrupt"] == 2
+
+
+def test_binary_payload_labelled_html_is_not_read_as_text(tmp_path):
+    (tmp_path / "in").mkdir()
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 80).convert("RGB").save(buffer, "JPEG")
+    with (tmp_path / "in" / "lie.warc").open("wb") as handle:
+        writer = WARCWriter(handle, gzip=False)
+        _response(writer, "https://site.test/a.html", buffer.getvalue(), "text/html")
+        _response(writer, "https://site.test/b.html",
+                  b"<p>A real page where a cat sits on the mat.</p>", "text/html")
+    workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(tmp_path / "in")}])
+    assert _texts(workspace) == ["A real page where a cat sits on the mat."]
+    assert stats["pages_dropped_not_text"] == 1

@@ -2,24 +2,31 @@
 per attempt, retries with exponential backoff for transient failures, a byte limit enforced
 while streaming, and one status per URL ("ok" or the reason of the failure).
 
-Safety: only http(s); hosts must resolve to public addresses unless the config allows private
-ones (or lists their networks). The check runs on the addresses actually connected to (a
-resolver that filters them, so DNS rebinding cannot slip through), on IP literals before any
-connection, and again on every redirect, which is followed by hand for that reason.
+Safety: every URL and every redirect target (followed by hand for that reason) goes through
+the URL gate (urlgate.py): only http(s), hosts parsed as the client parses them, and only
+addresses the policy allows, pinned so that the connection goes to the checked address.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+import yarl
+
+from realsyn.ingest.urlgate import (
+    INVALID_URL,
+    AddressPolicy,
+    PinnedResolver,
+    RefusedAddressError,
+    Resolve,
+    UrlGate,
+    Vetted,
+    system_resolve,
+)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CHUNK = 1 << 16
@@ -35,66 +42,13 @@ class FetchResult:
     attempts: int = 0
 
 
-class AddressPolicy:
-    """Which IP addresses may be connected to."""
-
-    def __init__(self, allow_private: bool = False, allowed_networks: Iterable[str] = ()):
-        self.allow_private = allow_private
-        self.networks = [ipaddress.ip_network(net, strict=False) for net in allowed_networks]
-
-    def allowed(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in network for network in self.networks):
-            return True
-        # is_global is false for private, loopback, link-local, reserved, shared, unspecified.
-        return self.allow_private or (ip.is_global and not ip.is_multicast)
-
-
-class RefusedAddressError(OSError):
-    """Every address of a host is refused by the policy."""
-
-
-class GuardedResolver(AbstractResolver):
-    """Resolves with the system resolver and keeps only addresses the policy allows."""
-
-    def __init__(self, policy: AddressPolicy):
-        self.policy = policy
-        self.inner = aiohttp.ThreadedResolver()
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[dict[str, Any]]:
-        addresses = await self.inner.resolve(host, port, family)
-        allowed = [entry for entry in addresses if self.policy.allowed(entry["host"])]
-        if not allowed:
-            raise RefusedAddressError(f"{host} resolves only to refused addresses")
-        return allowed
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 def url_refusal(url: str, policy: AddressPolicy) -> str | None:
-    """Why a URL may not be requested before any connection (None: it may)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # raises on a malformed port
-    except ValueError:
-        return "invalid_url"
-    if parts.scheme.lower() not in ("http", "https"):
-        return "unsupported_scheme"
-    if not host:
-        return "invalid_url"
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return None  # a host name: the resolver checks its addresses
-    return None if policy.allowed(host) else "private_address"
+    """Why a URL may not be requested, decided without DNS (None: it may, if its name
+    resolves to allowed addresses only)."""
+    return UrlGate(policy).refusal_without_dns(url)
 
 
-def _refused(error: BaseException) -> bool:
+def _refused(error: BaseException | None) -> bool:
     while error is not None:
         if isinstance(error, RefusedAddressError) or isinstance(
                 getattr(error, "os_error", None), RefusedAddressError):
@@ -111,10 +65,11 @@ def transient(status: str) -> bool:
 class Fetcher:
     """Fetch many URLs; `config` is the FetchConfig, `max_bytes` the image byte limit."""
 
-    def __init__(self, config: Any, max_bytes: int):
+    def __init__(self, config: Any, max_bytes: int, resolve: Resolve = system_resolve):
         self.config = config
         self.max_bytes = max_bytes
         self.policy = AddressPolicy(config.allow_private_addresses, config.allowed_networks)
+        self.resolve = resolve
 
     def fetch_all(self, urls: Iterable[str]) -> dict[str, FetchResult]:
         unique = list(dict.fromkeys(urls))
@@ -124,8 +79,9 @@ class Fetcher:
 
     async def _fetch_all(self, urls: list[str]) -> dict[str, FetchResult]:
         semaphore = asyncio.Semaphore(self.config.concurrency)
+        self.gate = UrlGate(self.policy, self.resolve)
         connector = aiohttp.TCPConnector(limit=self.config.concurrency,
-                                         resolver=GuardedResolver(self.policy))
+                                         resolver=PinnedResolver(self.gate))
         headers = {"User-Agent": self.config.user_agent}
         async with aiohttp.ClientSession(connector=connector, headers=headers,
                                          trust_env=False) as session:
@@ -153,16 +109,20 @@ class Fetcher:
         try:
             async with asyncio.timeout(self.config.timeout_s):
                 for _ in range(self.config.max_redirects + 1):
-                    refusal = url_refusal(current, self.policy)
-                    if refusal:
-                        return FetchResult(url, None, refusal, current)
-                    async with session.get(current, allow_redirects=False) as response:
+                    vetted = await self.gate.vet(current)
+                    if not isinstance(vetted, Vetted):
+                        return FetchResult(url, None, vetted, current)
+                    # The parsed URL itself is requested (encoded=True: never re-parsed).
+                    async with session.get(vetted.url, allow_redirects=False) as response:
                         if response.status in REDIRECTS:
                             location = response.headers.get("Location")
                             if not location:
                                 return FetchResult(url, None, "redirect_without_location",
                                                    current)
-                            current = urljoin(str(response.url), location)
+                            try:
+                                current = str(vetted.url.join(yarl.URL(location)))
+                            except (ValueError, TypeError, UnicodeError):
+                                return FetchResult(url, None, INVALID_URL, location)
                             continue
                         return await self._body(url, current, response)
                 return FetchResult(url, None, "too_many_redirects", current)
@@ -171,7 +131,7 @@ class Fetcher:
         except (aiohttp.ClientError, OSError) as error:
             status = "private_address" if _refused(error) else "connection_error"
             if isinstance(error, aiohttp.InvalidURL):
-                status = "invalid_url"
+                status = INVALID_URL
             return FetchResult(url, None, status, current)
 
     async def _body(self, url: str, current: str, response: aiohttp.ClientResponse

@@ -5,6 +5,12 @@ Python's recursion limit). Boilerplate subtrees (scripts, styles, navigation, fo
 are skipped; every block element ends a text item, so paragraphs, headings and list items
 become separate text items; `<img>` and `<picture>` become image items whose source is
 resolved against the page (its URL or its path under the input root, and `<base>`).
+
+Hostile pages: every pattern run over page text is linear (possessive quantifiers, no
+scanning from every position), captions are looked up once per ancestor, an element that
+cannot be read (a source that is no URL) is counted and skipped without losing the page, a
+declared charset must be a web charset (text.py) and bytes that do not decode as text are
+refused, counted, instead of being read as windows-1252.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from realsyn.ingest.sources import WorkUnit, read_limited
+from realsyn.ingest.text import looks_like_text, web_codec
 from realsyn.records import image_item, make_document, text_item
 
 # Subtrees that never hold the page's content.
@@ -43,7 +50,9 @@ BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complemen
 # Browsers cap the DOM depth (Chrome: 512); HTML5 tree building is quadratic in depth, so
 # deeper tags are removed (their text stays) before parsing.
 MAX_DEPTH = 512
-TAG_PATTERN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
+# Possessive, and a tag never spans a "<": each "<" is scanned at most up to the next one, so
+# "<a" repeated 50,000 times costs linear, not quadratic, time.
+TAG_PATTERN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*+)[^<>]*+>")
 VOID_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
                        "meta", "source", "track", "wbr", "param", "keygen"})
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""",
@@ -55,9 +64,11 @@ def normalize_space(text: str) -> str:
 
 
 # ---------------------------------------------------------------- decoding
-def decode_html(data: bytes, declared: str | None = None) -> tuple[str, bool]:
+def decode_html(data: bytes, declared: str | None = None, stats: Counter[str] | None = None
+                ) -> tuple[str, bool]:
     """Text of a page and whether a fallback was needed: BOM, then the declared charset (HTTP
-    header), then `<meta charset>`, then UTF-8; else windows-1252, which maps every byte."""
+    header), then `<meta charset>` (each only if a web charset; others are counted), then
+    UTF-8; else windows-1252, which maps every byte."""
     for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
                        (codecs.BOM_UTF16_BE, "utf-16-be")):
         if data.startswith(bom):
@@ -68,9 +79,14 @@ def decode_html(data: bytes, declared: str | None = None) -> tuple[str, bool]:
         candidates.append(found.group(1).decode("ascii", "ignore"))
     candidates.append("utf-8")
     for name in candidates:
+        codec = web_codec(_codec(name))
+        if codec is None:
+            if stats is not None:
+                stats["pages_charset_refused"] += 1
+            continue
         try:
-            return data.decode(_codec(name)), False
-        except (LookupError, UnicodeDecodeError):
+            return data.decode(codec), False
+        except UnicodeDecodeError:
             continue
     return data.decode("cp1252", errors="replace"), True
 
@@ -92,7 +108,8 @@ def cap_depth(html: str, max_depth: int = MAX_DEPTH) -> tuple[str, int]:
     pieces: list[str] = []
     last = 0
     for match in TAG_PATTERN.finditer(html):
-        closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        closing, name = match.group(1), match.group(2).lower()
+        self_closing = match.group(0).endswith("/>")
         drop = False
         if closing:
             if suppressed[name]:
@@ -194,23 +211,41 @@ def _is_boilerplate(node: LexborNode, in_content: bool) -> bool:
     return bool(names.strip()) and BOILERPLATE_CLASS.search(names) is not None
 
 
-def _caption_of(node: LexborNode) -> str | None:
+def _figure_caption(figure: LexborNode) -> str | None:
+    caption = figure.css_first("figcaption")
+    return normalize_space(caption.text()) if caption is not None else None
+
+
+def _class_caption(ancestor: LexborNode) -> str | None:
+    for child in ancestor.iter():
+        if "caption" in (child.attributes.get("class") or "").lower():
+            return normalize_space(child.text()) or None
+    return None
+
+
+def _caption_of(node: LexborNode, cache: dict[tuple[int, str], str | None]) -> str | None:
     """Figure caption of an image: its <figure>'s <figcaption>, or a sibling block whose class
-    says caption (DocBook and many CMSs) within two levels."""
+    says caption (DocBook and many CMSs) within two levels. Answers are cached per ancestor:
+    a page of 50,000 images in one <div> must not scan that <div> 50,000 times."""
     ancestor, level = node.parent, 0
     while ancestor is not None and level < 6:
         if ancestor.tag == "figure":
-            caption = ancestor.css_first("figcaption")
-            return normalize_space(caption.text()) if caption is not None else None
+            key = (ancestor.mem_id, "figure")
+            if key not in cache:
+                cache[key] = _figure_caption(ancestor)
+            return cache[key]
         if level < 2:
-            for child in ancestor.iter():
-                if "caption" in (child.attributes.get("class") or "").lower():
-                    return normalize_space(child.text()) or None
+            key = (ancestor.mem_id, "class")
+            if key not in cache:
+                cache[key] = _class_caption(ancestor)
+            if cache[key]:
+                return cache[key]
         ancestor, level = ancestor.parent, level + 1
     return None
 
 
-def _image(node: LexborNode, location: PageLocation) -> dict[str, Any] | None:
+def _image(node: LexborNode, location: PageLocation,
+           captions: dict[tuple[int, str], str | None]) -> dict[str, Any] | None:
     """An image item from <img> or <picture>; None when it has no usable source."""
     img = node if node.tag == "img" else node.css_first("img")
     attributes = dict(img.attributes) if img is not None else {}
@@ -230,16 +265,20 @@ def _image(node: LexborNode, location: PageLocation) -> dict[str, Any] | None:
             if attributes.get(key)}
     if src != attributes.get("src") and attributes.get("src"):
         meta["src"] = attributes["src"]
-    caption = _caption_of(img if img is not None else node)
+    caption = _caption_of(img if img is not None else node, captions)
     if caption:
         meta["caption"] = caption
     return image_item(url, None, meta)
 
 
-def extract_items(root: LexborNode, location: PageLocation) -> list[dict[str, Any]]:
-    """Text and image items of a page in reading order."""
+def extract_items(root: LexborNode, location: PageLocation, stats: Counter[str] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Text and image items of a page in reading order; an image element that cannot be read
+    is counted (`items_dropped_invalid_image`) and the rest of the page kept."""
+    stats = stats if stats is not None else Counter()
     items: list[dict[str, Any]] = []
     buffer: list[str] = []
+    captions: dict[tuple[int, str], str | None] = {}
 
     def flush() -> None:
         text = normalize_space("".join(buffer))
@@ -264,7 +303,11 @@ def extract_items(root: LexborNode, location: PageLocation) -> list[dict[str, An
         if _is_boilerplate(node, in_content):
             continue
         if tag in ("img", "picture"):
-            item = _image(node, location)
+            try:
+                item = _image(node, location, captions)
+            except ValueError:  # a source no URL parser accepts ("http://[::1")
+                stats["items_dropped_invalid_image"] += 1
+                continue
             if item is not None:
                 flush()
                 items.append(item)
@@ -293,7 +336,10 @@ def parse_page(html: str, location: PageLocation, stats: Counter[str]
     tree = LexborHTMLParser(html)
     base = tree.css_first("base[href]")
     if base is not None:
-        location.set_base(base.attributes.get("href") or "")
+        try:
+            location.set_base(base.attributes.get("href") or "")
+        except ValueError:
+            stats["pages_invalid_base_ignored"] += 1
     metadata: dict[str, Any] = {}
     title = tree.css_first("title")
     if title is not None and normalize_space(title.text()):
@@ -305,14 +351,18 @@ def parse_page(html: str, location: PageLocation, stats: Counter[str]
     if canonical is not None and canonical.attributes.get("href"):
         metadata["canonical_url"] = canonical.attributes["href"]
     body = tree.body
-    items = extract_items(body, location) if body is not None else []
+    items = extract_items(body, location, stats) if body is not None else []
     return items, metadata
 
 
 def page_document(data: bytes, source: str, location: PageLocation, stats: Counter[str],
                   declared_charset: str | None = None, extra: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
-    html, fallback = decode_html(data, declared_charset)
+                  ) -> dict[str, Any] | None:
+    """The document of a page; None (counted) when its bytes are not text."""
+    html, fallback = decode_html(data, declared_charset, stats)
+    if not looks_like_text(html):
+        stats["pages_dropped_not_text"] += 1
+        return None
     if fallback:
         stats["pages_charset_fallback_cp1252"] += 1
     items, metadata = parse_page(html, location, stats)
@@ -326,4 +376,7 @@ def read_html(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dic
     if data is None:
         return
     stats["records_in"] += 1
-    yield page_document(data, unit.file.relpath, PageLocation(path=unit.file.relpath), stats)
+    document = page_document(data, unit.file.relpath, PageLocation(path=unit.file.relpath),
+                             stats)
+    if document is not None:
+        yield document

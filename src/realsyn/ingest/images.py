@@ -18,7 +18,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from PIL import Image
 
-from realsyn.ingest.sources import filesystem
+from realsyn.ingest.sources import filesystem, inside_root, is_local
 
 OK = "ok"
 
@@ -64,10 +64,13 @@ def decode_data_url(url: str) -> bytes | None:
 
 
 def location_kind(location: str | None) -> str:
-    """none | data | http | file | unsupported | local."""
+    """none | data | http | file | unsupported | local | invalid (no URL parser accepts it)."""
     if not location:
         return "none"
-    scheme = urlsplit(location).scheme.lower()
+    try:
+        scheme = urlsplit(location).scheme.lower()
+    except ValueError:
+        return "invalid"
     if scheme == "data":
         return "data"
     if scheme in ("http", "https"):
@@ -107,7 +110,8 @@ class LocalImages:
             relative = posixpath.normpath(location)
             inside = relative != ".." and not relative.startswith("../")
             path = posixpath.join(root_path, relative)
-        if not inside and not self.allow_outside_root:
+        if not self.allow_outside_root and (not inside or (
+                is_local(fs) and not inside_root(path, root_path))):  # a link leading out
             return None, "path_outside_input_root"
         try:
             with fs.open(path, "rb") as handle:

@@ -6,6 +6,11 @@ optional `metadata` JSON list is aligned with the positions (per-image alt text,
 are URLs, paths relative to the file's folder, or inline bytes (a Hugging Face Image struct
 {bytes, path}). Rows come from parquet (read row group by row group), jsonl (line by line,
 optionally compressed) or a folder saved by `datasets.save_to_disk` (Arrow stream files).
+
+Every row stands alone: a row that cannot be converted (invalid UTF-8 in a string column),
+whose texts add up to more than `max_document_bytes`, or whose values have an unexpected
+shape is counted with its reason and skipped; the other rows of its batch, row group and file
+are kept. Sizes are measured on the Arrow arrays before any row becomes Python objects.
 """
 
 from __future__ import annotations
@@ -17,10 +22,18 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from realsyn.ingest.sources import WorkUnit, filesystem
+from realsyn.ingest.sources import (
+    WorkUnit,
+    bounded_lines,
+    compressed,
+    filesystem,
+    skip_rest_of_line,
+)
 from realsyn.records import image_item, make_document, text_item
 
 COLUMNS = ("texts", "images", "metadata", "general_metadata", "url")
@@ -40,7 +53,11 @@ def _json_value(value: Any, stats: Counter[str], reason: str) -> Any:
 def _image_location(entry: str, relpath: str) -> str:
     """URLs and absolute paths as given; relative paths re-rooted from the file's folder to
     the input root, so that they stay valid wherever the row's file sits under the root."""
-    if urlsplit(entry).scheme or entry.startswith("/"):
+    try:
+        absolute = bool(urlsplit(entry).scheme)
+    except ValueError:  # no URL parser accepts it: kept as is, its image gets invalid_url
+        return entry
+    if absolute or entry.startswith("/"):
         return entry
     return posixpath.normpath(posixpath.join(posixpath.dirname(relpath), entry))
 
@@ -81,6 +98,56 @@ def row_document(row: dict[str, Any], relpath: str, locator: str, stats: Counter
                          general)
 
 
+def safe_row_document(row: dict[str, Any], relpath: str, locator: str, stats: Counter[str]
+                      ) -> dict[str, Any] | None:
+    """row_document, with any failure on an unforeseen shape losing this row only."""
+    try:
+        return row_document(row, relpath, locator, stats)
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
+        stats["rows_dropped_malformed"] += 1
+        return None
+
+
+def _text_sizes(batch: pa.RecordBatch) -> np.ndarray | None:
+    """Bytes of text per row of a batch, from the Arrow arrays (None: not a list of strings)."""
+    texts = batch.column("texts")
+    if not (pa.types.is_list(texts.type) or pa.types.is_large_list(texts.type)) or not (
+            pa.types.is_string(texts.type.value_type)
+            or pa.types.is_large_string(texts.type.value_type)):
+        return None
+    lengths = pc.fill_null(pc.binary_length(pc.list_flatten(texts)), 0).to_numpy()
+    parents = pc.list_parent_indices(texts).to_numpy()
+    return np.bincount(parents, weights=lengths, minlength=len(batch))
+
+
+def batch_rows(batch: pa.RecordBatch, max_row_bytes: int, stats: Counter[str]
+               ) -> Iterator[dict[str, Any] | None]:
+    """The rows of a batch as Python dicts, one per row; None for a row dropped (counted):
+    too large, or not convertible."""
+    sizes = _text_sizes(batch)
+    if sizes is not None and (sizes > max_row_bytes).any():
+        oversized = set(np.flatnonzero(sizes > max_row_bytes).tolist())
+    else:
+        oversized = set()
+    if not oversized:
+        try:
+            yield from batch.to_pylist()
+            return
+        except (pa.ArrowException, ValueError):
+            pass  # convert row by row to find the bad one(s)
+    for index in range(len(batch)):
+        if index in oversized:
+            stats["rows_dropped_too_large"] += 1
+            yield None
+            continue
+        try:
+            row = batch.slice(index, 1).to_pylist()[0]
+        except (pa.ArrowException, ValueError):
+            stats["rows_dropped_undecodable"] += 1
+            row = None
+        yield row
+
+
 def _image(entry: Any, relpath: str, meta: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(entry, str):
         return image_item(_image_location(entry, relpath), None, meta) if entry.strip() else None
@@ -89,6 +156,8 @@ def _image(entry: Any, relpath: str, meta: dict[str, Any]) -> dict[str, Any] | N
     if isinstance(entry, dict) and (entry.get("bytes") or entry.get("path")):
         data = entry.get("bytes")
         path = entry.get("path")
+        if data is not None and not isinstance(data, bytes | bytearray):
+            return None
         location = _image_location(path, relpath) if isinstance(path, str) and not data else None
         if data and isinstance(path, str):
             meta = {**meta, "filename": path}
@@ -120,25 +189,32 @@ def read_parquet(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[
             begin, end = max(unit.start, first), min(stop, first + rows)
             if begin < end:
                 yield from _read_row_group(parquet, group, first, begin, end, columns,
-                                           unit.file.relpath, stats)
+                                           unit.file.relpath, options.max_document_bytes,
+                                           stats)
             first += rows
 
 
 def _read_row_group(parquet: pq.ParquetFile, group: int, first: int, begin: int, end: int,
-                    columns: list[str], relpath: str, stats: Counter[str]
+                    columns: list[str], relpath: str, max_row_bytes: int, stats: Counter[str]
                     ) -> Iterator[dict[str, Any]]:
+    """Rows [begin, end) of one row group; pages that cannot be decoded at all lose the rest
+    of their row group (counted), rows that cannot be converted lose themselves only."""
     index = first
     try:
         for batch in parquet.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
-            for row in batch.to_pylist():
-                if begin <= index < end:
-                    stats["records_in"] += 1
-                    document = row_document(row, relpath, f"row={index}", stats)
+            skip = max(0, begin - index)
+            take = max(0, min(len(batch), end - index) - skip)
+            for offset, row in enumerate(batch_rows(batch.slice(skip, take), max_row_bytes,
+                                                    stats)):
+                stats["records_in"] += 1
+                if row is not None:
+                    document = safe_row_document(row, relpath, f"row={index + skip + offset}",
+                                                 stats)
                     if document is not None:
                         yield document
-                index += 1
+            index += len(batch)
     except (pa.ArrowException, OSError, ValueError):
-        lost = end - max(index, begin)
+        lost = max(0, end - max(index, begin))
         stats["records_in"] += lost
         stats["rows_dropped_corrupt_row_group"] += lost
 
@@ -161,15 +237,17 @@ def read_arrow(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[di
                 if stop is not None and index >= stop:
                     break
                 end = index + batch.num_rows
-                if end > unit.start:
-                    rows = batch.select(columns).to_pylist()
-                    for offset, row in enumerate(rows):
-                        if unit.start <= index + offset and (stop is None or index + offset < stop):
-                            stats["records_in"] += 1
-                            document = row_document(row, unit.file.relpath,
-                                                    f"row={index + offset}", stats)
-                            if document is not None:
-                                yield document
+                skip = max(0, unit.start - index)
+                take = max(0, min(end, stop if stop is not None else end) - index - skip)
+                rows = batch_rows(batch.select(columns).slice(skip, take),
+                                  options.max_document_bytes, stats)
+                for offset, row in enumerate(rows):
+                    stats["records_in"] += 1
+                    if row is not None:
+                        document = safe_row_document(row, unit.file.relpath,
+                                                     f"row={index + skip + offset}", stats)
+                        if document is not None:
+                            yield document
                 index = end
     except (pa.ArrowException, OSError, ValueError):
         stats["files_failed_corrupt_arrow"] += 1
@@ -177,27 +255,25 @@ def read_arrow(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[di
 
 # ---------------------------------------------------------------- jsonl
 def read_jsonl(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict[str, Any]]:
-    """Lines starting in [start, stop) of a jsonl file (compressed files: the whole file)."""
+    """Lines starting in [start, stop) of a jsonl file; offsets of compressed files count
+    decompressed bytes (the block's start is reached by decompressing up to it)."""
     fs, path = filesystem(unit.file.path)
     limit = options.max_document_bytes
     with fs.open(path, "rb", compression="infer") as handle:
         offset = 0
         if unit.start:
             # The line holding byte start-1 belongs to the previous block.
-            handle.seek(unit.start - 1)
-            offset = unit.start - 1 + len(handle.readline())
-        while unit.stop is None or offset < unit.stop:
             try:
-                line = handle.readline(limit + 1)
+                if compressed(path):
+                    _skip_bytes(handle, unit.start - 1)
+                else:
+                    handle.seek(unit.start - 1)
+                offset = unit.start - 1 + skip_rest_of_line(handle)
             except (OSError, EOFError, ValueError):
                 stats["files_truncated"] += 1
                 return
-            if not line:
-                return
-            start = offset
-            offset += len(line)
-            if len(line) > limit and not line.endswith(b"\n"):
-                offset += _skip_line(handle)
+        for start, line in bounded_lines(handle, limit, stats, offset, unit.stop):
+            if line is None:
                 stats["records_in"] += 1
                 stats["rows_dropped_too_large"] += 1
                 continue
@@ -206,21 +282,20 @@ def read_jsonl(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[di
             stats["records_in"] += 1
             try:
                 row = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 stats["rows_dropped_invalid_json"] += 1
                 continue
             if not isinstance(row, dict):
                 stats["rows_dropped_not_an_object"] += 1
                 continue
-            document = row_document(row, unit.file.relpath, f"byte={start}", stats)
+            document = safe_row_document(row, unit.file.relpath, f"byte={start}", stats)
             if document is not None:
                 yield document
 
 
-def _skip_line(handle: Any) -> int:
-    skipped = 0
-    while True:
-        chunk = handle.readline(1 << 20)
-        skipped += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
-            return skipped
+def _skip_bytes(handle: Any, count: int) -> None:
+    while count > 0:
+        chunk = handle.read(min(count, 1 << 20))
+        if not chunk:
+            raise EOFError("block start past the end of the stream")
+        count -= len(chunk)

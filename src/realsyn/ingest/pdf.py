@@ -4,10 +4,16 @@ Reading order per page, top to bottom: the page is cut into horizontal bands at 
 the text of each band between images is a text item, each image an image item with its
 encoded bytes (JPEG and JPEG 2000 streams as stored, other images re-encoded as PNG). This is
 exact for single-column pages and an approximation for multi-column layouts.
+
+Hostile files: an image's pixel count is read from its dictionary (width x height) before
+anything decodes it, so a 30000x30000 Flate image in an 875 KB file is refused, counted,
+instead of taking gigabytes; a page or an image that fails is counted and the rest of the
+document kept; a PDF without pages is `empty_pdf`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -26,8 +32,22 @@ def _open(data: bytes, stats: Counter[str]) -> pdfium.PdfDocument | None:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as error:
         reason = "encrypted" if "password" in str(error).lower() else "corrupt_pdf"
+        if _raw_page_count(data) == 0:
+            reason = "empty_pdf"  # pypdfium2 refuses a document without pages
         stats[f"files_failed_{reason}"] += 1
         return None
+
+
+def _raw_page_count(data: bytes) -> int | None:
+    """Pages of a document as pdfium itself loads it (None: it does not load)."""
+    buffer = ctypes.create_string_buffer(data, len(data))
+    document = pdfium_c.FPDF_LoadMemDocument64(buffer, len(data), None)
+    if not document:
+        return None
+    try:
+        return pdfium_c.FPDF_GetPageCount(document)
+    finally:
+        pdfium_c.FPDF_CloseDocument(document)
 
 
 def _image_bytes(image: pdfium.PdfImage) -> bytes:
@@ -36,8 +56,9 @@ def _image_bytes(image: pdfium.PdfImage) -> bytes:
     return buffer.getvalue()
 
 
-def page_items(page: pdfium.PdfPage, number: int, stats: Counter[str]) -> list[dict[str, Any]]:
-    """Items of one page, top to bottom."""
+def page_items(page: pdfium.PdfPage, number: int, stats: Counter[str], max_pixels: int
+               ) -> list[dict[str, Any]]:
+    """Items of one page, top to bottom; images over `max_pixels` are never decoded."""
     width, height = page.get_size()
     textpage = page.get_textpage()
     try:
@@ -58,11 +79,14 @@ def page_items(page: pdfium.PdfPage, number: int, stats: Counter[str]) -> list[d
         for top, bottom, left, right, obj in images:
             text_band(cursor, top)
             try:
+                pixel_width, pixel_height = obj.get_px_size()  # the dictionary, no decoding
+                if pixel_width * pixel_height > max_pixels:
+                    stats["items_dropped_pdf_image_too_many_pixels"] += 1
+                    continue
                 data = _image_bytes(obj)
-            except (pdfium.PdfiumError, OSError, ValueError):
+            except (pdfium.PdfiumError, OSError, ValueError, TypeError):
                 stats["items_dropped_pdf_image_unreadable"] += 1
                 continue
-            pixel_width, pixel_height = obj.get_px_size()
             meta = {"page": number, "bbox": [round(v, 2) for v in (left, bottom, right, top)],
                     "pixel_width": pixel_width, "pixel_height": pixel_height}
             items.append(image_item(None, data, meta))
@@ -81,6 +105,10 @@ def read_pdf(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict
     document = _open(data, stats)
     if document is None:
         return
+    if len(document) == 0:
+        stats["files_failed_empty_pdf"] += 1
+        document.close()
+        return
     try:
         items: list[dict[str, Any]] = []
         for number in range(len(document)):
@@ -90,8 +118,8 @@ def read_pdf(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict
                 stats["pages_failed"] += 1
                 continue
             try:
-                items.extend(page_items(page, number, stats))
-            except pdfium.PdfiumError:
+                items.extend(page_items(page, number, stats, options.max_image_pixels))
+            except (pdfium.PdfiumError, OSError, ValueError, TypeError):
                 stats["pages_failed"] += 1
             finally:
                 page.close()

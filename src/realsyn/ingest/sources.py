@@ -4,19 +4,25 @@ An input spec (file, folder, glob or fsspec URL) expands to files sorted by thei
 the input *root* (the folder itself, a file's folder, or a glob's fixed prefix). Those relative
 paths are the documents' provenance, so ids do not depend on where the corpus is mounted.
 
-Work units are bounded: parquet and saved-dataset files are cut into blocks of rows,
-uncompressed jsonl into blocks of bytes (a line belongs to the block where it starts), small
-files (pages, PDFs, URL lists) are grouped; a WARC file or a compressed jsonl file is one unit.
-The plan depends only on the inputs and the config, so shard "00007" means the same work on
-every run and a resumed run is exact.
+Work units are bounded: parquet and saved-dataset files are cut into blocks of rows, jsonl
+into blocks of bytes (a line belongs to the block where it starts; for a compressed file the
+bytes are decompressed bytes, counted by one streaming pass at planning, and each block
+decompresses from the start up to its own), small files (pages, PDFs, URL lists) are grouped;
+a WARC file is one unit. The plan depends only on the inputs and the config, so shard "00007"
+means the same work on every run and a resumed run is exact.
+
+A symbolic link under an input folder is followed only when its target stays inside the
+input root. Inputs that match no document at all are an error that says what was ignored.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import os
 import posixpath
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -65,10 +71,14 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fsspec.core.url_to_fs(url)
 
 
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
+
+
 def _qualify(fs: fsspec.AbstractFileSystem, path: str) -> str:
     """A path as a URL other processes can open (plain paths stay plain)."""
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return path if "file" in protocols or "local" in protocols else fs.unstrip_protocol(path)
+    return path if is_local(fs) else fs.unstrip_protocol(path)
 
 
 def compressed(name: str) -> bool:
@@ -128,11 +138,22 @@ def saved_dataset_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]
     return None
 
 
-def expand_input(path: str, fmt: str = "auto") -> tuple[list[InputFile], int]:
-    """Files of one input spec, sorted by relative path, and the number of files ignored
-    (images, stylesheets and other files beside the documents)."""
+def inside_root(path: str, root: str) -> bool:
+    """Whether a local path, links resolved, stays inside the root (links resolved too)."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _ignore_reason(name: str) -> str:
+    suffix = posixpath.splitext(name.lower())[1]
+    return f"not a document type ({suffix or 'no extension'})"
+
+
+def expand_input(path: str, fmt: str = "auto") -> tuple[list[InputFile], list[tuple[str, str]]]:
+    """Files of one input spec, sorted by relative path, and the files ignored with the reason
+    (images, stylesheets and other files beside the documents; links leaving the root)."""
     fs, stripped = filesystem(path)
-    ignored = 0
+    ignored: list[tuple[str, str]] = []
     if glob.has_magic(stripped):
         prefix = stripped[: min(stripped.index(c) for c in "*?[" if c in stripped)]
         root = prefix if prefix.endswith("/") else posixpath.dirname(prefix)
@@ -149,7 +170,7 @@ def expand_input(path: str, fmt: str = "auto") -> tuple[list[InputFile], int]:
         if kind is None:
             raise InputError(f"input {path!r}: unknown file type; set its format")
         return [InputFile(_qualify(fs, stripped), _qualify(fs, root),
-                          posixpath.basename(stripped), kind)], 0
+                          posixpath.basename(stripped), kind)], []
     else:
         raise InputError(f"input {path!r} does not exist")
     root = root.rstrip("/") or "/"
@@ -171,10 +192,14 @@ def expand_input(path: str, fmt: str = "auto") -> tuple[list[InputFile], int]:
             None if in_dataset else kind_of(candidate, fmt))
         if kind == "arrow" and candidate not in dataset_files:
             kind = None  # a stray .arrow file without its dataset state is not input
-        if kind is None:
-            ignored += 1
-            continue
         relpath = posixpath.relpath(candidate, root)
+        if kind is None:
+            ignored.append((relpath, "saved dataset metadata" if in_dataset
+                            else _ignore_reason(candidate)))
+            continue
+        if is_local(fs) and not inside_root(candidate, root):
+            ignored.append((relpath, "symbolic link to a file outside the input root"))
+            continue
         files.append(InputFile(_qualify(fs, candidate), _qualify(fs, root), relpath, kind))
     files.sort(key=lambda f: f.relpath)
     return files, ignored
@@ -201,9 +226,9 @@ def units_of(file: InputFile, rows_per_unit: int, jsonl_block_bytes: int) -> lis
             return [WorkUnit(file)]
         return [WorkUnit(file, start, min(start + rows_per_unit, rows))
                 for start in range(0, rows, rows_per_unit)]
-    if file.kind == "jsonl" and not compressed(file.path):
+    if file.kind == "jsonl":
         fs, path = filesystem(file.path)
-        size = fs.size(path) or 0
+        size = (decompressed_size(fs, path) if compressed(file.path) else fs.size(path)) or 0
         if size <= jsonl_block_bytes:
             return [WorkUnit(file)]
         return [WorkUnit(file, start, min(start + jsonl_block_bytes, size))
@@ -211,12 +236,41 @@ def units_of(file: InputFile, rows_per_unit: int, jsonl_block_bytes: int) -> lis
     return [WorkUnit(file)]
 
 
+def decompressed_size(fs: fsspec.AbstractFileSystem, path: str) -> int | None:
+    """Bytes of a compressed file once decompressed (one streaming pass); None if it cannot
+    be read to the end (its single unit then reports the damage)."""
+    total = 0
+    try:
+        with fs.open(path, "rb", compression="infer") as handle:
+            while chunk := handle.read(1 << 20):
+                total += len(chunk)
+    except (OSError, EOFError, ValueError):
+        return None
+    return total
+
+
+class NoInputFilesError(InputError):
+    """The inputs hold no document at all."""
+
+
+def _no_files_message(inputs: list[tuple[str, str]], ignored: list[tuple[str, str]]) -> str:
+    if not inputs:
+        return "no inputs are configured (inputs: [])"
+    lines = [f"the inputs match no document file ({', '.join(p for p, _ in inputs)})"]
+    if ignored:
+        lines.append(f"{len(ignored)} file(s) ignored:")
+        lines += [f"  {name}: {reason}" for name, reason in ignored[:20]]
+        if len(ignored) > 20:
+            lines.append(f"  ... and {len(ignored) - 20} more")
+    return "\n".join(lines)
+
+
 def make_plan(inputs: list[tuple[str, str]], rows_per_unit: int, files_per_shard: int,
               jsonl_block_bytes: int) -> dict[str, Any]:
     """The shard plan: {"shards": [[unit, ...], ...], "ignored_files": n, "files": n}.
     `inputs`: (path, format) of each input spec, in config order."""
     shards: list[list[WorkUnit]] = []
-    ignored = 0
+    ignored: list[tuple[str, str]] = []
     count = 0
     for path, fmt in inputs:
         files, skipped = expand_input(path, fmt)
@@ -236,8 +290,12 @@ def make_plan(inputs: list[tuple[str, str]], rows_per_unit: int, files_per_shard
             shards.extend([unit] for unit in units_of(file, rows_per_unit, jsonl_block_bytes))
         if group:
             shards.append(group)
+    if not count:
+        raise NoInputFilesError(_no_files_message(inputs, ignored))
+    reasons = Counter(reason for _, reason in ignored)
     return {"shards": [[unit.to_json() for unit in shard] for shard in shards],
-            "ignored_files": ignored, "files": count}
+            "ignored_files": len(ignored), "ignored_reasons": dict(sorted(reasons.items())),
+            "files": count}
 
 
 def shard_key(index: int) -> str:
@@ -262,3 +320,33 @@ def read_limited(file: InputFile, limit: int, stats: Counter[str]) -> bytes | No
         stats["files_failed_too_large"] += 1
         return None
     return data
+
+
+def skip_rest_of_line(handle: Any) -> int:
+    """Read past the end of the current line in bounded pieces; the bytes skipped."""
+    skipped = 0
+    while (piece := handle.readline(1 << 20)) and not piece.endswith(b"\n"):
+        skipped += len(piece)
+    return skipped + len(piece)
+
+
+def bounded_lines(handle: Any, limit: int, stats: Counter[str], offset: int = 0,
+                  stop: int | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(start offset, line) for the lines of a binary handle from its position (`offset`)
+    while they start before `stop`; a line longer than `limit` is skipped to its end without
+    being held and given as None; a read error (a truncated compressed file) is counted as
+    `files_truncated` and ends the lines."""
+    try:
+        while stop is None or offset < stop:
+            line = handle.readline(limit + 1)
+            if not line:
+                return
+            start = offset
+            offset += len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
+                offset += skip_rest_of_line(handle)
+                yield start, None
+                continue
+            yield start, line
+    except (OSError, EOFError, ValueError):
+        stats["files_truncated"] += 1

@@ -3,8 +3,11 @@
 `shards()` expands the inputs into a plan of bounded work units (see sources.py) and stores it
 in the workspace, so every worker and every resumed run reads the same shard -> work mapping;
 a rerun whose inputs changed is refused instead of mixing two corpora. `process()` reads the
-shard's units with the reader of each file's kind, resolves the bytes of every image item
+shard's units with the reader of each file's kind, in a child process that is killed when a
+file runs past `ingest.file_timeout_s` (worker.py), resolves the bytes of every image item
 (embedded, local file, data URL, or fetched over http(s)) and writes the three datasets.
+Every text item is bounded (`max_text_chars`) and must be text, every image is resolved on
+its own: one bad item is counted with its reason and never takes the others with it.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from realsyn.ingest.images import (
 from realsyn.ingest.obelics import read_arrow, read_jsonl, read_parquet
 from realsyn.ingest.pdf import read_pdf
 from realsyn.ingest.sources import WorkUnit, make_plan, shard_key
+from realsyn.ingest.text import looks_like_text
 from realsyn.ingest.urls import read_urls
 from realsyn.ingest.warc import read_warc
+from realsyn.ingest.worker import shared_reader
 from realsyn.records import (
     IMAGE_SCHEMA,
     ITEM_TEXT,
@@ -109,21 +114,17 @@ class IngestStage(Stage):
         stats: Counter[str] = Counter()
         per_file: dict[str, dict[str, Any]] = {}
         documents: list[tuple[str, dict[str, Any]]] = []
+        reader_process = shared_reader(options.file_timeout_s)
         for unit in units:
-            file_stats: Counter[str] = Counter(files_in=1)
-            error = None
-            try:
-                for document in READERS[unit.file.kind](unit, options, file_stats):
-                    if self._clean(document, options.min_text_chars, file_stats):
-                        documents.append((unit.file.root, document))
-            except Exception as exc:  # an unforeseen failure loses one file, not the shard
-                file_stats[f"files_failed_{type(exc).__name__}"] += 1
-                error = f"{type(exc).__name__}: {exc}"[:500]
+            read, file_stats, error = reader_process.read(READERS[unit.file.kind], unit, options)
+            for document in read:
+                if self._clean(document, options, file_stats):
+                    documents.append((unit.file.root, document))
             stats.update(file_stats)
             key = unit.file.relpath if unit.stop is None and not unit.start else \
                 f"{unit.file.relpath}[{unit.start}:{unit.stop}]"
-            per_file[key] = {**dict(sorted(file_stats.items())), **({"error": error} if error
-                                                                    else {})}
+            per_file[key] = {**dict(sorted(file_stats.items())),
+                             **({"error": error} if error else {})}
         images, texts = self._split(documents, options, stats)
         stats["documents_out"] += len(documents)
         stats["texts_out"] += len(texts)
@@ -139,12 +140,25 @@ class IngestStage(Stage):
         return dict(sorted(stats.items()))
 
     @staticmethod
-    def _clean(document: dict[str, Any], min_chars: int, stats: Counter[str]) -> bool:
-        """Drop too-short text items; False (counted) when nothing is left."""
+    def _clean(document: dict[str, Any], options: Any, stats: Counter[str]) -> bool:
+        """Drop too-short, too-long and binary text items, and metadata (alt texts, captions,
+        titles) longer than max_text_chars; False (counted) when nothing is left."""
+        if len(document["metadata"] or "") > options.max_text_chars:
+            document["metadata"] = "{}"
+            stats["documents_metadata_dropped_too_long"] += 1
         kept = []
         for item in document["items"]:
-            if item["kind"] == ITEM_TEXT and len((item["text"] or "").strip()) < max(min_chars, 1):
+            if item["kind"] != ITEM_TEXT:
+                if len(item["image_meta"] or "") > options.max_text_chars:
+                    item["image_meta"] = "{}"
+                    stats["images_meta_dropped_too_long"] += 1
+                kept.append(item)
+            elif len(item["text"] or "") > options.max_text_chars:
+                stats["texts_dropped_too_long"] += 1
+            elif len((item["text"] or "").strip()) < max(options.min_text_chars, 1):
                 stats["texts_dropped_short"] += 1
+            elif not looks_like_text(item["text"]):
+                stats["texts_dropped_not_text"] += 1
             else:
                 kept.append(item)
         document["items"] = kept
@@ -172,15 +186,7 @@ class IngestStage(Stage):
                 origin, status = "embedded", OK
                 if data is None:
                     origin = kind
-                    if kind == "data":
-                        data = decode_data_url(url)
-                        status = OK if data is not None else "invalid_data_url"
-                    elif kind in ("local", "file"):
-                        data, status = local.read(root, url)
-                    elif kind == "http":
-                        status = "pending" if options.fetch.enabled else "not_fetched"
-                    else:
-                        status = "no_source" if kind == "none" else "unsupported_scheme"
+                    data, status = self._source(kind, root, url, local, options)
                 if kind == "data":
                     url = None  # the bytes are the image; do not store them twice
                 if status == "pending":
@@ -209,6 +215,23 @@ class IngestStage(Stage):
             stats["images_ok" if row["status"] == OK else f"images_failed_{row['status']}"] += 1
             row["meta"] = json.dumps(row["meta"], ensure_ascii=False, sort_keys=True)
         return images, texts
+
+    @staticmethod
+    def _source(kind: str, root: str, url: str | None, local: LocalImages, options: Any
+                ) -> tuple[bytes | None, str]:
+        """Bytes and status of an image item without bytes of its own, by its location."""
+        if kind == "data":
+            data = decode_data_url(url or "")
+            return data, OK if data is not None else "invalid_data_url"
+        if kind in ("local", "file"):
+            try:
+                return local.read(root, url or "")
+            except (OSError, ValueError):
+                return None, "unreadable_file"
+        if kind == "http":
+            return None, "pending" if options.fetch.enabled else "not_fetched"
+        return None, {"none": "no_source", "invalid": "invalid_url"}.get(kind,
+                                                                      "unsupported_scheme")
 
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         failed = {k[len("images_failed_"):]: v for k, v in stats.items()

@@ -1,7 +1,9 @@
 """Lists of image URLs (img2dataset style): one `URL` or `URL<TAB>text` per line.
 
 Each line becomes a small document: the image, then its text when given. Lines starting with
-'#' and blank lines are skipped.
+'#' and blank lines are skipped. Every line stands alone: one that is no URL (the URL gate's
+parser refuses it: "http://[::1"), is longer than `max_document_bytes` or cannot be decoded
+is counted with its reason, and the lines after it are still read.
 """
 
 from __future__ import annotations
@@ -10,14 +12,20 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from realsyn.ingest.sources import WorkUnit, filesystem
+from realsyn.ingest.sources import WorkUnit, bounded_lines, filesystem
+from realsyn.ingest.urlgate import INVALID_URL, parse_url
 from realsyn.records import image_item, make_document, text_item
 
 
 def read_urls(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict[str, Any]]:
     fs, path = filesystem(unit.file.path)
+    limit = options.max_document_bytes
     with fs.open(path, "rb", compression="infer") as handle:
-        for number, raw in enumerate(handle):
+        for number, (_, raw) in enumerate(bounded_lines(handle, limit, stats)):
+            if raw is None:
+                stats["records_in"] += 1
+                stats["rows_dropped_too_large"] += 1
+                continue
             line = raw.decode("utf-8", errors="replace").strip()
             if not line or line.startswith("#"):
                 continue
@@ -26,6 +34,9 @@ def read_urls(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dic
             url = url.strip()
             if "://" not in url:
                 stats["rows_dropped_not_a_url"] += 1
+                continue
+            if parse_url(url) == INVALID_URL:
+                stats["rows_dropped_invalid_url"] += 1
                 continue
             items = [image_item(url)]
             if text.strip():

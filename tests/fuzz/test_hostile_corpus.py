@@ -1,0 +1,34 @@
+"""The generated hostile corpus, ingested in one run: every bad file or item is counted with
+its reason, and every good item beside it is kept."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hostile_corpus import GOOD_SENTENCE, write_corpus
+from realsyn.config import parse_config
+from realsyn.executors.local import LocalExecutor
+from realsyn.ingest.stage import IngestStage
+from realsyn.stage import Context
+from realsyn.workspace import Workspace
+
+
+def test_hostile_corpus_is_counted_and_good_items_kept(tmp_path):
+    expected = write_corpus(tmp_path / "in")
+    config = parse_config({"workspace": str(tmp_path / "ws"),
+                           "inputs": [{"path": str(tmp_path / "in")}],
+                           "ingest": {"fetch": {"enabled": False},
+                                      "max_document_bytes": 20_000_000}})
+    ctx = Context(config=config, workspace=Workspace(config.workspace))
+    stats = LocalExecutor(1).run(IngestStage(), ctx)
+    assert {key: stats.get(key, 0) for key in expected} == expected
+    assert not [key for key in stats if key.startswith("files_failed_")
+                and key != "files_failed_empty_pdf"]
+    texts = Counter(ctx.workspace.read_dataset("texts")["text"].to_pylist())
+    # The PDF, the WARC, both parquet files, the jsonl and the three pages keep theirs.
+    assert texts[GOOD_SENTENCE] == 8, texts.most_common(12)
+    assert texts["Another fine row."] == 3
+    assert all("\ufffd" not in text and "\x00" not in text for text in texts)
+    images = ctx.workspace.read_dataset("images").to_pylist()
+    kept = [row for row in images if row["status"] == "ok"]
+    assert {row["url"] for row in kept} == {None, "photo.jpg"}  # the PDF's small image
