@@ -280,7 +280,10 @@ class LLMConfig(Section):
     seed: int = 0
     threads: int | None = Field(default=None, ge=1,
                                 description="llama.cpp threads; None: half the cores.")
-    parallel: int = Field(default=2, ge=1, description="llama.cpp slots (concurrent requests).")
+    parallel: int = Field(
+        default=1, ge=1, description="llama.cpp slots (concurrent requests). 1 keeps answers "
+        "reproducible; more batches requests together, so an answer depends on which others "
+        "ran beside it (a few words in a hundred rows change between runs).")
     context_per_slot: int = Field(default=2048, ge=256, description="llama.cpp tokens per slot.")
     vllm_options: dict[str, Any] = Field(default={},
                                          description="Extra vllm.LLM(...) engine arguments.")

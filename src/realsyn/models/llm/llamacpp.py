@@ -30,6 +30,26 @@ def model_identity(path: Path) -> str:
     return f"llamacpp:{path.name}:{stat.st_size}"
 
 
+# A first request computed from an empty cache gives other floats than one that reuses a
+# cached prefix, however short; so the server answers this one first, from scratch, and every
+# real request then reuses at least the chat template's opening tokens.
+PRIMER = {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1,
+          "temperature": 0.0, "cache_prompt": False}
+
+
+def reproducible_answers(params: Any) -> None:
+    """Settings under which an answer at temperature 0 depends on its request only, never on
+    what the server computed before or beside it (measured: benchmarks/bench_generate.py).
+
+    - Repacked weight layouts ("extra buffer types") multiply a batch in groups of rows, so a
+      token's floats depend on its place in the batch, and with it on the requests before.
+    - The host-memory prompt cache restores the state of an earlier, similar request, computed
+      with other batch boundaries.
+    """
+    params.no_extra_bufts = True
+    params.cache_ram_mib = 0
+
+
 class LlamaCppServer:
     """A llama.cpp server in this process: `chat_completions(payload)` in-process, and
     `base_url` (``http://127.0.0.1:<port>/v1``) for HTTP clients. Use as a context manager
@@ -50,6 +70,7 @@ class LlamaCppServer:
         params.port = port  # 0: any free port
         params.verbosity = 0
         params.warmup = False
+        reproducible_answers(params)
         n_threads = threads or default_threads()
         for cpu in (params.cpuparams, params.cpuparams_batch):
             cpu.n_threads = n_threads
@@ -57,6 +78,7 @@ class LlamaCppServer:
         self.parallel = parallel
         self.identity = model_identity(self.model_path)
         self._server: Any = xllamacpp.Server(params)
+        self._server.handle_chat_completions(PRIMER)
 
     @property
     def base_url(self) -> str:
