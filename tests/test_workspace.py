@@ -2,7 +2,6 @@ import ctypes
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -54,11 +53,8 @@ def test_fsspec_memory_filesystem(tmp_path):
 
 
 # ---------------------------------------------------------------- unwritable workspaces
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def _cli(args: list[str], preexec_fn=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # this test's realsyn
     return subprocess.run([sys.executable, "-B", "-m", "realsyn", *args], capture_output=True,
                           text=True, env=env, preexec_fn=preexec_fn, timeout=120)
 
