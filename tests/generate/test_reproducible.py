@@ -2,10 +2,10 @@
 0.5B GGUF, temperature 0): the same inputs and config give the same `generated` dataset on
 every run, whatever the server computed before and whichever order shards are taken in.
 
-The cause this guards against: llama.cpp's floats for a token depended on the other tokens of
-its batch (repacked kernels multiply rows in groups; parallel slots batch two requests; cached
-prompt prefixes were computed under other batch boundaries), so greedy decoding flipped a word
-for a few rows in a hundred between two uninterrupted runs."""
+The cause this guards against: llama.cpp's floats for a token depended on the size of the
+batch it was evaluated in (repacked kernels, CPU flash attention), and that size depended on
+how much of the prompt the previous request left cached, or on a request batched beside it in
+another slot; greedy decoding then picked another word for a few rows in a hundred."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from realsyn.config import LLMConfig, parse_config
 from realsyn.generate.fusion import fusion_messages
 from realsyn.generate.stage import GenerateStage
 from realsyn.models.llm import ChatRequest, make_client
+from realsyn.models.llm.llamacpp import LlamaCppBackend, LlamaCppServer
+from realsyn.models.llm.openai import parse_chat_response
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 
@@ -32,22 +34,25 @@ def fusion_requests() -> list[ChatRequest]:
     return requests
 
 
-def answers(requests: list[ChatRequest]) -> list[str | None]:
-    """The answers of a fresh default client (new server, no request cache)."""
-    client = make_client(LLMConfig())
+def test_an_answer_does_not_depend_on_what_the_server_computed_before():
+    config = LLMConfig()  # the pipeline's defaults
+    server = LlamaCppServer(threads=config.threads, parallel=config.parallel,
+                            context_per_slot=config.context_per_slot)
+    client = make_client(config, backend=LlamaCppBackend(server))
+    requests = fusion_requests()
     try:
-        return [completion.text for completion in client.complete_many(requests)]
+        # As one shard's batch: the requests in turn (side by side with parallel slots), each
+        # reusing the cached prompt prefix of the one before.
+        in_turn = [completion.text for completion in client.complete_many(requests)]
+        # As the first request of a new server (a resumed run, another worker): from scratch.
+        alone = [server.chat_completions({**request.payload(), "cache_prompt": False})
+                 for request in requests]
     finally:
         client.close()
-        client.backend.server.close()
-
-
-def test_an_answer_does_not_depend_on_what_the_server_answered_before():
-    requests = fusion_requests()
-    forward = answers(requests)
-    backward = answers(requests[::-1])[::-1]
-    assert all(forward)
-    changed = [(a, b) for a, b in zip(forward, backward, strict=True) if a != b]
+        server.close()
+    alone = [parse_chat_response(body) for body in alone]
+    assert all(in_turn)
+    changed = [(a, b) for a, b in zip(in_turn, alone, strict=True) if a != b]
     assert not changed, f"{len(changed)} of {len(requests)} answers changed: {changed[:3]}"
 
 
