@@ -1,7 +1,7 @@
 """Benchmark of the generate stage on CPU with llama.cpp: synthetic sentences per second beside
 the bare backend's throughput on the very same prompts (the orchestration overhead).
 
-    python benchmarks/bench_generate.py [--rows 12] [--threads N] [--parallel 2]
+    python benchmarks/bench_generate.py [--rows 12] [--threads N] [--parallel 1]
 
 1. A llama.cpp server (xllamacpp, the shipped Qwen2.5 0.5B GGUF) listens on 127.0.0.1.
 2. `stage`: the generate stage over real photos (skimage / scikit-learn / matplotlib samples,
@@ -84,7 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="llama.cpp slots; more than 1 makes answers timing-dependent")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
 

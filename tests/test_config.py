@@ -89,3 +89,68 @@ def test_set_overrides_are_validated(tmp_path):
     assert "executor.workerz" in result.output
     result = runner.invoke(app, ["run", str(path), "--set", "novalue"])
     assert result.exit_code == 2 and "FIELD=VALUE" in result.output
+
+
+# Fields that used to pass `config check` and fail only when their stage ran.
+@pytest.mark.parametrize(("text", "field", "message"), [
+    ("ingest: {fetch: {allowed_networks: [not-a-network]}}\n",
+     "ingest.fetch.allowed_networks", "not-a-network"),
+    ("ingest: {fetch: {user_agent: \"a\\r\\nX-Injected: 1\"}}\n", "ingest.fetch.user_agent",
+     "control characters"),
+    ("generate: {llm: {backend: openai}}\n", "generate.llm", "needs base_url"),
+    ("generate: {llm: {backend: openai, base_url: 'ftp://host/v1'}}\n", "generate.llm.base_url",
+     "http(s) URL"),
+    ("generate: {llm: {api_key: \"k\\n\"}}\n", "generate.llm.api_key", "control characters"),
+    ("generate: {captioner: hf}\n", "generate", "needs captioner_model"),
+    ("generate: {captioner: openai_vl}\n", "generate", "captioner_base_url or llm.base_url"),
+    ("extract: {sentences: {perplexity_scorer: kenlm}}\n", "extract.sentences",
+     "needs perplexity_model"),
+    ("embed: {encoder: {device: gpu}}\n", "embed.encoder.device", "'gpu'"),
+    ("workspace: 'nosuchfs://bucket/run'\n", "workspace", "unknown storage protocol"),
+    ("inputs: [{path: 'nosuchfs://bucket/docs'}]\n", "inputs.0.path", "unknown storage protocol"),
+    ("write: {output: 'nosuchfs://out'}\n", "write.output", "unknown storage protocol"),
+    ("stages: [ingest, nonsense]\n", "stages", "unknown stage 'nonsense'"),
+])
+def test_config_check_catches_what_would_fail_mid_run(tmp_path, text, field, message):
+    path = _write(tmp_path, text)
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{field}:" in result.output and message in result.output
+
+
+def test_good_values_of_the_checked_fields_pass(tmp_path):
+    path = _write(tmp_path, "ingest: {fetch: {allowed_networks: [10.0.0.0/8, 'fd00::/8', "
+                            "192.168.1.7]}}\n"
+                            "generate: {llm: {backend: openai, base_url: 'http://h:8000/v1'}}\n"
+                            "embed: {encoder: {device: 'cuda:1'}}\nworkspace: 'memory://ws'\n"
+                            "stages: [ingest, extract_images]\n")
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", [["config", "check"], ["run"]])
+def test_set_into_a_list_names_the_field(tmp_path, command):
+    path = _write(tmp_path, f"workspace: {tmp_path / 'ws'}\n"
+                            f"inputs: [{{path: {tmp_path / 'docs'}}}]\n")
+    result = runner.invoke(app, [*command, str(path), "--set", "inputs.0.format=xml"])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "inputs.0.format: Input should be 'auto'" in result.output
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("inputs.3.path=/x", "--set inputs.3.path: '3' is not an index of a list with 1 entries"),
+    ("inputs.first.path=/x", "'first' is not an index"),
+    ("executor.workers.x=1", "--set executor.workers.x: executor.workers is a value"),
+])
+def test_set_with_a_bad_path_is_a_clear_error(tmp_path, setting, message):
+    path = _write(tmp_path, "executor: {workers: 2}\ninputs: [{path: docs}]\n")
+    result = runner.invoke(app, ["config", "check", str(path), "--set", setting])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_set_can_edit_and_append_list_entries(tmp_path):
+    path = _write(tmp_path, "inputs: [{path: docs}]\n")
+    config = load_config(path, {"inputs.0.format": "html", "inputs.1.path": "more"})
+    assert [(spec.format, Path(spec.path).name) for spec in config.inputs] == [
+        ("html", "docs"), ("auto", "more")]

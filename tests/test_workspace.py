@@ -1,7 +1,15 @@
+import ctypes
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pyarrow as pa
+import pytest
 
-from realsyn.workspace import Workspace
+from realsyn.config import RealsynConfig
+from realsyn.pipeline import run_pipeline
+from realsyn.workspace import Workspace, WorkspaceError
 
 
 def test_tables_arrays_and_json_round_trip(tmp_path):
@@ -42,3 +50,102 @@ def test_fsspec_memory_filesystem(tmp_path):
     assert workspace.read_dataset("things").num_rows == 2
     workspace.write_array("emb", "00000", np.ones((2, 3), dtype=np.float16))
     assert workspace.read_array("emb", "00000").shape == (2, 3)
+
+
+# ---------------------------------------------------------------- unwritable workspaces
+def _cli(args: list[str], preexec_fn=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # this test's realsyn
+    return subprocess.run([sys.executable, "-B", "-m", "realsyn", *args], capture_output=True,
+                          text=True, env=env, preexec_fn=preexec_fn, timeout=120)
+
+
+# Root writes anywhere because of two capabilities; without them in its bounding set, the
+# program it executes obeys file modes like any user (linux/capability.h, linux/prctl.h).
+PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+
+
+def _without_root_overrides() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot drop a capability")
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_a_read_only_workspace_is_a_one_line_error(tmp_path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    workspace.chmod(0o555)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"workspace: {workspace}\ninputs: [{{path: {tmp_path}}}]\n")
+    demote = None
+    if os.geteuid() == 0:
+        probe = _cli(["--help"], preexec_fn=_without_root_overrides)
+        if probe.returncode != 0:
+            pytest.skip(f"root cannot give up its file-permission override here: {probe.stderr}")
+        demote = _without_root_overrides
+    result = _cli(["run", str(config)], preexec_fn=demote)
+    _assert_one_line_error(result, str(workspace), "Permission denied")
+
+
+def test_a_workspace_below_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"workspace: {tmp_path / 'file' / 'ws'}\n")
+    for command in (["run", str(config)], ["ingest", str(config)], ["stats", str(config)]):
+        _assert_one_line_error(_cli(command), str(tmp_path / "file" / "ws"), "Not a directory")
+    with pytest.raises(WorkspaceError, match="cannot create workspace"):
+        Workspace(str(tmp_path / "file" / "ws"))
+
+
+def test_a_failed_write_names_the_file_and_leaves_no_temporary(tmp_path):
+    workspace = Workspace(str(tmp_path))
+    (tmp_path / "stages").write_text("")  # a file where a folder must go
+    with pytest.raises(WorkspaceError, match=r"cannot write stages/s/x\.json in workspace"):
+        workspace.write_json("stages/s/x.json", {})
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+# ---------------------------------------------------------------- leftovers of killed writes
+def test_remove_temporaries_deletes_only_leftovers(tmp_path):
+    workspace = Workspace(str(tmp_path))
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    workspace.write_json("stages/s/stats/00000.json", {"records_in": 1})
+    (tmp_path / "datasets" / "things" / ".tmp-dead-00001.parquet").write_bytes(b"PAR1 half")
+    (tmp_path / "stages" / "s" / "stats" / ".tmp-dead-00001.json").write_text("{")
+    stale_index = tmp_path / ".tmp-dead-index"
+    stale_index.mkdir()
+    (stale_index / "vectors.npy").write_bytes(b"\0" * 1000)
+    assert workspace.remove_temporaries() == 3
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == [
+        "datasets/things/00000.parquet", "manifest.json", "stages/s/stats/00000.json"]
+    assert workspace.remove_temporaries() == 0
+
+
+def test_remove_temporaries_on_an_fsspec_filesystem():
+    workspace = Workspace("memory://realsyn-temporaries")
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    with workspace.fs.open(workspace.path("datasets/things/.tmp-dead-00001.parquet"), "wb") as f:
+        f.write(b"PAR1")
+    assert workspace.remove_temporaries() == 1
+    assert workspace.fs.ls(workspace.path("datasets/things"), detail=False) == [
+        workspace.path("datasets/things/00000.parquet")]
+
+
+def test_a_run_removes_what_a_killed_run_left(tmp_path):
+    workspace = Workspace(str(tmp_path / "ws"))
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    leftover = tmp_path / "ws" / "datasets" / "things" / ".tmp-dead-00001.parquet"
+    leftover.write_bytes(b"PAR1 half")
+    messages: list[str] = []
+    run_pipeline(RealsynConfig(workspace=str(tmp_path / "ws"), stages=[]),
+                 report=messages.append)
+    assert not leftover.exists()
+    assert messages == ["removed 1 temporary files of an interrupted run"]

@@ -12,8 +12,8 @@ import yaml
 
 from realsyn.config import ConfigError, dump_config, load_config
 from realsyn.executors.local import StageError
-from realsyn.pipeline import STAGES, UnknownStageError, run_pipeline
-from realsyn.workspace import Workspace
+from realsyn.pipeline import STAGES, UnknownStageError, run_pipeline, select_stages
+from realsyn.workspace import Workspace, WorkspaceError
 
 app = typer.Typer(help="Turn interleaved image-text documents into CLIP training data "
                        "(RealSyn).", no_args_is_help=True, add_completion=False)
@@ -138,15 +138,19 @@ def balance(config: ConfigPath, workers: Workers = None, rerun: Rerun = False,
 
 
 @config_app.command("show")
-def config_show(config: ConfigPath) -> None:
+def config_show(config: ConfigPath, settings: Settings = None) -> None:
     """Print the resolved config (defaults filled in, paths absolute)."""
-    typer.echo(dump_config(_load(config)), nl=False)
+    typer.echo(dump_config(_load(config, _overrides(settings))), nl=False)
 
 
 @config_app.command("check")
-def config_check(config: ConfigPath) -> None:
+def config_check(config: ConfigPath, settings: Settings = None) -> None:
     """Validate a config; exit 2 with the offending fields if it is invalid."""
-    _load(config)
+    resolved = _load(config, _overrides(settings))
+    try:
+        select_stages(resolved)  # the stage names: known only to the pipeline's registry
+    except UnknownStageError as error:
+        _fail(f"invalid config {config}:\n  stages: {error}")
     typer.echo(f"{config}: ok")
 
 
@@ -335,3 +339,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except WorkspaceError as error:  # read-only, unwritable, full: one line, no traceback
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        sys.exit(2)

@@ -6,12 +6,16 @@ Unknown fields are errors, so a misspelt key never silently falls back to a defa
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import fsspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -22,12 +26,42 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# Checks shared by several fields: each catches at `config check` what would otherwise fail
+# only when the stage that uses the field runs.
+def check_location(location: str) -> str:
+    """A local path or an fsspec URL whose protocol fsspec knows."""
+    if "://" in location:
+        protocol = location.split("://", 1)[0]
+        if protocol not in fsspec.available_protocols():
+            raise ValueError(f"unknown storage protocol {protocol!r} in {location!r}")
+    return location
+
+
+def check_header_value(value: str | None) -> str | None:
+    """HTTP header values: the client refuses line breaks and other control characters (tab
+    is allowed), which would fail every request mid-run."""
+    if value is not None and re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+        raise ValueError("must not contain line breaks or other control characters")
+    return value
+
+
+def check_http_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL with a host, got {url!r}")
+    return url
+
+
 # ---------------------------------------------------------------- inputs and execution
 class InputSpec(Section):
     path: str = Field(description="File, folder, glob or fsspec URL of input documents.")
     format: Literal["auto", "obelics", "html", "warc", "pdf", "urls"] = Field(
         default="auto", description="auto: chosen per file by its name (.parquet, .jsonl, .html, "
         ".warc.gz, .pdf; a saved Hugging Face dataset folder); 'urls': text files of image URLs.")
+
+    _path = field_validator("path")(check_location)
 
 
 class ExecutorConfig(Section):
@@ -53,6 +87,19 @@ class FetchConfig(Section):
     allowed_networks: list[str] = Field(
         default=[], description="CIDRs allowed even when private addresses are refused.")
     user_agent: str = "realsyn/0.1 (+image-text dataset builder)"
+
+    _user_agent = field_validator("user_agent")(check_header_value)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for position, network in enumerate(value):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"entry {position} ({network!r}) is not an IP network "
+                                 "such as 10.0.0.0/8 or fd00::/8") from None
+        return value
 
 
 class IngestConfig(Section):
@@ -169,6 +216,9 @@ class SentenceFilterConfig(Section):
 
     @model_validator(mode="after")
     def _ranges(self) -> SentenceFilterConfig:
+        if self.perplexity_scorer in ("kenlm", "hf") and not self.perplexity_model:
+            raise ValueError(f"perplexity_scorer {self.perplexity_scorer!r} needs "
+                             "perplexity_model")
         if self.min_words > self.max_words:
             raise ValueError("min_words must not exceed max_words")
         if self.min_perplexity > self.max_perplexity:
@@ -199,6 +249,14 @@ class EncoderConfig(Section):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         default="auto", description="auto: fp16 on CUDA, fp32 on CPU.")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        # The device names torch accepts for these models; anything else fails in embed.
+        if not re.fullmatch(r"auto|cpu|mps|(cuda|xpu)(:\d+)?", value):
+            raise ValueError(f"expected auto, cpu, mps, cuda or cuda:N, got {value!r}")
+        return value
 
 
 class EmbedConfig(Section):
@@ -292,10 +350,22 @@ class LLMConfig(Section):
     seed: int = 0
     threads: int | None = Field(default=None, ge=1,
                                 description="llama.cpp threads; None: half the cores.")
-    parallel: int = Field(default=2, ge=1, description="llama.cpp slots (concurrent requests).")
+    parallel: int = Field(
+        default=1, ge=1, description="llama.cpp slots (concurrent requests). 1 keeps answers "
+        "reproducible; more batches requests together, so an answer depends on which others "
+        "ran beside it (a few words in a hundred rows change between runs).")
     context_per_slot: int = Field(default=2048, ge=256, description="llama.cpp tokens per slot.")
     vllm_options: dict[str, Any] = Field(default={},
                                          description="Extra vllm.LLM(...) engine arguments.")
+
+    _base_url = field_validator("base_url")(check_http_url)
+    _api_key = field_validator("api_key")(check_header_value)
+
+    @model_validator(mode="after")
+    def _server(self) -> LLMConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend 'openai' needs base_url")
+        return self
 
 
 class GenerateConfig(Section):
@@ -338,6 +408,16 @@ class GenerateConfig(Section):
                                "is a fallback, keeping the others (`--retry-failed`).")
     llm: LLMConfig = LLMConfig()
     cache_path: str | None = Field(default=None, description="None: inside the workspace.")
+
+    _captioner_base_url = field_validator("captioner_base_url")(check_http_url)
+
+    @model_validator(mode="after")
+    def _captioner_needs(self) -> GenerateConfig:
+        if self.captioner == "hf" and not self.captioner_model:
+            raise ValueError("captioner 'hf' needs captioner_model")
+        if self.captioner == "openai_vl" and not (self.captioner_base_url or self.llm.base_url):
+            raise ValueError("captioner 'openai_vl' needs captioner_base_url or llm.base_url")
+        return self
 
 
 # ---------------------------------------------------------------- balancing (spec section 4)
@@ -386,6 +466,11 @@ class WriteConfig(Section):
     jpeg_quality: int = Field(default=95, ge=1, le=100)
     output: str | None = Field(default=None, description="None: <workspace>/output.")
 
+    @field_validator("output")
+    @classmethod
+    def _output(cls, value: str | None) -> str | None:
+        return None if value is None else check_location(value)
+
 
 class RealsynConfig(Section):
     workspace: str = "./workspace"
@@ -400,6 +485,8 @@ class RealsynConfig(Section):
     generate: GenerateConfig = GenerateConfig()
     balance: BalanceConfig = BalanceConfig()
     write: WriteConfig = WriteConfig()
+
+    _workspace = field_validator("workspace")(check_location)
 
 
 def _format_errors(error: ValidationError, source: str) -> str:
@@ -446,11 +533,33 @@ def _resolve(location: str, base: Path) -> str:
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
+    """Set one field of the raw config; a number indexes a list (`inputs.0.format`)."""
+    node: Any = data
     *parents, leaf = dotted.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
+    for depth, key in enumerate(parents):
+        node = _slot(node, key, dotted, lambda: {})
+        if not isinstance(node, dict | list):
+            where = ".".join(parents[:depth + 1])
+            raise ConfigError(f"--set {dotted}: {where} is a value, not a section or list")
+    _slot(node, leaf, dotted, lambda: value, replace=True)
+
+
+def _slot(node: dict | list, key: str, dotted: str, make, replace: bool = False) -> Any:
+    """The child `key` of a mapping or list, created (or replaced) with `make()`. One past
+    the end of a list appends, so `--set inputs.0.path=docs` works on an empty list."""
+    if isinstance(node, dict):
+        if replace or key not in node:
+            node[key] = make()
+        return node[key]
+    if not key.isdigit() or int(key) > len(node):
+        raise ConfigError(f"--set {dotted}: {key!r} is not an index of a list with "
+                          f"{len(node)} entries")
+    index = int(key)
+    if index == len(node):
+        node.append(make())
+    elif replace:
+        node[index] = make()
+    return node[index]
 
 
 def dump_config(config: RealsynConfig) -> str:

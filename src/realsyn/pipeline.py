@@ -73,6 +73,8 @@ def run_pipeline(config: RealsynConfig, only: list[str] | None = None, start: st
     """Run the selected stages in order, skipping finished shards; returns stats per stage."""
     workspace = Workspace(config.workspace)
     workspace.write_bytes("config.yaml", dump_config(config).encode())
+    if removed := workspace.remove_temporaries():  # left by a killed run; this run owns it
+        report(f"removed {removed} temporary files of an interrupted run")
     ctx = Context(config=config, workspace=workspace)
     executor = make_executor(config)
     selected = select_stages(config, only, start)

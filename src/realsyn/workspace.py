@@ -30,13 +30,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
+TEMPORARY_PREFIX = ".tmp-"  # every file is written under this prefix, then renamed
+
+
+class WorkspaceError(OSError):
+    """The workspace cannot be created or written (read-only, no permission, not a folder,
+    disk full); the message names the workspace and the reason in one line."""
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
 
 
 class Workspace:
     def __init__(self, root: str):
         self.url = root
         self.fs, self.root = fsspec.core.url_to_fs(root)
-        self.fs.makedirs(self.root, exist_ok=True)
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+        except OSError as error:
+            raise WorkspaceError(f"cannot create workspace {root}: {_reason(error)}") from error
 
     # ------------------------------------------------------------------ paths and raw files
     def path(self, *parts: str) -> str:
@@ -49,11 +62,29 @@ class Workspace:
         """Atomically write `data` at `relpath` (temporary name, then rename)."""
         final = self.path(relpath)
         folder = posixpath.dirname(final)
-        self.fs.makedirs(folder, exist_ok=True)
-        temporary = posixpath.join(folder, f".tmp-{uuid.uuid4().hex}-{posixpath.basename(final)}")
-        with self.fs.open(temporary, "wb") as handle:
-            handle.write(data)
-        self.fs.mv(temporary, final)
+        temporary = posixpath.join(
+            folder, f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{posixpath.basename(final)}")
+        try:
+            self.fs.makedirs(folder, exist_ok=True)
+            with self.fs.open(temporary, "wb") as handle:
+                handle.write(data)
+            self.fs.mv(temporary, final)
+        except OSError as error:  # a half-written temporary goes at the next run's start
+            raise WorkspaceError(f"cannot write {relpath} in workspace {self.url}: "
+                                 f"{_reason(error)}") from error
+
+    def remove_temporaries(self) -> int:
+        """Delete the `.tmp-*` files and folders that killed writes left behind; returns how
+        many. Call only while no other process writes this workspace (at the start of a run):
+        a live writer's temporary looks the same."""
+        removed = 0
+        for folder, dirs, files in self.fs.walk(self.root, topdown=True):
+            stale = [name for name in [*dirs, *files] if name.startswith(TEMPORARY_PREFIX)]
+            dirs[:] = [name for name in dirs if not name.startswith(TEMPORARY_PREFIX)]
+            for name in stale:
+                self.fs.rm(posixpath.join(folder, name), recursive=True)
+            removed += len(stale)
+        return removed
 
     def read_bytes(self, relpath: str) -> bytes:
         with self.fs.open(self.path(relpath), "rb") as handle:
@@ -73,7 +104,8 @@ class Workspace:
         if not self.fs.exists(full):
             return []
         names = (posixpath.basename(p) for p in self.fs.ls(full, detail=False))
-        return sorted(n for n in names if n.endswith(suffix) and not n.startswith(".tmp-"))
+        return sorted(n for n in names
+                      if n.endswith(suffix) and not n.startswith(TEMPORARY_PREFIX))
 
     # ------------------------------------------------------------------ parquet datasets
     def write_table(self, dataset: str, shard: str, table: pa.Table) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from realsyn.cli import main
 from realsyn.config import RealsynConfig
 from realsyn.executors.local import LocalExecutor
+from realsyn.pipeline import STAGES
 from realsyn.records import stable_id
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
@@ -45,6 +48,21 @@ class ThreadProbeStage(Stage):
         return {RECORDS: 1, "torch_threads": torch.get_num_threads()}
 
 
+class BusyStage(Stage):
+    """Shards that keep a worker busy for a minute, as model scoring does; each worker first
+    records its pid under `busy/`, so a test can see which processes work for the run."""
+
+    name = "busy"
+
+    def shards(self, ctx: Context) -> list[str]:
+        return [f"{index:05d}" for index in range(4)]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        ctx.workspace.write_bytes(f"busy/{shard}", str(os.getpid()).encode())
+        time.sleep(60)
+        return {RECORDS: 1}
+
+
 def make_numbers(workspace: Workspace, shards: int, rows: int) -> None:
     for index in range(shards):
         values = list(range(index * rows, (index + 1) * rows))
@@ -57,4 +75,9 @@ def run(root: str, workers: int) -> dict:
 
 
 if __name__ == "__main__":
-    print(run(sys.argv[1], int(sys.argv[2])))
+    if sys.argv[1] == "cli":  # `realsyn ARGS...` with this module's stages registered
+        STAGES["busy"] = "slow_stage:BusyStage"
+        sys.argv[1:] = sys.argv[2:]
+        main()
+    else:
+        print(run(sys.argv[1], int(sys.argv[2])))

@@ -1,3 +1,5 @@
+import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -107,3 +109,48 @@ def test_a_thread_count_the_user_set_is_kept(tmp_path, monkeypatch):
     ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=Workspace(str(tmp_path)))
     stats = LocalExecutor(workers=2).run(slow_stage.ThreadProbeStage(), ctx)
     assert stats["torch_threads"] == 2 * 2
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie nobody has reaped yet."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+# Ray ties its actors to the driver's job itself; its raylet notices the death a little later.
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize(("kind", "grace_s"), [
+    ("local", 5),
+    pytest.param("ray", 15, marks=pytest.mark.skipif(
+        importlib.util.find_spec("ray") is None, reason="ray is not installed")),
+])
+def test_workers_exit_when_the_runner_is_killed_alone(tmp_path, kind, grace_s):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"workspace: {tmp_path / 'ws'}\nexecutor: {{workers: 2, kind: {kind}}}\n")
+    runner = subprocess.Popen(
+        [sys.executable, str(HERE / "slow_stage.py"), "cli", "run", str(config), "--only", "busy"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])})
+    busy = tmp_path / "ws" / "busy"
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [int(p.read_text()) for p in busy.glob("0*")] if busy.exists() else []
+        assert len(workers) == 2, "both workers must be busy with a shard"
+        assert all(_alive(pid) for pid in workers)
+        runner.kill()  # SIGKILL to the runner only, not its process group
+        runner.wait()
+        deadline = time.monotonic() + grace_s
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived the runner"
+    finally:
+        runner.kill()
+        for pid in workers:  # never leave a test's orphans behind, even when it fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,13 @@ import pytest
 
 from realsyn.config import LLMConfig
 from realsyn.models.llm import ChatRequest, LLMClient, RequestCache, make_client, request_key
-from realsyn.models.llm.gguf import QWEN_GGUF_SHA256, QWEN_GGUF_SIZE, qwen_gguf_path
+from realsyn.models.llm.gguf import (
+    QWEN_GGUF_NAME,
+    QWEN_GGUF_SHA256,
+    QWEN_GGUF_SIZE,
+    qwen_gguf_path,
+    remove_stale_joins,
+)
 from realsyn.models.llm.openai import OpenAIBackend
 
 _spec = importlib.util.spec_from_file_location(
@@ -156,6 +163,18 @@ def test_gguf_is_joined_verified_and_reused(tmp_path, monkeypatch):
         handle.truncate(1000)
     assert qwen_gguf_path().stat().st_size == QWEN_GGUF_SIZE
     path.unlink()  # half a gigabyte: do not leave it in pytest's kept temporary folders
+
+
+def test_half_joined_copies_left_by_killed_joins_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("REALSYN_CACHE", str(tmp_path))
+    target = tmp_path / QWEN_GGUF_NAME
+    killed, joining = (tmp_path / f".tmp-{n}-{QWEN_GGUF_NAME}" for n in ("dead", "live"))
+    for path in (killed, joining):
+        path.write_bytes(b"GGUF" + bytes(1000))
+    hour_ago = time.time() - 3600
+    os.utime(killed, (hour_ago, hour_ago))
+    assert remove_stale_joins(target) == 1
+    assert not killed.exists() and joining.exists()  # a join in progress is left alone
 
 
 @pytest.mark.slow

@@ -1,5 +1,11 @@
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import killed_build
 import numpy as np
 import pytest
 from synthetic_retrieval import topic_data
@@ -68,3 +74,25 @@ def test_no_usable_rows_is_an_error(tmp_path):
 def test_doc_keys_are_stable_and_distinct():
     assert doc_key("a") == doc_key("a") != doc_key("b")
     assert doc_keys(["a", "b", "a"]).tolist() == [doc_key("a"), doc_key("b"), doc_key("a")]
+
+
+def test_a_killed_build_leaves_no_orphan_on_the_next_build(tmp_path):
+    folder = tmp_path / "index"
+    here = Path(__file__).parent
+    build = subprocess.Popen([sys.executable, str(here / "killed_build.py"), str(folder)],
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".tmp-*-index/vectors.npy")):
+            assert build.poll() is None and time.monotonic() < deadline, "the build never began"
+            time.sleep(0.05)
+    finally:
+        build.kill()  # mid-copy: the vectors' copy is half written
+        build.wait()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")], \
+        "the kill must leave the temporary copy a test is about"
+
+    data, keys = killed_build.corpus()
+    index = build_index(folder, [data], keys, BuildParams(n_clusters=4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+    assert np.array_equal(np.asarray(index.vectors), data[index.rows])

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -60,11 +65,41 @@ def worker_thread_limits(workers: int) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """Make this worker die when the process that started it dies, however it dies (SIGKILL,
+    OOM killer, a scheduler's timeout), so that no orphan keeps working for a dead run.
+
+    Linux: the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG). Elsewhere,
+    or if prctl fails: a daemon thread polls the parent pid."""
+    parent = multiprocessing.parent_process()
+    parent_pid = parent.pid if parent is not None else os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent_pid:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)  # from any thread: the whole process, no cleanup
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 # Per-worker state of the process pool: built once by the initializer.
 _worker: dict[str, Any] = {}
 
 
 def _init_worker(stage: Stage, config: RealsynConfig, workspace_url: str) -> None:
+    exit_with_parent()
     runlog.attach_worker()
     ctx = Context(config=config, workspace=Workspace(workspace_url))
     stage.setup(ctx)

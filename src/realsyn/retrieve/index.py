@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from realsyn.retrieve import clustering
+from realsyn.workspace import TEMPORARY_PREFIX
 
 FORMAT_VERSION = 1
 
@@ -127,7 +128,8 @@ def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.nd
 
     `keys` holds one document key per input row (over all blocks, in order). Rows that are not
     usable embeddings (non-finite, zero) are left out and counted in meta["dropped_bad_embedding"].
-    The index is built in a temporary folder beside `folder` and renamed into place.
+    The index is built in a temporary folder beside `folder` and renamed into place; the
+    temporaries of builds that were killed are removed first (one build per folder at a time).
     """
     started = time.perf_counter()
     folder = Path(folder)
@@ -161,7 +163,9 @@ def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.nd
     destination = np.empty(n, dtype=np.int64)
     destination[order] = np.arange(n, dtype=np.int64)
 
-    temporary = folder.parent / f".tmp-{uuid.uuid4().hex}-{folder.name}"
+    for stale in folder.parent.glob(f"{TEMPORARY_PREFIX}*-{folder.name}"):
+        shutil.rmtree(stale, ignore_errors=True)  # a killed build's copy of the vectors
+    temporary = folder.parent / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{folder.name}"
     temporary.mkdir(parents=True)
     try:
         vectors = np.lib.format.open_memmap(temporary / "vectors.npy", mode="w+",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -51,6 +52,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def remove_stale_joins(target: Path, max_age_s: float = 600.0) -> int:
+    """Delete the half-joined copies of `target` that killed processes left (half a GB each).
+    A join in progress keeps touching its file, so only long-untouched ones are removed."""
+    removed = 0
+    for temporary in target.parent.glob(f".tmp-*-{target.name}"):
+        try:
+            if time.time() - temporary.stat().st_mtime > max_age_s:
+                temporary.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process removed or renamed it meanwhile
+            pass
+    return removed
+
+
 def qwen_gguf_path() -> Path:
     """Path of the verified joined GGUF, joining and checking it on first use.
 
@@ -58,6 +73,7 @@ def qwen_gguf_path() -> Path:
     stat rather than hashing 491 MB; a size mismatch still triggers a rejoin.
     """
     target = cache_dir() / QWEN_GGUF_NAME
+    remove_stale_joins(target)
     stamp = target.with_suffix(".sha256")
     if (target.exists() and target.stat().st_size == QWEN_GGUF_SIZE and stamp.exists()
             and stamp.read_text().strip() == QWEN_GGUF_SHA256):
