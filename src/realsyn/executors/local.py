@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
-from tqdm import tqdm
-
 from realsyn.config import RealsynConfig
+from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 
 
 class StageError(RuntimeError):
     """A shard of a stage failed; finished shards keep their markers, so a rerun resumes."""
-
-
-def progress_bar(total: int, initial: int, desc: str) -> tqdm:
-    return tqdm(total=total, initial=initial, desc=desc, unit="shard", dynamic_ncols=True,
-                disable=not sys.stderr.isatty(), file=sys.stderr)
 
 
 def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:

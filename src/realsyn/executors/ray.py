@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from realsyn.executors.local import StageError, guarded, progress_bar, run_one_shard
+from realsyn.executors.local import StageError, guarded, run_one_shard
+from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 
