@@ -9,9 +9,12 @@ Layout under the root (local path or any fsspec URL):
     stages/<stage>/completions/<shard> one marker per finished shard
     stages/<stage>/stats/<shard>.json  one stats file per finished shard
     stages/<stage>/stats.json          merged stats of the stage
+    stages/<stage>/state.json          fingerprint, config and inputs of the committed outputs
 
 Every file is written under a temporary name and renamed into place, so a killed process never
-leaves a half-written file under a final name.
+leaves a half-written file under a final name. A running stage writes its declared outputs into
+staging folders beside them (`.staging-<name>`, see `staged`); `realsyn.commit` swaps them into
+place as a whole once every shard is done, so old and new shards never mix.
 """
 
 from __future__ import annotations
@@ -32,15 +35,63 @@ import pyarrow.parquet as pq
 MANIFEST = "manifest.json"
 
 
+STAGING_PREFIX = ".staging-"
+
+
+def staging_path(final: str) -> str:
+    """Where the next generation of the folder `final` is built: a sibling, so that the swap
+    is a rename within one filesystem."""
+    return posixpath.join(posixpath.dirname(final), STAGING_PREFIX + posixpath.basename(final))
+
+
 class Workspace:
-    def __init__(self, root: str):
+    def __init__(self, root: str, redirects: dict[str, str] | None = None):
         self.url = root
         self.fs, self.root = fsspec.core.url_to_fs(root)
         self.fs.makedirs(self.root, exist_ok=True)
+        # final folder path -> staging folder path, for the outputs of the running stage
+        self.redirects = dict(redirects or {})
 
     # ------------------------------------------------------------------ paths and raw files
     def path(self, *parts: str) -> str:
-        return posixpath.join(self.root, *parts)
+        return self._redirect(posixpath.join(self.root, *parts))
+
+    def _redirect(self, full: str) -> str:
+        for final, staged in self.redirects.items():
+            if full == final or full.startswith(final + "/"):
+                return staged + full[len(final):]
+        return full
+
+    def staged(self, outputs: list[str]) -> Workspace:
+        """A view of this workspace whose writes (and reads) of the folders `outputs` (paths
+        relative to the root, e.g. "datasets/balanced") go to their staging folders."""
+        finals = [fsspec.core.url_to_fs(location)[1] if "://" in location
+                  else posixpath.join(self.root, location) for location in outputs]
+        view = Workspace.__new__(Workspace)
+        view.url, view.fs, view.root = self.url, self.fs, self.root
+        view.redirects = {final: staging_path(final) for final in finals}
+        return view
+
+    @property
+    def committed(self) -> Workspace:
+        """This workspace without staging redirects: the data as last committed."""
+        if not self.redirects:
+            return self
+        return Workspace.__new__(Workspace)._copy_of(self)
+
+    def _copy_of(self, other: Workspace) -> Workspace:
+        self.url, self.fs, self.root, self.redirects = other.url, other.fs, other.root, {}
+        return self
+
+    def staged_url(self, url: str) -> str:
+        """`url` (a folder outside the workspace layout, e.g. the writer's output) redirected
+        to its staging folder when it is an output of the running stage."""
+        path = fsspec.core.url_to_fs(url)[1]
+        redirected = self._redirect(path)
+        if redirected == path:
+            return url
+        protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
+        return protocol + redirected
 
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self.path(*parts))

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from realsyn import datasets
 from realsyn.ingest.fetch import Fetcher
 from realsyn.ingest.html import read_html
 from realsyn.ingest.images import (
@@ -51,7 +52,6 @@ READERS: dict[str, Reader] = {
     "pdf": read_pdf,
     "urls": read_urls,
 }
-OUTPUTS = ("documents", "images", "texts")
 PLAN = "stages/ingest/plan.json"
 
 
@@ -66,11 +66,17 @@ def _signature(plan: dict[str, Any]) -> list[Any]:
 
 
 class IngestStage(Stage):
-    name: ClassVar[str] = "ingest"
+    name = "ingest"
     description: ClassVar[str] = "Read interleaved documents into documents/images/texts."
+    config_paths = ("inputs", "ingest", "executor.shard_size")
 
-    def __init__(self) -> None:
+    def __init__(self, documents: str = datasets.DOCUMENTS, images: str = datasets.IMAGES,
+                 texts: str = datasets.TEXTS) -> None:
         self._plan: dict[str, Any] | None = None
+        self.documents, self.images, self.texts = documents, images, texts
+
+    def writes(self, config) -> list[str]:
+        return [datasets.dataset(name) for name in (self.documents, self.images, self.texts)]
 
     # ------------------------------------------------------------------ planning
     def shards(self, ctx: Context) -> list[str]:
@@ -84,14 +90,8 @@ class IngestStage(Stage):
             raise InputsChangedError(
                 "the inputs or ingest settings changed since this workspace's ingest began; "
                 "run again with --rerun to ingest them from scratch")
-        if stored is None:
-            # A fresh ingest: completion markers without their plan mean nothing, and no
-            # output shard of an earlier plan may outlive it.
-            workspace.reset_stage(self.name)
-            for dataset in OUTPUTS:
-                folder = workspace.path("datasets", dataset)
-                if workspace.fs.exists(folder):
-                    workspace.fs.rm(folder, recursive=True)
+        # A fresh ingest (new fingerprint) starts with no markers and an empty staging folder
+        # (see executors/base.py): no output shard of an earlier plan outlives it.
         if stored != plan:  # new, or the same inputs mounted elsewhere
             workspace.write_json(PLAN, plan)
         self._plan = plan
@@ -132,9 +132,11 @@ class IngestStage(Stage):
             stats["files_ignored_not_documents"] += plan["ignored_files"]
         stats.setdefault(RECORDS, 0)
         workspace = ctx.workspace
-        workspace.write_table("documents", shard, documents_table([d for _, d in documents]))
-        workspace.write_table("images", shard, pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
-        workspace.write_table("texts", shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
+        workspace.write_table(self.documents, shard,
+                              documents_table([d for _, d in documents]))
+        workspace.write_table(self.images, shard,
+                              pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
+        workspace.write_table(self.texts, shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
         workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
         return dict(sorted(stats.items()))
 
