@@ -53,9 +53,9 @@ class Stage:
         folders, or a URL outside the workspace (the writer's output)."""
         return []
 
-    def fingerprint_extra(self) -> dict[str, Any]:
-        """Settings of this instance, beyond the config, that change its outputs (a user
-        stage's own config, extra filters given in Python)."""
+    def fingerprint_extra(self, config: RealsynConfig) -> dict[str, Any]:
+        """What else, beyond `config_paths`, changes this stage's outputs: settings of the
+        instance (a user stage's own config, filters given in Python) or of its inputs."""
         return {}
 
     def setup(self, ctx: Context) -> None:

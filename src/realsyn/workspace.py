@@ -133,9 +133,25 @@ class Workspace:
         self.write_bytes(f"datasets/{dataset}/{shard}.parquet", buffer.getvalue())
         self._register(dataset, "parquet")
 
+    def parquet_file(self, dataset: str, shard: str) -> pq.ParquetFile:
+        """A shard opened by pyarrow from its local path (Arrow's own file) or from the bytes
+        of a remote one; never from a Python file object. pyarrow may still close such an
+        object on its thread pool after a read returns, and needs the GIL for it: when the
+        interpreter exits at that moment, the process aborts with "terminate called without
+        an active exception" (exit status 134; apache/arrow#34314, #33975)."""
+        path = self.path(f"datasets/{dataset}/{shard}.parquet")
+        if self.is_local:
+            return pq.ParquetFile(path)
+        with self.fs.open(path, "rb") as handle:
+            return pq.ParquetFile(pa.BufferReader(handle.read()))
+
     def read_table(self, dataset: str, shard: str, columns: list[str] | None = None) -> pa.Table:
-        with self.fs.open(self.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
-            return pq.read_table(handle, columns=columns)
+        with self.parquet_file(dataset, shard) as parquet:
+            return parquet.read(columns=columns)
+
+    def shard_rows(self, dataset: str, shard: str) -> int:
+        with self.parquet_file(dataset, shard) as parquet:
+            return parquet.metadata.num_rows
 
     def shards(self, dataset: str) -> list[str]:
         return [n[: -len(".parquet")] for n in self.list_files(f"datasets/{dataset}", ".parquet")]
@@ -152,11 +168,7 @@ class Workspace:
             yield shard, self.read_table(dataset, shard, columns)
 
     def count_rows(self, dataset: str) -> int:
-        total = 0
-        for shard in self.shards(dataset):
-            with self.fs.open(self.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
-                total += pq.ParquetFile(handle).metadata.num_rows
-        return total
+        return sum(self.shard_rows(dataset, shard) for shard in self.shards(dataset))
 
     # ------------------------------------------------------------------ arrays
     def write_array(self, name: str, shard: str, array: np.ndarray) -> None:

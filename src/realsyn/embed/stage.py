@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from realsyn import datasets as names
@@ -145,8 +144,8 @@ class EmbedStage(Stage):
 
 def dataset_columns(workspace: Workspace, dataset: str, shard: str) -> list[str]:
     """Column names of a parquet shard, read from its footer only."""
-    with workspace.fs.open(workspace.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
-        return pq.read_schema(handle).names
+    with workspace.parquet_file(dataset, shard) as parquet:
+        return parquet.schema_arrow.names
 
 
 def split_shard_key(key: str, datasets: Sequence[str]) -> tuple[str, str]:

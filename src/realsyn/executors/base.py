@@ -51,7 +51,7 @@ def stage_fingerprint(stage: Stage, ctx: Context,
     """The fingerprint of `stage` under `ctx.config`; input fingerprints are read from the
     workspace unless given (a pipeline predicting the state of stages not yet run)."""
     values = config_values(ctx.config, stage.config_paths)
-    extra = stage.fingerprint_extra()
+    extra = stage.fingerprint_extra(ctx.config)
     if extra:
         values["(stage)"] = extra
     if inputs is None:

@@ -76,7 +76,7 @@ class FilteringStage(Stage):
         return [datasets.dataset(datasets.excluded(self.name))] if self.keeps_excluded(
             config) else []
 
-    def fingerprint_extra(self) -> dict[str, Any]:
+    def fingerprint_extra(self, config) -> dict[str, Any]:
         if not self.extra_filters:
             return {}
         return {"extra_filters": [f.describe() for f in self.extra_filters]}

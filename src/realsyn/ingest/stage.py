@@ -68,7 +68,7 @@ def _signature(plan: dict[str, Any]) -> list[Any]:
 class IngestStage(Stage):
     name = "ingest"
     description: ClassVar[str] = "Read interleaved documents into documents/images/texts."
-    config_paths = ("inputs", "ingest", "executor.shard_size")
+    config_paths = ("ingest", "executor.shard_size")
 
     def __init__(self, documents: str = datasets.DOCUMENTS, images: str = datasets.IMAGES,
                  texts: str = datasets.TEXTS) -> None:
@@ -78,12 +78,21 @@ class IngestStage(Stage):
     def writes(self, config) -> list[str]:
         return [datasets.dataset(name) for name in (self.documents, self.images, self.texts)]
 
-    # ------------------------------------------------------------------ planning
-    def shards(self, ctx: Context) -> list[str]:
-        config = ctx.config
-        plan = make_plan([(spec.path, spec.format) for spec in config.inputs],
+    def fingerprint_extra(self, config) -> dict[str, Any]:
+        # What the inputs hold, not where they are mounted: a moved corpus resumes, a
+        # changed one is ingested again.
+        return {"formats": [spec.format for spec in config.inputs],
+                "plan": _signature(self._make_plan(config))}
+
+    @staticmethod
+    def _make_plan(config) -> dict[str, Any]:
+        return make_plan([(spec.path, spec.format) for spec in config.inputs],
                          config.executor.shard_size, config.ingest.files_per_shard,
                          config.ingest.jsonl_block_bytes)
+
+    # ------------------------------------------------------------------ planning
+    def shards(self, ctx: Context) -> list[str]:
+        plan = self._make_plan(ctx.config)
         workspace = ctx.workspace
         stored = workspace.read_json(PLAN)
         if stored is not None and _signature(stored) != _signature(plan):

@@ -25,7 +25,6 @@ from typing import Any
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from realsyn import datasets
 from realsyn.stage import RECORDS, Context, Stage
@@ -44,11 +43,7 @@ def output_root(ctx: Context) -> str:
 
 
 def shard_row_counts(workspace: Workspace, dataset: str) -> list[tuple[str, int]]:
-    counts = []
-    for shard in workspace.shards(dataset):
-        with workspace.fs.open(workspace.path(f"datasets/{dataset}/{shard}.parquet")) as handle:
-            counts.append((shard, pq.ParquetFile(handle).metadata.num_rows))
-    return counts
+    return [(shard, workspace.shard_rows(dataset, shard)) for shard in workspace.shards(dataset)]
 
 
 def read_row_range(workspace: Workspace, dataset: str, start: int, stop: int) -> pa.Table:
