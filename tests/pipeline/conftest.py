@@ -8,7 +8,7 @@ import pytest
 # tests and by the processes they start.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from small_pipeline import finished_workspace  # noqa: E402
+from small_pipeline import finished_workspace
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def test_nprobe_reruns_the_search_but_reuses_the_index(copy_finished):
 
 
 def test_rerun_still_forces(copy_finished):
-    root, config = copy_finished()
+    _, config = copy_finished()
     _, lines = run(config, only=["write"], rerun=True)
     assert ran(lines) == ["write"]
 
