@@ -107,3 +107,15 @@ def test_a_thread_count_the_user_set_is_kept(tmp_path, monkeypatch):
     ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=Workspace(str(tmp_path)))
     stats = LocalExecutor(workers=2).run(slow_stage.ThreadProbeStage(), ctx)
     assert stats["torch_threads"] == 2 * 2
+
+
+def test_every_shard_records_its_wall_time_and_the_merge_sums_it(tmp_path):
+    import json
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 3, 5)
+    merged = slow_stage.run(str(tmp_path), workers=1)
+    per_shard = [json.loads(path.read_text())["wall_s"]
+                 for path in sorted((tmp_path / "stages" / "slow_copy" / "stats").iterdir())]
+    assert len(per_shard) == 3 and all(value >= 0.3 for value in per_shard)  # sleeps 0.3 s
+    assert abs(merged["wall_s"] - sum(per_shard)) < 1e-6
