@@ -46,10 +46,6 @@ SENTENCES_FILTERED_SCHEMA = pa.schema(
 )
 
 
-def _input_shards(ctx: Context, dataset: str) -> list[str]:
-    return ctx.workspace.shards(dataset)
-
-
 def _user_filters(specs) -> list[RecordFilter]:
     return [build_filter(spec.filter, spec.params) for spec in specs]
 
@@ -66,15 +62,25 @@ class FilteringStage(Stage):
     """A stage that applies record filters: the paper's, then the config's user filters, then
     `extra_filters` given in Python; rejected records optionally go to `excluded/<stage>`."""
 
-    def __init__(self, extra_filters: list[RecordFilter] | tuple = ()) -> None:
+    section: str  # the config section under `extract`: "images" or "sentences"
+
+    def __init__(self, source: str, output: str,
+                 extra_filters: list[RecordFilter] | tuple = ()) -> None:
+        self.source, self.output = source, output
         self.extra_filters = list(extra_filters)
 
     def keeps_excluded(self, config) -> bool:
-        raise NotImplementedError
+        return getattr(config.extract, self.section).keep_excluded
+
+    def reads(self, config) -> list[str]:
+        return [datasets.dataset(self.source)]
 
     def writes(self, config) -> list[str]:
-        return [datasets.dataset(datasets.excluded(self.name))] if self.keeps_excluded(
-            config) else []
+        excluded = [datasets.dataset(datasets.excluded(self.name))]
+        return [datasets.dataset(self.output), *(excluded if self.keeps_excluded(config) else [])]
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ctx.workspace.shards(self.source)
 
     def fingerprint_extra(self, config) -> dict[str, Any]:
         if not self.extra_filters:
@@ -95,28 +101,17 @@ class ExtractImagesStage(FilteringStage):
                     "extract.images.max_aspect", "extract.images.max_pixels",
                     "extract.images.filters", "extract.images.keep_excluded")
 
+    section = "images"
+
     def __init__(self, images: str = datasets.IMAGES, output: str = datasets.IMAGES_FILTERED,
                  extra_filters: list[RecordFilter] | tuple = ()) -> None:
-        super().__init__(extra_filters)
-        self.images, self.output = images, output
-
-    def keeps_excluded(self, config) -> bool:
-        return config.extract.images.keep_excluded
-
-    def reads(self, config) -> list[str]:
-        return [datasets.dataset(self.images)]
-
-    def writes(self, config) -> list[str]:
-        return [datasets.dataset(self.output), *super().writes(config)]
-
-    def shards(self, ctx: Context) -> list[str]:
-        return _input_shards(ctx, self.images)
+        super().__init__(images, output, extra_filters)
 
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         cfg = ctx.config.extract.images
         filters = [*paper_filters.image_filters(cfg), *_user_filters(cfg.filters),
                    *self.extra_filters]
-        table = ctx.workspace.read_table(self.images, shard)
+        table = ctx.workspace.read_table(self.source, shard)
         stats: Counter = Counter({RECORDS: table.num_rows})
         decoded_rows, excluded = [], []
         for row in table.to_pylist():
@@ -159,19 +154,11 @@ class ExtractSentencesStage(FilteringStage):
         "min_entropy", "perplexity_scorer", "perplexity_model", "min_perplexity",
         "max_perplexity", "filters", "keep_excluded"))
 
+    section = "sentences"
+
     def __init__(self, texts: str = datasets.TEXTS, output: str = datasets.SENTENCES_FILTERED,
                  extra_filters: list[RecordFilter] | tuple = ()) -> None:
-        super().__init__(extra_filters)
-        self.texts, self.output = texts, output
-
-    def keeps_excluded(self, config) -> bool:
-        return config.extract.sentences.keep_excluded
-
-    def reads(self, config) -> list[str]:
-        return [datasets.dataset(self.texts)]
-
-    def writes(self, config) -> list[str]:
-        return [datasets.dataset(self.output), *super().writes(config)]
+        super().__init__(texts, output, extra_filters)
 
     def setup(self, ctx: Context) -> None:
         from realsyn.models.perplexity import make_scorer
@@ -209,12 +196,9 @@ class ExtractSentencesStage(FilteringStage):
                              f"{paper_filters.ANALYSIS}, {paper_filters.ENTROPY}, "
                              f"{paper_filters.PERPLEXITY})")
 
-    def shards(self, ctx: Context) -> list[str]:
-        return _input_shards(ctx, self.texts)
-
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         cfg = ctx.config.extract.sentences
-        table = ctx.workspace.read_table(self.texts, shard)
+        table = ctx.workspace.read_table(self.source, shard)
         stats: Counter = Counter({RECORDS: table.num_rows})
         records = []
         for row in table.to_pylist():
