@@ -262,7 +262,7 @@ def report(config: ConfigPath, settings: Settings = None,
     """Write an HTML report (counters per stage, sample gallery) into the workspace."""
     from realsyn.report.html import write_report
 
-    typer.echo(write_report(_existing_workspace(_load(config, _overrides(settings))), samples))
+    typer.echo(write_report(Workspace(_load(config, _overrides(settings)).workspace), samples))
 
 
 def main() -> None:

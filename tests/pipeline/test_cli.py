@@ -74,13 +74,14 @@ def test_version_help_and_config_errors(tmp_path):
 
 def test_read_only_commands_take_set_and_need_a_workspace(tmp_path):
     path = write_config(tmp_path, {"workspace": str(tmp_path / "nowhere")})
-    for command in ("stats", "report", "status", "train"):
+    for command in ("stats", "status", "train"):
         result = invoke(command, str(path))
         assert result.exit_code == 1, (command, result.output)
         assert "does not exist" in result.output
         assert not (tmp_path / "nowhere").exists()
+    for command in ("stats", "status", "train", "report", "run", "config show"):
         # --set is applied (and validated) by every command that reads a config.
-        result = invoke(command, str(path), "--set", "balance.cap=0")
+        result = invoke(*command.split(), str(path), "--set", "balance.cap=0")
         assert result.exit_code == 2 and "balance.cap" in result.output, (command,
                                                                            result.output)
 
