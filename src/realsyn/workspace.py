@@ -3,7 +3,7 @@
 Layout under the root (local path or any fsspec URL):
 
     manifest.json                      datasets, encoder identity, last config
-    config.yaml                        the resolved config of the last run
+    config.yaml                        the resolved config every stage's data matches
     datasets/<name>/<shard>.parquet    records (pyarrow)
     arrays/<name>/<shard>.npy          embeddings and other dense arrays
     stages/<stage>/completions/<shard> one marker per finished shard
@@ -67,21 +67,17 @@ class Workspace:
         relative to the root, e.g. "datasets/balanced") go to their staging folders."""
         finals = [fsspec.core.url_to_fs(location)[1] if "://" in location
                   else posixpath.join(self.root, location) for location in outputs]
-        view = Workspace.__new__(Workspace)
-        view.url, view.fs, view.root = self.url, self.fs, self.root
-        view.redirects = {final: staging_path(final) for final in finals}
-        return view
+        return self._view({final: staging_path(final) for final in finals})
 
     @property
     def committed(self) -> Workspace:
         """This workspace without staging redirects: the data as last committed."""
-        if not self.redirects:
-            return self
-        return Workspace.__new__(Workspace)._copy_of(self)
+        return self._view({}) if self.redirects else self
 
-    def _copy_of(self, other: Workspace) -> Workspace:
-        self.url, self.fs, self.root, self.redirects = other.url, other.fs, other.root, {}
-        return self
+    def _view(self, redirects: dict[str, str]) -> Workspace:
+        view = Workspace.__new__(Workspace)
+        view.url, view.fs, view.root, view.redirects = self.url, self.fs, self.root, redirects
+        return view
 
     def staged_url(self, url: str) -> str:
         """`url` (a folder outside the workspace layout, e.g. the writer's output) redirected

@@ -63,3 +63,17 @@ def test_a_run_with_fewer_shards_leaves_exactly_the_new_set(tmp_path):
     folders = (root / "datasets" / "numbers", root / "listing")
     assert tuple(folder_state(f) for f in folders) == NEW
     assert Workspace(str(root)).read_dataset("numbers").column("of").to_pylist() == [2] * 6
+
+
+def test_outputs_are_replaced_as_a_whole_on_any_fsspec_filesystem():
+    root = "memory://realsyn-commit-test"
+    swap_stage.run(root, 5)
+    swap_stage.run(root, 2)
+    workspace = Workspace(root)
+    assert workspace.shards("numbers") == ["00000", "00001"]
+    listing = sorted(p.rsplit("/", 1)[1] for p in workspace.fs.ls(workspace.path("listing"),
+                                                                   detail=False))
+    assert [name for name in listing if not name.startswith(".")] == ["00000.txt", "00001.txt"]
+    leftovers = [p for p in workspace.fs.find(workspace.root, withdirs=True)
+                 if "/.staging-" in p or "/.old-" in p]
+    assert leftovers == []
