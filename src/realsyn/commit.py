@@ -70,6 +70,16 @@ def folder_marker(url: str) -> dict[str, Any] | None:
     return _read_marker(fs, path)
 
 
+def folder_identity(url: str) -> str | None:
+    """What a reader of a committed folder depends on: the fingerprint it was built with and
+    the commit that wrote it, so that a forced rerun (same settings, maybe other content,
+    e.g. regenerated text) makes everything downstream stale too."""
+    marker = folder_marker(url)
+    if marker is None:
+        return None
+    return f"{marker.get('fingerprint')}@{marker.get('generation')}"
+
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 

@@ -150,7 +150,8 @@ class Pipeline:
         workspace = Workspace(config.workspace)
         recover(workspace)
         ctx = Context(config=config, workspace=workspace)
-        predicted: dict[str, str] = {}  # output folder -> fingerprint it will carry
+        # output folder -> what it will carry once its stale writer has run
+        predicted: dict[str, str] = {}
         upstream_stale: dict[str, str] = {}  # output folder -> stale stage writing it
         report = []
         for stage in self.stages:
@@ -177,9 +178,9 @@ class Pipeline:
                     own = [reason for reason in differences(stored, expected)
                            if not reason.startswith("input ") or not causes]
                     item.reasons += own
-            for location in stage.writes(config):
-                predicted[location] = expected.value
-                if item.state != UP_TO_DATE:
+            if item.state != UP_TO_DATE:
+                for location in stage.writes(config):
+                    predicted[location] = f"(rebuilt by {stage.name})"
                     upstream_stale[location] = stage.name
             report.append(item)
         return report
@@ -195,11 +196,11 @@ class Pipeline:
         self.check_wiring(config, workspace)
         executor = executor or make_executor(config)
         ctx = Context(config=config, workspace=workspace)
-        if rerun and selected:
-            # Later stages were built from what is about to change: their work is stale too.
-            names = self.names
-            for name in names[names.index(selected[0].name):]:
-                workspace.reset_stage(name)
+        if rerun:
+            # Forced: redone from scratch. Later stages then read a new commit of their
+            # inputs, which makes them stale (see commit.folder_identity).
+            for stage in selected:
+                workspace.reset_stage(stage.name)
         producers = self.producers(config)
         results: dict[str, dict] = {}
         closing: dict[Any, str] = {}  # one text per kind of report: the latest

@@ -113,9 +113,17 @@ def test_nprobe_reruns_the_search_but_reuses_the_index(copy_finished):
     assert states(config)["retrieve"] == "up to date"
 
 
-def test_rerun_still_forces(copy_finished):
+def test_rerun_still_forces_and_makes_later_stages_stale(copy_finished):
     _, config = copy_finished()
-    _, lines = run(config, only=["write"], rerun=True)
+    _, lines = run(config, only=["balance"], rerun=True)
+    assert ran(lines) == ["balance"]
+    # Same settings, but a new commit of `balanced`: what was built from the old one is stale.
+    resolved = parse_config(config)
+    report = {item.name: item for item in Pipeline.from_config(resolved).status(resolved)}
+    assert report["balance"].state == "up to date"
+    assert report["write"].state == "stale"
+    assert report["write"].reasons == ["input datasets/balanced changed"]
+    _, lines = run(config)
     assert ran(lines) == ["write"]
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from realsyn.commit import commit, discard_staging, folder_marker, location_url, recover
+from realsyn.commit import commit, discard_staging, folder_identity, location_url, recover
 from realsyn.fingerprint import Fingerprint, config_values
 from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage
@@ -42,8 +42,7 @@ def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
 
 
 def input_fingerprint(ctx: Context, location: str) -> str | None:
-    marker = folder_marker(location_url(ctx.workspace.committed, location))
-    return (marker or {}).get("fingerprint")
+    return folder_identity(location_url(ctx.workspace.committed, location))
 
 
 def stage_fingerprint(stage: Stage, ctx: Context,
