@@ -48,6 +48,31 @@ class FilterSpec(Section):
         return self
 
 
+def _check_plugin(dotted: str, config: dict[str, Any]) -> None:
+    """A user class named by dotted path: importable, its `config` valid for its own model."""
+    from realsyn.plugins import PluginError, instantiate
+
+    try:
+        instantiate(dotted, config)
+    except PluginError as error:
+        raise ValueError(str(error)) from None
+    except ValidationError as error:
+        raise ValueError(f"config of {dotted}: {_problems(error)}") from None
+
+
+class ReaderSpec(Section):
+    """A user reader of input files, named by dotted path (see realsyn.ingest.stage)."""
+
+    reader: str = Field(description="'package.module:Class': called as reader(unit, ingest "
+                        "config, stats) and yielding documents, like the built-in readers.")
+    config: dict[str, Any] = Field(default={}, description="Validated by its `Config` model.")
+
+    @model_validator(mode="after")
+    def _loadable(self) -> ReaderSpec:
+        _check_plugin(self.reader, self.config)
+        return self
+
+
 class StageSpec(Section):
     """One stage of a custom pipeline: a built-in stage name or a user stage's dotted path."""
 
@@ -65,7 +90,6 @@ class StageSpec(Section):
 
     @model_validator(mode="after")
     def _loadable(self) -> StageSpec:
-        from realsyn.plugins import PluginError, load_object
         from realsyn.registry import STAGES
 
         if self.stage in STAGES:
@@ -76,19 +100,7 @@ class StageSpec(Section):
         if ":" not in self.stage:
             raise ValueError(f"unknown stage {self.stage!r}; built-in stages: "
                              f"{', '.join(STAGES)}; a user stage is 'package.module:Class'")
-        try:
-            cls = load_object(self.stage)
-        except PluginError as error:
-            raise ValueError(str(error)) from None
-        model = getattr(cls, "Config", None)
-        if model is None:
-            if self.config:
-                raise ValueError(f"{self.stage} has no Config model, so `config` must be empty")
-            return self
-        try:
-            model.model_validate(self.config)
-        except ValidationError as error:
-            raise ValueError(f"config of {self.stage}: {_problems(error)}") from None
+        _check_plugin(self.stage, self.config)
         return self
 
 
@@ -98,6 +110,8 @@ class InputSpec(Section):
     format: Literal["auto", "obelics", "html", "warc", "pdf", "urls"] = Field(
         default="auto", description="auto: chosen per file by its name (.parquet, .jsonl, .html, "
         ".warc.gz, .pdf; a saved Hugging Face dataset folder); 'urls': text files of image URLs.")
+    reader: ReaderSpec | None = Field(default=None, description=(
+        "A user reader for every file of this input (format is then ignored)."))
 
 
 class ExecutorConfig(Section):

@@ -21,7 +21,7 @@ from realsyn.commit import recover, state_path
 from realsyn.config import RealsynConfig, StageSpec, dump_config
 from realsyn.executors.base import Executor, stage_fingerprint
 from realsyn.fingerprint import differences
-from realsyn.plugins import load_object
+from realsyn.plugins import instantiate
 from realsyn.registry import STAGES
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
@@ -52,12 +52,7 @@ def build_stage(spec: StageSpec) -> Stage:
     if spec.stage in STAGES:
         stage = load_stage(spec.stage, **spec.args)
     else:
-        cls = load_object(spec.stage)
-        model = getattr(cls, "Config", None)
-        if model is not None:
-            stage = cls(model.model_validate(spec.config), **spec.args)
-        else:
-            stage = cls(**spec.args)
+        stage = instantiate(spec.stage, spec.config, **spec.args)
     if spec.name:
         stage.name = spec.name
     return stage

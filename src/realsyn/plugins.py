@@ -25,3 +25,15 @@ def load_object(dotted: str) -> Any:
         return getattr(module, attribute)
     except AttributeError:
         raise PluginError(f"module {module_name!r} has no {attribute!r}") from None
+
+
+def instantiate(dotted: str, config: dict[str, Any] | None = None, **args: Any) -> Any:
+    """Build the class named by `dotted`: its settings `config` are validated by its nested
+    pydantic `Config` model (pydantic's ValidationError when invalid) and passed first."""
+    cls = load_object(dotted)
+    model = getattr(cls, "Config", None)
+    if model is None:
+        if config:
+            raise PluginError(f"{dotted} has no Config model, so `config` must be empty")
+        return cls(**args)
+    return cls(model.model_validate(config or {}), **args)

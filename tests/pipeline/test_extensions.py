@@ -15,8 +15,10 @@ from realsyn.config import ConfigError, parse_config
 from realsyn.executors.local import LocalExecutor
 from realsyn.extract.stages import ExtractImagesStage, ExtractSentencesStage
 from realsyn.filters import RecordFilter
+from realsyn.ingest.sources import filesystem
 from realsyn.ingest.stage import IngestStage
 from realsyn.pipeline import Pipeline, WiringError, run_pipeline
+from realsyn.records import image_item, make_document, text_item
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 
@@ -63,6 +65,51 @@ class SentenceLengths(Stage):
             "bin": list(range(self.config.bins)),
             "sentences": [counts.get(b, 0) for b in range(self.config.bins)]}))
         return {RECORDS: len(words)}
+
+
+class CaptionFiles:
+    """A user reader: files of `image path<TAB>caption` lines, one document per line."""
+
+    class Config(BaseModel):
+        min_words: int = Field(default=1, ge=1)
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def __call__(self, unit, options, stats):
+        fs, path = filesystem(unit.file.path)
+        with fs.open(path, "rt") as handle:
+            for number, line in enumerate(handle):
+                image, _, caption = line.rstrip("\n").partition("\t")
+                if len(caption.split()) < self.config.min_words:
+                    stats["records_dropped_short_caption"] += 1
+                    continue
+                yield make_document(f"{unit.file.relpath}#line={number}", None,
+                                    [image_item(image), text_item(caption)])
+
+
+def test_a_user_reader_named_from_yaml(tmp_path):
+    corpus = slice_corpus(tmp_path / "corpus")
+    images = sorted(p.relative_to(corpus.parent) for p in (corpus.parent / "images").rglob(
+        "*.jpg"))[:3]
+    (corpus.parent / "photos.cap").write_text(
+        f"{images[0]}\tA cat sits on a warm mat.\n{images[1]}\tShort\n"
+        f"{images[2]}\tA rocket stands on its launch pad.\n")
+    config = small_config(tmp_path / "ws", corpus)
+    config["inputs"] = [{"path": str(corpus.parent / "photos.cap"),
+                         "reader": {"reader": "test_extensions:CaptionFiles",
+                                    "config": {"min_words": 2}}}]
+    results = run_pipeline(parse_config(config), only=["ingest"], report=lambda line: None)
+    workspace = Workspace(config["workspace"])
+    assert workspace.count_rows("documents") == 2
+    assert results["ingest"]["records_dropped_short_caption"] == 1
+    assert workspace.read_dataset("images").column("status").to_pylist() == ["ok", "ok"]
+    texts = workspace.read_dataset("texts").column("text").to_pylist()
+    assert texts == ["A cat sits on a warm mat.", "A rocket stands on its launch pad."]
+    # Its settings are part of the ingest fingerprint.
+    config["inputs"][0]["reader"]["config"] = {"min_words": 1}
+    results = run_pipeline(parse_config(config), only=["ingest"], report=lambda line: None)
+    assert workspace.count_rows("documents") == 3
 
 
 @pytest.fixture
@@ -137,6 +184,9 @@ def test_the_same_extensions_named_from_yaml(config, tmp_path):
     ({"pipeline": ["ingest", {"stage": "test_extensions:SentenceLengths",
                               "config": {"bins": 0}}]}, "pipeline.1", "bins"),
     ({"pipeline": ["ingest", "no_such_stage"]}, "pipeline.1", "unknown stage"),
+    ({"inputs": [{"path": "x", "reader": {"reader": "test_extensions:CaptionFiles",
+                                          "config": {"min_words": 0}}}]},
+     "inputs.0.reader", "min_words"),
 ])
 def test_extensions_are_validated_with_their_own_models(change, field, message):
     with pytest.raises(ConfigError) as error:

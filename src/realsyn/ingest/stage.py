@@ -10,6 +10,7 @@ shard's units with the reader of each file's kind, resolves the bytes of every i
 from __future__ import annotations
 
 import json
+import posixpath
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -29,7 +30,7 @@ from realsyn.ingest.images import (
 )
 from realsyn.ingest.obelics import read_arrow, read_jsonl, read_parquet
 from realsyn.ingest.pdf import read_pdf
-from realsyn.ingest.sources import WorkUnit, make_plan, shard_key
+from realsyn.ingest.sources import InputFile, WorkUnit, filesystem, make_plan, shard_key
 from realsyn.ingest.urls import read_urls
 from realsyn.ingest.warc import read_warc
 from realsyn.records import (
@@ -53,6 +54,7 @@ READERS: dict[str, Reader] = {
     "urls": read_urls,
 }
 PLAN = "stages/ingest/plan.json"
+USER_KIND = "reader:"  # the kind of a file read by the user reader of input spec N: "reader:N"
 
 
 class InputsChangedError(RuntimeError):
@@ -63,6 +65,21 @@ def _signature(plan: dict[str, Any]) -> list[Any]:
     """What a plan reads, independent of where the inputs are mounted."""
     return [[(u["file"]["relpath"], u["file"]["kind"], u["start"], u["stop"]) for u in shard]
             for shard in plan["shards"]]
+
+
+def _user_files(path: str, index: int) -> list[InputFile]:
+    """Every file of an input read by a user reader (a file, a folder or a glob)."""
+    fs, stripped = filesystem(path)
+    if fs.isdir(stripped):
+        root, paths = stripped, sorted(fs.find(stripped))
+    elif fs.isfile(stripped):
+        root, paths = posixpath.dirname(stripped), [stripped]
+    else:
+        root, paths = posixpath.dirname(stripped.split("*")[0]), sorted(fs.glob(stripped))
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    qualify = (lambda p: p) if local else fs.unstrip_protocol
+    return [InputFile(qualify(p), qualify(root), posixpath.relpath(p, root),
+                      f"{USER_KIND}{index}") for p in paths]
 
 
 class IngestStage(Stage):
@@ -82,13 +99,32 @@ class IngestStage(Stage):
         # What the inputs hold, not where they are mounted: a moved corpus resumes, a
         # changed one is ingested again.
         return {"formats": [spec.format for spec in config.inputs],
+                "readers": [spec.reader and spec.reader.model_dump() for spec in config.inputs],
                 "plan": _signature(self._make_plan(config))}
 
     @staticmethod
     def _make_plan(config) -> dict[str, Any]:
-        return make_plan([(spec.path, spec.format) for spec in config.inputs],
-                         config.executor.shard_size, config.ingest.files_per_shard,
+        builtin = [(spec.path, spec.format) for spec in config.inputs if spec.reader is None]
+        plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
                          config.ingest.jsonl_block_bytes)
+        for index, spec in enumerate(config.inputs):
+            if spec.reader is not None:
+                units = [WorkUnit(file).to_json() for file in _user_files(spec.path, index)]
+                step = config.ingest.files_per_shard
+                plan["shards"] += [units[i:i + step] for i in range(0, len(units), step)]
+                plan["files"] += len(units)
+        return plan
+
+    def _reader(self, config, kind: str) -> Reader:
+        if not kind.startswith(USER_KIND):
+            return READERS[kind]
+        from realsyn.plugins import instantiate
+
+        cache = self.__dict__.setdefault("_user_readers", {})
+        if kind not in cache:
+            spec = config.inputs[int(kind.removeprefix(USER_KIND))].reader
+            cache[kind] = instantiate(spec.reader, spec.config)
+        return cache[kind]
 
     # ------------------------------------------------------------------ planning
     def shards(self, ctx: Context) -> list[str]:
@@ -122,7 +158,8 @@ class IngestStage(Stage):
             file_stats: Counter[str] = Counter(files_in=1)
             error = None
             try:
-                for document in READERS[unit.file.kind](unit, options, file_stats):
+                for document in self._reader(ctx.config, unit.file.kind)(unit, options,
+                                                                         file_stats):
                     if self._clean(document, options.min_text_chars, file_stats):
                         documents.append((unit.file.root, document))
             except Exception as exc:  # an unforeseen failure loses one file, not the shard
