@@ -6,7 +6,7 @@ STAMP := $(VENV)/.realsyn-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench clean sample-corpus
+.PHONY: setup demo test lint bench clean sample-corpus system-deps perplexity-model
 
 setup: $(STAMP)
 
@@ -19,15 +19,43 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[offline,clip,ray,dev]'
 	touch $(STAMP)
 
-demo: setup
+demo: setup perplexity-model
 	$(VENV)/bin/realsyn run configs/sample.yaml
+	@echo "report:"
+	@$(VENV)/bin/realsyn report configs/sample.yaml
 
-test: setup
+# Debian packages some tests need: the GIMP manual the sample corpus is rebuilt from, and the
+# chromium the report's browser test drives (never a downloaded browser). Installed when apt-get
+# is there and we are root; elsewhere those tests skip and say why.
+DEBIAN_TEST_PACKAGES := gimp-help-en chromium
+system-deps:
+	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages for the tests: $$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	else echo "not installed (no apt-get or not root): $$missing; tests that need them skip"; fi
+
+test: setup system-deps perplexity-model
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+# The default perplexity scorer's n-gram model, trained from two Debian packages into the cache
+# (~/.cache/realsyn or $REALSYN_CACHE; the scorer would also build it on first use).
+NGRAM_PACKAGES := wordnet-base python3.11-doc
+perplexity-model: setup
+	dpkg -s $(NGRAM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NGRAM_PACKAGES); }
+	$(PY) scripts/build_ngram_lm.py
+
+# The peers the benchmarks compare against (datatrove, imagehash) come with the bench extra.
+bench: setup perplexity-model
+	$(PY) -m pip install --quiet -e '.[offline,clip,ray,dev,bench]'
+	$(PY) benchmarks/bench_extract.py
 
 sample-corpus: setup
 	$(PY) scripts/build_sample_corpus.py

@@ -11,9 +11,16 @@ Measured:
 - sentence splitting: ours (nupunkt per line) vs datatrove's spaCy sentencizer tokenizer
   (datatrove's English default needs NLTK punkt data, which no package ships);
 - sentence filters: cheap (cleaning, word count, entropy); + spaCy parse (CAT complexity and
-  action); + GGUF perplexity (on a subset); datatrove's Gopher quality + Gopher repetition +
-  C4 line filters applied per sentence;
+  action); + perplexity: the n-gram default (all sentences) and the GGUF scorer (a subset);
+  datatrove's Gopher quality + Gopher repetition + C4 line filters applied per sentence;
+- perplexity quality of both scorers on the labelled set of the tests
+  (tests/extract/perplexity_labelled_set.py): ROC AUC of clean against machine-made bad
+  sentences, and the shares kept / dropped by each scorer's default window (`--no-gguf-quality`
+  skips the GGUF half, a few CPU-minutes);
 - images: decode + normalise + quality + pHash (ours) vs PIL open + imagehash.phash.
+
+The peers (datatrove, imagehash) come with the `bench` extra: `make bench` installs it and runs
+this script.
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from importlib.util import find_spec  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pyarrow.parquet as pq  # noqa: E402
@@ -42,7 +52,9 @@ from realsyn.extract.sentences import (  # noqa: E402
     split_sentences,
 )
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_corpus" / "sample.parquet"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "sample_corpus" / "sample.parquet"
+sys.path[:0] = [str(ROOT)]  # the labelled perplexity set lives with the tests
 
 
 class Timer:
@@ -75,7 +87,7 @@ def load_inputs(max_texts: int, max_images: int) -> tuple[list[str], list[bytes]
     return texts[:max_texts], images
 
 
-def bench_sentences(results: dict, texts: list[str], ppl_count: int) -> list[str]:
+def bench_sentences(results: dict, texts: list[str], ppl_count: int) -> dict:
     with Timer() as timer:
         sentences = [s for text in texts for s in split_sentences(text)]
     report(results, "split: realsyn (nupunkt per line)", len(sentences), timer, "sentences")
@@ -108,20 +120,55 @@ def bench_sentences(results: dict, texts: list[str], ppl_count: int) -> list[str
 
     bench_datatrove_filters(results, sentences)
 
-    from realsyn.models.perplexity import GGUFScorer
+    from realsyn.models.perplexity import GGUFScorer, NgramScorer
 
-    scorer = GGUFScorer(threads=1)
-    scorer.perplexities(["Warm up the model."])
-    subset = survivors[:ppl_count]
-    with Timer() as timer:
-        values = scorer.perplexities(subset)
-    report(results, f"perplexity only: {scorer.identity}", len(subset), timer, "sentences")
-    results["perplexity_values_sample"] = [round(v, 1) for v in values[:10]]
-    mixed = sentences[: max(ppl_count * 2, 1)]
-    with Timer() as timer:
-        SentenceFilter(SentenceFilterConfig(), nlp=nlp, scorer=scorer).run(mixed)
-    report(results, "filters: full chain incl. perplexity", len(mixed), timer, "sentences")
-    return sentences
+    scorers = {"ngram": NgramScorer(), "gguf": GGUFScorer(threads=1)}
+    for kind, scorer in scorers.items():
+        scorer.perplexities(["Warm up the model."])
+        # the n-gram model is timed on ten passes over the survivors: one takes milliseconds
+        subset = survivors * 10 if kind == "ngram" else survivors[:ppl_count]
+        with Timer() as timer:
+            values = scorer.perplexities(subset)
+        report(results, f"perplexity only: {scorer.identity}", len(subset), timer, "sentences")
+        results[f"perplexity_values_sample_{kind}"] = [round(v, 1) for v in values[:10]]
+        mixed = sentences if kind == "ngram" else sentences[: max(ppl_count * 2, 1)]
+        config = SentenceFilterConfig(perplexity_scorer=kind)
+        with Timer() as timer:
+            candidates, stats = SentenceFilter(config, nlp=nlp, scorer=scorer).run(mixed)
+        report(results, f"filters: full chain incl. {kind} perplexity", len(mixed), timer,
+               "sentences")
+        scored = sum(not math.isnan(c.perplexity) for c in candidates)
+        drops = {k: v for k, v in stats.items() if "perplexity" in k}
+        print(f"{'':<44} window [{config.min_perplexity:g}, {config.max_perplexity:g}]: "
+              f"{scored} reached perplexity, {drops}")
+        results[f"full_chain_stats_{kind}"] = stats
+    return scorers
+
+
+def bench_perplexity_quality(results: dict, scorers: dict) -> None:
+    """AUC and keep/drop shares of each scorer at its default window on the labelled set."""
+    from tests.extract.perplexity_labelled_set import (
+        bad_sentences,
+        clean_sentences,
+        quality_report,
+    )
+
+    clean, bad = clean_sentences(), bad_sentences()
+    print(f"perplexity quality: {sum(map(len, clean.values()))} clean sentences "
+          f"({', '.join(f'{k} {len(v)}' for k, v in clean.items())}), "
+          f"{sum(map(len, bad.values()))} machine-made bad ones")
+    for kind, scorer in scorers.items():
+        config = SentenceFilterConfig(perplexity_scorer=kind)
+        window = (config.min_perplexity, config.max_perplexity)
+        quality = quality_report({k: scorer.perplexities(v) for k, v in clean.items()},
+                                 {k: scorer.perplexities(v) for k, v in bad.items()}, window)
+        results[f"quality_{kind}"] = quality
+        kept = ", ".join(f"{k} {v:.1%}" for k, v in quality["kept_by_kind"].items())
+        dropped = ", ".join(f"{k} {v:.0%}" for k, v in quality["dropped_by_kind"].items())
+        print(f"  {scorer.identity:<40} AUC {quality['auc']:.3f}  window [{window[0]:g}, "
+              f"{window[1]:g}]  clean kept {quality['clean_kept']:.1%} ({kept})  bad dropped "
+              f"{quality['bad_dropped']:.1%} ({dropped})  calibrated window "
+              f"{quality['suggested_window']}")
 
 
 def bench_datatrove_filters(results: dict, sentences: list[str]) -> None:
@@ -183,13 +230,22 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1861)
     parser.add_argument("--images", type=int, default=366)
     parser.add_argument("--ppl", type=int, default=48, help="Sentences scored by the LM.")
+    parser.add_argument("--no-gguf-quality", action="store_true",
+                        help="Measure only the n-gram scorer on the labelled set.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
+    missing = [name for name in ("datatrove", "imagehash") if find_spec(name) is None]
+    if missing:
+        parser.exit(2, f"the peers {', '.join(missing)} are missing: `make bench`, or "
+                       "`pip install -e '.[bench]'`\n")
     texts, images = load_inputs(args.texts, args.images)
     print(f"inputs: {len(texts)} text items, {len(images)} image files (sample corpus)")
     results: dict = {}
     bench_images(results, images)
-    bench_sentences(results, texts, args.ppl)
+    scorers = bench_sentences(results, texts, args.ppl)
+    if args.no_gguf_quality:
+        del scorers["gguf"]
+    bench_perplexity_quality(results, scorers)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -36,7 +36,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from realsyn.config import RetrieveConfig
 from realsyn.retrieve.index import BuildParams, ClusterIndex, build_index
+from realsyn.retrieve.queries import fit_learned_router
+from realsyn.retrieve.routing import paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -75,56 +78,80 @@ def synthetic(args: argparse.Namespace, folder: Path) -> dict:
     print(f"synthetic: {args.sentences:,} sentences in {args.topics} topics (Zipf s={args.zipf}: "
           f"largest {sizes.max():,}, smallest {sizes.min():,}), {args.queries:,} queries, "
           f"dim {d}", flush=True)
-    return {"query_sets": {"images": (queries, query_topic)}, "sentence_topic": sentence_topic}
+    return {"query_sets": {"images": (queries, query_topic)}, "sentence_topic": sentence_topic,
+            "image_sets": ["images"]}
 
 
 # ---------------------------------------------------------------------------- real data
-DOC_GLOBS = [
-    "/usr/share/doc/gimp-help-en/html/en/*.html",
-    "/usr/share/doc/debian-handbook/html/en-US/*.html",
-    "/usr/share/debian-reference/*.en.html",
-    "/usr/share/developers-reference/*.html",
-    "/usr/share/doc/debian-policy/**/*.html",
-    "/usr/share/doc/maint-guide/html/*.en.html",
-    "/usr/share/doc/debian/FAQ/*.en.html",
-    "/usr/share/doc/python3.11/html/**/*.html",
-]
+# Each documentation set's pages; a sentence remembers the first set it was found in. (Python's
+# HTML docs would add ~90k sentences: too many to embed on a small CPU machine.)
+DOC_SETS = {
+    "gimp": ["/usr/share/doc/gimp-help-en/html/en/*.html"],
+    "handbook": ["/usr/share/doc/debian-handbook/html/en-US/*.html"],
+    "other": ["/usr/share/debian-reference/*.en.html", "/usr/share/developers-reference/*.html",
+              "/usr/share/doc/debian-policy/**/*.html", "/usr/share/doc/maint-guide/html/*.en.html",
+              "/usr/share/doc/debian/FAQ/*.en.html"],
+}
 BLOCKS = "p, li, td, dd, dt, figcaption, caption, blockquote"
+GIMP_IMAGES = "/usr/share/doc/gimp-help-en/html/en/images"
+HANDBOOK_IMAGES = "/usr/share/doc/debian-handbook/html/en-US/images"
+# Real image query sets, each searched against the sentences of the listed documentation sets:
+#   photos   the GIMP manual's JPEG photographs and the photos inside Python wheels, against
+#            every installed documentation set (the project's original real benchmark)
+#   figures  a seeded sample of the GIMP manual's PNG figures (screenshots, diagrams), against
+#            the GIMP manual's sentences only
+#   handbook the Debian handbook's own images, against the handbook's sentences only
+REAL_SETS = {"photos": None, "figures": ("gimp",), "handbook": ("handbook",)}
+FIGURES = 1200
 
 
-def real_sentences() -> list[str]:
-    """Unique sentences of 3..81 words from the prose blocks of the installed HTML docs."""
+def real_sentences() -> tuple[list[str], list[str]]:
+    """Unique sentences of 3..81 words from the prose blocks of the installed HTML docs, and
+    the documentation set of each."""
     import nupunkt
     from selectolax.lexbor import LexborHTMLParser
 
-    files = sorted({f for pattern in DOC_GLOBS for f in glob.glob(pattern, recursive=True)
-                    if os.path.isfile(f)})
-    seen: dict[str, None] = {}
-    for path in files:
-        tree = LexborHTMLParser(Path(path).read_text(encoding="utf-8", errors="replace"))
-        for node in tree.css("script, style, pre"):
-            node.decompose()
-        for node in tree.css(BLOCKS):
-            text = re.sub(r"\s+", " ", node.text(deep=True, separator=" ", strip=True))
-            for sentence in nupunkt.sent_tokenize(text) if text else []:
-                if 3 <= len(sentence.split()) <= 81:
-                    seen.setdefault(sentence.strip())
-    print(f"real: {len(seen):,} unique sentences from {len(files)} HTML pages", flush=True)
-    return list(seen)
+    seen: dict[str, str] = {}
+    n_files = 0
+    for source, patterns in DOC_SETS.items():
+        files = sorted({f for pattern in patterns for f in glob.glob(pattern, recursive=True)
+                        if os.path.isfile(f)})
+        n_files += len(files)
+        for path in files:
+            tree = LexborHTMLParser(Path(path).read_text(encoding="utf-8", errors="replace"))
+            for node in tree.css("script, style, pre"):
+                node.decompose()
+            for node in tree.css(BLOCKS):
+                text = re.sub(r"\s+", " ", node.text(deep=True, separator=" ", strip=True))
+                for sentence in nupunkt.sent_tokenize(text) if text else []:
+                    if 3 <= len(sentence.split()) <= 81:
+                        seen.setdefault(sentence.strip(), source)
+    print(f"real: {len(seen):,} unique sentences from {n_files} HTML pages", flush=True)
+    return list(seen), list(seen.values())
+
+
+def open_images(paths: list[str]) -> list[tuple[str, object]]:
+    """The images that pass the paper's quality filter, decoded as the embed stage does."""
+    from realsyn.embed.decode import decode_image
+    from realsyn.extract.images import ImageRejected
+
+    images = []
+    for path in paths:
+        try:
+            image = decode_image(Path(path).read_bytes())
+        except ImageRejected:
+            continue
+        width, height = image.size
+        if min(width, height) >= 100 and 1 / 3 <= width / height <= 3:
+            images.append((path, image))
+    return images
 
 
 def real_photos() -> list[tuple[str, object]]:
     """Real photographs: the JPEGs of the GIMP manual and the photos inside Python wheels."""
     from PIL import Image
 
-    photos = []
-    for path in sorted(glob.glob("/usr/share/doc/gimp-help-en/html/**/*.jpg", recursive=True)):
-        try:
-            with Image.open(path) as image:
-                if min(image.size) >= 100:
-                    photos.append((path, image.convert("RGB")))
-        except OSError:
-            continue
+    photos = open_images(sorted(glob.glob(f"{GIMP_IMAGES}/**/*.jpg", recursive=True)))
     import skimage.data
     from matplotlib import cbook
     from sklearn.datasets import load_sample_image
@@ -138,15 +165,30 @@ def real_photos() -> list[tuple[str, object]]:
     return photos
 
 
-def real(args: argparse.Namespace, folder: Path) -> dict:
-    cache = RESULTS / "real"
-    cache.mkdir(parents=True, exist_ok=True)
-    if not (cache / "sentence_embeddings.npy").exists():
-        from realsyn.config import EncoderConfig
-        from realsyn.models.encoders import load_encoder
+def real_images(name: str) -> list[tuple[str, object]]:
+    if name == "photos":
+        return real_photos()
+    if name == "figures":
+        paths = sorted(glob.glob(f"{GIMP_IMAGES}/**/*.png", recursive=True))
+        images = open_images(paths)
+        keep = np.random.default_rng(0).choice(len(images), min(FIGURES, len(images)),
+                                               replace=False)
+        return [images[i] for i in sorted(keep)]
+    return open_images(sorted(glob.glob(f"{HANDBOOK_IMAGES}/*.png")))
 
-        encoder = load_encoder(EncoderConfig(device="cpu"))
-        sentences = real_sentences()
+
+def load_cached_encoder():
+    from realsyn.config import EncoderConfig
+    from realsyn.models.encoders import load_encoder
+
+    return load_encoder(EncoderConfig(device="cpu"))
+
+
+def cache_real_embeddings(cache: Path) -> None:
+    """Embed (once) every real sentence and every real image set into `cache`."""
+    if not (cache / "sentence_sources.json").exists():
+        encoder = load_cached_encoder()
+        sentences, sources = real_sentences()
         started = time.perf_counter()
         vectors = np.zeros((len(sentences), encoder.dim), dtype=np.float16)
         # batches of similar lengths waste no work on padding
@@ -161,27 +203,37 @@ def real(args: argparse.Namespace, folder: Path) -> dict:
               f"{time.perf_counter() - started:.0f} s", flush=True)
         (cache / "sentences.json").write_text(json.dumps(sentences))
         np.save(cache / "sentence_embeddings.npy", vectors)
-    if not (cache / "photo_embeddings.npy").exists():
-        from realsyn.config import EncoderConfig
-        from realsyn.models.encoders import load_encoder
+        (cache / "sentence_sources.json").write_text(json.dumps(sources))
+    for name in REAL_SETS:
+        if not (cache / f"{name}_embeddings.npy").exists():
+            encoder = load_cached_encoder()
+            images = real_images(name)
+            vectors = np.concatenate([encoder.embed_images([p for _, p in images[i:i + 32]])
+                                      for i in range(0, len(images), 32)])
+            np.save(cache / f"{name}_embeddings.npy", vectors.astype(np.float32))
+            (cache / f"{name}.json").write_text(json.dumps([path for path, _ in images]))
 
-        encoder = load_encoder(EncoderConfig(device="cpu"))
-        photos = real_photos()
-        photo_vectors = np.concatenate([encoder.embed_images([p for _, p in photos[i:i + 32]])
-                                        for i in range(0, len(photos), 32)])
-        np.save(cache / "photo_embeddings.npy", photo_vectors.astype(np.float32))
-        (cache / "photos.json").write_text(json.dumps([name for name, _ in photos]))
+
+def real(args: argparse.Namespace, folder: Path) -> dict:
+    cache = RESULTS / "real"
+    cache.mkdir(parents=True, exist_ok=True)
+    cache_real_embeddings(cache)
     embeddings = np.load(cache / "sentence_embeddings.npy", mmap_mode="r")
-    photos = np.load(cache / "photo_embeddings.npy")
+    sources = np.array(json.loads((cache / "sentence_sources.json").read_text()))
+    wanted = REAL_SETS[args.set]
+    in_set = np.isin(sources, wanted) if wanted else np.ones(len(sources), dtype=bool)
+    images = np.load(cache / f"{args.set}_embeddings.npy")
     rng = np.random.default_rng(args.seed)
     held_out = np.zeros(len(embeddings), dtype=bool)
-    held_out[rng.choice(len(embeddings), size=args.held_out, replace=False)] = True
-    np.save(folder / "sentences.npy", np.asarray(embeddings[~held_out]))
-    print(f"real: {int((~held_out).sum()):,} sentences indexed, {args.held_out:,} held out, "
-          f"{len(photos)} photos", flush=True)
-    return {"query_sets": {"photos": (photos, None),
+    n_held_out = min(args.held_out, int(in_set.sum()) // 10)
+    held_out[rng.choice(np.flatnonzero(in_set), size=n_held_out, replace=False)] = True
+    np.save(folder / "sentences.npy", np.asarray(embeddings[in_set & ~held_out]))
+    print(f"real/{args.set}: {int((in_set & ~held_out).sum()):,} sentences indexed, "
+          f"{n_held_out:,} held out, {len(images)} images", flush=True)
+    return {"query_sets": {args.set: (images, None),
                            "held-out sentences": (np.asarray(embeddings[held_out], np.float32),
-                                                  None)}}
+                                                  None)},
+            "image_sets": [args.set]}
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -284,6 +336,46 @@ def evaluate(name: str, index: ClusterIndex, queries: np.ndarray, labels: np.nda
     return rows
 
 
+def evaluate_routing(name: str, index: ClusterIndex, queries: np.ndarray,
+                     args: argparse.Namespace) -> list[dict]:
+    """Paper vs learned routing on held-out images: the learned router is fitted (as the
+    retrieve stage fits it) on a seeded half of the images, at most --fit-images, and every
+    figure is measured on the other half against exact search. Cost is machine-independent:
+    centres plus list rows scored per query, and its ratio to paper routing at nprobe 1."""
+    order = np.random.default_rng(args.seed + 2).permutation(len(queries))
+    n_fit = min(args.fit_images, len(queries) // 2)
+    fit, held_out = queries[np.sort(order[:n_fit])], queries[np.sort(order[n_fit:])]
+    exact = HierarchicalSearcher(index, threads=args.threads).exact(held_out, TOP_K)
+    learned, used = fit_learned_router(index, fit, None, args.ridge, 2)
+    sizes = index.list_sizes()
+    rows, base = [], None
+    for router in (paper_router(index.centroids), learned):
+        searcher = HierarchicalSearcher(index, threads=args.threads, router=router)
+        for nprobe in args.routing_nprobe:
+            result = searcher.search(held_out, TOP_K, nprobe)
+            scanned = float(index.n_clusters + sizes[result.probes].sum(axis=1).mean())
+            base = base or scanned  # the paper's routing at the first nprobe
+            rows.append({
+                "data": name, "routing": router.name, "nprobe": nprobe,
+                "fit_images": used if router is learned else 0,
+                "eval_images": len(held_out), "clusters": index.n_clusters,
+                "recall@3": float(np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(
+                    result.positions, exact.positions, strict=True)])),
+                "score_ratio": float(np.nansum(result.scores) / np.nansum(exact.scores)),
+                "scanned_per_query": scanned, "cost_vs_paper_nprobe1": scanned / base})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def routing_table(rows: list[dict]) -> str:
+    lines = ["| data | routing | nprobe | recall@3 | score ratio | scanned / query | cost vs "
+             "paper nprobe 1 |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['data']} | {r['routing']} | {r['nprobe']} | {r['recall@3']:.3f} | "
+              f"{r['score_ratio']:.4f} | {r['scanned_per_query']:,.0f} | "
+              f"{r['cost_vs_paper_nprobe1']:.2f}x |" for r in rows]
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| data | nprobe | q/s | speed-up vs exact | score ratio | topic P@3 | recall@3 "
              "| IVFFlat q/s | ours / IVFFlat | same ids as IVFFlat |",
@@ -323,6 +415,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-ivfflat", action="store_true")
     parser.add_argument("--prepare-only", action="store_true",
                         help="Only make (and cache) the data, e.g. the real embeddings.")
+    parser.add_argument("--fit-images", type=int, default=1000,
+                        help="real: images the learned routing is fitted on (at most half).")
+    parser.add_argument("--ridge", type=float, default=RetrieveConfig().routing_ridge)
+    parser.add_argument("--routing-nprobe", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2, 4, 8])
+    parser.add_argument("--set", choices=list(REAL_SETS), default="photos",
+                        help="real: which image set, against which sentences (see REAL_SETS).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help="Folder of the work files and the results (the real corpus's "
@@ -353,15 +452,20 @@ def main(argv: list[str] | None = None) -> None:
     ivf = None if args.no_ivfflat else ivfflat(index)
     topic_sorted = (data["sentence_topic"][np.asarray(index.rows)]
                     if "sentence_topic" in data else None)
-    rows = []
+    rows, routing_rows = [], []
     for name, (queries, labels) in data["query_sets"].items():
         rows += evaluate(f"{args.data}/{name}", index, queries, labels, topic_sorted, args,
                          flat, ivf)
-    summary = {"args": vars(args), "build": built, "rows": rows,
+        if name in data.get("image_sets", ()):
+            routing_rows += evaluate_routing(f"{args.data}/{name}", index, queries, args)
+    summary = {"args": vars(args), "build": built, "rows": rows, "routing_rows": routing_rows,
                "threads": args.threads, "cpu_count": os.cpu_count()}
-    out = args.out / f"retrieval-{args.data}-{meta['ntotal']}.json"
+    name = args.data if args.data == "synthetic" else f"{args.data}-{args.set}"
+    out = args.out / f"retrieval-{name}-{meta['ntotal']}.json"
     out.write_text(json.dumps(summary, indent=2, default=str))
     print(table(rows))
+    if routing_rows:
+        print(routing_table(routing_rows))
     print(f"(exact-search throughput measured on {args.exact_queries:,} random queries and "
           f"extrapolated; {args.threads} threads for every method; results in {out})")
 

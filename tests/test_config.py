@@ -6,7 +6,14 @@ import pytest
 from typer.testing import CliRunner
 
 from realsyn.cli import app
-from realsyn.config import ConfigError, RealsynConfig, load_config
+from realsyn.config import (
+    PAPER_PERPLEXITY_WINDOW,
+    PERPLEXITY_WINDOWS,
+    ConfigError,
+    RealsynConfig,
+    RetrieveConfig,
+    load_config,
+)
 
 runner = CliRunner()
 ROOT = Path(__file__).parent.parent
@@ -24,8 +31,11 @@ def test_paper_defaults():
     assert (images.min_side, images.min_aspect, images.max_aspect) == (100, 1 / 3, 3.0)
     assert (sentences.min_words, sentences.max_words, sentences.min_complexity) == (3, 81, 1)
     assert sentences.min_entropy == 0.3
-    assert (sentences.min_perplexity, sentences.max_perplexity) == (30, 200)
-    assert (config.retrieve.top_k, config.retrieve.nprobe) == (3, 1)
+    # the paper's [30, 200] belongs to its own model; each scorer has a calibrated window
+    assert PAPER_PERPLEXITY_WINDOW == (30, 200)
+    assert (sentences.min_perplexity, sentences.max_perplexity) == PERPLEXITY_WINDOWS["ngram"]
+    assert config.retrieve.top_k == 3
+    assert RetrieveConfig(routing="paper").lists_probed == 1
     assert (config.balance.min_similarity, config.balance.max_similarity) == (0.51, 0.61)
 
 

@@ -118,8 +118,19 @@ def run(config: ConfigPath,
             "--only", help=f"Run only this stage (repeatable): {', '.join(STAGES)}.")] = None,
         start: Annotated[str | None, typer.Option(
             "--from", help="Run this stage and every later one.")] = None,
-        workers: Workers = None, rerun: Rerun = False, settings: Settings = None) -> None:
+        workers: Workers = None, rerun: Rerun = False, settings: Settings = None,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="Print the plan (expected records, time, LLM requests per "
+            "stage, from a probe of a few documents) and run nothing.")] = False,
+        probe_documents: Annotated[int, typer.Option(
+            "--probe-documents", min=1, help="Documents the --dry-run probe runs.")] = 4,
+        ) -> None:
     """Run the configured stages in order, skipping finished work."""
+    if dry_run:
+        from realsyn.dryrun import dry_run as plan_run
+
+        typer.echo(plan_run(_load(config, _overrides(settings, workers)), probe_documents))
+        return
     _run(config, only, start, _overrides(settings, workers), rerun)
 
 
@@ -217,10 +228,21 @@ def train(
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up steps.")] = 100,
     val_shards: Annotated[int, typer.Option(
         min=0, help="Last shards held out for open_clip's evaluation (0: none).")] = 1,
-    workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 2,
+    workers: Annotated[int, typer.Option(
+        min=0, help="Data loader workers, at most (fewer when the training shards cannot feed "
+                    "more).")] = 2,
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: open_clip's).")
                       ] = None,
     name: Annotated[str, typer.Option(help="Run name: <workspace>/train/NAME.")] = "realsyn",
+    texts: Annotated[str, typer.Option(
+        help="Texts a step draws from, per sample: random4 (text1..3 and syn_text, the "
+             "paper's), real3, text1 or syn.")] = "random4",
+    precision: Annotated[str | None, typer.Option(
+        help="open_clip precision: amp, amp_bf16, bf16, fp16, pure_bf16, pure_fp16, fp32 "
+             "(default: fp32 on the CPU, amp elsewhere).")] = None,
+    shards: Annotated[Path | None, typer.Option(
+        help="Another WebDataset folder with sizes.json (default: <workspace>/output/shards)."
+    )] = None,
 ) -> None:
     """Train a CLIP on the written shards with open_clip's trainer and report its evaluation.
 
@@ -231,7 +253,8 @@ def train(
 
     options = TrainOptions(model=model, pretrained=pretrained, epochs=epochs,
                            batch_size=batch_size, lr=lr, warmup=warmup, val_shards=val_shards,
-                           workers=workers, device=device, name=name,
+                           workers=workers, device=device, name=name, texts=texts,
+                           precision=precision, shards=shards,
                            extra=[arg for arg in command.args if arg != "--"])
     try:
         summary = run_training(_existing_workspace(_load(config, _overrides(settings))),
@@ -239,8 +262,8 @@ def train(
     except TrainError as error:
         _fail(str(error))
     metrics = summary["metrics"]
-    typer.echo(f"trained {summary['model']} on {summary['train_samples']} samples; "
-               f"checkpoint: {summary['checkpoint']}")
+    typer.echo(f"trained {summary['model']} on {summary['train_samples']} samples "
+               f"(texts: {summary['texts']}); checkpoint: {summary['checkpoint']}")
     for key in sorted(metrics):
         typer.echo(f"  {key}: {metrics[key]:.4g}" if isinstance(metrics[key], float)
                    else f"  {key}: {metrics[key]}")
@@ -263,6 +286,116 @@ def report(config: ConfigPath, settings: Settings = None,
     from realsyn.report.html import write_report
 
     typer.echo(write_report(Workspace(_load(config, _overrides(settings)).workspace), samples))
+
+
+@app.command("eval")
+def eval_command(
+    config: ConfigPath,
+    dataset: Annotated[list[str], typer.Option(
+        help="A CLIP_benchmark dataset name (with --dataset-root) or a local folder in "
+             "CLIP_benchmark's WebDataset or torchvision's ImageFolder layout (repeatable).")],
+    task: Annotated[list[str] | None, typer.Option(
+        help="zeroshot_classification | zeroshot_retrieval | linear_probe (repeatable; "
+             "default: every task each dataset supports).")] = None,
+    dataset_root: Annotated[str | None, typer.Option(
+        help="Root of CLIP_benchmark datasets; may contain {dataset}.")] = None,
+    download: Annotated[bool, typer.Option(
+        help="Let CLIP_benchmark download missing datasets.")] = False,
+    checkpoint: Annotated[str | None, typer.Option(
+        help="open_clip checkpoint file or pretrained tag (default: the last realsyn train's)."
+    )] = None,
+    model: Annotated[str | None, typer.Option(
+        help="open_clip model name or model-config JSON (default: the last realsyn train's)."
+    )] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda if present).")
+                      ] = None,
+    precision: Annotated[str | None, typer.Option(
+        help="amp | fp32 (default: amp on cuda, fp32 on the CPU).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 0,
+    settings: Settings = None,
+) -> None:
+    """Score an open_clip checkpoint with CLIP_benchmark (zero-shot classification, zero-shot
+    retrieval, linear probe); rows go to <workspace>/report/eval.json."""
+    from realsyn.evaluate import EvalError, EvalOptions, evaluate, format_rows
+
+    options = EvalOptions(datasets=dataset, tasks=task or [], dataset_root=dataset_root,
+                          download=download, checkpoint=checkpoint, model=model, device=device,
+                          precision=precision, batch_size=batch_size, workers=workers)
+    try:
+        result = evaluate(Workspace(_load(config, _overrides(settings)).workspace), options)
+    except EvalError as error:
+        _fail(str(error))
+    typer.echo(f"{result['model']} ({result['checkpoint']})")
+    typer.echo(format_rows(result["rows"]))
+
+
+@app.command()
+def ablate(
+    config: ConfigPath,
+    settings: Settings = None,
+    model: Annotated[str | None, typer.Option(
+        help="open_clip model or model-config JSON (default: ViT-B-32 on a GPU, a tiny CLIP "
+             "on the CPU).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Default: 32 GPU, 4 CPU.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Default: 256 GPU, 8 CPU.")
+                          ] = None,
+    lr: Annotated[float, typer.Option(min=0)] = 5e-4,
+    warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up steps.")] = None,
+    val_shards: Annotated[int, typer.Option(
+        min=1, help="Last shards held out (text1) to score every run on.")] = 1,
+    workers: Annotated[int, typer.Option(
+        min=0, help="Data loader workers, at most (fewer when the training shards cannot feed "
+                    "more).")] = 2,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda if present).")
+                      ] = None,
+    precision: Annotated[str | None, typer.Option(help="open_clip training precision.")
+                         ] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        help="Benchmarks for every run, as `realsyn eval --dataset` (default on the CPU: the "
+             "offline photo set, built into <workspace>/ablate/eval-photos).")] = None,
+    task: Annotated[list[str] | None, typer.Option(help="As `realsyn eval --task`.")] = None,
+    dataset_root: Annotated[str | None, typer.Option(
+        help="Root of CLIP_benchmark datasets; may contain {dataset}.")] = None,
+) -> None:
+    """Train the same CLIP on the same images with text1, real3, syn, random4 and a baseline
+    without retrieval (nearest text of the image's document); print one comparison table."""
+    from realsyn.ablate import CPU_PROFILE, AblateOptions, profile
+    from realsyn.ablate import ablate as run_ablation
+    from realsyn.ablate.runner import default_device
+    from realsyn.evaluate import EvalError
+    from realsyn.train import TrainError, TrainOptions
+
+    workspace = Workspace(_load(config, _overrides(settings)).workspace)
+    device = device or default_device()
+    defaults = profile(device)
+    on_cpu = defaults is CPU_PROFILE
+    options = TrainOptions(model=model or defaults["model"],
+                           epochs=epochs or defaults["epochs"],
+                           batch_size=batch_size or defaults["batch_size"], lr=lr,
+                           warmup=defaults["warmup"] if warmup is None else warmup,
+                           val_shards=val_shards, workers=workers, device=device,
+                           precision=precision)
+    datasets = list(dataset or [])
+    if not datasets and on_cpu:
+        from realsyn.evaluate.photos import build
+
+        try:
+            photos = build(Path(workspace.root) / "ablate" / "eval-photos")
+            datasets = [str(photos / "imagefolder"), str(photos / "wds_retrieval")]
+        except ImportError as error:  # the photos ship in scikit-image / scikit-learn
+            typer.echo(f"no offline photo set ({error}); scoring on the held-out pairs only")
+    note = " (no GPU: a tiny CLIP; its numbers measure the plumbing)" if on_cpu else ""
+    typer.echo(f"model {options.model}, {options.epochs} epochs, batch {options.batch_size}"
+               + ("" if model else note))
+    try:
+        report = run_ablation(workspace, AblateOptions(
+            train=options, datasets=datasets, tasks=task or [], dataset_root=dataset_root),
+            echo=typer.echo)
+    except (TrainError, EvalError) as error:
+        _fail(str(error))
+    typer.echo(report["table"])
+    typer.echo(f"({report['seconds']:.0f} s; {workspace.path('report/ablate.json')})")
 
 
 def main() -> None:

@@ -119,6 +119,9 @@ class ExecutorConfig(Section):
     workers: int = Field(default=2, ge=1)
     shard_size: int = Field(default=1000, ge=1, description="Records per output shard.")
     ray_address: str | None = Field(default=None, description="Ray cluster address; None: local.")
+    progress_interval_s: float = Field(
+        default=30.0, ge=0, description="Seconds between progress lines when stderr is not a "
+        "terminal (batch jobs, Ray); 0: none.")
 
 
 # ---------------------------------------------------------------- ingestion
@@ -179,6 +182,14 @@ class ImageFilterConfig(Section):
         return self
 
 
+# The paper drops perplexity outside [30, 200] under a model it does not name; values depend on
+# the model, so each scorer's default window is calibrated on the labelled set of
+# tests/extract/perplexity_labelled_set.py (benchmarks/bench_extract.py prints the calibration):
+# the upper bound keeps 97% of the clean sentences, the lower one lets 0.5% fall below it.
+PAPER_PERPLEXITY_WINDOW = (30.0, 200.0)
+PERPLEXITY_WINDOWS = {"ngram": (59.0, 1600.0), "gguf": (16.0, 500.0)}
+
+
 class SentenceFilterConfig(Section):
     splitter: Literal["nupunkt"] = "nupunkt"
     split_on_newlines: bool = Field(
@@ -193,12 +204,15 @@ class SentenceFilterConfig(Section):
     parse_batch_size: int = Field(default=256, ge=1)
     entropy: Literal["word_normalized", "char", "word"] = "word_normalized"
     min_entropy: float = Field(default=0.3, ge=0)
-    perplexity_scorer: Literal["gguf", "kenlm", "hf", "none"] = "gguf"
+    perplexity_scorer: Literal["ngram", "gguf", "kenlm", "hf", "none"] = Field(
+        default="ngram", description="ngram: the fast default (a 3-gram model built from Debian "
+        "packages); gguf: Gemma-3-270M through llama.cpp, about 500x slower.")
     perplexity_model: str | None = Field(
         default=None, description="Model path/name; None: the offline default of the scorer.")
     perplexity_threads: int = Field(default=1, ge=1, description="Threads per worker.")
-    min_perplexity: float = Field(default=30.0, ge=0)
-    max_perplexity: float = Field(default=200.0, ge=0)
+    # None: the window calibrated for the scorer (PERPLEXITY_WINDOWS).
+    min_perplexity: float | None = Field(default=None, ge=0)
+    max_perplexity: float | None = Field(default=None, ge=0)
     minhash_threshold: float = Field(default=0.8, gt=0, le=1)
     minhash_num_perm: int = Field(default=128, ge=16)
     minhash_ngram: int = Field(default=5, ge=1, description="Character shingle length.")
@@ -220,6 +234,21 @@ class SentenceFilterConfig(Section):
         "User filters run after the paper's filters (see realsyn.filters)."))
     keep_excluded: bool = Field(default=False, description=(
         "Keep rejected sentences with their reason in dataset excluded/extract_sentences."))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scorer_window(cls, data: Any) -> Any:
+        """Fill an unset perplexity bound with the default window of the chosen scorer."""
+        if not isinstance(data, dict):
+            return data
+        scorer = data.get("perplexity_scorer", cls.model_fields["perplexity_scorer"].default)
+        low, high = PERPLEXITY_WINDOWS.get(scorer, PAPER_PERPLEXITY_WINDOW)
+        data = dict(data)
+        if data.get("min_perplexity") is None:
+            data["min_perplexity"] = low
+        if data.get("max_perplexity") is None:
+            data["max_perplexity"] = high
+        return data
 
     @model_validator(mode="after")
     def _ranges(self) -> SentenceFilterConfig:
@@ -268,12 +297,20 @@ class EmbedConfig(Section):
 
 
 # ---------------------------------------------------------------- retrieval (spec section 2)
+# Learned routing's lists per image: on real images, score ratio >= 0.97 of exact search with
+# recall@3 0.75-0.81 (README, retrieval benchmark).
+LEARNED_ROUTING_NPROBE = 3
+
+
 class RetrieveConfig(Section):
     n_clusters: int | None = Field(default=None, ge=1,
                                    description="None: derived from the number of sentences.")
     sentences_per_cluster: int = Field(default=420, ge=1,
                                        description="Paper: 0.84B sentences / 2M clusters.")
-    nprobe: int = Field(default=1, ge=1)
+    nprobe: int | None = Field(
+        default=None, ge=1, description="Lists each image probes. None: 1 with routing "
+        "'paper' (the paper's one probe), 3 with learned routing (measured on real images: "
+        "benchmarks/bench_retrieval.py, README).")
     top_k: int = Field(default=3, ge=1)
     kmeans_iterations: int = Field(default=20, ge=1)
     training_points_per_cluster: int = Field(
@@ -290,7 +327,31 @@ class RetrieveConfig(Section):
         description="Drop retrieved sentences scoring below this cosine; None keeps all.")
     preview_images: int = Field(default=5, ge=0,
                                 description="Images whose top texts the CLI prints.")
+    routing: Literal["paper", "learned"] = Field(
+        default="learned", description="paper: nearest centres of the raw image vector (spec "
+        "section 2); learned: lists ranked by a per-list linear estimate of their best score, "
+        "fitted on a sample of the run's own images searched exactly (retrieve/routing.py).")
+    routing_fit_images: int = Field(
+        default=1000, ge=1, description="learned routing: images (a seeded sample) searched "
+        "exactly to fit the list keys.")
+    routing_min_fit_images: int = Field(
+        default=32, ge=2, description="learned routing: fewer usable sample images than this "
+        "falls back to paper routing (counted in the stats).")
+    routing_ridge: float = Field(
+        default=0.1, gt=0, description="learned routing: ridge strength, relative to the "
+        "sample's variance; larger stays closer to the raw vector.")
+    audit_queries: int = Field(
+        default=200, ge=0, description="Images (a seeded sample, apart from the fit sample) "
+        "also searched exactly: their score ratio and recall@k are written to the stats and "
+        "report/retrieve.json. 0: no audit.")
+    max_uses_per_sentence: int | None = Field(
+        default=None, ge=1, description="At most this many images get one sentence (in any "
+        "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
     seed: int = 0
+
+    @property
+    def lists_probed(self) -> int:
+        return self.nprobe or (1 if self.routing == "paper" else LEARNED_ROUTING_NPROBE)
 
 
 # ---------------------------------------------------------------- generation (spec section 3)

@@ -12,7 +12,6 @@ a whole. `status` predicts the same decisions without running anything.
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from realsyn.executors.base import Executor, stage_fingerprint
 from realsyn.fingerprint import differences
 from realsyn.plugins import instantiate
 from realsyn.registry import STAGES
+from realsyn.runlog import run_log
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 
@@ -199,20 +199,22 @@ class Pipeline:
         producers = self.producers(config)
         results: dict[str, dict] = {}
         closing: dict[Any, str] = {}  # one text per kind of report: the latest
-        for stage in selected:
-            stored = workspace.read_json(state_path(stage.name), {})
-            if stored.get("committed") and \
-                    stored.get("fingerprint") == stage_fingerprint(stage, ctx).value:
-                report(f"[{stage.name}] skipped (up to date)")
-                continue
-            started = time.perf_counter()
-            stats = executor.run(stage, ctx, producers=producers)
-            results[stage.name] = stats
-            report(f"[{stage.name}] ({time.perf_counter() - started:.1f} s) "
-                   f"{stage.summary(ctx, stats)}")
-            text = stage.closing_report(ctx)
-            if text:
-                closing[type(stage).closing_report] = text
+        with run_log(config, workspace) as log:
+            for stage in selected:
+                stored = workspace.read_json(state_path(stage.name), {})
+                if stored.get("committed") and \
+                        stored.get("fingerprint") == stage_fingerprint(stage, ctx).value:
+                    report(f"[{stage.name}] skipped (up to date)")
+                    continue
+                started = log.stage_started(stage.name)
+                stats = executor.run(stage, ctx, producers=producers)
+                results[stage.name] = stats
+                summary = stage.summary(ctx, stats)
+                elapsed = log.stage_finished(stage.name, started, stats, summary)
+                report(f"[{stage.name}] ({elapsed:.1f} s) {summary}")
+                text = stage.closing_report(ctx)
+                if text:
+                    closing[type(stage).closing_report] = text
         for text in closing.values():
             report(text)
         if all(item.state == UP_TO_DATE for item in self.status(config)):

@@ -23,4 +23,12 @@ def test_synthetic_benchmark_small(tmp_path, capsys, monkeypatch):
     assert all(row["same_as_ivf"] > 0.999 for row in rows.values())
     # one probe keeps nearly the topic precision of exact search (all lists probed)
     assert rows[1]["topic_precision@3"] >= rows[14]["topic_precision@3"] - 0.02
-    assert "| synthetic/images | 1 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| synthetic/images | 1 |" in out
+    # routing comparison on held-out images: both routings, each nprobe, costs relative to
+    # the paper's at nprobe 1
+    routing = {(r["routing"], r["nprobe"]): r for r in result["routing_rows"]}
+    assert set(routing) == {(name, n) for name in ("paper", "learned") for n in (1, 2, 4, 8)}
+    assert routing["paper", 1]["cost_vs_paper_nprobe1"] == 1.0
+    assert routing["learned", 1]["fit_images"] == 200 and routing["paper", 1]["eval_images"] == 200
+    assert "| synthetic/images | learned | 1 |" in out

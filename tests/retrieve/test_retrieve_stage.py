@@ -5,6 +5,8 @@ from synthetic_retrieval import topic_data, write_images, write_sentences
 from realsyn.executors.local import LocalExecutor, StageError
 from realsyn.retrieve.index import ClusterIndex
 from realsyn.retrieve.stage import INDEX_DIR, RetrieveStage, retrieved_schema
+from realsyn.stage import Context
+from realsyn.workspace import Workspace
 
 N_TOPICS, PER_TOPIC = 6, 120
 
@@ -27,7 +29,7 @@ def run(ctx):
 
 
 def test_retrieves_top3_of_the_right_topic(make_context):
-    ctx = make_context({"n_clusters": 4})
+    ctx = make_context({"n_clusters": 4, "nprobe": 1})
     sentence_topic, image_topic, sentence_docs = populate(ctx, bad_image=7)
     stats = run(ctx)
     assert stats["records_in"] == 60 and stats["retrieved"] == 59
@@ -69,6 +71,28 @@ def test_index_is_reused_and_rebuilt_when_inputs_change(make_context):
     assert ClusterIndex.load(folder).n_clusters == 2
 
 
+def test_changed_sentences_rebuild_the_index(tmp_path, make_context):
+    """New sentence vectors under the same shard names and counts must not be searched with the
+    old index: the result equals a fresh build over the new sentences."""
+    ctx = make_context({"n_clusters": 4})
+    populate(ctx, seed=0)
+    run(ctx)
+    new_sentences, new_topic, _, _ = topic_data(N_TOPICS, PER_TOPIC, 60, seed=1, noise=0.15)
+    docs = [f"{t}-{i % 4}" for i, t in enumerate(new_topic)]
+    write_sentences(ctx.workspace, new_sentences, docs, shard_size=300)
+    ctx.workspace.reset_stage("retrieve")
+    run(ctx)
+    changed = ctx.workspace.read_dataset("retrieved").to_pylist()
+
+    fresh = Context(config=ctx.config.model_copy(update={"workspace": str(tmp_path / "fresh")}),
+                    workspace=Workspace(str(tmp_path / "fresh")))
+    _, _, images, image_topic = topic_data(N_TOPICS, PER_TOPIC, 60, seed=0, noise=0.15)
+    write_sentences(fresh.workspace, new_sentences, docs, shard_size=300)
+    write_images(fresh.workspace, images, [f"{t}-0" for t in image_topic], shard_size=25)
+    run(fresh)
+    assert changed == fresh.workspace.read_dataset("retrieved").to_pylist()
+
+
 def test_exclude_own_document_and_min_score(make_context):
     ctx = make_context({"n_clusters": 3, "exclude_own_document": True, "min_score": 0.2})
     _, image_topic, _ = populate(ctx)
@@ -106,8 +130,11 @@ def test_summary_prints_top_texts_with_scores(make_context):
     # first, middle and last image of the 60 (spread over the shards)
     images = [line for line in lines if line.startswith("  image ")]
     assert images == [f"  image i{i} https://example.org/{i}.jpg" for i in (0, 30, 59)]
-    assert len(lines) == 1 + 3 * 4
-    score, text = lines[2].split(maxsplit=1)
+    # the ten most reused text1 sentences, then 3 images with their 3 texts
+    assert lines[1].startswith("  text1 reuse: ") and len(lines) == 1 + 11 + 3 * 4
+    uses, text = lines[2].split(maxsplit=1)
+    assert uses.endswith("x") and text.startswith("sentence number ")
+    score, text = lines[13].split(maxsplit=1)
     assert 0 < float(score) <= 1 and text.startswith("sentence number ")
 
 

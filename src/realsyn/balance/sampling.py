@@ -151,7 +151,16 @@ def size_distribution(sizes: np.ndarray) -> dict:
         "normalized_entropy": round(entropy / math.log2(k), 6) if k > 1 else 1.0,
         # "2^b": number of clusters with 2^b <= size < 2^(b+1)
         "histogram_log2": {f"{2 ** int(v)}": int(c) for v, c in zip(values, counts, strict=True)},
+        "rank_sizes": rank_sizes(sizes),
     }
+
+
+def rank_sizes(sizes: np.ndarray, points: int = 512) -> list[list[int]]:
+    """[rank, size] of the sizes sorted largest first, at most `points` log-spaced ranks (1 is
+    the largest): the report's rank plot, bounded however many clusters there are."""
+    ordered = np.sort(np.asarray(sizes, dtype=np.int64))[::-1]
+    ranks = np.unique(np.geomspace(1, len(ordered), num=min(points, len(ordered))).round())
+    return [[int(rank), int(ordered[int(rank) - 1])] for rank in ranks]
 
 
 @dataclass

@@ -187,6 +187,7 @@ class BalanceStage(GlobalStage):
                                            config.fill_target, config.seed)
         kept = band_rows[result.kept]
         stats["dropped_cluster_cap"] = int(len(band_rows) - len(kept))
+        dropped = dropped_examples(table, scores, in_band, kept, config)
         stats["records_out"] = len(kept)
 
         output = table.take(pa.array(kept, pa.int64()))
@@ -209,7 +210,7 @@ class BalanceStage(GlobalStage):
             "cap_t": result.cap, "cap_extra": result.extra, "target": config.target,
             "seed": config.seed,
             "clusters_before": result.before, "clusters_after": result.after,
-            "stats": stats,
+            "stats": stats, "dropped_examples": dropped,
         })
         return stats
 
@@ -223,6 +224,20 @@ class BalanceStage(GlobalStage):
                 f"; entropy {stats.get('entropy_before', 0):.3f} -> "
                 f"{stats.get('entropy_after', 0):.3f} bits; report: "
                 f"{ctx.workspace.path(REPORT)}")
+
+
+def dropped_examples(table: pa.Table, scores: np.ndarray, in_band: np.ndarray,
+                     kept: np.ndarray, config: BalanceConfig, per_reason: int = 12) -> list[dict]:
+    """The first few dropped rows of each reason (image_id, reason, score), for the report."""
+    capped = in_band.copy()
+    capped[kept] = False
+    reasons = {"below_band": scores < config.min_similarity,
+               "above_band": scores > config.max_similarity,
+               "no_score": ~np.isfinite(scores), "cluster_cap": capped}
+    ids = table.column("image_id").to_pylist()
+    return [{"image_id": ids[row], "reason": reason,
+             "score": float(scores[row]) if np.isfinite(scores[row]) else None}
+            for reason, mask in reasons.items() for row in np.flatnonzero(mask)[:per_reason]]
 
 
 def write_sharded(workspace: Workspace, name: str, table: pa.Table, shard_size: int) -> None:

@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
+from realsyn import runlog
 from realsyn.config import RealsynConfig
 from realsyn.executors.base import Executor, StageError, guarded, run_one_shard
 from realsyn.stage import Context, Stage
@@ -44,6 +45,7 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(stage: Stage, config: RealsynConfig, workspace: Workspace) -> None:
+    runlog.attach_worker()
     ctx = Context(config=config, workspace=workspace)
     stage.setup(ctx)
     _worker.update(stage=stage, ctx=ctx)

@@ -16,6 +16,11 @@ from realsyn.extract.sentences import QUALITY_REASONS, SEMANTIC_REASONS
 from realsyn.workspace import Workspace
 
 FUNNEL_PATH = "report/funnel.json"
+# The steps in pipeline order (the stored JSON has its keys sorted).
+IMAGE_STEPS = ("extracted", "decoded", "after_quality", "after_perceptual_dedup",
+               "after_semantic_dedup")
+SENTENCE_STEPS = ("extracted", "after_quality", "after_semantic", "after_exact_near_dedup",
+                  "after_paraphrase_dedup")
 
 
 def _drops(stats: dict[str, Any]) -> dict[str, int]:

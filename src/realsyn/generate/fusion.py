@@ -9,6 +9,7 @@ stage can fall back to text1 and flag the row.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -73,6 +74,14 @@ def caption_template() -> PromptTemplate:
 def format_tags(tags: Sequence[tuple[str, float]] | Sequence[str]) -> str:
     names = [tag if isinstance(tag, str) else tag[0] for tag in tags]
     return ", ".join(names) if names else "none"
+
+
+def parse_tags(value: str | None) -> list[tuple[str, float]]:
+    """The `tags` column of `generated` (JSON [[tag, score], ...]) back as pairs; [] if bad."""
+    try:
+        return [(str(tag), float(score)) for tag, score in json.loads(value or "[]")]
+    except (TypeError, ValueError):
+        return []
 
 
 def fusion_messages(text1: str, caption: str, tags: Sequence[Any],

@@ -1,111 +1,77 @@
-"""A self-contained HTML report of a workspace: per-stage counters and a gallery of samples."""
+"""The run report: one self-contained HTML page (plots and thumbnails inlined as data URIs, no
+script or style from elsewhere), rendered from templates/report.html with jinja2."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-import json
+from typing import Any
 
-from PIL import Image
+from jinja2 import Environment, PackageLoader, select_autoescape
 
-from realsyn.pipeline import STAGES
+from realsyn.embed.decode import try_decode_image
+from realsyn.report import data, plots
 from realsyn.workspace import Workspace
 
-# The datasets whose rows make the gallery, latest pipeline step first.
-GALLERY_SOURCES = ("balanced", "generated", "retrieved")
-TEXT_COLUMNS = ("text1", "text2", "text3", "syn_text", "caption")
+REPORT_PATH = "report/index.html"
+PAGE_SIZE = 12  # gallery cards per page
 
 
-def _thumbnail(data: bytes | None, side: int = 224) -> str:
-    if not data:
-        return ""
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.thumbnail((side, side))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="JPEG", quality=80)
-    except Exception:  # an undecodable image only loses its thumbnail
-        return ""
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img src="data:image/jpeg;base64,{encoded}">'
+def thumbnail(image: bytes | None, side: int = 224) -> str | None:
+    """A JPEG data URI of the image, or None when it cannot be decoded."""
+    # The pipeline's own decoder (EXIF orientation, alpha on white): what the models saw.
+    picture, _ = try_decode_image(image, min_side=side)
+    if picture is None:  # an undecodable image only loses its thumbnail
+        return None
+    picture.thumbnail((side, side))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _stats_table(workspace: Workspace) -> str:
-    rows = []
-    for stage in STAGES:
-        stats = workspace.stage_stats(stage)
-        if not stats:
-            continue
-        cells = "<br>".join(f"{html.escape(k)}: {v:,}" for k, v in stats.items())
-        rows.append(f"<tr><td>{stage}</td><td>{cells}</td></tr>")
-    return "<table><tr><th>stage</th><th>counters</th></tr>" + "".join(rows) + "</table>"
+def _share(stats: dict[str, Any], key: str) -> float | None:
+    total = stats.get("records_in")
+    return stats.get(key, 0) / total if total else None
 
 
-def _image_bytes(workspace: Workspace, wanted: set[str]) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for dataset in ("images_final", "images_dedup", "images_filtered", "images"):
-        if not workspace.shards(dataset):
-            continue
-        for _, table in workspace.iter_tables(dataset, ["image_id", "bytes"]):
-            for image_id, data in zip(table.column("image_id").to_pylist(),
-                                      table.column("bytes").to_pylist(), strict=True):
-                if image_id in wanted:
-                    found[image_id] = data
-        return found
-    return found
+def make_plots(report: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for kind, steps in (report["funnel_steps"] or {}).items():
+        if steps:
+            out[f"funnel_{kind}"] = plots.funnel(kind, steps)
+    balance = report["balance"]
+    if balance:
+        stats = balance.get("stats", {})
+        if balance.get("score_histogram"):
+            out["scores"] = plots.score_histogram(
+                balance["score_histogram"], balance["band"],
+                below=_share(stats, "dropped_below_band"),
+                above=_share(stats, "dropped_above_band"))
+        before, after = balance.get("clusters_before", {}), balance.get("clusters_after", {})
+        if before.get("rank_sizes"):
+            out["clusters"] = plots.cluster_ranks(
+                before["rank_sizes"], after.get("rank_sizes", []),
+                before.get("entropy_bits", 0.0), after.get("entropy_bits", 0.0),
+                balance.get("cap_t"))
+    if any(row["wall_s"] for row in report["timings"]):
+        out["timings"] = plots.stage_times(report["timings"])
+    if report["retrieval"]:
+        out["retrieval"] = plots.retrieval_scores(report["retrieval"]["scores"])
+    return out
 
 
-def _gallery(workspace: Workspace, limit: int) -> str:
-    for dataset in GALLERY_SOURCES:
-        if workspace.shards(dataset):
-            rows = workspace.read_dataset(dataset).slice(0, limit).to_pylist()
-            break
-    else:
-        return "<p>No retrieved samples yet.</p>"
-    images = _image_bytes(workspace, {row["image_id"] for row in rows})
-    cards = []
-    for row in rows:
-        texts = "".join(
-            f"<p><b>{name}</b> {html.escape(str(row[name]))}"
-            + (f" <i>({row.get('score' + name[-1]):.3f})</i>"
-               if name[-1].isdigit() and row.get("score" + name[-1]) is not None else "")
-            + "</p>"
-            for name in TEXT_COLUMNS if row.get(name))
-        cards.append(f'<div class="card">{_thumbnail(images.get(row["image_id"]))}{texts}</div>')
-    return f"<h2>Samples from <code>{dataset}</code></h2>" + "".join(cards)
+def render(report: dict[str, Any]) -> str:
+    environment = Environment(loader=PackageLoader("realsyn.report", "templates"),
+                              autoescape=select_autoescape(["html"]), trim_blocks=True,
+                              lstrip_blocks=True)
+    gallery = report["gallery"]
+    images = {image_id: thumbnail(raw) for image_id, raw in gallery["images"].items()}
+    return environment.get_template("report.html").render(
+        **report, plots=make_plots(report), thumbnails=images, page_size=PAGE_SIZE)
 
 
-STYLE = """body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.4em;vertical-align:top}
-.card{display:inline-block;width:300px;vertical-align:top;margin:.5em;padding:.5em;
-border:1px solid #ddd}.card img{max-width:100%}.card p{font-size:.85em;margin:.3em 0}"""
-
-
-def _training(workspace: Workspace) -> str:
-    """The evaluation of the last `realsyn train` run on held-out shards, if there was one."""
-    summary = workspace.read_json("report/train.json")
-    if not summary:
-        return ""
-    rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{value:.4g}</td></tr>"
-                   if isinstance(value, float) else
-                   f"<tr><td>{html.escape(key)}</td><td>{html.escape(str(value))}</td></tr>"
-                   for key, value in sorted(summary.get("metrics", {}).items()))
-    return (f"<h2>CLIP trained on the output</h2><p>{html.escape(str(summary['model']))}, "
-            f"{summary['epochs']} epoch(s) on {summary['train_samples']} samples, evaluated "
-            f"on {summary['val_samples']} held-out samples (open_clip_train); checkpoint "
-            f"<code>{html.escape(str(summary['checkpoint']))}</code></p><table>{rows}</table>")
-
-
-def write_report(workspace: Workspace, limit: int = 24) -> str:
+def write_report(workspace: Workspace, limit: int = 48) -> str:
     """Write report/index.html into the workspace and return its path."""
-    funnel = workspace.read_json("report/funnel.json")
-    funnel_html = (f"<h2>Funnel</h2><pre>{html.escape(json.dumps(funnel, indent=2))}</pre>"
-                   if funnel else "")
-    page = (f"<!doctype html><meta charset='utf-8'><title>realsyn report</title>"
-            f"<style>{STYLE}</style><h1>realsyn report</h1>"
-            f"<p>workspace: <code>{html.escape(workspace.url)}</code></p>{funnel_html}"
-            f"<h2>Stages</h2>{_stats_table(workspace)}{_training(workspace)}"
-            f"{_gallery(workspace, limit)}")
-    workspace.write_bytes("report/index.html", page.encode())
-    return workspace.path("report/index.html")
+    page = render(data.collect(workspace, limit))
+    workspace.write_bytes(REPORT_PATH, page.encode())
+    return workspace.path(REPORT_PATH)

@@ -1,6 +1,7 @@
 """Hierarchical search: nearest centre(s) first, then the sentences of those clusters only.
 
-Inter-cluster: each query finds its `nprobe` nearest centres (1 reproduces the paper).
+Inter-cluster: each query finds its `nprobe` best centres by its router (routing.py; the paper's
+nearest centre of the raw vector with nprobe 1 reproduces the paper).
 Intra-cluster: the (query, probed list) pairs are grouped by list, and each group is scored
 against its list with ONE matrix product (the batching the paper relies on: a list is read and
 converted once for all the queries that probe it). Each pair keeps its list's top-k; a query's
@@ -17,8 +18,8 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from realsyn.retrieve import clustering
 from realsyn.retrieve.index import ClusterIndex
+from realsyn.retrieve.routing import Router, paper_router
 
 # Lists handed to one worker thread at a time: large enough to amortise scheduling.
 LISTS_PER_TASK = 64
@@ -32,9 +33,10 @@ class SearchResult:
 
 
 class HierarchicalSearcher:
-    def __init__(self, index: ClusterIndex, threads: int | None = None):
+    def __init__(self, index: ClusterIndex, threads: int | None = None,
+                 router: Router | None = None):
         self.index = index
-        self.coarse = clustering.centroid_index(index.centroids)
+        self.router = router or paper_router(index.centroids)
         self.threads = threads or faiss.omp_get_max_threads()
 
     def search(self, queries: np.ndarray, top_k: int = 3, nprobe: int = 1,
@@ -42,13 +44,26 @@ class HierarchicalSearcher:
                ) -> SearchResult:
         """Top-k sentences of each query. `query_doc_keys` (one per query) turns on the
         own-document filter: sentences whose document key equals the query's are skipped."""
-        index = self.index
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        n = len(queries)
-        nprobe = max(1, min(nprobe, index.n_clusters))
-        probes = clustering.nearest_centres(self.coarse, queries, nprobe)
+        nprobe = max(1, min(nprobe, self.index.n_clusters))
+        probes = self.router.probes(queries, nprobe)
+        cand_scores, cand_positions = self._candidates(queries, probes, top_k, query_doc_keys)
+        return _merge(cand_scores, cand_positions, top_k, min_score, probes)
 
-        # candidates: slot s of query i holds the top-k of its s-th probed list
+    def cluster_maxima(self, queries: np.ndarray, query_doc_keys: np.ndarray | None = None
+                       ) -> np.ndarray:
+        """Each query's best score in every list (float32, n x n_clusters; -inf where a list
+        is empty or filtered out): what a router would ideally rank lists by."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        every = np.broadcast_to(np.arange(self.index.n_clusters), (len(queries),
+                                                                    self.index.n_clusters))
+        scores, _ = self._candidates(queries, np.ascontiguousarray(every), 1, query_doc_keys)
+        return scores
+
+    def _candidates(self, queries: np.ndarray, probes: np.ndarray, top_k: int,
+                    query_doc_keys: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Slot s of query i holds the top-k of its s-th probed list: scores and positions."""
+        n, nprobe = probes.shape
         cand_scores = np.full((n, nprobe * top_k), -np.inf, dtype=np.float32)
         cand_positions = np.full((n, nprobe * top_k), -1, dtype=np.int64)
 
@@ -78,7 +93,13 @@ class HierarchicalSearcher:
                 for chunk in chunks:
                     run(chunk)
 
-        return _merge(cand_scores, cand_positions, top_k, min_score, probes)
+        return cand_scores, cand_positions
+
+    def exact(self, queries: np.ndarray, top_k: int = 3,
+              query_doc_keys: np.ndarray | None = None, min_score: float | None = None
+              ) -> SearchResult:
+        """Every list probed: exact search, with the same filters as `search`."""
+        return self.search(queries, top_k, self.index.n_clusters, query_doc_keys, min_score)
 
     def _search_list(self, cluster: int, queries: np.ndarray, query_ids: np.ndarray,
                      slots: np.ndarray, top_k: int, query_doc_keys: np.ndarray | None,

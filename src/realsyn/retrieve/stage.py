@@ -3,7 +3,8 @@
 Reads dataset + row-aligned arrays `sentences_final` (to index) and `images_final` (queries),
 writes dataset `retrieved` with the shard keys of `images_final`. The index persists under
 `index/retrieve/` in the workspace and is reused when its inputs and build settings are
-unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster.
+unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster. The routing
+fit, the audit and the reuse of sentences go to the stats and `report/retrieve.json`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.config import RetrieveConfig
+from realsyn.retrieve import quality
 from realsyn.retrieve.index import (
     BuildParams,
     ClusterIndex,
@@ -28,6 +30,7 @@ from realsyn.retrieve.index import (
     doc_keys,
     valid_rows,
 )
+from realsyn.retrieve.queries import QuerySource, make_router, sample_rows
 from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
 from realsyn.stage import RECORDS, Context, GlobalStage
 from realsyn.workspace import Workspace
@@ -36,13 +39,14 @@ SENTENCES = datasets.SENTENCES_FINAL
 IMAGES = datasets.IMAGES_FINAL
 OUTPUT = datasets.RETRIEVED
 INDEX_DIR = "index/retrieve"
+REPORT = "report/retrieve.json"
 IMAGE_COLUMNS = ["image_id", "doc_id", "position", "url"]
 
 
 def retrieved_schema(top_k: int) -> pa.Schema:
     fields = [("image_id", pa.string()), ("doc_id", pa.string()), ("position", pa.int32()),
               ("url", pa.string()),
-              ("image_cluster_id", pa.int64())]  # the image's nearest centre
+              ("image_cluster_id", pa.int64())]  # the first list the image probed
     for i in range(1, top_k + 1):
         fields += [(f"text{i}", pa.string()),  # text1 = most similar
                    (f"score{i}", pa.float32()),  # cosine image-sentence
@@ -87,17 +91,54 @@ class RetrieveStage(GlobalStage):
     def run(self, ctx: Context) -> dict[str, Any]:
         workspace, config = ctx.workspace, ctx.config.retrieve
         index, index_stats = self.ensure_index(workspace, config)
-        image_shards, _ = check_aligned(workspace, self.images)
+        image_shards, image_counts = check_aligned(workspace, self.images)
         stats: dict[str, Any] = {RECORDS: 0, "retrieved": 0, "dropped_bad_embedding": 0,
                                  "dropped_no_sentence": 0, **index_stats}
-        searcher = HierarchicalSearcher(index) if index is not None else None
         lookup = SentenceLookup(workspace, *check_aligned(workspace, self.sentences),
                                 dataset=self.sentences)
+        fit_rows, audit_rows = sample_rows(sum(image_counts), config)
+        queries = QuerySource(workspace, self.images, image_shards, image_counts)
+        router, routing_stats = (make_router(index, config, queries, fit_rows)
+                                 if index is not None else (None, {}))
+        stats.update(routing_stats)
+        searcher = HierarchicalSearcher(index, router=router) if index is not None else None
+        audit = quality.Audit(searcher, config) if searcher is not None else None
+        # a cap needs every image's candidates before any is assigned: search more than top_k
+        depth = config.top_k * (quality.CAP_CANDIDATES if config.max_uses_per_sentence else 1)
+        searched = []
         for shard in image_shards:
-            table, shard_stats = self.search_shard(workspace, config, searcher, lookup, shard)
-            workspace.write_table(self.output, shard, table)
+            rows, result, shard_stats = self.search_shard(workspace, config, searcher, shard,
+                                                          depth)
+            if audit is not None:
+                audit.check(queries.global_rows(shard, rows), audit_rows, result,
+                            lambda local, shard=shard: queries.read(shard, local), rows)
+            searched.append((shard, rows, result))
             for key, value in shard_stats.items():
                 stats[key] += value
+        if config.max_uses_per_sentence and searcher is not None:
+            capped, cap_stats = quality.cap_sentence_uses(
+                [result for _, _, result in searched], config.max_uses_per_sentence,
+                config.top_k)
+            searched = [(shard, rows, result) for (shard, rows, _), result
+                        in zip(searched, capped, strict=True)]
+            stats.update(cap_stats)
+            stats["retrieved"] -= cap_stats["dropped_sentence_cap"]
+        for shard, rows, result in searched:
+            found = result.positions[:, 0] >= 0 if len(rows) else np.zeros(0, bool)
+            images = workspace.read_table(self.images, shard, columns=IMAGE_COLUMNS)
+            table = (self._table(images.take(rows[found]), _select(result, found), index, lookup,
+                                 config.top_k) if searcher is not None
+                     else retrieved_schema(config.top_k).empty_table())
+            workspace.write_table(self.output, shard, table)
+        reuse = quality.sentence_reuse([result for _, _, result in searched], index, lookup)
+        stats.update(reuse["stats"])
+        if audit is not None:
+            stats.update(audit.stats())
+        workspace.write_json(REPORT, {"routing": {
+                                          "routing": router.name if router else None,
+                                          **routing_stats},
+                                      "audit": audit.report() if audit is not None else None,
+                                      "text1_reuse": reuse, "stats": stats})
         return stats
 
     # ------------------------------------------------------------------ the index
@@ -160,38 +201,37 @@ class RetrieveStage(GlobalStage):
 
     # ------------------------------------------------------------------ the queries
     def search_shard(self, workspace: Workspace, config: RetrieveConfig,
-                     searcher: HierarchicalSearcher | None, lookup: SentenceLookup, shard: str
-                     ) -> tuple[pa.Table, dict[str, int]]:
-        images = workspace.read_table(self.images, shard, columns=IMAGE_COLUMNS)
+                     searcher: HierarchicalSearcher | None, shard: str, depth: int
+                     ) -> tuple[np.ndarray, SearchResult, dict[str, int]]:
+        """The searched rows of one image shard and their `depth` best sentences."""
+        image_doc_ids = workspace.read_table(self.images, shard, columns=["doc_id"]).column(
+            "doc_id").to_pylist()
         embeddings = workspace.read_array(self.images, shard)
-        stats = {RECORDS: images.num_rows, "retrieved": 0, "dropped_bad_embedding": 0,
+        stats = {RECORDS: len(image_doc_ids), "retrieved": 0, "dropped_bad_embedding": 0,
                  "dropped_no_sentence": 0}
         usable = valid_rows(embeddings)
         stats["dropped_bad_embedding"] = int((~usable).sum())
         rows = np.flatnonzero(usable)
         if searcher is None:
             stats["dropped_no_sentence"] = len(rows)
-            return retrieved_schema(config.top_k).empty_table(), stats
-        image_doc_ids = images.column("doc_id").to_pylist()
+            return rows[:0], _concat([], depth, config.lists_probed), stats
         results = []
         for start in range(0, len(rows), config.query_batch_size):
             batch = rows[start:start + config.query_batch_size]
             keys = (doc_keys([image_doc_ids[i] for i in batch])
                     if config.exclude_own_document else None)
-            results.append(searcher.search(embeddings[batch], config.top_k, config.nprobe,
+            results.append(searcher.search(embeddings[batch], depth, config.lists_probed,
                                            query_doc_keys=keys, min_score=config.min_score))
-        result = _concat(results, config.top_k, config.nprobe)
+        result = _concat(results, depth, config.lists_probed)
         found = result.positions[:, 0] >= 0
         stats["dropped_no_sentence"] = int((~found).sum())
         stats["retrieved"] = int(found.sum())
-        rows, result = rows[found], _select(result, found)
-        table = self._table(images.take(rows), result, searcher.index, lookup, config.top_k)
-        return table, stats
+        return rows, result, stats
 
     @staticmethod
     def _table(images: pa.Table, result: SearchResult, index: ClusterIndex,
                lookup: SentenceLookup, top_k: int) -> pa.Table:
-        positions = result.positions
+        positions = result.positions[:, :top_k]
         present = positions >= 0
         global_rows = np.where(present, np.asarray(index.rows)[np.maximum(positions, 0)], -1)
         sentences = lookup.fetch(global_rows[present])
@@ -211,6 +251,7 @@ class RetrieveStage(GlobalStage):
     # ------------------------------------------------------------------ the CLI's lines
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         lines = [", ".join(f"{key}={value}" for key, value in stats.items())]
+        lines += quality.reuse_lines(ctx.workspace.read_json(REPORT).get("text1_reuse", {}))
         lines += preview(ctx.workspace, ctx.config.retrieve.preview_images,
                          ctx.config.retrieve.top_k, self.output)
         return "\n".join(lines)

@@ -29,7 +29,7 @@ import pyarrow as pa
 from realsyn import datasets
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
-from realsyn.write import parquet
+from realsyn.write import card, parquet
 from realsyn.write.webdataset import TarShardWriter, key_digits, make_key
 
 INPUT = datasets.BALANCED
@@ -168,6 +168,7 @@ class WriteStage(Stage):
         fs.makedirs(folder, exist_ok=True)
         with fs.open(posixpath.join(folder, "sizes.json"), "w") as handle:
             json.dump(sizes, handle, indent=2, sort_keys=True)
+        card.write_card(ctx.config, ctx.workspace, output_root(ctx), stats)
 
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         root = output_root(ctx)

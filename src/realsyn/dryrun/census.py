@@ -1,0 +1,139 @@
+"""What the inputs hold, read cheaply: documents, images and text items counted by the ingest
+readers without fetching or decoding anything, and a few hundred sentences sampled through the
+cheap sentence filters (cleaning, word counts, entropy; no parser, no language model).
+
+Reading stops after `max_documents` or `max_seconds`; the counts of the work units not read are
+extrapolated from those read (by units, since unit sizes are bounded by the ingest plan).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from realsyn.config import RealsynConfig
+from realsyn.extract.dedup import group_labels
+from realsyn.extract.images import ImageRejected, decode_image, quality_reason
+from realsyn.extract.phash import linking_pairs, phash
+from realsyn.extract.sentences import SentenceFilter, split_sentences
+from realsyn.ingest.images import LocalImages, location_kind
+from realsyn.ingest.sources import WorkUnit, make_plan
+from realsyn.ingest.stage import READERS
+
+
+@dataclass
+class Census:
+    units_total: int = 0
+    units_read: int = 0
+    documents: int = 0
+    images: int = 0
+    texts: int = 0
+    text_chars: int = 0
+    sentences_sampled: int = 0
+    sentence_filter: Counter = field(default_factory=Counter)
+    sentences_per_text: float = 0.0
+    # Images with bytes at hand (embedded or local files; never fetched), sampled, decoded and
+    # pHash-deduplicated as the extract and dedup stages do: duplicates span documents, so a
+    # few probe documents cannot show how many there are.
+    images_sampled: int = 0
+    images_quality_ok: int = 0
+    images_unique: int = 0
+
+    @property
+    def unique_share(self) -> float | None:
+        """Images left by perceptual dedup per image passing quality, on the sample."""
+        return self.images_unique / self.images_quality_ok if self.images_quality_ok else None
+
+    @property
+    def scale(self) -> float:
+        """Factor from the units read to all units."""
+        return self.units_total / self.units_read if self.units_read else 0.0
+
+    def expected(self, count: int) -> int:
+        return round(count * self.scale)
+
+    @property
+    def cheap_pass_rate(self) -> float:
+        total = sum(self.sentence_filter.values())
+        return self.sentence_filter.get("kept", 0) / total if total else 0.0
+
+
+def take_census(config: RealsynConfig, max_documents: int = 20_000, max_seconds: float = 30.0,
+                sample_sentences: int = 400, sample_images: int = 2000, seed: int = 0
+                ) -> Census:
+    plan = make_plan([(spec.path, spec.format) for spec in config.inputs],
+                     config.executor.shard_size, config.ingest.files_per_shard,
+                     config.ingest.jsonl_block_bytes)
+    units = [unit for shard in plan["shards"] for unit in shard]
+    census = Census(units_total=len(units))
+    # Units in a seeded random order, so that a stopped census is a sample of the whole input.
+    order = list(range(len(units)))
+    random.Random(seed).shuffle(order)
+    texts: list[str] = []
+    images: list[tuple[str, dict]] = []
+    stats: Counter[str] = Counter()
+    started = time.monotonic()
+    for index in order:
+        if census.documents >= max_documents or time.monotonic() - started > max_seconds:
+            break
+        unit = WorkUnit.from_json(units[index])
+        try:
+            for document in READERS[unit.file.kind](unit, config.ingest, stats):
+                census.documents += 1
+                for item in document["items"]:
+                    if item["kind"] == "image":
+                        census.images += 1
+                        images.append((unit.file.root, item))
+                    elif item.get("text"):
+                        census.texts += 1
+                        census.text_chars += len(item["text"])
+                        texts.append(item["text"])
+        except Exception:  # the run counts unreadable files; the estimate skips them
+            continue
+        census.units_read += 1
+    rng = random.Random(seed)
+    sampled = rng.sample(texts, min(len(texts), sample_sentences))
+    sentences = [s for text in sampled
+                 for s in split_sentences(text, config.extract.sentences.split_on_newlines)]
+    census.sentences_per_text = len(sentences) / len(sampled) if sampled else 0.0
+    sentences = rng.sample(sentences, min(len(sentences), sample_sentences))
+    census.sentences_sampled = len(sentences)
+    _, census.sentence_filter = SentenceFilter(config.extract.sentences).run(sentences)
+    _dedup_sample(config, census, rng.sample(images, min(len(images), sample_images)))
+    return census
+
+
+def _image_bytes(local: LocalImages, root: str, item: dict) -> bytes | None:
+    if item.get("image_bytes"):
+        return item["image_bytes"]
+    url = item.get("image_url")
+    if url and location_kind(url) in ("local", "file"):
+        return local.read(root, url)[0]
+    return None
+
+
+def _dedup_sample(config: RealsynConfig, census: Census, images: list[tuple[str, dict]]) -> None:
+    cfg = config.extract.images
+    local = LocalImages(config.ingest.max_image_bytes, config.ingest.allow_paths_outside_root)
+    hashes = []
+    for root, item in images:
+        data = _image_bytes(local, root, item)
+        if data is None:
+            continue
+        census.images_sampled += 1
+        try:
+            decoded = decode_image(data, cfg.max_pixels)  # as extract_images: same hashes
+        except ImageRejected:
+            continue
+        if quality_reason(decoded.width, decoded.height, cfg.min_side, cfg.min_aspect,
+                          cfg.max_aspect) is None:
+            hashes.append(phash(decoded.image))
+    census.images_quality_ok = len(hashes)
+    if hashes:
+        codes = np.array(hashes, dtype=np.int64)
+        labels = group_labels(len(codes), linking_pairs(codes, cfg.phash_max_distance))
+        census.images_unique = len(np.unique(labels))

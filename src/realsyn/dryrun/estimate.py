@@ -1,0 +1,206 @@
+"""From census and probe to a plan: expected records and time per stage, LLM requests and tokens.
+
+Each stage's records scale from the probe by what drives it: documents (ingest), images
+(extract_images and everything after retrieval), text items (extract_sentences), or both in
+their measured proportion (dedup, embed, semantic_dedup). Time = model loading once + the
+probe's work time scaled by the records, divided by the workers a per-shard stage can keep busy.
+Duplicates span documents, so a few documents show few of them: the images left after dedup are
+corrected by the census's pHash dedup of an image sample (semantic dedup is not corrected; the
+records after it, and the time of later stages, lean high).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from realsyn.config import RealsynConfig
+from realsyn.dryrun.census import Census
+from realsyn.dryrun.probe import ProbeResult
+from realsyn.generate.fusion import (
+    caption_template,
+    estimate_tokens,
+    fusion_messages,
+    parse_tags,
+)
+from realsyn.progress import format_duration
+
+# Mixed stages: where their image and their sentence inputs are counted, as (stage, stats key).
+MIXED_INPUTS = {
+    "dedup": (("extract_images", "images_out"), ("extract_sentences", "sentences_out")),
+    "embed": (("dedup", "images_out"), ("dedup", "sentences_out")),
+    "semantic_dedup": (("dedup", "images_out"), ("dedup", "sentences_out")),
+}
+
+
+@dataclass
+class StageEstimate:
+    name: str
+    records: int
+    seconds: float | None
+    basis: str
+
+
+@dataclass
+class Plan:
+    census: Census
+    probe: ProbeResult
+    stages: list[StageEstimate]
+    llm_requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(stage.seconds or 0.0 for stage in self.stages)
+
+
+def _ratio(full: float, probe: float) -> float:
+    return full / probe if probe else 0.0
+
+
+AFTER_THINNING = ("generate", "balance", "write")
+
+
+def stage_scale(name: str, census: Census, probe: ProbeResult) -> float:
+    scale = _records_scale(name, census, probe)
+    return scale * probe.thinning if name in AFTER_THINNING else scale
+
+
+def dedup_correction(census: Census, probe: ProbeResult) -> float:
+    """How much more perceptual dedup removes from the census's image sample than from the
+    probe's few documents (1 when either cannot tell)."""
+    extract, dedup = probe.stages.get("extract_images"), probe.stages.get("dedup")
+    if census.unique_share is None or not extract or not dedup:
+        return 1.0
+    probe_share = _ratio(dedup.stats.get("images_out", 0), extract.stats.get("images_out", 0))
+    return census.unique_share / probe_share if probe_share else 1.0
+
+
+def _records_scale(name: str, census: Census, probe: ProbeResult) -> float:
+    documents = _ratio(census.expected(census.documents), probe.documents)
+    images = _ratio(census.expected(census.images), probe.images)
+    texts = _ratio(census.expected(census.texts), probe.texts)
+    deduplicated = images * dedup_correction(census, probe)
+    if name == "ingest":
+        return documents
+    if name == "extract_sentences":
+        return texts
+    if name == "extract_images":
+        return images
+    if name in MIXED_INPUTS:
+        (image_stage, image_key), (text_stage, text_key) = MIXED_INPUTS[name]
+        image_part = probe.stages.get(image_stage)
+        text_part = probe.stages.get(text_stage)
+        n_images = image_part.stats.get(image_key, 0) if image_part else 0
+        n_texts = text_part.stats.get(text_key, 0) if text_part else 0
+        total = n_images + n_texts
+        image_scale = images if name == "dedup" else deduplicated
+        return (image_scale * n_images + texts * n_texts) / total if total else image_scale
+    return deduplicated
+
+
+def busy_workers(config: RealsynConfig, shards: int) -> float:
+    """Shards run `workers` at a time: 3 shards on 2 workers take 2 rounds (1.5 busy)."""
+    workers = max(1, config.executor.workers)
+    shards = max(1, shards)
+    return shards / math.ceil(shards / workers)
+
+
+def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[int, int, int]:
+    """(requests, prompt tokens, completion tokens) for `images` generated rows, from the
+    probe's rows: the fusion prompt of each, the caption prompt when the LLM writes captions."""
+    generate = probe.stages.get("generate")
+    rows = probe.generated_rows
+    if generate is None or not rows or generate.records_in == 0:
+        return 0, 0, 0
+    per_image = sum(v for k, v in generate.stats.items()
+                    if k.endswith("llm_requests")) / generate.records_in
+    prompt = completion = 0
+    captions_by_llm = config.generate.captioner == "tags_llm"
+    for row in rows:
+        tags = [tag for tag, _ in parse_tags(row.get("tags"))]
+        messages = fusion_messages(row.get("text1") or "", row.get("caption") or "", tags)
+        prompt += sum(estimate_tokens(m["content"]) for m in messages)
+        completion += estimate_tokens(row.get("syn_text") or "")
+        if captions_by_llm:
+            caption = caption_template().render(labels=", ".join(tags))
+            prompt += sum(estimate_tokens(m["content"]) for m in caption)
+            completion += estimate_tokens(row.get("caption") or "")
+    scale = images / len(rows)
+    return round(per_image * images), round(prompt * scale), round(completion * scale)
+
+
+def estimate(config: RealsynConfig, census: Census, probe: ProbeResult) -> Plan:
+    shards = max(1, math.ceil(census.expected(census.documents)
+                              / max(1, config.executor.shard_size)))
+    stages = []
+    for name, measured in probe.stages.items():
+        if measured.error:
+            stages.append(StageEstimate(name, 0, None, f"probe failed: {measured.error}"))
+            continue
+        scale = stage_scale(name, census, probe)
+        records = round(measured.records_in * scale)
+        work = measured.process_s * scale
+        if measured.is_global:
+            seconds, basis = measured.setup_s + work, "global"
+        else:
+            busy = busy_workers(config, shards)
+            seconds = measured.setup_s + work / busy
+            basis = f"{shards} shards on {busy:.3g} busy workers"
+        stages.append(StageEstimate(name, records, seconds,
+                                    f"{basis}; probe {measured.records_in} records: "
+                                    f"{measured.setup_s:.1f} + {measured.process_s:.1f} CPU s "
+                                    f"({measured.wall_s:.1f} s wall)"))
+    generate = next((s for s in stages if s.name == "generate"), None)
+    requests, prompt, completion = llm_usage(config, probe, generate.records if generate else 0)
+    return Plan(census, probe, stages, requests, prompt, completion)
+
+
+def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
+    census = plan.census
+    lines = [
+        f"inputs: {census.expected(census.documents):,} documents, "
+        f"{census.expected(census.images):,} images, {census.expected(census.texts):,} text "
+        f"items (read {census.units_read} of {census.units_total} work units)",
+        f"sentences: about {census.sentences_per_text:.1f} per text item; "
+        f"{plan.census.cheap_pass_rate:.0%} of {census.sentences_sampled} sampled pass the cheap "
+        f"filters ({', '.join(f'{k} {v}' for k, v in sorted(census.sentence_filter.items()))})",
+        f"images: {census.images_sampled} sampled with their bytes, "
+        f"{census.images_quality_ok} pass quality, {census.images_unique} left after "
+        f"perceptual dedup",
+        f"probe: {plan.probe.documents} documents, {plan.probe.images} images, "
+        f"{plan.probe.texts} text items through every stage (images after dedup corrected "
+        f"x{dedup_correction(census, plan.probe):.2f} by the image sample)",
+        "",
+        "times: CPU seconds of the probe (model loading + work), scaled to the records and "
+        "shared among the workers: the time on this machine when nothing else runs on it",
+        f"{'stage':<18} {'records in':>11} {'estimate':>10}  basis",
+    ]
+    for stage in plan.stages:
+        time_text = format_duration(stage.seconds) if stage.seconds is not None else "?"
+        lines.append(f"{stage.name:<18} {stage.records:>11,} {time_text:>10}  {stage.basis}")
+    lines.append(f"{'total':<18} {'':>11} {format_duration(plan.total_seconds):>10}")
+    lines.append(f"LLM: {plan.llm_requests:,} requests, about {plan.prompt_tokens:,} prompt and "
+                 f"{plan.completion_tokens:,} completion tokens")
+    lines.append("")
+    lines.append(closing_note(plan, measured))
+    return "\n".join(lines)
+
+
+def closing_note(plan: Plan, measured: dict[str, float] | None) -> str:
+    """The estimate against the stage times of a run this workspace measured, when it has one."""
+    if not measured:
+        return ("note: no measured run in this workspace yet. The estimate comes from a probe of "
+                f"{plan.probe.documents} documents in one process; compare it with the stage "
+                "times `realsyn run` prints (and the report's 'Time per stage').")
+    estimated = {stage.name: stage.seconds or 0.0 for stage in plan.stages}
+    common = [name for name in estimated if name in measured]
+    est = sum(estimated[name] for name in common)
+    real = sum(measured[name] for name in common)
+    worst = max(common, key=lambda n: abs(estimated[n] - measured[n]))
+    return (f"note: the last measured run of this workspace took {format_duration(real)} over "
+            f"{len(common)} stages; this estimate says {format_duration(est)} "
+            f"({est / real:.2f}x the measured time). Furthest stage: {worst} "
+            f"({format_duration(estimated[worst])} estimated, "
+            f"{format_duration(measured[worst])} measured).")

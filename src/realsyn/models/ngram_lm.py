@@ -1,0 +1,268 @@
+"""A word n-gram language model with interpolated modified Kneser-Ney smoothing, in numpy.
+
+The same class of model as the KenLM files CCNet scores web text with, trained and queried here
+without KenLM's `lmplz` (no registry ships it). N-grams are keyed by a 64-bit hash of their word
+ids and kept in sorted arrays, so a lookup is one `np.searchsorted` over a whole batch of
+sentences; at about 15 words a sentence that is tens of thousands of sentences per second on one
+core.
+
+Smoothing (Chen & Goodman 1998, as in KenLM): the highest order uses raw counts, lower orders
+continuation counts (how many distinct words precede the n-gram), except n-grams that start with
+<s>, which cannot be preceded and keep raw counts. Three discounts per order (for counts 1, 2 and
+3+) come from the counts of counts; the unigram level is interpolated with a uniform
+distribution over the vocabulary plus <unk>, which gives unseen words their probability.
+
+Text is normalised before tokenizing (lower case, digits to 0) as CCNet does, so the model
+scores wording, not casing or numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+UNK, BOS, EOS = "<unk>", "<s>", "</s>"
+_UNK_ID, _BOS_ID, _EOS_ID = 0, 1, 2
+FORMAT_VERSION = 1
+
+_TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+_DIGIT = re.compile(r"\d")
+
+# One random odd 64-bit multiplier per position in the n-gram (fixed: the keys are stored).
+_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                         0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53],
+                        dtype=np.uint64)
+
+
+def tokenize(text: str) -> list[str]:
+    """Words and single punctuation marks of the normalised text."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    return _TOKEN.findall(_DIGIT.sub("0", text))
+
+
+def _keys(windows: np.ndarray) -> np.ndarray:
+    """64-bit keys of the n-grams in the rows of `windows` ([count, n] word ids)."""
+    n = windows.shape[1]
+    if n == 0:
+        return np.zeros(len(windows), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = (windows.astype(np.uint64) + np.uint64(1)) * _MULTIPLIERS[:n]
+        key = np.bitwise_xor.reduce(mixed, axis=1) if n > 1 else mixed[:, 0]
+        # splitmix64 finaliser: the xor of products alone is linear in each id.
+        key ^= key >> np.uint64(30)
+        key *= np.uint64(0xBF58476D1CE4E5B9)
+        key ^= key >> np.uint64(27)
+        key *= np.uint64(0x94D049BB133111EB)
+        key ^= key >> np.uint64(31)
+    return key
+
+
+def _lookup(keys: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index into the sorted `table` of each key, and whether it is there."""
+    if len(table) == 0:
+        return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
+    at = np.searchsorted(table, keys)
+    at = np.minimum(at, len(table) - 1)
+    return at, table[at] == keys
+
+
+def _discounts(counts: np.ndarray) -> np.ndarray:
+    """Modified Kneser-Ney discounts D1, D2, D3+ from the counts of counts (0 where undefined)."""
+    n1, n2, n3, n4 = (int(np.count_nonzero(counts == k)) for k in (1, 2, 3, 4))
+    if min(n1, n2, n3) == 0:  # too little data for three discounts: one absolute discount
+        d = n1 / (n1 + 2 * n2) if n1 + n2 else 0.5
+        return np.array([d, d, d])
+    y = n1 / (n1 + 2 * n2)
+    found = np.array([1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3])
+    return np.clip(found, 0.0, [1.0, 2.0, 3.0])
+
+
+class NgramLM:
+    """Train with `NgramLM.train(sentences, order)`, save/load as one .npz, score with
+    `perplexities(texts)`."""
+
+    def __init__(self, vocab: list[str], unigram: np.ndarray, tables: list[dict[str, np.ndarray]],
+                 metadata: dict[str, str] | None = None):
+        self.vocab = vocab
+        self.ids = {word: i for i, word in enumerate(vocab)}
+        self.order = len(tables) + 1
+        self.unigram_log = np.log(unigram)  # indexed by word id
+        self.tables = tables  # orders 2..N: ngram keys/weights, history keys/backoff
+        self.metadata = dict(metadata or {})
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def train(cls, sentences: Iterable[str], order: int = 3,
+              metadata: dict[str, str] | None = None) -> NgramLM:
+        # Every training word is in the vocabulary: training rare words as <unk> made unseen
+        # words cheap and broken encodings (runs of unknown tokens) look clean (AUC 0.95 ->
+        # 0.88 on the labelled set).
+        if not 2 <= order <= len(_MULTIPLIERS):
+            raise ValueError(f"order must be between 2 and {len(_MULTIPLIERS)}")
+        tokenized = [words for words in map(tokenize, sentences) if words]
+        if not tokenized:
+            raise ValueError("no words to train on")
+        frequency = Counter(word for words in tokenized for word in words)
+        # Deterministic ids: frequent words first, ties alphabetical.
+        vocab = [UNK, BOS, EOS, *sorted(frequency, key=lambda w: (-frequency[w], w))]
+        ids = {word: i for i, word in enumerate(vocab)}
+        sequence, sentence_of = _padded(
+            [[ids[word] for word in words] for words in tokenized], order)
+
+        # n-gram windows of every order that stay inside one padded sentence
+        grams: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # order -> (unique windows, counts)
+        for n in range(1, order + 1):
+            starts = np.flatnonzero(sentence_of[: len(sequence) - n + 1]
+                                    == sentence_of[n - 1:])
+            windows = np.stack([sequence[starts + i] for i in range(n)], axis=1)
+            windows = windows[windows[:, -1] != _BOS_ID]  # <s> is context only
+            keys = _keys(windows)
+            _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+            grams[n] = (windows[first], counts)
+
+        # The counts each order is smoothed with: raw at the top, continuation counts below.
+        adjusted: dict[int, np.ndarray] = {order: grams[order][1].astype(np.float64)}
+        for n in range(1, order):
+            windows, raw = grams[n]
+            suffixes, followers = np.unique(_keys(grams[n + 1][0][:, 1:]), return_counts=True)
+            at, found = _lookup(_keys(windows), suffixes)
+            continuation = np.where(found, followers[at], 0)
+            adjusted[n] = np.where(windows[:, 0] == _BOS_ID, raw, continuation).astype(np.float64)
+
+        unigram = cls._unigram(len(vocab), grams[1][0][:, 0], adjusted[1])
+        tables = [cls._table(grams[n][0], adjusted[n]) for n in range(2, order + 1)]
+        info = {"order": str(order), "sentences": str(len(tokenized)),
+                "tokens": str(int(sum(map(len, tokenized)))), **(metadata or {})}
+        return cls(vocab, unigram, tables, info)
+
+    @staticmethod
+    def _unigram(vocab_size: int, word_ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        discount = _discounts(counts)
+        kept = counts - discount[np.minimum(counts, 3).astype(int) - 1]
+        total = counts.sum()
+        spare = (total - kept.sum()) / total  # mass left for the uniform distribution
+        predictable = vocab_size - 1  # every word but <s>
+        probability = np.full(vocab_size, spare / predictable)
+        probability[word_ids] += kept / total
+        probability[_BOS_ID] = 1.0  # never predicted; log 0 keeps it out of sums
+        return probability
+
+    @staticmethod
+    def _table(windows: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
+        """Sorted n-gram keys with their discounted weight, and per history the interpolation
+        weights: p(w|h) = weight(hw) / total(h) + backoff(h) * p(w|shorter h)."""
+        discount = _discounts(counts)
+        kind = np.minimum(counts, 3).astype(int) - 1
+        history_keys, inverse = np.unique(_keys(windows[:, :-1]), return_inverse=True)
+        total = np.bincount(inverse, weights=counts)
+        spare = np.bincount(inverse, weights=discount[kind])
+        gram_keys = _keys(windows)
+        order = np.argsort(gram_keys)
+        return {
+            "gram_keys": gram_keys[order],
+            "gram_prob": ((counts - discount[kind]) / total[inverse])[order].astype(np.float32),
+            "history_keys": history_keys,
+            "backoff": (spare / total).astype(np.float32),
+        }
+
+    # ------------------------------------------------------------------ scoring
+    def encode(self, text: str) -> list[int]:
+        get = self.ids.get
+        return [get(word, _UNK_ID) for word in tokenize(text)]
+
+    def log_probs(self, encoded: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Natural log-probability of each word and </s> of every sentence (flat), and the
+        number of scored tokens per sentence."""
+        sequence, sentence_of = _padded(encoded, self.order)
+        targets = np.flatnonzero(sequence != _BOS_ID)
+        # Positions before the first target of each sentence are <s> padding, so the window
+        # of the order-1 preceding ids never leaves the sentence.
+        history = np.stack([sequence[targets - k] for k in range(self.order - 1, 0, -1)], axis=1)
+        words = sequence[targets]
+        probability = np.exp(self.unigram_log[words])
+        for n, table in enumerate(self.tables, start=2):
+            context = history[:, self.order - n:]
+            at, found = _lookup(_keys(context), table["history_keys"])
+            gram_at, gram_found = _lookup(_keys(np.column_stack([context, words])),
+                                          table["gram_keys"])
+            direct = np.where(gram_found, table["gram_prob"][gram_at], 0.0)
+            probability = np.where(found, direct + table["backoff"][at] * probability,
+                                   probability)
+        counts = np.bincount(sentence_of[targets], minlength=len(encoded))
+        return np.log(probability), counts
+
+    def perplexities(self, texts: Sequence[str]) -> list[float]:
+        """exp(mean negative log-likelihood per token, </s> included); nan for texts without
+        a word (as the other scorers)."""
+        encoded = [self.encode(text) for text in texts]
+        if not encoded:
+            return []
+        log_probs, counts = self.log_probs(encoded)
+        sums = np.add.reduceat(log_probs, np.concatenate([[0], np.cumsum(counts)[:-1]]))
+        values = np.exp(-sums / counts)
+        return [float(v) if words else float("nan")
+                for v, words in zip(values.tolist(), encoded, strict=True)]
+
+    # ------------------------------------------------------------------ storage
+    def save(self, path: str | Path) -> None:
+        arrays = {"unigram_log": self.unigram_log,
+                  "vocab": np.frombuffer("\n".join(self.vocab).encode(), dtype=np.uint8),
+                  "metadata": np.frombuffer(_encode_metadata(
+                      {**self.metadata, "format": str(FORMAT_VERSION)}), dtype=np.uint8)}
+        for n, table in enumerate(self.tables, start=2):
+            arrays.update({f"{name}_{n}": values for name, values in table.items()})
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        Path(path).write_bytes(buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> NgramLM:
+        try:
+            with np.load(path) as data:
+                arrays = {name: data[name] for name in data.files}
+            metadata = _decode_metadata(arrays["metadata"].tobytes())
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{path} is not a readable n-gram model: {error}") from None
+        if metadata.get("format") != str(FORMAT_VERSION):
+            raise ValueError(f"{path}: n-gram model format {metadata.get('format')}, "
+                             f"expected {FORMAT_VERSION}; rebuild it")
+        vocab = arrays["vocab"].tobytes().decode().split("\n")
+        tables = [{name: arrays[f"{name}_{n}"] for name in
+                   ("gram_keys", "gram_prob", "history_keys", "backoff")}
+                  for n in range(2, int(metadata["order"]) + 1)]
+        unigram = np.exp(arrays["unigram_log"])
+        return cls(vocab, unigram, tables, metadata)
+
+
+def _padded(encoded: Sequence[Sequence[int]], order: int) -> tuple[np.ndarray, np.ndarray]:
+    """All sentences in one array, each as order-1 <s>, its ids, </s>; and the sentence index
+    of every position."""
+    lengths = np.array([len(ids) for ids in encoded], dtype=np.int64) + order
+    sequence = np.full(int(lengths.sum()), _BOS_ID, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    sequence[ends - 1] = _EOS_ID
+    body = lengths - order
+    if body.sum():
+        # first body position of each sentence, minus the body tokens before it
+        shift = ends - lengths + order - 1 - (np.cumsum(body) - body)
+        positions = np.repeat(shift, body) + np.arange(int(body.sum()))
+        sequence[positions] = np.fromiter(chain.from_iterable(encoded), dtype=np.int64,
+                                          count=int(body.sum()))
+    sentence_of = np.repeat(np.arange(len(encoded)), lengths)
+    return sequence, sentence_of
+
+
+def _encode_metadata(metadata: dict[str, str]) -> bytes:
+    return "\n".join(f"{key}\t{value}" for key, value in sorted(metadata.items())).encode()
+
+
+def _decode_metadata(raw: bytes) -> dict[str, str]:
+    return dict(line.split("\t", 1) for line in raw.decode().split("\n") if "\t" in line)

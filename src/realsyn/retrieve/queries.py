@@ -1,0 +1,103 @@
+"""The image queries of a run: the seeded fit and audit samples, rows read across shards, and
+the router fitted on the fit sample (learned routing) or the paper's."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from realsyn.config import RetrieveConfig
+from realsyn.retrieve.index import ClusterIndex, doc_keys, valid_rows
+from realsyn.retrieve.routing import (
+    LEARNED,
+    PAPER,
+    Router,
+    fit_list_keys,
+    learned_router,
+    paper_router,
+)
+from realsyn.retrieve.search import HierarchicalSearcher
+from realsyn.workspace import Workspace
+
+
+def sample_rows(n_images: int, config: RetrieveConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint seeded samples of global image rows: (fit, audit), each sorted. The audit takes
+    at most half the images, so that a small run still has images to fit the map on."""
+    n_audit = min(config.audit_queries, n_images // 2)
+    n_fit = min(config.routing_fit_images if config.routing == LEARNED else 0,
+                n_images - n_audit)
+    rng = np.random.default_rng(config.seed)
+    picked = rng.choice(n_images, size=n_audit + n_fit, replace=False).astype(np.int64)
+    return np.sort(picked[n_audit:]), np.sort(picked[:n_audit])
+
+
+class QuerySource:
+    """Embeddings and document keys of global image rows of a dataset (shards in order)."""
+
+    def __init__(self, workspace: Workspace, dataset: str, shards: list[str], counts: list[int]):
+        self.workspace, self.dataset, self.shards = workspace, dataset, shards
+        self.bounds = np.cumsum([0, *counts])
+
+    def global_rows(self, shard: str, local_rows: np.ndarray) -> np.ndarray:
+        return local_rows + self.bounds[self.shards.index(shard)]
+
+    def read(self, shard: str, local_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 embeddings and document keys of rows of one shard."""
+        vectors = np.asarray(self.workspace.read_array(self.dataset, shard)[local_rows],
+                             dtype=np.float32)
+        ids = self.workspace.read_table(self.dataset, shard, columns=["doc_id"]).column(
+            "doc_id").to_pylist()
+        return vectors, doc_keys([ids[i] for i in local_rows])
+
+    def gather(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and document keys of sorted global rows; unusable embeddings left out."""
+        shard_of = np.searchsorted(self.bounds, global_rows, side="right") - 1
+        vectors, keys = [], []
+        for s in np.unique(shard_of):
+            part, part_keys = self.read(self.shards[s],
+                                        global_rows[shard_of == s] - self.bounds[s])
+            usable = valid_rows(part)
+            vectors.append(part[usable])
+            keys.append(part_keys[usable])
+        if not vectors:
+            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(vectors), np.concatenate(keys)
+
+
+def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource,
+                fit_rows: np.ndarray) -> tuple[Router, dict[str, Any]]:
+    """The configured router and its (numeric) stats; learned routing falls back to the
+    paper's, counted with the reason, when too few sample images have any sentence to learn
+    from."""
+    if config.routing == PAPER:
+        return paper_router(index.centroids), {"routing_learned": 0}
+    started = time.perf_counter()
+    images, keys = source.gather(fit_rows)
+    router, usable = fit_learned_router(
+        index, images, keys if config.exclude_own_document else None, config.routing_ridge,
+        config.routing_min_fit_images)
+    stats: dict[str, Any] = {"routing_learned": int(router.name == LEARNED),
+                             "routing_fit_images": usable}
+    if router.name == LEARNED:
+        stats["routing_fit_seconds"] = round(time.perf_counter() - started, 3)
+    else:
+        stats["routing_fallback_too_few_fit_images"] = 1
+    return router, stats
+
+
+def fit_learned_router(index: ClusterIndex, images: np.ndarray, keys: np.ndarray | None,
+                       ridge: float, min_images: int) -> tuple[Router, int]:
+    """The learned router fitted on `images` (every list searched exactly here), and how many
+    of them had a sentence to learn from; the paper's router when fewer than `min_images`."""
+    usable = 0
+    if len(images):
+        maxima = HierarchicalSearcher(index).cluster_maxima(images, keys)
+        found = np.isfinite(maxima).any(axis=1)
+        images, maxima = images[found], maxima[found]
+        usable = int(found.sum())
+    if usable < min_images:
+        return paper_router(index.centroids), usable
+    list_keys, offsets = fit_list_keys(images, maxima, index.centroids, ridge)
+    return learned_router(list_keys, offsets, index.list_sizes()), usable

@@ -1,0 +1,132 @@
+"""`realsyn run --dry-run`: the census against what the stages really produce, the scaling
+arithmetic, and the command on the sample corpus with the cheap stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from realsyn.cli import app
+from realsyn.config import parse_config
+from realsyn.dryrun.census import Census, take_census
+from realsyn.dryrun.estimate import busy_workers, closing_note, estimate, stage_scale
+from realsyn.dryrun.probe import ProbeResult, StageProbe, spread
+from realsyn.pipeline import run_pipeline
+from realsyn.workspace import Workspace
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample_corpus" / "sample.parquet"
+CHEAP_STAGES = ["ingest", "extract_images", "extract_sentences", "dedup"]
+
+
+def cheap_config(workspace: Path, **extra) -> dict:
+    """The sample corpus through the stages that need no parser or language model."""
+    return {"workspace": str(workspace), "stages": CHEAP_STAGES,
+            "inputs": [{"path": str(SAMPLE), "format": "obelics"}],
+            "executor": {"workers": 2, "shard_size": 20},
+            "extract": {"sentences": {"perplexity_scorer": "none", "min_complexity": 0,
+                                      "require_action": False}}, **extra}
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """The cheap stages really run on the whole sample corpus."""
+    config = parse_config(cheap_config(tmp_path_factory.mktemp("ran") / "ws",
+                                       executor={"workers": 1, "shard_size": 20}))
+    run_pipeline(config, report=lambda line: None)
+    return config, Workspace(config.workspace)
+
+
+def test_census_counts_what_ingest_and_dedup_produce(ran):
+    config, workspace = ran
+    census = take_census(config)
+    ingest = workspace.stage_stats("ingest")
+    assert census.units_read == census.units_total == 3 and census.scale == 1
+    assert (census.documents, census.images, census.texts) == (
+        ingest["documents_out"], ingest["images_out"], ingest["texts_out"])
+    # every image of the sample has its bytes: the census dedups them as the stages do
+    assert census.images_sampled == census.images
+    assert census.images_quality_ok == workspace.stage_stats("extract_images")["images_out"]
+    assert census.images_unique == workspace.stage_stats("dedup")["images_out"]
+    assert census.sentences_sampled == 400
+    assert 0 < census.cheap_pass_rate < 1
+
+
+def test_stopped_census_extrapolates_from_the_units_read(ran):
+    config, _ = ran
+    census = take_census(config, max_documents=1)
+    assert census.units_read == 1 and census.units_total == 3
+    assert census.expected(census.documents) == census.documents * 3
+
+
+def _probe(**stats) -> ProbeResult:
+    stages = {name: StageProbe(name, setup_s=1.0, process_s=2.0, stats=values,
+                               is_global=name == "dedup") for name, values in stats.items()}
+    return ProbeResult(documents=2, images=10, texts=40, stages=stages, generated_rows=[])
+
+
+def test_stages_scale_by_what_drives_them():
+    census = Census(units_total=10, units_read=10, documents=20, images=200, texts=400,
+                    images_quality_ok=100, images_unique=25)
+    probe = _probe(ingest={"records_in": 2},
+                   extract_images={"records_in": 10, "images_out": 8},
+                   extract_sentences={"records_in": 40, "sentences_out": 20},
+                   dedup={"records_in": 28, "images_out": 4, "sentences_out": 18},
+                   generate={"records_in": 4})
+    assert stage_scale("ingest", census, probe) == 10
+    assert stage_scale("extract_images", census, probe) == 20
+    assert stage_scale("extract_sentences", census, probe) == 10
+    # dedup's inputs: 8 images (x20) and 20 sentences (x10)
+    assert stage_scale("dedup", census, probe) == (20 * 8 + 10 * 20) / 28
+    # the census keeps 25% after pHash dedup, the probe 50%: later image stages halve
+    assert stage_scale("generate", census, probe) == 20 * 0.5
+    probe.retrieved_rows, probe.generated_probe_rows = 12, 4
+    assert stage_scale("generate", census, probe) == 20 * 0.5 * 3
+
+
+def test_estimate_shares_per_shard_work_among_busy_workers():
+    config = parse_config({"executor": {"workers": 2, "shard_size": 10}})
+    assert busy_workers(config, 3) == 1.5 and busy_workers(config, 4) == 2
+    assert busy_workers(config, 1) == 1
+    census = Census(units_total=1, units_read=1, documents=30, images=50, texts=40)
+    probe = _probe(ingest={"records_in": 3}, dedup={"records_in": 50})
+    probe.documents = 3
+    plan = estimate(config, census, probe)
+    ingest, dedup = plan.stages
+    assert ingest.records == 30
+    assert ingest.seconds == pytest.approx(1.0 + 2.0 * 10 / 1.5)  # 3 shards, 2 workers
+    # global, not shared; without the probe's split of its inputs it scales as images (x5)
+    assert dedup.seconds == pytest.approx(1.0 + 2.0 * 5)
+    note = closing_note(plan, {"ingest": ingest.seconds * 2, "dedup": dedup.seconds * 2})
+    assert "(0.50x the measured time)" in note
+    assert "no measured run" in closing_note(plan, {})
+
+
+def test_spread_takes_keys_from_all_over():
+    assert spread([f"{i:05d}" for i in range(28)], 2) == ["00000", "00014"]
+    assert spread(["a"], 3) == ["a"]
+
+
+def test_dry_run_command_prints_the_plan_and_runs_nothing(tmp_path, ran):
+    config_path = tmp_path / "cheap.yaml"
+    import yaml
+
+    config_path.write_text(yaml.safe_dump(cheap_config(tmp_path / "never")))
+    result = CliRunner().invoke(app, ["run", str(config_path), "--dry-run",
+                                      "--probe-documents", "4"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "inputs: 56 documents, 431 images, 1,861 text items" in out
+    for stage in CHEAP_STAGES:
+        assert f"\n{stage} " in out
+    assert "probe: 4 documents" in out and "no measured run in this workspace yet" in out
+    assert not (tmp_path / "never").exists()
+
+    # against the workspace of a measured run, the note compares the two
+    _, workspace = ran
+    config_path.write_text(yaml.safe_dump(cheap_config(Path(workspace.url))))
+    result = CliRunner().invoke(app, ["run", str(config_path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "the last measured run of this workspace took" in result.output
+    assert "x the measured time" in result.output

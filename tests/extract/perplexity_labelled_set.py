@@ -1,0 +1,173 @@
+"""The labelled set that perplexity scorers are measured and calibrated on, shared by
+tests/extract/test_ngram_perplexity.py and benchmarks/bench_extract.py.
+
+Clean: real sentences of the Debian Administrator's Handbook (data/perplexity_clean_handbook.txt,
+rebuilt by scripts/build_perplexity_labelled_set.py) and plain descriptions of everyday things
+(data/perplexity_clean_everyday.txt). Bad: machine-made from the clean ones and from small word
+pools, deterministically (a fixed seed): word salad, keyword spam, repeated tokens,
+boilerplate/menu strings and broken encodings.
+
+A good scorer gives clean sentences lower perplexity than bad ones (ROC AUC near 1) and its
+default window keeps the clean ones and drops the bad ones.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+BAD_PER_KIND = 40
+BAD_KINDS = ("word_salad", "keyword_spam", "repeated_tokens", "boilerplate", "broken_encoding")
+
+SPAM_WORDS = [
+    "cheap", "best price", "buy now", "free shipping", "discount", "sale", "hotels", "flights",
+    "casino", "bonus", "loans", "weight loss", "replica watches", "iphone", "deals", "online",
+    "top 10", "review", "coupon", "wholesale", "viagra", "click here", "limited offer", "win",
+    "free", "download", "mp3", "crypto", "forex", "seo", "backlinks", "dating", "no credit check",
+    "lowest price", "order today", "100% guaranteed", "best", "2024", "new", "hot",
+]
+MENU_ITEMS = [
+    "Home", "About Us", "Contact", "Privacy Policy", "Terms of Use", "Login", "Sign up",
+    "Register", "Cart", "Checkout", "FAQ", "Blog", "News", "Careers", "Sitemap",
+    "Skip to main content", "Share on Facebook", "Tweet", "Pin it", "Subscribe to our newsletter",
+    "© 2023 All rights reserved", "Powered by WordPress", "Read more", "Next page", "Previous",
+    "Back to top", "Accept cookies", "Search", "My account", "Wishlist", "Shop", "Products",
+    "Gallery", "Events", "Downloads", "Support", "Help", "Français", "Deutsch", "English",
+]
+MENU_SEPARATORS = [" | ", " » ", " · ", " / ", " - ", "  "]
+# Accented letters whose UTF-8 bytes, read as cp1252, give the usual mojibake (é -> Ã©).
+ACCENTED = {"a": "à", "e": "é", "i": "ï", "o": "ö", "u": "ü", "c": "ç", "n": "ñ"}
+
+
+def _read(name: str) -> list[str]:
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def clean_sentences() -> dict[str, list[str]]:
+    return {"handbook": _read("perplexity_clean_handbook.txt"),
+            "everyday": _read("perplexity_clean_everyday.txt")}
+
+
+def bad_sentences(seed: int = 15) -> dict[str, list[str]]:
+    """BAD_PER_KIND machine-made bad sentences of each kind."""
+    rng = random.Random(seed)
+    clean = [s for group in clean_sentences().values() for s in group]
+    words = sorted({w.strip(".,;:()") for s in clean for w in s.split()} - {""})
+    makers = {"word_salad": _word_salad, "keyword_spam": _keyword_spam,
+              "repeated_tokens": _repeated_tokens, "boilerplate": _boilerplate,
+              "broken_encoding": _broken_encoding}
+    return {kind: [makers[kind](rng, clean, words) for _ in range(BAD_PER_KIND)]
+            for kind in BAD_KINDS}
+
+
+def _word_salad(rng: random.Random, clean: list[str], words: list[str]) -> str:
+    if rng.random() < 0.5:  # a real sentence's words shuffled
+        chosen = rng.choice(clean).rstrip(".").split()
+        rng.shuffle(chosen)
+    else:  # random words of the clean vocabulary
+        chosen = rng.sample(words, rng.randint(8, 20))
+    text = " ".join(chosen)
+    return text[:1].upper() + text[1:] + "."
+
+
+def _keyword_spam(rng: random.Random, clean: list[str], words: list[str]) -> str:
+    chosen = [rng.choice(SPAM_WORDS) for _ in range(rng.randint(6, 14))]
+    text = rng.choice([" ", ", ", " - "]).join(chosen)
+    style = rng.random()
+    if style < 0.3:
+        text = text.upper()
+    elif style < 0.6:
+        text = text.title()
+    return text + rng.choice(["", "!", "!!!", " !!!", "."])
+
+
+def _repeated_tokens(rng: random.Random, clean: list[str], words: list[str]) -> str:
+    sentence = rng.choice(clean).rstrip(".").split()
+    start = rng.randrange(len(sentence))
+    span = sentence[start:start + rng.randint(1, 3)]
+    repeated = " ".join(span * rng.randint(4, 10))
+    if rng.random() < 0.5:  # repetition inside an otherwise real sentence
+        return " ".join([*sentence[:start], repeated, *sentence[start + len(span):]]) + "."
+    return repeated[:1].upper() + repeated[1:]
+
+
+def _boilerplate(rng: random.Random, clean: list[str], words: list[str]) -> str:
+    items = rng.sample(MENU_ITEMS, rng.randint(4, 10))
+    return rng.choice(MENU_SEPARATORS).join(items)
+
+
+def _broken_encoding(rng: random.Random, clean: list[str], words: list[str]) -> str:
+    text = rng.choice(clean)
+    style = rng.random()
+    if style < 0.6:  # accents written as UTF-8 and read back as cp1252 (mojibake)
+        accented = "".join(ACCENTED[c] if c in ACCENTED and rng.random() < 0.35 else c
+                           for c in text)
+        return accented.encode("utf-8").decode("cp1252", errors="replace")
+    if style < 0.8:  # undecodable bytes replaced by U+FFFD
+        return "".join("\ufffd" if c.isalpha() and rng.random() < 0.25 else c for c in text)
+    # text in another code page shown as Latin-1: every letter shifted to a foreign symbol
+    return "".join(chr(ord(c) + 0x60) if c.isalpha() and c.isascii() and rng.random() < 0.5
+                   else c for c in text)
+
+
+# ---------------------------------------------------------------- measures
+def roc_auc(clean_values: Sequence[float], bad_values: Sequence[float]) -> float:
+    """P(a bad sentence scores a higher perplexity than a clean one), ties counting half;
+    nan (unscorable: the filter drops it) counts as infinitely perplexing."""
+    clean = np.nan_to_num(np.asarray(clean_values, dtype=np.float64), nan=np.inf)
+    bad = np.nan_to_num(np.asarray(bad_values, dtype=np.float64), nan=np.inf)
+    higher = (bad[:, None] > clean[None, :]).sum()
+    ties = (bad[:, None] == clean[None, :]).sum()
+    return float((higher + 0.5 * ties) / (len(bad) * len(clean)))
+
+
+def kept_share(values: Sequence[float], low: float, high: float) -> float:
+    """Share of sentences the window [low, high] keeps (nan is dropped, as the filter does)."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(np.mean((array >= low) & (array <= high))) if len(array) else math.nan
+
+
+def calibrate_window(clean_values: Sequence[float], clean_keep: float = 0.97,
+                     low_share: float = 0.005) -> tuple[float, float]:
+    """The window a scorer's defaults are chosen by: the upper bound keeps `clean_keep` of the
+    clean sentences, the lower bound lets only `low_share` of them fall below; both rounded
+    outwards to two significant digits so the defaults read as plain numbers."""
+    finite = np.asarray([v for v in clean_values if math.isfinite(v)], dtype=np.float64)
+    low = float(np.quantile(finite, low_share))
+    high = float(np.quantile(finite, clean_keep))
+    return _round_down(low), _round_up(high)
+
+
+def _round_up(value: float) -> float:
+    step = 10 ** (math.floor(math.log10(value)) - 1)
+    return math.ceil(value / step) * step
+
+
+def _round_down(value: float) -> float:
+    if value <= 0:
+        return 0.0
+    step = 10 ** (math.floor(math.log10(value)) - 1)
+    return math.floor(value / step) * step
+
+
+def quality_report(clean: dict[str, list[float]], bad: dict[str, list[float]],
+                   window: tuple[float, float]) -> dict:
+    """AUC, and the shares kept (clean) or dropped (bad) by the window, per kind."""
+    all_clean = [v for values in clean.values() for v in values]
+    all_bad = [v for values in bad.values() for v in values]
+    low, high = window
+    return {
+        "auc": roc_auc(all_clean, all_bad),
+        "window": [low, high],
+        "clean_kept": kept_share(all_clean, low, high),
+        "bad_dropped": 1 - kept_share(all_bad, low, high),
+        "kept_by_kind": {kind: kept_share(v, low, high) for kind, v in clean.items()},
+        "dropped_by_kind": {kind: 1 - kept_share(v, low, high) for kind, v in bad.items()},
+        "suggested_window": list(calibrate_window(all_clean)),
+    }

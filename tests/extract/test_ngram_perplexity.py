@@ -1,0 +1,143 @@
+"""The n-gram perplexity model (the default scorer): smoothing, storage, and its quality on the
+labelled set at the default window."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from tests.extract.perplexity_labelled_set import (
+    bad_sentences,
+    calibrate_window,
+    clean_sentences,
+    quality_report,
+    roc_auc,
+)
+
+from realsyn.config import PAPER_PERPLEXITY_WINDOW, PERPLEXITY_WINDOWS, SentenceFilterConfig
+from realsyn.models import ngram_corpus
+from realsyn.models.ngram_lm import NgramLM, tokenize
+from realsyn.models.perplexity import (
+    NgramScorer,
+    make_scorer,
+    ngram_cache_path,
+    scorer_identity,
+)
+
+CORPUS = ["the cat sat on the mat", "the dog sat on the rug", "a cat chased the dog",
+          "the dog chased a ball", "a bird sat on the fence", "the cat saw a bird",
+          "the children played in the garden", "the dog slept on the mat"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return NgramLM.train(CORPUS, order=3)
+
+
+def _next_word_probabilities(model: NgramLM, history: list[str]) -> np.ndarray:
+    """p(w | history) for every word of the vocabulary but <s>, through the scoring path."""
+    words = [w for w in model.vocab if w != "<s>"]
+    encoded = [[model.ids[h] for h in history] + [model.ids.get(w, 0)] for w in words]
+    log_probs, counts = model.log_probs(encoded)
+    # the last-but-one value of each sentence is the word after the history (then </s>)
+    ends = np.cumsum(counts)
+    return np.exp(log_probs[ends - 2])
+
+
+@pytest.mark.parametrize("history", [[], ["the"], ["the", "cat"], ["sat", "on"],
+                                     ["on", "the"], ["zebra", "the"], ["the", "zebra"]])
+def test_next_word_distribution_sums_to_one(tiny, history):
+    history = [h if h in tiny.ids else "<unk>" for h in history]
+    total = _next_word_probabilities(tiny, history).sum()
+    assert total == pytest.approx(1.0, abs=1e-5)
+
+
+def test_seen_continuations_beat_unseen_ones(tiny):
+    sat, ran = tiny.perplexities(["the cat sat on the mat", "mat the on sat cat the"])
+    assert sat < ran
+    probabilities = dict(zip([w for w in tiny.vocab if w != "<s>"],
+                             _next_word_probabilities(tiny, ["sat", "on"]), strict=True))
+    unigram = np.exp(tiny.unigram_log[tiny.ids["the"]])
+    # "sat on" is always followed by "the" in the corpus
+    assert max(probabilities, key=probabilities.get) == "the"
+    assert probabilities["the"] > 2 * unigram
+    assert probabilities["<unk>"] > 0  # an unseen word still has a probability
+
+
+def test_normalisation_and_tokens():
+    assert tokenize("The CAT’s 42 toys, in 1999!") == ["the", "cat's", "00", "toys", ",",
+                                                       "in", "0000", "!"]
+
+
+def test_batches_save_and_training_are_deterministic(tiny, tmp_path):
+    texts = ["the cat sat on the rug", "", "a dog played in the garden", "zebra"]
+    batch = tiny.perplexities(texts)
+    alone = [tiny.perplexities([t])[0] for t in texts]
+    assert np.allclose(batch, alone, equal_nan=True) and math.isnan(batch[1])
+    tiny.save(tmp_path / "lm.npz")
+    loaded = NgramLM.load(tmp_path / "lm.npz")
+    assert np.allclose(loaded.perplexities(texts), batch, equal_nan=True)
+    again = NgramLM.train(CORPUS, order=3)
+    again.save(tmp_path / "again.npz")
+    assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "lm.npz").read_bytes()
+
+
+def test_unreadable_model_and_missing_corpus_give_clear_errors(tmp_path, monkeypatch):
+    (tmp_path / "bad.npz").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a readable n-gram model"):
+        NgramLM.load(tmp_path / "bad.npz")
+    monkeypatch.setattr(ngram_corpus, "PACKAGES", {"wordnet-base": tmp_path / "absent"})
+    with pytest.raises(ngram_corpus.CorpusMissing, match="apt-get install wordnet-base"):
+        next(ngram_corpus.training_lines())
+
+
+def test_each_scorer_gets_its_default_window():
+    assert (SentenceFilterConfig().perplexity_scorer, SentenceFilterConfig().max_perplexity) == (
+        "ngram", PERPLEXITY_WINDOWS["ngram"][1])
+    gguf = SentenceFilterConfig(perplexity_scorer="gguf")
+    assert (gguf.min_perplexity, gguf.max_perplexity) == PERPLEXITY_WINDOWS["gguf"]
+    kenlm = SentenceFilterConfig(perplexity_scorer="kenlm", perplexity_model="m.arpa")
+    assert (kenlm.min_perplexity, kenlm.max_perplexity) == PAPER_PERPLEXITY_WINDOW
+    own = SentenceFilterConfig(min_perplexity=10, max_perplexity=99)
+    assert (own.min_perplexity, own.max_perplexity) == (10, 99)
+    with pytest.raises(ValueError, match="min_perplexity"):
+        SentenceFilterConfig(min_perplexity=5000)
+
+
+# ---------------------------------------------------------------- the default model
+@pytest.fixture(scope="module")
+def default_scorer():
+    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
+        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
+    return make_scorer("ngram")
+
+
+def test_default_scorer_identity(default_scorer):
+    assert isinstance(default_scorer, NgramScorer)
+    assert default_scorer.identity == scorer_identity("ngram")
+    assert default_scorer.model.order == 3
+
+
+def test_default_model_on_the_labelled_set(default_scorer):
+    """Clean prose scores below machine-made bad text; the default window keeps the plain
+    everyday sentences (>= 95%) and drops most bad ones; the default window is the one the
+    labelled set calibrates."""
+    clean = {k: default_scorer.perplexities(v) for k, v in clean_sentences().items()}
+    bad = {k: default_scorer.perplexities(v) for k, v in bad_sentences().items()}
+    config = SentenceFilterConfig()
+    quality = quality_report(clean, bad, (config.min_perplexity, config.max_perplexity))
+    print(quality)
+    assert quality["auc"] >= 0.93
+    assert quality["kept_by_kind"]["everyday"] >= 0.95
+    assert quality["kept_by_kind"]["handbook"] >= 0.93
+    assert quality["bad_dropped"] >= 0.8
+    assert min(quality["dropped_by_kind"].values()) >= 0.4
+    assert tuple(quality["suggested_window"]) == PERPLEXITY_WINDOWS["ngram"]
+
+
+def test_roc_auc_counts_ties_and_unscorable():
+    assert roc_auc([1, 2], [3, 4]) == 1.0
+    assert roc_auc([3, 4], [1, 2]) == 0.0
+    assert roc_auc([1, 2], [2, float("nan")]) == pytest.approx(0.875)
+    assert calibrate_window([100.0] * 10) == (100.0, 100.0)

@@ -1,0 +1,95 @@
+"""The report page in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+`make test` installs Debian's chromium when it is missing (as root on Debian); the browser
+binary Playwright itself would download is never used. The screenshot is kept as an artefact
+under tests/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from realsyn.report.html import write_report
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def chromium_binary() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (dev extra)")
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium on PATH: on Debian `apt-get install chromium` "
+                    "(make test does it when run as root)")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: CI runs the tests as root, where Chromium's sandbox refuses to start.
+        instance = playwright.chromium.launch(executable_path=binary,
+                                              args=["--no-sandbox", "--disable-gpu"])
+        yield instance
+        instance.close()
+
+
+def test_report_renders_in_chromium(browser, finished_workspace):
+    _, workspace = finished_workspace
+    page_path = Path(write_report(workspace))
+    funnel = workspace.read_json("report/funnel.json")
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(f"console {message.type}: "
+                                                       f"{message.text}")
+            if message.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    page.goto(page_path.as_uri(), wait_until="load")
+
+    assert problems == []
+    images = page.eval_on_selector_all(
+        "img", "all => all.map(i => ({id: i.id, alt: i.alt, complete: i.complete, "
+               "width: i.naturalWidth, height: i.naturalHeight}))")
+    assert len(images) > 10
+    assert [i for i in images if not (i["complete"] and i["width"] > 0 and i["height"] > 0)] == []
+    plots = {i["id"] for i in images if i["id"].startswith("plot-")}
+    assert plots == {"plot-funnel-images", "plot-funnel-sentences", "plot-scores",
+                     "plot-clusters", "plot-timings", "plot-retrieval"}
+
+    shown = page.eval_on_selector_all(
+        ".funnel-count", "cells => cells.map(c => [c.dataset.kind, c.dataset.step, "
+                         "c.textContent.trim()])")
+    in_page = {(kind, step): int(text) for kind, step, text in shown}
+    expected = {(kind, step): count for kind in ("images", "sentences")
+                for step, count in funnel[kind].items() if step != "after_dedup"}
+    assert in_page == expected
+    drops = page.eval_on_selector_all(
+        ".funnel-drop", "spans => spans.map(s => [s.dataset.kind, s.dataset.reason, "
+                        "s.dataset.count])")
+    assert {(k, r): int(c) for k, r, c in drops} == {
+        **{("images", r): c for r, c in funnel["image_drops"].items()},
+        **{("sentences", r): c for r, c in funnel["sentence_drops"].items()}}
+
+    # The gallery is paged: 12 cards visible, the next page shows the rest.
+    visible = "els => els.filter(e => e.offsetParent !== null).length"
+    assert page.eval_on_selector_all("#gallery-cards .card", visible) == 12
+    page.click(".pager[data-target=gallery-cards] button:has-text('next')")
+    assert page.eval_on_selector_all("#gallery-cards .card", visible) == 8
+    assert page.eval_on_selector_all("#dropped-cards .card", visible) > 0
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "report.png"
+    page.click(".pager[data-target=gallery-cards] button:has-text('previous')")
+    page.screenshot(path=str(screenshot), full_page=True)
+    print(f"screenshot: {screenshot}")
+    assert screenshot.stat().st_size > 50_000
+    page.close()
