@@ -205,6 +205,7 @@ class Pipeline:
                 if stored.get("committed") and \
                         stored.get("fingerprint") == stage_fingerprint(stage, ctx).value:
                     report(f"[{stage.name}] skipped (up to date)")
+                    log.logger.info("stage %s skipped (up to date)", stage.name)
                     continue
                 started = log.stage_started(stage.name)
                 stats = executor.run(stage, ctx, producers=producers)

@@ -168,7 +168,7 @@ class WriteStage(Stage):
         fs.makedirs(folder, exist_ok=True)
         with fs.open(posixpath.join(folder, "sizes.json"), "w") as handle:
             json.dump(sizes, handle, indent=2, sort_keys=True)
-        card.write_card(ctx.config, ctx.workspace, output_root(ctx), stats)
+        card.write_card(ctx.config, ctx.workspace, root, stats)  # swapped in with the rest
 
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         root = output_root(ctx)
