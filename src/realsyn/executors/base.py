@@ -3,12 +3,13 @@ finalise and commit. A concrete executor only hands out shards (`map_shards`).""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from realsyn.commit import commit, discard_staging, folder_identity, location_url, recover
-from realsyn.fingerprint import Fingerprint, config_values
+from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage
 
@@ -52,7 +53,8 @@ def stage_fingerprint(stage: Stage, ctx: Context,
     values = config_values(ctx.config, stage.config_paths)
     extra = stage.fingerprint_extra(ctx.config)
     if extra:
-        values["(stage)"] = extra
+        # as stored (JSON: tuples become lists), so that status compares like with like
+        values.update(flatten(json.loads(json.dumps(extra, default=str)), "(stage)"))
     if inputs is None:
         inputs = {location: input_fingerprint(ctx, location)
                   for location in stage.reads(ctx.config)}
