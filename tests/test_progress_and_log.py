@@ -82,14 +82,14 @@ def test_every_run_appends_a_log_with_its_stages(tmp_path):
                            "inputs": [{"path": str(SAMPLE_PARQUET), "format": "obelics"}],
                            "executor": {"workers": 1, "shard_size": 20}})
     run_pipeline(config, report=lambda line: None)
-    run_pipeline(config, report=lambda line: None)  # resumes: nothing to do, still logged
+    run_pipeline(config, report=lambda line: None)  # up to date: nothing to do, still logged
     workspace = Workspace(config.workspace)
     logs = workspace.list_files("logs", ".log")
     assert len(logs) == 2
     first = (tmp_path / "ws" / "logs" / logs[0]).read_text()
     second = (tmp_path / "ws" / "logs" / logs[1]).read_text()
     assert "stage ingest started (0 shards already done)" in first
-    assert "stage ingest started (3 shards already done)" in second
+    assert "stage ingest skipped (up to date)" in second
     assert "run finished" in first and "run finished" in second
     # the timing of the run that did the work is kept, not overwritten by the idle rerun
     assert workspace.read_json("stages/ingest/timing.json")["shards_run"] == 3

@@ -10,15 +10,33 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from realsyn import __version__
 from realsyn.config import ConfigError, dump_config, load_config
-from realsyn.executors.local import StageError
-from realsyn.pipeline import STAGES, UnknownStageError, run_pipeline, select_stages
+from realsyn.executors.base import StageError
+from realsyn.pipeline import STAGES, Pipeline, UnknownStageError, WiringError
+from realsyn.plugins import PluginError
 from realsyn.workspace import Workspace, WorkspaceError
 
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="Turn interleaved image-text documents into CLIP training data "
-                       "(RealSyn).", no_args_is_help=True, add_completion=False)
-config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True)
+                       "(RealSyn).", no_args_is_help=True, add_completion=False,
+                  context_settings=HELP)
+config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True,
+                         context_settings=HELP)
 app.add_typer(config_app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"realsyn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+          ] = False) -> None:
+    """Turn interleaved image-text documents into CLIP training data (RealSyn)."""
 
 ConfigPath = Annotated[Path, typer.Argument(help="YAML run configuration.")]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1,
@@ -61,15 +79,36 @@ def _load(path: Path, overrides: dict[str, Any] | None = None):
         _fail(str(error))
 
 
+def _pipeline(config) -> Pipeline:
+    try:
+        return Pipeline.from_config(config)
+    except (UnknownStageError, WiringError, PluginError) as error:
+        _fail(str(error))
+
+
+def _existing_workspace(config) -> Workspace:
+    """The workspace of a config, which must exist (commands that only read it)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(config.workspace)
+    if not fs.isdir(path):
+        _fail(f"workspace {config.workspace} does not exist: run `realsyn run` first", 1)
+    return Workspace(config.workspace)
+
+
 def _run(config_path: Path, only: list[str] | None, start: str | None,
          overrides: dict[str, Any], rerun: bool) -> None:
     config = _load(config_path, overrides)
+    pipeline = _pipeline(config)
     try:
-        run_pipeline(config, only=only, start=start, rerun=rerun, report=typer.echo)
-    except UnknownStageError as error:
+        pipeline.run(config, only=only, start=start, rerun=rerun, report=typer.echo)
+    except (UnknownStageError, WiringError) as error:
         _fail(str(error))
     except StageError as error:
-        _fail(f"{error}\n(finished shards are kept: run the same command again to resume)", 1)
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        hint = "" if "cannot run" in first else \
+            "\n(finished shards are kept: run the same command again to resume)"
+        _fail(first + hint, 1)
     typer.echo(f"workspace: {config.workspace}")
 
 
@@ -146,18 +185,39 @@ def config_show(config: ConfigPath, settings: Settings = None) -> None:
 @config_app.command("check")
 def config_check(config: ConfigPath, settings: Settings = None) -> None:
     """Validate a config; exit 2 with the offending fields if it is invalid."""
-    resolved = _load(config, _overrides(settings))
-    try:
-        select_stages(resolved)  # the stage names: known only to the pipeline's registry
-    except UnknownStageError as error:
-        _fail(f"invalid config {config}:\n  stages: {error}")
+    _load(config, _overrides(settings))
     typer.echo(f"{config}: ok")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command()
+def status(config: ConfigPath, settings: Settings = None) -> None:
+    """For each stage: up to date / stale (and why) / not run, shards, records, duration."""
+    resolved = _load(config, _overrides(settings))
+    _existing_workspace(resolved)
+    typer.echo(format_status(_pipeline(resolved).status(resolved)))
+
+
+def format_status(report) -> str:
+    lines = [f"{'stage':<18} {'state':<11} {'shards':>9} {'records in':>11} "
+             f"{'records out':>11} {'time s':>8}"]
+    for item in report:
+        shards = f"{item.shards_done}/{item.shards_total}" if item.shards_total is not None \
+            else (str(item.shards_done) if item.shards_done else "-")
+        numbers = [f"{value:,}" if value is not None else "-"
+                   for value in (item.records_in, item.records_out)]
+        wall = f"{item.wall_s:.1f}" if item.wall_s is not None else "-"
+        lines.append(f"{item.name:<18} {item.state:<11} {shards:>9} {numbers[0]:>11} "
+                     f"{numbers[1]:>11} {wall:>8}")
+        lines += [f"    {reason}" for reason in item.reasons]
+    return "\n".join(lines)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               **HELP})
 def train(
     command: typer.Context,
     config: ConfigPath,
+    settings: Settings = None,
     model: Annotated[str, typer.Option(
         help="open_clip model name, or the path of a model-config JSON.")] = "ViT-B-32",
     pretrained: Annotated[str | None, typer.Option(
@@ -197,7 +257,8 @@ def train(
                            precision=precision, shards=shards,
                            extra=[arg for arg in command.args if arg != "--"])
     try:
-        summary = run_training(Workspace(_load(config).workspace), options)
+        summary = run_training(_existing_workspace(_load(config, _overrides(settings))),
+                               options)
     except TrainError as error:
         _fail(str(error))
     metrics = summary["metrics"]
@@ -209,21 +270,22 @@ def train(
 
 
 @app.command()
-def stats(config: ConfigPath) -> None:
+def stats(config: ConfigPath, settings: Settings = None) -> None:
     """Print the merged stats of every finished stage in the workspace."""
-    workspace = Workspace(_load(config).workspace)
-    report = {name: workspace.stage_stats(name) for name in STAGES
+    resolved = _load(config, _overrides(settings))
+    workspace = _existing_workspace(resolved)
+    report = {name: workspace.stage_stats(name) for name in _pipeline(resolved).names
               if workspace.completed(name)}
     typer.echo(json.dumps(report, indent=2))
 
 
 @app.command()
-def report(config: ConfigPath,
+def report(config: ConfigPath, settings: Settings = None,
            samples: Annotated[int, typer.Option(min=0, help="Gallery size.")] = 24) -> None:
     """Write an HTML report (counters per stage, sample gallery) into the workspace."""
     from realsyn.report.html import write_report
 
-    typer.echo(write_report(Workspace(_load(config).workspace), samples))
+    typer.echo(write_report(Workspace(_load(config, _overrides(settings)).workspace), samples))
 
 
 @app.command("eval")
@@ -251,6 +313,7 @@ def eval_command(
         help="amp | fp32 (default: amp on cuda, fp32 on the CPU).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 0,
+    settings: Settings = None,
 ) -> None:
     """Score an open_clip checkpoint with CLIP_benchmark (zero-shot classification, zero-shot
     retrieval, linear probe); rows go to <workspace>/report/eval.json."""
@@ -260,7 +323,7 @@ def eval_command(
                           download=download, checkpoint=checkpoint, model=model, device=device,
                           precision=precision, batch_size=batch_size, workers=workers)
     try:
-        result = evaluate(Workspace(_load(config).workspace), options)
+        result = evaluate(Workspace(_load(config, _overrides(settings)).workspace), options)
     except EvalError as error:
         _fail(str(error))
     typer.echo(f"{result['model']} ({result['checkpoint']})")
@@ -270,6 +333,7 @@ def eval_command(
 @app.command()
 def ablate(
     config: ConfigPath,
+    settings: Settings = None,
     model: Annotated[str | None, typer.Option(
         help="open_clip model or model-config JSON (default: ViT-B-32 on a GPU, a tiny CLIP "
              "on the CPU).")] = None,
@@ -302,7 +366,7 @@ def ablate(
     from realsyn.evaluate import EvalError
     from realsyn.train import TrainError, TrainOptions
 
-    workspace = Workspace(_load(config).workspace)
+    workspace = Workspace(_load(config, _overrides(settings)).workspace)
     device = device or default_device()
     defaults = profile(device)
     on_cpu = defaults is CPU_PROFILE

@@ -54,12 +54,96 @@ def check_http_url(url: str | None) -> str | None:
     return url
 
 
+# ---------------------------------------------------------------- user extensions
+def _problems(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, item['loc'])) or 'value'}: {item['msg']}"
+                     for item in error.errors())
+
+
+class FilterSpec(Section):
+    """A user record filter named by dotted path, with its own validated parameters."""
+
+    filter: str = Field(description="'package.module:Class', a realsyn.filters.RecordFilter.")
+    params: dict[str, Any] = Field(default={}, description="Validated by the filter's model.")
+
+    @model_validator(mode="after")
+    def _loadable(self) -> FilterSpec:
+        from realsyn.filters import build_filter
+        from realsyn.plugins import PluginError
+
+        try:
+            build_filter(self.filter, self.params)
+        except PluginError as error:
+            raise ValueError(str(error)) from None
+        except ValidationError as error:
+            raise ValueError(f"params of {self.filter}: {_problems(error)}") from None
+        return self
+
+
+def _check_plugin(dotted: str, config: dict[str, Any]) -> None:
+    """A user class named by dotted path: importable, its `config` valid for its own model."""
+    from realsyn.plugins import PluginError, instantiate
+
+    try:
+        instantiate(dotted, config)
+    except PluginError as error:
+        raise ValueError(str(error)) from None
+    except ValidationError as error:
+        raise ValueError(f"config of {dotted}: {_problems(error)}") from None
+
+
+class ReaderSpec(Section):
+    """A user reader of input files, named by dotted path (see realsyn.ingest.stage)."""
+
+    reader: str = Field(description="'package.module:Class': called as reader(unit, ingest "
+                        "config, stats) and yielding documents, like the built-in readers.")
+    config: dict[str, Any] = Field(default={}, description="Validated by its `Config` model.")
+
+    @model_validator(mode="after")
+    def _loadable(self) -> ReaderSpec:
+        _check_plugin(self.reader, self.config)
+        return self
+
+
+class StageSpec(Section):
+    """One stage of a custom pipeline: a built-in stage name or a user stage's dotted path."""
+
+    stage: str = Field(description="Built-in stage name, or 'package.module:Class'.")
+    name: str | None = Field(default=None, description="None: the stage's own name.")
+    args: dict[str, Any] = Field(default={}, description=(
+        "Constructor arguments, e.g. the datasets it reads and writes."))
+    config: dict[str, Any] = Field(default={}, description=(
+        "A user stage's own settings, validated by its `Config` pydantic model."))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"stage": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _loadable(self) -> StageSpec:
+        from realsyn.registry import STAGES
+
+        if self.stage in STAGES:
+            if self.config:
+                raise ValueError(f"built-in stage {self.stage!r} takes its settings from its "
+                                 "own config section, not from `config`")
+            return self
+        if ":" not in self.stage:
+            raise ValueError(f"unknown stage {self.stage!r}; built-in stages: "
+                             f"{', '.join(STAGES)}; a user stage is 'package.module:Class'")
+        _check_plugin(self.stage, self.config)
+        return self
+
+
 # ---------------------------------------------------------------- inputs and execution
 class InputSpec(Section):
     path: str = Field(description="File, folder, glob or fsspec URL of input documents.")
     format: Literal["auto", "obelics", "html", "warc", "pdf", "urls"] = Field(
         default="auto", description="auto: chosen per file by its name (.parquet, .jsonl, .html, "
         ".warc.gz, .pdf; a saved Hugging Face dataset folder); 'urls': text files of image URLs.")
+    reader: ReaderSpec | None = Field(default=None, description=(
+        "A user reader for every file of this input (format is then ignored)."))
 
     _path = field_validator("path")(check_location)
 
@@ -142,6 +226,10 @@ class ImageFilterConfig(Section):
     semantic_dedup: bool = Field(default=True, description="Run semantic image dedup.")
     semantic_dedup_threshold: float = Field(default=0.95, gt=0, le=1,
                                             description="Cosine of semantic image duplicates.")
+    filters: list[FilterSpec] = Field(default=[], description=(
+        "User filters run after the paper's quality filter (see realsyn.filters)."))
+    keep_excluded: bool = Field(default=False, description=(
+        "Keep rejected images with their reason in dataset excluded/extract_images."))
 
     @model_validator(mode="after")
     def _aspect_order(self) -> ImageFilterConfig:
@@ -198,6 +286,10 @@ class SentenceFilterConfig(Section):
                     "all-MiniLM-L6-v2, distinct same-topic sentences of the sample corpus "
                     "score 0.6-0.8 (at 0.6 union-find chains 447 of 746 into one group), "
                     "while the paper's example pair scores only 0.64; recalibrate per encoder.")
+    filters: list[FilterSpec] = Field(default=[], description=(
+        "User filters run after the paper's filters (see realsyn.filters)."))
+    keep_excluded: bool = Field(default=False, description=(
+        "Keep rejected sentences with their reason in dataset excluded/extract_sentences."))
 
     @model_validator(mode="before")
     @classmethod
@@ -478,6 +570,9 @@ class RealsynConfig(Section):
     executor: ExecutorConfig = ExecutorConfig()
     stages: list[str] | None = Field(default=None,
                                      description="Stages to run in order; None: all registered.")
+    pipeline: list[StageSpec] | None = Field(default=None, description=(
+        "The stages of the pipeline, in order: built-in names or user stages by dotted path; "
+        "None: the built-in pipeline."))
     ingest: IngestConfig = IngestConfig()
     extract: ExtractConfig = ExtractConfig()
     embed: EmbedConfig = EmbedConfig()
@@ -512,6 +607,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path} is a folder, not a YAML file") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"invalid YAML in {path}: {error}") from None
     if not isinstance(data, dict):

@@ -7,6 +7,11 @@ once on one node; it is executed as the single shard ``GLOBAL_SHARD``, with the 
 
 `process` must write its outputs through the workspace (atomic) and be deterministic: the same
 input shard gives byte-identical outputs, whichever worker runs it and however often.
+
+A stage declares what it reads and writes (`reads` / `writes`: workspace folders such as
+`datasets/images_final`, built from the names in `realsyn.datasets`), so a pipeline can check its
+wiring before running, refuse to run on missing inputs, replace outputs as a whole, and decide
+what is stale from fingerprints (`config_paths`, `version`; see `realsyn.fingerprint`).
 """
 
 from __future__ import annotations
@@ -29,11 +34,29 @@ class Context:
 
 
 class Stage:
-    name: ClassVar[str]
+    name: str
     description: ClassVar[str] = ""
+    # Bump when the stage's output format or logic changes: its outputs become stale.
+    version: ClassVar[str] = "1"
+    # The config sections or fields (dotted) whose values the outputs depend on.
+    config_paths: ClassVar[tuple[str, ...]] = ()
     # Resources one worker of this stage needs (for schedulers such as Ray).
     num_cpus: ClassVar[float] = 1.0
     num_gpus: ClassVar[float] = 0.0
+
+    def reads(self, config: RealsynConfig) -> list[str]:
+        """Workspace folders this stage reads (`realsyn.datasets.dataset(...)` / `array(...)`)."""
+        return []
+
+    def writes(self, config: RealsynConfig) -> list[str]:
+        """Folders this stage writes and replaces as a whole when it completes: workspace
+        folders, or a URL outside the workspace (the writer's output)."""
+        return []
+
+    def fingerprint_extra(self, config: RealsynConfig) -> dict[str, Any]:
+        """What else, beyond `config_paths`, changes this stage's outputs: settings of the
+        instance (a user stage's own config, filters given in Python) or of its inputs."""
+        return {}
 
     def setup(self, ctx: Context) -> None:
         """Load models and other heavy state; called once per worker before any shard."""
@@ -52,6 +75,11 @@ class Stage:
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         """A few human lines about the finished stage, printed by the CLI."""
         return ", ".join(f"{key}={value}" for key, value in stats.items())
+
+    def closing_report(self, ctx: Context) -> str | None:
+        """Text printed once after a run in which this stage ran (the same text from several
+        stages is printed once), e.g. the extraction funnel."""
+        return None
 
 
 class GlobalStage(Stage):

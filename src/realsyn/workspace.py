@@ -3,15 +3,18 @@
 Layout under the root (local path or any fsspec URL):
 
     manifest.json                      datasets, encoder identity, last config
-    config.yaml                        the resolved config of the last run
+    config.yaml                        the resolved config every stage's data matches
     datasets/<name>/<shard>.parquet    records (pyarrow)
     arrays/<name>/<shard>.npy          embeddings and other dense arrays
     stages/<stage>/completions/<shard> one marker per finished shard
     stages/<stage>/stats/<shard>.json  one stats file per finished shard
     stages/<stage>/stats.json          merged stats of the stage
+    stages/<stage>/state.json          fingerprint, config and inputs of the committed outputs
 
 Every file is written under a temporary name and renamed into place, so a killed process never
-leaves a half-written file under a final name.
+leaves a half-written file under a final name. A running stage writes its declared outputs into
+staging folders beside them (`.staging-<name>`, see `staged`); `realsyn.commit` swaps them into
+place as a whole once every shard is done, so old and new shards never mix.
 """
 
 from __future__ import annotations
@@ -42,18 +45,62 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
+STAGING_PREFIX = ".staging-"
+
+
+def staging_path(final: str) -> str:
+    """Where the next generation of the folder `final` is built: a sibling, so that the swap
+    is a rename within one filesystem."""
+    return posixpath.join(posixpath.dirname(final), STAGING_PREFIX + posixpath.basename(final))
+
+
 class Workspace:
-    def __init__(self, root: str):
+    def __init__(self, root: str, redirects: dict[str, str] | None = None):
         self.url = root
         self.fs, self.root = fsspec.core.url_to_fs(root)
         try:
             self.fs.makedirs(self.root, exist_ok=True)
         except OSError as error:
             raise WorkspaceError(f"cannot create workspace {root}: {_reason(error)}") from error
+        # final folder path -> staging folder path, for the outputs of the running stage
+        self.redirects = dict(redirects or {})
 
     # ------------------------------------------------------------------ paths and raw files
     def path(self, *parts: str) -> str:
-        return posixpath.join(self.root, *parts)
+        return self._redirect(posixpath.join(self.root, *parts))
+
+    def _redirect(self, full: str) -> str:
+        for final, staged in self.redirects.items():
+            if full == final or full.startswith(final + "/"):
+                return staged + full[len(final):]
+        return full
+
+    def staged(self, outputs: list[str]) -> Workspace:
+        """A view of this workspace whose writes (and reads) of the folders `outputs` (paths
+        relative to the root, e.g. "datasets/balanced") go to their staging folders."""
+        finals = [fsspec.core.url_to_fs(location)[1] if "://" in location
+                  else posixpath.join(self.root, location) for location in outputs]
+        return self._view({final: staging_path(final) for final in finals})
+
+    @property
+    def committed(self) -> Workspace:
+        """This workspace without staging redirects: the data as last committed."""
+        return self._view({}) if self.redirects else self
+
+    def _view(self, redirects: dict[str, str]) -> Workspace:
+        view = Workspace.__new__(Workspace)
+        view.url, view.fs, view.root, view.redirects = self.url, self.fs, self.root, redirects
+        return view
+
+    def staged_url(self, url: str) -> str:
+        """`url` (a folder outside the workspace layout, e.g. the writer's output) redirected
+        to its staging folder when it is an output of the running stage."""
+        path = fsspec.core.url_to_fs(url)[1]
+        redirected = self._redirect(path)
+        if redirected == path:
+            return url
+        protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
+        return protocol + redirected
 
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self.path(*parts))
@@ -114,9 +161,25 @@ class Workspace:
         self.write_bytes(f"datasets/{dataset}/{shard}.parquet", buffer.getvalue())
         self._register(dataset, "parquet")
 
+    def parquet_file(self, dataset: str, shard: str) -> pq.ParquetFile:
+        """A shard opened by pyarrow from its local path (Arrow's own file) or from the bytes
+        of a remote one; never from a Python file object. pyarrow may still close such an
+        object on its thread pool after a read returns, and needs the GIL for it: when the
+        interpreter exits at that moment, the process aborts with "terminate called without
+        an active exception" (exit status 134; apache/arrow#34314, #33975)."""
+        path = self.path(f"datasets/{dataset}/{shard}.parquet")
+        if self.is_local:
+            return pq.ParquetFile(path)
+        with self.fs.open(path, "rb") as handle:
+            return pq.ParquetFile(pa.BufferReader(handle.read()))
+
     def read_table(self, dataset: str, shard: str, columns: list[str] | None = None) -> pa.Table:
-        with self.fs.open(self.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
-            return pq.read_table(handle, columns=columns)
+        with self.parquet_file(dataset, shard) as parquet:
+            return parquet.read(columns=columns)
+
+    def shard_rows(self, dataset: str, shard: str) -> int:
+        with self.parquet_file(dataset, shard) as parquet:
+            return parquet.metadata.num_rows
 
     def shards(self, dataset: str) -> list[str]:
         return [n[: -len(".parquet")] for n in self.list_files(f"datasets/{dataset}", ".parquet")]
@@ -133,11 +196,7 @@ class Workspace:
             yield shard, self.read_table(dataset, shard, columns)
 
     def count_rows(self, dataset: str) -> int:
-        total = 0
-        for shard in self.shards(dataset):
-            with self.fs.open(self.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
-                total += pq.ParquetFile(handle).metadata.num_rows
-        return total
+        return sum(self.shard_rows(dataset, shard) for shard in self.shards(dataset))
 
     # ------------------------------------------------------------------ arrays
     def write_array(self, name: str, shard: str, array: np.ndarray) -> None:

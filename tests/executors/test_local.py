@@ -154,3 +154,15 @@ def test_workers_exit_when_the_runner_is_killed_alone(tmp_path, kind, grace_s):
         for pid in workers:  # never leave a test's orphans behind, even when it fails
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_every_shard_records_its_wall_time_and_the_merge_sums_it(tmp_path):
+    import json
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 3, 5)
+    merged = slow_stage.run(str(tmp_path), workers=1)
+    per_shard = [json.loads(path.read_text())["wall_s"]
+                 for path in sorted((tmp_path / "stages" / "slow_copy" / "stats").iterdir())]
+    assert len(per_shard) == 3 and all(value >= 0.3 for value in per_shard)  # sleeps 0.3 s
+    assert abs(merged["wall_s"] - sum(per_shard)) < 1e-6

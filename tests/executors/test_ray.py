@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,12 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def local_ray():
+    # Workers import this test folder and the realsyn under test (not another install).
+    import realsyn
+
+    paths = [str(Path(__file__).parent), str(Path(realsyn.__file__).parents[1])]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parent)}})
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
     yield
     ray.shutdown()
 

@@ -161,7 +161,8 @@ def test_semantic_dedup_keeps_arrays_aligned(ctx, extracted):
     assert funnel["sentences"]["after_dedup"] == 3
     assert funnel["sentence_drops"]["paraphrase"] == 1
     assert funnel["image_drops"]["perceptual_duplicate"] == 2
-    assert "sentences:" in SemanticDedupStage().summary(ctx, stats)
+    assert "sentences 4 -> 3" in SemanticDedupStage().summary(ctx, stats)
+    assert "sentences:" in SemanticDedupStage().closing_report(ctx)  # the funnel, once
 
 
 def test_semantic_dedup_without_embeddings_says_so(tmp_path, ctx, extracted):

@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
+
+from realsyn.executors.base import StageError
+from realsyn.ingest.stage import IngestStage
 
 from .helpers import (
     SAMPLE,
@@ -44,13 +48,23 @@ def test_row_blocks_give_the_same_records_and_resume_exactly(tmp_path):
     assert blocks.shards("documents") == ["00000", "00001", "00002"]
     for name in ("documents", "images", "texts"):
         assert blocks.read_dataset(name).equals(whole.read_dataset(name))
-    # A lost shard is redone identically; finished shards are skipped.
+    # A shard lost by a killed run is redone identically; finished shards are skipped.
     before = blocks.read_bytes("datasets/images/00001.parquet")
-    blocks.fs.rm(blocks.path("stages/ingest/completions/00001"))
-    blocks.fs.rm(blocks.path("datasets/images/00001.parquet"))
+    blocks.reset_stage("ingest")
+    with pytest.raises(StageError, match="killed"):
+        run_ingest(tmp_path / "blocks", [{"path": str(SAMPLE)}], shard_size=20,
+                   stage=FailingOnShard1())
     _, again = run_ingest(tmp_path / "blocks", [{"path": str(SAMPLE)}], shard_size=20)
     assert blocks.read_bytes("datasets/images/00001.parquet") == before
-    assert again == stats
+    assert {k: v for k, v in again.items() if k != "wall_s"} == \
+        {k: v for k, v in stats.items() if k != "wall_s"}
+
+
+class FailingOnShard1(IngestStage):
+    def process(self, ctx, shard):
+        if shard == "00001":
+            raise RuntimeError("killed")
+        return super().process(ctx, shard)
 
 
 def _link_images(folder: Path) -> None:

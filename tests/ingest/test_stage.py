@@ -11,9 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from realsyn.cli import app
-from realsyn.executors.local import StageError
 from realsyn.ingest.sources import InputError, expand_input, kind_of, make_plan
-from realsyn.ingest.stage import InputsChangedError
 from realsyn.workspace import Workspace
 
 from .helpers import SAMPLE, link_sample_images, run_ingest, sample_rows
@@ -74,15 +72,15 @@ def test_process_pool_gives_the_same_datasets(tmp_path):
         assert pooled.read_bytes(path) == single.read_bytes(path)
 
 
-def test_changed_inputs_are_refused_until_rerun(tmp_path):
+def test_changed_inputs_are_ingested_again_as_a_whole(tmp_path):
     corpus = tmp_path / "corpus"
     write_pages(corpus)
     run_ingest(tmp_path / "ws", [{"path": str(corpus)}], files_per_shard=40)
     (corpus / "doc000.html").unlink()
-    # The executor reports it as a failure of the stage's planning, naming the cause.
-    with pytest.raises(StageError, match="inputs or ingest settings changed") as error:
-        run_ingest(tmp_path / "ws", [{"path": str(corpus)}], files_per_shard=40)
-    assert isinstance(error.value.__cause__, InputsChangedError)
+    # The inputs are part of the stage's fingerprint: the next run ingests them again.
+    workspace, _ = run_ingest(tmp_path / "ws", [{"path": str(corpus)}],
+                              files_per_shard=40)
+    assert workspace.count_rows("documents") == 55
     config = {"workspace": str(tmp_path / "ws"), "inputs": [{"path": str(corpus)}],
               "ingest": {"files_per_shard": 40, "fetch": {"enabled": False}}}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))

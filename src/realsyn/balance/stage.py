@@ -18,15 +18,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from realsyn import datasets
 from realsyn.balance import sampling
 from realsyn.config import BalanceConfig
 from realsyn.retrieve import clustering
 from realsyn.stage import RECORDS, Context, GlobalStage
 from realsyn.workspace import Workspace
 
-INPUT = "generated"
-IMAGES = "images_final"
-OUTPUT = "balanced"
+INPUT = datasets.GENERATED
+IMAGES = datasets.IMAGES_FINAL
+OUTPUT = datasets.BALANCED
 REPORT = "report/balance.json"
 RETRIEVED_TEXTS = ("text1", "text2", "text3")
 
@@ -34,17 +35,17 @@ RETRIEVED_TEXTS = ("text1", "text2", "text3")
 class ImageEmbeddings:
     """The embeddings of `images_final`, addressable by image_id, without loading them all."""
 
-    def __init__(self, workspace: Workspace):
-        shards = workspace.shards(IMAGES)
+    def __init__(self, workspace: Workspace, dataset: str = IMAGES):
+        shards = workspace.shards(dataset)
         if not shards:
-            raise FileNotFoundError(f"dataset {IMAGES!r} is empty or missing in {workspace.url}")
-        if shards != workspace.array_shards(IMAGES):
-            raise ValueError(f"dataset {IMAGES!r} and its embeddings have different shards: "
-                             f"{shards} vs {workspace.array_shards(IMAGES)}")
+            raise FileNotFoundError(f"dataset {dataset!r} is empty or missing in {workspace.url}")
+        if shards != workspace.array_shards(dataset):
+            raise ValueError(f"dataset {dataset!r} and its embeddings have different shards: "
+                             f"{shards} vs {workspace.array_shards(dataset)}")
         ids, shard_of, row_of, self.blocks = [], [], [], []
         for shard in shards:
-            column = workspace.read_table(IMAGES, shard, columns=["image_id"]).column("image_id")
-            block = workspace.read_array(IMAGES, shard)
+            column = workspace.read_table(dataset, shard, columns=["image_id"]).column("image_id")
+            block = workspace.read_array(dataset, shard)
             if len(block) != len(column):
                 raise ValueError(f"{IMAGES}/{shard}: {len(column)} records but {len(block)} "
                                  "embedding rows")
@@ -137,15 +138,26 @@ class BalanceStage(GlobalStage):
     name = "balance"
     description = "Similarity band, image k-means and per-cluster cap (spec section 4)."
 
-    def __init__(self, encoder: Any = None):
+    config_paths = ("balance", "embed.encoder", "executor.shard_size")
+
+    def __init__(self, encoder: Any = None, generated: str = INPUT, images: str = IMAGES,
+                 output: str = OUTPUT):
         # An encoder may be injected (tests, notebooks); otherwise loaded only when needed.
         self.encoder = encoder
+        self.generated, self.images, self.output = generated, images, output
+
+    def reads(self, config) -> list[str]:
+        return [datasets.dataset(self.generated), datasets.dataset(self.images),
+                datasets.array(self.images)]
+
+    def writes(self, config) -> list[str]:
+        return [datasets.dataset(self.output)]
 
     def run(self, ctx: Context) -> dict[str, Any]:
         workspace, config = ctx.workspace, ctx.config.balance
-        table = workspace.read_dataset(INPUT)
+        table = workspace.read_dataset(self.generated)
         stats: dict[str, Any] = {RECORDS: table.num_rows}
-        embeddings = ImageEmbeddings(workspace)
+        embeddings = ImageEmbeddings(workspace, self.images)
 
         rows = embeddings.lookup(table.column("image_id"))
         images = embeddings.gather(np.where(rows >= 0, rows, 0))
@@ -184,7 +196,7 @@ class BalanceStage(GlobalStage):
         global_rows = pa.array(rows[kept], pa.int64())
         output = output.append_column("image_shard", embeddings.shard_of.take(global_rows))
         output = output.append_column("image_row", embeddings.row_of.take(global_rows))
-        write_sharded(workspace, OUTPUT, output, ctx.config.executor.shard_size)
+        write_sharded(workspace, self.output, output, ctx.config.executor.shard_size)
 
         n_used_clusters = int(result.before.get("clusters", 0))
         stats.update(clusters=n_used_clusters, cap_t=result.cap, cap_extra=result.extra,

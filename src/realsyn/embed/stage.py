@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
+from realsyn import datasets as names
 from realsyn.config import EmbedConfig
 from realsyn.embed.decode import try_decode_image
 from realsyn.embed.prefetch import prefetch_batches
@@ -72,6 +72,11 @@ def forget_embeddings(workspace: Workspace, datasets: Sequence[str] | None = Non
         if workspace.fs.exists(folder):
             workspace.fs.rm(folder, recursive=True)
     workspace.reset_stage(EmbedStage.name)
+    release_encoder(workspace)
+
+
+def release_encoder(workspace: Workspace) -> None:
+    """Forget the recorded encoder (its embeddings are gone or about to be replaced)."""
     manifest = workspace.manifest()
     if manifest.pop(MANIFEST_KEY, None) is not None:
         workspace.write_json("manifest.json", manifest)
@@ -86,9 +91,21 @@ class EmbedStage(Stage):
     name = "embed"
     description = "Embed deduplicated images and sentences with the joint encoder."
     num_cpus = 2.0
+    config_paths = ("embed.encoder", "embed.datasets")
 
-    def __init__(self) -> None:
+    def __init__(self, datasets: Sequence[str] | None = None) -> None:
         self.encoder: Encoder | None = None
+        # None: the config's `embed.datasets`
+        self.datasets = list(datasets) if datasets is not None else None
+
+    def embedded(self, config) -> list[str]:
+        return self.datasets if self.datasets is not None else list(config.embed.datasets)
+
+    def reads(self, config) -> list[str]:
+        return [names.dataset(name) for name in self.embedded(config)]
+
+    def writes(self, config) -> list[str]:
+        return [names.array(name) for name in self.embedded(config)]
 
     # ------------------------------------------------------------------ stage protocol
     def setup(self, ctx: Context) -> None:
@@ -96,16 +113,20 @@ class EmbedStage(Stage):
         claim_encoder(ctx.workspace, self.encoder)
 
     def shards(self, ctx: Context) -> list[str]:
+        if not ctx.workspace.completed(self.name):
+            # A fresh run replaces every array as a whole (executors/base.py), so the
+            # encoder record starts over with it: embeddings can no longer be mixed.
+            release_encoder(ctx.workspace)
         # Fail before any model loads if the workspace belongs to another encoder.
         check_encoder(ctx.workspace, encoder_identity(ctx.config.embed.encoder))
-        return [f"{dataset}-{shard}" for dataset in ctx.config.embed.datasets
+        return [f"{dataset}-{shard}" for dataset in self.embedded(ctx.config)
                 for shard in ctx.workspace.shards(dataset)]
 
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         if self.encoder is None:
             self.setup(ctx)
         assert self.encoder is not None
-        dataset, part = split_shard_key(shard, ctx.config.embed.datasets)
+        dataset, part = split_shard_key(shard, self.embedded(ctx.config))
         if IMAGE_COLUMN in dataset_columns(ctx.workspace, dataset, part):
             data = ctx.workspace.read_table(dataset, part, [IMAGE_COLUMN]).column(0).to_pylist()
             embeddings, stats = embed_image_bytes(self.encoder, data, ctx.config.embed)
@@ -123,8 +144,8 @@ class EmbedStage(Stage):
 
 def dataset_columns(workspace: Workspace, dataset: str, shard: str) -> list[str]:
     """Column names of a parquet shard, read from its footer only."""
-    with workspace.fs.open(workspace.path(f"datasets/{dataset}/{shard}.parquet"), "rb") as handle:
-        return pq.read_schema(handle).names
+    with workspace.parquet_file(dataset, shard) as parquet:
+        return parquet.schema_arrow.names
 
 
 def split_shard_key(key: str, datasets: Sequence[str]) -> tuple[str, str]:

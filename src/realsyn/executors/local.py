@@ -16,29 +16,9 @@ from typing import Any
 
 from realsyn import runlog
 from realsyn.config import RealsynConfig
-from realsyn.progress import progress_bar
-from realsyn.stage import RECORDS, Context, Stage
+from realsyn.executors.base import Executor, StageError, guarded, run_one_shard
+from realsyn.stage import Context, Stage
 from realsyn.workspace import Workspace
-
-
-class StageError(RuntimeError):
-    """A shard of a stage failed; finished shards keep their markers, so a rerun resumes."""
-
-
-def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
-    stats = stage.process(ctx, shard)
-    ctx.workspace.mark_done(stage.name, shard, stats)
-    return stats
-
-
-def guarded(stage: Stage, shard: str, call):
-    """Run `call`, turning any error into a StageError that names the stage and shard."""
-    try:
-        return call()
-    except Exception as error:
-        raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: "
-                         f"{type(error).__name__}: {error}") from error
-
 
 # Thread pools of the numeric libraries (OpenMP: torch, faiss; OpenBLAS/MKL: numpy). Each
 # sizes itself to every core by default, so N workers would run N x cores threads.
@@ -98,10 +78,10 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(stage: Stage, config: RealsynConfig, workspace_url: str) -> None:
+def _init_worker(stage: Stage, config: RealsynConfig, workspace: Workspace) -> None:
     exit_with_parent()
     runlog.attach_worker()
-    ctx = Context(config=config, workspace=Workspace(workspace_url))
+    ctx = Context(config=config, workspace=workspace)
     stage.setup(ctx)
     _worker.update(stage=stage, ctx=ctx)
 
@@ -110,8 +90,8 @@ def _process_in_worker(shard: str) -> tuple[str, dict[str, Any]]:
     return shard, run_one_shard(_worker["stage"], _worker["ctx"], shard)
 
 
-class LocalExecutor:
-    """Maps `stage.process` over unfinished shards.
+class LocalExecutor(Executor):
+    """Hands out unfinished shards to a local process pool.
 
     With one worker (or one pending shard) everything runs in this process; otherwise a
     process pool (spawned, so model libraries never inherit forked threads) where each worker
@@ -121,40 +101,20 @@ class LocalExecutor:
     def __init__(self, workers: int = 1):
         self.workers = workers
 
-    def run(self, stage: Stage, ctx: Context) -> dict[str, Any]:
-        workspace = ctx.workspace
-        shards = guarded(stage, "(planning)", lambda: stage.shards(ctx))
-        pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
-        bar = progress_bar(len(shards), len(shards) - len(pending), stage.name)
-        records = 0
-
-        def advance(stats: dict[str, Any]) -> None:
-            nonlocal records
-            records += int(stats.get(RECORDS, 0))
-            bar.update(1)
-            bar.set_postfix(records=records)
-
-        try:
-            if self.workers == 1 or len(pending) <= 1:
-                if pending:
-                    stage.setup(ctx)
-                for shard in pending:
-                    advance(guarded(stage, shard, lambda s=shard: run_one_shard(
-                        stage, ctx, s)))
-            else:
-                self._run_pool(stage, ctx, pending, advance)
-        finally:
-            bar.close()
-        merged = workspace.merge_stats(stage.name)
-        stage.finalize(ctx, merged)
-        return merged
+    def map_shards(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
+        if self.workers == 1 or len(pending) <= 1:
+            stage.setup(ctx)
+            for shard in pending:
+                advance(guarded(stage, shard, lambda s=shard: run_one_shard(stage, ctx, s)))
+        else:
+            self._run_pool(stage, ctx, pending, advance)
 
     def _run_pool(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
         spawn = multiprocessing.get_context("spawn")
         workers = min(self.workers, len(pending))
         with worker_thread_limits(workers), ProcessPoolExecutor(
                 workers, mp_context=spawn, initializer=_init_worker,
-                initargs=(stage, ctx.config, ctx.workspace.url)) as pool:
+                initargs=(stage, ctx.config, ctx.workspace)) as pool:
             futures = {pool.submit(_process_in_worker, shard): shard for shard in pending}
             remaining = set(futures)
             while remaining:
@@ -164,3 +124,5 @@ class LocalExecutor:
                     _, stats = guarded(stage, shard, future.result)
                     advance(stats)
 
+
+__all__ = ["LocalExecutor", "StageError", "guarded", "run_one_shard", "threads_per_worker"]

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from realsyn.executors.local import StageError, guarded, run_one_shard
-from realsyn.progress import progress_bar
-from realsyn.stage import RECORDS, Context, Stage
+from realsyn.executors.base import Executor, StageError, run_one_shard
+from realsyn.stage import Context, Stage
 from realsyn.workspace import Workspace
 
 
 class _ShardWorker:
-    def __init__(self, stage: Stage, config, workspace_url: str):
+    def __init__(self, stage: Stage, config, workspace: Workspace):
         self.stage = stage
-        self.ctx = Context(config=config, workspace=Workspace(workspace_url))
+        self.ctx = Context(config=config, workspace=workspace)
         stage.setup(self.ctx)
 
     def process(self, shard: str) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -28,40 +27,26 @@ class _ShardWorker:
             return shard, None, f"{type(error).__name__}: {error}"
 
 
-class RayExecutor:
+class RayExecutor(Executor):
+    label = "ray"
+
     def __init__(self, address: str | None = None, workers: int = 1):
         self.address = address
         self.workers = workers
 
-    def run(self, stage: Stage, ctx: Context) -> dict[str, Any]:
+    def map_shards(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
         import ray
         from ray.util import ActorPool
 
         if not ray.is_initialized():
             ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False,
                      include_dashboard=False)
-        workspace = ctx.workspace
-        shards = guarded(stage, "(planning)", lambda: stage.shards(ctx))
-        pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
-        bar = progress_bar(len(shards), len(shards) - len(pending), f"{stage.name} (ray)")
-        records = 0
-        try:
-            if pending:
-                actor_class = ray.remote(num_cpus=stage.num_cpus,
-                                         num_gpus=stage.num_gpus)(_ShardWorker)
-                actors = [actor_class.remote(stage, ctx.config, workspace.url)
-                          for _ in range(min(self.workers, len(pending)))]
-                pool = ActorPool(actors)
-                for shard, stats, error in pool.map_unordered(
-                        lambda actor, shard: actor.process.remote(shard), pending):
-                    if error is not None:
-                        raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: "
-                                         f"{error}")
-                    records += int(stats.get(RECORDS, 0))
-                    bar.update(1)
-                    bar.set_postfix(records=records)
-        finally:
-            bar.close()
-        merged = workspace.merge_stats(stage.name)
-        stage.finalize(ctx, merged)
-        return merged
+        actor_class = ray.remote(num_cpus=stage.num_cpus, num_gpus=stage.num_gpus)(_ShardWorker)
+        actors = [actor_class.remote(stage, ctx.config, ctx.workspace)
+                  for _ in range(min(self.workers, len(pending)))]
+        pool = ActorPool(actors)
+        for shard, stats, error in pool.map_unordered(
+                lambda actor, shard: actor.process.remote(shard), pending):
+            if error is not None:
+                raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: {error}")
+            advance(stats)

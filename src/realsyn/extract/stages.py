@@ -18,11 +18,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from realsyn.extract import dedup, funnel
-from realsyn.extract.images import ImageRejected, decode_image, quality_reason
+from realsyn import datasets
+from realsyn.extract import dedup, funnel, paper_filters
+from realsyn.extract.images import ImageRejected, decode_image
 from realsyn.extract.phash import linking_pairs, phash
-from realsyn.extract.sentences import SentenceFilter, load_parser, split_sentences
+from realsyn.extract.sentences import (
+    analyse_many,
+    clean_sentence,
+    count_words,
+    entropy,
+    load_parser,
+    split_sentences,
+)
 from realsyn.extract.union_find import keep_one_per_group
+from realsyn.filters import RecordFilter, apply_filters, build_filter
 from realsyn.records import IMAGE_SCHEMA, SENTENCE_SCHEMA, sentence_id
 from realsyn.stage import RECORDS, Context, GlobalStage, Stage
 
@@ -37,95 +46,191 @@ SENTENCES_FILTERED_SCHEMA = pa.schema(
 )
 
 
-def _input_shards(ctx: Context, dataset: str) -> list[str]:
-    return ctx.workspace.shards(dataset)
+def _user_filters(specs) -> list[RecordFilter]:
+    return [build_filter(spec.filter, spec.params) for spec in specs]
+
+
+EXCLUDED_IMAGE_SCHEMA = pa.schema([("image_id", pa.string()), ("doc_id", pa.string()),
+                                   ("position", pa.int32()), ("url", pa.string()),
+                                   ("reason", pa.string())])
+EXCLUDED_SENTENCE_SCHEMA = pa.schema([("doc_id", pa.string()), ("position", pa.int32()),
+                                      ("index", pa.int32()), ("text", pa.string()),
+                                      ("reason", pa.string())])
+
+
+class FilteringStage(Stage):
+    """A stage that applies record filters: the paper's, then the config's user filters, then
+    `extra_filters` given in Python; rejected records optionally go to `excluded/<stage>`."""
+
+    section: str  # the config section under `extract`: "images" or "sentences"
+
+    def __init__(self, source: str, output: str,
+                 extra_filters: list[RecordFilter] | tuple = ()) -> None:
+        self.source, self.output = source, output
+        self.extra_filters = list(extra_filters)
+
+    def keeps_excluded(self, config) -> bool:
+        return getattr(config.extract, self.section).keep_excluded
+
+    def reads(self, config) -> list[str]:
+        return [datasets.dataset(self.source)]
+
+    def writes(self, config) -> list[str]:
+        excluded = [datasets.dataset(datasets.excluded(self.name))]
+        return [datasets.dataset(self.output), *(excluded if self.keeps_excluded(config) else [])]
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ctx.workspace.shards(self.source)
+
+    def fingerprint_extra(self, config) -> dict[str, Any]:
+        if not self.extra_filters:
+            return {}
+        return {"extra_filters": [f.describe() for f in self.extra_filters]}
+
+    def write_excluded(self, ctx: Context, shard: str, rows: list[dict], schema) -> None:
+        if self.keeps_excluded(ctx.config):
+            ctx.workspace.write_table(datasets.excluded(self.name), shard,
+                                      pa.Table.from_pylist(rows, schema=schema))
 
 
 # ---------------------------------------------------------------- images
-class ExtractImagesStage(Stage):
+class ExtractImagesStage(FilteringStage):
     name = "extract_images"
     description = "Decode images safely, apply the quality filter, compute pHash."
+    config_paths = ("extract.images.min_side", "extract.images.min_aspect",
+                    "extract.images.max_aspect", "extract.images.max_pixels",
+                    "extract.images.filters", "extract.images.keep_excluded")
 
-    def shards(self, ctx: Context) -> list[str]:
-        return _input_shards(ctx, "images")
+    section = "images"
+
+    def __init__(self, images: str = datasets.IMAGES, output: str = datasets.IMAGES_FILTERED,
+                 extra_filters: list[RecordFilter] | tuple = ()) -> None:
+        super().__init__(images, output, extra_filters)
 
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         cfg = ctx.config.extract.images
-        table = ctx.workspace.read_table("images", shard)
+        filters = [*paper_filters.image_filters(cfg), *_user_filters(cfg.filters),
+                   *self.extra_filters]
+        table = ctx.workspace.read_table(self.source, shard)
         stats: Counter = Counter({RECORDS: table.num_rows})
-        kept = []
+        decoded_rows, excluded = [], []
         for row in table.to_pylist():
             if row.get("status") not in (None, "ok") or not row.get("bytes"):
                 stats["dropped_unavailable"] += 1
+                excluded.append({**row, "reason": "unavailable"})
                 continue
             try:
                 decoded = decode_image(row["bytes"], cfg.max_pixels)
             except ImageRejected as rejected:
                 stats[f"dropped_{rejected.reason}"] += 1
+                excluded.append({**row, "reason": rejected.reason})
                 continue
             stats["images_decoded"] += 1
-            reason = quality_reason(decoded.width, decoded.height, cfg.min_side,
-                                    cfg.min_aspect, cfg.max_aspect)
-            if reason:
-                stats[f"dropped_{reason}"] += 1
-                continue
             row.pop("status", None)
             row.update(width=decoded.width, height=decoded.height, format=decoded.format,
-                       phash=phash(decoded.image))
-            kept.append(row)
+                       image=decoded.image, dropped=None)
+            decoded_rows.append(row)
+        rejected = apply_filters(filters, decoded_rows, stats)
+        excluded += [{**row, "reason": reason} for row, reason in rejected]
+        kept = []
+        for row in decoded_rows:
+            if row.pop("dropped") is None:
+                row["phash"] = phash(row.pop("image"))
+                kept.append(row)
         stats["images_out"] = len(kept)
-        ctx.workspace.write_table("images_filtered", shard, pa.Table.from_pylist(
+        ctx.workspace.write_table(self.output, shard, pa.Table.from_pylist(
             kept, schema=IMAGES_FILTERED_SCHEMA))
+        self.write_excluded(ctx, shard, excluded, EXCLUDED_IMAGE_SCHEMA)
         return dict(stats)
 
 
 # ---------------------------------------------------------------- sentences
-class ExtractSentencesStage(Stage):
+class ExtractSentencesStage(FilteringStage):
     name = "extract_sentences"
     description = "Split texts into sentences and apply the quality and semantic filters."
+    config_paths = tuple(f"extract.sentences.{name}" for name in (
+        "splitter", "split_on_newlines", "remove_emoji", "remove_urls", "min_words",
+        "max_words", "min_complexity", "require_action", "spacy_model", "entropy",
+        "min_entropy", "perplexity_scorer", "perplexity_model", "min_perplexity",
+        "max_perplexity", "filters", "keep_excluded"))
+
+    section = "sentences"
+
+    def __init__(self, texts: str = datasets.TEXTS, output: str = datasets.SENTENCES_FILTERED,
+                 extra_filters: list[RecordFilter] | tuple = ()) -> None:
+        super().__init__(texts, output, extra_filters)
 
     def setup(self, ctx: Context) -> None:
         from realsyn.models.perplexity import make_scorer
 
         cfg = ctx.config.extract.sentences
         need_parse = cfg.min_complexity > 0 or cfg.require_action
-        nlp = load_parser(cfg.spacy_model) if need_parse else None
-        scorer = make_scorer(cfg.perplexity_scorer, cfg.perplexity_model,
-                             threads=cfg.perplexity_threads)
-        self.filter = SentenceFilter(cfg, nlp=nlp, scorer=scorer)
+        self.nlp = load_parser(cfg.spacy_model) if need_parse else None
+        self.scorer = make_scorer(cfg.perplexity_scorer, cfg.perplexity_model,
+                                  threads=cfg.perplexity_threads)
+        self.filters = [*paper_filters.sentence_filters(cfg, self.nlp is not None,
+                                                        self.scorer is not None),
+                        *_user_filters(cfg.filters), *self.extra_filters]
+        self.cfg = cfg
 
-    def shards(self, ctx: Context) -> list[str]:
-        return _input_shards(ctx, "texts")
+    def measure(self, name: str, records: list[dict]) -> None:
+        """Fill measurement `name` into `records` (in batches: parses and perplexities)."""
+        if not records:
+            return
+        texts = [record["text"] for record in records]
+        if name == paper_filters.ANALYSIS:
+            if self.nlp is None:
+                self.nlp = load_parser(self.cfg.spacy_model)
+            analyses = analyse_many(self.nlp, texts, self.cfg.parse_batch_size)
+            for record, analysis in zip(records, analyses, strict=True):
+                record.update(complexity=analysis.complexity, has_action=analysis.has_action)
+        elif name == paper_filters.ENTROPY:
+            for record in records:
+                record["entropy"] = entropy(record["text"], self.cfg.entropy)
+        elif name == paper_filters.PERPLEXITY and self.scorer is not None:
+            values = self.scorer.perplexities(texts)
+            for record, value in zip(records, values, strict=True):
+                record["perplexity"] = value
+        elif name != paper_filters.PERPLEXITY:
+            raise ValueError(f"unknown sentence measurement {name!r} (known: "
+                             f"{paper_filters.ANALYSIS}, {paper_filters.ENTROPY}, "
+                             f"{paper_filters.PERPLEXITY})")
 
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         cfg = ctx.config.extract.sentences
-        table = ctx.workspace.read_table("texts", shard)
-        origins, sentences = [], []
+        table = ctx.workspace.read_table(self.source, shard)
+        stats: Counter = Counter({RECORDS: table.num_rows})
+        records = []
         for row in table.to_pylist():
             for index, sentence in enumerate(split_sentences(row["text"] or "",
                                                              cfg.split_on_newlines)):
-                origins.append((row["doc_id"], row["position"], index))
-                sentences.append(sentence)
-        candidates, counts = self.filter.run(sentences)
-        stats: Counter = Counter({RECORDS: table.num_rows, "sentences_extracted": len(sentences)})
-        stats.update(counts)
+                cleaned = clean_sentence(sentence, cfg.remove_emoji, cfg.remove_urls)
+                stats["cleaned_emoji"] += cleaned.had_emoji
+                stats["cleaned_url"] += cleaned.had_url
+                records.append({"doc_id": row["doc_id"], "position": row["position"],
+                                "index": index, "text": cleaned.text,
+                                "words": count_words(cleaned.text), "complexity": -1,
+                                "has_action": False, "entropy": math.nan,
+                                "perplexity": math.nan, "dropped": None})
+        stats["sentences_extracted"] = len(records)
+        rejected = apply_filters(self.filters, records, stats, self.measure)
         kept = []
-        for candidate in candidates:
-            if candidate.dropped:
+        for record in records:
+            if record.pop("dropped") is not None:
                 continue
-            doc_id, position, index = origins[candidate.source]
             kept.append({
-                "sentence_id": sentence_id(doc_id, position, index, candidate.text),
-                "doc_id": doc_id, "position": position, "index": index,
-                "text": candidate.text, "words": candidate.words,
-                "complexity": candidate.complexity, "has_action": candidate.has_action,
-                "entropy": candidate.entropy,
-                "perplexity": None if math.isnan(candidate.perplexity) else candidate.perplexity,
+                "sentence_id": sentence_id(record["doc_id"], record["position"],
+                                           record["index"], record["text"]),
+                **record,
+                "perplexity": None if math.isnan(record["perplexity"])
+                else record["perplexity"],
             })
         stats["sentences_out"] = len(kept)
-        stats.pop("kept", None)
-        ctx.workspace.write_table("sentences_filtered", shard, pa.Table.from_pylist(
+        ctx.workspace.write_table(self.output, shard, pa.Table.from_pylist(
             kept, schema=SENTENCES_FILTERED_SCHEMA))
+        self.write_excluded(ctx, shard, [{**record, "reason": reason}
+                                         for record, reason in rejected],
+                            EXCLUDED_SENTENCE_SCHEMA)
         return dict(stats)
 
     def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
@@ -168,9 +273,38 @@ def _image_priority(table: pa.Table) -> np.ndarray:
     return width * height
 
 
-class DedupStage(GlobalStage):
+class FunnelStage(GlobalStage):
+    """A dedup stage: stores the extraction funnel, which the pipeline prints once."""
+
+    def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
+        funnel.store(ctx.workspace)
+
+    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
+        return (f"images {stats.get('images_in', 0)} -> {stats.get('images_out', 0)}, "
+                f"sentences {stats.get('sentences_in', 0)} -> {stats.get('sentences_out', 0)}")
+
+    def closing_report(self, ctx: Context) -> str | None:
+        return funnel.format_funnel(funnel.build(ctx.workspace))
+
+
+class DedupStage(FunnelStage):
     name = "dedup"
     description = "Perceptual image dedup (pHash) and exact + MinHash sentence dedup."
+    config_paths = ("extract.images.phash_max_distance", "extract.sentences.minhash_threshold",
+                    "extract.sentences.minhash_num_perm", "extract.sentences.minhash_ngram")
+
+    def __init__(self, images: str = datasets.IMAGES_FILTERED,
+                 sentences: str = datasets.SENTENCES_FILTERED,
+                 images_out: str = datasets.IMAGES_DEDUP,
+                 sentences_out: str = datasets.SENTENCES_DEDUP) -> None:
+        self.images, self.sentences = images, sentences
+        self.images_out, self.sentences_out = images_out, sentences_out
+
+    def reads(self, config) -> list[str]:
+        return [datasets.dataset(self.images), datasets.dataset(self.sentences)]
+
+    def writes(self, config) -> list[str]:
+        return [datasets.dataset(self.images_out), datasets.dataset(self.sentences_out)]
 
     def run(self, ctx: Context) -> dict[str, Any]:
         stats: Counter = Counter()
@@ -182,19 +316,19 @@ class DedupStage(GlobalStage):
     def _images(self, ctx: Context) -> dict[str, int]:
         cfg = ctx.config.extract.images
         shards, lengths, table = _read_column_by_shard(
-            ctx, "images_filtered", ["phash", "width", "height"])
+            ctx, self.images, ["phash", "width", "height"])
         if table is None:
             return {"images_in": 0, "images_out": 0}
         hashes = table.column("phash").to_numpy(zero_copy_only=False)
         labels = dedup.group_labels(len(hashes), linking_pairs(hashes, cfg.phash_max_distance))
         keep = keep_one_per_group(labels, _image_priority(table))
-        _write_kept(ctx, "images_filtered", "images_dedup", shards, lengths, keep)
+        _write_kept(ctx, self.images, self.images_out, shards, lengths, keep)
         return {"images_in": len(hashes), "images_out": int(keep.sum()),
                 "dropped_perceptual_duplicate": int(len(hashes) - keep.sum())}
 
     def _sentences(self, ctx: Context) -> dict[str, int]:
         cfg = ctx.config.extract.sentences
-        shards, lengths, table = _read_column_by_shard(ctx, "sentences_filtered", ["text"])
+        shards, lengths, table = _read_column_by_shard(ctx, self.sentences, ["text"])
         if table is None:
             return {"sentences_in": 0, "sentences_out": 0}
         texts = table.column("text").to_pylist()
@@ -207,30 +341,44 @@ class DedupStage(GlobalStage):
                                    cfg.minhash_num_perm, cfg.minhash_ngram)
         labels = dedup.group_labels(count, exact, firsts[near])
         keep = keep_one_per_group(labels, np.zeros(count))  # first occurrence wins
-        _write_kept(ctx, "sentences_filtered", "sentences_dedup", shards, lengths, keep)
+        _write_kept(ctx, self.sentences, self.sentences_out, shards, lengths, keep)
         return {"sentences_in": count, "sentences_out": int(keep.sum()),
                 "dropped_exact_duplicate": int(count - len(firsts)),
                 "dropped_near_duplicate": int(len(firsts) - keep.sum())}
 
-    def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
-        funnel.store(ctx.workspace)
-
-    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
-        return funnel.format_funnel(funnel.build(ctx.workspace))
 
 
-class SemanticDedupStage(GlobalStage):
+class SemanticDedupStage(FunnelStage):
     name = "semantic_dedup"
     description = "Semantic image and paraphrase dedup on the embeddings (k-means partitions)."
+    config_paths = ("extract.images.semantic_dedup", "extract.images.semantic_dedup_threshold",
+                    "extract.sentences.semantic_dedup", "extract.sentences.paraphrase_model",
+                    "extract.sentences.paraphrase_threshold", "extract.partition_size",
+                    "extract.partition_probes", "extract.kmeans_iterations", "extract.seed")
+
+    def __init__(self, images: str = datasets.IMAGES_DEDUP,
+                 sentences: str = datasets.SENTENCES_DEDUP,
+                 images_out: str = datasets.IMAGES_FINAL,
+                 sentences_out: str = datasets.SENTENCES_FINAL) -> None:
+        self.images, self.sentences = images, sentences
+        self.images_out, self.sentences_out = images_out, sentences_out
+
+    def reads(self, config) -> list[str]:
+        return [location for name in (self.images, self.sentences)
+                for location in (datasets.dataset(name), datasets.array(name))]
+
+    def writes(self, config) -> list[str]:
+        return [location for name in (self.images_out, self.sentences_out)
+                for location in (datasets.dataset(name), datasets.array(name))]
 
     def run(self, ctx: Context) -> dict[str, Any]:
         images = ctx.config.extract.images
         sentences = ctx.config.extract.sentences
         stats: Counter = Counter()
-        stats.update(self._one(ctx, "images_dedup", "images_final", "images",
+        stats.update(self._one(ctx, self.images, self.images_out, "images",
                                images.semantic_dedup_threshold if images.semantic_dedup
                                else None, "dropped_semantic_duplicate", _image_priority))
-        stats.update(self._one(ctx, "sentences_dedup", "sentences_final", "sentences",
+        stats.update(self._one(ctx, self.sentences, self.sentences_out, "sentences",
                                sentences.paraphrase_threshold if sentences.semantic_dedup
                                else None, "dropped_paraphrase",
                                lambda table: np.zeros(table.num_rows),
@@ -290,10 +438,3 @@ class SemanticDedupStage(GlobalStage):
         _write_kept(ctx, source, target, shards, lengths, keep, array_source=source)
         return {f"{kind}_in": count, f"{kind}_out": int(keep.sum()),
                 f"dropped_{kind}_{reason.removeprefix('dropped_')}": int(count - keep.sum())}
-
-    def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
-        funnel.store(ctx.workspace)
-
-    def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
-        return funnel.format_funnel(funnel.build(ctx.workspace))
-

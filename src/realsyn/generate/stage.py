@@ -21,14 +21,15 @@ from typing import Any
 
 import pyarrow as pa
 
+from realsyn import datasets
 from realsyn.config import LLMConfig
 from realsyn.generate.fusion import clean_output, fusion_messages, normalize_space
 from realsyn.generate.images import ImageStore, decode_image
 from realsyn.models.llm.base import ChatRequest
 from realsyn.stage import RECORDS, Context, Stage
 
-INPUT = "retrieved"
-OUTPUT = "generated"
+INPUT = datasets.RETRIEVED
+OUTPUT = datasets.GENERATED
 OK = "ok"
 GENERATED_FIELDS = [("caption", pa.string()), ("tags", pa.string()), ("syn_text", pa.string()),
                     ("syn_status", pa.string())]
@@ -42,18 +43,30 @@ class GenerateStage(Stage):
     name = "generate"
     description = "Caption and tag each image, fuse text1 + caption + tags with an LLM."
 
-    def __init__(self) -> None:
+    config_paths = ("generate", "embed.encoder")
+
+    def __init__(self, retrieved: str = INPUT, images: str = datasets.IMAGES_FINAL,
+                 output: str = OUTPUT) -> None:
         self.models = None
         self.images: ImageStore | None = None
+        self.retrieved, self.image_dataset, self.output = retrieved, images, output
+
+    def reads(self, config) -> list[str]:
+        # The tag miner also reads sentences_final when present (generate/models.py); the
+        # fingerprint covers it through `retrieved`, which is built from it.
+        return [datasets.dataset(self.retrieved), datasets.dataset(self.image_dataset)]
+
+    def writes(self, config) -> list[str]:
+        return [datasets.dataset(self.output)]
 
     def shards(self, ctx: Context) -> list[str]:
-        return ctx.workspace.shards(INPUT)
+        return ctx.workspace.shards(self.retrieved)
 
     def setup(self, ctx: Context) -> None:
         from realsyn.generate.models import build_models
 
         self.models = build_models(ctx.config, ctx.workspace)
-        self.images = ImageStore(ctx.workspace)
+        self.images = ImageStore(ctx.workspace, self.image_dataset)
 
     def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
         if self.models is not None:
@@ -65,14 +78,16 @@ class GenerateStage(Stage):
         if self.models is None:
             self.setup(ctx)
         workspace, gen = ctx.workspace, ctx.config.generate
-        table = workspace.read_table(INPUT, shard)
+        table = workspace.read_table(self.retrieved, shard)
         rows = table.num_rows
         out = {"caption": [""] * rows, "tags": ["[]"] * rows, "syn_text": [None] * rows,
                "syn_status": [None] * rows}
         todo = list(range(rows))
         stats: Counter[str] = Counter({RECORDS: rows})
-        if gen.retry_failed and shard in workspace.shards(OUTPUT):
-            todo = self._keep_finished(workspace.read_table(OUTPUT, shard), table, out, stats)
+        previous = workspace.committed  # the last complete output, not this run's
+        if gen.retry_failed and shard in previous.shards(self.output):
+            todo = self._keep_finished(previous.read_table(self.output, shard), table, out,
+                                       stats)
         text1 = table.column("text1").to_pylist()
         ids = table.column("image_id").to_pylist()
         for start in range(0, len(todo), gen.batch_size):
@@ -92,7 +107,7 @@ class GenerateStage(Stage):
                    if name not in dict(GENERATED_FIELDS)}
         for name, kind in GENERATED_FIELDS:
             columns[name] = pa.array(out[name], kind)
-        workspace.write_table(OUTPUT, shard, pa.table(columns))
+        workspace.write_table(self.output, shard, pa.table(columns))
         return dict(stats)
 
     def _keep_finished(self, previous: pa.Table, table: pa.Table, out: dict[str, list],

@@ -13,12 +13,14 @@ its own: one bad item is counted with its reason and never takes the others with
 from __future__ import annotations
 
 import json
+import posixpath
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from realsyn import datasets
 from realsyn.ingest.fetch import Fetcher
 from realsyn.ingest.html import read_html
 from realsyn.ingest.images import (
@@ -31,7 +33,7 @@ from realsyn.ingest.images import (
 )
 from realsyn.ingest.obelics import read_arrow, read_jsonl, read_parquet
 from realsyn.ingest.pdf import read_pdf
-from realsyn.ingest.sources import WorkUnit, make_plan, shard_key
+from realsyn.ingest.sources import InputFile, WorkUnit, filesystem, make_plan, shard_key
 from realsyn.ingest.text import looks_like_text
 from realsyn.ingest.urls import read_urls
 from realsyn.ingest.warc import read_warc
@@ -56,8 +58,8 @@ READERS: dict[str, Reader] = {
     "pdf": read_pdf,
     "urls": read_urls,
 }
-OUTPUTS = ("documents", "images", "texts")
 PLAN = "stages/ingest/plan.json"
+USER_KIND = "reader:"  # the kind of a file read by the user reader of input spec N: "reader:N"
 
 
 class InputsChangedError(RuntimeError):
@@ -70,33 +72,76 @@ def _signature(plan: dict[str, Any]) -> list[Any]:
             for shard in plan["shards"]]
 
 
-class IngestStage(Stage):
-    name: ClassVar[str] = "ingest"
-    description: ClassVar[str] = "Read interleaved documents into documents/images/texts."
+def _user_files(path: str, index: int) -> list[InputFile]:
+    """Every file of an input read by a user reader (a file, a folder or a glob)."""
+    fs, stripped = filesystem(path)
+    if fs.isdir(stripped):
+        root, paths = stripped, sorted(fs.find(stripped))
+    elif fs.isfile(stripped):
+        root, paths = posixpath.dirname(stripped), [stripped]
+    else:
+        root, paths = posixpath.dirname(stripped.split("*")[0]), sorted(fs.glob(stripped))
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    qualify = (lambda p: p) if local else fs.unstrip_protocol
+    return [InputFile(qualify(p), qualify(root), posixpath.relpath(p, root),
+                      f"{USER_KIND}{index}") for p in paths]
 
-    def __init__(self) -> None:
+
+class IngestStage(Stage):
+    name = "ingest"
+    description: ClassVar[str] = "Read interleaved documents into documents/images/texts."
+    config_paths = ("ingest", "executor.shard_size")
+
+    def __init__(self, documents: str = datasets.DOCUMENTS, images: str = datasets.IMAGES,
+                 texts: str = datasets.TEXTS) -> None:
         self._plan: dict[str, Any] | None = None
+        self.documents, self.images, self.texts = documents, images, texts
+
+    def writes(self, config) -> list[str]:
+        return [datasets.dataset(name) for name in (self.documents, self.images, self.texts)]
+
+    def fingerprint_extra(self, config) -> dict[str, Any]:
+        # What the inputs hold, not where they are mounted: a moved corpus resumes, a
+        # changed one is ingested again.
+        return {"formats": [spec.format for spec in config.inputs],
+                "readers": [spec.reader and spec.reader.model_dump() for spec in config.inputs],
+                "plan": _signature(self._make_plan(config))}
+
+    @staticmethod
+    def _make_plan(config) -> dict[str, Any]:
+        builtin = [(spec.path, spec.format) for spec in config.inputs if spec.reader is None]
+        plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
+                         config.ingest.jsonl_block_bytes)
+        for index, spec in enumerate(config.inputs):
+            if spec.reader is not None:
+                units = [WorkUnit(file).to_json() for file in _user_files(spec.path, index)]
+                step = config.ingest.files_per_shard
+                plan["shards"] += [units[i:i + step] for i in range(0, len(units), step)]
+                plan["files"] += len(units)
+        return plan
+
+    def _reader(self, config, kind: str) -> Reader:
+        if not kind.startswith(USER_KIND):
+            return READERS[kind]
+        from realsyn.plugins import instantiate
+
+        cache = self.__dict__.setdefault("_user_readers", {})
+        if kind not in cache:
+            spec = config.inputs[int(kind.removeprefix(USER_KIND))].reader
+            cache[kind] = instantiate(spec.reader, spec.config)
+        return cache[kind]
 
     # ------------------------------------------------------------------ planning
     def shards(self, ctx: Context) -> list[str]:
-        config = ctx.config
-        plan = make_plan([(spec.path, spec.format) for spec in config.inputs],
-                         config.executor.shard_size, config.ingest.files_per_shard,
-                         config.ingest.jsonl_block_bytes)
+        plan = self._make_plan(ctx.config)
         workspace = ctx.workspace
         stored = workspace.read_json(PLAN)
         if stored is not None and _signature(stored) != _signature(plan):
             raise InputsChangedError(
                 "the inputs or ingest settings changed since this workspace's ingest began; "
                 "run again with --rerun to ingest them from scratch")
-        if stored is None:
-            # A fresh ingest: completion markers without their plan mean nothing, and no
-            # output shard of an earlier plan may outlive it.
-            workspace.reset_stage(self.name)
-            for dataset in OUTPUTS:
-                folder = workspace.path("datasets", dataset)
-                if workspace.fs.exists(folder):
-                    workspace.fs.rm(folder, recursive=True)
+        # A fresh ingest (new fingerprint) starts with no markers and an empty staging folder
+        # (see executors/base.py): no output shard of an earlier plan outlives it.
         if stored != plan:  # new, or the same inputs mounted elsewhere
             workspace.write_json(PLAN, plan)
         self._plan = plan
@@ -116,7 +161,8 @@ class IngestStage(Stage):
         documents: list[tuple[str, dict[str, Any]]] = []
         reader_process = shared_reader(options.file_timeout_s)
         for unit in units:
-            read, file_stats, error = reader_process.read(READERS[unit.file.kind], unit, options)
+            reader = self._reader(ctx.config, unit.file.kind)
+            read, file_stats, error = reader_process.read(reader, unit, options)
             for document in read:
                 if self._clean(document, options, file_stats):
                     documents.append((unit.file.root, document))
@@ -133,9 +179,11 @@ class IngestStage(Stage):
             stats["files_ignored_not_documents"] += plan["ignored_files"]
         stats.setdefault(RECORDS, 0)
         workspace = ctx.workspace
-        workspace.write_table("documents", shard, documents_table([d for _, d in documents]))
-        workspace.write_table("images", shard, pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
-        workspace.write_table("texts", shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
+        workspace.write_table(self.documents, shard,
+                              documents_table([d for _, d in documents]))
+        workspace.write_table(self.images, shard,
+                              pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
+        workspace.write_table(self.texts, shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
         workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
         return dict(sorted(stats.items()))
 

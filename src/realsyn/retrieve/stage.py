@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from realsyn import datasets
 from realsyn.config import RetrieveConfig
 from realsyn.retrieve import quality
 from realsyn.retrieve.index import (
@@ -34,9 +35,9 @@ from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
 from realsyn.stage import RECORDS, Context, GlobalStage
 from realsyn.workspace import Workspace
 
-SENTENCES = "sentences_final"
-IMAGES = "images_final"
-OUTPUT = "retrieved"
+SENTENCES = datasets.SENTENCES_FINAL
+IMAGES = datasets.IMAGES_FINAL
+OUTPUT = datasets.RETRIEVED
 INDEX_DIR = "index/retrieve"
 REPORT = "report/retrieve.json"
 IMAGE_COLUMNS = ["image_id", "doc_id", "position", "url"]
@@ -74,16 +75,29 @@ def check_aligned(workspace: Workspace, name: str) -> tuple[list[str], list[int]
 class RetrieveStage(GlobalStage):
     name = "retrieve"
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
+    config_paths = ("retrieve", "embed.encoder")
+
+    def __init__(self, sentences: str = SENTENCES, images: str = IMAGES,
+                 output: str = OUTPUT) -> None:
+        self.sentences, self.images, self.output = sentences, images, output
+
+    def reads(self, config) -> list[str]:
+        return [location for name in (self.sentences, self.images)
+                for location in (datasets.dataset(name), datasets.array(name))]
+
+    def writes(self, config) -> list[str]:
+        return [datasets.dataset(self.output)]
 
     def run(self, ctx: Context) -> dict[str, Any]:
         workspace, config = ctx.workspace, ctx.config.retrieve
         index, index_stats = self.ensure_index(workspace, config)
-        image_shards, image_counts = check_aligned(workspace, IMAGES)
+        image_shards, image_counts = check_aligned(workspace, self.images)
         stats: dict[str, Any] = {RECORDS: 0, "retrieved": 0, "dropped_bad_embedding": 0,
                                  "dropped_no_sentence": 0, **index_stats}
-        lookup = SentenceLookup(workspace, *check_aligned(workspace, SENTENCES))
+        lookup = SentenceLookup(workspace, *check_aligned(workspace, self.sentences),
+                                dataset=self.sentences)
         fit_rows, audit_rows = sample_rows(sum(image_counts), config)
-        queries = QuerySource(workspace, IMAGES, image_shards, image_counts)
+        queries = QuerySource(workspace, self.images, image_shards, image_counts)
         router, routing_stats = (make_router(index, config, queries, fit_rows)
                                  if index is not None else (None, {}))
         stats.update(routing_stats)
@@ -111,11 +125,11 @@ class RetrieveStage(GlobalStage):
             stats["retrieved"] -= cap_stats["dropped_sentence_cap"]
         for shard, rows, result in searched:
             found = result.positions[:, 0] >= 0 if len(rows) else np.zeros(0, bool)
-            images = workspace.read_table(IMAGES, shard, columns=IMAGE_COLUMNS)
+            images = workspace.read_table(self.images, shard, columns=IMAGE_COLUMNS)
             table = (self._table(images.take(rows[found]), _select(result, found), index, lookup,
                                  config.top_k) if searcher is not None
                      else retrieved_schema(config.top_k).empty_table())
-            workspace.write_table(OUTPUT, shard, table)
+            workspace.write_table(self.output, shard, table)
         reuse = quality.sentence_reuse([result for _, _, result in searched], index, lookup)
         stats.update(reuse["stats"])
         if audit is not None:
@@ -130,13 +144,14 @@ class RetrieveStage(GlobalStage):
     # ------------------------------------------------------------------ the index
     def ensure_index(self, workspace: Workspace, config: RetrieveConfig
                      ) -> tuple[ClusterIndex | None, dict[str, int]]:
-        shards, counts = check_aligned(workspace, SENTENCES)
+        shards, counts = check_aligned(workspace, self.sentences)
         params = BuildParams(n_clusters=config.n_clusters,
                              sentences_per_cluster=config.sentences_per_cluster,
                              iterations=config.kmeans_iterations,
                              training_points_per_cluster=config.training_points_per_cluster,
                              max_training_points=config.max_training_points, seed=config.seed)
-        stamps = [_stamp(workspace, f"arrays/{SENTENCES}/{shard}.npy") for shard in shards]
+        stamps = [_stamp(workspace, f"{datasets.array(self.sentences)}/{shard}.npy")
+                  for shard in shards]
         fingerprint = _fingerprint(shards, counts, stamps, params,
                                    workspace.manifest().get("encoder"))
         folder, local = self._index_folder(workspace)
@@ -146,9 +161,9 @@ class RetrieveStage(GlobalStage):
             if index.meta.get("fingerprint") != fingerprint:
                 index = None
         if index is None and sum(counts) > 0:
-            blocks = [workspace.read_array(SENTENCES, shard) for shard in shards]
+            blocks = [workspace.read_array(self.sentences, shard) for shard in shards]
             keys = np.concatenate([doc_keys(workspace.read_table(
-                SENTENCES, shard, columns=["doc_id"]).column("doc_id").to_pylist())
+                self.sentences, shard, columns=["doc_id"]).column("doc_id").to_pylist())
                 for shard in shards])
             try:
                 index = build_index(folder, blocks, keys, params,
@@ -189,9 +204,9 @@ class RetrieveStage(GlobalStage):
                      searcher: HierarchicalSearcher | None, shard: str, depth: int
                      ) -> tuple[np.ndarray, SearchResult, dict[str, int]]:
         """The searched rows of one image shard and their `depth` best sentences."""
-        image_doc_ids = workspace.read_table(IMAGES, shard, columns=["doc_id"]).column(
+        image_doc_ids = workspace.read_table(self.images, shard, columns=["doc_id"]).column(
             "doc_id").to_pylist()
-        embeddings = workspace.read_array(IMAGES, shard)
+        embeddings = workspace.read_array(self.images, shard)
         stats = {RECORDS: len(image_doc_ids), "retrieved": 0, "dropped_bad_embedding": 0,
                  "dropped_no_sentence": 0}
         usable = valid_rows(embeddings)
@@ -238,15 +253,16 @@ class RetrieveStage(GlobalStage):
         lines = [", ".join(f"{key}={value}" for key, value in stats.items())]
         lines += quality.reuse_lines(ctx.workspace.read_json(REPORT).get("text1_reuse", {}))
         lines += preview(ctx.workspace, ctx.config.retrieve.preview_images,
-                         ctx.config.retrieve.top_k)
+                         ctx.config.retrieve.top_k, self.output)
         return "\n".join(lines)
 
 
-def preview(workspace: Workspace, n_images: int, top_k: int) -> list[str]:
+def preview(workspace: Workspace, n_images: int, top_k: int, dataset: str = OUTPUT
+            ) -> list[str]:
     """Human lines: for `n_images` retrieved images spread evenly over the dataset (not just
     its first rows, which often come from one document), their texts with scores."""
-    shards = workspace.shards(OUTPUT)
-    counts = [workspace.read_table(OUTPUT, shard, columns=[]).num_rows for shard in shards]
+    shards = workspace.shards(dataset)
+    counts = [workspace.read_table(dataset, shard, columns=[]).num_rows for shard in shards]
     total = sum(counts)
     if total == 0 or n_images == 0:
         return []
@@ -256,7 +272,7 @@ def preview(workspace: Workspace, n_images: int, top_k: int) -> list[str]:
     for i, shard in enumerate(shards):
         local = wanted[(wanted >= bounds[i]) & (wanted < bounds[i + 1])] - bounds[i]
         if len(local):
-            rows += workspace.read_table(OUTPUT, shard).take(pa.array(local)).to_pylist()
+            rows += workspace.read_table(dataset, shard).take(pa.array(local)).to_pylist()
     lines = []
     for row in rows:
         lines.append(f"  image {row['image_id']} {row['url']}")
@@ -270,8 +286,9 @@ class SentenceLookup:
 
     columns = ("sentence_id", "text", "doc_id")
 
-    def __init__(self, workspace: Workspace, shards: list[str], counts: list[int]):
-        self.workspace = workspace
+    def __init__(self, workspace: Workspace, shards: list[str], counts: list[int],
+                 dataset: str = SENTENCES):
+        self.workspace, self.dataset = workspace, dataset
         self.shards = shards
         self.bounds = np.cumsum([0, *counts])
 
@@ -280,7 +297,7 @@ class SentenceLookup:
         shard_of = np.searchsorted(self.bounds, global_rows, side="right") - 1
         for s in np.unique(shard_of):
             where = np.flatnonzero(shard_of == s)
-            table = self.workspace.read_table(SENTENCES, self.shards[s], list(self.columns))
+            table = self.workspace.read_table(self.dataset, self.shards[s], list(self.columns))
             taken = table.take(pa.array(global_rows[where] - self.bounds[s]))
             for name in self.columns:
                 values = taken.column(name).to_pylist()

@@ -18,33 +18,32 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import posixpath
 from collections import defaultdict
 from typing import Any
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from realsyn import datasets
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 from realsyn.write import card, parquet
 from realsyn.write.webdataset import TarShardWriter, key_digits, make_key
 
-INPUT = "balanced"
-IMAGES = "images_final"
+INPUT = datasets.BALANCED
+IMAGES = datasets.IMAGES_FINAL
 
 
 def output_root(ctx: Context) -> str:
-    return ctx.config.write.output or posixpath.join(ctx.workspace.url, "output")
+    """Where the output goes once committed (a running stage writes to its staging folder:
+    `ctx.workspace.staged_url(output_root(ctx))`)."""
+    return ctx.config.write.output or posixpath.join(ctx.workspace.url, datasets.OUTPUT)
 
 
 def shard_row_counts(workspace: Workspace, dataset: str) -> list[tuple[str, int]]:
-    counts = []
-    for shard in workspace.shards(dataset):
-        with workspace.fs.open(workspace.path(f"datasets/{dataset}/{shard}.parquet")) as handle:
-            counts.append((shard, pq.ParquetFile(handle).metadata.num_rows))
-    return counts
+    return [(shard, workspace.shard_rows(dataset, shard)) for shard in workspace.shards(dataset)]
 
 
 def read_row_range(workspace: Workspace, dataset: str, start: int, stop: int) -> pa.Table:
@@ -60,7 +59,8 @@ def read_row_range(workspace: Workspace, dataset: str, start: int, stop: int) ->
     return pa.concat_tables(parts)
 
 
-def fetch_image_bytes(workspace: Workspace, rows: pa.Table) -> list[bytes | None]:
+def fetch_image_bytes(workspace: Workspace, rows: pa.Table, dataset: str = IMAGES
+                      ) -> list[bytes | None]:
     """The image bytes of each row from `images_final`; None where the locator is wrong."""
     image_ids = rows.column("image_id").to_pylist()
     shards = rows.column("image_shard").to_pylist()
@@ -71,7 +71,7 @@ def fetch_image_bytes(workspace: Workspace, rows: pa.Table) -> list[bytes | None
             wanted[shard].append(i)
     out: list[bytes | None] = [None] * rows.num_rows
     for shard, indices in sorted(wanted.items()):
-        table = workspace.read_table(IMAGES, shard, columns=["image_id", "bytes"])
+        table = workspace.read_table(dataset, shard, columns=["image_id", "bytes"])
         for i in indices:
             row = positions[i]
             if 0 <= row < table.num_rows and table.column("image_id")[row].as_py() == image_ids[i]:
@@ -87,12 +87,27 @@ def sample_meta(row: dict[str, Any]) -> dict[str, Any]:
 class WriteStage(Stage):
     name = "write"
     description = "WebDataset shards (img2dataset layout) and the release parquet."
+    config_paths = ("write",)
+
+    def __init__(self, balanced: str = INPUT, images: str = IMAGES) -> None:
+        self.balanced, self.images = balanced, images
+
+    def reads(self, config) -> list[str]:
+        return [datasets.dataset(self.balanced), datasets.dataset(self.images)]
+
+    def writes(self, config) -> list[str]:
+        # The whole output folder (shards, sizes.json, release and extended parquet) is
+        # replaced at once, so a rerun never leaves shards of an earlier run beside it.
+        output = config.write.output
+        if output and "://" not in output:
+            output = os.path.abspath(output)  # as the writer's fsspec resolves it
+        return [output or datasets.OUTPUT]
 
     def shards(self, ctx: Context) -> list[str]:
-        if not ctx.workspace.shards(INPUT):
-            raise FileNotFoundError(f"dataset {INPUT!r} is missing in {ctx.workspace.url}: "
-                                    "run the balance stage first")
-        total = ctx.workspace.count_rows(INPUT)
+        if not ctx.workspace.shards(self.balanced):
+            raise FileNotFoundError(f"dataset {self.balanced!r} is missing in "
+                                    f"{ctx.workspace.url}: run the balance stage first")
+        total = ctx.workspace.count_rows(self.balanced)
         per_shard = ctx.config.write.samples_per_shard
         return [f"{k:05d}" for k in range(math.ceil(total / per_shard))]
 
@@ -100,11 +115,11 @@ class WriteStage(Stage):
         config, workspace = ctx.config.write, ctx.workspace
         shard_id = int(shard)
         start = shard_id * config.samples_per_shard
-        total = workspace.count_rows(INPUT)
-        rows = read_row_range(workspace, INPUT, start,
+        total = workspace.count_rows(self.balanced)
+        rows = read_row_range(workspace, self.balanced, start,
                               min(start + config.samples_per_shard, total))
-        images = fetch_image_bytes(workspace, rows)
-        root = output_root(ctx)
+        images = fetch_image_bytes(workspace, rows, self.images)
+        root = workspace.staged_url(output_root(ctx))
         writer = TarShardWriter(posixpath.join(root, "shards"), shard_id, config.image_size,
                                 config.resize_mode, config.jpeg_quality)
         digits = key_digits(config.samples_per_shard)
@@ -142,7 +157,8 @@ class WriteStage(Stage):
 
     def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
         """`sizes.json` beside the shards: open_clip takes the dataset size from it."""
-        fs, folder = fsspec.core.url_to_fs(posixpath.join(output_root(ctx), "shards"))
+        root = ctx.workspace.staged_url(output_root(ctx))
+        fs, folder = fsspec.core.url_to_fs(posixpath.join(root, "shards"))
         sizes = {}
         for shard in self.shards(ctx):
             path = posixpath.join(folder, f"{shard}_stats.json")
@@ -152,7 +168,7 @@ class WriteStage(Stage):
         fs.makedirs(folder, exist_ok=True)
         with fs.open(posixpath.join(folder, "sizes.json"), "w") as handle:
             json.dump(sizes, handle, indent=2, sort_keys=True)
-        card.write_card(ctx.config, ctx.workspace, output_root(ctx), stats)
+        card.write_card(ctx.config, ctx.workspace, root, stats)  # swapped in with the rest
 
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         root = output_root(ctx)

@@ -1,0 +1,122 @@
+"""What every executor does once: check inputs, plan, resume, track progress, merge stats,
+finalise and commit. A concrete executor only hands out shards (`map_shards`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from realsyn.commit import commit, discard_staging, folder_identity, location_url, recover
+from realsyn.fingerprint import Fingerprint, config_values, flatten
+from realsyn.progress import progress_bar
+from realsyn.stage import RECORDS, Context, Stage
+
+STARTED = "stages/{stage}/started.json"
+WALL = "wall_s"
+
+
+class StageError(RuntimeError):
+    """A shard of a stage failed; finished shards keep their markers, so a rerun resumes."""
+
+
+class MissingInputError(StageError):
+    """A stage's input is not in the workspace; the message names the stage to run first."""
+
+
+def guarded(stage: Stage, shard: str, call):
+    """Run `call`, turning any error into a StageError that names the stage and shard."""
+    try:
+        return call()
+    except Exception as error:
+        raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: "
+                         f"{type(error).__name__}: {error}") from error
+
+
+def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    stats = stage.process(ctx, shard)
+    stats = {**stats, WALL: round(time.perf_counter() - started, 6)}
+    ctx.workspace.mark_done(stage.name, shard, stats)
+    return stats
+
+
+def input_fingerprint(ctx: Context, location: str) -> str | None:
+    return folder_identity(location_url(ctx.workspace.committed, location))
+
+
+def stage_fingerprint(stage: Stage, ctx: Context,
+                      inputs: dict[str, str | None] | None = None) -> Fingerprint:
+    """The fingerprint of `stage` under `ctx.config`; input fingerprints are read from the
+    workspace unless given (a pipeline predicting the state of stages not yet run)."""
+    values = config_values(ctx.config, stage.config_paths)
+    extra = stage.fingerprint_extra(ctx.config)
+    if extra:
+        # as stored (JSON: tuples become lists), so that status compares like with like
+        values.update(flatten(json.loads(json.dumps(extra, default=str)), "(stage)"))
+    if inputs is None:
+        inputs = {location: input_fingerprint(ctx, location)
+                  for location in stage.reads(ctx.config)}
+    return Fingerprint(stage.name, stage.version, values, inputs)
+
+
+def missing_inputs(stage: Stage, ctx: Context) -> list[str]:
+    workspace = ctx.workspace.committed
+    return [location for location in stage.reads(ctx.config) if not workspace.exists(location)]
+
+
+class Executor:
+    """Runs one stage over its unfinished shards and commits its outputs."""
+
+    workers: int = 1
+    label: str = ""
+
+    def run(self, stage: Stage, ctx: Context,
+            producers: dict[str, str] | None = None) -> dict[str, Any]:
+        workspace = ctx.workspace.committed
+        recover(workspace)
+        missing = missing_inputs(stage, ctx)
+        if missing:
+            writer = (producers or {}).get(missing[0])
+            hint = f"run stage {writer!r} first" if writer else "run the stage that writes it"
+            raise MissingInputError(f"stage {stage.name!r} cannot run: {missing[0]} is missing "
+                                    f"in {workspace.url} ({hint})")
+        fingerprint = stage_fingerprint(stage, ctx)
+        outputs = stage.writes(ctx.config)
+        started = workspace.read_json(STARTED.format(stage=stage.name), {})
+        if started.get("fingerprint") != fingerprint.value:
+            # Settings or inputs changed: nothing of an earlier attempt may be reused.
+            workspace.reset_stage(stage.name)
+            discard_staging(workspace, outputs)
+            workspace.write_json(STARTED.format(stage=stage.name), fingerprint.record())
+        state = workspace.read_json(f"stages/{stage.name}/state.json", {})
+        if state.get("committed") and state.get("fingerprint") == fingerprint.value:
+            return workspace.stage_stats(stage.name)
+        staged = Context(config=ctx.config, workspace=workspace.staged(outputs))
+        shards = guarded(stage, "(planning)", lambda: stage.shards(staged))
+        pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
+        label = f"{stage.name} ({self.label})" if self.label else stage.name
+        bar = progress_bar(len(shards), len(shards) - len(pending), label)
+        records = 0
+
+        def advance(stats: dict[str, Any]) -> None:
+            nonlocal records
+            records += int(stats.get(RECORDS, 0))
+            bar.update(1)
+            bar.set_postfix(records=records)
+
+        try:
+            if pending:
+                self.map_shards(stage, staged, pending, advance)
+        finally:
+            bar.close()
+        merged = workspace.merge_stats(stage.name)
+        stage.finalize(staged, merged)
+        commit(workspace, stage.name, outputs, {**fingerprint.record(), "shards": len(shards)})
+        return merged
+
+    def map_shards(self, stage: Stage, ctx: Context, pending: list[str],
+                   advance: Callable[[dict[str, Any]], None]) -> None:
+        """Run `run_one_shard` for every pending shard, calling `advance` with each result."""
+        raise NotImplementedError
