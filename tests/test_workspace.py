@@ -71,8 +71,9 @@ def _without_root_overrides() -> None:
             raise OSError(ctypes.get_errno(), "cannot drop a capability")
 
 
-def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
+def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str,
+                           code: int = 2) -> None:
+    assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
@@ -99,8 +100,11 @@ def test_a_workspace_below_a_file_is_a_one_line_error(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     config = tmp_path / "run.yaml"
     config.write_text(f"workspace: {tmp_path / 'file' / 'ws'}\n")
-    for command in (["run", str(config)], ["ingest", str(config)], ["stats", str(config)]):
+    for command in (["run", str(config)], ["ingest", str(config)]):
         _assert_one_line_error(_cli(command), str(tmp_path / "file" / "ws"), "Not a directory")
+    # A read-only command never creates the workspace: it says there is none.
+    _assert_one_line_error(_cli(["stats", str(config)]), str(tmp_path / "file" / "ws"),
+                           "does not exist", code=1)
     with pytest.raises(WorkspaceError, match="cannot create workspace"):
         Workspace(str(tmp_path / "file" / "ws"))
 

@@ -185,7 +185,11 @@ def config_show(config: ConfigPath, settings: Settings = None) -> None:
 @config_app.command("check")
 def config_check(config: ConfigPath, settings: Settings = None) -> None:
     """Validate a config; exit 2 with the offending fields if it is invalid."""
-    _load(config, _overrides(settings))
+    resolved = _load(config, _overrides(settings))
+    try:
+        Pipeline.from_config(resolved).select(resolved)  # names known only to the pipeline
+    except (UnknownStageError, WiringError, PluginError) as error:
+        _fail(f"invalid config {config}:\n  stages: {error}")
     typer.echo(f"{config}: ok")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from realsyn import progress
 from realsyn.config import RealsynConfig
-from realsyn.workspace import Workspace
+from realsyn.workspace import Workspace, WorkspaceError
 
 LOGGER = "realsyn"
 # The log file of the current run, for worker processes (spawned children inherit it).
@@ -89,8 +89,13 @@ def run_log(config: RealsynConfig, workspace: Workspace) -> Iterator[RunLog]:
     buffer = None
     previous_env = os.environ.get(LOG_ENV)
     if workspace.is_local:
-        workspace.fs.makedirs(workspace.path("logs"), exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(workspace.path(name), encoding="utf-8")
+        try:
+            workspace.fs.makedirs(workspace.path("logs"), exist_ok=True)
+            handler: logging.Handler = logging.FileHandler(workspace.path(name),
+                                                           encoding="utf-8")
+        except OSError as error:
+            raise WorkspaceError(f"cannot write {name} in workspace {workspace.url}: "
+                                 f"{error.strerror or error}") from error
         os.environ[LOG_ENV] = workspace.path(name)
     else:
         buffer = io.StringIO()

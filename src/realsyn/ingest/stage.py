@@ -33,7 +33,14 @@ from realsyn.ingest.images import (
 )
 from realsyn.ingest.obelics import read_arrow, read_jsonl, read_parquet
 from realsyn.ingest.pdf import read_pdf
-from realsyn.ingest.sources import InputFile, WorkUnit, filesystem, make_plan, shard_key
+from realsyn.ingest.sources import (
+    InputFile,
+    NoInputFilesError,
+    WorkUnit,
+    filesystem,
+    make_plan,
+    shard_key,
+)
 from realsyn.ingest.text import looks_like_text
 from realsyn.ingest.urls import read_urls
 from realsyn.ingest.warc import read_warc
@@ -103,15 +110,22 @@ class IngestStage(Stage):
     def fingerprint_extra(self, config) -> dict[str, Any]:
         # What the inputs hold, not where they are mounted: a moved corpus resumes, a
         # changed one is ingested again.
+        try:
+            plan = _signature(self._make_plan(config))
+        except NoInputFilesError:  # reported when ingest runs; status just sees no inputs
+            plan = None
         return {"formats": [spec.format for spec in config.inputs],
                 "readers": [spec.reader and spec.reader.model_dump() for spec in config.inputs],
-                "plan": _signature(self._make_plan(config))}
+                "plan": plan}
 
     @staticmethod
     def _make_plan(config) -> dict[str, Any]:
         builtin = [(spec.path, spec.format) for spec in config.inputs if spec.reader is None]
-        plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
-                         config.ingest.jsonl_block_bytes)
+        if builtin or not config.inputs:
+            plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
+                             config.ingest.jsonl_block_bytes)
+        else:  # only user readers: their files are planned below
+            plan = {"shards": [], "ignored_files": 0, "ignored_reasons": {}, "files": 0}
         for index, spec in enumerate(config.inputs):
             if spec.reader is not None:
                 units = [WorkUnit(file).to_json() for file in _user_files(spec.path, index)]
