@@ -42,9 +42,9 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from realsyn.config import SentenceFilterConfig  # noqa: E402
 from realsyn.extract.images import ImageRejected, decode_image, quality_reason  # noqa: E402
+from realsyn.extract.paper_filters import SentenceFilter  # noqa: E402
 from realsyn.extract.phash import phash  # noqa: E402
 from realsyn.extract.sentences import (  # noqa: E402
-    SentenceFilter,
     clean_sentence,
     count_words,
     entropy,

@@ -42,6 +42,9 @@ ConfigPath = Annotated[Path, typer.Argument(help="YAML run configuration.")]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", min=1,
                                              help="Worker processes (overrides the config).")]
 Rerun = Annotated[bool, typer.Option("--rerun", help="Forget finished shards and redo them.")]
+# Training's data loaders (train and ablate): an upper bound that the shards may lower.
+LoaderWorkers = Annotated[int, typer.Option(
+    min=0, help="Data loader workers, at most (fewer when the training shards cannot feed more).")]
 Settings = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a config field, e.g. --set executor.shard_size=200 (repeatable).")]
 
@@ -232,9 +235,7 @@ def train(
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up steps.")] = 100,
     val_shards: Annotated[int, typer.Option(
         min=0, help="Last shards held out for open_clip's evaluation (0: none).")] = 1,
-    workers: Annotated[int, typer.Option(
-        min=0, help="Data loader workers, at most (fewer when the training shards cannot feed "
-                    "more).")] = 2,
+    workers: LoaderWorkers = 2,
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: open_clip's).")
                       ] = None,
     name: Annotated[str, typer.Option(help="Run name: <workspace>/train/NAME.")] = "realsyn",
@@ -348,9 +349,7 @@ def ablate(
     warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up steps.")] = None,
     val_shards: Annotated[int, typer.Option(
         min=1, help="Last shards held out (text1) to score every run on.")] = 1,
-    workers: Annotated[int, typer.Option(
-        min=0, help="Data loader workers, at most (fewer when the training shards cannot feed "
-                    "more).")] = 2,
+    workers: LoaderWorkers = 2,
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda if present).")
                       ] = None,
     precision: Annotated[str | None, typer.Option(help="open_clip training precision.")

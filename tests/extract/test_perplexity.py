@@ -9,7 +9,7 @@ import pytest
 
 from realsyn.config import SentenceFilterConfig
 from realsyn.extract import sentences as S
-from realsyn.extract.sentences import SentenceFilter
+from realsyn.extract.paper_filters import SentenceFilter
 from realsyn.models.perplexity import GGUFScorer, make_scorer, scorer_identity, token_log_probs
 
 CLEAN = ["The cat sat on the mat next to the warm fireplace.",

@@ -8,8 +8,8 @@ import pytest
 
 from realsyn.config import SentenceFilterConfig
 from realsyn.extract import sentences as S
+from realsyn.extract.paper_filters import SentenceFilter
 from realsyn.extract.sentences import (
-    SentenceFilter,
     analyse,
     clean_sentence,
     count_words,

@@ -18,8 +18,9 @@ import numpy as np
 from realsyn.config import RealsynConfig
 from realsyn.extract.dedup import group_labels
 from realsyn.extract.images import ImageRejected, decode_image, quality_reason
+from realsyn.extract.paper_filters import SentenceFilter
 from realsyn.extract.phash import linking_pairs, phash
-from realsyn.extract.sentences import SentenceFilter, split_sentences
+from realsyn.extract.sentences import split_sentences
 from realsyn.ingest.images import LocalImages, location_kind
 from realsyn.ingest.sources import WorkUnit, make_plan
 from realsyn.ingest.stage import READERS

@@ -8,6 +8,9 @@ Sentence records carry `text` (cleaned), `words`, `doc_id`, `position`, and, onc
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from realsyn.extract.images import quality_reason
 from realsyn.extract.sentences import (
@@ -20,10 +23,15 @@ from realsyn.extract.sentences import (
     TOO_FEW_WORDS,
     TOO_MANY_WORDS,
     UNSCORABLE,
+    analyse_many,
+    clean_sentence,
+    count_words,
+    entropy,
+    load_parser,
 )
-from realsyn.filters import Record, RecordFilter
+from realsyn.filters import Record, RecordFilter, apply_filters
 
-# Measurements of sentences (see ExtractSentencesStage.measure).
+# Measurements of sentences (see SentenceMeasures).
 ANALYSIS, ENTROPY, PERPLEXITY = "analysis", "entropy", "perplexity"
 
 
@@ -113,3 +121,79 @@ def sentence_filters(cfg, parse: bool, perplexity: bool) -> list[RecordFilter]:
         filters.append(PerplexityBand(min_perplexity=cfg.min_perplexity,
                                       max_perplexity=cfg.max_perplexity))
     return filters
+
+
+# ---------------------------------------------------------------- running them
+def sentence_record(sentence: str, cfg, stats: Counter) -> Record:
+    """A split sentence as the sentence filters see it: cleaned, its words counted, nothing
+    measured yet; the cleaning is counted in `stats`."""
+    cleaned = clean_sentence(sentence, cfg.remove_emoji, cfg.remove_urls)
+    stats["cleaned_emoji"] += cleaned.had_emoji
+    stats["cleaned_url"] += cleaned.had_url
+    return {"text": cleaned.text, "words": count_words(cleaned.text), "complexity": -1,
+            "has_action": False, "entropy": math.nan, "perplexity": math.nan, "dropped": None}
+
+
+class SentenceMeasures:
+    """Fills a measurement that sentence filters need into records, in batches (parses and
+    perplexities); the parser and the scorer are loaded once by the caller."""
+
+    def __init__(self, cfg, nlp=None, scorer=None):
+        self.cfg, self.nlp, self.scorer = cfg, nlp, scorer
+
+    def __call__(self, name: str, records: list[Record]) -> None:
+        if not records:
+            return
+        texts = [record["text"] for record in records]
+        if name == ANALYSIS:
+            if self.nlp is None:  # a user filter needs a parse the paper's settings skip
+                self.nlp = load_parser(self.cfg.spacy_model)
+            analyses = analyse_many(self.nlp, texts, self.cfg.parse_batch_size)
+            for record, analysis in zip(records, analyses, strict=True):
+                record.update(complexity=analysis.complexity, has_action=analysis.has_action)
+        elif name == ENTROPY:
+            for record in records:
+                record["entropy"] = entropy(record["text"], self.cfg.entropy)
+        elif name == PERPLEXITY and self.scorer is not None:
+            values = self.scorer.perplexities(texts)
+            for record, value in zip(records, values, strict=True):
+                record["perplexity"] = value
+        elif name != PERPLEXITY:
+            raise ValueError(f"unknown sentence measurement {name!r} (known: {ANALYSIS}, "
+                             f"{ENTROPY}, {PERPLEXITY})")
+
+
+@dataclass
+class Candidate:
+    """One sentence after the filters, with what was measured of it."""
+
+    text: str
+    source: int  # index of the sentence in the caller's list
+    words: int = 0
+    complexity: int = -1
+    has_action: bool = False
+    entropy: float = math.nan
+    perplexity: float = math.nan
+    dropped: str | None = None
+
+
+class SentenceFilter:
+    """The paper's sentence filters over a list of sentences, outside a stage (benchmarks,
+    the dry-run census): the same filters and measurements as `extract_sentences`.
+
+    `nlp` is a spaCy pipeline (None skips complexity/action) and `scorer` a perplexity scorer
+    (None skips perplexity).
+    """
+
+    def __init__(self, config, nlp=None, scorer=None):
+        self.config = config
+        self.filters = sentence_filters(config, nlp is not None, scorer is not None)
+        self.measures = SentenceMeasures(config, nlp, scorer)
+
+    def run(self, sentences: Sequence[str]) -> tuple[list[Candidate], Counter]:
+        stats: Counter = Counter()
+        records = [sentence_record(sentence, self.config, stats) for sentence in sentences]
+        apply_filters(self.filters, records, stats, self.measures)
+        stats["kept"] = sum(record["dropped"] is None for record in records)
+        return [Candidate(source=source, **record) for source, record in enumerate(records)
+                ], stats

@@ -35,7 +35,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import nupunkt
@@ -217,84 +217,3 @@ HIGH_PERPLEXITY = "high_perplexity"
 UNSCORABLE = "no_perplexity"
 QUALITY_REASONS = (EMPTY, TOO_FEW_WORDS, TOO_MANY_WORDS, LOW_COMPLEXITY, NO_ACTION)
 SEMANTIC_REASONS = (LOW_ENTROPY, LOW_PERPLEXITY, HIGH_PERPLEXITY, UNSCORABLE)
-
-
-@dataclass
-class Candidate:
-    """One sentence going through the filters, with what was measured so far."""
-
-    text: str
-    source: int  # index of the sentence's origin in the caller's list
-    words: int = 0
-    complexity: int = -1
-    has_action: bool = False
-    entropy: float = math.nan
-    perplexity: float = math.nan
-    dropped: str | None = None
-
-
-class SentenceFilter:
-    """Runs the quality then the semantic filters over a batch of sentences.
-
-    `nlp` is a spaCy pipeline (None skips complexity/action) and `scorer` a perplexity scorer
-    (None skips perplexity); both are loaded once per worker by the stage.
-    """
-
-    def __init__(self, config, nlp=None, scorer=None):
-        self.config = config
-        self.nlp = nlp
-        self.scorer = scorer
-
-    def run(self, sentences: Sequence[str]) -> tuple[list[Candidate], Counter]:
-        cfg = self.config
-        stats: Counter = Counter()
-        candidates = []
-        for source, sentence in enumerate(sentences):
-            cleaned = clean_sentence(sentence, cfg.remove_emoji, cfg.remove_urls)
-            stats["cleaned_emoji"] += cleaned.had_emoji
-            stats["cleaned_url"] += cleaned.had_url
-            candidate = Candidate(text=cleaned.text, source=source)
-            candidate.words = count_words(cleaned.text)
-            if not cleaned.text:
-                candidate.dropped = EMPTY
-            elif candidate.words < cfg.min_words:
-                candidate.dropped = TOO_FEW_WORDS
-            elif candidate.words > cfg.max_words:
-                candidate.dropped = TOO_MANY_WORDS
-            candidates.append(candidate)
-        self._parse([c for c in candidates if c.dropped is None])
-        for candidate in candidates:
-            if candidate.dropped is None:
-                candidate.entropy = entropy(candidate.text, cfg.entropy)
-                if candidate.entropy < cfg.min_entropy:
-                    candidate.dropped = LOW_ENTROPY
-        self._score([c for c in candidates if c.dropped is None])
-        for candidate in candidates:
-            stats[f"dropped_{candidate.dropped}" if candidate.dropped else "kept"] += 1
-        return candidates, stats
-
-    def _parse(self, candidates: list[Candidate]) -> None:
-        if self.nlp is None or not candidates:
-            return
-        analyses = analyse_many(self.nlp, (c.text for c in candidates),
-                                self.config.parse_batch_size)
-        for candidate, analysis in zip(candidates, analyses, strict=True):
-            candidate.complexity = analysis.complexity
-            candidate.has_action = analysis.has_action
-            if analysis.complexity < self.config.min_complexity:
-                candidate.dropped = LOW_COMPLEXITY
-            elif self.config.require_action and not analysis.has_action:
-                candidate.dropped = NO_ACTION
-
-    def _score(self, candidates: list[Candidate]) -> None:
-        if self.scorer is None or not candidates:
-            return
-        values = self.scorer.perplexities([c.text for c in candidates])
-        for candidate, value in zip(candidates, values, strict=True):
-            candidate.perplexity = value
-            if math.isnan(value):
-                candidate.dropped = UNSCORABLE
-            elif value < self.config.min_perplexity:
-                candidate.dropped = LOW_PERPLEXITY
-            elif value > self.config.max_perplexity:
-                candidate.dropped = HIGH_PERPLEXITY

@@ -23,10 +23,6 @@ from realsyn.extract import dedup, funnel, paper_filters
 from realsyn.extract.images import ImageRejected, decode_image
 from realsyn.extract.phash import linking_pairs, phash
 from realsyn.extract.sentences import (
-    analyse_many,
-    clean_sentence,
-    count_words,
-    entropy,
     load_parser,
     split_sentences,
 )
@@ -171,30 +167,7 @@ class ExtractSentencesStage(FilteringStage):
         self.filters = [*paper_filters.sentence_filters(cfg, self.nlp is not None,
                                                         self.scorer is not None),
                         *_user_filters(cfg.filters), *self.extra_filters]
-        self.cfg = cfg
-
-    def measure(self, name: str, records: list[dict]) -> None:
-        """Fill measurement `name` into `records` (in batches: parses and perplexities)."""
-        if not records:
-            return
-        texts = [record["text"] for record in records]
-        if name == paper_filters.ANALYSIS:
-            if self.nlp is None:
-                self.nlp = load_parser(self.cfg.spacy_model)
-            analyses = analyse_many(self.nlp, texts, self.cfg.parse_batch_size)
-            for record, analysis in zip(records, analyses, strict=True):
-                record.update(complexity=analysis.complexity, has_action=analysis.has_action)
-        elif name == paper_filters.ENTROPY:
-            for record in records:
-                record["entropy"] = entropy(record["text"], self.cfg.entropy)
-        elif name == paper_filters.PERPLEXITY and self.scorer is not None:
-            values = self.scorer.perplexities(texts)
-            for record, value in zip(records, values, strict=True):
-                record["perplexity"] = value
-        elif name != paper_filters.PERPLEXITY:
-            raise ValueError(f"unknown sentence measurement {name!r} (known: "
-                             f"{paper_filters.ANALYSIS}, {paper_filters.ENTROPY}, "
-                             f"{paper_filters.PERPLEXITY})")
+        self.measures = paper_filters.SentenceMeasures(cfg, self.nlp, self.scorer)
 
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         cfg = ctx.config.extract.sentences
@@ -204,16 +177,11 @@ class ExtractSentencesStage(FilteringStage):
         for row in table.to_pylist():
             for index, sentence in enumerate(split_sentences(row["text"] or "",
                                                              cfg.split_on_newlines)):
-                cleaned = clean_sentence(sentence, cfg.remove_emoji, cfg.remove_urls)
-                stats["cleaned_emoji"] += cleaned.had_emoji
-                stats["cleaned_url"] += cleaned.had_url
                 records.append({"doc_id": row["doc_id"], "position": row["position"],
-                                "index": index, "text": cleaned.text,
-                                "words": count_words(cleaned.text), "complexity": -1,
-                                "has_action": False, "entropy": math.nan,
-                                "perplexity": math.nan, "dropped": None})
+                                "index": index,
+                                **paper_filters.sentence_record(sentence, cfg, stats)})
         stats["sentences_extracted"] = len(records)
-        rejected = apply_filters(self.filters, records, stats, self.measure)
+        rejected = apply_filters(self.filters, records, stats, self.measures)
         kept = []
         for record in records:
             if record.pop("dropped") is not None:
