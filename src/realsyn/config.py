@@ -418,6 +418,9 @@ class RetrieveConfig(Section):
     max_uses_per_sentence: int | None = Field(
         default=None, ge=1, description="At most this many images get one sentence (in any "
         "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
+    partitions: int | None = Field(
+        default=None, ge=1, description="List partitions (tasks of the search step). None: "
+        "from the number of sentences and executor.task_memory_mb.")
     seed: int = 0
 
     @property
