@@ -13,7 +13,6 @@ score ties exactly as that index does.
 
 from __future__ import annotations
 
-import io
 import json
 import posixpath
 from typing import Any
@@ -55,16 +54,6 @@ def column_vectors(column: pa.ChunkedArray | pa.Array, dtype, dim: int) -> np.nd
     data = np.frombuffer(array.buffers()[1], dtype=np.uint8)
     data = data[array.offset * width:(array.offset + len(array)) * width]
     return data.view(dtype).reshape(len(array), dim)
-
-
-def save_array(workspace: Workspace, relpath: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    workspace.write_bytes(relpath, buffer.getvalue())
-
-
-def load_array(workspace: Workspace, relpath: str) -> np.ndarray:
-    return np.load(io.BytesIO(workspace.read_bytes(relpath)), allow_pickle=False)
 
 
 def scratch(*parts: str) -> str:

@@ -57,11 +57,9 @@ from realsyn.retrieve.lists import (
     META,
     SCRATCH,
     TEXT_COLUMNS,
-    load_array,
     partition_index,
     partition_of,
     read_meta,
-    save_array,
     scratch,
     vectors_column,
 )
@@ -184,7 +182,7 @@ class RetrieveStage(SteppedStage):
         out, counted)."""
         rows = check_shard(ctx.workspace, self.sentences, shard)
         usable = np.flatnonzero(valid_rows(ctx.workspace.read_array(self.sentences, shard)))
-        save_array(ctx.workspace, scratch("usable", f"{shard}.npy"), usable)
+        ctx.workspace.write_npy(scratch("usable", f"{shard}.npy"), usable)
         ctx.workspace.write_json(scratch("rows", f"{shard}.json"), rows)
         return {"sentences_in": rows, "sentences_indexed": len(usable),
                 "sentences_dropped_bad_embedding": rows - len(usable)}
@@ -195,7 +193,7 @@ class RetrieveStage(SteppedStage):
         workspace, config = ctx.workspace, ctx.config.retrieve
         shards = self.sentence_shards(ctx)
         rows = [workspace.read_json(scratch("rows", f"{s}.json")) for s in shards]
-        usable_counts = [len(load_array(workspace, scratch("usable", f"{s}.npy")))
+        usable_counts = [len(workspace.read_npy(scratch("usable", f"{s}.npy")))
                          for s in shards]
         n = sum(usable_counts)
         image_shards = self.image_shards(ctx)
@@ -217,7 +215,7 @@ class RetrieveStage(SteppedStage):
             meta.update(n_clusters=len(centroids), dim=dim,
                         training_points=built["training_points"],
                         partitions=min(len(centroids), config.partitions or wanted))
-            save_array(workspace, CENTROIDS, centroids)
+            workspace.write_npy(CENTROIDS, centroids)
             stats = {"clusters": len(centroids)}
         workspace.write_json(META, meta)
         return stats
@@ -239,20 +237,20 @@ class RetrieveStage(SteppedStage):
                                    workspace.manifest().get("encoder"))
         cached = workspace.committed.read_json(f"{INDEX_DIR}/meta.json", {})
         if cached.get("fingerprint") == fingerprint:
-            return load_array(workspace.committed, f"{INDEX_DIR}/centroids.npy"), cached
+            return workspace.committed.read_npy(f"{INDEX_DIR}/centroids.npy"), cached
         picked = clustering.sample_rows(n, size, config.seed)  # among the usable rows
         bounds = np.cumsum([0, *usable_counts])
         parts = []
         for i, shard in enumerate(shards):
             lo, hi = np.searchsorted(picked, [bounds[i], bounds[i + 1]])
             if hi > lo:
-                usable = load_array(workspace, scratch("usable", f"{shard}.npy"))
+                usable = workspace.read_npy(scratch("usable", f"{shard}.npy"))
                 block = workspace.read_array(self.sentences, shard)
                 parts.append(np.asarray(block[usable[picked[lo:hi] - bounds[i]]], np.float32))
         centroids = clustering.train_centroids(np.concatenate(parts), n_clusters,
                                                config.kmeans_iterations, config.seed)
         meta = {**params, "fingerprint": fingerprint}
-        save_array(workspace.committed, f"{INDEX_DIR}/centroids.npy", centroids)
+        workspace.committed.write_npy(f"{INDEX_DIR}/centroids.npy", centroids)
         workspace.committed.write_json(f"{INDEX_DIR}/meta.json", meta)
         return centroids, meta
 
@@ -261,8 +259,8 @@ class RetrieveStage(SteppedStage):
         partition of that centre."""
         workspace, meta = ctx.workspace, read_meta(ctx.workspace)
         block = workspace.read_array(self.sentences, shard)
-        usable = load_array(workspace, scratch("usable", f"{shard}.npy"))
-        coarse = clustering.centroid_index(load_array(workspace, CENTROIDS))
+        usable = workspace.read_npy(scratch("usable", f"{shard}.npy"))
+        coarse = clustering.centroid_index(workspace.read_npy(CENTROIDS))
         # the whole block, chunked as the single-process build chunks it: the same products
         clusters = clustering.assign(coarse, [block])[usable]
         table = workspace.read_table(self.sentences, shard, columns=list(TEXT_COLUMNS))
@@ -287,15 +285,15 @@ class RetrieveStage(SteppedStage):
         maxima = (HierarchicalSearcher(index).cluster_maxima(
             images, keys if config.exclude_own_document else None) if len(images)
             else np.zeros((0, index.n_clusters), np.float32))
-        save_array(workspace, scratch("fit", f"{shard}.npy"), maxima)
-        save_array(workspace, scratch("sizes", f"{shard}.npy"), index.list_sizes())
+        workspace.write_npy(scratch("fit", f"{shard}.npy"), maxima)
+        workspace.write_npy(scratch("sizes", f"{shard}.npy"), index.list_sizes())
         return {}
 
     def fit_router(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
         if not meta["n_clusters"]:
             return {}
-        centroids = load_array(workspace, CENTROIDS)
+        centroids = workspace.read_npy(CENTROIDS)
         if config.routing == PAPER:
             router, stats = paper_router(centroids), {"routing_learned": 0}
         else:
@@ -303,9 +301,9 @@ class RetrieveStage(SteppedStage):
             images, _ = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"],
                                                                        np.int64))
             parts = self.list_partitions(ctx)
-            maxima = np.concatenate([load_array(workspace, scratch("fit", f"{p}.npy"))
+            maxima = np.concatenate([workspace.read_npy(scratch("fit", f"{p}.npy"))
                                      for p in parts], axis=1)
-            sizes = np.concatenate([load_array(workspace, scratch("sizes", f"{p}.npy"))
+            sizes = np.concatenate([workspace.read_npy(scratch("sizes", f"{p}.npy"))
                                     for p in parts])
             router, usable = router_from_maxima(images, maxima, centroids, sizes,
                                                  config.routing_ridge,
@@ -316,7 +314,7 @@ class RetrieveStage(SteppedStage):
                 stats["routing_fit_seconds"] = round(time.perf_counter() - started, 3)
             else:
                 stats["routing_fallback_too_few_fit_images"] = 1
-        save_array(workspace, ROUTER, router.keys)
+        workspace.write_npy(ROUTER, router.keys)
         workspace.write_json(scratch("router.json"), {"routing": router.name, **stats})
         return stats
 
@@ -330,7 +328,7 @@ class RetrieveStage(SteppedStage):
         nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
         probes = np.full((len(rows), nprobe), -1, dtype=np.int64)
         if meta["n_clusters"] and len(rows):
-            keys = load_array(workspace, ROUTER)
+            keys = workspace.read_npy(ROUTER)
             name = workspace.read_json(scratch("router.json"))["routing"]
             router = Router(keys, name)
             for start in range(0, len(rows), config.query_batch_size):
@@ -338,7 +336,7 @@ class RetrieveStage(SteppedStage):
                 found = router.probes(np.ascontiguousarray(embeddings[batch], np.float32),
                                       nprobe)
                 probes[start:start + len(batch), :found.shape[1]] = found
-        save_array(workspace, scratch("probes", f"{shard}.npy"),
+        workspace.write_npy(scratch("probes", f"{shard}.npy"),
                    np.column_stack([rows, probes]) if len(rows) else np.zeros((0, nprobe + 1),
                                                                                np.int64))
         if meta["n_clusters"]:
@@ -413,7 +411,7 @@ class RetrieveStage(SteppedStage):
         (and the audit images' exact best from every partition, compared)."""
         workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
         index_of = list(meta["image_offsets"]).index(shard)
-        routed = load_array(workspace, scratch("probes", f"{shard}.npy"))
+        routed = workspace.read_npy(scratch("probes", f"{shard}.npy"))
         rows, probes = routed[:, 0], routed[:, 1:]
         total = workspace.shard_rows(self.images, shard)
         stats: dict[str, Any] = {RECORDS: total, "dropped_bad_embedding": total - len(rows)}
@@ -499,7 +497,7 @@ class RetrieveStage(SteppedStage):
     def write_capped(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace, top_k, meta = ctx.workspace, ctx.config.retrieve.top_k, read_meta(ctx.workspace)
         index_of = list(meta["image_offsets"]).index(shard)
-        routed = load_array(workspace, scratch("probes", f"{shard}.npy"))
+        routed = workspace.read_npy(scratch("probes", f"{shard}.npy"))
         rows, probes = routed[:, 0], routed[:, 1:]
         before = pick(self.uncapped(ctx, index_of), top_k, None)
         after = pick(workspace.read_partition(CAPPED, index_of), top_k, None)
