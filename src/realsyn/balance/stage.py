@@ -133,7 +133,7 @@ class BalanceStage(SteppedStage):
     name = "balance"
     description = "Similarity band, image k-means and per-cluster cap (spec section 4)."
 
-    config_paths = ("balance", "embed.encoder", "executor.task_memory_mb")
+    config_paths = ("balance", "embed.encoder")
     version = "2"
 
     def __init__(self, encoder: Any = None, generated: str = INPUT, images: str = IMAGES,

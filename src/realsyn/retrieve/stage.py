@@ -123,7 +123,7 @@ def check_shard(workspace: Workspace, name: str, shard: str) -> int:
 class RetrieveStage(SteppedStage):
     name = "retrieve"
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
-    config_paths = ("retrieve", "embed.encoder", "executor.task_memory_mb")
+    config_paths = ("retrieve", "embed.encoder")
     version = "2"
 
     def __init__(self, sentences: str = SENTENCES, images: str = IMAGES,
