@@ -42,6 +42,7 @@ from realsyn.stage import RECORDS, STEP_SEPARATOR, Context, Stage
 from realsyn.workspace import Workspace
 
 RESULTS = Path(__file__).resolve().parent / "results"
+FIT_IMAGES = 1000  # retrieve.routing_fit_images: searched exactly against every sentence
 SENTENCES_PER_TOPIC = 2000
 PAPER = {"images": 198e6, "sentences": 0.84e9, "dim": 1024, "clusters": 2e6,
          "balance_clusters": 1e6, "nprobe": 3, "sentences_per_cluster": 420}
@@ -168,6 +169,7 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
     return {"retrieve:scan": n_sentences * dim,
             "retrieve:train": training * clusters * dim,
             "retrieve:assign": n_sentences * clusters * dim,
+            "retrieve:fit": FIT_IMAGES * n_sentences * dim,
             "retrieve:route": n_images * clusters * dim,
             "retrieve:search": n_images * nprobe * per_list * dim,
             "retrieve:merge": n_images * nprobe,
@@ -239,8 +241,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", default=None, help="where the workspaces go (a temp dir)")
     parser.add_argument("--output", default=str(RESULTS / "scale.json"))
+    parser.add_argument("--estimate-from", default=None,
+                        help="only print the paper-scale estimate of an earlier --output")
     parser.add_argument("--child", nargs=2, metavar=("ACTION", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.estimate_from:
+        earlier = json.loads(Path(args.estimate_from).read_text())
+        print(json.dumps(estimate(earlier["scales"], earlier["args"]["n"],
+                                  earlier["args"]["dim"]), indent=2))
+        return
     if args.child:  # one scale's corpus or run, in its own process
         action, root = args.child
         if action == "make":
