@@ -12,17 +12,19 @@ writes dataset `retrieved` with the shard keys of `images_final`. Steps (tasks i
     fit     [list partition]  learned routing: the fit images' best score per list
     router  [one]             the router (paper's centres, or the learned keys)
     route   [image shard]     each image's probed lists -> queries partitioned like the lists
-    search  [list partition]  the partition's lists against the queries routed there, one
-                              product per list and query batch; the audit images exactly
+    search  [list partition]  the partition's lists against the queries routed there from
+                              every image shard, one product per list and query batch; the
+                              audit images against every list
     merge   [image shard]     each image's best candidates over all partitions -> `retrieved`
     cap     [list partition]  (max_uses_per_sentence) each sentence keeps its best images
     write   [image shard]     (max_uses_per_sentence) the capped top-k -> `retrieved`
     reuse   [list partition]  how many images use each sentence as text1
     report  [one]             the reuse and audit figures, `report/retrieve.json`
 
-Searching the same lists with the same query batches, the scores and ties are those of the
-single-process search (retrieve/search.py over retrieve/index.py). The centres persist under
-`index/retrieve/` and are reused when the sentences and build settings are unchanged, so
+Searching the same lists (each query against each member, float16 vectors in float32 products)
+and breaking ties by index position, the results are those of the single-process search
+(retrieve/search.py over retrieve/index.py); tests/retrieve/test_partitioned_retrieve.py checks
+it. The centres persist under `index/retrieve/` and are reused when the sentences and build settings are unchanged, so
 re-running with another `nprobe` or `top_k` does not re-cluster.
 
 The cap is a reduce by sentence: each sentence keeps the `max_uses_per_sentence` images that
@@ -319,8 +321,8 @@ class RetrieveStage(SteppedStage):
         return stats
 
     def route(self, ctx: Context, shard: str) -> dict[str, Any]:
-        """The lists each usable image of a shard probes, batch by batch as the single-process
-        search routes them; each (image, probe) goes to the partition of the probed list."""
+        """The lists each usable image of a shard probes; each (image, probe) goes to the
+        partition of the probed list."""
         workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
         check_shard(workspace, self.images, shard)
         embeddings = workspace.read_array(self.images, shard)
@@ -344,7 +346,6 @@ class RetrieveStage(SteppedStage):
             cluster = probes[query, slot]
             routed = pa.table({"shard": pa.array([shard] * len(query), pa.string()),
                                "row": pa.array(rows[query], pa.int64()),
-                               "batch": pa.array(query // config.query_batch_size, pa.int64()),
                                "slot": pa.array(slot, pa.int64()),
                                "cluster": pa.array(cluster, pa.int64())})
             workspace.write_partitioned(QUERIES, shard, routed, partition_of(
@@ -353,51 +354,52 @@ class RetrieveStage(SteppedStage):
 
     # ------------------------------------------------------------------ search and merge
     def search(self, ctx: Context, shard: str) -> dict[str, Any]:
-        """One list partition against the queries routed to it (one product per list and
-        batch, as the single-process search), and the audit images against all its lists."""
+        """One list partition against the queries routed to it, from every image shard at
+        once (one product per list and batch of up to query_batch_size queries, so the
+        products stay large however many shards and lists there are), and the audit images
+        against all its lists."""
         workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
         partition = int(shard)
         index, sentences, lo = partition_index(workspace, meta, partition)
         searcher = HierarchicalSearcher(index)
         routed = workspace.read_partition(QUERIES, partition)
-        depth = search_depth(config)
+        images = ImageRows(workspace, self.images, meta)
         nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
-        audit_rows = np.asarray(meta["audit_rows"], np.int64)
-        shard_index = {s: i for i, s in enumerate(meta["image_offsets"])}
+        own = config.exclude_own_document
+        # the queries as global image rows, each once, in order
+        queries = images.global_rows(routed.column("shard").to_numpy(zero_copy_only=False),
+                                     np.asarray(routed.column("row")))
+        unique, inverse = np.unique(queries, return_inverse=True)
+        probes = np.full((len(unique), nprobe), -1, dtype=np.int64)
+        probes[inverse, np.asarray(routed.column("slot"))] = (
+            np.asarray(routed.column("cluster")) - lo)
         found_parts: list[pa.Table] = []
+        for start in range(0, len(unique), config.query_batch_size):
+            batch = unique[start:start + config.query_batch_size]
+            vectors, keys = images.read(batch)
+            scores, positions = searcher._candidates(
+                vectors, probes[start:start + len(batch)], search_depth(config),
+                keys if own else None)
+            found_parts.append(candidate_table(batch, images, scores, positions, index,
+                                               sentences, meta, lo))
         audit_parts: list[pa.Table] = []
-        names = routed.column("shard").to_numpy(zero_copy_only=False)
-        for image_shard in self.image_shards(ctx):
-            source = ShardQueries(workspace, self.images, image_shard)
-            mine = routed.filter(pa.array(names == image_shard))
-            for batch in np.unique(np.asarray(mine.column("batch"))):
-                part = mine.filter(pa.compute.equal(mine.column("batch"), batch))
-                query_rows, inverse = np.unique(np.asarray(part.column("row")),
-                                                return_inverse=True)
-                probes = np.full((len(query_rows), nprobe), -1, dtype=np.int64)
-                probes[inverse, np.asarray(part.column("slot"))] = (
-                    np.asarray(part.column("cluster")) - lo)
-                vectors, keys = source.read(query_rows)
-                scores, positions = searcher._candidates(
-                    vectors, probes, depth, keys if config.exclude_own_document else None)
-                found_parts.append(candidate_table(query_rows, scores, positions, index,
-                                                   sentences, meta, lo, shard_index[image_shard]))
-            offset = meta["image_offsets"][image_shard]
-            usable = source.usable()
-            local = usable[np.isin(usable + offset, audit_rows)]
-            if len(local) and index.n_clusters:
-                vectors, keys = source.read(local)
-                every = np.ascontiguousarray(np.broadcast_to(np.arange(index.n_clusters),
-                                                             (len(local), index.n_clusters)))
-                scores, positions = searcher._candidates(
-                    vectors, every, config.top_k, keys if config.exclude_own_document else None)
-                exact = candidate_table(local, scores, positions, index, sentences, meta, lo,
-                                        shard_index[image_shard])
-                keep = best_per_row(np.asarray(exact.column("row")),
-                                    np.asarray(exact.column("score")),
-                                    np.asarray(exact.column("key")), config.top_k)
-                audit_parts.append(exact.take(pa.array(keep)).select(AUDIT_COLUMNS))
-        n_shards = len(shard_index)
+        audit = np.asarray(meta["audit_rows"], np.int64)
+        if len(audit) and index.n_clusters:
+            vectors, keys = images.read(audit)
+            usable = valid_rows(vectors)
+            audit, vectors, keys = audit[usable], vectors[usable], keys[usable]
+            every = np.ascontiguousarray(np.broadcast_to(np.arange(index.n_clusters),
+                                                         (len(audit), index.n_clusters)))
+            scores, positions = searcher._candidates(vectors, every, config.top_k,
+                                                     keys if own else None)
+            exact = candidate_table(audit, images, scores, positions, index, sentences, meta,
+                                    lo)
+            keep = best_per_row(np.asarray(exact.column("image_shard")) * (1 << 40)
+                                + np.asarray(exact.column("row")),
+                                np.asarray(exact.column("score")),
+                                np.asarray(exact.column("key")), config.top_k)
+            audit_parts.append(exact.take(pa.array(keep)).select(AUDIT_COLUMNS))
+        n_shards = len(meta["image_offsets"])
         for name, parts in ((CANDIDATES, found_parts), (AUDIT, audit_parts)):
             table = (pa.concat_tables(parts) if parts
                      else candidate_schema().empty_table().select(
@@ -569,27 +571,42 @@ class RetrieveStage(SteppedStage):
         return "\n".join(lines)
 
 
-class ShardQueries:
-    """Embeddings and document keys of rows of one image shard, read on demand."""
+class ImageRows:
+    """Embeddings and document keys of global image rows (over the shards in order), each
+    shard read on demand, once."""
 
-    def __init__(self, workspace: Workspace, dataset: str, shard: str):
-        self.workspace, self.dataset, self.shard = workspace, dataset, shard
-        self._embeddings = self._keys = None
+    def __init__(self, workspace: Workspace, dataset: str, meta: dict[str, Any]):
+        self.workspace, self.dataset = workspace, dataset
+        self.shards = list(meta["image_offsets"])
+        self.offsets = np.asarray(list(meta["image_offsets"].values()), dtype=np.int64)
+        self._embeddings: dict[int, np.ndarray] = {}
+        self._keys: dict[int, np.ndarray] = {}
 
-    @property
-    def embeddings(self) -> np.ndarray:
-        if self._embeddings is None:
-            self._embeddings = self.workspace.read_array(self.dataset, self.shard)
-        return self._embeddings
+    def global_rows(self, shards: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        index = {shard: i for i, shard in enumerate(self.shards)}
+        return self.offsets[[index[s] for s in shards]] + rows if len(rows) else rows
 
-    def usable(self) -> np.ndarray:
-        return np.flatnonzero(valid_rows(self.embeddings))
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard index, row in the shard) of global rows."""
+        shard = np.searchsorted(self.offsets, rows, side="right") - 1
+        return shard, rows - self.offsets[shard]
 
     def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._keys is None:
-            self._keys = doc_keys(self.workspace.read_table(
-                self.dataset, self.shard, columns=["doc_id"]).column("doc_id").to_pylist())
-        return np.asarray(self.embeddings[rows], dtype=np.float32), self._keys[rows]
+        """float32 embeddings and document keys of sorted global rows."""
+        shard, local = self.locate(rows)
+        vectors, keys = [], []
+        for s in np.unique(shard):
+            if s not in self._embeddings:
+                name = self.shards[s]
+                self._embeddings[s] = self.workspace.read_array(self.dataset, name)
+                self._keys[s] = doc_keys(self.workspace.read_table(
+                    self.dataset, name, columns=["doc_id"]).column("doc_id").to_pylist())
+            mine = local[shard == s]
+            vectors.append(np.asarray(self._embeddings[s][mine], dtype=np.float32))
+            keys.append(self._keys[s][mine])
+        if not vectors:
+            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(vectors), np.concatenate(keys)
 
 
 def search_depth(config: RetrieveConfig) -> int:
@@ -604,18 +621,19 @@ def candidate_schema() -> pa.Schema:
                       *[(name, pa.string()) for name in TEXT_COLUMNS]])
 
 
-def candidate_table(query_rows: np.ndarray, scores: np.ndarray, positions: np.ndarray,
-                    index: ClusterIndex, sentences: pa.Table, meta: dict[str, Any], lo: int,
-                    image_shard: int) -> pa.Table:
-    """The found candidates of a search over one partition: image row, score, order key and
-    the sentence's ids and text."""
+def candidate_table(queries: np.ndarray, images: ImageRows, scores: np.ndarray,
+                    positions: np.ndarray, index: ClusterIndex, sentences: pa.Table,
+                    meta: dict[str, Any], lo: int) -> pa.Table:
+    """The found candidates of a search over one partition (`queries`: global image rows):
+    image shard and row, score, order key and the sentence's ids and text."""
     query, slot = np.nonzero(np.isfinite(scores) & (positions >= 0))
     position = positions[query, slot]
     clusters = index.cluster_of_sorted(position) + lo
     keys = clusters * meta["n_rows"] + np.asarray(index.rows)[position]
+    image_shard, row = images.locate(queries[query])
     taken = sentences.select(list(TEXT_COLUMNS)).take(pa.array(position))
-    return pa.table({"image_shard": pa.array(np.full(len(query), image_shard), pa.int64()),
-                     "row": pa.array(query_rows[query], pa.int64()),
+    return pa.table({"image_shard": pa.array(image_shard, pa.int64()),
+                     "row": pa.array(row, pa.int64()),
                      "score": pa.array(scores[query, slot], pa.float32()),
                      "key": pa.array(keys, pa.int64()),
                      **{name: taken.column(name) for name in TEXT_COLUMNS}},
