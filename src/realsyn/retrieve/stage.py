@@ -24,8 +24,8 @@ writes dataset `retrieved` with the shard keys of `images_final`. Steps (tasks i
 Searching the same lists (each query against each member, float16 vectors in float32 products)
 and breaking ties by index position, the results are those of the single-process search
 (retrieve/search.py over retrieve/index.py); tests/retrieve/test_partitioned_retrieve.py checks
-it. The centres persist under `index/retrieve/` and are reused when the sentences and build settings are unchanged, so
-re-running with another `nprobe` or `top_k` does not re-cluster.
+it. The centres persist under `index/retrieve/` and are reused when the sentences and build
+settings are unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster.
 
 The cap is a reduce by sentence: each sentence keeps the `max_uses_per_sentence` images that
 score it highest among the images' candidates (ties: lower global image row), and each image
