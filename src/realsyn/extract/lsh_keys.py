@@ -155,3 +155,10 @@ def phash_edges(keys: np.ndarray, ids: np.ndarray, hashes: np.ndarray,
     distance = np.bitwise_count((distinct[candidates[:, 0]] ^ distinct[candidates[:, 1]])
                                 .view(np.uint64))
     return unique_edges(copies, first_id[candidates[distance <= max_distance]])
+
+
+def phash_entries_per_hash(max_distance: int) -> int:
+    """How many bucket entries `phash_keys` gives each hash."""
+    bounds = _chunk_bounds(max_distance)
+    flips = -(-(max_distance // len(bounds)) // 2)
+    return sum(len(_flip_masks(high - low, flips)) for low, high in bounds)
