@@ -156,6 +156,10 @@ class ExecutorConfig(Section):
     progress_interval_s: float = Field(
         default=30.0, ge=0, description="Seconds between progress lines when stderr is not a "
         "terminal (batch jobs, Ray); 0: none.")
+    task_memory_mb: int = Field(
+        default=1024, ge=16, description="Memory budget of one task of a partitioned step "
+        "(dedup, retrieve, balance): the number of partitions follows from the data size and "
+        "this budget.")
 
 
 # ---------------------------------------------------------------- ingestion
