@@ -30,6 +30,7 @@ from realsyn.extract.buckets import (
     combine_columns,
     pairs_within_buckets,
     unique_edges,
+    unique_rows,
 )
 from realsyn.extract.dedup import normalize_text, shingles
 from realsyn.extract.phash import HASH_BITS, MAX_TABLES
@@ -64,8 +65,11 @@ def minhash_signatures(texts: Sequence[str], num_perm: int, ngram: int,
     """[n, num_perm] uint32 MinHash values of the texts' character shingles (the values
     dedup.minhash_pairs computes)."""
     signatures = np.empty((len(texts), num_perm), dtype=np.uint32)
+    # The seed's permutations, drawn once (a MinHash draws them on every construction).
+    first = MinHash(num_perm=num_perm, seed=seed)
     for row, text in enumerate(texts):
-        minhash = MinHash(num_perm=num_perm, seed=seed)
+        minhash = MinHash(num_perm=num_perm, seed=seed, permutations=first.permutations,
+                          scheme=first.scheme)
         minhash.update_batch(list(shingles(text, ngram)))
         signatures[row] = minhash.hashvalues
     return signatures
@@ -90,11 +94,11 @@ def minhash_edges(keys: np.ndarray, ids: np.ndarray, signatures: np.ndarray,
         return np.empty((0, 2), dtype=np.int64)
     value, first_id, copies = collapse_copies(signatures, ids)
     # One entry per (bucket, distinct signature): copies never multiply the pairs.
-    entries = np.unique(np.stack([np.asarray(keys, dtype=np.uint64).view(np.int64),
-                                  value.astype(np.int64)], axis=1), axis=0)
+    entries = unique_rows(np.stack([np.asarray(keys, dtype=np.uint64).view(np.int64),
+                                    value.astype(np.int64)], axis=1))
     left, right = pairs_within_buckets(entries[:, 0])
-    candidates = np.unique(np.sort(np.stack([entries[left, 1], entries[right, 1]], axis=1),
-                                   axis=1), axis=0).reshape(-1, 2)
+    candidates = unique_rows(np.sort(np.stack([entries[left, 1], entries[right, 1]], axis=1),
+                                     axis=1))
     representative = np.empty((len(first_id), signatures.shape[1]), dtype=signatures.dtype)
     representative[value] = signatures
     similar = (representative[candidates[:, 0]] == representative[candidates[:, 1]]).sum(axis=1)
@@ -147,11 +151,11 @@ def phash_edges(keys: np.ndarray, ids: np.ndarray, hashes: np.ndarray,
     value, first_id, copies = collapse_copies(hashes, ids)
     distinct = np.empty(len(first_id), dtype=np.int64)
     distinct[value] = hashes
-    entries = np.unique(np.stack([np.asarray(keys, dtype=np.uint64).view(np.int64),
-                                  value.astype(np.int64)], axis=1), axis=0)
+    entries = unique_rows(np.stack([np.asarray(keys, dtype=np.uint64).view(np.int64),
+                                    value.astype(np.int64)], axis=1))
     left, right = pairs_within_buckets(entries[:, 0])
-    candidates = np.unique(np.sort(np.stack([entries[left, 1], entries[right, 1]], axis=1),
-                                   axis=1), axis=0).reshape(-1, 2)
+    candidates = unique_rows(np.sort(np.stack([entries[left, 1], entries[right, 1]], axis=1),
+                                     axis=1))
     distance = np.bitwise_count((distinct[candidates[:, 0]] ^ distinct[candidates[:, 1]])
                                 .view(np.uint64))
     return unique_edges(copies, first_id[candidates[distance <= max_distance]])

@@ -18,6 +18,8 @@ import math
 import faiss
 import numpy as np
 
+from realsyn.extract.buckets import unique_rows
+
 # Slack on the routing bound, far above float32 rounding of unit vectors' inner products.
 _ROUTING_SLACK = 1e-4
 
@@ -84,19 +86,21 @@ def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshol
 
 
 def partition_edges(member_ids: np.ndarray, members: np.ndarray, query_ids: np.ndarray,
-                    queries: np.ndarray, threshold: float) -> np.ndarray:
-    """Edges [m, 2] (low id, high id) between queries and members with cosine >= threshold
-    (faiss range search on inner products, as dedup.semantic_pairs)."""
+                    queries: np.ndarray, threshold: float, block: int = 4096) -> np.ndarray:
+    """Edges [m, 2] (low id, high id) between queries and members with cosine >= threshold:
+    exhaustive inner products, one matrix product per block of queries (a partition is
+    bounded by partition_size, so this is the GEMM per cluster of SemDeDup)."""
     if len(member_ids) == 0 or len(query_ids) == 0:
         return np.empty((0, 2), dtype=np.int64)
     members = np.ascontiguousarray(members, dtype=np.float32)
-    index = faiss.IndexFlatIP(members.shape[1])
-    index.add(members)
-    radius = float(threshold) - 1e-6  # range search keeps scores strictly above the radius
-    limits, _, found = index.range_search(np.ascontiguousarray(queries, dtype=np.float32),
-                                          radius)
-    left = np.repeat(np.asarray(query_ids, dtype=np.int64), np.diff(limits.astype(np.int64)))
-    right = np.asarray(member_ids, dtype=np.int64)[found]
-    edges = np.sort(np.stack([left, right], axis=1), axis=1)
-    edges = edges[edges[:, 0] != edges[:, 1]]
-    return np.unique(edges, axis=0).reshape(-1, 2)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    member_ids = np.asarray(member_ids, dtype=np.int64)
+    query_ids = np.asarray(query_ids, dtype=np.int64)
+    # The radius of dedup.semantic_pairs' range search, which keeps scores above it.
+    radius = np.float32(float(threshold) - 1e-6)
+    edges = []
+    for start in range(0, len(queries), block):
+        rows, columns = np.nonzero(queries[start:start + block] @ members.T > radius)
+        edges.append(np.stack([query_ids[rows + start], member_ids[columns]], axis=1))
+    edges = np.sort(np.concatenate(edges), axis=1)
+    return unique_rows(edges[edges[:, 0] != edges[:, 1]])
