@@ -16,7 +16,6 @@ phash.linking_pairs): see lsh_keys.py for why every pair they join is found.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -26,11 +25,9 @@ from realsyn import datasets
 from realsyn.extract import lsh_keys
 from realsyn.extract.buckets import partition_of
 from realsyn.extract.dedup_steps import (
-    EDGE_SCHEMA,
     bucket_partitions,
     edge_table,
     global_ids,
-    kept_mask,
     scratch,
     shard_index,
     split_task,
@@ -38,10 +35,9 @@ from realsyn.extract.dedup_steps import (
     write_dropped,
     write_edges,
 )
-from realsyn.extract.funnel_stage import FunnelStage
-from realsyn.stage import RECORDS, Context, Step
+from realsyn.extract.funnel_stage import IMAGES, SENTENCES, FunnelStage
+from realsyn.stage import Context, Step
 
-IMAGES, SENTENCES = "images", "sentences"
 EXACT, NEAR = "exact", "near"
 IMAGE_REASON = "perceptual_duplicate"
 EXACT_REASON, NEAR_REASON = "exact_duplicate", "near_duplicate"
@@ -65,8 +61,7 @@ class DedupStage(FunnelStage):
                  sentences: str = datasets.SENTENCES_FILTERED,
                  images_out: str = datasets.IMAGES_DEDUP,
                  sentences_out: str = datasets.SENTENCES_DEDUP) -> None:
-        self.images, self.sentences = images, sentences
-        self.images_out, self.sentences_out = images_out, sentences_out
+        super().__init__(images, sentences, images_out, sentences_out)
 
     def reads(self, config) -> list[str]:
         return [datasets.dataset(self.images), datasets.dataset(self.sentences)]
@@ -82,15 +77,8 @@ class DedupStage(FunnelStage):
                 Step("filter", self.shard_tasks, self.filter)]
 
     # ------------------------------------------------------------ layout
-    def _source(self, kind: str) -> str:
-        return self.images if kind == IMAGES else self.sentences
-
     def _folder(self, name: str) -> str:
         return scratch(self.name, name)
-
-    def shard_tasks(self, ctx: Context) -> list[str]:
-        return [task_key(kind, shard) for kind in (IMAGES, SENTENCES)
-                for shard in ctx.workspace.shards(self._source(kind))]
 
     def pair_tasks(self, ctx: Context) -> list[str]:
         return [task_key(kind, f"{part:05d}") for kind in (IMAGES, EXACT, NEAR)
@@ -178,15 +166,6 @@ class DedupStage(FunnelStage):
 
     # ------------------------------------------------------------ filter (per shard)
     def filter(self, ctx: Context, task: str) -> dict[str, Any]:
-        kind, shard = split_task(task)
-        source = self._source(kind)
-        target = self.images_out if kind == IMAGES else self.sentences_out
-        table = ctx.workspace.read_table(source, shard)
-        reasons = (IMAGE_REASON,) if kind == IMAGES else (EXACT_REASON, NEAR_REASON)
-        stats: Counter = Counter({f"dropped_{reason}": 0 for reason in reasons})
-        keep = kept_mask(ctx, self._folder(f"{kind}_dropped"),
-                         shard_index(ctx, source, shard), table.num_rows, stats)
-        ctx.workspace.write_table(target, shard, table.filter(pa.array(keep)))
-        stats.update({RECORDS: table.num_rows, f"{kind}_in": table.num_rows,
-                      f"{kind}_out": int(keep.sum())})
-        return dict(stats)
+        kind = split_task(task)[0]
+        reasons = [IMAGE_REASON] if kind == IMAGES else [EXACT_REASON, NEAR_REASON]
+        return self.write_kept(ctx, task, self._folder(f"{kind}_dropped"), reasons)[3]

@@ -15,7 +15,6 @@ sentences may be grouped on a separate paraphrase model's vectors instead.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -23,11 +22,10 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.extract import semantic_partition as sp
-from realsyn.extract.dedup_stage import IMAGES, SENTENCES, image_priority
+from realsyn.extract.dedup_stage import image_priority
 from realsyn.extract.dedup_steps import (
     edge_table,
     global_ids,
-    kept_mask,
     read_array_file,
     scratch,
     shard_index,
@@ -37,8 +35,8 @@ from realsyn.extract.dedup_steps import (
     write_dropped,
     write_edges,
 )
-from realsyn.extract.funnel_stage import FunnelStage
-from realsyn.stage import RECORDS, Context, Step
+from realsyn.extract.funnel_stage import IMAGES, SENTENCES, FunnelStage
+from realsyn.stage import Context, Step
 
 REASONS = {IMAGES: "semantic_duplicate", SENTENCES: "paraphrase"}
 _ENCODERS: dict[tuple, Any] = {}  # one paraphrase model per process, loaded on first use
@@ -69,8 +67,7 @@ class SemanticDedupStage(FunnelStage):
                  sentences: str = datasets.SENTENCES_DEDUP,
                  images_out: str = datasets.IMAGES_FINAL,
                  sentences_out: str = datasets.SENTENCES_FINAL) -> None:
-        self.images, self.sentences = images, sentences
-        self.images_out, self.sentences_out = images_out, sentences_out
+        super().__init__(images, sentences, images_out, sentences_out)
 
     def reads(self, config) -> list[str]:
         return [location for name in (self.images, self.sentences)
@@ -90,9 +87,6 @@ class SemanticDedupStage(FunnelStage):
                 Step("filter", self.shard_tasks, self.filter)]
 
     # ------------------------------------------------------------ layout and config
-    def _source(self, kind: str) -> str:
-        return self.images if kind == IMAGES else self.sentences
-
     def _folder(self, kind: str, name: str) -> str:
         return scratch(self.name, f"{kind}_{name}")
 
@@ -107,10 +101,6 @@ class SemanticDedupStage(FunnelStage):
 
     def kind_tasks(self, ctx: Context) -> list[str]:
         return [IMAGES, SENTENCES]
-
-    def shard_tasks(self, ctx: Context) -> list[str]:
-        return [task_key(kind, shard) for kind in (IMAGES, SENTENCES)
-                for shard in ctx.workspace.shards(self._source(kind))]
 
     def pair_tasks(self, ctx: Context) -> list[str]:
         return [task_key(kind, f"{part:05d}") for kind in (IMAGES, SENTENCES)
@@ -268,16 +258,11 @@ class SemanticDedupStage(FunnelStage):
 
     # ------------------------------------------------------------ filter (per shard)
     def filter(self, ctx: Context, task: str) -> dict[str, Any]:
-        kind, shard = split_task(task)
+        """Kept rows, and the same rows of the embed stage's array."""
+        kind = split_task(task)[0]
+        kind, shard, keep, stats = self.write_kept(ctx, task, self._folder(kind, "dropped"),
+                                                   [REASONS[kind]], f"dropped_{kind}_")
         source = self._source(kind)
-        target = self.images_out if kind == IMAGES else self.sentences_out
-        table = ctx.workspace.read_table(source, shard)
-        stats: Counter = Counter({f"dropped_{kind}_{REASONS[kind]}": 0})
-        keep = kept_mask(ctx, self._folder(kind, "dropped"), shard_index(ctx, source, shard),
-                         table.num_rows, stats, prefix=f"dropped_{kind}_")
-        ctx.workspace.write_table(target, shard, table.filter(pa.array(keep)))
-        array = np.asarray(self._embeddings(ctx, source, shard, table.num_rows))
-        ctx.workspace.write_array(target, shard, np.ascontiguousarray(array[keep]))
-        stats.update({RECORDS: table.num_rows, f"{kind}_in": table.num_rows,
-                      f"{kind}_out": int(keep.sum())})
-        return dict(stats)
+        array = np.asarray(self._embeddings(ctx, source, shard, len(keep)))
+        ctx.workspace.write_array(self._target(kind), shard, np.ascontiguousarray(array[keep]))
+        return stats

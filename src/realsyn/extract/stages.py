@@ -23,11 +23,11 @@ from realsyn.extract import paper_filters
 from realsyn.extract.dedup_stage import DedupStage
 from realsyn.extract.images import ImageRejected, decode_image
 from realsyn.extract.phash import phash
+from realsyn.extract.semantic_dedup_stage import SemanticDedupStage
 from realsyn.extract.sentences import (
     load_parser,
     split_sentences,
 )
-from realsyn.extract.semantic_dedup_stage import SemanticDedupStage
 from realsyn.filters import RecordFilter, apply_filters, build_filter
 from realsyn.records import IMAGE_SCHEMA, SENTENCE_SCHEMA, sentence_id
 from realsyn.stage import RECORDS, Context, Stage
