@@ -50,13 +50,22 @@ def _similarities(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors, dtype=np.float32) @ centroids.T
 
 
+def _block_rows(partitions: int) -> int:
+    """Rows per block, so that a [block, partitions] score matrix stays near 16M floats."""
+    return max(1, (1 << 24) // max(1, partitions))
+
+
 def assign(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(home partition, cosine to its centroid) of each vector."""
-    if len(vectors) == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    scores = _similarities(vectors, centroids)
-    home = scores.argmax(axis=1)
-    return home.astype(np.int64), scores[np.arange(len(home)), home]
+    home = np.empty(len(vectors), dtype=np.int64)
+    similarity = np.empty(len(vectors), dtype=np.float32)
+    step = _block_rows(len(centroids))
+    for start in range(0, len(vectors), step):
+        scores = _similarities(vectors[start:start + step], centroids)
+        home[start:start + step] = scores.argmax(axis=1)
+        similarity[start:start + step] = scores[np.arange(len(scores)),
+                                                home[start:start + step]]
+    return home, similarity
 
 
 def partition_caps(home: np.ndarray, similarity: np.ndarray, partitions: int) -> np.ndarray:
@@ -70,19 +79,27 @@ def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshol
           nearest: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(row, partition) pairs: every partition a vector must be searched against (see the
     module doc), and at least its `nearest` closest ones."""
-    if len(vectors) == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    scores = _similarities(vectors, centroids).astype(np.float64)
+    empty = np.isinf(caps)
     reach = np.arccos(np.clip(threshold, -1.0, 1.0)) + np.arccos(
-        np.clip(np.where(np.isinf(caps), 1.0, caps), -1.0, 1.0))
+        np.clip(np.where(empty, 1.0, caps), -1.0, 1.0))
     # Beyond pi every direction is within reach; cos is decreasing on [0, pi].
     bound = np.where(reach >= np.pi, -np.inf, np.cos(np.minimum(reach, np.pi)))
-    routed = (scores >= bound[None, :] - _ROUTING_SLACK) & ~np.isinf(caps)[None, :]
-    if nearest > 1:
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :nearest]
-        routed[np.arange(len(scores))[:, None], top] |= ~np.isinf(caps)[top]
-    rows, parts = np.nonzero(routed)
-    return rows.astype(np.int64), parts.astype(np.int64)
+    bound = np.where(empty, np.inf, bound - _ROUTING_SLACK)
+    nearest = min(nearest, len(centroids))
+    rows, parts = [], []
+    step = _block_rows(len(centroids))
+    for start in range(0, len(vectors), step):
+        scores = _similarities(vectors[start:start + step], centroids).astype(np.float64)
+        routed = scores >= bound[None, :]
+        if nearest > 1:
+            top = np.argpartition(-scores, nearest - 1, axis=1)[:, :nearest]
+            routed[np.arange(len(scores))[:, None], top] |= ~empty[top]
+        block_rows, block_parts = np.nonzero(routed)
+        rows.append(block_rows + start)
+        parts.append(block_parts)
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(rows).astype(np.int64), np.concatenate(parts).astype(np.int64)
 
 
 def partition_edges(member_ids: np.ndarray, members: np.ndarray, query_ids: np.ndarray,
