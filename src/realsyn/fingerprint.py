@@ -19,13 +19,14 @@ from realsyn.config import RealsynConfig
 # Fields that change how fast or where work runs, never what it produces.
 NOT_IN_FINGERPRINT = frozenset({
     "workspace", "stages", "pipeline",
-    "executor.kind", "executor.workers", "executor.ray_address",
+    "executor.kind", "executor.workers", "executor.ray_address", "executor.task_memory_mb",
     "ingest.fetch.concurrency",
     "extract.sentences.perplexity_threads", "extract.sentences.parse_batch_size",
     "extract.sentences.paraphrase_batch_size",
     "embed.encoder.device", "embed.image_batch_size", "embed.text_batch_size",
     "embed.decode_workers",
-    "retrieve.preview_images", "retrieve.query_batch_size",
+    "retrieve.preview_images", "retrieve.query_batch_size", "retrieve.partitions",
+    "balance.partitions",
     "generate.retry_failed", "generate.batch_size", "generate.cache_path",
     "generate.llm.concurrency", "generate.llm.timeout_s", "generate.llm.retries",
     "generate.llm.backoff_s", "generate.llm.max_backoff_s", "generate.llm.threads",

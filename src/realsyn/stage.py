@@ -66,6 +66,11 @@ class Stage:
     def setup(self, ctx: Context) -> None:
         """Load models and other heavy state; called once per worker before any shard."""
 
+    def pooled(self) -> Stage:
+        """The stage a worker pool is set up with; a pool may be kept for the next call with
+        the same one (the steps of one stage)."""
+        return self
+
     def shards(self, ctx: Context) -> list[str]:
         """The shard keys this stage must produce."""
         return [GLOBAL_SHARD]
@@ -130,6 +135,13 @@ class SteppedStage(Stage):
         raise NotImplementedError
 
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """A task "<step>~<shard>" of one step; any other key: every step in order."""
+        name, separator, task = shard.partition(STEP_SEPARATOR)
+        if separator:
+            for step in self.steps(ctx.config):
+                if step.name == name:
+                    return step.process(ctx, task)
+            raise ValueError(f"stage {self.name!r} has no step {name!r}")
         total: Counter[str] = Counter()
         for step in self.steps(ctx.config):
             for task in step.shards(ctx):
@@ -156,3 +168,8 @@ class StepTasks(Stage):
         if not shard.startswith(prefix):
             raise ValueError(f"task {shard!r} is not a task of step {self.step.name!r}")
         return self.step.process(ctx, shard[len(prefix):])
+
+    def pooled(self) -> Stage:
+        """What a worker pool kept for every step of the stage runs: the stage itself, which
+        runs a task of any of its steps from the task's key."""
+        return self.stage

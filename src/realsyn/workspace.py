@@ -232,11 +232,9 @@ class Workspace:
             start, stop = bounds[partition], bounds[partition + 1]
             if start == stop:
                 continue
-            part = table.take(pa.array(order[start:stop]))
-            buffer = io.BytesIO()
-            pq.write_table(part, buffer, compression="zstd")
-            self.write_bytes(posixpath.join(name, partition_folder(partition),
-                                            f"{shard}.parquet"), buffer.getvalue())
+            self.write_parquet(posixpath.join(name, partition_folder(partition),
+                                              f"{shard}.parquet"),
+                               table.take(pa.array(order[start:stop])))
             written.append(partition)
         return written
 
@@ -272,6 +270,23 @@ class Workspace:
         names = (posixpath.basename(p) for p in self.fs.ls(full, detail=False))
         return sorted(int(n[len(PARTITION_PREFIX):]) for n in names
                       if n.startswith(PARTITION_PREFIX))
+
+    # ------------------------------------------------------------------ single files
+    def write_parquet(self, relpath: str, table: pa.Table) -> None:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        self.write_bytes(relpath, buffer.getvalue())
+
+    def read_parquet(self, relpath: str, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(pa.BufferReader(self.read_bytes(relpath)), columns=columns)
+
+    def write_npy(self, relpath: str, array: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        self.write_bytes(relpath, buffer.getvalue())
+
+    def read_npy(self, relpath: str) -> np.ndarray:
+        return np.load(io.BytesIO(self.read_bytes(relpath)), allow_pickle=False)
 
     # ------------------------------------------------------------------ arrays
     def write_array(self, name: str, shard: str, array: np.ndarray) -> None:

@@ -107,3 +107,12 @@ def test_partitions_for_follows_data_and_budget():
     ids = hash_partitions([f"k{i}" for i in range(1000)], 7, seed=3)
     assert ids.min() >= 0 and ids.max() == 6
     assert (ids == hash_partitions([f"k{i}" for i in range(1000)], 7, seed=3)).all()
+
+
+def test_one_worker_pool_serves_every_step(tmp_path):
+    slow_stage.make_numbers(Workspace(str(tmp_path)), SHARDS, ROWS)
+    LocalExecutor(workers=2).run(stepped_stage.SteppedSumStage(), _context(tmp_path))
+    runs = tmp_path / "control" / "runs"
+    pids = {path.read_text() for path in runs.iterdir()}
+    assert len(list(runs.iterdir())) == SHARDS + 3
+    assert len(pids) <= 2 and str(os.getpid()) not in pids  # workers started once, not per step

@@ -94,16 +94,19 @@ class Executor:
         if state.get("committed") and state.get("fingerprint") == fingerprint.value:
             return workspace.stage_stats(stage.name)
         staged = Context(config=ctx.config, workspace=workspace.staged(outputs))
-        if isinstance(stage, SteppedStage):
-            # Steps in order, a barrier between them: a step plans its tasks from what the
-            # steps before it wrote. Each task has its own marker, so a rerun resumes mid-step.
-            tasks = 0
-            for step in guarded(stage, "(planning)", lambda: stage.steps(ctx.config)):
-                tasks += self._run_tasks(
-                    StepTasks(stage, step), staged, f"{stage.name}:{step.name}",
-                    lambda s=step: [s.task(shard) for shard in s.shards(staged)])
-        else:
-            tasks = self._run_tasks(stage, staged, stage.name, lambda: stage.shards(staged))
+        try:
+            if isinstance(stage, SteppedStage):
+                # Steps in order, a barrier between them: a step plans its tasks from what the
+                # steps before it wrote. Each task has its own marker: a rerun resumes mid-step.
+                tasks = 0
+                for step in guarded(stage, "(planning)", lambda: stage.steps(ctx.config)):
+                    tasks += self._run_tasks(
+                        StepTasks(stage, step), staged, f"{stage.name}:{step.name}",
+                        lambda s=step: [s.task(shard) for shard in s.shards(staged)])
+            else:
+                tasks = self._run_tasks(stage, staged, stage.name, lambda: stage.shards(staged))
+        finally:
+            self.release()
         merged = workspace.merge_stats(stage.name)
         stage.finalize(staged, merged)
         commit(workspace, stage.name, outputs, {**fingerprint.record(), "shards": tasks})
@@ -137,3 +140,7 @@ class Executor:
                    advance: Callable[[dict[str, Any]], None]) -> None:
         """Run `run_one_shard` for every pending shard, calling `advance` with each result."""
         raise NotImplementedError
+
+    def release(self) -> None:
+        """Called once a stage's shards (all its steps) are done or failed: free workers
+        kept between `map_shards` calls of the stage."""

@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from realsyn import runlog
 from realsyn.config import RealsynConfig
 from realsyn.executors.base import Executor, StageError, guarded, run_one_shard
-from realsyn.stage import Context, Stage
+from realsyn.stage import Context, Stage, SteppedStage
 from realsyn.workspace import Workspace
 
 # Thread pools of the numeric libraries (OpenMP: torch, faiss; OpenBLAS/MKL: numpy). Each
@@ -100,6 +100,9 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int = 1):
         self.workers = workers
+        # The pool of the running stage, kept across its steps (starting workers costs
+        # seconds); shut down by `release`.
+        self._pool: tuple[Stage, ProcessPoolExecutor, ExitStack] | None = None
 
     def map_shards(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
         if self.workers == 1 or len(pending) <= 1:
@@ -110,19 +113,36 @@ class LocalExecutor(Executor):
             self._run_pool(stage, ctx, pending, advance)
 
     def _run_pool(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
-        spawn = multiprocessing.get_context("spawn")
-        workers = min(self.workers, len(pending))
-        with worker_thread_limits(workers), ProcessPoolExecutor(
-                workers, mp_context=spawn, initializer=_init_worker,
-                initargs=(stage, ctx.config, ctx.workspace)) as pool:
-            futures = {pool.submit(_process_in_worker, shard): shard for shard in pending}
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for future in done:
-                    shard = futures[future]
-                    _, stats = guarded(stage, shard, future.result)
-                    advance(stats)
+        pool = self._pool_for(stage.pooled(), ctx, len(pending))
+        futures = {pool.submit(_process_in_worker, shard): shard for shard in pending}
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                shard = futures[future]
+                _, stats = guarded(stage, shard, future.result)
+                advance(stats)
+
+    def _pool_for(self, stage: Stage, ctx: Context, tasks: int) -> ProcessPoolExecutor:
+        """The kept pool if it serves `stage` (a step of the same stage), else a new one: as
+        many workers as tasks for a plain stage, all of them for a stage of steps."""
+        if self._pool is not None and self._pool[0] is stage:
+            return self._pool[1]
+        self.release()
+        workers = self.workers if isinstance(stage, SteppedStage) else min(self.workers, tasks)
+        resources = ExitStack()
+        resources.enter_context(worker_thread_limits(workers))  # while workers may start
+        pool = resources.enter_context(ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(stage, ctx.config, ctx.workspace)))
+        self._pool = (stage, pool, resources)
+        return pool
+
+    def release(self) -> None:
+        if self._pool is not None:
+            _, _, resources = self._pool
+            self._pool = None
+            resources.close()
 
 
 __all__ = ["LocalExecutor", "StageError", "guarded", "run_one_shard", "threads_per_worker"]
