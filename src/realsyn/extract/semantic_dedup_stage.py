@@ -58,9 +58,10 @@ class SemanticDedupStage(FunnelStage):
     description = "Semantic image and paraphrase dedup on the embeddings (k-means partitions)."
     config_paths = ("extract.images.semantic_dedup", "extract.images.semantic_dedup_threshold",
                     "extract.sentences.semantic_dedup", "extract.sentences.paraphrase_model",
-                    "extract.sentences.paraphrase_threshold", "extract.partition_size",
-                    "extract.partition_probes", "extract.kmeans_iterations",
-                    "extract.max_training_points", "extract.seed")
+                    "extract.sentences.paraphrase_threshold")
+    # Not the partitioning (extract.partition_size, partition_probes, kmeans_iterations,
+    # max_training_points, seed): routing makes the groups those of an exhaustive search
+    # whatever the centroids, so those fields change the speed, never the output.
     version = "2"  # partitioned steps (exact routing: the groups of an exhaustive search)
 
     def __init__(self, images: str = datasets.IMAGES_DEDUP,
