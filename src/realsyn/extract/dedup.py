@@ -1,6 +1,6 @@
 """Redundancy filters: exact, near-exact (MinHash-LSH) and semantic (embedding) duplicates.
 
-Each function returns index pairs; union-find (union_find.py) closes them into groups and
+Each function returns index pairs; connected components (union_find.py) close them into groups and
 `keep_one_per_group` keeps one representative per group by a stated priority:
 - images: the largest image (width x height); ties: the first in dataset order;
 - sentences: the first occurrence in dataset order (shard order, then row order).
@@ -17,7 +17,7 @@ import faiss
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from realsyn.extract.union_find import UnionFind
+from realsyn.extract.union_find import component_labels
 
 _NOT_WORD = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
@@ -114,8 +114,5 @@ def semantic_pairs(vectors: np.ndarray, threshold: float, partition_size: int = 
 
 
 def group_labels(count: int, *pair_sets: np.ndarray) -> np.ndarray:
-    """Union-find labels of `count` items joined by the given pair arrays."""
-    groups = UnionFind(count)
-    for pairs in pair_sets:
-        groups.union_pairs(pairs)
-    return groups.labels()
+    """Group labels of `count` items joined by the given pair arrays."""
+    return component_labels(count, *pair_sets)

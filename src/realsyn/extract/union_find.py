@@ -1,54 +1,48 @@
-"""Union-find (disjoint sets) over row numbers 0..n-1, used by every dedup step."""
+"""Groups of duplicates: connected components over an edge list, and the representative rule.
+
+Components come from scipy's `connected_components` on a sparse graph built from the edges
+only, so the cost follows the number of edges, not the number of records (items without an
+edge are singletons and never enter the graph). Item ids may be any int64 (e.g. global row
+ids spread over shards): they are compacted to 0..m-1 first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
-class UnionFind:
-    def __init__(self, size: int):
-        self.parent = np.arange(size, dtype=np.int64)
-        self.size = np.ones(size, dtype=np.int64)
-
-    def find(self, item: int) -> int:
-        root = item
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[item] != root:  # path compression
-            self.parent[item], item = root, self.parent[item]
-        return int(root)
-
-    def union(self, a: int, b: int) -> bool:
-        """Merge the sets of a and b; True if they were apart."""
-        root_a, root_b = self.find(a), self.find(b)
-        if root_a == root_b:
-            return False
-        if self.size[root_a] < self.size[root_b]:  # union by size keeps trees shallow
-            root_a, root_b = root_b, root_a
-        self.parent[root_b] = root_a
-        self.size[root_a] += self.size[root_b]
-        return True
-
-    def union_pairs(self, pairs: Iterable[tuple[int, int]]) -> int:
-        return sum(self.union(int(a), int(b)) for a, b in pairs)
-
-    def labels(self) -> np.ndarray:
-        """The root of every item: items with equal labels are in one group."""
-        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
-
-    def groups(self) -> list[list[int]]:
-        """Every group with more than one member, members ascending, groups by first member."""
-        members: dict[int, list[int]] = {}
-        for item, root in enumerate(self.labels()):
-            members.setdefault(int(root), []).append(item)
-        return sorted((group for group in members.values() if len(group) > 1),
-                      key=lambda group: group[0])
+def edge_components(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, labels): every id that appears in an edge, ascending, and its component label
+    (labels are 0..k-1, equal for ids joined by a chain of edges)."""
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    nodes, compact = np.unique(np.concatenate([left, right]), return_inverse=True)
+    if len(nodes) == 0:
+        return nodes, np.empty(0, dtype=np.int64)
+    count = len(nodes)
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8),
+                        (compact[:len(left)], compact[len(left):])), shape=(count, count))
+    _, labels = connected_components(graph.tocsr(), directed=False)
+    return nodes, labels.astype(np.int64)
 
 
-def keep_one_per_group(labels: np.ndarray, priority: np.ndarray) -> np.ndarray:
-    """Boolean mask keeping, in each group, the item of highest priority (ties: lowest index).
+def component_labels(count: int, *pair_sets: np.ndarray) -> np.ndarray:
+    """A label per item 0..count-1: items joined by the given [m, 2] pair arrays share one.
+    Items in no pair keep a label of their own (their index, offset past the components)."""
+    pairs = [np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in pair_sets]
+    edges = np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
+    labels = np.arange(count, dtype=np.int64) + count
+    nodes, groups = edge_components(edges[:, 0], edges[:, 1])
+    labels[nodes] = groups
+    return labels
+
+
+def keep_one_per_group(labels: np.ndarray, priority: np.ndarray,
+                       order_key: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask keeping, in each group, the item of highest priority (ties: lowest
+    `order_key`, by default the index).
 
     `priority` is any sortable key per item, e.g. image area: the representative rule of a
     dedup step is expressed by the priority it passes.
@@ -57,8 +51,9 @@ def keep_one_per_group(labels: np.ndarray, priority: np.ndarray) -> np.ndarray:
     keep = np.zeros(count, dtype=bool)
     if count == 0:
         return keep
-    # Sort by group, then priority descending, then index ascending; the first of each group wins.
-    order = np.lexsort((np.arange(count), -np.asarray(priority, dtype=np.float64), labels))
+    ties = np.arange(count) if order_key is None else np.asarray(order_key)
+    # Sort by group, then priority descending, then order ascending; the first of each group wins.
+    order = np.lexsort((ties, -np.asarray(priority, dtype=np.float64), labels))
     first = np.ones(count, dtype=bool)
     first[1:] = labels[order][1:] != labels[order][:-1]
     keep[order[first]] = True
