@@ -83,7 +83,8 @@ class DyingOnceStage(SlowCopyStage):
 
 
 class NodeProbeStage(Stage):
-    """Records the Ray node that ran each shard."""
+    """Records the Ray node that ran each shard. A shard waits (up to a minute) until two
+    shards have started, so that two workers must be busy at once."""
 
     name = "node_probe"
 
@@ -93,7 +94,10 @@ class NodeProbeStage(Stage):
     def process(self, ctx: Context, shard: str) -> dict:
         import ray
 
-        time.sleep(0.5)  # long enough that one worker cannot take every shard
+        ctx.workspace.write_bytes(f"probe/{shard}", b"")
+        deadline = time.monotonic() + 60
+        while len(ctx.workspace.list_files("probe")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         return {RECORDS: 1, "node": ray.get_runtime_context().get_node_id()}
 
 
