@@ -159,6 +159,10 @@ class ExecutorConfig(Section):
     progress_interval_s: float = Field(
         default=30.0, ge=0, description="Seconds between progress lines when stderr is not a "
         "terminal (batch jobs, Ray); 0: none.")
+    task_memory_mb: int = Field(
+        default=1024, ge=16, description="Memory budget of one task of a partitioned step "
+        "(dedup, retrieve, balance): the number of partitions follows from the data size and "
+        "this budget.")
 
 
 # ---------------------------------------------------------------- ingestion
@@ -417,6 +421,9 @@ class RetrieveConfig(Section):
     max_uses_per_sentence: int | None = Field(
         default=None, ge=1, description="At most this many images get one sentence (in any "
         "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
+    partitions: int | None = Field(
+        default=None, ge=1, description="List partitions (tasks of the search step). None: "
+        "from the number of sentences and executor.task_memory_mb.")
     seed: int = 0
 
     @property
@@ -541,6 +548,9 @@ class BalanceConfig(Section):
         "cluster; the whole set when smaller.")
     max_training_points: int = Field(default=1_000_000, ge=1,
                                      description="Upper bound of the k-means training sample.")
+    partitions: int | None = Field(
+        default=None, ge=1, description="Partitions of the image join and of the clusters "
+        "(tasks of those steps). None: from the data size and executor.task_memory_mb.")
     seed: int = 0
 
     @model_validator(mode="after")

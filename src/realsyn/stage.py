@@ -16,13 +16,18 @@ what is stale from fingerprints (`config_paths`, `version`; see `realsyn.fingerp
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from realsyn.config import RealsynConfig
-from realsyn.workspace import Workspace
+from realsyn.workspace import Workspace, add_counters
 
 GLOBAL_SHARD = "all"
+# Completion markers of a step's tasks are named "<step>~<shard>" in the stage's markers, so a
+# stage's resume, stats merge and reset cover its steps without knowing about them.
+STEP_SEPARATOR = "~"
 # Stats key that progress bars count as records; every stage should report it.
 RECORDS = "records_in"
 
@@ -90,3 +95,64 @@ class GlobalStage(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         raise NotImplementedError
+
+
+@dataclass
+class Step:
+    """One step of a `SteppedStage`: tasks over `shards(ctx)`, each `process(ctx, shard)`
+    writing its own outputs and returning its stats. Steps run in order with a barrier between
+    them; the tasks of one step run in parallel. Give bound methods of the stage (picklable for
+    process pools and Ray), never lambdas. Name: letters, digits, underscores."""
+
+    name: str
+    shards: Callable[[Context], list[str]]
+    process: Callable[[Context, str], dict[str, Any]]
+    # Resources of one worker of this step; None: the stage's.
+    num_cpus: float | None = None
+    num_gpus: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.replace("_", "").isalnum():
+            raise ValueError(f"step name {self.name!r}: use letters, digits and underscores")
+
+    def task(self, shard: str) -> str:
+        return f"{self.name}{STEP_SEPARATOR}{shard}"
+
+
+class SteppedStage(Stage):
+    """A stage made of steps (map, shuffle, reduce over partitioned intermediate data).
+
+    Still one stage for the user (fingerprint, commit, status); the executor runs its steps
+    one after the other (see `realsyn.executors.base`). Run in one process (a dry-run probe),
+    its single shard runs every step's tasks in order."""
+
+    def steps(self, config: RealsynConfig) -> list[Step]:
+        raise NotImplementedError
+
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        total: Counter[str] = Counter()
+        for step in self.steps(ctx.config):
+            for task in step.shards(ctx):
+                add_counters(total, step.process(ctx, task))
+        return dict(total)
+
+
+class StepTasks(Stage):
+    """The tasks of one step, seen by an executor as a plain stage: its shards are the step's
+    task keys ("<step>~<shard>") and its markers are the stage's, so `map_shards` of every
+    executor runs steps unchanged."""
+
+    def __init__(self, stage: Stage, step: Step):
+        self.stage, self.step = stage, step
+        self.name = stage.name
+        self.num_cpus = stage.num_cpus if step.num_cpus is None else step.num_cpus
+        self.num_gpus = stage.num_gpus if step.num_gpus is None else step.num_gpus
+
+    def setup(self, ctx: Context) -> None:
+        self.stage.setup(ctx)
+
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
+        prefix = self.step.name + STEP_SEPARATOR
+        if not shard.startswith(prefix):
+            raise ValueError(f"task {shard!r} is not a task of step {self.step.name!r}")
+        return self.step.process(ctx, shard[len(prefix):])

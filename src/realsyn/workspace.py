@@ -10,6 +10,7 @@ Layout under the root (local path or any fsspec URL):
     stages/<stage>/stats/<shard>.json  one stats file per finished shard
     stages/<stage>/stats.json          merged stats of the stage
     stages/<stage>/state.json          fingerprint, config and inputs of the committed outputs
+    scratch/<stage>/<name>/part-<p>/<shard>.parquet   a stage's partitioned intermediate data
 
 Every file is written under a temporary name and renamed into place, so a killed process never
 leaves a half-written file under a final name (on an object store, where an upload appears whole
@@ -34,6 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
+PARTITION_PREFIX = "part-"
+PARTITION_SCHEMA = "schema.arrow"  # beside the partitions: the schema of an empty partition
 TEMPORARY_PREFIX = ".tmp-"  # every file is written under this prefix, then renamed
 
 
@@ -63,6 +66,17 @@ def staging_path(final: str) -> str:
     """Where the next generation of the folder `final` is built: a sibling, so that the swap
     is a rename within one filesystem."""
     return posixpath.join(posixpath.dirname(final), STAGING_PREFIX + posixpath.basename(final))
+
+
+def partition_folder(partition: int) -> str:
+    return f"{PARTITION_PREFIX}{partition:05d}"
+
+
+def add_counters(total: Counter[str], stats: dict[str, Any]) -> None:
+    """Add the numeric counters of `stats` to `total` (flags and text are not counters)."""
+    for key, value in stats.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            total[key] += value
 
 
 class Workspace:
@@ -213,6 +227,82 @@ class Workspace:
     def count_rows(self, dataset: str) -> int:
         return sum(self.shard_rows(dataset, shard) for shard in self.shards(dataset))
 
+    # ------------------------------------------------------------------ partitioned data
+    def write_partitioned(self, name: str, shard: str, table: pa.Table,
+                          partition_ids: np.ndarray, partitions: int) -> list[int]:
+        """Write the rows of `table` whose `partition_ids == p` to
+        `<name>/part-<p:05d>/<shard>.parquet` (folder `name` relative to the root), for every
+        non-empty partition p; returns those partitions. Rows keep their order."""
+        ids = np.asarray(partition_ids, dtype=np.int64)
+        if len(ids) != table.num_rows:
+            raise ValueError(f"{len(ids)} partition ids for {table.num_rows} rows")
+        if len(ids) and (ids.min() < 0 or ids.max() >= partitions):
+            raise ValueError(f"partition ids must lie in [0, {partitions})")
+        self.write_bytes(posixpath.join(name, PARTITION_SCHEMA),
+                         table.schema.serialize().to_pybytes())
+        order = np.argsort(ids, kind="stable")  # one pass: rows grouped by partition
+        bounds = np.searchsorted(ids[order], np.arange(partitions + 1))
+        written = []
+        for partition in range(partitions):
+            start, stop = bounds[partition], bounds[partition + 1]
+            if start == stop:
+                continue
+            self.write_parquet(posixpath.join(name, partition_folder(partition),
+                                              f"{shard}.parquet"),
+                               table.take(pa.array(order[start:stop])))
+            written.append(partition)
+        return written
+
+    def read_partition(self, name: str, partition: int,
+                       columns: list[str] | None = None) -> pa.Table:
+        """Partition `partition` of `name` from every shard that wrote it, in sorted shard
+        order; an empty table of the written schema when no shard did."""
+        folder = posixpath.join(name, partition_folder(partition))
+        tables = []
+        for file in self.list_files(folder, ".parquet"):
+            path = self.path(folder, file)
+            if self.is_local:
+                tables.append(pq.read_table(path, columns=columns))
+            else:
+                with self.fs.open(path, "rb") as handle:
+                    tables.append(pq.read_table(pa.BufferReader(handle.read()),
+                                                columns=columns))
+        if tables:
+            return pa.concat_tables(tables)
+        schema_file = posixpath.join(name, PARTITION_SCHEMA)
+        if not self.exists(schema_file):
+            raise FileNotFoundError(f"partitioned data {name!r} was never written in {self.url}")
+        schema = pa.ipc.read_schema(pa.py_buffer(self.read_bytes(schema_file)))
+        if columns is not None:
+            schema = pa.schema([schema.field(column) for column in columns])
+        return schema.empty_table()
+
+    def partitions(self, name: str) -> list[int]:
+        """The partitions of `name` that some shard wrote, sorted."""
+        full = self.path(name)
+        if not self.fs.exists(full):
+            return []
+        names = (posixpath.basename(p) for p in self.fs.ls(full, detail=False))
+        return sorted(int(n[len(PARTITION_PREFIX):]) for n in names
+                      if n.startswith(PARTITION_PREFIX))
+
+    # ------------------------------------------------------------------ single files
+    def write_parquet(self, relpath: str, table: pa.Table) -> None:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        self.write_bytes(relpath, buffer.getvalue())
+
+    def read_parquet(self, relpath: str, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(pa.BufferReader(self.read_bytes(relpath)), columns=columns)
+
+    def write_npy(self, relpath: str, array: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        self.write_bytes(relpath, buffer.getvalue())
+
+    def read_npy(self, relpath: str) -> np.ndarray:
+        return np.load(io.BytesIO(self.read_bytes(relpath)), allow_pickle=False)
+
     # ------------------------------------------------------------------ arrays
     def write_array(self, name: str, shard: str, array: np.ndarray) -> None:
         buffer = io.BytesIO()
@@ -268,9 +358,7 @@ class Workspace:
         """Sum the numeric counters of every finished shard and store them beside."""
         total: Counter[str] = Counter()
         for shard in self.completed(stage):
-            for key, value in self.read_json(f"stages/{stage}/stats/{shard}.json", {}).items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    total[key] += value
+            add_counters(total, self.read_json(f"stages/{stage}/stats/{shard}.json", {}))
         merged = dict(sorted(total.items()))
         self.write_json(f"stages/{stage}/stats.json", merged)
         return merged

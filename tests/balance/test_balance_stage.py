@@ -207,3 +207,29 @@ def test_text1_without_stored_scores_uses_the_configured_encoder(make_context, e
     for r in out:
         assert r["balance_score"] == pytest.approx(expected[ids.index(r["image_id"])], abs=5e-3)
     assert stats["dropped_below_band"] == 2 - len(kept)
+
+
+@pytest.mark.parametrize(("partitions", "workers"), [(1, 1), (3, 2)])
+def test_kept_set_is_the_single_process_rule(make_context, partitions, workers):
+    """Partitioned (join, clusters) and on two workers, the kept set is what one process
+    gets from the same rule: the same k-means, then each cluster's `cap` members of smallest
+    seeded hash of the image id (`sampling.balance_clusters` with those rank keys)."""
+    from realsyn.partitioning import stable_hashes
+
+    ctx = make_context({"n_clusters": 5, "target": 33, "fill_target": True, "seed": 4,
+                        "partitions": partitions})
+    ids, scores = build(ctx)
+    stats = LocalExecutor(workers).run(BalanceStage(), ctx)
+    band_rows = np.flatnonzero((scores >= 0.51) & (scores <= 0.61))
+    embeddings = np.concatenate([ctx.workspace.read_array("images_final", s)
+                                 for s in ctx.workspace.array_shards("images_final")])
+    labels = sampling.cluster_images(embeddings[band_rows].astype(np.float32), 5, 20, 4)
+    keys = stable_hashes([ids[row] for row in band_rows], 4)
+    expected = sampling.balance_clusters(labels, cap=20, target=33, fill_target=True, seed=4,
+                                         rank_keys=keys)
+    out = ctx.workspace.read_dataset("balanced")
+    assert out.column("image_id").to_pylist() == [ids[row] for row in band_rows[expected.kept]]
+    assert out.column("balance_cluster").to_pylist() == labels[expected.kept].tolist()
+    assert stats["records_out"] == 33 and stats["cap_t"] == expected.cap
+    report = ctx.workspace.read_json("report/balance.json")
+    assert report["clusters_after"] == expected.after

@@ -98,7 +98,10 @@ def test_sentence_cap_limits_uses_and_keeps_the_best_pairs(make_context):
     rows = ctx.workspace.read_dataset("retrieved").to_pylist()
     used = Counter(r[f"sentence_id{j}"] for r in rows for j in (1, 2, 3) if r[f"text{j}"])
     assert max(used.values()) == 1
-    assert stats["texts_changed_by_cap"] > 0 and stats["retrieved"] == len(rows) == 60
+    # a sentence keeps the images that score it best, whether or not they end up using it:
+    # an image can lose every candidate (counted)
+    assert stats["texts_changed_by_cap"] > 0
+    assert stats["retrieved"] == len(rows) == 60 - stats["dropped_sentence_cap"] >= 55
     for row in rows:
         scores = [row[f"score{j}"] for j in (1, 2, 3) if row[f"score{j}"] is not None]
         assert scores == sorted(scores, reverse=True)

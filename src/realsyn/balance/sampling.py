@@ -103,18 +103,21 @@ def cluster_caps(sizes: np.ndarray, cap: int, extra: int, rng: np.random.Generat
     return caps
 
 
-def select_capped(labels: np.ndarray, caps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Sorted row numbers kept: the caps[c] members of cluster c with the smallest random keys.
+def select_capped(labels: np.ndarray, caps: np.ndarray, rng: np.random.Generator,
+                  rank_keys: np.ndarray | None = None) -> np.ndarray:
+    """Sorted row numbers kept: the caps[c] members of cluster c with the smallest keys.
 
-    One random key per row (drawn in row order, so the same rows and seed give the same
-    choice), then a rank within each cluster: vectorised, fine for hundreds of millions.
+    The keys are `rank_keys` (e.g. a seeded hash of each image id, which any task computes
+    alone: the partitioned stage) or one random key per row (drawn in row order, so the same
+    rows and seed give the same choice); ties go to the lower row. Vectorised, fine for
+    hundreds of millions.
     """
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    keys = rng.random(n)
-    order = np.lexsort((keys, labels))  # by cluster, then by key
+    keys = rng.random(n) if rank_keys is None else np.asarray(rank_keys)
+    order = np.lexsort((np.arange(n), keys, labels))  # by cluster, then by key, then row
     sorted_labels = labels[order]
     starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
     run_lengths = np.diff(np.r_[starts, n])
@@ -163,6 +166,17 @@ def rank_sizes(sizes: np.ndarray, points: int = 512) -> list[list[int]]:
     return [[int(rank), int(ordered[int(rank) - 1])] for rank in ranks]
 
 
+def plan_caps(sizes: np.ndarray, cap: int, target: int | None, fill_target: bool,
+              rng: np.random.Generator) -> tuple[int, int, np.ndarray]:
+    """t, the clusters given t + 1 (fill_target) and every cluster's cap, from the sizes."""
+    extra = 0
+    if target is not None:
+        cap = cap_for_target(sizes, target)
+        if fill_target:
+            extra = min(target, int(np.sum(sizes))) - capped_total(sizes, cap)
+    return cap, extra, cluster_caps(sizes, cap, extra, rng)
+
+
 @dataclass
 class CapResult:
     kept: np.ndarray  # sorted row numbers
@@ -173,7 +187,8 @@ class CapResult:
 
 
 def balance_clusters(labels: np.ndarray, cap: int, target: int | None = None,
-                     fill_target: bool = False, seed: int = 0) -> CapResult:
+                     fill_target: bool = False, seed: int = 0,
+                     rank_keys: np.ndarray | None = None) -> CapResult:
     """Cap every cluster at t (from `cap`, or the largest t fitting `target`) with a fixed seed.
 
     With `fill_target`, the target's remainder goes one each to random clusters larger than t,
@@ -183,13 +198,8 @@ def balance_clusters(labels: np.ndarray, cap: int, target: int | None = None,
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
     sizes = np.bincount(labels, minlength=n_clusters)
     rng = np.random.default_rng(seed)
-    extra = 0
-    if target is not None:
-        cap = cap_for_target(sizes, target)
-        if fill_target:
-            extra = min(target, len(labels)) - capped_total(sizes, cap)
-    caps = cluster_caps(sizes, cap, extra, rng)
-    kept = select_capped(labels, caps, rng)
+    cap, extra, caps = plan_caps(sizes, cap, target, fill_target, rng)
+    kept = select_capped(labels, caps, rng, rank_keys)
     after = np.bincount(labels[kept], minlength=n_clusters)
     return CapResult(kept=kept, cap=cap, extra=extra, before=size_distribution(sizes),
                      after=size_distribution(after))

@@ -7,67 +7,62 @@ image_id. Output: dataset `balanced`, the kept rows of `generated` in their inpu
 `image_shard` / `image_row` (where the image's bytes are in `images_final`, for the writer).
 The cluster-size distribution before and after the cap, with its entropy, and the histogram of
 similarity scores go to `report/balance.json`.
+
+It runs as steps of parallel tasks, none holding a whole dataset (tasks in brackets):
+
+    locate   [image shard]      (image_id -> shard, row) partitioned by a hash of the image id
+    request  [generated shard]  the image ids each generated row needs, partitioned alike
+    join     [partition]        each request joined with its image's place -> per generated shard
+    score    [generated shard]  embeddings, similarity, band (counted drops)
+    train    [one]              image k-means centres on a bounded seeded sample of the band
+    assign   [generated shard]  cluster of each band row -> members partitioned by cluster range,
+                                per-shard cluster counts
+    plan     [one]              counts reduced; t from `cap` or `target`; each cluster's cap
+    select   [cluster part]     each cluster keeps its caps[c] members of smallest rank key
+    write    [generated shard]  the kept rows, in input order -> `balanced` (same shard keys)
+    report   [one]              report/balance.json
+
+The rank key of a member is a seeded hash of its image id (ties: lower generated row), so which
+members a cluster keeps does not depend on how the data is partitioned; `sampling.
+balance_clusters(..., rank_keys=...)` applies the same rule in one process.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from realsyn import datasets
 from realsyn.balance import sampling
 from realsyn.config import BalanceConfig
+from realsyn.partitioning import MB, hash_partitions, partitions_for, stable_hashes
 from realsyn.retrieve import clustering
-from realsyn.stage import RECORDS, Context, GlobalStage
-from realsyn.workspace import Workspace
+from realsyn.retrieve.candidates import rank_within
+from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Step, SteppedStage
+from realsyn.workspace import add_counters
 
 INPUT = datasets.GENERATED
 IMAGES = datasets.IMAGES_FINAL
 OUTPUT = datasets.BALANCED
 REPORT = "report/balance.json"
 RETRIEVED_TEXTS = ("text1", "text2", "text3")
-
-
-class ImageEmbeddings:
-    """The embeddings of `images_final`, addressable by image_id, without loading them all."""
-
-    def __init__(self, workspace: Workspace, dataset: str = IMAGES):
-        shards = workspace.shards(dataset)
-        if not shards:
-            raise FileNotFoundError(f"dataset {dataset!r} is empty or missing in {workspace.url}")
-        if shards != workspace.array_shards(dataset):
-            raise ValueError(f"dataset {dataset!r} and its embeddings have different shards: "
-                             f"{shards} vs {workspace.array_shards(dataset)}")
-        ids, shard_of, row_of, self.blocks = [], [], [], []
-        for shard in shards:
-            column = workspace.read_table(dataset, shard, columns=["image_id"]).column("image_id")
-            block = workspace.read_array(dataset, shard)
-            if len(block) != len(column):
-                raise ValueError(f"{IMAGES}/{shard}: {len(column)} records but {len(block)} "
-                                 "embedding rows")
-            ids.append(column)
-            shard_of.append(pa.array([shard] * len(column), pa.string()))
-            row_of.append(pa.array(np.arange(len(column), dtype=np.int64)))
-            self.blocks.append(block)
-        self.ids = pa.chunked_array(ids, pa.string())
-        self.shard_of = pa.chunked_array(shard_of, pa.string())
-        self.row_of = pa.chunked_array(row_of, pa.int64())
-
-    def lookup(self, image_ids: pa.ChunkedArray) -> np.ndarray:
-        """Global row of each image id in the concatenated embeddings; -1 when absent."""
-        rows = pc.index_in(image_ids, value_set=self.ids.combine_chunks())
-        return np.asarray(rows.fill_null(-1).to_numpy(), dtype=np.int64)
-
-    def gather(self, rows: np.ndarray) -> np.ndarray:
-        """float32 embeddings of the given global rows, in the given order."""
-        order = np.argsort(rows, kind="stable")
-        out = np.empty((len(rows), self.blocks[0].shape[1] if self.blocks else 0), np.float32)
-        out[order] = clustering.gather_rows(self.blocks, rows[order])
-        return out
+SCRATCH = "scratch/balance"
+PLACES = f"{SCRATCH}/places"  # image_id -> (image shard, row), by hash of the image id
+REQUESTS = f"{SCRATCH}/requests"  # image_id <- (generated shard, row), by hash of the image id
+LOCATED = f"{SCRATCH}/located"  # (generated row, image shard, row), per generated shard
+MEMBERS = f"{SCRATCH}/members"  # (cluster, rank key, generated shard, row), by cluster range
+KEPT = f"{SCRATCH}/kept"  # kept generated rows, per generated shard
+PLAN = f"{SCRATCH}/plan.json"
+# Bytes of an image id and its place in a join partition (ids, shard names, rows).
+PLACE_ROW_BYTES = 128
+# Bytes of a cluster member in a select partition (cluster, key, shard, row).
+MEMBER_ROW_BYTES = 32
+EXAMPLES_PER_REASON = 12
+DROP_REASONS = ("below_band", "above_band", "no_score", "cluster_cap")
 
 
 def column_floats(table: pa.Table, name: str) -> np.ndarray:
@@ -134,11 +129,12 @@ def load_text_encoder(ctx: Context) -> Any:
     return load_encoder(config)
 
 
-class BalanceStage(GlobalStage):
+class BalanceStage(SteppedStage):
     name = "balance"
     description = "Similarity band, image k-means and per-cluster cap (spec section 4)."
 
-    config_paths = ("balance", "embed.encoder", "executor.shard_size")
+    config_paths = ("balance", "embed.encoder", "executor.task_memory_mb")
+    version = "2"
 
     def __init__(self, encoder: Any = None, generated: str = INPUT, images: str = IMAGES,
                  output: str = OUTPUT):
@@ -151,68 +147,312 @@ class BalanceStage(GlobalStage):
                 datasets.array(self.images)]
 
     def writes(self, config) -> list[str]:
-        return [datasets.dataset(self.output)]
+        return [datasets.dataset(self.output), SCRATCH]
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def steps(self, config) -> list[Step]:
+        return [Step("size", self.single, self.size),
+                Step("locate", self.image_shards, self.locate),
+                Step("request", self.generated_shards, self.request),
+                Step("join", self.join_partitions, self.join),
+                Step("score", self.generated_shards, self.score),
+                Step("train", self.single, self.train),
+                Step("assign", self.generated_shards, self.assign),
+                Step("plan", self.single, self.plan),
+                Step("select", self.cluster_partitions, self.select),
+                Step("write", self.generated_shards, self.write),
+                Step("report", self.single, self.report)]
+
+    # ------------------------------------------------------------------ task lists
+    @staticmethod
+    def single(ctx: Context) -> list[str]:
+        return [GLOBAL_SHARD]
+
+    def image_shards(self, ctx: Context) -> list[str]:
+        shards = ctx.workspace.shards(self.images)
+        if not shards:
+            raise FileNotFoundError(f"dataset {self.images!r} is empty or missing in "
+                                    f"{ctx.workspace.url}")
+        if shards != ctx.workspace.array_shards(self.images):
+            raise ValueError(f"dataset {self.images!r} and its embeddings have different "
+                             f"shards: {shards} vs {ctx.workspace.array_shards(self.images)}")
+        return shards
+
+    def generated_shards(self, ctx: Context) -> list[str]:
+        return ctx.workspace.shards(self.generated)
+
+    @staticmethod
+    def join_partitions(ctx: Context) -> list[str]:
+        return [f"{p:05d}" for p in range(ctx.workspace.read_json(f"{SCRATCH}/size.json")
+                                          ["join_partitions"])]
+
+    @staticmethod
+    def cluster_partitions(ctx: Context) -> list[str]:
+        return [f"{p:05d}" for p in range(ctx.workspace.read_json(PLAN)["partitions"])]
+
+    def index_of(self, ctx: Context, shard: str) -> int:
+        return self.generated_shards(ctx).index(shard)
+
+    # ------------------------------------------------------------------ the join
+    def size(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """The join's partition count, from the row counts (file metadata only)."""
+        workspace = ctx.workspace
+        rows = sum(workspace.shard_rows(self.images, s) for s in self.image_shards(ctx))
+        rows += sum(workspace.shard_rows(self.generated, s) for s in self.generated_shards(ctx))
+        wanted = partitions_for(rows, PLACE_ROW_BYTES, ctx.config.executor.task_memory_mb * MB)
+        workspace.write_json(f"{SCRATCH}/size.json", {
+            "join_partitions": ctx.config.balance.partitions or wanted})
+        return {}
+
+    def join_count(self, ctx: Context) -> int:
+        return ctx.workspace.read_json(f"{SCRATCH}/size.json")["join_partitions"]
+
+    def locate(self, ctx: Context, shard: str) -> dict[str, Any]:
+        workspace = ctx.workspace
+        ids = workspace.read_table(self.images, shard, columns=["image_id"]).column("image_id")
+        embedded = len(workspace.read_array(self.images, shard))
+        if embedded != len(ids):
+            raise ValueError(f"{self.images}/{shard}: {len(ids)} records but {embedded} "
+                             "embedding rows")
+        places = pa.table({"image_id": ids,
+                           "image_index": pa.array(np.full(len(ids), self.image_shards(ctx)
+                                                           .index(shard)), pa.int64()),
+                           "image_row": pa.array(np.arange(len(ids)), pa.int64())})
+        partitions = self.join_count(ctx)
+        workspace.write_partitioned(PLACES, shard, places, hash_partitions(
+            ids.to_pylist(), partitions), partitions)
+        return {}
+
+    def request(self, ctx: Context, shard: str) -> dict[str, Any]:
+        ids = ctx.workspace.read_table(self.generated, shard, columns=["image_id"]).column(
+            "image_id")
+        requests = pa.table({"image_id": ids,
+                             "index": pa.array(np.full(len(ids), self.index_of(ctx, shard)),
+                                               pa.int64()),
+                             "row": pa.array(np.arange(len(ids)), pa.int64())})
+        partitions = self.join_count(ctx)
+        ctx.workspace.write_partitioned(REQUESTS, shard, requests, hash_partitions(
+            ids.to_pylist(), partitions), partitions)
+        return {}
+
+    def join(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Each request with its image's place (the first one, in shard order, when an image
+        id occurs twice), sent to the generated shard that asked."""
+        workspace, partition = ctx.workspace, int(shard)
+        places = workspace.read_partition(PLACES, partition)
+        places = places.take(pa.array(np.lexsort((np.asarray(places.column("image_row")),
+                                                  np.asarray(places.column("image_index"))))))
+        _, first = np.unique(places.column("image_id").to_numpy(zero_copy_only=False),
+                             return_index=True)
+        places = places.take(pa.array(np.sort(first)))
+        requests = workspace.read_partition(REQUESTS, partition)
+        joined = requests.join(places, "image_id", join_type="inner").drop_columns(["image_id"])
+        workspace.write_partitioned(LOCATED, shard, joined, np.asarray(joined.column("index")),
+                                    max(1, len(self.generated_shards(ctx))))
+        return {}
+
+    def embeddings(self, ctx: Context, image_index: np.ndarray, image_row: np.ndarray
+                   ) -> np.ndarray:
+        """float32 embeddings of (image shard index, row) pairs, in the given order."""
+        shards = self.image_shards(ctx)
+        out = None
+        for index in np.unique(image_index):
+            where = np.flatnonzero(image_index == index)
+            block = ctx.workspace.read_array(self.images, shards[index])
+            if out is None:
+                out = np.zeros((len(image_index), block.shape[1]), np.float32)
+            out[where] = block[image_row[where]]
+        return out if out is not None else np.zeros((0, 0), np.float32)
+
+    # ------------------------------------------------------------------ scores
+    def score(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace, config = ctx.workspace, ctx.config.balance
-        table = workspace.read_dataset(self.generated)
-        stats: dict[str, Any] = {RECORDS: table.num_rows}
-        embeddings = ImageEmbeddings(workspace, self.images)
-
-        rows = embeddings.lookup(table.column("image_id"))
-        images = embeddings.gather(np.where(rows >= 0, rows, 0))
+        table = workspace.read_table(self.generated, shard)
+        located = workspace.read_partition(LOCATED, self.index_of(ctx, shard))
+        located = located.take(pa.array(np.argsort(np.asarray(located.column("row")))))
+        rows = np.asarray(located.column("row"), dtype=np.int64)
+        images = self.embeddings(ctx, np.asarray(located.column("image_index")),
+                                 np.asarray(located.column("image_row")))
         # `embed` leaves an all-zero row for an image it could not decode: no embedding either
-        has_embedding = (rows >= 0) & (np.linalg.norm(images, axis=1) > 0.5)
-        stats["dropped_no_embedding"] = int((~has_embedding).sum())
-        table = table.filter(pa.array(has_embedding))
-        rows, images = rows[has_embedding], images[has_embedding]
-
+        usable = np.linalg.norm(images, axis=1) > 0.5 if len(rows) else np.zeros(0, bool)
+        rows, images, located = rows[usable], images[usable], located.filter(pa.array(usable))
+        table = table.take(pa.array(rows, pa.int64()))
         if self.encoder is None and needs_encoder(config, table.column_names):
             self.encoder = load_text_encoder(ctx)
-        scorer = TextScorer(self.encoder, ctx.config.embed.text_batch_size)
-        scores = similarity(config, table, images, scorer)
+        scores = similarity(config, table, images, TextScorer(
+            self.encoder, ctx.config.embed.text_batch_size)) if len(rows) else np.zeros(0)
         scored = np.isfinite(scores)
         in_band = sampling.band_mask(scores, config.min_similarity, config.max_similarity)
-        stats["dropped_no_score"] = int((~scored).sum())
-        stats["dropped_below_band"] = int((scored & (scores < config.min_similarity)).sum())
-        stats["dropped_above_band"] = int((scored & (scores > config.max_similarity)).sum())
+        workspace.write_parquet(f"{SCRATCH}/scored/{shard}.parquet", pa.table({
+            "row": pa.array(rows, pa.int64()), "score": pa.array(scores, pa.float64()),
+            "band": pa.array(in_band), "image_index": located.column("image_index"),
+            "image_row": located.column("image_row")}))
+        workspace.write_json(f"{SCRATCH}/examples/{shard}.json", {
+            "histogram": sampling.score_histogram(scores),
+            "dropped": dropped_examples(table, scores, in_band, np.flatnonzero(in_band),
+                                        config)})
+        n = workspace.shard_rows(self.generated, shard)
+        return {RECORDS: n, "dropped_no_embedding": n - len(rows),
+                "dropped_no_score": int((~scored).sum()),
+                "dropped_below_band": int((scored & (scores < config.min_similarity)).sum()),
+                "dropped_above_band": int((scored & (scores > config.max_similarity)).sum())}
 
-        band_rows = np.flatnonzero(in_band)
-        n_clusters = config.n_clusters or sampling.default_n_clusters(
-            len(band_rows), config.images_per_cluster)
-        labels = sampling.cluster_images(
-            images[band_rows], n_clusters, config.kmeans_iterations, config.seed,
-            config.training_points_per_cluster, config.max_training_points)
-        result = sampling.balance_clusters(labels, config.cap, config.target,
-                                           config.fill_target, config.seed)
-        kept = band_rows[result.kept]
-        stats["dropped_cluster_cap"] = int(len(band_rows) - len(kept))
-        dropped = dropped_examples(table, scores, in_band, kept, config)
-        stats["records_out"] = len(kept)
+    def band(self, ctx: Context, shard: str) -> pa.Table:
+        scored = ctx.workspace.read_parquet(f"{SCRATCH}/scored/{shard}.parquet")
+        return scored.filter(scored.column("band"))
 
-        output = table.take(pa.array(kept, pa.int64()))
-        output = output.append_column("balance_score", pa.array(scores[kept], pa.float32()))
-        output = output.append_column("balance_cluster", pa.array(labels[result.kept], pa.int64()))
-        global_rows = pa.array(rows[kept], pa.int64())
-        output = output.append_column("image_shard", embeddings.shard_of.take(global_rows))
-        output = output.append_column("image_row", embeddings.row_of.take(global_rows))
-        write_sharded(workspace, self.output, output, ctx.config.executor.shard_size)
+    # ------------------------------------------------------------------ clusters
+    def train(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Image k-means centres on a bounded seeded sample of the band (as `sampling.
+        cluster_images` samples it), and the cluster partition count."""
+        workspace, config = ctx.workspace, ctx.config.balance
+        shards = self.generated_shards(ctx)
+        counts = [self.band(ctx, s).num_rows for s in shards]
+        n = sum(counts)
+        plan: dict[str, Any] = {"n_band": n, "n_clusters": 0, "partitions": 0}
+        if n:
+            n_clusters = config.n_clusters or sampling.default_n_clusters(
+                n, config.images_per_cluster)
+            n_clusters = max(1, min(n_clusters, n))
+            size = clustering.training_sample_size(n, n_clusters,
+                                                   config.training_points_per_cluster,
+                                                   config.max_training_points)
+            picked = clustering.sample_rows(n, size, config.seed)
+            bounds = np.cumsum([0, *counts])
+            parts = []
+            for i, name in enumerate(shards):
+                lo, hi = np.searchsorted(picked, [bounds[i], bounds[i + 1]])
+                if hi > lo:
+                    band = self.band(ctx, name).take(pa.array(picked[lo:hi] - bounds[i]))
+                    parts.append(self.embeddings(ctx, np.asarray(band.column("image_index")),
+                                                 np.asarray(band.column("image_row"))))
+            centroids = clustering.train_centroids(np.concatenate(parts), n_clusters,
+                                                   config.kmeans_iterations, config.seed)
+            workspace.write_npy(f"{SCRATCH}/centroids.npy", centroids)
+            wanted = partitions_for(n, MEMBER_ROW_BYTES, ctx.config.executor.task_memory_mb * MB)
+            plan.update(n_clusters=n_clusters,
+                        partitions=min(n_clusters, config.partitions or wanted))
+        workspace.write_json(PLAN, plan)
+        return {}
 
-        n_used_clusters = int(result.before.get("clusters", 0))
-        stats.update(clusters=n_used_clusters, cap_t=result.cap, cap_extra=result.extra,
-                     entropy_before=result.before["entropy_bits"],
-                     entropy_after=result.after["entropy_bits"])
+    def assign(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Each band row's cluster; members go to their cluster's partition with their rank
+        key (a seeded hash of the image id)."""
+        workspace, config = ctx.workspace, ctx.config.balance
+        plan = workspace.read_json(PLAN)
+        band = self.band(ctx, shard)
+        labels = np.zeros(0, np.int64)
+        if plan["n_clusters"] and band.num_rows:
+            images = self.embeddings(ctx, np.asarray(band.column("image_index")),
+                                     np.asarray(band.column("image_row")))
+            index = clustering.centroid_index(workspace.read_npy(f"{SCRATCH}/centroids.npy"))
+            labels = clustering.assign(index, [images]).astype(np.int64)
+        workspace.write_npy(f"{SCRATCH}/labels/{shard}.npy", labels)
+        workspace.write_npy(f"{SCRATCH}/counts/{shard}.npy",
+                            np.bincount(labels, minlength=plan["n_clusters"]))
+        if plan["n_clusters"]:
+            ids = workspace.read_table(self.generated, shard, columns=["image_id"]).column(
+                "image_id").take(band.column("row")).to_pylist()
+            members = pa.table({"cluster": pa.array(labels, pa.int64()),
+                                "key": pa.array(stable_hashes(ids, config.seed), pa.uint64()),
+                                "index": pa.array(np.full(len(ids), self.index_of(ctx, shard)),
+                                                  pa.int64()),
+                                "row": band.column("row")})
+            workspace.write_partitioned(MEMBERS, shard, members, (labels * plan["partitions"])
+                                        // plan["n_clusters"], plan["partitions"])
+        return {}
+
+    def plan(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Cluster sizes reduced from the shards' counts; t (from `cap`, or the largest that
+        fits `target`) and each cluster's cap."""
+        workspace, config = ctx.workspace, ctx.config.balance
+        plan = workspace.read_json(PLAN)
+        sizes = np.zeros(plan["n_clusters"], np.int64)
+        for name in self.generated_shards(ctx):
+            sizes += workspace.read_npy(f"{SCRATCH}/counts/{name}.npy")
+        cap, extra, caps = sampling.plan_caps(sizes, config.cap, config.target,
+                                              config.fill_target,
+                                              np.random.default_rng(config.seed))
+        workspace.write_npy(f"{SCRATCH}/caps.npy", caps)
+        before = sampling.size_distribution(sizes)
+        after = sampling.size_distribution(np.minimum(sizes, caps))
+        workspace.write_json(PLAN, {**plan, "cap": cap, "extra": extra, "before": before,
+                                    "after": after})
+        return {"clusters": int(before.get("clusters", 0)), "cap_t": cap, "cap_extra": extra,
+                "entropy_before": before["entropy_bits"], "entropy_after": after["entropy_bits"]}
+
+    def select(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """One cluster partition: each cluster keeps its caps[c] members of smallest rank key
+        (ties: lower generated shard, then row)."""
+        workspace = ctx.workspace
+        members = workspace.read_partition(MEMBERS, int(shard))
+        clusters = np.asarray(members.column("cluster"))
+        order = np.lexsort((np.asarray(members.column("row")),
+                            np.asarray(members.column("index")),
+                            np.asarray(members.column("key")), clusters))
+        caps = workspace.read_npy(f"{SCRATCH}/caps.npy")
+        kept = order[rank_within(clusters[order]) < caps[clusters[order]]]
+        kept_members = members.take(pa.array(kept, pa.int64())).select(["index", "row"])
+        workspace.write_partitioned(KEPT, shard, kept_members,
+                                    np.asarray(kept_members.column("index")),
+                                    len(self.generated_shards(ctx)))
+        return {}
+
+    # ------------------------------------------------------------------ output
+    def write(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """The kept rows of one generated shard, in input order, with their score, cluster
+        and image place."""
+        workspace = ctx.workspace
+        band = self.band(ctx, shard)
+        labels = workspace.read_npy(f"{SCRATCH}/labels/{shard}.npy")
+        if workspace.read_json(PLAN)["n_clusters"]:
+            kept_rows = np.sort(np.asarray(workspace.read_partition(
+                KEPT, self.index_of(ctx, shard)).column("row")))
+        else:
+            kept_rows = np.zeros(0, np.int64)
+        band_rows = np.asarray(band.column("row"))
+        at = np.searchsorted(band_rows, kept_rows)
+        table = workspace.read_table(self.generated, shard).take(pa.array(kept_rows, pa.int64()))
+        shards = self.image_shards(ctx)
+        table = table.append_column("balance_score", pa.array(
+            np.asarray(band.column("score"))[at], pa.float32()))
+        table = table.append_column("balance_cluster", pa.array(labels[at], pa.int64()))
+        table = table.append_column("image_shard", pa.array(
+            [shards[i] for i in np.asarray(band.column("image_index"))[at]], pa.string()))
+        table = table.append_column("image_row", band.column("image_row").take(pa.array(at)))
+        workspace.write_table(self.output, shard, table)
+        capped = np.setdiff1d(band_rows, kept_rows)
+        ids = workspace.read_table(self.generated, shard, columns=["image_id"]).column(
+            "image_id").take(pa.array(capped[:EXAMPLES_PER_REASON])).to_pylist()
+        scores = np.asarray(band.column("score"))[np.searchsorted(band_rows, capped)]
+        workspace.write_json(f"{SCRATCH}/capped/{shard}.json", [
+            {"image_id": image_id, "reason": "cluster_cap", "score": float(score)}
+            for image_id, score in zip(ids, scores, strict=False)])
+        return {"records_out": len(kept_rows), "dropped_cluster_cap": len(capped)}
+
+    def report(self, ctx: Context, shard: str) -> dict[str, Any]:
+        workspace, config = ctx.workspace, ctx.config.balance
+        plan = workspace.read_json(PLAN)
+        histogram: Counter[float] = Counter()
+        examples: dict[str, list] = {reason: [] for reason in DROP_REASONS}
+        for name in self.generated_shards(ctx):
+            part = workspace.read_json(f"{SCRATCH}/examples/{name}.json")
+            add_counters(histogram, dict(part["histogram"]))
+            for example in [*part["dropped"],
+                            *workspace.read_json(f"{SCRATCH}/capped/{name}.json")]:
+                examples[example["reason"]].append(example)
+        stats = workspace.committed.merge_stats(self.name)
         workspace.write_json(REPORT, {
             "score_text": config.score_text,
             "band": [config.min_similarity, config.max_similarity],
-            "score_histogram": sampling.score_histogram(scores),
-            "kmeans_clusters": int(min(n_clusters, len(band_rows))),
-            "cap_t": result.cap, "cap_extra": result.extra, "target": config.target,
+            "score_histogram": sorted(histogram.items()),
+            "kmeans_clusters": plan["n_clusters"],
+            "cap_t": plan["cap"], "cap_extra": plan["extra"], "target": config.target,
             "seed": config.seed,
-            "clusters_before": result.before, "clusters_after": result.after,
-            "stats": stats, "dropped_examples": dropped,
-        })
-        return stats
+            "clusters_before": plan["before"], "clusters_after": plan["after"],
+            "stats": stats,
+            "dropped_examples": [example for reason in DROP_REASONS
+                                 for example in examples[reason][:EXAMPLES_PER_REASON]]})
+        return {}
 
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         config = ctx.config.balance
@@ -227,7 +467,8 @@ class BalanceStage(GlobalStage):
 
 
 def dropped_examples(table: pa.Table, scores: np.ndarray, in_band: np.ndarray,
-                     kept: np.ndarray, config: BalanceConfig, per_reason: int = 12) -> list[dict]:
+                     kept: np.ndarray, config: BalanceConfig,
+                     per_reason: int = EXAMPLES_PER_REASON) -> list[dict]:
     """The first few dropped rows of each reason (image_id, reason, score), for the report."""
     capped = in_band.copy()
     capped[kept] = False
@@ -238,13 +479,3 @@ def dropped_examples(table: pa.Table, scores: np.ndarray, in_band: np.ndarray,
     return [{"image_id": ids[row], "reason": reason,
              "score": float(scores[row]) if np.isfinite(scores[row]) else None}
             for reason, mask in reasons.items() for row in np.flatnonzero(mask)[:per_reason]]
-
-
-def write_sharded(workspace: Workspace, name: str, table: pa.Table, shard_size: int) -> None:
-    """Replace dataset `name` by `table` cut into shards of `shard_size` rows (at least one)."""
-    folder = workspace.path("datasets", name)
-    if workspace.fs.exists(folder):
-        workspace.fs.rm(folder, recursive=True)
-    starts = range(0, max(table.num_rows, 1), shard_size)
-    for number, start in enumerate(starts):
-        workspace.write_table(name, f"{number:05d}", table.slice(start, shard_size))

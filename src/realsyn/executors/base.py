@@ -11,7 +11,7 @@ from typing import Any
 from realsyn.commit import commit, discard_staging, folder_identity, location_url, recover
 from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import progress_bar
-from realsyn.stage import RECORDS, Context, Stage
+from realsyn.stage import RECORDS, Context, Stage, SteppedStage, StepTasks
 
 STARTED = "stages/{stage}/started.json"
 WALL = "wall_s"
@@ -94,9 +94,29 @@ class Executor:
         if state.get("committed") and state.get("fingerprint") == fingerprint.value:
             return workspace.stage_stats(stage.name)
         staged = Context(config=ctx.config, workspace=workspace.staged(outputs))
-        shards = guarded(stage, "(planning)", lambda: stage.shards(staged))
+        if isinstance(stage, SteppedStage):
+            # Steps in order, a barrier between them: a step plans its tasks from what the
+            # steps before it wrote. Each task has its own marker, so a rerun resumes mid-step.
+            tasks = 0
+            for step in guarded(stage, "(planning)", lambda: stage.steps(ctx.config)):
+                tasks += self._run_tasks(
+                    StepTasks(stage, step), staged, f"{stage.name}:{step.name}",
+                    lambda s=step: [s.task(shard) for shard in s.shards(staged)])
+        else:
+            tasks = self._run_tasks(stage, staged, stage.name, lambda: stage.shards(staged))
+        merged = workspace.merge_stats(stage.name)
+        stage.finalize(staged, merged)
+        commit(workspace, stage.name, outputs, {**fingerprint.record(), "shards": tasks})
+        return merged
+
+    def _run_tasks(self, stage: Stage, staged: Context, name: str,
+                   plan: Callable[[], list[str]]) -> int:
+        """Run the unfinished ones of the shards `plan` gives, with a progress bar; returns
+        how many shards there are."""
+        workspace = staged.workspace.committed
+        shards = guarded(stage, "(planning)", plan)
         pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
-        label = f"{stage.name} ({self.label})" if self.label else stage.name
+        label = f"{name} ({self.label})" if self.label else name
         bar = progress_bar(len(shards), len(shards) - len(pending), label)
         records = 0
 
@@ -111,10 +131,7 @@ class Executor:
                 self.map_shards(stage, staged, pending, advance)
         finally:
             bar.close()
-        merged = workspace.merge_stats(stage.name)
-        stage.finalize(staged, merged)
-        commit(workspace, stage.name, outputs, {**fingerprint.record(), "shards": len(shards)})
-        return merged
+        return len(shards)
 
     def map_shards(self, stage: Stage, ctx: Context, pending: list[str],
                    advance: Callable[[dict[str, Any]], None]) -> None:

@@ -91,13 +91,21 @@ def fit_learned_router(index: ClusterIndex, images: np.ndarray, keys: np.ndarray
                        ridge: float, min_images: int) -> tuple[Router, int]:
     """The learned router fitted on `images` (every list searched exactly here), and how many
     of them had a sentence to learn from; the paper's router when fewer than `min_images`."""
-    usable = 0
-    if len(images):
-        maxima = HierarchicalSearcher(index).cluster_maxima(images, keys)
-        found = np.isfinite(maxima).any(axis=1)
-        images, maxima = images[found], maxima[found]
-        usable = int(found.sum())
+    maxima = (HierarchicalSearcher(index).cluster_maxima(images, keys) if len(images)
+              else np.zeros((0, index.n_clusters), np.float32))
+    return router_from_maxima(images, maxima, index.centroids, index.list_sizes(), ridge,
+                              min_images)
+
+
+def router_from_maxima(images: np.ndarray, maxima: np.ndarray, centroids: np.ndarray,
+                       sizes: np.ndarray, ridge: float, min_images: int) -> tuple[Router, int]:
+    """The learned router from the fit images' best score per list (`maxima`, n x lists), and
+    how many images had a sentence to learn from; the paper's router when fewer than
+    `min_images`."""
+    found = np.isfinite(maxima).any(axis=1) if len(images) else np.zeros(0, bool)
+    images, maxima = images[found], maxima[found]
+    usable = int(found.sum())
     if usable < min_images:
-        return paper_router(index.centroids), usable
-    list_keys, offsets = fit_list_keys(images, maxima, index.centroids, ridge)
-    return learned_router(list_keys, offsets, index.list_sizes()), usable
+        return paper_router(centroids), usable
+    list_keys, offsets = fit_list_keys(images, maxima, centroids, ridge)
+    return learned_router(list_keys, offsets, sizes), usable

@@ -1,19 +1,40 @@
-"""The `retrieve` stage: each image's top-k real sentences by hierarchical search.
+"""The `retrieve` stage: each image's top-k real sentences by hierarchical search, as steps of
+parallel tasks, none of which holds a whole dataset.
 
 Reads dataset + row-aligned arrays `sentences_final` (to index) and `images_final` (queries),
-writes dataset `retrieved` with the shard keys of `images_final`. The index persists under
-`index/retrieve/` in the workspace and is reused when its inputs and build settings are
-unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster. The routing
-fit, the audit and the reuse of sentences go to the stats and `report/retrieve.json`.
+writes dataset `retrieved` with the shard keys of `images_final`. Steps (tasks in brackets):
+
+    scan    [sentence shard]  usable rows of each shard
+    train   [one]             k-means centres on a bounded seeded sample (max_training_points),
+                              the partition count (data size / executor.task_memory_mb), the
+                              seeded image samples of the routing fit and of the audit
+    assign  [sentence shard]  each sentence to its centre -> list partitions (cluster ranges)
+    fit     [list partition]  learned routing: the fit images' best score per list
+    router  [one]             the router (paper's centres, or the learned keys)
+    route   [image shard]     each image's probed lists -> queries partitioned like the lists
+    search  [list partition]  the partition's lists against the queries routed there, one
+                              product per list and query batch; the audit images exactly
+    merge   [image shard]     each image's best candidates over all partitions -> `retrieved`
+    cap     [list partition]  (max_uses_per_sentence) each sentence keeps its best images
+    write   [image shard]     (max_uses_per_sentence) the capped top-k -> `retrieved`
+    reuse   [list partition]  how many images use each sentence as text1
+    report  [one]             the reuse and audit figures, `report/retrieve.json`
+
+Searching the same lists with the same query batches, the scores and ties are those of the
+single-process search (retrieve/search.py over retrieve/index.py). The centres persist under
+`index/retrieve/` and are reused when the sentences and build settings are unchanged, so
+re-running with another `nprobe` or `top_k` does not re-cluster.
+
+The cap is a reduce by sentence: each sentence keeps the `max_uses_per_sentence` images that
+score it highest among the images' candidates (ties: lower global image row), and each image
+then takes its top-k among the pairs left. No sentence serves more than the cap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
-from pathlib import Path
+import time
 from typing import Any
 
 import numpy as np
@@ -21,18 +42,31 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.config import RetrieveConfig
-from realsyn.retrieve import quality
-from realsyn.retrieve.index import (
-    BuildParams,
-    ClusterIndex,
-    EmptyIndexError,
-    build_index,
-    doc_keys,
-    valid_rows,
+from realsyn.partitioning import MB, partitions_for
+from realsyn.retrieve import clustering, quality
+from realsyn.retrieve.candidates import (
+    best_per_row,
+    cap_uses,
+    dense,
+    percentile_of_counts,
+    rank_within,
 )
-from realsyn.retrieve.queries import QuerySource, make_router, sample_rows
-from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
-from realsyn.stage import RECORDS, Context, GlobalStage
+from realsyn.retrieve.index import ClusterIndex, doc_keys, valid_rows
+from realsyn.retrieve.lists import (
+    LISTS,
+    META,
+    SCRATCH,
+    TEXT_COLUMNS,
+    partition_index,
+    partition_of,
+    read_meta,
+    scratch,
+    vectors_column,
+)
+from realsyn.retrieve.queries import QuerySource, router_from_maxima, sample_rows
+from realsyn.retrieve.routing import LEARNED, PAPER, Router, paper_router
+from realsyn.retrieve.search import HierarchicalSearcher
+from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Step, SteppedStage
 from realsyn.workspace import Workspace
 
 SENTENCES = datasets.SENTENCES_FINAL
@@ -41,6 +75,18 @@ OUTPUT = datasets.RETRIEVED
 INDEX_DIR = "index/retrieve"
 REPORT = "report/retrieve.json"
 IMAGE_COLUMNS = ["image_id", "doc_id", "position", "url"]
+CENTROIDS = scratch("centroids.npy")
+ROUTER = scratch("router.npy")
+QUERIES = scratch("queries")  # (image, probed list) pairs, partitioned like the lists
+CANDIDATES = scratch("candidates")  # per image shard: each probe's best sentences
+AUDIT = scratch("audit")  # per image shard: each audit image's exact best per partition
+PAIRS = scratch("pairs")  # (max uses) each image's candidates, partitioned by sentence
+CAPPED = scratch("capped")  # (max uses) the pairs left by the cap, per image shard
+TEXT1 = scratch("text1")  # each image's text1, partitioned by sentence
+AUDIT_COLUMNS = ["image_shard", "row", "score", "key"]
+AUDIT_SUMS = "audit_sum_"  # per-shard sums of the audit; the ratios are in the report step
+# Bytes of a list row beyond its float16 vector: ids, keys and an average sentence.
+LIST_ROW_OVERHEAD = 256
 
 
 def retrieved_schema(top_k: int) -> pa.Schema:
@@ -56,26 +102,29 @@ def retrieved_schema(top_k: int) -> pa.Schema:
     return pa.schema(fields)
 
 
-def check_aligned(workspace: Workspace, name: str) -> tuple[list[str], list[int]]:
-    """Shard keys and row counts of a dataset whose array shards must be row-aligned."""
+def aligned_shards(workspace: Workspace, name: str) -> list[str]:
+    """Shard keys of a dataset whose array shards must be row-aligned."""
     shards = workspace.shards(name)
     if shards != workspace.array_shards(name):
         raise ValueError(f"dataset {name!r} and its embeddings have different shards: "
                          f"{shards} vs {workspace.array_shards(name)}")
-    counts = []
-    for shard in shards:
-        rows = workspace.read_table(name, shard, columns=[]).num_rows
-        embedded = len(workspace.read_array(name, shard))
-        if rows != embedded:
-            raise ValueError(f"{name}/{shard}: {rows} records but {embedded} embedding rows")
-        counts.append(rows)
-    return shards, counts
+    return shards
 
 
-class RetrieveStage(GlobalStage):
+def check_shard(workspace: Workspace, name: str, shard: str) -> int:
+    """Rows of a shard whose records and embedding rows must agree."""
+    rows = workspace.shard_rows(name, shard)
+    embedded = len(workspace.read_array(name, shard))
+    if rows != embedded:
+        raise ValueError(f"{name}/{shard}: {rows} records but {embedded} embedding rows")
+    return rows
+
+
+class RetrieveStage(SteppedStage):
     name = "retrieve"
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
-    config_paths = ("retrieve", "embed.encoder")
+    config_paths = ("retrieve", "embed.encoder", "executor.task_memory_mb")
+    version = "2"
 
     def __init__(self, sentences: str = SENTENCES, images: str = IMAGES,
                  output: str = OUTPUT) -> None:
@@ -86,175 +135,561 @@ class RetrieveStage(GlobalStage):
                 for location in (datasets.dataset(name), datasets.array(name))]
 
     def writes(self, config) -> list[str]:
-        return [datasets.dataset(self.output)]
+        return [datasets.dataset(self.output), SCRATCH]
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def steps(self, config) -> list[Step]:
+        steps = [Step("scan", self.sentence_shards, self.scan),
+                 Step("train", self.single, self.train),
+                 Step("assign", self.assign_shards, self.assign)]
+        if config.retrieve.routing == LEARNED:
+            steps.append(Step("fit", self.list_partitions, self.fit))
+        steps += [Step("router", self.single, self.fit_router),
+                  Step("route", self.image_shards, self.route),
+                  Step("search", self.list_partitions, self.search),
+                  Step("merge", self.image_shards, self.merge)]
+        if config.retrieve.max_uses_per_sentence:
+            steps += [Step("cap", self.list_partitions, self.cap),
+                      Step("write", self.capped_shards, self.write_capped)]
+        steps += [Step("reuse", self.list_partitions, self.reuse),
+                  Step("report", self.single, self.report)]
+        return steps
+
+    # ------------------------------------------------------------------ task lists
+    def sentence_shards(self, ctx: Context) -> list[str]:
+        return aligned_shards(ctx.workspace, self.sentences)
+
+    def image_shards(self, ctx: Context) -> list[str]:
+        return aligned_shards(ctx.workspace, self.images)
+
+    @staticmethod
+    def single(ctx: Context) -> list[str]:
+        return [GLOBAL_SHARD]
+
+    def assign_shards(self, ctx: Context) -> list[str]:
+        return self.sentence_shards(ctx) if read_meta(ctx.workspace)["n_clusters"] else []
+
+    def capped_shards(self, ctx: Context) -> list[str]:
+        return self.image_shards(ctx) if read_meta(ctx.workspace)["n_clusters"] else []
+
+    @staticmethod
+    def list_partitions(ctx: Context) -> list[str]:
+        meta = read_meta(ctx.workspace)
+        return [f"{p:05d}" for p in range(meta["partitions"])] if meta["n_clusters"] else []
+
+    # ------------------------------------------------------------------ the sentences
+    def scan(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Which rows of a sentence shard are usable embeddings (the index leaves the others
+        out, counted)."""
+        rows = check_shard(ctx.workspace, self.sentences, shard)
+        usable = np.flatnonzero(valid_rows(ctx.workspace.read_array(self.sentences, shard)))
+        ctx.workspace.write_npy(scratch("usable", f"{shard}.npy"), usable)
+        ctx.workspace.write_json(scratch("rows", f"{shard}.json"), rows)
+        return {"sentences_in": rows, "sentences_indexed": len(usable),
+                "sentences_dropped_bad_embedding": rows - len(usable)}
+
+    def train(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """k-means centres from a bounded seeded sample of the usable sentences (the one step
+        that samples the whole), the partition count, and the image samples."""
         workspace, config = ctx.workspace, ctx.config.retrieve
-        index, index_stats = self.ensure_index(workspace, config)
-        image_shards, image_counts = check_aligned(workspace, self.images)
-        stats: dict[str, Any] = {RECORDS: 0, "retrieved": 0, "dropped_bad_embedding": 0,
-                                 "dropped_no_sentence": 0, **index_stats}
-        lookup = SentenceLookup(workspace, *check_aligned(workspace, self.sentences),
-                                dataset=self.sentences)
-        fit_rows, audit_rows = sample_rows(sum(image_counts), config)
-        queries = QuerySource(workspace, self.images, image_shards, image_counts)
-        router, routing_stats = (make_router(index, config, queries, fit_rows)
-                                 if index is not None else (None, {}))
-        stats.update(routing_stats)
-        searcher = HierarchicalSearcher(index, router=router) if index is not None else None
-        audit = quality.Audit(searcher, config) if searcher is not None else None
-        # a cap needs every image's candidates before any is assigned: search more than top_k
-        depth = config.top_k * (quality.CAP_CANDIDATES if config.max_uses_per_sentence else 1)
-        searched = []
-        for shard in image_shards:
-            rows, result, shard_stats = self.search_shard(workspace, config, searcher, shard,
-                                                          depth)
-            if audit is not None:
-                audit.check(queries.global_rows(shard, rows), audit_rows, result,
-                            lambda local, shard=shard: queries.read(shard, local), rows)
-            searched.append((shard, rows, result))
-            for key, value in shard_stats.items():
-                stats[key] += value
-        if config.max_uses_per_sentence and searcher is not None:
-            capped, cap_stats = quality.cap_sentence_uses(
-                [result for _, _, result in searched], config.max_uses_per_sentence,
-                config.top_k)
-            searched = [(shard, rows, result) for (shard, rows, _), result
-                        in zip(searched, capped, strict=True)]
-            stats.update(cap_stats)
-            stats["retrieved"] -= cap_stats["dropped_sentence_cap"]
-        for shard, rows, result in searched:
-            found = result.positions[:, 0] >= 0 if len(rows) else np.zeros(0, bool)
-            images = workspace.read_table(self.images, shard, columns=IMAGE_COLUMNS)
-            table = (self._table(images.take(rows[found]), _select(result, found), index, lookup,
-                                 config.top_k) if searcher is not None
-                     else retrieved_schema(config.top_k).empty_table())
-            workspace.write_table(self.output, shard, table)
-        reuse = quality.sentence_reuse([result for _, _, result in searched], index, lookup)
-        stats.update(reuse["stats"])
-        if audit is not None:
-            stats.update(audit.stats())
-        workspace.write_json(REPORT, {"routing": {
-                                          "routing": router.name if router else None,
-                                          **routing_stats},
-                                      "audit": audit.report() if audit is not None else None,
-                                      "text1_reuse": reuse, "stats": stats})
+        shards = self.sentence_shards(ctx)
+        rows = [workspace.read_json(scratch("rows", f"{s}.json")) for s in shards]
+        usable_counts = [len(workspace.read_npy(scratch("usable", f"{s}.npy")))
+                         for s in shards]
+        n = sum(usable_counts)
+        image_shards = self.image_shards(ctx)
+        image_rows = [workspace.shard_rows(self.images, s) for s in image_shards]
+        fit_rows, audit_rows = sample_rows(sum(image_rows), config)
+        meta: dict[str, Any] = {
+            "n_clusters": 0, "partitions": 0, "n_rows": int(sum(rows)), "dim": 0,
+            "sentence_offsets": dict(zip(shards, np.cumsum([0, *rows]).tolist(), strict=False)),
+            "image_offsets": dict(zip(image_shards, np.cumsum([0, *image_rows]).tolist(),
+                                      strict=False)),
+            "image_rows": image_rows,
+            "fit_rows": fit_rows.tolist(), "audit_rows": audit_rows.tolist()}
+        stats: dict[str, Any] = {}
+        if n:
+            centroids, built = self.centroids(ctx, shards, usable_counts)
+            dim = centroids.shape[1]
+            wanted = partitions_for(n, 2 * dim + LIST_ROW_OVERHEAD,
+                                    ctx.config.executor.task_memory_mb * MB)
+            meta.update(n_clusters=len(centroids), dim=dim,
+                        training_points=built["training_points"],
+                        partitions=min(len(centroids), config.partitions or wanted))
+            workspace.write_npy(CENTROIDS, centroids)
+            stats = {"clusters": len(centroids)}
+        workspace.write_json(META, meta)
         return stats
 
-    # ------------------------------------------------------------------ the index
-    def ensure_index(self, workspace: Workspace, config: RetrieveConfig
-                     ) -> tuple[ClusterIndex | None, dict[str, int]]:
-        shards, counts = check_aligned(workspace, self.sentences)
-        params = BuildParams(n_clusters=config.n_clusters,
-                             sentences_per_cluster=config.sentences_per_cluster,
-                             iterations=config.kmeans_iterations,
-                             training_points_per_cluster=config.training_points_per_cluster,
-                             max_training_points=config.max_training_points, seed=config.seed)
-        stamps = [_stamp(workspace, f"{datasets.array(self.sentences)}/{shard}.npy")
-                  for shard in shards]
-        fingerprint = _fingerprint(shards, counts, stamps, params,
+    def centroids(self, ctx: Context, shards: list[str], usable_counts: list[int]
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The centres, reused from `index/retrieve` when its inputs and build settings are
+        unchanged (another nprobe or top_k does not re-cluster)."""
+        workspace, config = ctx.workspace, ctx.config.retrieve
+        n = sum(usable_counts)
+        n_clusters = min(config.n_clusters or clustering.default_n_clusters(
+            n, config.sentences_per_cluster), n)
+        size = clustering.training_sample_size(n, n_clusters, config.training_points_per_cluster,
+                                               config.max_training_points)
+        params = {"n_clusters": n_clusters, "iterations": config.kmeans_iterations,
+                  "training_points": size, "seed": config.seed}
+        stamps = [_stamp(workspace, f"{datasets.array(self.sentences)}/{s}.npy") for s in shards]
+        fingerprint = _fingerprint(shards, usable_counts, stamps, params,
                                    workspace.manifest().get("encoder"))
-        folder, local = self._index_folder(workspace)
-        index = None
-        if ClusterIndex.exists(folder):
-            index = ClusterIndex.load(folder)
-            if index.meta.get("fingerprint") != fingerprint:
-                index = None
-        if index is None and sum(counts) > 0:
-            blocks = [workspace.read_array(self.sentences, shard) for shard in shards]
-            keys = np.concatenate([doc_keys(workspace.read_table(
-                self.sentences, shard, columns=["doc_id"]).column("doc_id").to_pylist())
-                for shard in shards])
-            try:
-                index = build_index(folder, blocks, keys, params,
-                                    extra_meta={"fingerprint": fingerprint,
-                                                "encoder": workspace.manifest().get("encoder")})
-            except EmptyIndexError:
-                index = None  # every sentence is counted as dropped below
-            if index is not None and not local:
-                if workspace.exists(INDEX_DIR):
-                    workspace.fs.rm(workspace.path(INDEX_DIR), recursive=True)
-                workspace.fs.put(str(folder), workspace.path(INDEX_DIR), recursive=True)
-        if index is None:
-            return None, {"sentences_in": sum(counts), "sentences_indexed": 0,
-                          "sentences_dropped_bad_embedding": sum(counts)}
-        return index, {"sentences_in": index.meta["n_input"],
-                       "sentences_indexed": index.ntotal,
-                       "sentences_dropped_bad_embedding": index.meta["dropped_bad_embedding"],
-                       "clusters": index.n_clusters,
-                       "empty_clusters": index.meta["empty_clusters"]}
+        cached = workspace.committed.read_json(f"{INDEX_DIR}/meta.json", {})
+        if cached.get("fingerprint") == fingerprint:
+            return workspace.committed.read_npy(f"{INDEX_DIR}/centroids.npy"), cached
+        picked = clustering.sample_rows(n, size, config.seed)  # among the usable rows
+        bounds = np.cumsum([0, *usable_counts])
+        parts = []
+        for i, shard in enumerate(shards):
+            lo, hi = np.searchsorted(picked, [bounds[i], bounds[i + 1]])
+            if hi > lo:
+                usable = workspace.read_npy(scratch("usable", f"{shard}.npy"))
+                block = workspace.read_array(self.sentences, shard)
+                parts.append(np.asarray(block[usable[picked[lo:hi] - bounds[i]]], np.float32))
+        centroids = clustering.train_centroids(np.concatenate(parts), n_clusters,
+                                               config.kmeans_iterations, config.seed)
+        meta = {**params, "fingerprint": fingerprint}
+        workspace.committed.write_npy(f"{INDEX_DIR}/centroids.npy", centroids)
+        workspace.committed.write_json(f"{INDEX_DIR}/meta.json", meta)
+        return centroids, meta
 
-    @staticmethod
-    def _index_folder(workspace: Workspace) -> tuple[Path, bool]:
-        """Where the index lives locally: in the workspace, or (remote workspace) a local
-        cache folder whose copy is uploaded after the build."""
-        if workspace.is_local:
-            return Path(workspace.path(INDEX_DIR)), True
-        digest = hashlib.sha256(workspace.url.encode()).hexdigest()[:16]
-        cache = Path(tempfile.gettempdir()) / f"realsyn-index-{digest}" / "retrieve"
-        if not cache.exists() and workspace.exists(INDEX_DIR):
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            workspace.fs.get(workspace.path(INDEX_DIR), str(cache), recursive=True)
-            if not ClusterIndex.exists(cache):
-                shutil.rmtree(cache, ignore_errors=True)
-        return cache, False
+    def assign(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Each usable sentence of a shard to its nearest centre, written into the list
+        partition of that centre."""
+        workspace, meta = ctx.workspace, read_meta(ctx.workspace)
+        block = workspace.read_array(self.sentences, shard)
+        usable = workspace.read_npy(scratch("usable", f"{shard}.npy"))
+        coarse = clustering.centroid_index(workspace.read_npy(CENTROIDS))
+        # the whole block, chunked as the single-process build chunks it: the same products
+        clusters = clustering.assign(coarse, [block])[usable]
+        table = workspace.read_table(self.sentences, shard, columns=list(TEXT_COLUMNS))
+        table = table.take(pa.array(usable))
+        doc_ids = table.column("doc_id").to_pylist()
+        lists = pa.table({
+            "row": pa.array(usable + meta["sentence_offsets"][shard], pa.int64()),
+            "cluster": pa.array(clusters, pa.int64()),
+            "doc_key": pa.array(doc_keys(doc_ids), pa.int64()),
+            **{name: table.column(name) for name in TEXT_COLUMNS},
+            "vector": vectors_column(np.asarray(block[usable], dtype=np.float16))})
+        workspace.write_partitioned(LISTS, shard, lists, partition_of(
+            clusters, meta["n_clusters"], meta["partitions"]), meta["partitions"])
+        return {}
 
-    # ------------------------------------------------------------------ the queries
-    def search_shard(self, workspace: Workspace, config: RetrieveConfig,
-                     searcher: HierarchicalSearcher | None, shard: str, depth: int
-                     ) -> tuple[np.ndarray, SearchResult, dict[str, int]]:
-        """The searched rows of one image shard and their `depth` best sentences."""
-        image_doc_ids = workspace.read_table(self.images, shard, columns=["doc_id"]).column(
-            "doc_id").to_pylist()
+    # ------------------------------------------------------------------ routing
+    def fit(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """Learned routing, one partition: each fit image's best score in each of its lists."""
+        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        index, _, _ = partition_index(workspace, meta, int(shard))
+        images, keys = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"], np.int64))
+        maxima = (HierarchicalSearcher(index).cluster_maxima(
+            images, keys if config.exclude_own_document else None) if len(images)
+            else np.zeros((0, index.n_clusters), np.float32))
+        workspace.write_npy(scratch("fit", f"{shard}.npy"), maxima)
+        workspace.write_npy(scratch("sizes", f"{shard}.npy"), index.list_sizes())
+        return {}
+
+    def fit_router(self, ctx: Context, shard: str) -> dict[str, Any]:
+        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        if not meta["n_clusters"]:
+            return {}
+        centroids = workspace.read_npy(CENTROIDS)
+        if config.routing == PAPER:
+            router, stats = paper_router(centroids), {"routing_learned": 0}
+        else:
+            started = time.perf_counter()
+            images, _ = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"],
+                                                                       np.int64))
+            parts = self.list_partitions(ctx)
+            maxima = np.concatenate([workspace.read_npy(scratch("fit", f"{p}.npy"))
+                                     for p in parts], axis=1)
+            sizes = np.concatenate([workspace.read_npy(scratch("sizes", f"{p}.npy"))
+                                    for p in parts])
+            router, usable = router_from_maxima(images, maxima, centroids, sizes,
+                                                 config.routing_ridge,
+                                                 config.routing_min_fit_images)
+            stats = {"routing_learned": int(router.name == LEARNED),
+                     "routing_fit_images": usable}
+            if router.name == LEARNED:
+                stats["routing_fit_seconds"] = round(time.perf_counter() - started, 3)
+            else:
+                stats["routing_fallback_too_few_fit_images"] = 1
+        workspace.write_npy(ROUTER, router.keys)
+        workspace.write_json(scratch("router.json"), {"routing": router.name, **stats})
+        return stats
+
+    def route(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """The lists each usable image of a shard probes, batch by batch as the single-process
+        search routes them; each (image, probe) goes to the partition of the probed list."""
+        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        check_shard(workspace, self.images, shard)
         embeddings = workspace.read_array(self.images, shard)
-        stats = {RECORDS: len(image_doc_ids), "retrieved": 0, "dropped_bad_embedding": 0,
-                 "dropped_no_sentence": 0}
-        usable = valid_rows(embeddings)
-        stats["dropped_bad_embedding"] = int((~usable).sum())
-        rows = np.flatnonzero(usable)
-        if searcher is None:
-            stats["dropped_no_sentence"] = len(rows)
-            return rows[:0], _concat([], depth, config.lists_probed), stats
-        results = []
-        for start in range(0, len(rows), config.query_batch_size):
-            batch = rows[start:start + config.query_batch_size]
-            keys = (doc_keys([image_doc_ids[i] for i in batch])
-                    if config.exclude_own_document else None)
-            results.append(searcher.search(embeddings[batch], depth, config.lists_probed,
-                                           query_doc_keys=keys, min_score=config.min_score))
-        result = _concat(results, depth, config.lists_probed)
-        found = result.positions[:, 0] >= 0
-        stats["dropped_no_sentence"] = int((~found).sum())
-        stats["retrieved"] = int(found.sum())
-        return rows, result, stats
+        rows = np.flatnonzero(valid_rows(embeddings))
+        nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
+        probes = np.full((len(rows), nprobe), -1, dtype=np.int64)
+        if meta["n_clusters"] and len(rows):
+            keys = workspace.read_npy(ROUTER)
+            name = workspace.read_json(scratch("router.json"))["routing"]
+            router = Router(keys, name)
+            for start in range(0, len(rows), config.query_batch_size):
+                batch = rows[start:start + config.query_batch_size]
+                found = router.probes(np.ascontiguousarray(embeddings[batch], np.float32),
+                                      nprobe)
+                probes[start:start + len(batch), :found.shape[1]] = found
+        workspace.write_npy(scratch("probes", f"{shard}.npy"),
+                   np.column_stack([rows, probes]) if len(rows) else np.zeros((0, nprobe + 1),
+                                                                               np.int64))
+        if meta["n_clusters"]:
+            query, slot = np.nonzero(probes >= 0)
+            cluster = probes[query, slot]
+            routed = pa.table({"shard": pa.array([shard] * len(query), pa.string()),
+                               "row": pa.array(rows[query], pa.int64()),
+                               "batch": pa.array(query // config.query_batch_size, pa.int64()),
+                               "slot": pa.array(slot, pa.int64()),
+                               "cluster": pa.array(cluster, pa.int64())})
+            workspace.write_partitioned(QUERIES, shard, routed, partition_of(
+                cluster, meta["n_clusters"], meta["partitions"]), meta["partitions"])
+        return {}
+
+    # ------------------------------------------------------------------ search and merge
+    def search(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """One list partition against the queries routed to it (one product per list and
+        batch, as the single-process search), and the audit images against all its lists."""
+        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        partition = int(shard)
+        index, sentences, lo = partition_index(workspace, meta, partition)
+        searcher = HierarchicalSearcher(index)
+        routed = workspace.read_partition(QUERIES, partition)
+        depth = search_depth(config)
+        nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
+        audit_rows = np.asarray(meta["audit_rows"], np.int64)
+        shard_index = {s: i for i, s in enumerate(meta["image_offsets"])}
+        found_parts: list[pa.Table] = []
+        audit_parts: list[pa.Table] = []
+        names = routed.column("shard").to_numpy(zero_copy_only=False)
+        for image_shard in self.image_shards(ctx):
+            source = ShardQueries(workspace, self.images, image_shard)
+            mine = routed.filter(pa.array(names == image_shard))
+            for batch in np.unique(np.asarray(mine.column("batch"))):
+                part = mine.filter(pa.compute.equal(mine.column("batch"), batch))
+                query_rows, inverse = np.unique(np.asarray(part.column("row")),
+                                                return_inverse=True)
+                probes = np.full((len(query_rows), nprobe), -1, dtype=np.int64)
+                probes[inverse, np.asarray(part.column("slot"))] = (
+                    np.asarray(part.column("cluster")) - lo)
+                vectors, keys = source.read(query_rows)
+                scores, positions = searcher._candidates(
+                    vectors, probes, depth, keys if config.exclude_own_document else None)
+                found_parts.append(candidate_table(query_rows, scores, positions, index,
+                                                   sentences, meta, lo, shard_index[image_shard]))
+            offset = meta["image_offsets"][image_shard]
+            usable = source.usable()
+            local = usable[np.isin(usable + offset, audit_rows)]
+            if len(local) and index.n_clusters:
+                vectors, keys = source.read(local)
+                every = np.ascontiguousarray(np.broadcast_to(np.arange(index.n_clusters),
+                                                             (len(local), index.n_clusters)))
+                scores, positions = searcher._candidates(
+                    vectors, every, config.top_k, keys if config.exclude_own_document else None)
+                exact = candidate_table(local, scores, positions, index, sentences, meta, lo,
+                                        shard_index[image_shard])
+                keep = best_per_row(np.asarray(exact.column("row")),
+                                    np.asarray(exact.column("score")),
+                                    np.asarray(exact.column("key")), config.top_k)
+                audit_parts.append(exact.take(pa.array(keep)).select(AUDIT_COLUMNS))
+        n_shards = len(shard_index)
+        for name, parts in ((CANDIDATES, found_parts), (AUDIT, audit_parts)):
+            table = (pa.concat_tables(parts) if parts
+                     else candidate_schema().empty_table().select(
+                         AUDIT_COLUMNS if name == AUDIT else candidate_schema().names))
+            workspace.write_partitioned(name, shard, table.drop_columns(["image_shard"]),
+                                        np.asarray(table.column("image_shard")), n_shards)
+        return {"empty_clusters": int((index.list_sizes() == 0).sum())}
+
+    def merge(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """One image shard: its candidates from every partition, merged into each image's best
+        (and the audit images' exact best from every partition, compared)."""
+        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        index_of = list(meta["image_offsets"]).index(shard)
+        routed = workspace.read_npy(scratch("probes", f"{shard}.npy"))
+        rows, probes = routed[:, 0], routed[:, 1:]
+        total = workspace.shard_rows(self.images, shard)
+        stats: dict[str, Any] = {RECORDS: total, "dropped_bad_embedding": total - len(rows)}
+        if meta["n_clusters"]:
+            candidates = workspace.read_partition(CANDIDATES, index_of)
+        else:
+            candidates = candidate_schema().empty_table().drop_columns(["image_shard"])
+        picked = pick(candidates, search_depth(config), config.min_score)
+        found_rows = np.unique(np.asarray(picked.column("row")))
+        stats["dropped_no_sentence"] = len(rows) - len(found_rows)
+        if meta["n_clusters"]:
+            stats.update(self.audit(ctx, meta, index_of, rows, picked))
+        if config.max_uses_per_sentence and meta["n_clusters"]:
+            offset = meta["image_offsets"][shard]
+            pairs = picked.append_column("image_shard", pa.array(
+                np.full(picked.num_rows, index_of), pa.int64())).append_column(
+                "image_row", pa.array(np.asarray(picked.column("row")) + offset, pa.int64()))
+            clusters = np.asarray(pairs.column("key")) // max(1, meta["n_rows"])
+            workspace.write_partitioned(PAIRS, shard, pairs, partition_of(
+                clusters, meta["n_clusters"], meta["partitions"]), max(1, meta["partitions"]))
+            return stats
+        stats["retrieved"] = len(found_rows)
+        self.write_output(ctx, meta, shard, rows, probes, picked)
+        return stats
+
+    def audit(self, ctx: Context, meta: dict[str, Any], index_of: int, rows: np.ndarray,
+              picked: pa.Table) -> dict[str, Any]:
+        """Sums of the audit over this shard's audit images (ratios in the report step)."""
+        top_k = ctx.config.retrieve.top_k
+        offset = list(meta["image_offsets"].values())[index_of]
+        local = rows[np.isin(rows + offset, np.asarray(meta["audit_rows"], np.int64))]
+        if not len(local):
+            return {}
+        exact = pick(ctx.workspace.read_partition(AUDIT, index_of), top_k,
+                     ctx.config.retrieve.min_score)
+        routed = pick(picked, top_k, None)
+        routed_keys, routed_scores = key_matrix(routed, local, top_k)
+        exact_keys, exact_scores = key_matrix(exact, local, top_k)
+        recall = 0.0
+        for mine, best in zip(routed_keys, exact_keys, strict=True):
+            wanted = set(best[best >= 0].tolist())
+            if wanted:
+                recall += len(wanted & set(mine.tolist())) / len(wanted)
+        return {"audit_queries": len(local),
+                "audit_sum_routed_score": float(np.nansum(routed_scores)),
+                "audit_sum_exact_score": float(np.nansum(exact_scores)),
+                "audit_sum_recall": recall,
+                "audit_sum_top1_same": int((routed_keys[:, 0] == exact_keys[:, 0]).sum())}
+
+    def write_output(self, ctx: Context, meta: dict[str, Any], shard: str, rows: np.ndarray,
+                     probes: np.ndarray, picked: pa.Table) -> None:
+        """The shard's output rows (images with a text, in row order) and its text1 sentences
+        (for the reuse count)."""
+        workspace, top_k = ctx.workspace, ctx.config.retrieve.top_k
+        picked = pick(picked, top_k, None)
+        found = np.unique(np.asarray(picked.column("row")))
+        images = workspace.read_table(self.images, shard, columns=IMAGE_COLUMNS)
+        first_probe = probes[np.searchsorted(rows, found), 0] if len(found) else found
+        table = output_table(images.take(pa.array(found)), first_probe, picked, found, top_k,
+                             meta["n_rows"])
+        workspace.write_table(self.output, shard, table)
+        if meta["n_clusters"]:
+            first = picked.filter(pa.array(rank_within(np.asarray(picked.column("row"))) == 0))
+            clusters = np.asarray(first.column("key")) // max(1, meta["n_rows"])
+            workspace.write_partitioned(TEXT1, shard, first.select(["key", "sentence_id", "text"]),
+                                        partition_of(clusters, meta["n_clusters"],
+                                                     meta["partitions"]), meta["partitions"])
+
+    # ------------------------------------------------------------------ the cap
+    def cap(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """One sentence partition: each sentence keeps its `max_uses_per_sentence` best
+        images (ties: lower global image row); the survivors go back to their image shard."""
+        workspace, meta = ctx.workspace, read_meta(ctx.workspace)
+        pairs = workspace.read_partition(PAIRS, int(shard))
+        keep = cap_uses(np.asarray(pairs.column("key")), np.asarray(pairs.column("score")),
+                        np.asarray(pairs.column("image_row")),
+                        ctx.config.retrieve.max_uses_per_sentence)
+        kept = pairs.take(pa.array(keep))
+        workspace.write_partitioned(CAPPED, shard, kept, np.asarray(kept.column("image_shard")),
+                                    len(meta["image_offsets"]))
+        return {}
+
+    def write_capped(self, ctx: Context, shard: str) -> dict[str, Any]:
+        workspace, top_k, meta = ctx.workspace, ctx.config.retrieve.top_k, read_meta(ctx.workspace)
+        index_of = list(meta["image_offsets"]).index(shard)
+        routed = workspace.read_npy(scratch("probes", f"{shard}.npy"))
+        rows, probes = routed[:, 0], routed[:, 1:]
+        before = pick(self.uncapped(ctx, index_of), top_k, None)
+        after = pick(workspace.read_partition(CAPPED, index_of), top_k, None)
+        had = np.unique(np.asarray(before.column("row")))
+        before_keys, _ = key_matrix(before, had, top_k)
+        after_keys, _ = key_matrix(after, had, top_k)
+        self.write_output(ctx, meta, shard, rows, probes, after)
+        kept = np.unique(np.asarray(after.column("row")))
+        return {"retrieved": len(kept), "dropped_sentence_cap": len(had) - len(kept),
+                "texts_changed_by_cap": int(((after_keys != before_keys)
+                                             & (before_keys >= 0)).sum()),
+                "texts_lost_by_cap": int(((after_keys < 0) & (before_keys >= 0)).sum())}
 
     @staticmethod
-    def _table(images: pa.Table, result: SearchResult, index: ClusterIndex,
-               lookup: SentenceLookup, top_k: int) -> pa.Table:
-        positions = result.positions[:, :top_k]
-        present = positions >= 0
-        global_rows = np.where(present, np.asarray(index.rows)[np.maximum(positions, 0)], -1)
-        sentences = lookup.fetch(global_rows[present])
-        clusters = index.cluster_of_sorted(positions)
-        columns: dict[str, Any] = {name: images.column(name) for name in IMAGE_COLUMNS}
-        columns["image_cluster_id"] = pa.array(result.probes[:, 0], pa.int64())
-        for j in range(top_k):
-            mask = present[:, j]
-            picked = {key: _spread(values, present, j) for key, values in sentences.items()}
-            columns[f"text{j + 1}"] = pa.array(picked["text"], pa.string())
-            columns[f"score{j + 1}"] = pa.array(result.scores[:, j], pa.float32(), mask=~mask)
-            columns[f"sentence_id{j + 1}"] = pa.array(picked["sentence_id"], pa.string())
-            columns[f"sentence_doc_id{j + 1}"] = pa.array(picked["doc_id"], pa.string())
-            columns[f"cluster_id{j + 1}"] = pa.array(clusters[:, j], pa.int64(), mask=~mask)
-        return pa.table(columns, schema=retrieved_schema(top_k))
+    def uncapped(ctx: Context, index_of: int) -> pa.Table:
+        candidates = ctx.workspace.read_partition(CANDIDATES, index_of)
+        return pick(candidates, search_depth(ctx.config.retrieve), ctx.config.retrieve.min_score)
+
+    # ------------------------------------------------------------------ reuse and report
+    def reuse(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """One sentence partition: how many images use each sentence as text1."""
+        text1 = ctx.workspace.read_partition(TEXT1, int(shard))
+        keys, first, uses = np.unique(np.asarray(text1.column("key")), return_index=True,
+                                      return_counts=True)
+        values, counts = np.unique(uses, return_counts=True)
+        order = np.lexsort((keys, -uses))[:quality.TOP_REUSED]
+        top = [{"uses": int(uses[i]), "key": int(keys[i]),
+                "sentence_id": text1.column("sentence_id")[int(first[i])].as_py(),
+                "text": text1.column("text")[int(first[i])].as_py()} for i in order]
+        ctx.workspace.write_json(scratch("reuse", f"{shard}.json"), {
+            "uses": values.tolist(), "sentences": counts.tolist(), "top": top})
+        return {}
+
+    def report(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """The run's reuse and audit figures from the partial sums, and report/retrieve.json."""
+        workspace = ctx.workspace
+        stats = workspace.committed.merge_stats(self.name)  # every task finished so far
+        routing = (workspace.read_json(scratch("router.json"), {})
+                   if workspace.exists(scratch("router.json")) else {})
+        parts = [workspace.read_json(scratch("reuse", f"{p}.json"))
+                 for p in self.list_partitions(ctx)]
+        reuse = reuse_report(parts)
+        audit = audit_figures(stats, ctx.config.retrieve.top_k)
+        out = {**reuse["stats"], **audit}
+        config = ctx.config.retrieve
+        report_audit = ({"audit_queries": stats.get("audit_queries", 0), **audit,
+                         "routing": routing.get("routing"), "nprobe": config.lists_probed,
+                         "seed": config.seed,
+                         "note": "routed search vs exact search (every list) on a seeded sample "
+                                 "of images kept apart from the routing fit sample; before any "
+                                 "cap"} if audit else None)
+        workspace.write_json(REPORT, {
+            "routing": {"routing": routing.get("routing"),
+                        **{k: v for k, v in routing.items() if k != "routing"}},
+            "audit": report_audit, "text1_reuse": reuse, "stats": {**stats, **out}})
+        return out
+
+    def query_source(self, ctx: Context, meta: dict[str, Any]) -> QuerySource:
+        return QuerySource(ctx.workspace, self.images, list(meta["image_offsets"]),
+                           meta["image_rows"])
 
     # ------------------------------------------------------------------ the CLI's lines
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
-        lines = [", ".join(f"{key}={value}" for key, value in stats.items())]
+        lines = [", ".join(f"{key}={value}" for key, value in stats.items()
+                           if not key.startswith(AUDIT_SUMS))]
         lines += quality.reuse_lines(ctx.workspace.read_json(REPORT).get("text1_reuse", {}))
         lines += preview(ctx.workspace, ctx.config.retrieve.preview_images,
                          ctx.config.retrieve.top_k, self.output)
         return "\n".join(lines)
+
+
+class ShardQueries:
+    """Embeddings and document keys of rows of one image shard, read on demand."""
+
+    def __init__(self, workspace: Workspace, dataset: str, shard: str):
+        self.workspace, self.dataset, self.shard = workspace, dataset, shard
+        self._embeddings = self._keys = None
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        if self._embeddings is None:
+            self._embeddings = self.workspace.read_array(self.dataset, self.shard)
+        return self._embeddings
+
+    def usable(self) -> np.ndarray:
+        return np.flatnonzero(valid_rows(self.embeddings))
+
+    def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._keys is None:
+            self._keys = doc_keys(self.workspace.read_table(
+                self.dataset, self.shard, columns=["doc_id"]).column("doc_id").to_pylist())
+        return np.asarray(self.embeddings[rows], dtype=np.float32), self._keys[rows]
+
+
+def search_depth(config: RetrieveConfig) -> int:
+    """Candidates kept per image: a cap needs more than top_k, so that an image whose best
+    sentences are taken still has others."""
+    return config.top_k * (quality.CAP_CANDIDATES if config.max_uses_per_sentence else 1)
+
+
+def candidate_schema() -> pa.Schema:
+    return pa.schema([("image_shard", pa.int64()), ("row", pa.int64()),
+                      ("score", pa.float32()), ("key", pa.int64()),
+                      *[(name, pa.string()) for name in TEXT_COLUMNS]])
+
+
+def candidate_table(query_rows: np.ndarray, scores: np.ndarray, positions: np.ndarray,
+                    index: ClusterIndex, sentences: pa.Table, meta: dict[str, Any], lo: int,
+                    image_shard: int) -> pa.Table:
+    """The found candidates of a search over one partition: image row, score, order key and
+    the sentence's ids and text."""
+    query, slot = np.nonzero(np.isfinite(scores) & (positions >= 0))
+    position = positions[query, slot]
+    clusters = index.cluster_of_sorted(position) + lo
+    keys = clusters * meta["n_rows"] + np.asarray(index.rows)[position]
+    taken = sentences.select(list(TEXT_COLUMNS)).take(pa.array(position))
+    return pa.table({"image_shard": pa.array(np.full(len(query), image_shard), pa.int64()),
+                     "row": pa.array(query_rows[query], pa.int64()),
+                     "score": pa.array(scores[query, slot], pa.float32()),
+                     "key": pa.array(keys, pa.int64()),
+                     **{name: taken.column(name) for name in TEXT_COLUMNS}},
+                    schema=candidate_schema())
+
+
+def pick(candidates: pa.Table, depth: int, min_score: float | None) -> pa.Table:
+    """Each image's `depth` best candidates, rows ascending, best first."""
+    keep = best_per_row(np.asarray(candidates.column("row")),
+                        np.asarray(candidates.column("score")),
+                        np.asarray(candidates.column("key")), depth, min_score)
+    return candidates.take(pa.array(keep, pa.int64()))
+
+
+def key_matrix(picked: pa.Table, rows: np.ndarray, width: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Order keys (-1: none) and scores (NaN) of the picked candidates of `rows` (sorted)."""
+    picked_rows = np.asarray(picked.column("row"))
+    mine = np.isin(picked_rows, rows)
+    return (dense(rows, picked_rows[mine], np.asarray(picked.column("key"))[mine], width, -1),
+            dense(rows, picked_rows[mine], np.asarray(picked.column("score"))[mine], width,
+                  np.float32(np.nan)))
+
+
+def output_table(images: pa.Table, first_probe: np.ndarray, picked: pa.Table,
+                 found: np.ndarray, top_k: int, n_rows: int) -> pa.Table:
+    """The `retrieved` rows of the images `found` (sorted) from their picked candidates."""
+    picked_rows = np.asarray(picked.column("row"))
+    cell = dense(found, picked_rows, np.arange(len(picked_rows)), top_k, -1)
+    keys = dense(found, picked_rows, np.asarray(picked.column("key")), top_k, -1)
+    scores = dense(found, picked_rows, np.asarray(picked.column("score")), top_k,
+                   np.float32(np.nan))
+    columns: dict[str, Any] = {name: images.column(name) for name in IMAGE_COLUMNS}
+    columns["image_cluster_id"] = pa.array(first_probe, pa.int64())
+    for j in range(top_k):
+        missing = cell[:, j] < 0
+        take = pa.array(cell[:, j], pa.int64(), mask=missing)
+        columns[f"text{j + 1}"] = picked.column("text").take(take)
+        columns[f"score{j + 1}"] = pa.array(scores[:, j], pa.float32(), mask=missing)
+        columns[f"sentence_id{j + 1}"] = picked.column("sentence_id").take(take)
+        columns[f"sentence_doc_id{j + 1}"] = picked.column("doc_id").take(take)
+        columns[f"cluster_id{j + 1}"] = pa.array(keys[:, j] // max(1, n_rows), pa.int64(),
+                                                 mask=missing)
+    return pa.table(columns, schema=retrieved_schema(top_k))
+
+
+def reuse_report(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many images each text1 sentence serves, from the partitions' counts."""
+    uses = np.array([u for part in parts for u in part["uses"]], dtype=np.int64)
+    sentences = np.array([n for part in parts for n in part["sentences"]], dtype=np.int64)
+    if not len(uses):
+        return {"stats": {"text1_sentences": 0}, "top": []}
+    top = sorted((row for part in parts for row in part["top"]),
+                 key=lambda row: (-row["uses"], row["key"]))[:quality.TOP_REUSED]
+    stats = {"text1_sentences": int(sentences.sum()),
+             "text1_max_uses": int(uses.max()),
+             "text1_p99_uses": round(percentile_of_counts(uses, sentences, 99), 2),
+             "images_sharing_text1": int((uses * sentences)[uses > 1].sum())}
+    return {"stats": stats, "images": int((uses * sentences).sum()),
+            "top": [{key: row[key] for key in ("uses", "sentence_id", "text")} for row in top],
+            "note": "uses = images whose text1 is the sentence; p99 over sentences used as "
+                    "text1; images_sharing_text1 = images whose text1 serves another image too"}
+
+
+def audit_figures(stats: dict[str, Any], top_k: int) -> dict[str, Any]:
+    """The audit's ratios from the per-shard sums."""
+    queries = stats.get("audit_queries", 0)
+    if not queries:
+        return {"audit_queries": 0}
+    exact = stats[f"{AUDIT_SUMS}exact_score"]
+    ratio = stats[f"{AUDIT_SUMS}routed_score"] / exact if exact else 1.0
+    return {"audit_score_ratio": round(ratio, 4),
+            f"audit_recall@{top_k}": round(stats[f"{AUDIT_SUMS}recall"] / queries, 4),
+            "audit_top1_same": round(stats[f"{AUDIT_SUMS}top1_same"] / queries, 4)}
 
 
 def preview(workspace: Workspace, n_images: int, top_k: int, dataset: str = OUTPUT
@@ -281,53 +716,6 @@ def preview(workspace: Workspace, n_images: int, top_k: int, dataset: str = OUTP
     return lines
 
 
-class SentenceLookup:
-    """Sentence id, text and document of global rows of `sentences_final` (shards in order)."""
-
-    columns = ("sentence_id", "text", "doc_id")
-
-    def __init__(self, workspace: Workspace, shards: list[str], counts: list[int],
-                 dataset: str = SENTENCES):
-        self.workspace, self.dataset = workspace, dataset
-        self.shards = shards
-        self.bounds = np.cumsum([0, *counts])
-
-    def fetch(self, global_rows: np.ndarray) -> dict[str, list]:
-        out: dict[str, list] = {name: [None] * len(global_rows) for name in self.columns}
-        shard_of = np.searchsorted(self.bounds, global_rows, side="right") - 1
-        for s in np.unique(shard_of):
-            where = np.flatnonzero(shard_of == s)
-            table = self.workspace.read_table(self.dataset, self.shards[s], list(self.columns))
-            taken = table.take(pa.array(global_rows[where] - self.bounds[s]))
-            for name in self.columns:
-                values = taken.column(name).to_pylist()
-                target = out[name]
-                for i, value in zip(where, values, strict=True):
-                    target[i] = value
-        return out
-
-
-def _spread(values: list, present: np.ndarray, column: int) -> list:
-    """Values listed for the present cells (row-major) of `present`, picked for one column."""
-    flat_index = np.cumsum(present.ravel()) - 1
-    cells = flat_index.reshape(present.shape)[:, column]
-    return [values[c] if ok else None for c, ok in zip(cells, present[:, column], strict=True)]
-
-
-def _concat(results: list[SearchResult], top_k: int, nprobe: int) -> SearchResult:
-    if not results:
-        empty = np.empty((0, top_k))
-        return SearchResult(empty.astype(np.int64), empty.astype(np.float32),
-                            np.empty((0, nprobe), np.int64))
-    return SearchResult(np.concatenate([r.positions for r in results]),
-                        np.concatenate([r.scores for r in results]),
-                        np.concatenate([r.probes for r in results]))
-
-
-def _select(result: SearchResult, mask: np.ndarray) -> SearchResult:
-    return SearchResult(result.positions[mask], result.scores[mask], result.probes[mask])
-
-
 def _stamp(workspace: Workspace, relpath: str) -> str:
     """Size and modification time of a file, so a rewritten shard invalidates the index."""
     info = workspace.fs.info(workspace.path(relpath))
@@ -335,8 +723,8 @@ def _stamp(workspace: Workspace, relpath: str) -> str:
     return f"{info.get('size')}:{changed}"
 
 
-def _fingerprint(shards: list[str], counts: list[int], stamps: list[str], params: BuildParams,
-                 encoder: Any) -> str:
+def _fingerprint(shards: list[str], counts: list[int], stamps: list[str],
+                 params: dict[str, Any], encoder: Any) -> str:
     blob = json.dumps({"shards": shards, "counts": counts, "stamps": stamps,
-                       "params": vars(params), "encoder": encoder}, sort_keys=True, default=str)
+                       "params": params, "encoder": encoder}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,84 @@
+"""The partitioned inverted lists of a retrieve run, and the small files its steps share.
+
+A list partition holds every sentence of a contiguous range of clusters (cluster c lives in
+partition c * P // C), one row per sentence: its global row over the sentence shards, cluster,
+document key, ids and text, and the float16 vector as fixed-size bytes. Read back and sorted
+by (cluster, global row) it is exactly the slice of the single-process index (index.py) that
+holds those clusters, so a search over it scores the same products.
+
+A sentence is named everywhere by its *order key* cluster * n_rows + global row: ordering by it
+is ordering by position in the single-process index (sorted by cluster, then row), which breaks
+score ties exactly as that index does.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from realsyn.retrieve.index import ClusterIndex
+from realsyn.workspace import Workspace
+
+SCRATCH = "scratch/retrieve"
+LISTS = f"{SCRATCH}/lists"
+META = f"{SCRATCH}/meta.json"
+TEXT_COLUMNS = ("sentence_id", "text", "doc_id")
+
+
+def partition_of(clusters: np.ndarray, n_clusters: int, partitions: int) -> np.ndarray:
+    return (np.asarray(clusters, dtype=np.int64) * partitions) // max(1, n_clusters)
+
+
+def cluster_range(partition: int, n_clusters: int, partitions: int) -> tuple[int, int]:
+    """The clusters [lo, hi) of `partition` (the inverse of `partition_of`)."""
+    def first(p: int) -> int:
+        return -(-p * n_clusters // partitions)
+    return first(partition), first(partition + 1)
+
+
+def vectors_column(vectors: np.ndarray) -> pa.Array:
+    """Rows of a 2-d array as fixed-size binary values (bytes of the array's dtype)."""
+    vectors = np.ascontiguousarray(vectors)
+    width = vectors.shape[1] * vectors.itemsize
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), len(vectors), [None, pa.py_buffer(vectors.tobytes())])
+
+
+def column_vectors(column: pa.ChunkedArray | pa.Array, dtype, dim: int) -> np.ndarray:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    width = dim * np.dtype(dtype).itemsize
+    data = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    data = data[array.offset * width:(array.offset + len(array)) * width]
+    return data.view(dtype).reshape(len(array), dim)
+
+
+def scratch(*parts: str) -> str:
+    return posixpath.join(SCRATCH, *parts)
+
+
+def read_meta(workspace: Workspace) -> dict[str, Any]:
+    return json.loads(workspace.read_bytes(META))
+
+
+def partition_index(workspace: Workspace, meta: dict[str, Any], partition: int
+                    ) -> tuple[ClusterIndex, pa.Table, int]:
+    """The lists of one partition as a ClusterIndex over its clusters (local cluster ids
+    0..hi-lo), the sentence table in index order, and the partition's first cluster."""
+    lo, hi = cluster_range(partition, meta["n_clusters"], meta["partitions"])
+    table = workspace.read_partition(LISTS, partition)
+    clusters = np.asarray(table.column("cluster"), dtype=np.int64)
+    rows = np.asarray(table.column("row"), dtype=np.int64)
+    order = np.lexsort((rows, clusters))
+    table = table.take(pa.array(order))
+    clusters, rows = clusters[order], rows[order]
+    offsets = np.zeros(hi - lo + 1, dtype=np.int64)
+    np.cumsum(np.bincount(clusters - lo, minlength=hi - lo), out=offsets[1:])
+    vectors = column_vectors(table.column("vector"), np.float16, meta["dim"])
+    index = ClusterIndex(centroids=np.zeros((hi - lo, meta["dim"]), np.float32),
+                         offsets=offsets, vectors=vectors, rows=rows,
+                         doc_keys=np.asarray(table.column("doc_key"), dtype=np.int64))
+    return index, table, lo

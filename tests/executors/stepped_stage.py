@@ -1,0 +1,61 @@
+"""A small stage made of two steps (partition by key, then one task per partition), for the
+executor tests; imported by the tests and by the workers they start."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from realsyn.config import RealsynConfig
+from realsyn.stage import RECORDS, Context, Step, SteppedStage
+
+PARTITIONS = 3
+BY_REST = "scratch/stepped_sum/by_rest"
+FAIL = "control/fail_reduce"  # while this file exists, the task of partition 1 fails
+
+
+class SteppedSumStage(SteppedStage):
+    name = "stepped_sum"
+
+    def reads(self, config: RealsynConfig) -> list[str]:
+        return ["datasets/numbers"]
+
+    def writes(self, config: RealsynConfig) -> list[str]:
+        return ["scratch/stepped_sum", "datasets/sums"]
+
+    def steps(self, config: RealsynConfig) -> list[Step]:
+        return [Step("split", self.split_shards, self.split),
+                Step("reduce", self.reduce_shards, self.reduce)]
+
+    def split_shards(self, ctx: Context) -> list[str]:
+        return ctx.workspace.shards("numbers")
+
+    def split(self, ctx: Context, shard: str) -> dict:
+        record_run(ctx, "split", shard)
+        table = ctx.workspace.read_table("numbers", shard)
+        rests = np.asarray(table.column("value")) % PARTITIONS
+        ctx.workspace.write_partitioned(BY_REST, shard, table, rests, PARTITIONS)
+        return {RECORDS: table.num_rows}
+
+    def reduce_shards(self, ctx: Context) -> list[str]:
+        return [f"{p:05d}" for p in ctx.workspace.partitions(BY_REST)]
+
+    def reduce(self, ctx: Context, shard: str) -> dict:
+        record_run(ctx, "reduce", shard)
+        if shard == "00001" and ctx.workspace.committed.exists(FAIL):
+            raise RuntimeError("planted failure")
+        values = ctx.workspace.read_partition(BY_REST, int(shard)).column("value")
+        ctx.workspace.write_table("sums", shard, pa.table({
+            "rest": [int(shard)], "total": [pc.sum(values).as_py()],
+            "values": [values.to_pylist()]}))
+        return {"partitions_reduced": 1}
+
+
+def record_run(ctx: Context, step: str, shard: str) -> None:
+    """One file per task run (outside the stage's outputs), so a test counts reruns."""
+    ctx.workspace.committed.write_bytes(f"control/runs/{step}-{shard}-{uuid.uuid4().hex}",
+                                        str(os.getpid()).encode())
