@@ -24,7 +24,7 @@ from small_pipeline import closed_port, run, slice_corpus, small_config  # noqa:
 # (it names the executor), the LLM response cache (an SQLite database), and bookkeeping.
 NOT_COMPARED = (".realsyn.json", "config.yaml", "generate/llm-cache.sqlite")
 NOT_COMPARED_FOLDERS = ("stages/", "logs/")
-TIMING_SUFFIX = "_seconds"
+TIMING_KEYS = ("_seconds", "wall_s")
 CONFIG_HASH_LINE = b"- config fingerprint"
 
 
@@ -53,6 +53,16 @@ def one_thread():
         faiss.omp_set_num_threads(faiss_threads)
 
 
+def _without_timings(value):
+    """`value` without wall times and without the index's cache key (made of file mtimes)."""
+    if isinstance(value, dict):
+        return {key: _without_timings(item) for key, item in value.items()
+                if not key.endswith(TIMING_KEYS) and key != "fingerprint"}
+    if isinstance(value, list):
+        return [_without_timings(item) for item in value]
+    return value
+
+
 def _comparable(root: Path) -> dict[str, bytes]:
     files = {}
     for path in sorted(root.rglob("*")):
@@ -61,10 +71,8 @@ def _comparable(root: Path) -> dict[str, bytes]:
                 or any(name.endswith(skip) or name.startswith(skip) for skip in NOT_COMPARED)):
             continue
         data = path.read_bytes()
-        if name.endswith("meta.json"):  # the index's build times and its cache key (mtimes)
-            meta = {key: value for key, value in json.loads(data).items()
-                    if not key.endswith(TIMING_SUFFIX) and key != "fingerprint"}
-            data = json.dumps(meta, sort_keys=True).encode()
+        if name.endswith(".json"):  # reports and the index's meta: times, and a cache key
+            data = json.dumps(_without_timings(json.loads(data)), sort_keys=True).encode()
         if name.endswith("README.md"):  # the card names the config's hash (executor included)
             data = b"".join(line for line in data.splitlines(keepends=True)
                             if not line.startswith(CONFIG_HASH_LINE))
