@@ -7,9 +7,11 @@ every shard is done, `commit` swaps all of them into place:
 2. a journal (`stages/<stage>/commit.json`) lists the swaps;
 3. each folder is swapped: on a local disk with one atomic `renameat2(RENAME_EXCHANGE)`, so a
    reader of the folder sees the old complete set or the new one, never a mix or nothing; on
-   other filesystems by two renames;
-4. the stage's state (fingerprint, config, inputs) is written, then the journal and the old
-   generations are removed.
+   other filesystems by two moves. On an object store a move is a copy of every object, then
+   a delete: the marker is copied last, so a folder holds the new marker only once every file
+   of the new generation is there (a reader may see a mix while the swap runs);
+4. the stage's state (fingerprint, config, inputs) is written, then the old generations and
+   the journal are removed.
 
 A process killed anywhere in 3-4 leaves the journal: `recover` (run before any stage and by
 `realsyn status`) rolls the swap forward, using the markers to tell which folders were swapped.
@@ -26,9 +28,7 @@ import posixpath
 import uuid
 from typing import Any
 
-import fsspec
-
-from realsyn.workspace import Workspace, staging_path
+from realsyn.workspace import Workspace, filesystem, staging_path
 
 MARKER = ".realsyn.json"
 OLD_PREFIX = ".old-"
@@ -66,7 +66,7 @@ def _read_marker(fs, folder: str) -> dict[str, Any] | None:
 
 def folder_marker(url: str) -> dict[str, Any] | None:
     """The marker of a committed output folder (its stage and fingerprint), or None."""
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = filesystem(url)
     return _read_marker(fs, path)
 
 
@@ -108,8 +108,21 @@ def _swap(fs, staged: str, final: str) -> None:
             return
         if fs.exists(_old_path(final)):
             fs.rm(_old_path(final), recursive=True)
-        fs.mv(final, _old_path(final), recursive=True)
-    fs.mv(staged, final, recursive=True)
+        _move(fs, final, _old_path(final))
+    _move(fs, staged, final)
+
+
+def _move(fs, source: str, target: str) -> None:
+    """Move the folder `source` to `target`. Where a move is a copy (object stores): every
+    file is copied before any is deleted, and the marker last, so that a crash at any point
+    leaves `source` whole, and `target` with the new marker only when it is complete."""
+    if _is_local(fs):
+        fs.mv(source, target, recursive=True)
+        return
+    files = sorted(fs.find(source), key=lambda path: posixpath.basename(path) == MARKER)
+    for path in files:
+        fs.copy(path, target + path[len(source):])
+    fs.rm(source, recursive=True)
 
 
 def _old_path(final: str) -> str:
@@ -122,7 +135,7 @@ def commit(workspace: Workspace, stage: str, outputs: list[str], state: dict[str
     generation = uuid.uuid4().hex
     pairs = []
     for location in outputs:
-        fs, final = fsspec.core.url_to_fs(location_url(workspace, location))
+        fs, final = filesystem(location_url(workspace, location))
         staged = staging_path(final)
         fs.makedirs(staged, exist_ok=True)  # a stage that wrote nothing replaces with nothing
         marker = {"generation": generation, "stage": stage,
@@ -139,18 +152,19 @@ def _finish(workspace: Workspace, stage: str) -> None:
     journal = workspace.read_json(journal_path(stage))
     generation = journal["generation"]
     for url in journal["outputs"]:
-        fs, final = fsspec.core.url_to_fs(url)
+        fs, final = filesystem(url)
         marker = _read_marker(fs, final)
         staged = staging_path(final)
         if (marker or {}).get("generation") != generation and fs.exists(staged):
             _swap(fs, staged, final)
     workspace.write_json(state_path(stage), {**journal["state"], "committed": True})
-    workspace.fs.rm(workspace.path(journal_path(stage)))
+    # The journal goes last: a crash while the leftovers are removed is finished by `recover`.
     for url in journal["outputs"]:
-        fs, final = fsspec.core.url_to_fs(url)
+        fs, final = filesystem(url)
         for leftover in (staging_path(final), _old_path(final)):
             if fs.exists(leftover):
                 fs.rm(leftover, recursive=True)
+    workspace.fs.rm(workspace.path(journal_path(stage)))
 
 
 def recover(workspace: Workspace) -> list[str]:
@@ -168,6 +182,6 @@ def discard_staging(workspace: Workspace, outputs: list[str]) -> None:
     """Remove the staged (uncommitted) generation of `outputs`: a stage starting afresh."""
     workspace = workspace.committed
     for location in outputs:
-        fs, final = fsspec.core.url_to_fs(location_url(workspace, location))
+        fs, final = filesystem(location_url(workspace, location))
         if fs.exists(staging_path(final)):
             fs.rm(staging_path(final), recursive=True)

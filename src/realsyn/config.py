@@ -153,6 +153,9 @@ class ExecutorConfig(Section):
     workers: int = Field(default=2, ge=1)
     shard_size: int = Field(default=1000, ge=1, description="Records per output shard.")
     ray_address: str | None = Field(default=None, description="Ray cluster address; None: local.")
+    placement_timeout_s: float = Field(
+        default=120.0, gt=0, description="Ray: how long a stage waits for a worker to be placed "
+        "and started (resources held by others) before it fails.")
     progress_interval_s: float = Field(
         default=30.0, ge=0, description="Seconds between progress lines when stderr is not a "
         "terminal (batch jobs, Ray); 0: none.")

@@ -72,7 +72,8 @@ def make_executor(config: RealsynConfig) -> Executor:
     if config.executor.kind == "ray":
         from realsyn.executors.ray import RayExecutor
 
-        return RayExecutor(address=config.executor.ray_address, workers=config.executor.workers)
+        return RayExecutor(address=config.executor.ray_address, workers=config.executor.workers,
+                           placement_timeout_s=config.executor.placement_timeout_s)
     from realsyn.executors.local import LocalExecutor
 
     return LocalExecutor(workers=config.executor.workers)

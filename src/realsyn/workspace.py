@@ -13,9 +13,10 @@ Layout under the root (local path or any fsspec URL):
     scratch/<stage>/<name>/part-<p>/<shard>.parquet   a stage's partitioned intermediate data
 
 Every file is written under a temporary name and renamed into place, so a killed process never
-leaves a half-written file under a final name. A running stage writes its declared outputs into
-staging folders beside them (`.staging-<name>`, see `staged`); `realsyn.commit` swaps them into
-place as a whole once every shard is done, so old and new shards never mix.
+leaves a half-written file under a final name (on an object store, where an upload appears whole
+or not at all and a rename is a copy, it is written in place). A running stage writes its declared
+outputs into staging folders beside them (`.staging-<name>`, see `staged`); `realsyn.commit`
+swaps them into place as a whole once every shard is done, so old and new shards never mix.
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ def _reason(error: OSError) -> str:
 STAGING_PREFIX = ".staging-"
 
 
+def filesystem(url: str):
+    """The fsspec filesystem and path of `url`. A remote one lists without a cache: workers in
+    other processes, on other nodes, write the same folders, and a cached listing would hide
+    their files (a commit would then move only part of a folder)."""
+    protocol = fsspec.core.split_protocol(url)[0] or "file"
+    if protocol in ("file", "local"):
+        return fsspec.core.url_to_fs(url)
+    return fsspec.core.url_to_fs(url, use_listings_cache=False)
+
+
 def staging_path(final: str) -> str:
     """Where the next generation of the folder `final` is built: a sibling, so that the swap
     is a rename within one filesystem."""
@@ -71,7 +82,7 @@ def add_counters(total: Counter[str], stats: dict[str, Any]) -> None:
 class Workspace:
     def __init__(self, root: str, redirects: dict[str, str] | None = None):
         self.url = root
-        self.fs, self.root = fsspec.core.url_to_fs(root)
+        self.fs, self.root = filesystem(root)
         try:
             self.fs.makedirs(self.root, exist_ok=True)
         except OSError as error:
@@ -120,12 +131,16 @@ class Workspace:
         return self.fs.exists(self.path(*parts))
 
     def write_bytes(self, relpath: str, data: bytes) -> None:
-        """Atomically write `data` at `relpath` (temporary name, then rename)."""
+        """Atomically write `data` at `relpath` (temporary name, then rename; on an object
+        store in place: an upload appears whole or not at all)."""
         final = self.path(relpath)
         folder = posixpath.dirname(final)
         temporary = posixpath.join(
             folder, f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{posixpath.basename(final)}")
         try:
+            if not self.is_local:
+                self.fs.pipe_file(final, data)
+                return
             self.fs.makedirs(folder, exist_ok=True)
             with self.fs.open(temporary, "wb") as handle:
                 handle.write(data)

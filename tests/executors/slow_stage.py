@@ -63,6 +63,44 @@ class BusyStage(Stage):
         return {RECORDS: 1}
 
 
+class GpuStage(SlowCopyStage):
+    """The copy stage on a worker that needs a GPU."""
+
+    name = "gpu_copy"
+    num_gpus = 1.0
+
+
+class DyingOnceStage(SlowCopyStage):
+    """The copy stage whose worker process dies on shard 00001 the first time (a lost node)."""
+
+    name = "dying_once"
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        if shard == "00001" and not ctx.workspace.exists("died"):
+            ctx.workspace.write_bytes("died", str(os.getpid()).encode())
+            os._exit(1)
+        return super().process(ctx, shard)
+
+
+class NodeProbeStage(Stage):
+    """Records the Ray node that ran each shard. A shard waits (up to a minute) until two
+    shards have started, so that two workers must be busy at once."""
+
+    name = "node_probe"
+
+    def shards(self, ctx: Context) -> list[str]:
+        return [f"{index:05d}" for index in range(4)]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        import ray
+
+        ctx.workspace.write_bytes(f"probe/{shard}", b"")
+        deadline = time.monotonic() + 60
+        while len(ctx.workspace.list_files("probe")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {RECORDS: 1, "node": ray.get_runtime_context().get_node_id()}
+
+
 def make_numbers(workspace: Workspace, shards: int, rows: int) -> None:
     for index in range(shards):
         values = list(range(index * rows, (index + 1) * rows))

@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,72 @@ def test_ray_executor_matches_local_and_resumes(tmp_path, local_ray):
     assert stats["records_in"] == 40
     for path in sorted((local / "datasets" / "squares").iterdir()):
         assert (distributed / "datasets" / "squares" / path.name).read_bytes() == path.read_bytes()
+
+
+def _context(root: Path, **executor) -> Context:
+    config = RealsynConfig(workspace=str(root), executor=executor)
+    return Context(config=config, workspace=Workspace(str(root)))
+
+
+def test_a_gpu_stage_on_a_cluster_without_gpus_fails_at_once_naming_stage_and_resources(
+        tmp_path, local_ray):
+    from realsyn.executors.ray import PlacementError, RayExecutor
+
+    slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 3)
+    started = time.monotonic()
+    with pytest.raises(PlacementError, match=r"stage 'gpu_copy' needs CPU=1, GPU=1 per worker, "
+                                             r"but no node .* has it .*CPU=2, GPU=0"):
+        RayExecutor(workers=2, placement_timeout_s=600).run(slow_stage.GpuStage(),
+                                                            _context(tmp_path))
+    assert time.monotonic() - started < 60, "must not wait for the placement timeout"
+
+
+def test_a_stage_whose_workers_cannot_start_fails_after_the_placement_timeout(
+        tmp_path, local_ray):
+    from realsyn.executors.ray import PlacementError, RayExecutor
+
+    @ray.remote(num_cpus=2)
+    class Hog:  # another job's actor holding every CPU of the cluster
+        def ping(self):
+            return True
+
+    hog = Hog.remote()
+    ray.get(hog.ping.remote())
+    try:
+        slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 3)
+        with pytest.raises(PlacementError, match=r"stage 'slow_copy': no Ray worker asking "
+                                                 r"CPU=1, GPU=0 started within 3 s"):
+            RayExecutor(workers=2, placement_timeout_s=3).run(slow_stage.SlowCopyStage(),
+                                                              _context(tmp_path))
+    finally:
+        ray.kill(hog)
+
+
+def test_the_shard_of_a_lost_worker_goes_to_a_worker_that_remains(tmp_path, local_ray):
+    from realsyn.executors.ray import RayExecutor
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 4, 5)
+    stats = RayExecutor(workers=2).run(slow_stage.DyingOnceStage(), _context(tmp_path))
+    assert workspace.exists("died"), "a worker must have died on shard 00001"
+    assert stats["records_in"] == 20
+    assert workspace.completed("dying_once") == ["00000", "00001", "00002", "00003"]
+    values = sorted(Workspace(str(tmp_path)).read_dataset("squares").column("value").to_pylist())
+    assert values == list(range(20))
+
+
+def test_the_demand_of_a_worker_is_capped_at_the_largest_node_cpus_but_gpus_are_not():
+    from realsyn.executors.ray import PlacementError, worker_demand, worker_slots
+
+    one_cpu_nodes = [{"CPU": 1.0, "GPU": 0.0}, {"CPU": 1.0, "GPU": 0.0}]
+    embed = type("Embed", (slow_stage.SlowCopyStage,), {"name": "embed", "num_cpus": 2.0})()
+    demand = worker_demand(embed, one_cpu_nodes)
+    assert demand == {"CPU": 1.0, "GPU": 0.0}
+    assert worker_slots(one_cpu_nodes, demand) == 2
+    assert worker_slots([{"CPU": 5.0, "GPU": 0.0}], {"CPU": 2.0, "GPU": 0.0}) == 2
+    assert worker_slots([{"CPU": 8.0, "GPU": 1.0}], {"CPU": 1.0, "GPU": 1.0}) == 1
+    with pytest.raises(PlacementError, match="'gpu_copy' needs CPU=1, GPU=1"):
+        worker_demand(slow_stage.GpuStage(), one_cpu_nodes)
+    # A head node without CPUs (a common setup) holds no worker.
+    with pytest.raises(PlacementError, match="'slow_copy' needs CPU=1, GPU=0"):
+        worker_demand(slow_stage.SlowCopyStage(), [{"CPU": 0.0, "GPU": 0.0}])
