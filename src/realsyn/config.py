@@ -407,6 +407,10 @@ class RetrieveConfig(Section):
     routing_ridge: float = Field(
         default=0.1, gt=0, description="learned routing: ridge strength, relative to the "
         "sample's variance; larger stays closer to the raw vector.")
+    routing_margin: float | None = Field(
+        default=0.03, ge=0, description="learned routing, adaptive: a list beyond the "
+        "image's best one is probed only while its estimated best score is within this cosine "
+        "of the best list's (up to nprobe lists); None: always nprobe lists.")
     audit_queries: int = Field(
         default=200, ge=0, description="Images (a seeded sample, apart from the fit sample) "
         "also searched exactly: their score ratio and recall@k are written to the stats and "
