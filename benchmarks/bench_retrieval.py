@@ -341,20 +341,31 @@ def evaluate_routing(name: str, index: ClusterIndex, queries: np.ndarray,
     """Paper vs learned routing on held-out images: the learned router is fitted (as the
     retrieve stage fits it) on a seeded half of the images, at most --fit-images, and every
     figure is measured on the other half against exact search. Learned routing runs at each
-    fixed nprobe and, adaptive (the default), with --margin up to --adaptive-nprobe lists.
+    fixed nprobe (with the config's size penalty, and once without it) and, adaptive, with
+    each --margin up to --adaptive-nprobe lists; an oracle that ranks lists by their true best
+    score bounds what any routing of whole lists can reach.
     Cost is machine-independent: centres plus list rows scored per query, and its ratio to
     paper routing at nprobe 1."""
     order = np.random.default_rng(args.seed + 2).permutation(len(queries))
     n_fit = min(args.fit_images, len(queries) // 2)
     fit, held_out = queries[np.sort(order[:n_fit])], queries[np.sort(order[n_fit:])]
     exact = HierarchicalSearcher(index, threads=args.threads).exact(held_out, TOP_K)
-    learned, used = fit_learned_router(index, fit, None, args.ridge, 2)
-    adaptive = Router(learned.keys, learned.name, args.margin)
+    learned, used = fit_learned_router(index, fit, None, args.ridge, 2, None,
+                                       args.size_penalty)
+    unpenalised, _ = fit_learned_router(index, fit, None, args.ridge, 2)
     sizes = index.list_sizes()
     paper = paper_router(index.centroids)
     runs = [(paper, n, "paper") for n in args.routing_nprobe]
-    runs += [(learned, n, "learned") for n in args.routing_nprobe]
-    runs.append((adaptive, args.adaptive_nprobe, f"learned, margin {args.margin}"))
+    runs += [(learned, n, "learned") for n in sorted({*args.routing_nprobe,
+                                                       args.adaptive_nprobe})]
+    runs.append((unpenalised, args.adaptive_nprobe, "learned, size penalty 0"))
+    for margin in args.margin:
+        runs.append((Router(learned.keys, learned.name, margin), args.adaptive_nprobe,
+                     f"learned, margin {margin}"))
+    # the bound of any routing that probes whole lists: lists ranked by their true best score
+    oracle = OracleRouter(HierarchicalSearcher(index, threads=args.threads).cluster_maxima(
+        held_out))
+    runs += [(oracle, n, "oracle (true best score)") for n in (1, 2, 3)]
     rows, base = [], None
     for router, nprobe, label in runs:
         searcher = HierarchicalSearcher(index, threads=args.threads, router=router)
@@ -366,7 +377,7 @@ def evaluate_routing(name: str, index: ClusterIndex, queries: np.ndarray,
         rows.append({
             "data": name, "routing": label, "nprobe": nprobe,
             "lists_per_query": float(probed.sum(axis=1).mean()),
-            "fit_images": 0 if router is paper else used,
+            "fit_images": used if router.name == "learned" else 0,
             "eval_images": len(held_out), "clusters": index.n_clusters,
             "recall@3": float(np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(
                 result.positions, exact.positions, strict=True)])),
@@ -374,6 +385,20 @@ def evaluate_routing(name: str, index: ClusterIndex, queries: np.ndarray,
             "scanned_per_query": scanned, "cost_vs_paper_nprobe1": scanned / base})
         print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+class OracleRouter(Router):
+    """Probes each held-out query's lists in the order of their true best score (from exact
+    search): what a perfect router would probe. Not a real router: it knows the answers."""
+
+    def __init__(self, maxima: np.ndarray):
+        self.name, self.margin = "oracle", None
+        self.order = np.argsort(-np.where(np.isfinite(maxima), maxima, -np.inf), axis=1,
+                                kind="stable")
+
+    def probes(self, queries: np.ndarray, nprobe: int) -> np.ndarray:
+        assert len(queries) == len(self.order)
+        return np.ascontiguousarray(self.order[:, :nprobe])
 
 
 def routing_table(rows: list[dict]) -> str:
@@ -429,10 +454,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ridge", type=float, default=RetrieveConfig().routing_ridge)
     parser.add_argument("--routing-nprobe", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 8])
-    parser.add_argument("--margin", type=float, default=RetrieveConfig().routing_margin,
-                        help="real: adaptive routing's margin (default: the config's).")
+    parser.add_argument("--margin", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[0.02, 0.05], help="real: margins of adaptive learned routing "
+                        "(measured at --adaptive-nprobe lists at most).")
+    parser.add_argument("--size-penalty", type=float,
+                        default=RetrieveConfig().routing_size_penalty,
+                        help="real: learned routing's size penalty (default: the config's).")
     parser.add_argument("--adaptive-nprobe", type=int, default=RetrieveConfig().lists_probed,
-                        help="real: the most lists adaptive routing probes (the config's).")
+                        help="real: the default's lists; the most adaptive routing probes.")
     parser.add_argument("--set", choices=list(REAL_SETS), default="photos",
                         help="real: which image set, against which sentences (see REAL_SETS).")
     parser.add_argument("--seed", type=int, default=0)

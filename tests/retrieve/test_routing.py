@@ -6,7 +6,7 @@ from synthetic_retrieval import unit
 
 from realsyn.retrieve.index import BuildParams, build_index
 from realsyn.retrieve.queries import fit_learned_router
-from realsyn.retrieve.routing import fit_list_keys, paper_router
+from realsyn.retrieve.routing import fit_list_keys, learned_router, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 
 DIM, TOPICS, PER_TOPIC = 32, 24, 60
@@ -175,3 +175,18 @@ def test_exact_search_probes_every_list_whatever_the_router(setup):
     assert (exact.probes >= 0).all()
     assert np.array_equal(exact.positions, HierarchicalSearcher(index).exact(
         images[200:260], 3).positions)
+
+
+def test_the_size_penalty_puts_the_cheaper_of_two_equal_lists_first():
+    """Cost-aware routing: two lists with the same estimate, the smaller one is probed first;
+    the penalty is size_penalty x log(size), so a clearly better large list still wins."""
+    keys = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], np.float32)
+    sizes = np.array([800, 100, 50])
+    query = np.array([[1.0, 0.0]], np.float32)
+    assert learned_router(keys, np.zeros(3), sizes).probes(query, 1)[0, 0] == 0  # a tie
+    penalised = learned_router(keys, np.zeros(3), sizes, size_penalty=0.01)
+    assert penalised.probes(query, 2)[0].tolist() == [1, 0]
+    better = learned_router(keys, np.array([0.05, 0.0, 0.0]), sizes, size_penalty=0.01)
+    assert better.probes(query, 1)[0, 0] == 0  # 0.05 lead > 0.01 x log(8)
+    empty = learned_router(keys, np.zeros(3), np.array([0, 100, 50]), size_penalty=0.01)
+    assert empty.probes(query, 3)[0, -1] == 0  # an empty list comes last

@@ -77,7 +77,8 @@ def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource
     images, keys = source.gather(fit_rows)
     router, usable = fit_learned_router(
         index, images, keys if config.exclude_own_document else None, config.routing_ridge,
-        config.routing_min_fit_images, config.routing_margin)
+        config.routing_min_fit_images, config.routing_margin,
+        config.routing_size_penalty)
     stats: dict[str, Any] = {"routing_learned": int(router.name == LEARNED),
                              "routing_fit_images": usable}
     if router.name == LEARNED:
@@ -88,11 +89,11 @@ def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource
 
 
 def fit_learned_router(index: ClusterIndex, images: np.ndarray, keys: np.ndarray | None,
-                       ridge: float, min_images: int, margin: float | None = None
-                       ) -> tuple[Router, int]:
+                       ridge: float, min_images: int, margin: float | None = None,
+                       size_penalty: float = 0.0) -> tuple[Router, int]:
     """The learned router fitted on `images` (every list searched exactly here), and how many
     of them had a sentence to learn from; the paper's router when fewer than `min_images`.
-    `margin` makes it adaptive (routing.py)."""
+    `margin` makes it adaptive, `size_penalty` cost-aware (routing.py)."""
     usable = 0
     if len(images):
         maxima = HierarchicalSearcher(index).cluster_maxima(images, keys)
@@ -102,4 +103,5 @@ def fit_learned_router(index: ClusterIndex, images: np.ndarray, keys: np.ndarray
     if usable < min_images:
         return paper_router(index.centroids), usable
     list_keys, offsets = fit_list_keys(images, maxima, index.centroids, ridge)
-    return learned_router(list_keys, offsets, index.list_sizes(), margin), usable
+    return learned_router(list_keys, offsets, index.list_sizes(), margin,
+                          size_penalty), usable

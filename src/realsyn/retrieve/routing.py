@@ -10,6 +10,9 @@ learned  the modality gap leaves every image far from every sentence centre, and
          sample of the run's own images, the targets coming from exact search
          (self-supervised: no labels): score_c(x) = x . (c + d_c) + b_c, shrunk toward the
          paper's x . c. Each list keeps one key, so routing costs what the paper's costs.
+cost     a large list costs more to scan than a small one and its best score is higher only
+         because it holds more sentences: the learned estimates are lowered by a small multiple
+         of log(list size) (`size_penalty`), which scans less at the same recall (measured).
 adaptive the learned estimates also say when a second or third list is worth its scan: a
          query probes a further list only while that list's estimated best score is within
          `margin` of its best list's (at most `nprobe` lists). A query with one clear winner
@@ -90,7 +93,11 @@ def fit_list_keys(images: np.ndarray, maxima: np.ndarray, centroids: np.ndarray,
 
 
 def learned_router(keys: np.ndarray, offsets: np.ndarray, sizes: np.ndarray,
-                   margin: float | None = None) -> Router:
-    """Empty lists get an offset below any cosine: a probe spent there finds nothing."""
-    offsets = np.where(np.asarray(sizes) > 0, offsets, -10.0).astype(np.float32)
+                   margin: float | None = None, size_penalty: float = 0.0) -> Router:
+    """Empty lists get an offset below any cosine: a probe spent there finds nothing.
+    Cost-aware: each list's estimate is lowered by `size_penalty` x log(its size), so between
+    lists of about the same promise the cheaper scan goes first."""
+    sizes = np.asarray(sizes)
+    offsets = offsets - size_penalty * np.log(np.maximum(sizes, 1))
+    offsets = np.where(sizes > 0, offsets, -10.0).astype(np.float32)
     return Router(np.hstack([keys, offsets[:, None]]), LEARNED, margin)
