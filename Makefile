@@ -6,7 +6,7 @@ STAMP := $(VENV)/.realsyn-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench clean sample-corpus system-deps perplexity-model
+.PHONY: setup demo test lint bench throughput clean sample-corpus system-deps perplexity-model
 
 setup: $(STAMP)
 
@@ -56,6 +56,13 @@ perplexity-model: setup
 bench: setup perplexity-model
 	$(PY) -m pip install --quiet -e '.[offline,clip,ray,dev,bench]'
 	$(PY) benchmarks/bench_extract.py
+
+# The README's per-stage throughput table: the demo and the Debian handbook (Debian package
+# debian-handbook) through the whole pipeline into benchmarks/results/throughput/, then the table.
+throughput: setup perplexity-model
+	dpkg -s debian-handbook >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debian-handbook; }
+	$(PY) benchmarks/bench_stages.py
 
 sample-corpus: setup
 	$(PY) scripts/build_sample_corpus.py

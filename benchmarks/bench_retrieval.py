@@ -39,7 +39,7 @@ import numpy as np
 from realsyn.config import RetrieveConfig
 from realsyn.retrieve.index import BuildParams, ClusterIndex, build_index
 from realsyn.retrieve.queries import fit_learned_router
-from realsyn.retrieve.routing import paper_router
+from realsyn.retrieve.routing import Router, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -340,38 +340,72 @@ def evaluate_routing(name: str, index: ClusterIndex, queries: np.ndarray,
                      args: argparse.Namespace) -> list[dict]:
     """Paper vs learned routing on held-out images: the learned router is fitted (as the
     retrieve stage fits it) on a seeded half of the images, at most --fit-images, and every
-    figure is measured on the other half against exact search. Cost is machine-independent:
-    centres plus list rows scored per query, and its ratio to paper routing at nprobe 1."""
+    figure is measured on the other half against exact search. Learned routing runs at each
+    fixed nprobe (with the config's size penalty, and once without it) and, adaptive, with
+    each --margin up to --adaptive-nprobe lists; an oracle that ranks lists by their true best
+    score bounds what any routing of whole lists can reach.
+    Cost is machine-independent: centres plus list rows scored per query, and its ratio to
+    paper routing at nprobe 1."""
     order = np.random.default_rng(args.seed + 2).permutation(len(queries))
     n_fit = min(args.fit_images, len(queries) // 2)
     fit, held_out = queries[np.sort(order[:n_fit])], queries[np.sort(order[n_fit:])]
     exact = HierarchicalSearcher(index, threads=args.threads).exact(held_out, TOP_K)
-    learned, used = fit_learned_router(index, fit, None, args.ridge, 2)
+    learned, used = fit_learned_router(index, fit, None, args.ridge, 2, None,
+                                       args.size_penalty)
+    unpenalised, _ = fit_learned_router(index, fit, None, args.ridge, 2)
     sizes = index.list_sizes()
+    paper = paper_router(index.centroids)
+    runs = [(paper, n, "paper") for n in args.routing_nprobe]
+    runs += [(learned, n, "learned") for n in sorted({*args.routing_nprobe,
+                                                       args.adaptive_nprobe})]
+    runs.append((unpenalised, args.adaptive_nprobe, "learned, size penalty 0"))
+    for margin in args.margin:
+        runs.append((Router(learned.keys, learned.name, margin), args.adaptive_nprobe,
+                     f"learned, margin {margin}"))
+    # the bound of any routing that probes whole lists: lists ranked by their true best score
+    oracle = OracleRouter(HierarchicalSearcher(index, threads=args.threads).cluster_maxima(
+        held_out))
+    runs += [(oracle, n, "oracle (true best score)") for n in (1, 2, 3)]
     rows, base = [], None
-    for router in (paper_router(index.centroids), learned):
+    for router, nprobe, label in runs:
         searcher = HierarchicalSearcher(index, threads=args.threads, router=router)
-        for nprobe in args.routing_nprobe:
-            result = searcher.search(held_out, TOP_K, nprobe)
-            scanned = float(index.n_clusters + sizes[result.probes].sum(axis=1).mean())
-            base = base or scanned  # the paper's routing at the first nprobe
-            rows.append({
-                "data": name, "routing": router.name, "nprobe": nprobe,
-                "fit_images": used if router is learned else 0,
-                "eval_images": len(held_out), "clusters": index.n_clusters,
-                "recall@3": float(np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(
-                    result.positions, exact.positions, strict=True)])),
-                "score_ratio": float(np.nansum(result.scores) / np.nansum(exact.scores)),
-                "scanned_per_query": scanned, "cost_vs_paper_nprobe1": scanned / base})
-            print(json.dumps(rows[-1]), flush=True)
+        result = searcher.search(held_out, TOP_K, nprobe)
+        probed = result.probes >= 0  # adaptive routing pads with -1
+        scanned = float(index.n_clusters + np.where(probed, sizes[result.probes], 0)
+                        .sum(axis=1).mean())
+        base = base or scanned  # the paper's routing at the first nprobe
+        rows.append({
+            "data": name, "routing": label, "nprobe": nprobe,
+            "lists_per_query": float(probed.sum(axis=1).mean()),
+            "fit_images": used if router.name == "learned" else 0,
+            "eval_images": len(held_out), "clusters": index.n_clusters,
+            "recall@3": float(np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(
+                result.positions, exact.positions, strict=True)])),
+            "score_ratio": float(np.nansum(result.scores) / np.nansum(exact.scores)),
+            "scanned_per_query": scanned, "cost_vs_paper_nprobe1": scanned / base})
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
+class OracleRouter(Router):
+    """Probes each held-out query's lists in the order of their true best score (from exact
+    search): what a perfect router would probe. Not a real router: it knows the answers."""
+
+    def __init__(self, maxima: np.ndarray):
+        self.name, self.margin = "oracle", None
+        self.order = np.argsort(-np.where(np.isfinite(maxima), maxima, -np.inf), axis=1,
+                                kind="stable")
+
+    def probes(self, queries: np.ndarray, nprobe: int) -> np.ndarray:
+        assert len(queries) == len(self.order)
+        return np.ascontiguousarray(self.order[:, :nprobe])
+
+
 def routing_table(rows: list[dict]) -> str:
-    lines = ["| data | routing | nprobe | recall@3 | score ratio | scanned / query | cost vs "
-             "paper nprobe 1 |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['data']} | {r['routing']} | {r['nprobe']} | {r['recall@3']:.3f} | "
-              f"{r['score_ratio']:.4f} | {r['scanned_per_query']:,.0f} | "
+    lines = ["| data | routing | nprobe | lists / query | recall@3 | score ratio | scanned / "
+             "query | cost vs paper nprobe 1 |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['data']} | {r['routing']} | {r['nprobe']} | {r['lists_per_query']:.2f} | "
+              f"{r['recall@3']:.3f} | {r['score_ratio']:.4f} | {r['scanned_per_query']:,.0f} | "
               f"{r['cost_vs_paper_nprobe1']:.2f}x |" for r in rows]
     return "\n".join(lines)
 
@@ -420,6 +454,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ridge", type=float, default=RetrieveConfig().routing_ridge)
     parser.add_argument("--routing-nprobe", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 8])
+    parser.add_argument("--margin", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[0.02, 0.05], help="real: margins of adaptive learned routing "
+                        "(measured at --adaptive-nprobe lists at most).")
+    parser.add_argument("--size-penalty", type=float,
+                        default=RetrieveConfig().routing_size_penalty,
+                        help="real: learned routing's size penalty (default: the config's).")
+    parser.add_argument("--adaptive-nprobe", type=int, default=RetrieveConfig().lists_probed,
+                        help="real: the default's lists; the most adaptive routing probes.")
     parser.add_argument("--set", choices=list(REAL_SETS), default="photos",
                         help="real: which image set, against which sentences (see REAL_SETS).")
     parser.add_argument("--seed", type=int, default=0)

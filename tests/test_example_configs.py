@@ -9,7 +9,8 @@ from realsyn.cli import app
 from realsyn.config import load_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-EXAMPLES = ("sample.yaml", "obelics.yaml", "html_folder.yaml", "warc.yaml", "production.yaml")
+EXAMPLES = ("sample.yaml", "obelics.yaml", "html_folder.yaml", "warc.yaml", "production.yaml",
+            "handbook.yaml")
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -4,6 +4,8 @@ the point is that the script works; the real figures come from full-size runs)."
 import json
 from pathlib import Path
 
+from realsyn.config import RetrieveConfig
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -28,7 +30,20 @@ def test_synthetic_benchmark_small(tmp_path, capsys, monkeypatch):
     # routing comparison on held-out images: both routings, each nprobe, costs relative to
     # the paper's at nprobe 1
     routing = {(r["routing"], r["nprobe"]): r for r in result["routing_rows"]}
-    assert set(routing) == {(name, n) for name in ("paper", "learned") for n in (1, 2, 4, 8)}
+    default = RetrieveConfig().lists_probed
+    adaptive = {(f"learned, margin {m}", default) for m in (0.02, 0.05)}
+    oracle = {("oracle (true best score)", n) for n in (1, 2, 3)}
+    assert set(routing) == {(name, n) for name in ("paper", "learned") for n in (1, 2, 4, 8)
+                            } | {("learned", default), ("learned, size penalty 0", default)
+                                 } | adaptive | oracle
+    # adaptive routing probes between one list and its most per image
+    for key in adaptive:
+        assert 1 <= routing[key]["lists_per_query"] <= default
+    assert routing["learned", 2]["lists_per_query"] == 2
+    # no routing of whole lists beats the one that knows each list's true best score
+    for n in (1, 2):
+        assert routing["oracle (true best score)", n]["score_ratio"] >= max(
+            routing[name, n]["score_ratio"] for name in ("paper", "learned")) - 1e-6
     assert routing["paper", 1]["cost_vs_paper_nprobe1"] == 1.0
     assert routing["learned", 1]["fit_images"] == 200 and routing["paper", 1]["eval_images"] == 200
     assert "| synthetic/images | learned | 1 |" in out

@@ -44,7 +44,8 @@ def test_audit_reports_what_exact_search_says(make_context):
 
 
 def test_every_list_probed_audits_perfect(make_context):
-    ctx = make_context({"n_clusters": 4, "nprobe": 4, "audit_queries": 10})
+    ctx = make_context({"n_clusters": 4, "nprobe": 4, "routing_margin": None,
+                        "audit_queries": 10})
     populate(ctx)
     stats = run(ctx)
     assert stats["audit_score_ratio"] == 1.0 and stats["audit_recall@3"] == 1.0
@@ -55,6 +56,8 @@ def test_learned_routing_is_fitted_reported_and_deterministic(make_context):
     populate(ctx, n_images=140)
     stats = run(ctx)
     assert stats["routing_learned"] == 1 and stats["routing_fit_images"] == 100
+    # adaptive routing (the default margin): between one list and nprobe per image
+    assert 1 <= stats["audit_lists_per_image"] <= ctx.config.retrieve.lists_probed
     first = ctx.workspace.read_dataset("retrieved")
     ctx.workspace.reset_stage("retrieve")
     again = run(ctx)

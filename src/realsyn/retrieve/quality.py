@@ -27,6 +27,7 @@ class Audit:
         self.routed_score = self.exact_score = 0.0
         self.recall_sum = 0.0
         self.top1_same = 0
+        self.lists_probed = 0  # adaptive routing probes a varying number of lists
 
     def check(self, global_rows: np.ndarray, audit_rows: np.ndarray, result: SearchResult,
               read: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
@@ -42,6 +43,7 @@ class Audit:
                                     config.min_score)
         routed_positions = result.positions[picked, :config.top_k]
         self.queries += len(picked)
+        self.lists_probed += int((result.probes[picked] >= 0).sum())
         self.routed_score += float(np.nansum(result.scores[picked, :config.top_k]))
         self.exact_score += float(np.nansum(exact.scores))
         for routed, best in zip(routed_positions, exact.positions, strict=True):
@@ -56,11 +58,13 @@ class Audit:
         ratio = self.routed_score / self.exact_score if self.exact_score else 1.0
         return {"audit_queries": self.queries, "audit_score_ratio": round(ratio, 4),
                 f"audit_recall@{self.config.top_k}": round(self.recall_sum / self.queries, 4),
-                "audit_top1_same": round(self.top1_same / self.queries, 4)}
+                "audit_top1_same": round(self.top1_same / self.queries, 4),
+                "audit_lists_per_image": round(self.lists_probed / self.queries, 3)}
 
     def report(self) -> dict[str, Any]:
         return {**self.stats(), "routing": self.searcher.router.name,
-                "nprobe": self.config.lists_probed, "seed": self.config.seed,
+                "nprobe": self.config.lists_probed, "margin": self.searcher.router.margin,
+                "seed": self.config.seed,
                 "note": "routed search vs exact search (every list) on a seeded sample of "
                         "images kept apart from the routing fit sample; before any cap"}
 

@@ -77,7 +77,8 @@ def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource
     images, keys = source.gather(fit_rows)
     router, usable = fit_learned_router(
         index, images, keys if config.exclude_own_document else None, config.routing_ridge,
-        config.routing_min_fit_images)
+        config.routing_min_fit_images, config.routing_margin,
+        config.routing_size_penalty)
     stats: dict[str, Any] = {"routing_learned": int(router.name == LEARNED),
                              "routing_fit_images": usable}
     if router.name == LEARNED:
@@ -88,24 +89,27 @@ def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource
 
 
 def fit_learned_router(index: ClusterIndex, images: np.ndarray, keys: np.ndarray | None,
-                       ridge: float, min_images: int) -> tuple[Router, int]:
+                       ridge: float, min_images: int, margin: float | None = None,
+                       size_penalty: float = 0.0) -> tuple[Router, int]:
     """The learned router fitted on `images` (every list searched exactly here), and how many
     of them had a sentence to learn from; the paper's router when fewer than `min_images`."""
     maxima = (HierarchicalSearcher(index).cluster_maxima(images, keys) if len(images)
               else np.zeros((0, index.n_clusters), np.float32))
     return router_from_maxima(images, maxima, index.centroids, index.list_sizes(), ridge,
-                              min_images)
+                              min_images, margin, size_penalty)
 
 
 def router_from_maxima(images: np.ndarray, maxima: np.ndarray, centroids: np.ndarray,
-                       sizes: np.ndarray, ridge: float, min_images: int) -> tuple[Router, int]:
+                       sizes: np.ndarray, ridge: float, min_images: int,
+                       margin: float | None = None,
+                       size_penalty: float = 0.0) -> tuple[Router, int]:
     """The learned router from the fit images' best score per list (`maxima`, n x lists), and
     how many images had a sentence to learn from; the paper's router when fewer than
-    `min_images`."""
+    `min_images`. `margin` makes it adaptive, `size_penalty` cost-aware (routing.py)."""
     found = np.isfinite(maxima).any(axis=1) if len(images) else np.zeros(0, bool)
     images, maxima = images[found], maxima[found]
     usable = int(found.sum())
     if usable < min_images:
         return paper_router(centroids), usable
     list_keys, offsets = fit_list_keys(images, maxima, centroids, ridge)
-    return learned_router(list_keys, offsets, sizes), usable
+    return learned_router(list_keys, offsets, sizes, margin, size_penalty), usable

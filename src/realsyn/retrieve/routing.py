@@ -10,6 +10,14 @@ learned  the modality gap leaves every image far from every sentence centre, and
          sample of the run's own images, the targets coming from exact search
          (self-supervised: no labels): score_c(x) = x . (c + d_c) + b_c, shrunk toward the
          paper's x . c. Each list keeps one key, so routing costs what the paper's costs.
+cost     a large list costs more to scan than a small one and its best score is higher only
+         because it holds more sentences: the learned estimates are lowered by a small multiple
+         of log(list size) (`size_penalty`), which scans less at the same recall (measured).
+adaptive the learned estimates also say when a second or third list is worth its scan: a
+         query probes a further list only while that list's estimated best score is within
+         `margin` of its best list's (at most `nprobe` lists). A query with one clear winner
+         then scans one list, an uncertain one several (measured: README, routing table).
+         Unused probe slots are -1 (/work/briefs/routing-contract.md).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ ROUTINGS = (PAPER, LEARNED)
 class Router:
     keys: np.ndarray  # float32 (n_clusters, dim + 1): a query [x, 1] scores centre c by x . key
     name: str = PAPER
+    margin: float | None = None  # adaptive: probe lists scored within this of the best one
 
     def __post_init__(self) -> None:
         self.keys = np.ascontiguousarray(self.keys, dtype=np.float32)
@@ -39,9 +48,12 @@ class Router:
         return len(self.keys)
 
     def probes(self, queries: np.ndarray, nprobe: int) -> np.ndarray:
-        """The `nprobe` best-scored centres of each query, best first (int64, n x nprobe)."""
+        """The `nprobe` best-scored centres of each query, best first (int64, n x nprobe).
+        With a margin, the centres scored more than `margin` below a query's best are -1."""
         nprobe = max(1, min(nprobe, self.n_clusters))
-        _, ids = self._index.search(augment(queries), nprobe)
+        scores, ids = self._index.search(augment(queries), nprobe)
+        if self.margin is not None:
+            ids[:, 1:][scores[:, 1:] < scores[:, :1] - self.margin] = -1
         return ids
 
 
@@ -80,7 +92,12 @@ def fit_list_keys(images: np.ndarray, maxima: np.ndarray, centroids: np.ndarray,
     return keys.astype(np.float32), offsets.astype(np.float32)
 
 
-def learned_router(keys: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> Router:
-    """Empty lists get an offset below any cosine: a probe spent there finds nothing."""
-    offsets = np.where(np.asarray(sizes) > 0, offsets, -10.0).astype(np.float32)
-    return Router(np.hstack([keys, offsets[:, None]]), LEARNED)
+def learned_router(keys: np.ndarray, offsets: np.ndarray, sizes: np.ndarray,
+                   margin: float | None = None, size_penalty: float = 0.0) -> Router:
+    """Empty lists get an offset below any cosine: a probe spent there finds nothing.
+    Cost-aware: each list's estimate is lowered by `size_penalty` x log(its size), so between
+    lists of about the same promise the cheaper scan goes first."""
+    sizes = np.asarray(sizes)
+    offsets = offsets - size_penalty * np.log(np.maximum(sizes, 1))
+    offsets = np.where(sizes > 0, offsets, -10.0).astype(np.float32)
+    return Router(np.hstack([keys, offsets[:, None]]), LEARNED, margin)

@@ -98,8 +98,10 @@ class HierarchicalSearcher:
     def exact(self, queries: np.ndarray, top_k: int = 3,
               query_doc_keys: np.ndarray | None = None, min_score: float | None = None
               ) -> SearchResult:
-        """Every list probed: exact search, with the same filters as `search`."""
-        return self.search(queries, top_k, self.index.n_clusters, query_doc_keys, min_score)
+        """Every list probed: exact search, with the same filters as `search`. The paper's
+        router probes all lists at nprobe = n_clusters (an adaptive one would skip some)."""
+        return HierarchicalSearcher(self.index, self.threads).search(
+            queries, top_k, self.index.n_clusters, query_doc_keys, min_score)
 
     def _search_list(self, cluster: int, queries: np.ndarray, query_ids: np.ndarray,
                      slots: np.ndarray, top_k: int, query_doc_keys: np.ndarray | None,

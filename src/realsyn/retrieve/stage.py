@@ -309,7 +309,9 @@ class RetrieveStage(SteppedStage):
                                     for p in parts])
             router, usable = router_from_maxima(images, maxima, centroids, sizes,
                                                  config.routing_ridge,
-                                                 config.routing_min_fit_images)
+                                                 config.routing_min_fit_images,
+                                                 config.routing_margin,
+                                                 config.routing_size_penalty)
             stats = {"routing_learned": int(router.name == LEARNED),
                      "routing_fit_images": usable}
             if router.name == LEARNED:
@@ -317,7 +319,8 @@ class RetrieveStage(SteppedStage):
             else:
                 stats["routing_fallback_too_few_fit_images"] = 1
         workspace.write_npy(ROUTER, router.keys)
-        workspace.write_json(scratch("router.json"), {"routing": router.name, **stats})
+        workspace.write_json(scratch("router.json"), {"routing": router.name,
+                                                      "margin": router.margin, **stats})
         return stats
 
     def route(self, ctx: Context, shard: str) -> dict[str, Any]:
@@ -331,8 +334,8 @@ class RetrieveStage(SteppedStage):
         probes = np.full((len(rows), nprobe), -1, dtype=np.int64)
         if meta["n_clusters"] and len(rows):
             keys = workspace.read_npy(ROUTER)
-            name = workspace.read_json(scratch("router.json"))["routing"]
-            router = Router(keys, name)
+            saved = workspace.read_json(scratch("router.json"))
+            router = Router(keys, saved["routing"], saved.get("margin"))
             for start in range(0, len(rows), config.query_batch_size):
                 batch = rows[start:start + config.query_batch_size]
                 found = router.probes(np.ascontiguousarray(embeddings[batch], np.float32),
