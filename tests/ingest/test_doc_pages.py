@@ -130,3 +130,23 @@ def test_a_menu_class_or_pager_does_not_eat_prose():
         "Words in an unavailable box stay.", "Next we describe the installer.",
         "Canvas wrapper prose stays too."]
     assert not [key for key in stats if key.startswith("words_removed_")]
+
+
+def test_the_funnel_reports_page_words_by_reason(tmp_path):
+    from realsyn.extract.funnel import build, format_funnel
+
+    from .helpers import run_ingest
+
+    workspace, stats = run_ingest(tmp_path / "ws", [{"path": str(PAGES), "format": "html"}])
+    assert stats["documents_out"] == len(CASES)
+    words = build(workspace)["text_words"]
+    expected = Counter()
+    for name in CASES:
+        expected.update(_read(name)[1])
+    assert words["kept"] == expected["words_kept"] > 0
+    assert words["removed"] == {key.removeprefix("words_removed_"): value
+                                for key, value in sorted(expected.items())
+                                if key.startswith("words_removed_")}
+    line = next(line for line in format_funnel(build(workspace)).splitlines()
+                if "page text words" in line)
+    assert f"kept {words['kept']}" in line and "boilerplate_nav" in line
