@@ -72,11 +72,17 @@ def fetch_images(workspace: Workspace, rows: pa.Table, dataset: str = IMAGES
             wanted[shard].append(i)
     out: list[tuple[bytes | None, str | None]] = [(None, None)] * rows.num_rows
     for shard, indices in sorted(wanted.items()):
-        table = workspace.read_table(dataset, shard, columns=["image_id", "bytes", "meta"])
+        with workspace.parquet_file(dataset, shard) as handle:
+            # `meta` (where the public URL is) may be absent from a hand-made dataset.
+            columns = [name for name in ("image_id", "bytes", "meta")
+                       if name in handle.schema_arrow.names]
+            table = handle.read(columns=columns)
+        metas = table.column("meta") if "meta" in columns else None
         for i in indices:
             row = positions[i]
             if 0 <= row < table.num_rows and table.column("image_id")[row].as_py() == image_ids[i]:
-                out[i] = (table.column("bytes")[row].as_py(), table.column("meta")[row].as_py())
+                out[i] = (table.column("bytes")[row].as_py(),
+                          metas[row].as_py() if metas is not None else None)
     return out
 
 
