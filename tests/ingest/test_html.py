@@ -163,3 +163,21 @@ def test_real_gimp_manual_pages(tmp_path):
     assert "images/prev.png" not in urls and urls[0].endswith("enhance-red-eye-before.jpg")
     texts = [i["text"] for i in red_eye["items"] if i["kind"] == "text"]
     assert texts[0] == "4.6. Red Eye Removal" and any("remove red eyes" in t for t in texts)
+
+
+def test_public_image_urls_resolve_against_the_page_url():
+    page = '<img src="images/a.png"><img src="//cdn.example.org/b.jpg"><img src="data:,x">'
+    _, items, _ = _items(page, url="https://docs.example.org/en/page.html")
+    raw = [json.loads(item["image_meta"]).get("raw_url") for item in items]
+    assert raw == ["https://docs.example.org/en/images/a.png", "https://cdn.example.org/b.jpg",
+                   None]
+    # A page on disk has no URL: its images keep only their path (no raw_url) ...
+    _, items, _ = _items('<img src="images/a.png">', path="site/page.html")
+    assert items[0]["image_url"] == "site/images/a.png"
+    assert "raw_url" not in json.loads(items[0]["image_meta"])
+    # ... unless it names its canonical URL (resolved with its <base>).
+    page = ('<html><head><link rel="canonical" href="https://docs.example.org/en/page.html">'
+            '<base href="../assets/"></head><body><img src="a.png"></body></html>')
+    _, items, _ = _items(page, path="site/page.html")
+    assert items[0]["image_url"] == "assets/a.png"
+    assert json.loads(items[0]["image_meta"])["raw_url"] == "https://docs.example.org/assets/a.png"

@@ -185,3 +185,32 @@ def test_saved_dataset_dict_folder(tmp_path):
     train = sorted((s for s in documents if s.startswith("train/")),
                    key=lambda s: (s.split("#")[0], int(s.rsplit("=", 1)[1])))
     assert [documents[s] for s in train] == expected_documents()[:40]
+
+
+def test_public_image_urls_from_entries_metadata_and_row_url():
+    from collections import Counter
+
+    from realsyn.ingest.obelics import row_document
+
+    row = {
+        "texts": [None, None, None, None, "text"],
+        "images": ["https://cdn.example.org/a.jpg", "images/b.png", "images/c.png",
+                   "images/d.png", None],
+        "metadata": json.dumps([{}, {"src": "https://docs.example.org/en/images/b.png"},
+                                {"unformatted_src": "images/c.png"}, {}, None]),
+        "url": "https://docs.example.org/en/page.html",
+    }
+    document = row_document(row, "corpus/rows.parquet", "row=0", Counter())
+    raw = [json.loads(item["image_meta"]).get("raw_url") for item in document["items"][:4]]
+    # d.png: a local file whose metadata names no source: no public URL is invented for it.
+    assert raw == ["https://cdn.example.org/a.jpg", "https://docs.example.org/en/images/b.png",
+                   "https://docs.example.org/en/images/c.png", None]
+    assert [item["image_url"] for item in document["items"][1:4]] == [
+        "corpus/images/b.png", "corpus/images/c.png", "corpus/images/d.png"]
+
+
+def test_sample_corpus_images_carry_their_docs_gimp_org_urls(tmp_path):
+    workspace, _ = run_ingest(tmp_path / "ws", [{"path": str(SAMPLE_DIR), "format": "obelics"}])
+    metas = [json.loads(meta) for meta in workspace.read_dataset("images")["meta"].to_pylist()]
+    assert metas and all(meta["raw_url"].startswith("https://docs.gimp.org/2.10/en/images/")
+                         for meta in metas)

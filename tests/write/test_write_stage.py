@@ -67,11 +67,13 @@ def test_webdataset_round_trip(written):
         assert meta["score1"] == pytest.approx(row["score1"])
         assert meta["balance_score"] == pytest.approx(row["balance_score"])
         assert meta["key"] == sample["__key__"]
+        assert meta["raw_image_url"] in (row["url"],
+                                         f"https://example.org/images/{row['image_id']}.jpg")
         assert sample["jpg"].mode == "RGB" and min(sample["jpg"].size) <= 160
 
 
 def test_release_and_extended_parquet(written):
-    ctx, _, stats = written
+    ctx, ids, stats = written
     release = pq.read_table(out_dir(ctx) / "release")
     assert release.column_names == ["raw_image_url", "text1", "text2", "text3", "syn_text"]
     assert release.num_rows == stats["records_out"]
@@ -80,7 +82,17 @@ def test_release_and_extended_parquet(written):
     assert {"key", "shard", "width", "height", "sha256", "image_id", "score1", "score3",
             "sentence_id2", "balance_score", "balance_cluster"} <= set(extended.column_names)
     assert "bytes" not in extended.column_names
-    assert release.column("raw_image_url").to_pylist() == extended.column("url").to_pylist()
+    # The document's URL where it gave one; the local path only where it did not, flagged.
+    raw = release.column("raw_image_url").to_pylist()
+    assert raw == extended.column("raw_image_url").to_pylist()
+    expected = {image_id: (f"https://example.org/images/{image_id}.jpg", False)
+                if n % 3 != 2 else (f"pages/images/{image_id}.jpg", True)
+                for n, image_id in enumerate(ids)}
+    got = zip(extended.column("image_id").to_pylist(), raw,
+              extended.column("raw_image_url_is_local").to_pylist(), strict=True)
+    assert {image_id: (url, local) for image_id, url, local in got} == {
+        image_id: expected[image_id] for image_id in extended.column("image_id").to_pylist()}
+    assert sum(extended.column("raw_image_url_is_local").to_pylist()) > 0
 
 
 def test_rerun_skips_and_outputs_are_deterministic(written, make_context, material):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,17 @@ def image_material() -> list[tuple[str, bytes]]:
     ]
 
 
+def image_locations(ids: list[str]) -> tuple[list[str], list[str]]:
+    """(location, metadata JSON) per image, in turn: a local file whose document gave its
+    URL (`raw_url`), a URL, and a local file whose document had no URL."""
+    urls, metas = [], []
+    for n, image_id in enumerate(ids):
+        public = f"https://example.org/images/{image_id}.jpg"
+        urls.append(public if n % 3 == 1 else f"pages/images/{image_id}.jpg")
+        metas.append(json.dumps({"raw_url": public} if n % 3 == 0 else {"alt": "x"}))
+    return urls, metas
+
+
 def build_generated_workspace(workspace: Workspace, material: list[tuple[str, bytes]],
                               copies: int = 2) -> list[str]:
     """`images_final` (bytes + embeddings, two shards) and `generated` for every image."""
@@ -39,17 +51,19 @@ def build_generated_workspace(workspace: Workspace, material: list[tuple[str, by
     vectors = rng.standard_normal((len(ids), 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     half = len(ids) // 2
+    urls, metas = image_locations(ids)
     for shard, (lo, hi) in enumerate([(0, half), (half, len(ids))]):
         table = pa.table({
             "image_id": ids[lo:hi],
             "doc_id": [f"doc{i // 3}" for i in range(lo, hi)],
-            "url": [f"https://example.org/images/{i}.jpg" for i in ids[lo:hi]],
+            "url": urls[lo:hi],
             "bytes": pa.array([data for _, data in items[lo:hi]], pa.binary()),
+            "meta": metas[lo:hi],
         })
         workspace.write_table("images_final", f"{shard:05d}", table)
         workspace.write_array("images_final", f"{shard:05d}", vectors[lo:hi].astype(np.float16))
     columns = {"image_id": ids, "doc_id": [f"doc{i // 3}" for i in range(len(ids))],
-               "url": [f"https://example.org/images/{i}.jpg" for i in ids]}
+               "url": urls}
     for k in (1, 2, 3):
         columns[f"text{k}"] = [f"Real sentence {k} about image {i}." for i in ids]
         columns[f"score{k}"] = pa.array([0.56 - 0.01 * k] * len(ids), pa.float32())

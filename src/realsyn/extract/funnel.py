@@ -4,7 +4,9 @@
     sentences: extracted / after quality / after semantic / after dedup (exact + near, then
                paraphrase)
 
-with every drop reason counted. Stored as report/funnel.json and printed by the CLI (it is the
+with every drop reason counted, and, for HTML and WARC inputs, the words of page text the reader
+kept and those it removed by reason (boilerplate_nav, boilerplate_footer, script, ...; counted
+by realsyn.ingest.html). Stored as report/funnel.json and printed by the CLI (it is the
 summary line of the dedup and semantic_dedup stages).
 """
 
@@ -26,6 +28,16 @@ SENTENCE_STEPS = ("extracted", "after_quality", "after_semantic", "after_exact_n
 def _drops(stats: dict[str, Any]) -> dict[str, int]:
     return {key.removeprefix("dropped_"): int(value) for key, value in sorted(stats.items())
             if key.startswith("dropped_") and value}
+
+
+def text_words(ingest: dict[str, Any]) -> dict[str, Any]:
+    """Words of page text kept and removed by reason ({} when no page was read)."""
+    removed = {key.removeprefix("words_removed_"): int(value)
+               for key, value in sorted(ingest.items())
+               if key.startswith("words_removed_") and value}
+    if not removed and not ingest.get("words_kept"):
+        return {}
+    return {"kept": int(ingest.get("words_kept", 0)), "removed": removed}
 
 
 def build(workspace: Workspace) -> dict[str, Any]:
@@ -74,6 +86,7 @@ def build(workspace: Workspace) -> dict[str, Any]:
         "sentences": sentence_rows,
         "image_drops": image_drops,
         "sentence_drops": sentence_drops,
+        "text_words": text_words(workspace.stage_stats("ingest")),
         "perplexity_scorer": workspace.manifest().get("perplexity_scorer"),
     }
 
@@ -95,6 +108,13 @@ def format_funnel(result: dict[str, Any]) -> str:
         if drops:
             lines.append("    dropped: " + ", ".join(f"{name} {value}"
                                                      for name, value in drops.items()))
+    words = result.get("text_words") or {}
+    if words:
+        removed = words.get("removed") or {}
+        lines.append(f"  page text words: kept {words.get('kept', 0)}, removed "
+                     f"{sum(removed.values())}" + (" (" + ", ".join(
+                         f"{name} {value}" for name, value in removed.items()) + ")"
+                         if removed else ""))
     if result.get("perplexity_scorer"):
         lines.append(f"  perplexity scorer: {result['perplexity_scorer']}")
     return "\n".join(lines)

@@ -25,27 +25,55 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from realsyn.ingest.raw_urls import RAW_URL_KEY, http_url, resolve_public
 from realsyn.ingest.sources import WorkUnit, read_limited
 from realsyn.ingest.text import looks_like_text, web_codec
 from realsyn.records import image_item, make_document, text_item
 
-# Subtrees that never hold the page's content.
-SKIP_TAGS = frozenset({
-    "script", "style", "noscript", "template", "nav", "aside", "form", "button", "select",
-    "textarea", "iframe", "svg", "math", "object", "embed", "canvas", "video", "audio", "map",
-    "dialog", "head", "-comment", "!doctype"})
+# Subtrees that never hold the page's content, and the reason their words are counted under.
+SKIP_TAGS = {
+    "script": "script", "style": "style", "noscript": "noscript", "template": "template",
+    "nav": "boilerplate_nav", "form": "form", "button": "form", "select": "form",
+    "textarea": "form", "dialog": "dialog", "head": "head", "iframe": "embedded",
+    "svg": "embedded", "math": "embedded", "object": "embedded", "embed": "embedded",
+    "canvas": "embedded", "video": "embedded", "audio": "embedded", "map": "embedded"}
+# Comments and the doctype are no page text: skipped without a count.
+NOT_TEXT_TAGS = frozenset({"-comment", "!doctype"})
 # Page-level header/footer are boilerplate; inside an article they hold its title or notes.
-CONTEXTUAL_TAGS = frozenset({"header", "footer"})
+CONTEXTUAL_TAGS = {"header": "boilerplate_header", "footer": "boilerplate_footer"}
 CONTENT_TAGS = frozenset({"article", "main"})
 # Tags that continue the current text item; every other element starts a new one.
 INLINE_TAGS = frozenset({
     "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em",
     "font", "i", "ins", "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strike",
     "strong", "sub", "sup", "time", "tt", "u", "var", "wbr", "-text", "br"})
-BOILERPLATE_CLASS = re.compile(
-    r"(?:^|[\s_-])(nav|navbar|navheader|navfooter|menu|breadcrumbs?|sidebar|footer|cookies?|"
-    r"banner|share|social|advert|ads|skip-link)(?:$|[\s_-])", re.IGNORECASE)
-BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
+# Class or id tokens of page chrome, by reason. "nav" also matches inside a token at its
+# start or end ("docnav", "navheader", "mobile-nav") but not in the middle ("unavailable").
+# Sidebars are not here: a sidebar holding prose is content (DocBook's class="sidebar" boxes).
+_TOKEN_END = r"(?=$|[\s_-])"
+BOILERPLATE_CLASSES = (
+    ("boilerplate_nav", re.compile(
+        r"(?:^|[\s_-])(?:[a-z]*nav(?:bar|header|footer|igation|menu|links)?|menu|skip-link)"
+        + _TOKEN_END, re.IGNORECASE)),
+    ("boilerplate_breadcrumbs", re.compile(r"(?:^|[\s_-])breadcrumbs?" + _TOKEN_END,
+                                           re.IGNORECASE)),
+    # Tables of contents and DocBook's lists of figures / tables / examples (link indexes).
+    ("boilerplate_toc", re.compile(
+        r"(?:^|[\s_-])(?:toc|toctree-wrapper|table-of-contents|list-of-[a-z]+)" + _TOKEN_END,
+        re.IGNORECASE)),
+    ("boilerplate_footer", re.compile(r"(?:^|[\s_-])footer" + _TOKEN_END, re.IGNORECASE)),
+    ("boilerplate_banner", re.compile(r"(?:^|[\s_-])(?:banner|cookies?|share|social|advert|ads)"
+                                      + _TOKEN_END, re.IGNORECASE)),
+)
+BOILERPLATE_ROLES = {"navigation": "boilerplate_nav", "banner": "boilerplate_banner",
+                     "contentinfo": "boilerplate_footer", "search": "form"}
+# Side boxes (<aside>, class "sidebar", role "complementary") are kept when they hold prose and
+# dropped as a link list when most of their words are link text (a sidebar menu).
+SIDE_BOX_CLASS = re.compile(r"(?:^|[\s_-])sidebar" + _TOKEN_END, re.IGNORECASE)
+LINK_LIST_MIN_SHARE = 0.6
+# A pager: a small block whose every word is link text naming a direction ("Prev | Next").
+PAGER_WORDS = frozenset({"prev", "previous", "next", "up", "home", "top", "back", "forward",
+                         "«", "»", "‹", "›", "<", ">", "|", "<<", ">>"})
 
 # Browsers cap the DOM depth (Chrome: 512); HTML5 tree building is quadratic in depth, so
 # deeper tags are removed (their text stays) before parsing.
@@ -57,6 +85,9 @@ VOID_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input
                        "meta", "source", "track", "wbr", "param", "keygen"})
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""",
                           re.IGNORECASE)
+
+
+WORD = re.compile(r"\w+")
 
 
 def normalize_space(text: str) -> str:
@@ -136,21 +167,32 @@ def cap_depth(html: str, max_depth: int = MAX_DEPTH) -> tuple[str, int]:
 # ---------------------------------------------------------------- resolving sources
 class PageLocation:
     """Where a page lives: an absolute URL (web pages, WARC records) or a path under the
-    input root (pages on disk). Resolves the sources of its images accordingly."""
+    input root (pages on disk). Resolves the sources of its images accordingly, and gives
+    each image's public URL (`raw_url`): the source resolved against the page's URL, or for
+    a page on disk against its canonical URL when it declares one."""
 
     def __init__(self, url: str | None = None, path: str | None = None):
         self.url = url
         self.path = path
         self.base = url
+        self.base_href = ""
+        self.public_base: str | None = url
+
+    def set_public_url(self, canonical: str) -> None:
+        """A page on disk that names its canonical http(s) URL: its images' public URLs
+        resolve against it (and its <base>)."""
+        if self.url is None and http_url(canonical.strip()):
+            self.public_base = urljoin(canonical.strip(), self.base_href)
 
     def set_base(self, href: str) -> None:
         href = href.strip()
         if not href:
             return
+        self.base_href = href
         if self.url:
-            self.base = urljoin(self.url, href)
+            self.public_base = self.base = urljoin(self.url, href)
         elif urlsplit(href).scheme in ("http", "https"):
-            self.base = href
+            self.public_base = self.base = href
         elif self.path is not None:
             # A relative <base> of a page on disk moves its folder.
             folder = posixpath.dirname(self.path)
@@ -169,6 +211,11 @@ class PageLocation:
         if src.startswith("//"):
             return "https:" + src
         return self._local(src, posixpath.dirname(self.path or ""))
+
+    def raw_url(self, src: str | None) -> str | None:
+        """The absolute http(s) URL of a source as the page gives it; None where the page
+        has no URL to resolve it against (a page on disk) or the source is inline data."""
+        return resolve_public(src, self.public_base)
 
     @staticmethod
     def _local(src: str, folder: str) -> str:
@@ -196,19 +243,60 @@ def best_srcset_candidate(srcset: str) -> str | None:
 
 
 # ---------------------------------------------------------------- the DOM walk
-def _is_boilerplate(node: LexborNode, in_content: bool) -> bool:
+def word_count(text: str) -> int:
+    """Words as the counters count them: runs of letters and digits (punctuation is none)."""
+    return sum(1 for _ in WORD.finditer(text))
+
+
+def subtree_words(node: LexborNode) -> int:
+    """Words of a subtree; its text nodes are separated ("<li>Prev</li><li>Home</li>" is two
+    words, not "PrevHome")."""
+    return word_count(node.text(separator=" "))
+
+
+def _boilerplate_reason(node: LexborNode, in_content: bool) -> str | None:
+    """Why a subtree is page chrome rather than content (the counter's reason), or None."""
     tag = node.tag
     if tag in SKIP_TAGS:
-        return True
+        return SKIP_TAGS[tag]
     if tag in CONTEXTUAL_TAGS and not in_content:
-        return True
+        return CONTEXTUAL_TAGS[tag]
     attributes = node.attributes
-    if (attributes.get("role") or "").lower() in BOILERPLATE_ROLES:
-        return True
+    role = (attributes.get("role") or "").lower()
+    if role in BOILERPLATE_ROLES:
+        return BOILERPLATE_ROLES[role]
     if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
-        return True
+        return "hidden"
     names = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
-    return bool(names.strip()) and BOILERPLATE_CLASS.search(names) is not None
+    if names.strip():
+        for reason, pattern in BOILERPLATE_CLASSES:
+            if pattern.search(names):
+                return reason
+    return None
+
+
+def _is_side_box(node: LexborNode) -> bool:
+    attributes = node.attributes
+    return node.tag == "aside" or (attributes.get("role") or "").lower() == "complementary" \
+        or SIDE_BOX_CLASS.search(attributes.get("class") or "") is not None
+
+
+def _is_link_list(node: LexborNode) -> bool:
+    """Whether most words of a subtree are link text (a menu, not prose)."""
+    total = subtree_words(node)
+    if not total:
+        return False
+    linked = sum(subtree_words(link) for link in node.css("a[href]"))
+    return linked / total >= LINK_LIST_MIN_SHARE
+
+
+def _is_pager(pieces: list[tuple[str, bool]]) -> bool:
+    """Whether a text item is a pager: every word is link text naming a direction, or a
+    separator between such links ("|", "»")."""
+    words = [(word.lower(), linked) for text, linked in pieces for word in text.split()]
+    return bool(words) and all(word in PAGER_WORDS and (linked or not word.isalpha())
+                               for word, linked in words) \
+        and any(word.isalpha() for word, _ in words)
 
 
 def _figure_caption(figure: LexborNode) -> str | None:
@@ -265,6 +353,9 @@ def _image(node: LexborNode, location: PageLocation,
             if attributes.get(key)}
     if src != attributes.get("src") and attributes.get("src"):
         meta["src"] = attributes["src"]
+    raw_url = location.raw_url(src)
+    if raw_url:
+        meta[RAW_URL_KEY] = raw_url
     caption = _caption_of(img if img is not None else node, captions)
     if caption:
         meta["caption"] = caption
@@ -273,34 +364,50 @@ def _image(node: LexborNode, location: PageLocation,
 
 def extract_items(root: LexborNode, location: PageLocation, stats: Counter[str] | None = None
                   ) -> list[dict[str, Any]]:
-    """Text and image items of a page in reading order; an image element that cannot be read
-    is counted (`items_dropped_invalid_image`) and the rest of the page kept."""
+    """Text and image items of a page in reading order. The words of every subtree left out
+    are counted by reason (`words_removed_<reason>`), those kept as `words_kept`; an image
+    element that cannot be read is counted (`items_dropped_invalid_image`) and the rest of the
+    page kept."""
     stats = stats if stats is not None else Counter()
     items: list[dict[str, Any]] = []
-    buffer: list[str] = []
+    buffer: list[tuple[str, bool]] = []  # (text, inside a link)
     captions: dict[tuple[int, str], str | None] = {}
 
     def flush() -> None:
-        text = normalize_space("".join(buffer))
+        text = normalize_space("".join(piece for piece, _ in buffer))
+        if text and _is_pager(buffer):
+            stats["words_removed_boilerplate_nav"] += word_count(text)
+            text = ""
         buffer.clear()
         if text:
+            stats["words_kept"] += word_count(text)
             items.append(text_item(text))
 
-    # (node, in_content, exiting): iterative so that any depth is safe.
-    stack: list[tuple[LexborNode, bool, bool]] = [(root, False, False)]
+    # (node, in_content, in_side_box, in_link, exiting): iterative so that any depth is safe.
+    stack: list[tuple[LexborNode, bool, bool, bool, bool]] = [(root, False, False, False, False)]
     while stack:
-        node, in_content, exiting = stack.pop()
+        node, in_content, in_side, in_link, exiting = stack.pop()
         tag = node.tag
         if exiting:
             flush()
             continue
         if tag == "-text":
-            buffer.append(node.text(deep=False) or "")
+            buffer.append((node.text(deep=False) or "", in_link))
             continue
         if tag == "br":
-            buffer.append(" ")
+            buffer.append((" ", in_link))
             continue
-        if _is_boilerplate(node, in_content):
+        if tag in NOT_TEXT_TAGS:
+            continue
+        reason = _boilerplate_reason(node, in_content)
+        # Only the outermost side box is measured: nested boxes must not cost quadratic time.
+        if reason is None and not in_side and _is_side_box(node):
+            in_side = True
+            if _is_link_list(node):
+                reason = "boilerplate_link_list"
+        if reason is not None:
+            if words := subtree_words(node):
+                stats[f"words_removed_{reason}"] += words
             continue
         if tag in ("img", "picture"):
             try:
@@ -315,14 +422,15 @@ def extract_items(root: LexborNode, location: PageLocation, stats: Counter[str] 
         block = tag not in INLINE_TAGS
         if block:
             flush()
-            stack.append((node, in_content, True))
+            stack.append((node, in_content, in_side, in_link, True))
         in_content = in_content or tag in CONTENT_TAGS
+        in_link = in_link or (tag == "a" and "href" in node.attributes)
         children = []
         child = node.child
         while child is not None:
             children.append(child)
             child = child.next
-        stack.extend((c, in_content, False) for c in reversed(children))
+        stack.extend((c, in_content, in_side, in_link, False) for c in reversed(children))
     flush()
     return items
 
@@ -350,6 +458,12 @@ def parse_page(html: str, location: PageLocation, stats: Counter[str]
     canonical = tree.css_first("link[rel=canonical]")
     if canonical is not None and canonical.attributes.get("href"):
         metadata["canonical_url"] = canonical.attributes["href"]
+        location.set_public_url(canonical.attributes["href"])
+    head = tree.head
+    if head is not None:  # the body's scripts and styles are counted by the walk
+        for node in head.css("script, style, noscript, template"):
+            if words := subtree_words(node):
+                stats[f"words_removed_{SKIP_TAGS[node.tag]}"] += words
     body = tree.body
     items = extract_items(body, location, stats) if body is not None else []
     return items, metadata

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from realsyn.ingest.raw_urls import RAW_URL_KEY, obelics_raw_url
 from realsyn.ingest.sources import (
     WorkUnit,
     bounded_lines,
@@ -78,6 +79,8 @@ def row_document(row: dict[str, Any], relpath: str, locator: str, stats: Counter
     general = _json_value(row.get("general_metadata"), stats,
                           "rows_invalid_general_metadata_json")
     general = general if isinstance(general, dict) else {}
+    url = row.get("url") if isinstance(row.get("url"), str) else general.get("url")
+    url = url if isinstance(url, str) else None
     items = []
     for text, image, meta in zip(texts, images, item_meta, strict=True):
         if (text is None) == (image is None):
@@ -88,14 +91,12 @@ def row_document(row: dict[str, Any], relpath: str, locator: str, stats: Counter
             else:
                 stats["items_dropped_text_not_a_string"] += 1
         else:
-            item = _image(image, relpath, meta if isinstance(meta, dict) else {})
+            item = _image(image, relpath, meta if isinstance(meta, dict) else {}, url)
             if item is None:
                 stats["items_dropped_unusable_image_entry"] += 1
             else:
                 items.append(item)
-    url = row.get("url") if isinstance(row.get("url"), str) else general.get("url")
-    return make_document(f"{relpath}#{locator}", url if isinstance(url, str) else None, items,
-                         general)
+    return make_document(f"{relpath}#{locator}", url, items, general)
 
 
 def safe_row_document(row: dict[str, Any], relpath: str, locator: str, stats: Counter[str]
@@ -148,7 +149,11 @@ def batch_rows(batch: pa.RecordBatch, max_row_bytes: int, stats: Counter[str]
         yield row
 
 
-def _image(entry: Any, relpath: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+def _image(entry: Any, relpath: str, meta: dict[str, Any], page_url: str | None
+           ) -> dict[str, Any] | None:
+    raw_url = obelics_raw_url(entry, meta, page_url)
+    if raw_url:
+        meta = {**meta, RAW_URL_KEY: raw_url}
     if isinstance(entry, str):
         return image_item(_image_location(entry, relpath), None, meta) if entry.strip() else None
     if isinstance(entry, bytes | bytearray):

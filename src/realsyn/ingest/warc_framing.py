@@ -102,11 +102,13 @@ class _Source:
                 self._advance_raw(1)  # look for the next member after this header
                 self._skip_to_member()
                 continue
-            consumed = len(self.pending) - len(self.inflater.unconsumed_tail) - len(
-                self.inflater.unused_data)
-            self._advance_raw(consumed)
+            # At a member's end CPython leaves a stale `unconsumed_tail` (the same bytes as
+            # `unused_data`) when the call was output-limited: the rest is unused_data alone.
+            rest = self.inflater.unused_data if self.inflater.eof else \
+                self.inflater.unconsumed_tail
+            self._advance_raw(len(self.pending) - len(rest))
             if self.inflater.eof:
-                self.pending = self.inflater.unused_data + self.inflater.unconsumed_tail
+                self.pending = rest
                 self.inflater = None
             else:
                 self.pending = self.inflater.unconsumed_tail

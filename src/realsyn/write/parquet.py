@@ -3,12 +3,18 @@
 - release: exactly `raw_image_url, text1, text2, text3, syn_text`, as the RealSyn datasets were
   published, so that tools written for them read ours.
 - extended: every score and id of the balanced rows plus where each sample sits in the shards
-  (`key`, `shard`), the written image size and its sha256; image bytes are left out.
+  (`key`, `shard`), the written image size and its sha256, and `raw_image_url` with
+  `raw_image_url_is_local`; image bytes are left out.
+
+`raw_image_url` is the image's public URL as its document gave it (resolved against the page's
+URL at ingest, see realsyn.ingest.raw_urls); only where the document named no URL does it fall
+back to the image's location (a local path), and `raw_image_url_is_local` says so.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import posixpath
 import uuid
 from typing import Any
@@ -16,6 +22,8 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from realsyn.ingest.raw_urls import RAW_URL_KEY, http_url
 
 RELEASE_SCHEMA = pa.schema([
     ("raw_image_url", pa.string()),
@@ -28,10 +36,28 @@ RELEASE_SCHEMA = pa.schema([
 EXCLUDED_COLUMNS = {"bytes", "image_bytes"}
 
 
+def release_url(location: str | None, meta: str | dict[str, Any] | None
+                ) -> tuple[str | None, bool]:
+    """(raw_image_url, is_local) of an image from its location and its metadata (JSON)."""
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = None
+    raw = meta.get(RAW_URL_KEY) if isinstance(meta, dict) else None
+    if http_url(raw):
+        return raw, False
+    if http_url(location):
+        return location, False
+    return location, True
+
+
 def release_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows carry `raw_image_url` (release_url's answer), never a bare location."""
     return pa.Table.from_pylist([
-        {"raw_image_url": row.get("url"), "text1": row.get("text1"), "text2": row.get("text2"),
-         "text3": row.get("text3"), "syn_text": row.get("syn_text")} for row in rows
+        {"raw_image_url": row.get("raw_image_url"), "text1": row.get("text1"),
+         "text2": row.get("text2"), "text3": row.get("text3"), "syn_text": row.get("syn_text")}
+        for row in rows
     ], schema=RELEASE_SCHEMA)
 
 

@@ -59,9 +59,10 @@ def read_row_range(workspace: Workspace, dataset: str, start: int, stop: int) ->
     return pa.concat_tables(parts)
 
 
-def fetch_image_bytes(workspace: Workspace, rows: pa.Table, dataset: str = IMAGES
-                      ) -> list[bytes | None]:
-    """The image bytes of each row from `images_final`; None where the locator is wrong."""
+def fetch_images(workspace: Workspace, rows: pa.Table, dataset: str = IMAGES
+                 ) -> list[tuple[bytes | None, str | None]]:
+    """(bytes, metadata JSON) of each row's image from `images_final`; (None, None) where the
+    locator is wrong."""
     image_ids = rows.column("image_id").to_pylist()
     shards = rows.column("image_shard").to_pylist()
     positions = rows.column("image_row").to_pylist()
@@ -69,13 +70,19 @@ def fetch_image_bytes(workspace: Workspace, rows: pa.Table, dataset: str = IMAGE
     for i, shard in enumerate(shards):
         if shard is not None and positions[i] is not None:
             wanted[shard].append(i)
-    out: list[bytes | None] = [None] * rows.num_rows
+    out: list[tuple[bytes | None, str | None]] = [(None, None)] * rows.num_rows
     for shard, indices in sorted(wanted.items()):
-        table = workspace.read_table(dataset, shard, columns=["image_id", "bytes"])
+        with workspace.parquet_file(dataset, shard) as handle:
+            # `meta` (where the public URL is) may be absent from a hand-made dataset.
+            columns = [name for name in ("image_id", "bytes", "meta")
+                       if name in handle.schema_arrow.names]
+            table = handle.read(columns=columns)
+        metas = table.column("meta") if "meta" in columns else None
         for i in indices:
             row = positions[i]
             if 0 <= row < table.num_rows and table.column("image_id")[row].as_py() == image_ids[i]:
-                out[i] = table.column("bytes")[row].as_py()
+                out[i] = (table.column("bytes")[row].as_py(),
+                          metas[row].as_py() if metas is not None else None)
     return out
 
 
@@ -118,18 +125,19 @@ class WriteStage(Stage):
         total = workspace.count_rows(self.balanced)
         rows = read_row_range(workspace, self.balanced, start,
                               min(start + config.samples_per_shard, total))
-        images = fetch_image_bytes(workspace, rows, self.images)
+        images = fetch_images(workspace, rows, self.images)
         root = workspace.staged_url(output_root(ctx))
         writer = TarShardWriter(posixpath.join(root, "shards"), shard_id, config.image_size,
                                 config.resize_mode, config.jpeg_quality)
         digits = key_digits(config.samples_per_shard)
         stats = {RECORDS: rows.num_rows, "dropped_missing_image": 0}
-        written_rows, written = [], defaultdict(list)
-        for index, (row, image) in enumerate(zip(rows.to_pylist(), images, strict=True)):
+        written_rows, written, release_rows = [], defaultdict(list), []
+        for index, (row, (image, meta)) in enumerate(zip(rows.to_pylist(), images, strict=True)):
             if image is None:
                 stats["dropped_missing_image"] += 1
                 continue
             key = make_key(shard_id, index, digits)
+            row["raw_image_url"], is_local = parquet.release_url(row.get("url"), meta)
             if writer.write(image, key, row.get("text1"), sample_meta(row)) != "success":
                 continue
             record = writer.last_record
@@ -137,20 +145,22 @@ class WriteStage(Stage):
             for name in ("key", "width", "height", "sha256"):
                 written[name].append(record[name])
             written["shard"].append(f"{shard}.tar")
+            written["raw_image_url"].append(row["raw_image_url"])
+            written["raw_image_url_is_local"].append(is_local)
+            release_rows.append(row)
         shard_stats = writer.close()
         stats["dropped_failed_to_decode"] = shard_stats["failed_to_decode"]
         stats["records_out"] = shard_stats["successes"]
         stats["bytes_written"] = shard_stats["bytes"]
 
         kept = rows.take(pa.array(written_rows, pa.int64()))
-        parquet.write_parquet(parquet.release_table(kept.to_pylist()),
+        parquet.write_parquet(parquet.release_table(release_rows),
                               posixpath.join(root, "release", f"{shard}.parquet"))
-        columns = {name: pa.array(values, pa.int32() if name in ("width", "height") else
-                                  pa.string()) for name, values in written.items()}
-        if not written_rows:  # keep the extended schema even for an empty shard
-            columns = {"key": pa.array([], pa.string()), "width": pa.array([], pa.int32()),
-                       "height": pa.array([], pa.int32()), "sha256": pa.array([], pa.string()),
-                       "shard": pa.array([], pa.string())}
+        types = {"width": pa.int32(), "height": pa.int32(), "raw_image_url_is_local": pa.bool_()}
+        # Every column, even for an empty shard, so the extended schema never varies.
+        columns = {name: pa.array(written[name], types.get(name, pa.string()))
+                   for name in ("key", "width", "height", "sha256", "shard", "raw_image_url",
+                                "raw_image_url_is_local")}
         parquet.write_parquet(parquet.extended_table(kept, columns),
                               posixpath.join(root, "extended", f"{shard}.parquet"))
         return stats
