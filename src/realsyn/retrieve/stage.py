@@ -428,7 +428,7 @@ class RetrieveStage(SteppedStage):
         found_rows = np.unique(np.asarray(picked.column("row")))
         stats["dropped_no_sentence"] = len(rows) - len(found_rows)
         if meta["n_clusters"]:
-            stats.update(self.audit(ctx, meta, index_of, rows, picked))
+            stats.update(self.audit(ctx, meta, index_of, rows, probes, picked))
         if config.max_uses_per_sentence and meta["n_clusters"]:
             offset = meta["image_offsets"][shard]
             pairs = picked.append_column("image_shard", pa.array(
@@ -443,11 +443,12 @@ class RetrieveStage(SteppedStage):
         return stats
 
     def audit(self, ctx: Context, meta: dict[str, Any], index_of: int, rows: np.ndarray,
-              picked: pa.Table) -> dict[str, Any]:
+              probes: np.ndarray, picked: pa.Table) -> dict[str, Any]:
         """Sums of the audit over this shard's audit images (ratios in the report step)."""
         top_k = ctx.config.retrieve.top_k
         offset = list(meta["image_offsets"].values())[index_of]
-        local = rows[np.isin(rows + offset, np.asarray(meta["audit_rows"], np.int64))]
+        audited = np.isin(rows + offset, np.asarray(meta["audit_rows"], np.int64))
+        local = rows[audited]
         if not len(local):
             return {}
         exact = pick(ctx.workspace.read_partition(AUDIT, index_of), top_k,
@@ -464,7 +465,9 @@ class RetrieveStage(SteppedStage):
                 "audit_sum_routed_score": float(np.nansum(routed_scores)),
                 "audit_sum_exact_score": float(np.nansum(exact_scores)),
                 "audit_sum_recall": recall,
-                "audit_sum_top1_same": int((routed_keys[:, 0] == exact_keys[:, 0]).sum())}
+                "audit_sum_top1_same": int((routed_keys[:, 0] == exact_keys[:, 0]).sum()),
+                # adaptive routing probes a varying number of lists
+                "audit_sum_lists_probed": int((probes[audited] >= 0).sum())}
 
     def write_output(self, ctx: Context, meta: dict[str, Any], shard: str, rows: np.ndarray,
                      probes: np.ndarray, picked: pa.Table) -> None:
@@ -710,7 +713,9 @@ def audit_figures(stats: dict[str, Any], top_k: int) -> dict[str, Any]:
     ratio = stats[f"{AUDIT_SUMS}routed_score"] / exact if exact else 1.0
     return {"audit_score_ratio": round(ratio, 4),
             f"audit_recall@{top_k}": round(stats[f"{AUDIT_SUMS}recall"] / queries, 4),
-            "audit_top1_same": round(stats[f"{AUDIT_SUMS}top1_same"] / queries, 4)}
+            "audit_top1_same": round(stats[f"{AUDIT_SUMS}top1_same"] / queries, 4),
+            "audit_lists_per_image": round(stats.get(f"{AUDIT_SUMS}lists_probed", 0) / queries,
+                                           3)}
 
 
 def preview(workspace: Workspace, n_images: int, top_k: int, dataset: str = OUTPUT
