@@ -1,7 +1,7 @@
 """The whole pipeline through `realsyn run` in a subprocess, with the real LLM backend
-(llama.cpp in-process, the shipped Qwen2.5 0.5B GGUF) on the four images that two
-documents of the sample corpus yield; no perplexity scorer and the offline encoder, so that a
-run takes about a minute on two cores."""
+(llama.cpp in-process, the shipped Qwen2.5 0.5B GGUF) on the six images that two documents
+of the sample corpus yield; no perplexity scorer and the offline encoder, so that a run takes
+one to two minutes on two busy cores."""
 
 from __future__ import annotations
 

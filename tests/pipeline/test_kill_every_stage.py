@@ -76,7 +76,9 @@ def test_sigkill_inside_every_stage_then_resume_gives_the_same_bytes(chained, tm
     config = new_workspace(tmp_path)
     rng = random.Random(SEED)
     for stage in STAGES:
-        kill_inside(stage, rng.uniform(0.05, 0.5) * wall[stage], config)
+        chosen = rng.uniform(0.05, 0.5) * wall[stage]
+        landed = kill_inside(stage, chosen, config)
+        print(f"killed {landed:.3f} s into {stage} (chosen {chosen:.3f} s)")  # shown with -s
 
     process = realsyn("run", str(config))
     assert stages_ran(process.stdout) == ["write"]
