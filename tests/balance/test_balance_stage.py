@@ -9,7 +9,6 @@ import pyarrow as pa
 import pytest
 from balance_helpers import grouped_vectors, unit, write_generated, write_images_final
 
-from realsyn.balance import sampling
 from realsyn.balance.stage import BalanceStage
 from realsyn.executors.local import LocalExecutor
 
@@ -39,51 +38,6 @@ def build(ctx, with_scores: bool = True, syn_texts=None, vectors=None):
 
 def run(ctx, stage=None):
     return LocalExecutor(1).run(stage or BalanceStage(), ctx)
-
-
-def test_band_and_cap_counts(make_context):
-    ctx = make_context({"n_clusters": 5, "cap": 10})
-    ids, scores = build(ctx)
-    stats = run(ctx)
-    assert stats["records_in"] == len(ids) + 4
-    assert stats["dropped_no_embedding"] == 4
-    assert stats["dropped_no_score"] == 1
-    assert stats["dropped_below_band"] == int((scores < 0.51).sum())
-    assert stats["dropped_above_band"] == int((scores > 0.61).sum())
-    in_band = (scores >= 0.51) & (scores <= 0.61)
-    # The same k-means (same seed) over the in-band embeddings gives every in-band image's
-    # cluster, so the cap can be checked cluster by cluster: min(size, t) of each survives.
-    band_rows = np.flatnonzero(in_band)
-    embeddings = np.concatenate([ctx.workspace.read_array("images_final", s)
-                                 for s in ctx.workspace.array_shards("images_final")])
-    labels = sampling.cluster_images(embeddings[band_rows].astype(np.float32), 5, 20, 0)
-    per_cluster = np.bincount(labels, minlength=5)
-    expected = np.minimum(per_cluster, 10)
-    assert stats["records_out"] == expected.sum()
-    assert stats["dropped_cluster_cap"] == per_cluster.sum() - expected.sum()
-    assert per_cluster.max() > 10 and per_cluster.min() < 10  # both cases occur
-
-    out = ctx.workspace.read_dataset("balanced").to_pylist()
-    assert len(out) == stats["records_out"]
-    kept_rows = np.array([ids.index(r["image_id"]) for r in out])
-    assert all(0.51 <= r["balance_score"] <= 0.61 for r in out)
-    label_of = dict(zip(band_rows.tolist(), labels.tolist(), strict=True))
-    assert [label_of[row] for row in kept_rows] == [r["balance_cluster"] for r in out]
-    assert np.array_equal(np.bincount([r["balance_cluster"] for r in out], minlength=5), expected)
-    # the locator points at the image's row in images_final
-    for r in out:
-        images = ctx.workspace.read_table("images_final", r["image_shard"])
-        assert images.column("image_id")[r["image_row"]].as_py() == r["image_id"]
-    # input order is kept, and every generated column is carried over
-    assert kept_rows.tolist() == sorted(kept_rows.tolist())
-    assert {"text1", "text3", "score2", "sentence_id1", "syn_text", "syn_status"} <= set(out[0])
-
-    report = ctx.workspace.read_json("report/balance.json")
-    assert report["cap_t"] == 10 and report["clusters_before"]["clusters"] == 5
-    assert report["clusters_after"]["max"] == 10
-    assert report["clusters_after"]["normalized_entropy"] > report["clusters_before"][
-        "normalized_entropy"]
-    assert sum(c for _, c in report["score_histogram"]) == len(ids) - 1
 
 
 def test_target_sets_cap_and_is_deterministic(make_context):

@@ -40,10 +40,10 @@ def small_config(root: Path, corpus: Path) -> dict[str, Any]:
     }
 
 
-def slice_corpus(folder: Path) -> Path:
+def slice_corpus(folder: Path, documents: int = DOCUMENTS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     corpus = folder / "slice.parquet"
-    pq.write_table(pq.read_table(SAMPLE).slice(0, DOCUMENTS), corpus)
+    pq.write_table(pq.read_table(SAMPLE).slice(0, documents), corpus)
     # Image paths in the documents are relative to the corpus file (and must stay inside).
     shutil.copytree(SAMPLE.parent / "images", folder / "images")
     return corpus

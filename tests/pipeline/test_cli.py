@@ -5,22 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import yaml
+from chained_pipeline import SRC, write_config
 from small_pipeline import slice_corpus, small_config
 from typer.testing import CliRunner
 
 import realsyn
 from realsyn.cli import app
-
-SRC = str(Path(realsyn.__file__).parents[1])
-
-
-def write_config(folder: Path, config: dict) -> Path:
-    path = folder / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def invoke(*args: str):
