@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from balance_helpers import grouped_vectors, unit, write_generated, write_images_final
 
+from realsyn.balance import sampling
 from realsyn.balance.stage import BalanceStage
 from realsyn.executors.local import LocalExecutor
 
