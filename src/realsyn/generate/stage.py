@@ -23,14 +23,16 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.config import LLMConfig
-from realsyn.generate.fusion import clean_output, fusion_messages, normalize_space
+from realsyn.generate.fusion import clean_output, fusion_messages, normalize_space, parse_tags
 from realsyn.generate.images import ImageStore, decode_image
+from realsyn.generate.quality import QualityCounter, quality_report, report_lines
 from realsyn.models.llm.base import ChatRequest
 from realsyn.stage import RECORDS, Context, Stage
 
 INPUT = datasets.RETRIEVED
 OUTPUT = datasets.GENERATED
 OK = "ok"
+REPORT = "report/generation.json"
 GENERATED_FIELDS = [("caption", pa.string()), ("tags", pa.string()), ("syn_text", pa.string()),
                     ("syn_status", pa.string())]
 
@@ -49,6 +51,7 @@ class GenerateStage(Stage):
                  output: str = OUTPUT) -> None:
         self.models = None
         self.images: ImageStore | None = None
+        self.quality: QualityCounter | None = None
         self.retrieved, self.image_dataset, self.output = retrieved, images, output
 
     def reads(self, config) -> list[str]:
@@ -67,8 +70,12 @@ class GenerateStage(Stage):
 
         self.models = build_models(ctx.config, ctx.workspace)
         self.images = ImageStore(ctx.workspace, self.image_dataset)
+        import spacy  # NER for the quality counts, loaded once per worker
+
+        self.quality = QualityCounter(spacy.load(ctx.config.extract.sentences.spacy_model))
 
     def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
+        ctx.workspace.write_json(REPORT, quality_report(stats))
         if self.models is not None:
             self.models.close()
             self.models = None
@@ -103,6 +110,9 @@ class GenerateStage(Stage):
         stats["syn_same_as_text1"] = sum(
             status == OK and normalize_space(syn) == normalize_space(t1)
             for status, syn, t1 in zip(out["syn_status"], out["syn_text"], text1, strict=True))
+        stats.update(self.quality.count(
+            text1, out["syn_text"], out["caption"],
+            [[tag for tag, _ in parse_tags(value)] for value in out["tags"]]))
         columns = {name: table.column(name) for name in table.column_names
                    if name not in dict(GENERATED_FIELDS)}
         for name, kind in GENERATED_FIELDS:
@@ -188,4 +198,4 @@ class GenerateStage(Stage):
             line += "; fell back to text1: " + ", ".join(f"{k[9:]}={v}" for k, v in
                                                        sorted(failed.items()))
         cache = f"llm cache hits={stats.get('cache_hits', 0)} misses={stats.get('cache_misses', 0)}"
-        return f"{line}\n{cache}"
+        return f"{line}\n{cache}\n{report_lines(quality_report(stats))}"

