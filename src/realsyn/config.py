@@ -495,7 +495,8 @@ class GenerateConfig(Section):
     max_syn_tokens: int | None = Field(
         default=None, ge=8, description="Token limit of syn_text; None: the encoder's context.")
     min_syn_words: int = Field(default=3, ge=1)
-    batch_size: int = Field(default=32, ge=1, description="Images decoded and sent at once.")
+    batch_size: int = Field(default=8, ge=1, description="Images tagged and sent to the LLM "
+                            "at once; the next batch is tagged while the LLM works on this one.")
     retry_failed: bool = Field(default=False, description="Redo only rows whose syn_status "
                                "is a fallback, keeping the others (`--retry-failed`).")
     llm: LLMConfig = LLMConfig()

