@@ -56,6 +56,16 @@ def test_twelve_photos_through_a_local_llamacpp_server(tmp_path, llama_server):
     rewritten = sum(row["syn_text"] != row["text1"] for row in out)
     assert rewritten >= len(out) // 2, f"only {rewritten} of {len(out)} differ from text1"
     assert stats["cache_misses"] == 24 and stats.get("cache_hits", 0) == 0
+    # The quality report of the run: sane bounds on 12 photos whose texts are full of names,
+    # dates and numbers (the demo's targets are measured in the README).
+    quality = workspace.read_json("report/generation.json")
+    print(json.dumps(quality, indent=1))
+    assert quality["rows"] == 12 and quality["fallback_rows"] == 0
+    assert quality["same_as_text1"] <= 0.5
+    assert quality["text1_facts_in_rewritten_rows"] >= 6
+    assert quality["entity_retention"] >= 0.7
+    assert quality["visual_mention"] >= 0.6
+    assert 0.8 <= quality["length_ratio"] <= 3
     by_name = {name: row for (name, *_), row in zip(PHOTOS, out, strict=True)}
     assert any("cat" in tag for tag, _ in json.loads(by_name["chelsea"]["tags"]))
     assert "espresso" in by_name["coffee"]["tags"]

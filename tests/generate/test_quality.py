@@ -61,3 +61,13 @@ def test_an_empty_run_reports_no_figures():
     report = quality_report({})
     assert report["rows"] == 0 and report["same_as_text1"] is None
     assert report["targets"]["entity_retention"]["met"] is None
+
+
+def test_a_sentence_that_drops_a_name_or_number_of_text1_is_caught(counter):
+    from realsyn.generate.quality import lost_facts
+
+    [facts] = counter.facts_of(["The Eiffel Tower in Paris opened in 1889."])
+    assert lost_facts(facts, "A tall tower in Paris, the Eiffel Tower, opened in 1889.") == []
+    assert lost_facts(facts, "The Eiffel Tower in Paris opened long ago.") == ["1889"]
+    assert lost_facts(facts, "A tall iron tower over green trees.") == ["1889", "Eiffel Tower",
+                                                                        "Paris"]

@@ -64,6 +64,9 @@ class QualityCounter:
             found.append({f for f in facts if f})
         return found
 
+    def facts_of(self, texts: Sequence[str | None]) -> list[set[str]]:
+        return self.facts(self.nlp.pipe([t or "" for t in texts]))
+
     def nouns(self, docs: Iterable[Any]) -> list[set[str]]:
         return [{tok.lemma_.lower() for tok in doc if tok.pos_ in ("NOUN", "PROPN")}
                 for doc in docs]
@@ -72,7 +75,7 @@ class QualityCounter:
               captions: Sequence[str | None], tags: Sequence[Sequence[str]]) -> Counter[str]:
         counts: Counter[str] = Counter()
         text1 = [t or "" for t in text1]
-        facts = self.facts(self.nlp.pipe(text1))
+        facts = self.facts_of(text1)
         nouns = self.nouns(self.nlp.pipe([c or "" for c in captions]))
         for t1, syn, row_facts, caption_nouns, row_tags in zip(
                 text1, syn_text, facts, nouns, tags, strict=True):
@@ -91,6 +94,11 @@ class QualityCounter:
             counts["visual"] += bool(visual)
             counts["visual_new"] += any(not mentions(t1_words, v) for v in visual)
         return Counter({PREFIX + k: v for k, v in counts.items()})
+
+
+def lost_facts(facts: Iterable[str], sentence: str) -> list[str]:
+    """The facts of text1 (from `QualityCounter.facts`) that `sentence` does not contain."""
+    return sorted(f for f in facts if not contains_fact(sentence, f))
 
 
 def load_quality_counter(spacy_model: str) -> QualityCounter:

@@ -30,6 +30,7 @@ from realsyn.generate.images import ImageStore, decode_image
 from realsyn.generate.quality import (
     QualityCounter,
     load_quality_counter,
+    lost_facts,
     quality_report,
     report_lines,
 )
@@ -72,6 +73,7 @@ class GenerateStage(Stage):
         self.images: ImageStore | None = None
         self.quality: Future[QualityCounter] | None = None
         self._quality_loader: ThreadPoolExecutor | None = None
+        self.keep_facts = True
         self.retrieved, self.image_dataset, self.output = retrieved, images, output
 
     def reads(self, config) -> list[str]:
@@ -92,6 +94,7 @@ class GenerateStage(Stage):
         self.images = ImageStore(ctx.workspace, self.image_dataset)
         # spaCy (NER for the quality counts) loads beside the first LLM requests: it is only
         # needed once a shard is generated.
+        self.keep_facts = ctx.config.generate.keep_facts
         self._quality_loader = ThreadPoolExecutor(1, thread_name_prefix="generate-quality")
         self.quality = self._quality_loader.submit(
             load_quality_counter, ctx.config.extract.sentences.spacy_model)
@@ -242,12 +245,16 @@ class GenerateStage(Stage):
 
     def _finish_fusions(self, rows: list[tuple[int, Caption, Tags]], answers: list,
                         text1: list[str | None], out: dict[str, list]) -> None:
-        for (i, caption, tags), answer in zip(rows, answers, strict=True):
+        facts = (self.quality.result().facts_of([text1[i] for i, _, _ in rows])
+                 if self.keep_facts and rows else [set()] * len(rows))
+        for (i, caption, tags), answer, row_facts in zip(rows, answers, facts, strict=True):
             if not answer.ok:
                 self._fall_back(out, i, text1[i], f"llm_{answer.error}")
                 continue
             sentence = clean_output(answer.text)
             problem = self.models.validator.check(sentence, caption.text, tags)
+            if not problem and lost_facts(row_facts, sentence):
+                problem = "lost_fact"  # a name or number of text1 is missing: not its fact
             if problem:
                 self._fall_back(out, i, text1[i], f"invalid_{problem}")
             else:
