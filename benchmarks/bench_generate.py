@@ -104,6 +104,7 @@ def stage_then_bare(server: LlamaCppServer, rows: int, parallel: int) -> dict:
             "stage_sentences_per_s": round(rows / stage_s, 3),
             "bare_sentences_per_s": round(rows / bare_s, 3),
             "stage_over_bare": round(bare_s / stage_s, 3),
+            "llm_waited_for_tags_s": stats.get("wait_for_tags_s", 0),
             "cached_stage_s": round(cached_s, 3),
             "cache_hits_on_rerun": cached_stats.get("cache_hits", 0), "bare_ok": bare_ok}
 
@@ -135,7 +136,8 @@ def main() -> None:
                 print(f"rows={rows:3d} round {round_ + 1}: stage {pair['stage_s']:7.2f} s "
                       f"({pair['stage_sentences_per_s']:.3f}/s)  bare {pair['bare_backend_s']:7.2f}"
                       f" s ({pair['bare_sentences_per_s']:.3f}/s)  stage/bare "
-                      f"{pair['stage_over_bare']:.3f}  syn_ok={pair['syn_ok']}  "
+                      f"{pair['stage_over_bare']:.3f}  llm waited for tags "
+                      f"{pair['llm_waited_for_tags_s']:.1f} s  syn_ok={pair['syn_ok']}  "
                       f"requests={pair['llm_requests']}  cached rerun {pair['cached_stage_s']:.2f}"
                       f" s  load {pair['load_before']} -> {pair['load_after']}", flush=True)
     summary = {}

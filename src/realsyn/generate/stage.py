@@ -16,6 +16,7 @@ so a killed run resumes without asking again (`cache_hits` in the stats).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ class GenerateStage(Stage):
         first = max(1, gen.batch_size // 4)
         batches = [todo[:first]] + [todo[start:start + gen.batch_size]
                                     for start in range(first, len(todo), gen.batch_size)]
-        self._run_batches(batches, ids, text1, out, gen.llm)
+        stats["wait_for_tags_s"] = round(self._run_batches(batches, ids, text1, out, gen.llm), 3)
         stats.update(self.models.llm.take_counters())
         for client in self.models.clients[1:]:
             stats.update({f"caption_{k}": v for k, v in client.take_counters().items()})
@@ -174,15 +175,20 @@ class GenerateStage(Stage):
     # batch go to the LLM in the same round as this batch's fusions. With one llama.cpp slot
     # the requests then run back to back; with several, captions and fusions share the slots.
     def _run_batches(self, batches: list[list[int]], ids: list[str],
-                     text1: list[str | None], out: dict[str, list], llm: LLMConfig) -> None:
+                     text1: list[str | None], out: dict[str, list], llm: LLMConfig) -> float:
+        """Returns the seconds the LLM waited for the helper thread (ideally the first,
+        short batch only)."""
         captioner = self.models.captioner
+        waited = 0.0
         joint = hasattr(captioner, "caption_requests") and \
             getattr(captioner, "client", None) is self.models.llm
         with ThreadPoolExecutor(1, thread_name_prefix="generate-prepare") as pool:
             ahead = deque(pool.submit(self._prepare, batch, ids) for batch in batches[:2])
             waiting: list[tuple[int, Caption, Tags]] = []  # captioned rows awaiting fusion
             for index in range(len(batches)):
+                started = time.perf_counter()
                 prepared = ahead.popleft().result()
+                waited += time.perf_counter() - started
                 if index + 2 < len(batches):
                     ahead.append(pool.submit(self._prepare, batches[index + 2], ids))
                 for i, problem in prepared.problems:
@@ -203,6 +209,7 @@ class GenerateStage(Stage):
                 waiting = list(zip(prepared.rows, captions, prepared.tags, strict=True))
             fusions = self._fusion_requests(waiting, text1, out, llm)
             self._finish_fusions(waiting, self.models.llm.complete_many(fusions), text1, out)
+        return waited
 
     def _prepare(self, batch: list[int], ids: list[str]) -> Prepared:
         """Decode, classify and tag one batch (the helper thread's work; no LLM)."""
