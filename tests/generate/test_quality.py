@@ -11,10 +11,10 @@ ROWS = [
     # text1, syn_text, caption, tags
     ("The Eiffel Tower in Paris opened in 1889.",
      "The Eiffel Tower in Paris, opened in 1889, rises over green trees.",
-     "a tall tower over trees", ["tower", "tree"]),  # 3 facts kept; "trees" is new
+     "a tall tower over trees", ["tower", "tree"]),  # 4 facts kept; "trees" is new
     ("Marie Curie won the Nobel Prize twice.",
      "A woman stands in a laboratory.",
-     "a woman in a lab", ["laboratory"]),  # 2 facts lost; "laboratory" is new
+     "a woman in a lab", ["laboratory"]),  # 4 facts lost; "laboratory" is new
     ("GIMP 2.10 can open 16-bit images.",
      "gimp 2.10 can  open 16-bit images",  # the same once normalised
      "a screenshot of a window", ["window"]),  # nothing visual mentioned
@@ -34,9 +34,10 @@ def test_figures_of_a_hand_made_table(counter):
     assert report["rows"] == 4
     assert report["same_as_text1"] == 0.5
     assert report["rewritten_rows"] == 2
-    # Eiffel Tower, Paris, 1889 kept; Marie Curie, Nobel Prize lost.
-    assert (report["facts_kept"], report["text1_facts_in_rewritten_rows"]) == (3, 5)
-    assert report["entity_retention"] == 0.6
+    # Names as their proper-noun tokens: Eiffel, Tower, Paris, 1889 kept; Marie, Curie, Nobel,
+    # Prize lost.
+    assert (report["facts_kept"], report["text1_facts_in_rewritten_rows"]) == (4, 8)
+    assert report["entity_retention"] == 0.5
     assert report["visual_mention"] == 0.75
     assert report["visual_mention_new"] == 0.5
     # \w+ words: "2.10" and "16-bit" are two each.
@@ -69,5 +70,9 @@ def test_a_sentence_that_drops_a_name_or_number_of_text1_is_caught(counter):
     [facts] = counter.facts_of(["The Eiffel Tower in Paris opened in 1889."])
     assert lost_facts(facts, "A tall tower in Paris, the Eiffel Tower, opened in 1889.") == []
     assert lost_facts(facts, "The Eiffel Tower in Paris opened long ago.") == ["1889"]
-    assert lost_facts(facts, "A tall iron tower over green trees.") == ["1889", "Eiffel Tower",
-                                                                        "Paris"]
+    assert lost_facts(facts, "A tall iron tower over green trees.") == ["1889", "Eiffel", "Paris"]
+    # Reworded around its names and numbers, the fact is kept.
+    [facts] = counter.facts_of(
+        ["Espresso was first made in Turin at the start of the 20th century."])
+    assert lost_facts(facts, "An espresso cup; espresso was first made in Turin in the early 20th "
+                             "century.") == []

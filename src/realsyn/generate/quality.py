@@ -56,12 +56,18 @@ class QualityCounter:
     nlp: Any
 
     def facts(self, docs: Iterable[Any]) -> list[set[str]]:
-        """Named entities and numbers (any token holding a digit) of each parsed text."""
+        """Names and numbers of each parsed text: every named entity, as its proper-noun and
+        number tokens ("the start of the 20th century" is "20th", "Falcon 9" is "Falcon" and
+        "9": a rewording around them keeps the fact), or as a whole when it has none; and any
+        other token holding a digit."""
         found = []
         for doc in docs:
-            facts = {normalize_fact(ent.text) for ent in doc.ents}
-            facts |= {normalize_fact(tok.text) for tok in doc if any(c.isdigit() for c in tok.text)}
-            found.append({f for f in facts if f})
+            facts = set()
+            for ent in doc.ents:
+                core = [tok.text for tok in ent if tok.pos_ == "PROPN" or _has_digit(tok.text)]
+                facts |= set(core) if core else {ent.text}
+            facts |= {tok.text for tok in doc if _has_digit(tok.text)}
+            found.append({f for f in map(normalize_fact, facts) if f})
         return found
 
     def facts_of(self, texts: Sequence[str | None]) -> list[set[str]]:
@@ -94,6 +100,10 @@ class QualityCounter:
             counts["visual"] += bool(visual)
             counts["visual_new"] += any(not mentions(t1_words, v) for v in visual)
         return Counter({PREFIX + k: v for k, v in counts.items()})
+
+
+def _has_digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
 
 
 def lost_facts(facts: Iterable[str], sentence: str) -> list[str]:
@@ -131,6 +141,9 @@ def quality_report(stats: dict[str, Any]) -> dict[str, Any]:
         "mean_syn_words": round(c.get("syn_words", 0) / rows, 2) if rows else None,
         "length_ratio": (round(c.get("syn_words", 0) / c["text1_words"], 3)
                          if c.get("text1_words") else None),
+        # The LLM's answers before `generate.keep_facts` sends those that lose a fact back to
+        # text1 (over valid answers that differ from text1).
+        "answer_entity_retention": share("answer_facts_kept", c.get("answer_facts", 0)),
         "rewritten_rows": c.get("rewritten", 0),
         "text1_facts_in_rewritten_rows": c.get("facts", 0),
         "facts_kept": c.get("facts_kept", 0),
@@ -154,7 +167,8 @@ def report_lines(report: dict[str, Any]) -> str:
 
     return (f"quality: same as text1 {pct(report['same_as_text1'])}, "
             f"entities/numbers kept {pct(report['entity_retention'])} "
-            f"({report['facts_kept']}/{report['text1_facts_in_rewritten_rows']}), "
+            f"({report['facts_kept']}/{report['text1_facts_in_rewritten_rows']}; "
+            f"{pct(report.get('answer_entity_retention'))} in the LLM's answers), "
             f"visual mention {pct(report['visual_mention'])} "
             f"(new {pct(report['visual_mention_new'])}), "
             f"length x{report['length_ratio']}")

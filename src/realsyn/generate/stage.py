@@ -32,6 +32,7 @@ from realsyn.generate.quality import (
     QualityCounter,
     load_quality_counter,
     lost_facts,
+    normalize,
     quality_report,
     report_lines,
 )
@@ -75,6 +76,7 @@ class GenerateStage(Stage):
         self.quality: Future[QualityCounter] | None = None
         self._quality_loader: ThreadPoolExecutor | None = None
         self.keep_facts = True
+        self.answer_facts: Counter[str] = Counter()
         self.retrieved, self.image_dataset, self.output = retrieved, images, output
 
     def reads(self, config) -> list[str]:
@@ -140,6 +142,8 @@ class GenerateStage(Stage):
         stats["syn_same_as_text1"] = sum(
             status == OK and normalize_space(syn) == normalize_space(t1)
             for status, syn, t1 in zip(out["syn_status"], out["syn_text"], text1, strict=True))
+        stats.update(self.answer_facts)
+        self.answer_facts.clear()
         stats.update(self.quality.result().count(
             text1, out["syn_text"], out["caption"],
             [[tag for tag, _ in parse_tags(value)] for value in out["tags"]]))
@@ -260,8 +264,13 @@ class GenerateStage(Stage):
                 continue
             sentence = clean_output(answer.text)
             problem = self.models.validator.check(sentence, caption.text, tags)
-            if not problem and lost_facts(row_facts, sentence):
-                problem = "lost_fact"  # a name or number of text1 is missing: not its fact
+            if not problem and normalize(sentence) != normalize(text1[i] or ""):
+                # The LLM's own fidelity, before the guard below (the report's answer figure).
+                lost = lost_facts(row_facts, sentence)
+                self.answer_facts["quality_answer_facts"] += len(row_facts)
+                self.answer_facts["quality_answer_facts_kept"] += len(row_facts) - len(lost)
+                if lost:
+                    problem = "lost_fact"  # a name or number of text1 is missing
             if problem:
                 self._fall_back(out, i, text1[i], f"invalid_{problem}")
             else:
