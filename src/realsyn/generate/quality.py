@@ -144,6 +144,7 @@ def quality_report(stats: dict[str, Any]) -> dict[str, Any]:
         # The LLM's answers before `generate.keep_facts` sends those that lose a fact back to
         # text1 (over valid answers that differ from text1).
         "answer_entity_retention": share("answer_facts_kept", c.get("answer_facts", 0)),
+        "answers_rewritten": c.get("answers_rewritten", 0),
         "rewritten_rows": c.get("rewritten", 0),
         "text1_facts_in_rewritten_rows": c.get("facts", 0),
         "facts_kept": c.get("facts_kept", 0),

@@ -267,6 +267,7 @@ class GenerateStage(Stage):
             if not problem and normalize(sentence) != normalize(text1[i] or ""):
                 # The LLM's own fidelity, before the guard below (the report's answer figure).
                 lost = lost_facts(row_facts, sentence)
+                self.answer_facts["quality_answers_rewritten"] += 1
                 self.answer_facts["quality_answer_facts"] += len(row_facts)
                 self.answer_facts["quality_answer_facts_kept"] += len(row_facts) - len(lost)
                 if lost:
