@@ -519,7 +519,11 @@ class GenerateConfig(Section):
     max_syn_tokens: int | None = Field(
         default=None, ge=8, description="Token limit of syn_text; None: the encoder's context.")
     min_syn_words: int = Field(default=3, ge=1)
-    batch_size: int = Field(default=32, ge=1, description="Images decoded and sent at once.")
+    keep_facts: bool = Field(default=True, description="Fall back to text1 (flagged "
+                             "'invalid_lost_fact') when syn_text drops a named entity or a "
+                             "number of text1 (spaCy NER): the paper's fusion keeps its facts.")
+    batch_size: int = Field(default=8, ge=1, description="Images tagged and sent to the LLM "
+                            "at once; the next batch is tagged while the LLM works on this one.")
     retry_failed: bool = Field(default=False, description="Redo only rows whose syn_status "
                                "is a fallback, keeping the others (`--retry-failed`).")
     llm: LLMConfig = LLMConfig()

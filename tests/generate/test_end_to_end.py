@@ -44,18 +44,33 @@ def test_twelve_photos_through_a_local_llamacpp_server(tmp_path, llama_server):
     print(json.dumps([{k: r[k] for k in ("text1", "caption", "tags", "syn_text",
                                          "syn_status")} for r in out], indent=1))
     assert len(out) == len(PHOTOS) == 12
-    assert stats["syn_ok"] == 12, stats
+    # An answer is valid, or it dropped a name or number of text1 (generate.keep_facts) and the
+    # row fell back to text1, flagged.
+    assert stats["syn_ok"] + stats.get("fallback_invalid_lost_fact", 0) == 12, stats
     validator = SentenceValidator()
     for row in out:
-        assert row["syn_status"] == "ok"
+        assert row["syn_status"] in ("ok", "fallback:invalid_lost_fact")
         assert row["caption"] and len(row["caption"].split()) >= 2
         tags = json.loads(row["tags"])
         assert tags and all(0 < score <= 1 for _, score in tags)
         assert validator.check(row["syn_text"], row["caption"], tags) is None
-    # Fusion must rewrite, not echo: measured 8 of 12 differ from text1 with the offline LLM.
+    # Fusion must rewrite, not echo: the LLM's valid answers differ from text1 (some then fall
+    # back because they dropped a name, measured 7 of 12 on these fact-heavy texts).
     rewritten = sum(row["syn_text"] != row["text1"] for row in out)
-    assert rewritten >= len(out) // 2, f"only {rewritten} of {len(out)} differ from text1"
+    assert rewritten == stats["syn_ok"] - stats.get("syn_same_as_text1", 0)
     assert stats["cache_misses"] == 24 and stats.get("cache_hits", 0) == 0
+    # The quality report of the run: sane bounds on 12 photos whose texts are full of names,
+    # dates and numbers (the demo's targets are measured in the README).
+    quality = workspace.read_json("report/generation.json")
+    print(json.dumps(quality, indent=1))
+    assert quality["rows"] == 12
+    assert quality["answers_rewritten"] >= 9
+    assert quality["same_as_text1"] == round((12 - quality["rewritten_rows"]) / 12, 4)
+    assert quality["text1_facts_in_rewritten_rows"] >= 6
+    assert quality["entity_retention"] == 1.0  # what keep_facts guarantees
+    assert quality["answer_entity_retention"] >= 0.6
+    assert quality["visual_mention"] >= 0.4
+    assert 0.8 <= quality["length_ratio"] <= 3
     by_name = {name: row for (name, *_), row in zip(PHOTOS, out, strict=True)}
     assert any("cat" in tag for tag, _ in json.loads(by_name["chelsea"]["tags"]))
     assert "espresso" in by_name["coffee"]["tags"]

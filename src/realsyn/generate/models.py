@@ -32,10 +32,16 @@ class GenerationModels:
     classifier: object | None = None  # the offline classifier, when a role needs its labels
     label_count: int = 5
     clients: list[LLMClient] = field(default_factory=list)
+    restore_torch_threads: int | None = None  # set when tagging was narrowed to one thread
 
     def close(self) -> None:
         for client in self.clients:
             client.close()
+        if self.restore_torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(self.restore_torch_threads)
+            self.restore_torch_threads = None
 
 
 def llm_cache_path(config: RealsynConfig, workspace: Workspace) -> Path:
@@ -77,7 +83,25 @@ def build_models(config: RealsynConfig, workspace: Workspace) -> GenerationModel
     validator = SentenceValidator(max_tokens=context, min_words=gen.min_syn_words)
     return GenerationModels(llm=llm, captioner=captioner, tagger=tagger, validator=validator,
                             classifier=classifier, clients=clients,
-                            label_count=max(gen.caption_labels, gen.max_tags))
+                            label_count=max(gen.caption_labels, gen.max_tags),
+                            restore_torch_threads=one_torch_thread_on_cpu(
+                                (classifier is not None or encoder is not None)
+                                and gen.captioner != "hf"))  # an hf captioner needs them
+
+
+def one_torch_thread_on_cpu(uses_torch: bool) -> int | None:
+    """Tagging runs in a helper thread beside the LLM (stage.py): on CPU, one intra-op
+    thread keeps it from taking the LLM's cores (idle OpenMP threads also spin for a while).
+    Returns the previous thread count, to restore, or None when nothing changed."""
+    if not uses_torch:
+        return None
+    import torch
+
+    if torch.cuda.is_available() or torch.get_num_threads() == 1:
+        return None
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return previous
 
 
 def _build_tagger(config: RealsynConfig, workspace: Workspace, encoder):

@@ -8,6 +8,8 @@
 - `VisionLLMCaptioner`: an OpenAI-compatible vision-language endpoint (vLLM or SGLang serving
   e.g. Qwen2-VL); the image travels as a JPEG data URL.
 A caption that cannot be had comes back with an error reason instead of raising.
+The two LLM captioners also offer their halves, `caption_requests` and `parse`, so the stage can
+send captions in the same LLM round as the previous batch's fusions (no idle slot between).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import NamedTuple, Protocol
 from PIL import Image
 
 from realsyn.generate.fusion import caption_template, clean_output
-from realsyn.models.llm import ChatRequest, LLMClient
+from realsyn.models.llm import ChatRequest, Completion, LLMClient
 
 Tags = list[tuple[str, float]]
 
@@ -51,6 +53,11 @@ def check_caption(raw: str | None) -> Caption:
     return Caption(text)
 
 
+def parse_answers(results: Sequence[Completion]) -> list[Caption]:
+    return [check_caption(r.text) if r.ok else Caption(None, f"caption_{r.error}")
+            for r in results]
+
+
 def format_labels(labels: Tags) -> str:
     return ", ".join(f"{name} ({probability:.2f})" for name, probability in labels)
 
@@ -78,13 +85,17 @@ class TagsLLMCaptioner:
                                max_tokens=self.max_tokens, temperature=self.temperature,
                                seed=self.seed) for row in labels]
 
-    def caption(self, images: Sequence[Image.Image],
-                labels: Sequence[Tags] | None = None) -> list[Caption]:
+    def caption_requests(self, images: Sequence[Image.Image],
+                         labels: Sequence[Tags] | None = None) -> list[ChatRequest]:
         if labels is None or len(labels) != len(images):
             raise ValueError("TagsLLMCaptioner needs one label list per image")
-        results = self.client.complete_many(self.requests(labels))
-        return [check_caption(r.text) if r.ok else Caption(None, f"caption_{r.error}")
-                for r in results]
+        return self.requests(labels)
+
+    parse = staticmethod(parse_answers)
+
+    def caption(self, images: Sequence[Image.Image],
+                labels: Sequence[Tags] | None = None) -> list[Caption]:
+        return self.parse(self.client.complete_many(self.caption_requests(images, labels)))
 
 
 def image_data_url(image: Image.Image, max_side: int = 768, quality: int = 90) -> str:
@@ -115,11 +126,15 @@ class VisionLLMCaptioner:
             max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed)
             for image in images]
 
+    def caption_requests(self, images: Sequence[Image.Image],
+                         labels: Sequence[Tags] | None = None) -> list[ChatRequest]:
+        return self.requests(images)
+
+    parse = staticmethod(parse_answers)
+
     def caption(self, images: Sequence[Image.Image],
                 labels: Sequence[Tags] | None = None) -> list[Caption]:
-        results = self.client.complete_many(self.requests(images))
-        return [check_caption(r.text) if r.ok else Caption(None, f"caption_{r.error}")
-                for r in results]
+        return self.parse(self.client.complete_many(self.requests(images)))
 
 
 class HFCaptioner:

@@ -242,6 +242,7 @@ def collect(workspace: Workspace, limit: int = 48) -> dict[str, Any]:
         "timings": stage_timings(workspace),
         "retrieval": retrieval_stats(retrieved),
         "generation": generation_stats(generated, workspace.stage_stats("generate")),
+        "generation_quality": workspace.read_json("report/generation.json"),
         "gallery": gallery(workspace, limit, balance),
         "train": workspace.read_json("report/train.json"),
         "eval": workspace.read_json("report/eval.json"),
