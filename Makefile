@@ -6,7 +6,7 @@ STAMP := $(VENV)/.realsyn-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench clean sample-corpus system-deps perplexity-model
+.PHONY: setup demo test lint bench clean sample-corpus system-deps perplexity-model mutation
 
 setup: $(STAMP)
 
@@ -56,6 +56,13 @@ perplexity-model: setup
 bench: setup perplexity-model
 	$(PY) -m pip install --quiet -e '.[offline,clip,ray,dev,bench]'
 	$(PY) benchmarks/bench_extract.py
+
+# Mutation testing of the core modules, each with its own fast tests (scripts/mutation.py), and
+# tests/MUTATION.md rewritten from the results. One module: make mutation MODULES=extract/phash.py
+MODULES ?=
+mutation: setup
+	$(PY) -m pip install --quiet -e '.[offline,clip,ray,dev,mutation]'
+	$(PY) scripts/mutation.py $(MODULES)
 
 sample-corpus: setup
 	$(PY) scripts/build_sample_corpus.py
