@@ -3,11 +3,14 @@ three model-free stages so that each check takes milliseconds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import tiny_stages
-from tiny_stages import PIPELINE, Doubled, Numbers, Total
+from tiny_stages import PIPELINE, Audit, Doubled, Numbers, Total
 
 from realsyn.config import parse_config
+from realsyn.executors.base import MissingInputError
 from realsyn.executors.local import LocalExecutor
 from realsyn.pipeline import (
     NOT_RUN,
@@ -66,7 +69,8 @@ def test_closing_reports_follow_the_stages_once_per_kind(tmp_path):
     lines: list[str] = []
     pipeline.run(config, executor=LocalExecutor(), report=lines.append)
     # Doubled's report comes once, from the latest stage of that kind.
-    assert lines[3:] == ["numbers are ready", "quadrupled closing"]
+    assert lines[1].startswith("[doubled] (") and lines[1].endswith(") 4 rows")
+    assert lines[3:] == ["numbers are ready: 4 rows", "quadrupled closing"]
 
 
 def test_select_cuts_by_config_only_and_start_in_pipeline_order(config):
@@ -154,6 +158,48 @@ def test_wiring_is_checked_against_earlier_stages_and_the_workspace(tmp_path):
     Pipeline([Numbers(), Doubled(), Total()]).check_wiring(config, workspace)
     Pipeline([Numbers(), Doubled()]).run(config, executor=LocalExecutor(), report=print)
     Pipeline([Total()]).check_wiring(config, workspace)  # the workspace has its input
+    # a location the config sets (Total writes where `write.output` says)
+    Pipeline([Numbers(), Doubled(), Total(), Audit()]).check_wiring(config, workspace)
+    with pytest.raises(WiringError, match="stage 'audit' reads datasets/total"):
+        Pipeline([Numbers(), Audit()]).check_wiring(config, workspace)
+    moved = config.model_copy(update={"write": config.write.model_copy(
+        update={"output": "datasets/moved"})})
+    assert Pipeline([Total()]).producers(moved) == {"datasets/moved": "total"}
+    assert [item.state for item in Pipeline([Total(), Audit()]).status(moved)] == [
+        NOT_RUN, NOT_RUN]
+
+
+def test_later_stages_run_on_inputs_already_in_the_workspace(tmp_path):
+    config = parse_config({"workspace": str(tmp_path / "ws"), "executor": {"workers": 1}})
+    Pipeline([Numbers(), Doubled()]).run(config, executor=LocalExecutor(), report=print)
+    results = Pipeline([Total()]).run(config, executor=LocalExecutor(), report=print)
+    assert list(results) == ["total"]
+
+
+def test_a_selected_stage_whose_input_was_never_made_names_the_stage_to_run(config):
+    with pytest.raises(MissingInputError, match="run stage 'doubled' first"):
+        run(config, only=["total"])
+
+
+def test_a_run_without_rerun_keeps_finished_stages_and_logs_every_decision(config):
+    pipeline = Pipeline.from_config(config)
+    pipeline.run(config, report=print)
+    pipeline.run(config, only=["doubled"], report=print)  # rerun left at its default
+    assert tiny_stages.CALLS == {"numbers": 1, "doubled": 1, "total": 1}
+    logs = Path(Workspace(config.workspace).path("logs"))
+    text = "".join(path.read_text() for path in sorted(logs.glob("*.log")))
+    assert "stage numbers started (0 shards already done)" in text
+    assert "stage doubled finished in " in text and "s: 4 rows" in text
+    assert "stage doubled skipped (up to date)" in text
+
+
+def test_a_stage_with_its_own_change_and_a_stale_input_gives_both_reasons(config):
+    run(config)
+    five = config.pipeline[0].model_copy(update={"config": {"count": 5}})
+    triple = config.pipeline[1].model_copy(update={"args": {"factor": 3}})
+    changed = config.model_copy(update={"pipeline": [five, triple, *config.pipeline[2:]]})
+    doubled = Pipeline.from_config(changed).status(changed)[1]
+    assert doubled.reasons == ["upstream numbers is stale or not run", "(stage).factor: 2 -> 3"]
 
 
 def test_repeated_stage_names_are_refused():
@@ -189,5 +235,6 @@ def test_the_executor_follows_the_config(config):
         "executor": config.executor.model_copy(update={"workers": 3})}))
     assert (type(executor), executor.workers) == (LocalExecutor, 3)
     ray = make_executor(config.model_copy(update={
-        "executor": config.executor.model_copy(update={"kind": "ray", "workers": 2})}))
-    assert type(ray).__name__ == "RayExecutor"
+        "executor": config.executor.model_copy(update={"kind": "ray", "workers": 2,
+                                                       "ray_address": "auto"})}))
+    assert (type(ray).__name__, ray.workers, ray.address) == ("RayExecutor", 2, "auto")

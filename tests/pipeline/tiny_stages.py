@@ -39,14 +39,14 @@ class Numbers(GlobalStage):
         return {RECORDS: self.config.count, "records_out": self.config.count}
 
     def closing_report(self, ctx):
-        return "numbers are ready"
+        return f"numbers are ready: {ctx.workspace.count_rows('numbers')} rows"
 
 
 class Doubled(Stage):
     name = "doubled"
 
-    def __init__(self, source: str = "numbers", output: str = "doubled"):
-        self.source, self.output = source, output
+    def __init__(self, source: str = "numbers", output: str = "doubled", factor: int = 2):
+        self.source, self.output, self.factor = source, output, factor
 
     def reads(self, config):
         return [datasets.dataset(self.source)]
@@ -54,17 +54,29 @@ class Doubled(Stage):
     def writes(self, config):
         return [datasets.dataset(self.output)]
 
+    def fingerprint_extra(self, config):
+        return {"factor": self.factor}
+
     def shards(self, ctx):
         return ctx.workspace.shards(self.source)
 
     def process(self, ctx: Context, shard: str) -> dict:
         _count(self.name)
         values = ctx.workspace.read_table(self.source, shard).column("n").to_pylist()
-        ctx.workspace.write_table(self.output, shard, pa.table({"n": [2 * v for v in values]}))
+        doubled = [self.factor * v for v in values]
+        ctx.workspace.write_table(self.output, shard, pa.table({"n": doubled}))
         return {RECORDS: len(values)}
+
+    def summary(self, ctx, stats):
+        return f"{ctx.workspace.count_rows(self.output)} rows"
 
     def closing_report(self, ctx):
         return f"{self.name} closing"
+
+
+def total_location(config) -> str:
+    """Like the writer's output, Total's is set by the config (`write.output`)."""
+    return config.write.output or datasets.dataset("total")
 
 
 class Total(GlobalStage):
@@ -74,13 +86,25 @@ class Total(GlobalStage):
         return [datasets.dataset("doubled")]
 
     def writes(self, config):
-        return [datasets.dataset("total")]
+        return [total_location(config)]
 
     def run(self, ctx: Context) -> dict:
         _count(self.name)
         values = ctx.workspace.read_dataset("doubled").column("n").to_pylist()
         ctx.workspace.write_table("total", "all", pa.table({"sum": [sum(values)]}))
         return {RECORDS: len(values)}
+
+
+class Audit(Stage):
+    """Reads whatever Total wrote, wherever the config put it."""
+
+    name = "audit"
+
+    def reads(self, config):
+        return [total_location(config)]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        return {RECORDS: 1}
 
 
 PIPELINE = [{"stage": f"tiny_stages:{cls.__name__}"} for cls in (Numbers, Doubled, Total)]
