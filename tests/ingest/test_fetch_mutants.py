@@ -5,15 +5,18 @@ statuses are transient."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
+import yarl
 
 from realsyn.config import FetchConfig
 from realsyn.ingest import fetch as fetch_module
 from realsyn.ingest.fetch import Fetcher, transient
+from realsyn.ingest.urlgate import UrlGate, Vetted
 
 BODY = bytes(range(256)) * 4
 SIZE = len(BODY)
@@ -128,3 +131,26 @@ def test_transient_statuses():
 
 def test_no_urls_fetch_nothing():
     assert Fetcher(FetchConfig(), 10).fetch_all([]) == {}
+
+
+def test_a_refused_connection_is_not_a_private_address(server):
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{closed}/x.png"
+    result = _fetch([url], retries=1)[url]
+    assert (result.status, result.attempts) == ("connection_error", 2)
+
+
+def test_a_host_the_gate_did_not_pin_is_never_connected(server, monkeypatch):
+    # Should the gate ever hand out a URL without pinning its host, the connector's resolver
+    # still refuses the connection, and the status says why.
+    async def vet_without_pinning(self, url):
+        return Vetted(yarl.URL(url), ["127.0.0.1"])
+
+    monkeypatch.setattr(UrlGate, "vet", vet_without_pinning)
+    url = server.replace("127.0.0.1", "localhost") + "/declared"
+    Handler.hits.clear()
+    result = _fetch([url])[url]
+    assert (result.status, result.data) == ("private_address", None)
+    assert Handler.hits == {}
