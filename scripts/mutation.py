@@ -41,7 +41,7 @@ MODULES: dict[str, list[str]] = {
     "pipeline.py": ["tests/pipeline/test_pipeline_mutants.py"],
     "workspace.py": ["tests/test_workspace.py"],
     "executors/base.py": ["tests/executors/test_local.py"],
-    "executors/local.py": [  # all but the Ray variant (starting Ray takes a minute)
+    "executors/local.py": ["tests/executors/test_local_mutants.py"] + [  # not the Ray variant
         f"tests/executors/test_local.py::{name}" for name in (
             "test_resume_after_sigkill_is_byte_identical",
             "test_finished_shards_are_skipped",

@@ -1,0 +1,68 @@
+"""Where the local executor runs shards, the thread budget of its pool, and the fallback that
+ends a worker whose runner died where the kernel cannot be asked to."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import worker_probe
+from worker_probe import alive
+
+from realsyn.config import RealsynConfig
+from realsyn.executors.local import LocalExecutor
+from realsyn.stage import Context
+from realsyn.workspace import Workspace
+
+HERE = Path(__file__).parent
+
+
+def _run(root: Path, workers: int, shards: int) -> tuple[dict, set[int]]:
+    ctx = Context(config=RealsynConfig(workspace=str(root)), workspace=Workspace(str(root)))
+    stats = LocalExecutor(workers=workers).run(worker_probe.WhereStage(shards), ctx)
+    pids = {int(path.read_text()) for path in (root / "pids").iterdir()}
+    return stats, pids
+
+
+def test_a_single_pending_shard_runs_here_even_with_a_pool(tmp_path):
+    _, pids = _run(tmp_path, workers=3, shards=1)
+    assert pids == {os.getpid()}
+
+
+def test_the_pool_has_no_more_workers_than_shards_and_they_share_the_cores(tmp_path,
+                                                                         monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    stats, pids = _run(tmp_path, workers=4, shards=2)
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    # two workers (not four), so each gets 4 // 2 threads
+    assert stats["omp_threads"] == 2 * 2
+
+
+def test_without_prctl_a_worker_still_exits_when_its_runner_is_killed(tmp_path):
+    pid_file = tmp_path / "worker.pid"
+    runner = subprocess.Popen(
+        [sys.executable, str(HERE / "worker_probe.py"), str(pid_file)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])})
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        runner.kill()
+        runner.wait()
+        deadline = time.monotonic() + 5
+        while alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(worker), "the worker outlived its runner"
+    finally:
+        runner.kill()
+        if worker and alive(worker):
+            os.kill(worker, signal.SIGKILL)
+

@@ -1,0 +1,50 @@
+"""A stage whose shards report the process and thread budget they ran with, and a runner
+whose worker outlives it, for the local executor's mutant tests (imported by the processes
+they start, too)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+from realsyn.executors import local
+from realsyn.stage import RECORDS, Context, Stage
+
+
+class WhereStage(Stage):
+    name = "where"
+
+    def __init__(self, shards: int):
+        self.count = shards
+
+    def shards(self, ctx: Context) -> list[str]:
+        return [f"{index:05d}" for index in range(self.count)]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        ctx.workspace.write_bytes(f"pids/{shard}", str(os.getpid()).encode())
+        return {RECORDS: 1, "omp_threads": int(os.environ.get("OMP_NUM_THREADS", "0"))}
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie nobody has reaped yet."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _orphan(pid_file: str) -> None:
+    sys.platform = "darwin"  # no prctl: the fallback, a thread watching the parent pid
+    local.exit_with_parent(poll_s=0.05)
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(60)
+
+
+if __name__ == "__main__":  # start a worker, then wait to be killed
+    worker = multiprocessing.get_context("spawn").Process(target=_orphan, args=(sys.argv[1],))
+    worker.start()
+    worker.join()
