@@ -171,11 +171,12 @@ def rerun_untracked(module: str) -> dict:
     env = mutation_env(module, folder)
     start = time.monotonic()
     untracked = [n for n, v in result["verdicts"].items() if v == "no tests"]
-    for name in untracked:
+    for name in untracked:  # saved after each one: a stopped rerun keeps what it decided
         result["verdicts"][name] = run_untracked(folder, module, name, env)
-    result["untracked"] = sorted({*result.get("untracked", []), *untracked})
-    result["wall_seconds"] += round(time.monotonic() - start)
-    path.write_text(json.dumps(result, indent=1, sort_keys=True))
+        result["untracked"] = sorted({*result.get("untracked", []), name})
+        result["wall_seconds"] += round(time.monotonic() - start)
+        start = time.monotonic()
+        path.write_text(json.dumps(result, indent=1, sort_keys=True))
     return result
 
 

@@ -44,6 +44,14 @@ def test_the_pool_has_no_more_workers_than_shards_and_they_share_the_cores(tmp_p
     assert stats["omp_threads"] == 2 * 2
 
 
+def test_pool_workers_start_fresh_instead_of_inheriting_the_runner(tmp_path, monkeypatch):
+    # Spawned, not forked: a worker inherits no state of the runner (its threads and locks,
+    # the model libraries' thread pools), only what it imports itself.
+    monkeypatch.setitem(worker_probe.RUNNER_STATE, "set", 1)
+    stats, _ = _run(tmp_path, workers=2, shards=2)
+    assert stats["inherited"] == 0
+
+
 def test_without_prctl_a_worker_still_exits_when_its_runner_is_killed(tmp_path):
     pid_file = tmp_path / "worker.pid"
     runner = subprocess.Popen(

@@ -13,6 +13,9 @@ from pathlib import Path
 from realsyn.executors import local
 from realsyn.stage import RECORDS, Context, Stage
 
+# Set by a test in the runner: a worker that starts fresh (spawned) never sees it.
+RUNNER_STATE = {"set": 0}
+
 
 class WhereStage(Stage):
     name = "where"
@@ -25,7 +28,8 @@ class WhereStage(Stage):
 
     def process(self, ctx: Context, shard: str) -> dict:
         ctx.workspace.write_bytes(f"pids/{shard}", str(os.getpid()).encode())
-        return {RECORDS: 1, "omp_threads": int(os.environ.get("OMP_NUM_THREADS", "0"))}
+        return {RECORDS: 1, "omp_threads": int(os.environ.get("OMP_NUM_THREADS", "0")),
+                "inherited": RUNNER_STATE["set"]}
 
 
 def alive(pid: int) -> bool:
