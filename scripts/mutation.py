@@ -37,22 +37,25 @@ GOAL = 0.85
 UNTRACKED_S = 600
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
+# The local executor's tests, without the Ray variant (starting Ray takes a minute).
+LOCAL_TESTS = ["tests/executors/test_local_mutants.py"] + [
+    f"tests/executors/test_local.py::{name}" for name in (
+        "test_resume_after_sigkill_is_byte_identical",
+        "test_finished_shards_are_skipped",
+        "test_a_failing_shard_names_itself_and_keeps_finished_work",
+        "test_threads_per_worker_share_the_cores",
+        "test_pool_workers_share_the_cores_instead_of_each_taking_all",
+        "test_a_thread_count_the_user_set_is_kept",
+        "test_workers_exit_when_the_runner_is_killed_alone[local-5]",
+        "test_every_shard_records_its_wall_time_and_the_merge_sums_it")]
+
 # Module (under src/realsyn) -> the fast tests that exercise it (pytest node ids or files).
 MODULES: dict[str, list[str]] = {
     # The other pipeline tests run the model stages: minutes per mutant.
     "pipeline.py": ["tests/pipeline/test_pipeline_mutants.py"],
     "workspace.py": ["tests/test_workspace.py"],
-    "executors/base.py": ["tests/executors/test_local.py"],
-    "executors/local.py": ["tests/executors/test_local_mutants.py"] + [  # not the Ray variant
-        f"tests/executors/test_local.py::{name}" for name in (
-            "test_resume_after_sigkill_is_byte_identical",
-            "test_finished_shards_are_skipped",
-            "test_a_failing_shard_names_itself_and_keeps_finished_work",
-            "test_threads_per_worker_share_the_cores",
-            "test_pool_workers_share_the_cores_instead_of_each_taking_all",
-            "test_a_thread_count_the_user_set_is_kept",
-            "test_workers_exit_when_the_runner_is_killed_alone[local-5]",
-            "test_every_shard_records_its_wall_time_and_the_merge_sums_it")],
+    "executors/base.py": [*LOCAL_TESTS, "tests/pipeline/test_pipeline_mutants.py"],
+    "executors/local.py": LOCAL_TESTS,
     "retrieve/search.py": [
         "tests/retrieve/test_hierarchical_search.py",
         "tests/retrieve/test_routing.py",
