@@ -10,22 +10,48 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import worker_probe
 from worker_probe import alive
 
 from realsyn.config import RealsynConfig
-from realsyn.executors.local import LocalExecutor
+from realsyn.executors.local import LocalExecutor, StageError, threads_per_worker
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 
 HERE = Path(__file__).parent
 
 
-def _run(root: Path, workers: int, shards: int) -> tuple[dict, set[int]]:
+def _run(root: Path, workers: int | None, shards: int, failing: str | None = None
+         ) -> tuple[dict, set[int]]:
     ctx = Context(config=RealsynConfig(workspace=str(root)), workspace=Workspace(str(root)))
-    stats = LocalExecutor(workers=workers).run(worker_probe.WhereStage(shards), ctx)
+    executor = LocalExecutor() if workers is None else LocalExecutor(workers=workers)
+    stats = executor.run(worker_probe.WhereStage(shards, failing), ctx)
     pids = {int(path.read_text()) for path in (root / "pids").iterdir()}
     return stats, pids
+
+
+def test_by_default_every_shard_runs_here_after_one_setup(tmp_path):
+    _, pids = _run(tmp_path, workers=None, shards=3)
+    assert pids == {os.getpid()}
+    assert [p.name for p in (tmp_path / "setups").iterdir()] == [str(os.getpid())]
+
+
+def test_a_shard_failing_in_the_pool_names_itself(tmp_path):
+    with pytest.raises(StageError, match="stage 'where' failed on shard '00001': ValueError"):
+        _run(tmp_path, workers=2, shards=3, failing="00001")
+
+
+def test_the_pool_never_runs_more_workers_than_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    _, pids = _run(tmp_path, workers=2, shards=4)
+    assert 1 <= len(pids) <= 2
+    assert len(list((tmp_path / "setups").iterdir())) <= 2  # one setup per worker
+
+
+def test_an_unknown_core_count_counts_as_one(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert threads_per_worker(1) == 1
 
 
 def test_a_single_pending_shard_runs_here_even_with_a_pool(tmp_path):

@@ -20,13 +20,18 @@ RUNNER_STATE = {"set": 0}
 class WhereStage(Stage):
     name = "where"
 
-    def __init__(self, shards: int):
-        self.count = shards
+    def __init__(self, shards: int, failing: str | None = None):
+        self.count, self.failing = shards, failing
+
+    def setup(self, ctx: Context) -> None:
+        ctx.workspace.write_bytes(f"setups/{os.getpid()}", b"")
 
     def shards(self, ctx: Context) -> list[str]:
         return [f"{index:05d}" for index in range(self.count)]
 
     def process(self, ctx: Context, shard: str) -> dict:
+        if shard == self.failing:
+            raise ValueError("planted failure")
         ctx.workspace.write_bytes(f"pids/{shard}", str(os.getpid()).encode())
         return {RECORDS: 1, "omp_threads": int(os.environ.get("OMP_NUM_THREADS", "0")),
                 "inherited": RUNNER_STATE["set"]}
