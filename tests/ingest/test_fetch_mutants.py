@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
@@ -18,25 +18,14 @@ from realsyn.ingest import fetch as fetch_module
 from realsyn.ingest.fetch import Fetcher, transient
 from realsyn.ingest.urlgate import UrlGate, Vetted
 
+from . import test_fetch as fetch_test
+
 BODY = bytes(range(256)) * 4
 SIZE = len(BODY)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(fetch_test.Handler):  # its quiet log and _send, other routes
     hits: ClassVar[dict[str, int]] = {}
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status: int, body: bytes = b"", headers: dict | None = None,
-              length: bool = True) -> None:
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if length:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         Handler.hits[self.path] = Handler.hits.get(self.path, 0) + 1
