@@ -24,7 +24,8 @@ class WhereStage(Stage):
         self.count, self.failing = shards, failing
 
     def setup(self, ctx: Context) -> None:
-        ctx.workspace.write_bytes(f"setups/{os.getpid()}", b"")
+        # as a model stage would: settings from the config, files through the workspace
+        ctx.workspace.write_bytes(f"setups/{os.getpid()}", ctx.config.executor.kind.encode())
 
     def shards(self, ctx: Context) -> list[str]:
         return [f"{index:05d}" for index in range(self.count)]
