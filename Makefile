@@ -6,7 +6,7 @@ STAMP := $(VENV)/.realsyn-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench throughput clean sample-corpus system-deps perplexity-model
+.PHONY: setup demo test lint bench throughput clean sample-corpus system-deps perplexity-model mutation
 
 setup: $(STAMP)
 
@@ -63,6 +63,13 @@ throughput: setup perplexity-model
 	dpkg -s debian-handbook >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debian-handbook; }
 	$(PY) benchmarks/bench_stages.py
+
+# Mutation testing of the core modules, each with its own fast tests (scripts/mutation.py), and
+# tests/MUTATION.md rewritten from the results. One module: make mutation MODULES=extract/phash.py
+MODULES ?=
+mutation: setup
+	$(PY) -m pip install --quiet -e '.[offline,clip,ray,dev,mutation]'
+	$(PY) scripts/mutation.py $(MODULES)
 
 sample-corpus: setup
 	$(PY) scripts/build_sample_corpus.py

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import slow_stage
+from worker_probe import alive as _alive
 
 from realsyn.config import RealsynConfig
 from realsyn.executors.local import LocalExecutor, StageError, threads_per_worker
@@ -109,15 +110,6 @@ def test_a_thread_count_the_user_set_is_kept(tmp_path, monkeypatch):
     ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=Workspace(str(tmp_path)))
     stats = LocalExecutor(workers=2).run(slow_stage.ThreadProbeStage(), ctx)
     assert stats["torch_threads"] == 2 * 2
-
-
-def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie nobody has reaped yet."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 # Ray ties its actors to the driver's job itself; its raylet notices the death a little later.

@@ -1,0 +1,298 @@
+"""Mutation testing of the core modules with mutmut 3, one module at a time, and tests/MUTATION.md.
+
+Each module runs in its own scratch folder (build/mutation/<module>/) whose setup.cfg tells mutmut
+to mutate that one file and to run only the fast tests listed for it below, so a module's run
+fits on a small machine and never re-runs the whole suite. mutmut copies the tree into the
+scratch folder's mutants/; the scratch folder only links to src/ and tests/.
+
+Per module, the verdict of every mutant and the wall time go to tests/mutation/<module>.json
+(committed), and tests/MUTATION.md is rewritten from all of those files, with every surviving
+mutant's judgement read from tests/mutation/judgements.toml (keyed by mutant name, each with the
+changed lines it judged: a judgement whose mutant no longer matches is shown as stale).
+
+    python scripts/mutation.py                      # every module
+    python scripts/mutation.py extract/phash.py     # one module (others keep their results)
+    python scripts/mutation.py --report-only        # only rewrite tests/MUTATION.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = ROOT / "build" / "mutation"
+RESULTS = ROOT / "tests" / "mutation"
+JUDGEMENTS = RESULTS / "judgements.toml"
+REPORT = ROOT / "tests" / "MUTATION.md"
+GOAL = 0.85
+# Wall seconds for one fresh pytest run of a module's tests (see run_untracked).
+UNTRACKED_S = 600
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+# The local executor's tests, without the Ray variant (starting Ray takes a minute).
+LOCAL_TESTS = ["tests/executors/test_local_mutants.py"] + [
+    f"tests/executors/test_local.py::{name}" for name in (
+        "test_resume_after_sigkill_is_byte_identical",
+        "test_finished_shards_are_skipped",
+        "test_a_failing_shard_names_itself_and_keeps_finished_work",
+        "test_threads_per_worker_share_the_cores",
+        "test_pool_workers_share_the_cores_instead_of_each_taking_all",
+        "test_a_thread_count_the_user_set_is_kept",
+        "test_workers_exit_when_the_runner_is_killed_alone[local-5]",
+        "test_every_shard_records_its_wall_time_and_the_merge_sums_it")]
+
+# Module (under src/realsyn) -> the fast tests that exercise it (pytest node ids or files).
+MODULES: dict[str, list[str]] = {
+    # The other pipeline tests run the model stages: minutes per mutant.
+    "pipeline.py": ["tests/pipeline/test_pipeline_mutants.py"],
+    "workspace.py": ["tests/test_workspace.py"],
+    "executors/base.py": [*LOCAL_TESTS, "tests/pipeline/test_pipeline_mutants.py"],
+    "executors/local.py": LOCAL_TESTS,
+    "retrieve/search.py": [
+        "tests/retrieve/test_hierarchical_search.py",
+        "tests/retrieve/test_routing.py",
+    ],
+    "retrieve/index.py": ["tests/retrieve/test_cluster_index.py"],
+    "balance/sampling.py": ["tests/balance/test_sampling.py"],
+    "extract/dedup.py": ["tests/extract/test_dedup.py"],
+    "extract/phash.py": ["tests/extract/test_phash.py", "tests/extract/test_phash_mutants.py"],
+    "ingest/fetch.py": ["tests/ingest/test_fetch.py", "tests/ingest/test_fetch_mutants.py",
+                        "tests/ingest/test_url_gate.py"],
+}
+
+# mutmut's exit-code verdicts, folded into the columns of the report.
+COLUMNS = ("killed", "survived", "timeout", "no tests", "other")
+FOLD = {
+    "killed": "killed",
+    "caught by type check": "killed",
+    "survived": "survived",
+    "timeout": "timeout",
+    "no tests": "no tests",
+}
+
+
+def slug(module: str) -> str:
+    return module.removesuffix(".py").replace("/", ".")
+
+
+def prepare(module: str) -> Path:
+    """A fresh scratch folder configured for one module."""
+    folder = SCRATCH / slug(module)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in ("src", "tests", "configs", "examples", "scripts", "pyproject.toml"):
+        (folder / name).symlink_to(ROOT / name)
+    # Made now so that PYTHONPATH names an existing folder when mutmut starts: Python caches a
+    # missing path entry as "no finder", and realsyn would then be imported from elsewhere.
+    (folder / "mutants" / "src").mkdir(parents=True)
+    tests = "\n    ".join(MODULES[module])
+    (folder / "setup.cfg").write_text(
+        "[mutmut]\n"
+        "source_paths = src\n"
+        f"only_mutate = src/realsyn/{module}\n"
+        f"pytest_add_cli_args_test_selection =\n    {tests}\n"
+        "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
+        "also_copy =\n    configs\n    examples\n    scripts\n"
+        "use_git_change_detection = false\n"
+        # CPU seconds a mutant may take: (tests + 2 s) x 5 x 2; mutmut's default x15 spends
+        # minutes on every mutant that loops forever.
+        "timeout_multiplier = 5.0\ntimeout_constant = 2.0\n"
+    )
+    return folder
+
+
+def mutation_env(module: str, folder: Path) -> dict:
+    env = dict(os.environ)
+    # Child processes (executors, subprocess CLIs) import the mutated copy too.
+    env["PYTHONPATH"] = str(folder / "mutants" / "src")
+    # One thread per numeric library: mutmut forks a process per mutant, and a fork of a process
+    # whose OpenMP pool (faiss, torch) is running hangs until the timeout.
+    # (Not for the executors: their tests check how the pool sets these variables itself.)
+    if not module.startswith("executors/"):
+        env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return env
+
+
+def run_module(module: str) -> dict:
+    folder = prepare(module)
+    env = mutation_env(module, folder)
+    mutmut = [str(Path(sys.executable).parent / "mutmut")]
+    start = time.monotonic()
+    done = subprocess.run(
+        ["nice", "-n", "10", *mutmut, "run", "--max-children", "1"], cwd=folder, env=env
+    )
+    wall = time.monotonic() - start
+    if done.returncode != 0:
+        raise SystemExit(f"mutmut failed on {module} (exit {done.returncode}); see above")
+    verdicts = read_verdicts(folder, mutmut, env)
+    untracked = [name for name, verdict in verdicts.items() if verdict == "no tests"]
+    for name in untracked:
+        verdicts[name] = run_untracked(folder, module, name, env)
+    diffs = {
+        name: show(folder, mutmut, name, env)
+        for name, verdict in verdicts.items()
+        if verdict != "killed"
+    }
+    wall = time.monotonic() - start
+    result = {"module": module, "tests": MODULES[module], "wall_seconds": round(wall),
+              "verdicts": verdicts, "diffs": diffs, "untracked": untracked}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{slug(module)}.json").write_text(json.dumps(result, indent=1, sort_keys=True))
+    return result
+
+
+def run_untracked(folder: Path, module: str, name: str, env: dict) -> str:
+    """The verdict on a mutant mutmut ran no test for. mutmut records which tests reach a
+    function in the test process only, so code that runs only in worker processes (spawned
+    pools, CLIs) looks untested; its trampoline still obeys MUTANT_UNDER_TEST, so a fresh
+    pytest of the module's tests with that variable set decides it."""
+    try:
+        done = subprocess.run(
+            ["nice", "-n", "10", sys.executable, "-m", "pytest", "-x", "-q", "-p",
+             "no:cacheprovider", *MODULES[module]], cwd=folder / "mutants",
+            env={**env, "MUTANT_UNDER_TEST": name}, capture_output=True, timeout=UNTRACKED_S)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return {0: "survived", 1: "killed", 3: "killed", 5: "no tests"}.get(done.returncode, "other")
+
+
+def rerun_untracked(module: str) -> dict:
+    """Decide the "no tests" mutants of an earlier run of `module` (its scratch folder)."""
+    folder = SCRATCH / slug(module)
+    path = RESULTS / f"{slug(module)}.json"
+    result = json.loads(path.read_text())
+    env = mutation_env(module, folder)
+    start = time.monotonic()
+    untracked = [n for n, v in result["verdicts"].items() if v == "no tests"]
+    for name in untracked:  # saved after each one: a stopped rerun keeps what it decided
+        result["verdicts"][name] = run_untracked(folder, module, name, env)
+        result["untracked"] = sorted({*result.get("untracked", []), name})
+        result["wall_seconds"] += round(time.monotonic() - start)
+        start = time.monotonic()
+        path.write_text(json.dumps(result, indent=1, sort_keys=True))
+    return result
+
+
+def read_verdicts(folder: Path, mutmut: list[str], env: dict) -> dict[str, str]:
+    """Mutant name -> verdict, as mutmut itself reports them."""
+    out = subprocess.run([*mutmut, "results", "--all", "true"], cwd=folder, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    verdicts: dict[str, str] = {}
+    for line in out.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name:
+            verdicts[name] = FOLD.get(status, "other")
+    return dict(sorted(verdicts.items()))
+
+
+def show(folder: Path, mutmut: list[str], name: str, env: dict) -> str:
+    out = subprocess.run([*mutmut, "show", name], cwd=folder, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    # Only the hunk itself: the header names temporary files.
+    return "\n".join(line for line in out.splitlines() if line[:1] in "+-@ "
+                     and not line.startswith(("+++", "---")))
+
+
+def write_report() -> None:
+    judgements = tomllib.loads(JUDGEMENTS.read_text()) if JUDGEMENTS.exists() else {}
+    rows, sections = [], []
+    for module in MODULES:
+        path = RESULTS / f"{slug(module)}.json"
+        if not path.exists():
+            rows.append(f"| {module} | not run | | | | | | | | | |")
+            continue
+        result = json.loads(path.read_text())
+        counts = {column: 0 for column in COLUMNS}
+        for verdict in result["verdicts"].values():
+            counts[verdict] += 1
+        total = sum(counts.values())
+        score = counts["killed"] / total if total else 0.0
+        mark = "yes" if score >= GOAL else "**no**"
+        left = {n: v for n, v in result["verdicts"].items() if v != "killed"}
+        equivalent = sum(is_equivalent(n, result["diffs"].get(n, ""), judgements) for n in left)
+        rows.append(
+            f"| {module} | {total} | {counts['killed']} | {counts['survived']} | "
+            f"{counts['timeout']} | {counts['no tests']} | {score:.1%} ({mark}) | "
+            f"{equivalent} | {counts['killed'] / max(1, total - equivalent):.1%} | "
+            f"{len(result.get('untracked', []))} | {result['wall_seconds']} |"
+        )
+        if left:
+            sections.append(f"### {module}\n")
+            for name, verdict in left.items():
+                sections.append(judged(name, verdict, result["diffs"].get(name, ""), judgements))
+    REPORT.write_text(
+        "# Mutation testing\n\n"
+        "Generated by `make mutation` (scripts/mutation.py, mutmut 3): do not edit by hand; "
+        "judgements live in tests/mutation/judgements.toml.\n"
+        "Each module is mutated alone and tested only with the fast tests listed in "
+        "scripts/mutation.py. Score = killed / all mutants (a timeout, a mutant with no test "
+        f"and a survivor all count against it); goal {GOAL:.0%} per module. "
+        "Wall time on the 2-core machine shared with other jobs, 1 worker, nice 10.\n\n"
+        "Mutants mutmut finds no test for (it tracks only the test process) are rerun by the "
+        "script in a fresh pytest of the module's tests with the mutant active, so code that "
+        "runs only in worker processes is judged too; the column \"rerun fresh\" counts them.\n\n"
+        "A module shown as not run has no results file yet (tests/mutation/<module>.json): "
+        "`make mutation MODULES=<module>` makes one.\n\n"
+        "| module | mutants | killed | survived | timeout | no tests | score (goal met) "
+        "| judged equivalent | killed of the rest | rerun fresh | wall s |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\n## Mutants not killed, judged\n\n"
+        + ("\n".join(sections) if sections else "None.\n")
+    )
+
+
+def changed_lines(diff: str) -> str:
+    return "\n".join(line for line in diff.splitlines() if line[:1] in "+-")
+
+
+def is_equivalent(name: str, diff: str, judgements: dict) -> bool:
+    entry = judgements.get(name)
+    return bool(entry and entry["kind"] == "equivalent"
+                and changed_lines(entry["change"]) == changed_lines(diff))
+
+
+def judged(name: str, verdict: str, diff: str, judgements: dict) -> str:
+    entry = judgements.get(name)
+    if entry is None:
+        note = "**not judged yet**"
+    elif changed_lines(entry["change"]) != changed_lines(diff):
+        note = f"**stale judgement** (the mutant changed): {entry['why']}"
+    else:
+        note = f"{entry['kind']}: {entry['why']}"
+    return f"- `{name}` ({verdict}): {note}\n\n```diff\n{changed_lines(diff)}\n```\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"modules under src/realsyn: {list(MODULES)}")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--rerun-untracked", action="store_true",
+                        help="only decide the 'no tests' mutants of the last run")
+    args = parser.parse_args()
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        raise SystemExit(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
+    if args.rerun_untracked:
+        for module in args.modules or [m for m in MODULES
+                                       if (RESULTS / f"{slug(m)}.json").exists()]:
+            rerun_untracked(module)
+    elif not args.report_only:
+        for module in args.modules or MODULES:
+            result = run_module(module)
+            print(f"{module}: {len(result['verdicts'])} mutants in {result['wall_seconds']} s")
+    write_report()
+
+
+if __name__ == "__main__":
+    main()
