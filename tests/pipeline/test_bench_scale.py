@@ -72,3 +72,10 @@ def test_scale_bench_drops_the_planted_copies(tmp_path, monkeypatch):
     for stage in ("dedup", "embed", "semantic_dedup", "retrieve", "generate", "balance"):
         assert report[stage]["bytes_written"] > 0, stage
     json.dumps(report)  # what the driver prints
+
+    # the paper-scale estimate covers the dedup steps too
+    scale = {"sentences": args.n, "images": args.n // 4, "wall_s": 1.0, **report}
+    estimate = bench_scale.estimate({"1": scale}, args.n, args.dim)
+    steps = {row["step"].split(":")[0] for row in estimate["steps"]}
+    assert {"dedup", "semantic_dedup", "retrieve", "balance"} <= steps
+    assert estimate["total_hours"] > 0 and estimate["storage_tb"] > 0
