@@ -2,14 +2,17 @@
 
 A synthetic corpus of topic-clustered embeddings (no models): sentences drawn around topic
 directions, images around the same topics plus a shared offset (the modality gap), with ids,
-texts, document ids and pHashes generated alongside, written as the pipeline's datasets
-`sentences_final` / `images_final` (+ row-aligned float16 arrays) in shards of --shard-size.
-Each scale runs in its own process through `retrieve` -> `generate` (a stand-in: a per-shard
-copy of `retrieved` with a `syn_text`, no model) -> `balance` on the local executor with
---workers process workers; every task (single ones too) runs in a worker, so the driver holds
-no dataset. (The dedup and semantic_dedup steps are not in it yet: their partitioned stages
-live on another branch; their inputs would need synthetic pHashes, sizes and texts as their
-stages read them.)
+texts, document ids, pHashes and image sizes generated alongside, written as the extract
+stage leaves them (`sentences_filtered` / `images_filtered`) in shards of --shard-size, one
+shard in memory at a time. 1% of each dataset's rows are planted copies of each kind: exact
+(a text in capitals; a pHash 3 bits away), near (a text with a word appended) and semantic
+(the source's embedding plus a little noise, new text and pHash). Each scale runs in its own
+process through the issue's chain on the local executor with --workers process workers:
+`dedup` -> `embed` (a stand-in: the corpus's vectors of the rows dedup kept, written shard
+by shard row-aligned with `images_dedup` / `sentences_dedup`) -> `semantic_dedup` ->
+`retrieve` -> `generate` (a stand-in: a per-shard copy of `retrieved` with a `syn_text`, no
+model) -> `balance`. Every task (single ones too) runs in a worker, so the driver holds no
+dataset.
 
 Measured per scale, in one run: wall time per stage, records/s per core, peak RSS of the driver
 and of the largest task (the largest worker's peak: workers live for one step), bytes written
@@ -19,6 +22,19 @@ cluster (see `estimate`).
 
     python benchmarks/bench_scale.py --n 250000 --dim 256          # the issue's sizes
     python benchmarks/bench_scale.py --n 20000 --dim 64 --scales 1 3 10   # a small machine
+
+Measured (--n 30000 --dim 128 --scales 1 3 10 --shard-size 5000 --task-memory-mb 16, nice -n 5,
+2 shared cores; MB written: dedup / embed / semantic_dedup / retrieve / generate / balance):
+
+    scale  records  wall     rec/s/core  driver   largest task  MB written
+    1N      37,500   18.2 s  1027        153 MiB  407 MiB       66 / 9 / 143 / 15 / 2 / 0.6
+    3N     112,500   72.3 s   778        154 MiB  506 MiB       279 / 28 / 1156 / 46 / 5 / 1.9
+    10N    375,000  643.6 s   291        161 MiB  790 MiB       1226 / 94 / 12070 / 162 / 19 / 6.7
+
+10N / 1N: largest task RSS 1.94x, throughput per core 0.28x (targets <= 1.25x, >= 0.8x: not
+met). semantic_dedup (7.7 s -> 551 s) is quadratic here: its exact routing sends every vector
+to every partition of this corpus (see the README, "How it scales"); the rest of the chain
+scales linearly (10.5 s -> 92.4 s).
 """
 
 from __future__ import annotations
@@ -32,10 +48,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from realsyn import datasets
 from realsyn.config import parse_config
 from realsyn.executors.local import LocalExecutor
 from realsyn.stage import RECORDS, STEP_SEPARATOR, Context, Stage
@@ -44,10 +62,21 @@ from realsyn.workspace import Workspace
 RESULTS = Path(__file__).resolve().parent / "results"
 FIT_IMAGES = 1000  # retrieve.routing_fit_images: searched exactly against every sentence
 SENTENCES_PER_TOPIC = 2000
+PLANTED_SHARE = 0.01  # of each kind of copy (exact, near, semantic) per input dataset
+IMAGES, SENTENCES = "images", "sentences"
+KINDS = (IMAGES, SENTENCES)
+SOURCES = {IMAGES: datasets.IMAGES_FILTERED, SENTENCES: datasets.SENTENCES_FILTERED}
+KEPT = {IMAGES: datasets.IMAGES_DEDUP, SENTENCES: datasets.SENTENCES_DEDUP}
 PAPER = {"images": 198e6, "sentences": 0.84e9, "dim": 1024, "clusters": 2e6,
          "balance_clusters": 1e6, "nprobe": 3, "sentences_per_cluster": 420}
 # The named cluster of the estimate: 64 CPU nodes of 32 cores and 256 GiB, object storage.
 CLUSTER = {"nodes": 64, "cores_per_node": 32, "memory_gib_per_node": 256}
+# Steps not spread over the cluster's cores: k-means trainings run on one node (faiss is
+# multithreaded), dedup's union-find `groups` is one task per kind.
+PARALLEL = {"train": CLUSTER["cores_per_node"], "centroids": CLUSTER["cores_per_node"],
+            "groups": 2}
+PARTITION_SIZE = 2000  # extract.partition_size
+SEMANTIC_TRAINING = 100_000  # extract.max_training_points
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -55,37 +84,113 @@ def unit(rows: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- the corpus
-def make_corpus(root: str, n_sentences: int, dim: int, shard_size: int, seed: int) -> None:
-    """Write the synthetic datasets shard by shard (memory: one shard)."""
-    workspace = Workspace(root)
+def corpus_basis(n_sentences: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(topic directions, modality gap): shared by the corpus and the embed stand-in."""
     rng = np.random.default_rng(seed)
     n_topics = max(8, n_sentences // SENTENCES_PER_TOPIC)
     topics = unit(rng.standard_normal((n_topics, dim))).astype(np.float32)
-    gap = 0.3 * unit(rng.standard_normal((1, dim)))
-    n_images = n_sentences // 4
-    for name, total, offset in (("sentences_final", n_sentences, 0.0),
-                                ("images_final", n_images, 1.0)):
-        for number, start in enumerate(range(0, total, shard_size)):
-            rows = np.arange(start, min(start + shard_size, total))
-            topic = rng.integers(0, n_topics, len(rows))
-            vectors = unit(topics[topic] + offset * gap + 0.6 * rng.standard_normal(
-                (len(rows), dim)) / np.sqrt(dim) * 4).astype(np.float16)
-            shard = f"{number:05d}"
-            docs = [f"d{t}-{r % 7}" for t, r in zip(topic, rows, strict=True)]
-            if name == "sentences_final":
+    return topics, 0.3 * unit(rng.standard_normal((1, dim)))
+
+
+def shard_content(kind: str, number: int, start: int, stop: int, topics: np.ndarray,
+                  gap: np.ndarray, seed: int) -> dict[str, Any]:
+    """One shard's rows, a pure function of (seed, kind, shard): the embed stand-in redraws
+    the vectors of the rows dedup kept. A share of rows are planted copies of an earlier row
+    of the shard, one third of each kind of copy: exact / near (the dedup stage's), and
+    semantic (semantic_dedup's: the source's vector plus a little noise, new text / pHash)."""
+    rng = np.random.default_rng([seed, KINDS.index(kind), number])
+    count, dim = stop - start, topics.shape[1]
+    copy = (rng.random(count) < 3 * PLANTED_SHARE) & (np.arange(count) > 0)
+    copy[0] = False
+    source = np.where(copy, (rng.random(count) * np.arange(count)).astype(np.int64),
+                      np.arange(count))
+    root = source.copy()  # the original a chain of copies goes back to (sources come first)
+    for row in np.flatnonzero(copy):
+        root[row] = root[source[row]]
+    how = rng.integers(0, 3, count)  # 0 exact, 1 near, 2 semantic (for the copies)
+    topic = rng.integers(0, len(topics), count)[root]
+    offset = 1.0 if kind == IMAGES else 0.0
+    vectors = unit(topics[topic] + offset * gap
+                   + 2.4 * rng.standard_normal((count, dim)) / np.sqrt(dim))
+    jitter = unit(vectors[root] + 0.02 * rng.standard_normal((count, dim)) / np.sqrt(dim))
+    vectors = np.where(copy[:, None], jitter, vectors).astype(np.float16)
+    textual = copy & (how < 2)  # copies the dedup stage should find
+    planted = (int(textual.sum()), int((copy & (how == 2)).sum()))
+    if kind == IMAGES:
+        phash = rng.integers(0, 2**62, count)
+        flips = np.bitwise_or.reduce(1 << rng.integers(0, 62, (count, 3)), axis=1)
+        phash = np.where(textual, phash[root] ^ flips, phash)
+        side = rng.integers(200, 1200, (count, 2))
+        return {"topic": topic, "vectors": vectors, "phash": phash, "planted": planted,
+                "width": side[:, 0], "height": side[:, 1]}
+    words = rng.integers(0, 5000, (count, 20))  # long enough that " again" stays near
+    texts = [" ".join(f"w{w}" for w in row) + f" row {start + i}" for i, row in enumerate(words)]
+    for i in np.flatnonzero(textual):
+        texts[i] = texts[source[i]].upper() if how[i] == 0 else texts[source[i]] + " again"
+    return {"topic": topic, "vectors": vectors, "texts": texts, "planted": planted}
+
+
+def shard_bounds(total: int, shard_size: int) -> list[tuple[int, int, int]]:
+    return [(number, start, min(start + shard_size, total))
+            for number, start in enumerate(range(0, total, shard_size))]
+
+
+def make_corpus(root: str, n_sentences: int, dim: int, shard_size: int, seed: int) -> None:
+    """Write images_filtered / sentences_filtered shard by shard (memory: one shard), as the
+    extract stage leaves them: no embeddings yet (see StandInEmbed)."""
+    workspace = Workspace(root)
+    topics, gap = corpus_basis(n_sentences, dim, seed)
+    for kind, total in ((SENTENCES, n_sentences), (IMAGES, n_sentences // 4)):
+        for number, start, stop in shard_bounds(total, shard_size):
+            rows = np.arange(start, stop)
+            part = shard_content(kind, number, start, stop, topics, gap, seed)
+            docs = [f"d{t}-{r % 7}" for t, r in zip(part["topic"], rows, strict=True)]
+            if kind == SENTENCES:
                 table = pa.table({"sentence_id": [f"s{r}" for r in rows], "doc_id": docs,
                                   "position": pa.array(np.zeros(len(rows)), pa.int32()),
-                                  "text": [f"sentence {r} about topic {t}"
-                                           for t, r in zip(topic, rows, strict=True)]})
+                                  "text": part["texts"]})
             else:
                 table = pa.table({"image_id": [f"i{r}" for r in rows], "doc_id": docs,
                                   "position": pa.array(np.ones(len(rows)), pa.int32()),
                                   "url": [f"https://example.org/{r}.jpg" for r in rows],
-                                  "phash": pa.array(rng.integers(0, 2**63, len(rows)),
-                                                    pa.int64())})
-            workspace.write_table(name, shard, table)
-            workspace.write_array(name, shard, vectors)
+                                  "phash": pa.array(part["phash"], pa.int64()),
+                                  "width": pa.array(part["width"], pa.int32()),
+                                  "height": pa.array(part["height"], pa.int32())})
+            workspace.write_table(SOURCES[kind], f"{number:05d}", table)
     workspace.update_manifest(encoder="synthetic")
+
+
+class StandInEmbed(Stage):
+    """The embed stage's arrays for dedup's outputs, shard by shard: the corpus's vectors of
+    the rows dedup kept (by id), row-aligned with images_dedup / sentences_dedup. No model."""
+
+    name = "embed"
+
+    def __init__(self, n_sentences: int, shard_size: int, dim: int, seed: int) -> None:
+        self.n_sentences, self.shard_size, self.dim, self.seed = (n_sentences, shard_size,
+                                                                  dim, seed)
+
+    def reads(self, config) -> list[str]:
+        return [datasets.dataset(KEPT[kind]) for kind in KINDS]
+
+    def writes(self, config) -> list[str]:
+        return [datasets.array(KEPT[kind]) for kind in KINDS]
+
+    def shards(self, ctx: Context) -> list[str]:
+        return [f"{kind}-{shard}" for kind in KINDS for shard in ctx.workspace.shards(KEPT[kind])]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        kind, name = shard.split("-")
+        number = int(name)
+        total = self.n_sentences if kind == SENTENCES else self.n_sentences // 4
+        start, stop = number * self.shard_size, min((number + 1) * self.shard_size, total)
+        topics, gap = corpus_basis(self.n_sentences, self.dim, self.seed)
+        vectors = shard_content(kind, number, start, stop, topics, gap, self.seed)["vectors"]
+        column = "image_id" if kind == IMAGES else "sentence_id"
+        ids = ctx.workspace.read_table(KEPT[kind], name, [column]).column(column).to_pylist()
+        rows = np.array([int(i[1:]) for i in ids], dtype=np.int64) - start
+        ctx.workspace.write_array(KEPT[kind], name, np.ascontiguousarray(vectors[rows]))
+        return {RECORDS: len(rows)}
 
 
 class StandInGenerate(Stage):
@@ -131,10 +236,14 @@ def step_seconds(root: Path, stage: str) -> dict[str, float]:
     return {step: round(value, 3) for step, value in sorted(out.items())}
 
 
-def run_scale(root: str, workers: int, task_memory_mb: int) -> dict:
+def run_scale(root: str, args: argparse.Namespace) -> dict:
     """Run the stages on the corpus at `root` (in this process: the driver)."""
     from realsyn.balance.stage import BalanceStage
+    from realsyn.extract.dedup_stage import DedupStage
+    from realsyn.extract.semantic_dedup_stage import SemanticDedupStage
     from realsyn.retrieve.stage import RetrieveStage
+
+    workers, task_memory_mb = args.workers, args.task_memory_mb
 
     config = parse_config({
         "workspace": root,
@@ -143,7 +252,10 @@ def run_scale(root: str, workers: int, task_memory_mb: int) -> dict:
         "balance": {"min_similarity": 0.0, "max_similarity": 1.0,
                     "max_training_points": 100_000}})
     ctx = Context(config=config, workspace=Workspace(root))
-    stages: list[Stage] = [RetrieveStage(), StandInGenerate(), BalanceStage()]
+    stages: list[Stage] = [DedupStage(),
+                           StandInEmbed(args.n, args.shard_size, args.dim, args.seed),
+                           SemanticDedupStage(), RetrieveStage(), StandInGenerate(),
+                           BalanceStage()]
     executor = PooledExecutor(workers)
     report = {}
     for stage in stages:
@@ -153,7 +265,12 @@ def run_scale(root: str, workers: int, task_memory_mb: int) -> dict:
         outputs = [Path(root) / location for location in stage.writes(config)]
         report[stage.name] = {"wall_s": round(wall, 2), "records": stats.get(RECORDS, 0),
                               "bytes_written": sum(folder_bytes(p) for p in outputs),
-                              "task_seconds": step_seconds(Path(root), stage.name)}
+                              "task_seconds": step_seconds(Path(root), stage.name),
+                              "dropped": {key: value for key, value in sorted(stats.items())
+                                          if key.startswith("dropped_") and value},
+                              # semantic_dedup's fan-out: vectors routed to partitions
+                              **{key: value for key, value in stats.items()
+                                 if key.endswith("_routed_queries")}}
     report["_rss"] = {
         "driver_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "largest_task_mib": round(
@@ -178,11 +295,29 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
             "balance:assign": n_images * balance_clusters * dim}
 
 
+def dedup_units(n_sentences: float, n_images: float, dim: int) -> dict[str, float]:
+    """Work of the two dedup stages' steps, at extract's defaults (partitions of
+    PARTITION_SIZE, k-means on at most SEMANTIC_TRAINING points per kind). The semantic
+    steps' sizes are those of their inputs, taken as the dedup stage's (a few % fewer)."""
+    rows = n_sentences + n_images
+    kinds = (n_sentences, n_images)
+    parts = [max(1.0, count / PARTITION_SIZE) for count in kinds]
+    return {"dedup:keys": rows, "dedup:pairs": rows, "dedup:groups": rows,
+            "dedup:filter": rows,
+            "semantic_dedup:centroids": sum(min(c, SEMANTIC_TRAINING) * min(p, c, SEMANTIC_TRAINING)
+                                            * dim for c, p in zip(kinds, parts, strict=True)),
+            "semantic_dedup:assign": sum(c * p * dim for c, p in zip(kinds, parts, strict=True)),
+            "semantic_dedup:route": sum(c * p * dim for c, p in zip(kinds, parts, strict=True)),
+            "semantic_dedup:pairs": rows * PARTITION_SIZE * dim,
+            "semantic_dedup:groups": rows, "semantic_dedup:filter": rows * dim}
+
+
 def scale_units(n: int, dim: int) -> dict[str, float]:
     """The work units of a bench scale with `n` sentences (the bench's settings)."""
     images, clusters = n // 4, max(1, round(n / 420))
-    return work_units(n, images, dim, clusters, max(1, round(images / 168)), 3,
-                      min(100_000, 64 * clusters))
+    return {**dedup_units(n, images, dim),
+            **work_units(n, images, dim, clusters, max(1, round(images / 168)), 3,
+                         min(100_000, 64 * clusters))}
 
 
 def estimate(results: dict, n: int, dim: int) -> dict:
@@ -192,8 +327,9 @@ def estimate(results: dict, n: int, dim: int) -> dict:
     b (seconds per work unit) is the step's rate, a its fixed cost (process start, imports,
     file opens), which small runs are full of and which does not grow with the data. The
     paper's hours of a step are b times the paper's units over the named cluster's cores
-    (every step is parallel over shards or partitions, except the two k-means trainings,
-    counted on one node's cores: faiss k-means is multithreaded). With one scale, or a
+    (every step is parallel over shards or partitions, except those in PARALLEL: the
+    k-means trainings on one node's cores, the union-find `groups` on one core per kind).
+    With one scale, or a
     non-positive slope, the largest scale's seconds per unit are used (an upper bound).
     Memory per node: its cores' tasks at the per-task budget. Storage: bytes written per
     input record, times the paper's records, scaled by the dimension."""
@@ -201,12 +337,15 @@ def estimate(results: dict, n: int, dim: int) -> dict:
     low, high = results[scales[0]], results[scales[-1]]
     units_low = scale_units(n * int(scales[0]), dim)
     units_high = scale_units(n * int(scales[-1]), dim)
-    paper = work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"], PAPER["clusters"],
-                       PAPER["balance_clusters"], PAPER["nprobe"], 1_000_000)
+    paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"]),
+             **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"], PAPER["clusters"],
+                          PAPER["balance_clusters"], PAPER["nprobe"], 1_000_000)}
     cores = CLUSTER["nodes"] * CLUSTER["cores_per_node"]
     rows, total = [], 0.0
     for key, units in paper.items():
         stage, step = key.split(":")
+        if stage not in high:  # an earlier --output, before the dedup stages were in it
+            continue
         s_low = low[stage]["task_seconds"].get(step, 0.0)
         s_high = high[stage]["task_seconds"].get(step, 0.0)
         if not s_high:
@@ -214,13 +353,14 @@ def estimate(results: dict, n: int, dim: int) -> dict:
         slope = ((s_high - s_low) / (units_high[key] - units_low[key])
                  if units_high[key] > units_low[key] else 0.0)
         rate = slope if slope > 0 else s_high / units_high[key]
-        parallel = CLUSTER["cores_per_node"] if step == "train" else cores
+        parallel = PARALLEL.get(step, cores)
         hours = rate * units / parallel / 3600
         total += hours
         rows.append({"step": key, "seconds": [s_low, s_high], "s_per_unit": f"{rate:.3g}",
                      "paper_hours": round(hours, 2)})
     records = n * int(scales[-1]) * 5 // 4
-    stored = sum(high[s]["bytes_written"] for s in ("retrieve", "balance"))
+    stored = sum(row["bytes_written"] for row in high.values()
+                 if isinstance(row, dict) and "bytes_written" in row)
     storage_tb = (stored / records * (PAPER["sentences"] + PAPER["images"])
                   * PAPER["dim"] / dim / 1e12)
     return {"cluster": CLUSTER, "steps": rows, "total_hours": round(total, 1),
@@ -255,10 +395,17 @@ def main(argv: list[str] | None = None) -> None:
         if action == "make":
             make_corpus(root, args.n, args.dim, args.shard_size, args.seed)
         else:
-            print(json.dumps(run_scale(root, args.workers, args.task_memory_mb)))
+            print(json.dumps(run_scale(root, args)))
         return
     base = Path(args.root or tempfile.mkdtemp(prefix="realsyn-scale-"))
     results = {}
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(**summary) -> None:  # after every scale: a later failure keeps what was measured
+        output.write_text(json.dumps({"args": {k: v for k, v in vars(args).items()
+                                               if k != "child"},
+                                      "scales": results, **summary}, indent=2))
     for scale in args.scales:
         root = base / f"scale-{scale}"
         common = [sys.executable, __file__, "--n", str(args.n * scale), "--dim", str(args.dim),
@@ -281,7 +428,9 @@ def main(argv: list[str] | None = None) -> None:
         for stage, row in measured.items():
             if not stage.startswith("_"):
                 print(f"       {stage:<10} {row['wall_s']:>8.1f}s "
-                      f"{row['bytes_written'] / 1e6:>9.1f} MB  {row['task_seconds']}")
+                      f"{row['bytes_written'] / 1e6:>9.1f} MB  {row['task_seconds']}"
+                      + (f"  dropped {row['dropped']}" if row["dropped"] else ""))
+        save()
     largest = max(args.scales)
     first = min(args.scales)
     summary = {
@@ -291,10 +440,7 @@ def main(argv: list[str] | None = None) -> None:
                                   / results[first]["records_per_s_per_core"], 3),
         "paper_estimate": estimate(results, args.n, args.dim)}
     print(json.dumps(summary, indent=2))
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"args": {k: v for k, v in vars(args).items()
-                                                      if k != "child"},
-                                             "scales": results, **summary}, indent=2))
+    save(**summary)
 
 
 if __name__ == "__main__":

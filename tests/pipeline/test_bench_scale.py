@@ -1,0 +1,81 @@
+"""The scaling benchmark at a tiny size: its synthetic corpus plants exact, near and semantic
+copies, and the dedup stages it runs drop exactly those (its timings come from full runs)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from realsyn.extract import dedup
+from realsyn.workspace import Workspace
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def planted(bench, n: int, dim: int, shard_size: int, seed: int) -> dict[str, dict[str, int]]:
+    """Copies per kind: textual ones (the dedup stage's) and semantic ones; for sentences
+    also the textual ones the single-process reference (exact + MinHash pairs) joins, since
+    MinHash may miss a near copy (copies are planted within a shard: the reference runs
+    shard by shard)."""
+    topics, gap = bench.corpus_basis(n, dim, seed)
+    counts = {}
+    for kind, total in ((bench.SENTENCES, n), (bench.IMAGES, n // 4)):
+        textual = semantic = joined = 0
+        for number, start, stop in bench.shard_bounds(total, shard_size):
+            part = bench.shard_content(kind, number, start, stop, topics, gap, seed)
+            assert len(part["vectors"]) == stop - start
+            textual += part["planted"][0]
+            semantic += part["planted"][1]
+            if kind == bench.SENTENCES:
+                labels = dedup.group_labels(len(part["texts"]),
+                                            dedup.exact_pairs(part["texts"]),
+                                            dedup.minhash_pairs(part["texts"]))
+                joined += len(labels) - len(np.unique(labels))
+        counts[kind] = {"textual": textual, "semantic": semantic, "joined": joined}
+    return counts
+
+
+def test_scale_bench_drops_the_planted_copies(tmp_path, monkeypatch):
+    # on the path while it runs: its stand-in stages run in spawned workers that import it
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_scale
+
+    args = argparse.Namespace(n=4000, dim=32, shard_size=1000, seed=3, workers=2,
+                              task_memory_mb=16)
+    root = str(tmp_path / "ws")
+    bench_scale.make_corpus(root, args.n, args.dim, args.shard_size, args.seed)
+    report = bench_scale.run_scale(root, args)
+    expected = planted(bench_scale, args.n, args.dim, args.shard_size, args.seed)
+    assert all(kind["textual"] > 5 < kind["semantic"] for kind in expected.values()), expected
+    # nearly every near copy is near enough for MinHash at the default threshold
+    sentences = expected["sentences"]
+    assert sentences["textual"] >= sentences["joined"] >= 0.97 * sentences["textual"]
+
+    textual, semantic = report["dedup"]["dropped"], report["semantic_dedup"]["dropped"]
+    assert textual.get("dropped_perceptual_duplicate", 0) == expected["images"]["textual"]
+    assert (textual.get("dropped_exact_duplicate", 0) + textual.get("dropped_near_duplicate", 0)
+            == sentences["joined"])
+    assert textual.get("dropped_exact_duplicate", 0) > 0 < textual.get("dropped_near_duplicate", 0)
+    assert semantic.get("dropped_images_semantic_duplicate", 0) == expected["images"]["semantic"]
+    # a near copy MinHash missed still has its source's vector: a paraphrase
+    assert semantic.get("dropped_sentences_paraphrase", 0) == (
+        sentences["semantic"] + sentences["textual"] - sentences["joined"])
+
+    # the embed stand-in's arrays are row-aligned with the kept rows, and carried to final
+    workspace = Workspace(root)
+    kept = workspace.count_rows("images_final")
+    assert kept == args.n // 4 - expected["images"]["textual"] - expected["images"]["semantic"]
+    assert sum(len(workspace.read_array("images_final", shard))
+               for shard in workspace.shards("images_final")) == kept
+    assert report["retrieve"]["records"] == kept and report["balance"]["records"] > 0
+    for stage in ("dedup", "embed", "semantic_dedup", "retrieve", "generate", "balance"):
+        assert report[stage]["bytes_written"] > 0, stage
+    json.dumps(report)  # what the driver prints
+
+    # the paper-scale estimate covers the dedup steps too
+    scale = {"sentences": args.n, "images": args.n // 4, "wall_s": 1.0, **report}
+    estimate = bench_scale.estimate({"1": scale}, args.n, args.dim)
+    steps = {row["step"].split(":")[0] for row in estimate["steps"]}
+    assert {"dedup", "semantic_dedup", "retrieve", "balance"} <= steps
+    assert estimate["total_hours"] > 0 and estimate["storage_tb"] > 0
