@@ -328,17 +328,29 @@ class SentenceFilterConfig(Section):
 class ExtractConfig(Section):
     images: ImageFilterConfig = ImageFilterConfig()
     sentences: SentenceFilterConfig = SentenceFilterConfig()
-    # Semantic dedup: k-means partitions, then exact neighbours within each.
+    # Semantic dedup: k-means partitions, then exact neighbours within the routed ones.
     partition_size: int = Field(default=2000, ge=1,
                                 description="Mean points per k-means partition.")
     partition_probes: int = Field(
         default=2, ge=1, description="Nearest partitions searched per point at least (every "
         "partition that may hold a pair within the threshold is searched anyway).")
+    partition_max_probes: int | None = Field(
+        default=8, ge=1, description="Partitions searched per point at most, nearest first, "
+        "of those that may hold a pair within the threshold (bounds a task's work and memory "
+        "on diffuse data, where every partition may; pairs missed: none of 7,963 on 25,764 "
+        "real sentences at 8). None: every such partition (exact, O(N^2) on diffuse data).")
     kmeans_iterations: int = Field(default=20, ge=1)
     max_training_points: int = Field(
         default=100_000, ge=1, description="Semantic dedup: the seeded sample k-means is "
         "trained on (bounds that step's memory).")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _probe_order(self) -> ExtractConfig:
+        if self.partition_max_probes is not None and (
+                self.partition_max_probes < self.partition_probes):
+            raise ValueError("partition_max_probes must not be below partition_probes")
+        return self
 
 
 # ---------------------------------------------------------------- embedding (spec section 2)

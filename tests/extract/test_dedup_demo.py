@@ -26,10 +26,10 @@ def _areas(table) -> np.ndarray:
 @pytest.mark.slow
 def test_demo_corpus_keeps_the_single_process_records(tmp_path):
     # Semantic partitions of 100 (the demo has 164 images and 1,085 sentences to group), so
-    # pairs across partition borders must be found by the routing.
+    # pairs across partition borders must be found by the routing (exact: no fan-out cap).
     config = load_config(ROOT / "configs" / "sample.yaml", {
         "workspace": str(tmp_path / "ws"), "extract.partition_size": 100,
-        "extract.max_training_points": 500})
+        "extract.max_training_points": 500, "extract.partition_max_probes": None})
     run_pipeline(config, only=STAGES, report=lambda line: None)
     ws = Workspace(str(tmp_path / "ws"))
     extract = config.extract

@@ -139,7 +139,8 @@ def test_semantic_partitions_find_the_exhaustive_groups(dim, threshold, spread, 
     assert len(centroids) > 1
     home, similarity = sp.assign(points, centroids)
     caps = sp.partition_caps(home, similarity, len(centroids))
-    rows, parts = sp.route(points, centroids, caps, threshold)
+    rows, parts, capped = sp.route(points, centroids, caps, threshold)
+    assert capped == 0
     assert np.all(np.isin(np.stack([np.arange(len(points)), home], axis=1).tolist(),
                           np.stack([rows, parts], axis=1).tolist()))  # home is always searched
     edges = [sp.partition_edges(np.flatnonzero(home == p), points[home == p],
@@ -150,6 +151,31 @@ def test_semantic_partitions_find_the_exhaustive_groups(dim, threshold, spread, 
     assert _same_groups(component_labels(len(points), *edges), expected)
     print(f"dim {dim}: {len(centroids)} partitions, {len(rows) / len(points):.1f} searched "
           "per point")
+
+
+@pytest.mark.parametrize("max_probes", [1, 2, 5])
+def test_route_caps_the_fan_out_at_the_nearest_admitted_partitions(max_probes):
+    """Diffuse points (the bound admits nearly every partition): each point is routed to the
+    partitions the exact bound admits among its `max_probes` nearest centres, its home always,
+    and the points cut short are counted."""
+    rng = np.random.default_rng(max_probes)
+    points = _clusters(rng, 600, 24, 0.6)
+    centroids = sp.train_centroids(points, 12, 10, 0)
+    home, similarity = sp.assign(points, centroids)
+    caps = sp.partition_caps(home, similarity, len(centroids))
+    exact_rows, exact_parts, _ = sp.route(points, centroids, caps, 0.8)
+    rows, parts, capped = sp.route(points, centroids, caps, 0.8, 1, max_probes)
+    admitted = np.zeros((len(points), len(centroids)), dtype=bool)
+    admitted[exact_rows, exact_parts] = True
+    nearest = np.argsort(-(points @ centroids.T), axis=1)[:, :max_probes]
+    expected = np.zeros_like(admitted)
+    expected[np.arange(len(points))[:, None], nearest] = True
+    expected &= admitted
+    routed = np.zeros_like(admitted)
+    routed[rows, parts] = True
+    assert np.array_equal(routed, expected)
+    assert routed[np.arange(len(points)), home].all()
+    assert capped == int((admitted.sum(axis=1) > max_probes).sum()) > 0
 
 
 # ---------------------------------------------------------------- the stages
@@ -198,16 +224,19 @@ def _ids(ws, dataset: str, column: str) -> list[str]:
     return ws.read_dataset(dataset).column(column).to_pylist()
 
 
-def test_stages_keep_the_single_process_records(tmp_path):
+@pytest.mark.parametrize("max_probes", [None, 3])
+def test_stages_keep_the_single_process_records(tmp_path, max_probes):
     """Both stages on 3 shards with the bucket shuffles split into several partitions (the
     smallest task budget) and semantic partitions of 150 trained on a 200-vector sample: the
-    kept records equal the brute-force oracle's, in dataset order."""
+    kept records equal the brute-force oracle's, in dataset order, with exact routing and with
+    the fan-out capped at 3 of the 20-odd partitions (the planted groups are tight)."""
     rng = np.random.default_rng(11)
     texts, hashes, areas = _planted_corpus(rng)
     ws, sentence_vectors, image_vectors = _workspace(tmp_path / "ws", texts, hashes, areas, rng)
     config = parse_config({
         "workspace": ws.url, "executor": {"task_memory_mb": 16},
         "extract": {"partition_size": 150, "max_training_points": 200,
+                    "partition_max_probes": max_probes,
                     "images": {"semantic_dedup": True, "semantic_dedup_threshold": 0.95},
                     "sentences": {"paraphrase_threshold": 0.95}}})
     ctx = Context(config=config, workspace=ws)
@@ -243,6 +272,12 @@ def test_stages_keep_the_single_process_records(tmp_path):
             start += rows
     stats = LocalExecutor(workers=1).run(SemanticDedupStage(), ctx)
     assert stats["images_partitions"] > 10 and stats["sentences_partitions"] > 10
+    for kind, count in (("images", len(kept_images)), ("sentences", len(kept_sentences))):
+        if max_probes is None:
+            assert stats[f"{kind}_routes_capped"] == 0
+        else:  # the cap bit: some vectors' bound admitted more partitions than 3
+            assert stats[f"{kind}_routes_capped"] > 0
+            assert stats[f"{kind}_routed_queries"] <= max_probes * count
     for name, out, column, priority, threshold in (
             ("images_dedup", "images_final", "image_id", areas, 0.95),
             ("sentences_dedup", "sentences_final", "sentence_id", None, 0.95)):

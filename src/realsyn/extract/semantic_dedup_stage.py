@@ -3,7 +3,8 @@
     centroids  per kind:       spherical k-means on a bounded, seeded sample of the vectors
     assign     per shard:      members partitioned by nearest centroid; per-partition caps
     route      per shard:      every vector routed as a query to the partitions that may hold
-                               a neighbour within the threshold (exact: semantic_partition.py)
+                               a neighbour within the threshold, at most partition_max_probes
+                               of them, nearest first (semantic_partition.py)
     pairs      per partition:  range search of the routed queries against the members
     groups     per kind:       components over the edges, one kept per component
                                (images: the largest, sentences: the first)
@@ -56,13 +57,16 @@ def _vectors_of(table: pa.Table, column: str = "vector") -> np.ndarray:
 class SemanticDedupStage(FunnelStage):
     name = "semantic_dedup"
     description = "Semantic image and paraphrase dedup on the embeddings (k-means partitions)."
+    # The partitioning is in: with a capped fan-out (extract.partition_max_probes) the
+    # centroids decide which pairs are searched. Only exact routing (None) makes the groups
+    # those of an exhaustive search whatever the centroids.
     config_paths = ("extract.images.semantic_dedup", "extract.images.semantic_dedup_threshold",
                     "extract.sentences.semantic_dedup", "extract.sentences.paraphrase_model",
-                    "extract.sentences.paraphrase_threshold")
-    # Not the partitioning (extract.partition_size, partition_probes, kmeans_iterations,
-    # max_training_points, seed): routing makes the groups those of an exhaustive search
-    # whatever the centroids, so those fields change the speed, never the output.
-    version = "2"  # partitioned steps (exact routing: the groups of an exhaustive search)
+                    "extract.sentences.paraphrase_threshold", "extract.partition_size",
+                    "extract.partition_probes", "extract.partition_max_probes",
+                    "extract.kmeans_iterations", "extract.max_training_points",
+                    "extract.seed")
+    version = "3"  # routing fan-out capped by extract.partition_max_probes
 
     def __init__(self, images: str = datasets.IMAGES_DEDUP,
                  sentences: str = datasets.SENTENCES_DEDUP,
@@ -225,15 +229,16 @@ class SemanticDedupStage(FunnelStage):
         np.minimum.at(caps, table.column("partition").to_numpy(),
                       table.column("cap").to_numpy())
         vectors = self._shard_vectors(ctx, kind, shard)
-        rows, parts = sp.route(vectors, centroids, caps, self._threshold(ctx, kind),
-                               ctx.config.extract.partition_probes)
+        extract = ctx.config.extract
+        rows, parts, capped = sp.route(vectors, centroids, caps, self._threshold(ctx, kind),
+                                       extract.partition_probes, extract.partition_max_probes)
         ids = global_ids(shard_index(ctx, self._source(kind), shard), len(vectors))
         queries = pa.table({"id": ids[rows],
                             "priority": self._priority(ctx, kind, shard)[rows],
                             "vector": _vector_column(vectors[rows].reshape(len(rows), -1))})
         ctx.workspace.write_partitioned(self._folder(kind, "queries"), shard, queries, parts,
                                         len(centroids))
-        return {f"{kind}_routed_queries": len(rows)}
+        return {f"{kind}_routed_queries": len(rows), f"{kind}_routes_capped": capped}
 
     # ------------------------------------------------------------ pairs (per partition)
     def pairs(self, ctx: Context, task: str) -> dict[str, Any]:

@@ -9,6 +9,14 @@
    is the widest member of p. So no pair across a partition border is missed, whatever the
    centroids (their quality only changes how many partitions a query visits).
 4. Per partition: range search of the routed queries against the members (`partition_edges`).
+
+On diffuse data (a point's cosine to its centroid about 0.4, as with real sentence embeddings)
+the bound admits every partition, so exact routing costs O(N^2) and a partition task holds every
+vector. `max_probes` caps the fan-out: a point is searched against at most that many partitions
+the bound admits, nearest first (SemDeDup and NeMo Curator search only the home partition). A
+pair is then missed only if neither point's nearest `max_probes` centres hold the other's home:
+on 25,764 real sentences (all-MiniLM-L6-v2, 52 partitions, cosine 0.85) none of 7,963 pairs was
+missed at 8 probes, 0.04% at 4, 1.4% at 2.
 """
 
 from __future__ import annotations
@@ -76,9 +84,11 @@ def partition_caps(home: np.ndarray, similarity: np.ndarray, partitions: int) ->
 
 
 def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshold: float,
-          nearest: int = 1) -> tuple[np.ndarray, np.ndarray]:
+          nearest: int = 1, max_probes: int | None = None,
+          ) -> tuple[np.ndarray, np.ndarray, int]:
     """(row, partition) pairs: every partition a vector must be searched against (see the
-    module doc), and at least its `nearest` closest ones."""
+    module doc), at least its `nearest` closest ones and at most its `max_probes` closest
+    ones (None: no cap, exact); and the number of vectors the cap cut short."""
     empty = np.isinf(caps)
     reach = np.arccos(np.clip(threshold, -1.0, 1.0)) + np.arccos(
         np.clip(np.where(empty, 1.0, caps), -1.0, 1.0))
@@ -86,7 +96,9 @@ def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshol
     bound = np.where(reach >= np.pi, -np.inf, np.cos(np.minimum(reach, np.pi)))
     bound = np.where(empty, np.inf, bound - _ROUTING_SLACK)
     nearest = min(nearest, len(centroids))
-    rows, parts = [], []
+    cap = None if max_probes is None or max_probes >= len(centroids) else max(max_probes,
+                                                                              nearest)
+    rows, parts, capped = [], [], 0
     step = _block_rows(len(centroids))
     for start in range(0, len(vectors), step):
         scores = _similarities(vectors[start:start + step], centroids).astype(np.float64)
@@ -94,12 +106,20 @@ def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshol
         if nearest > 1:
             top = np.argpartition(-scores, nearest - 1, axis=1)[:, :nearest]
             routed[np.arange(len(scores))[:, None], top] |= ~empty[top]
+        if cap is not None:
+            over = routed.sum(axis=1) > cap
+            capped += int(over.sum())
+            top = np.argpartition(-scores[over], cap - 1, axis=1)[:, :cap]
+            closest = np.zeros((len(top), routed.shape[1]), dtype=bool)
+            closest[np.arange(len(top))[:, None], top] = True
+            routed[over] &= closest
         block_rows, block_parts = np.nonzero(routed)
         rows.append(block_rows + start)
         parts.append(block_parts)
     if not rows:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(rows).astype(np.int64), np.concatenate(parts).astype(np.int64)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), 0
+    return (np.concatenate(rows).astype(np.int64), np.concatenate(parts).astype(np.int64),
+            capped)
 
 
 def partition_edges(member_ids: np.ndarray, members: np.ndarray, query_ids: np.ndarray,
