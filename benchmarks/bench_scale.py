@@ -227,13 +227,29 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
+def task_stats(root: Path, stage: str):
+    """(step, stats) of every task of a stage."""
+    for path in (root / "stages" / stage / "stats").glob("*.json"):
+        step = path.stem.split(STEP_SEPARATOR)[0] if STEP_SEPARATOR in path.stem else stage
+        yield step, json.loads(path.read_text())
+
+
 def step_seconds(root: Path, stage: str) -> dict[str, float]:
     """Task-seconds per step, from the tasks' stats (wall time of each task)."""
     out: dict[str, float] = {}
-    for path in (root / "stages" / stage / "stats").glob("*.json"):
-        step = path.stem.split(STEP_SEPARATOR)[0] if STEP_SEPARATOR in path.stem else stage
-        out[step] = out.get(step, 0.0) + json.loads(path.read_text()).get("wall_s", 0.0)
+    for step, stats in task_stats(root, stage):
+        out[step] = out.get(step, 0.0) + stats.get("wall_s", 0.0)
     return {step: round(value, 3) for step, value in sorted(out.items())}
+
+
+def step_peak_rss(root: Path, stage: str) -> dict[str, float]:
+    """Per step, the largest peak RSS (MiB) of one of its tasks (each task's own peak: the
+    executor resets the worker's high-water mark before a task, realsyn/memory.py)."""
+    out: dict[str, float] = {}
+    for step, stats in task_stats(root, stage):
+        peak = stats.get("memory", {}).get("peak_rss_mib", 0.0)
+        out[step] = max(out.get(step, 0.0), peak)
+    return dict(sorted(out.items()))
 
 
 def run_scale(root: str, args: argparse.Namespace) -> dict:
@@ -266,15 +282,17 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
         report[stage.name] = {"wall_s": round(wall, 2), "records": stats.get(RECORDS, 0),
                               "bytes_written": sum(folder_bytes(p) for p in outputs),
                               "task_seconds": step_seconds(Path(root), stage.name),
+                              "task_peak_rss_mib": step_peak_rss(Path(root), stage.name),
                               "dropped": {key: value for key, value in sorted(stats.items())
                                           if key.startswith("dropped_") and value},
                               # semantic_dedup's fan-out: vectors routed to partitions
                               **{key: value for key, value in stats.items()
                                  if key.endswith("_routed_queries")}}
+    peaks = [(peak, f"{name}:{step}") for name, row in report.items()
+             for step, peak in row["task_peak_rss_mib"].items()]
     report["_rss"] = {
         "driver_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "largest_task_mib": round(
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
+        "largest_task_mib": max(peaks)[0], "largest_task": max(peaks)[1]}
     return report
 
 
@@ -424,11 +442,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{scale:>3}N  sentences={sentences} images={images} wall={wall:.1f}s "
               f"records/s/core={results[scale]['records_per_s_per_core']} "
               f"driver={measured['_rss']['driver_mib']}MiB "
-              f"largest task={measured['_rss']['largest_task_mib']}MiB", flush=True)
+              f"largest task={measured['_rss']['largest_task_mib']}MiB "
+              f"({measured['_rss']['largest_task']})", flush=True)
         for stage, row in measured.items():
             if not stage.startswith("_"):
                 print(f"       {stage:<10} {row['wall_s']:>8.1f}s "
                       f"{row['bytes_written'] / 1e6:>9.1f} MB  {row['task_seconds']}"
+                      f"  peak MiB {row['task_peak_rss_mib']}"
                       + (f"  dropped {row['dropped']}" if row["dropped"] else ""))
         save()
     largest = max(args.scales)

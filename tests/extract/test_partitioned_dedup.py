@@ -12,7 +12,7 @@ from realsyn.config import SentenceFilterConfig, parse_config
 from realsyn.executors.local import LocalExecutor
 from realsyn.extract import lsh_keys
 from realsyn.extract import semantic_partition as sp
-from realsyn.extract.buckets import pairs_within_buckets, partition_of
+from realsyn.extract.buckets import pair_blocks, pairs_within_buckets, partition_of
 from realsyn.extract.stages import DedupStage, SemanticDedupStage
 from realsyn.extract.union_find import component_labels, edge_components, keep_one_per_group
 from realsyn.stage import Context
@@ -47,6 +47,19 @@ def test_pairs_within_buckets_lists_every_pair_of_each_bucket_once():
     found = sorted(tuple(sorted(pair)) for pair in zip(left.tolist(), right.tolist(), strict=True))
     assert found == [(0, 2), (0, 4), (1, 5), (2, 4)]
     assert pairs_within_buckets(np.array([], dtype=np.int64))[0].size == 0
+
+
+@pytest.mark.parametrize("block", [1, 5, 64, 10**6])
+def test_pair_blocks_give_every_pair_once_in_bounded_blocks(block):
+    keys = np.random.default_rng(block).integers(0, 30, 400)
+    expected = {(i, j) for i in range(len(keys)) for j in range(i + 1, len(keys))
+                if keys[i] == keys[j]}
+    largest_bucket = int(np.bincount(keys).max())
+    found = []
+    for left, right in pair_blocks(keys, block):
+        assert 0 < len(left) <= block + largest_bucket
+        found += [tuple(sorted(pair)) for pair in zip(left.tolist(), right.tolist(), strict=True)]
+    assert len(found) == len(set(found)) and set(found) == expected
 
 
 def test_edge_components_on_sparse_global_ids():

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from realsyn import memory
 from realsyn.commit import commit, discard_staging, folder_identity, location_url, recover
 from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import progress_bar
@@ -15,6 +16,7 @@ from realsyn.stage import RECORDS, Context, Stage, SteppedStage, StepTasks
 
 STARTED = "stages/{stage}/started.json"
 WALL = "wall_s"
+TASK_MEMORY = "memory"
 
 
 class StageError(RuntimeError):
@@ -36,8 +38,11 @@ def guarded(stage: Stage, shard: str, call):
 
 def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
     started = time.perf_counter()
+    memory.reset_peak()
     stats = stage.process(ctx, shard)
-    stats = {**stats, WALL: round(time.perf_counter() - started, 6)}
+    # A dict, not a counter: merged stats sum counters, and peaks do not add up.
+    stats = {**stats, WALL: round(time.perf_counter() - started, 6),
+             TASK_MEMORY: {"peak_rss_mib": memory.peak_rss_mib()}}
     ctx.workspace.mark_done(stage.name, shard, stats)
     return stats
 

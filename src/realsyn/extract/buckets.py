@@ -2,12 +2,14 @@
 
 A map step gives every record one or more bucket keys (MinHash bands, pHash chunks); records
 are then partitioned by key hash, and a task per partition pairs the records that share a key
-(`pairs_within_buckets`) and confirms each candidate exactly. Copies of one value (equal
+(`pair_blocks`) and confirms each candidate exactly. Copies of one value (equal
 signatures, equal hashes) are collapsed to their first id before pairing and linked to it by
 one edge each, so many copies never flood a bucket with k^2 pairs.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -40,9 +42,17 @@ def partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
     return (mix64(keys) % np.uint64(partitions)).astype(np.int64)
 
 
-def pairs_within_buckets(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# Candidate pairs checked at once by a reduce task: with a fixed number of buckets (pHash
+# chunk values) candidates grow with the square of the rows, so a task confirms them in blocks
+# and its memory stays bounded whatever the partition holds.
+PAIR_BLOCK = 1 << 20
+
+
+def pair_blocks(keys: np.ndarray, block: int = PAIR_BLOCK
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Index pairs (i, j), i != j, of the entries that share a key: every unordered pair of
-    each bucket once (vectorised: no Python loop over buckets)."""
+    each bucket once (vectorised: no Python loop over buckets), in blocks of about `block`
+    pairs (an entry's partners are never split, so a block may exceed it by one bucket)."""
     keys = np.asarray(keys)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
@@ -50,10 +60,26 @@ def pairs_within_buckets(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ends = np.r_[starts[1:], len(keys)]
     end_of = np.repeat(ends, ends - starts)  # for each sorted position, its bucket's end
     later = end_of - np.arange(len(keys)) - 1  # partners after it in its bucket
+    before = np.cumsum(later) - later  # pairs of the positions before it
     total = int(later.sum())
-    first = np.repeat(np.arange(len(keys)), later)
-    offset = np.arange(total) - np.repeat(np.cumsum(later) - later, later) + 1
-    return order[first], order[first + offset]
+    if total == 0:
+        return
+    cuts = np.searchsorted(before, np.arange(0, total, max(1, block)), side="right") - 1
+    for low, high in zip(cuts, np.r_[cuts[1:], len(keys)], strict=True):
+        if high == low:  # one entry's partners filled several blocks
+            continue
+        counts = later[low:high]
+        first = np.repeat(np.arange(low, high), counts)
+        offset = np.arange(len(first)) - np.repeat(before[low:high] - before[low], counts) + 1
+        yield order[first], order[first + offset]
+
+
+def pairs_within_buckets(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of `pair_blocks` at once."""
+    blocks = list(pair_blocks(keys, max(1, len(keys)) ** 2))
+    if not blocks:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
 def collapse_copies(values: np.ndarray, ids: np.ndarray

@@ -139,7 +139,7 @@ class DedupStage(FunnelStage):
             edges = lsh_keys.phash_edges(keys, ids, entries.column("phash").to_numpy(), r)
             table = edge_table(edges, ids, entries.column("priority").to_numpy())
         elif kind == EXACT:
-            table = edge_table(lsh_keys.exact_edges(entries.column("text").to_pylist(), ids),
+            table = edge_table(lsh_keys.exact_edges(entries.column("text"), ids),
                                exact=True)
         else:
             cfg = ctx.config.extract.sentences

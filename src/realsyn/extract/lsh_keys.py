@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
+import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
 
 from realsyn.extract.buckets import (
     collapse_copies,
     combine_columns,
-    pairs_within_buckets,
+    pair_blocks,
     unique_edges,
     unique_rows,
 )
@@ -45,11 +46,16 @@ def exact_keys(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     return keys, np.array(hashed, dtype=np.uint64)
 
 
-def exact_edges(keys: Sequence[str], ids: np.ndarray) -> np.ndarray:
+def exact_edges(keys: Sequence[str] | pa.Array | pa.ChunkedArray, ids: np.ndarray
+                ) -> np.ndarray:
     """Edges (first id, other id) joining every id to the first id of its normalised key."""
     if len(keys) == 0:
         return np.empty((0, 2), dtype=np.int64)
-    _, _, edges = collapse_copies(np.array(keys, dtype=object).astype(str), ids)
+    # Equal texts numbered by Arrow's dictionary encoding: a fixed-width numpy string array
+    # would take 4 bytes per character of the longest text for every row.
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else pa.array(keys)
+    value = keys.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    _, _, edges = collapse_copies(value, ids)
     return edges
 
 
@@ -85,6 +91,17 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
+def confirmed_pairs(entries: np.ndarray, confirm) -> np.ndarray:
+    """Pairs [m, 2] of distinct values (column 1 of the (key, value) `entries`) sharing a key
+    that pass `confirm(left, right) -> bool mask`, checked block by block (`pair_blocks`), so
+    that only confirmed pairs are ever held together."""
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for left, right in pair_blocks(entries[:, 0]):
+        pairs = np.stack([entries[left, 1], entries[right, 1]], axis=1)
+        found.append(pairs[confirm(pairs[:, 0], pairs[:, 1])])
+    return unique_rows(np.sort(np.concatenate(found), axis=1))
+
+
 def minhash_edges(keys: np.ndarray, ids: np.ndarray, signatures: np.ndarray,
                   threshold: float) -> np.ndarray:
     """Edges between the ids of the band entries (key, id, signature) of one partition:
@@ -96,14 +113,14 @@ def minhash_edges(keys: np.ndarray, ids: np.ndarray, signatures: np.ndarray,
     # One entry per (bucket, distinct signature): copies never multiply the pairs.
     entries = unique_rows(np.stack([np.asarray(keys, dtype=np.uint64).view(np.int64),
                                     value.astype(np.int64)], axis=1))
-    left, right = pairs_within_buckets(entries[:, 0])
-    candidates = unique_rows(np.sort(np.stack([entries[left, 1], entries[right, 1]], axis=1),
-                                     axis=1))
     representative = np.empty((len(first_id), signatures.shape[1]), dtype=signatures.dtype)
     representative[value] = signatures
-    similar = (representative[candidates[:, 0]] == representative[candidates[:, 1]]).sum(axis=1)
-    confirmed = candidates[similar / np.float64(signatures.shape[1]) >= threshold]
-    return unique_edges(copies, first_id[confirmed])
+
+    def similar(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        equal = (representative[left] == representative[right]).sum(axis=1)
+        return equal / np.float64(signatures.shape[1]) >= threshold
+
+    return unique_edges(copies, first_id[confirmed_pairs(entries, similar)])
 
 
 # ---------------------------------------------------------------- pHash
@@ -153,12 +170,12 @@ def phash_edges(keys: np.ndarray, ids: np.ndarray, hashes: np.ndarray,
     distinct[value] = hashes
     entries = unique_rows(np.stack([np.asarray(keys, dtype=np.uint64).view(np.int64),
                                     value.astype(np.int64)], axis=1))
-    left, right = pairs_within_buckets(entries[:, 0])
-    candidates = unique_rows(np.sort(np.stack([entries[left, 1], entries[right, 1]], axis=1),
-                                     axis=1))
-    distance = np.bitwise_count((distinct[candidates[:, 0]] ^ distinct[candidates[:, 1]])
-                                .view(np.uint64))
-    return unique_edges(copies, first_id[candidates[distance <= max_distance]])
+
+    def within(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        return np.bitwise_count((distinct[left] ^ distinct[right]).view(np.uint64)) <= (
+            max_distance)
+
+    return unique_edges(copies, first_id[confirmed_pairs(entries, within)])
 
 
 def phash_entries_per_hash(max_distance: int) -> int:
