@@ -15,32 +15,34 @@ model) -> `balance`. Every task (single ones too) runs in a worker, so the drive
 dataset.
 
 Measured per scale, in one run: wall time per stage, records/s per core, peak RSS of the driver
-and of the largest task (the largest worker's peak: workers live for one step), bytes written
-per stage (its outputs and scratch), task-seconds per step. From the largest scale's per-step
-rates it then estimates the paper's scale (198M images, 0.84B sentences, 1024-d) on a named
-cluster (see `estimate`).
+and of the largest task (each task's own peak, from its stats: the executor resets the worker's
+high-water mark before every task, realsyn/memory.py), bytes written per stage (its outputs and
+scratch), task-seconds and the largest task's peak per step. From the per-step rates between the
+smallest and the largest scale it then estimates the paper's scale (198M images, 0.84B
+sentences, 1024-d) on a named cluster (see `estimate`).
 
     python benchmarks/bench_scale.py --n 250000 --dim 256          # the issue's sizes
     python benchmarks/bench_scale.py --n 20000 --dim 64 --scales 1 3 10   # a small machine
 
-Measured (--n 30000 --dim 128 --scales 1 3 10 --shard-size 5000 --task-memory-mb 16, nice -n 5,
-2 shared cores; MB written: dedup / embed / semantic_dedup / retrieve / generate / balance):
+Measured (--n 30000 --dim 128 --scales 1 3 10 --shard-size 5000 --task-memory-mb 16, 2 cores
+shared with two other jobs; MB written: dedup / embed / semantic_dedup / retrieve / generate /
+balance):
 
     scale  records  wall     rec/s/core  driver   largest task  MB written
-    1N      37,500   18.2 s  1027        153 MiB  407 MiB       66 / 9 / 143 / 15 / 2 / 0.6
-    3N     112,500   72.3 s   778        154 MiB  506 MiB       279 / 28 / 1156 / 46 / 5 / 1.9
-    10N    375,000  643.6 s   291        161 MiB  790 MiB       1226 / 94 / 12070 / 162 / 19 / 6.7
+    1N      37,500   13.1 s  1427        146 MiB  359 MiB       66 / 9.4 / 92 / 15 / 1.7 / 0.6
+    3N     112,500   34.5 s  1630        146 MiB  428 MiB       279 / 28 / 317 / 46 / 5.4 / 1.9
+    10N    375,000  129.1 s  1453        157 MiB  427 MiB       1226 / 94 / 1250 / 162 / 19 / 6.7
 
-10N / 1N: largest task RSS 1.94x, throughput per core 0.28x (targets <= 1.25x, >= 0.8x: not
-met). semantic_dedup (7.7 s -> 551 s) is quadratic here: its exact routing sends every vector
-to every partition of this corpus (see the README, "How it scales"); the rest of the chain
-scales linearly (10.5 s -> 92.4 s).
+10N / 1N: largest task RSS 1.19x, throughput per core 1.02x (targets <= 1.25x, >= 0.8x). The
+paper-scale estimate: about 55 h on 64 nodes of 32 cores, 61 TB written (README, "How it
+scales").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -68,7 +70,8 @@ KINDS = (IMAGES, SENTENCES)
 SOURCES = {IMAGES: datasets.IMAGES_FILTERED, SENTENCES: datasets.SENTENCES_FILTERED}
 KEPT = {IMAGES: datasets.IMAGES_DEDUP, SENTENCES: datasets.SENTENCES_DEDUP}
 PAPER = {"images": 198e6, "sentences": 0.84e9, "dim": 1024, "clusters": 2e6,
-         "balance_clusters": 1e6, "nprobe": 3, "sentences_per_cluster": 420}
+         "balance_clusters": 1e6, "nprobe": 3, "sentences_per_cluster": 420,
+         "shard_rows": 1e6}  # shards of a million rows: 840 sentence shards
 # The named cluster of the estimate: 64 CPU nodes of 32 cores and 256 GiB, object storage.
 CLUSTER = {"nodes": 64, "cores_per_node": 32, "memory_gib_per_node": 256}
 # Steps not spread over the cluster's cores: k-means trainings run on one node (faiss is
@@ -313,32 +316,44 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
             "balance:assign": n_images * balance_clusters * dim}
 
 
-def dedup_units(n_sentences: float, n_images: float, dim: int) -> dict[str, float]:
+def dedup_units(n_sentences: float, n_images: float, dim: int,
+                shard_rows: float) -> dict[str, float]:
     """Work of the two dedup stages' steps, at extract's defaults (partitions of
     PARTITION_SIZE, k-means on at most SEMANTIC_TRAINING points per kind). The semantic
-    steps' sizes are those of their inputs, taken as the dedup stage's (a few % fewer)."""
+    steps' sizes are those of their inputs, taken as the dedup stage's (a few % fewer).
+    `assign` and `route` write one file per (shard, partition) they send rows to: at these
+    sizes that, not the nearest-centroid search, is their cost, so their unit is a file."""
     rows = n_sentences + n_images
     kinds = (n_sentences, n_images)
     parts = [max(1.0, count / PARTITION_SIZE) for count in kinds]
+    files = sum(math.ceil(c / shard_rows) * min(p, shard_rows)
+                for c, p in zip(kinds, parts, strict=True))
     return {"dedup:keys": rows, "dedup:pairs": rows, "dedup:groups": rows,
             "dedup:filter": rows,
             "semantic_dedup:centroids": sum(min(c, SEMANTIC_TRAINING) * min(p, c, SEMANTIC_TRAINING)
                                             * dim for c, p in zip(kinds, parts, strict=True)),
-            "semantic_dedup:assign": sum(c * p * dim for c, p in zip(kinds, parts, strict=True)),
-            "semantic_dedup:route": sum(c * p * dim for c, p in zip(kinds, parts, strict=True)),
+            "semantic_dedup:assign": files, "semantic_dedup:route": files,
             "semantic_dedup:pairs": rows * PARTITION_SIZE * dim,
             "semantic_dedup:groups": rows, "semantic_dedup:filter": rows * dim}
 
 
-def scale_units(n: int, dim: int) -> dict[str, float]:
+def centroid_search_units(n_sentences: float, n_images: float, dim: int) -> dict[str, float]:
+    """The nearest-centroid searches of semantic_dedup's assign and route (multiply-adds
+    against every centroid), charged at retrieve:assign's measured rate per multiply-add (the
+    same dense search); negligible at the bench's sizes, not at the paper's."""
+    work = sum(c * max(1.0, c / PARTITION_SIZE) * dim for c in (n_sentences, n_images))
+    return {"semantic_dedup:assign+route (centroid search)": 2 * work}
+
+
+def scale_units(n: int, dim: int, shard_rows: int) -> dict[str, float]:
     """The work units of a bench scale with `n` sentences (the bench's settings)."""
     images, clusters = n // 4, max(1, round(n / 420))
-    return {**dedup_units(n, images, dim),
+    return {**dedup_units(n, images, dim, shard_rows),
             **work_units(n, images, dim, clusters, max(1, round(images / 168)), 3,
                          min(100_000, 64 * clusters))}
 
 
-def estimate(results: dict, n: int, dim: int) -> dict:
+def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000) -> dict:
     """The paper's scale from the per-step rates measured here.
 
     A step's task-seconds are fitted as a + b * units over the smallest and the largest scale:
@@ -353,13 +368,14 @@ def estimate(results: dict, n: int, dim: int) -> dict:
     input record, times the paper's records, scaled by the dimension."""
     scales = sorted(results, key=int)
     low, high = results[scales[0]], results[scales[-1]]
-    units_low = scale_units(n * int(scales[0]), dim)
-    units_high = scale_units(n * int(scales[-1]), dim)
-    paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"]),
+    units_low = scale_units(n * int(scales[0]), dim, shard_rows)
+    units_high = scale_units(n * int(scales[-1]), dim, shard_rows)
+    paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"],
+                           PAPER["shard_rows"]),
              **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"], PAPER["clusters"],
                           PAPER["balance_clusters"], PAPER["nprobe"], 1_000_000)}
     cores = CLUSTER["nodes"] * CLUSTER["cores_per_node"]
-    rows, total = [], 0.0
+    rows, total, rates = [], 0.0, {}
     for key, units in paper.items():
         stage, step = key.split(":")
         if stage not in high:  # an earlier --output, before the dedup stages were in it
@@ -370,12 +386,20 @@ def estimate(results: dict, n: int, dim: int) -> dict:
             continue
         slope = ((s_high - s_low) / (units_high[key] - units_low[key])
                  if units_high[key] > units_low[key] else 0.0)
-        rate = slope if slope > 0 else s_high / units_high[key]
+        rate = rates[key] = slope if slope > 0 else s_high / units_high[key]
         parallel = PARALLEL.get(step, cores)
         hours = rate * units / parallel / 3600
         total += hours
         rows.append({"step": key, "seconds": [s_low, s_high], "s_per_unit": f"{rate:.3g}",
                      "paper_hours": round(hours, 2)})
+    if "retrieve:assign" in rates:
+        for key, units in centroid_search_units(PAPER["sentences"], PAPER["images"],
+                                                PAPER["dim"]).items():
+            hours = rates["retrieve:assign"] * units / cores / 3600
+            total += hours
+            rows.append({"step": key, "seconds": None,
+                         "s_per_unit": f"{rates['retrieve:assign']:.3g}",
+                         "paper_hours": round(hours, 2)})
     records = n * int(scales[-1]) * 5 // 4
     stored = sum(row["bytes_written"] for row in high.values()
                  if isinstance(row, dict) and "bytes_written" in row)
@@ -406,7 +430,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.estimate_from:
         earlier = json.loads(Path(args.estimate_from).read_text())
         print(json.dumps(estimate(earlier["scales"], earlier["args"]["n"],
-                                  earlier["args"]["dim"]), indent=2))
+                                  earlier["args"]["dim"], earlier["args"]["shard_size"]),
+                         indent=2))
         return
     if args.child:  # one scale's corpus or run, in its own process
         action, root = args.child
@@ -458,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
                                         / results[first]["_rss"]["largest_task_mib"], 3),
         "throughput_ratio": round(results[largest]["records_per_s_per_core"]
                                   / results[first]["records_per_s_per_core"], 3),
-        "paper_estimate": estimate(results, args.n, args.dim)}
+        "paper_estimate": estimate(results, args.n, args.dim, args.shard_size)}
     print(json.dumps(summary, indent=2))
     save(**summary)
 

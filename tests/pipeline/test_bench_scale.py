@@ -71,6 +71,13 @@ def test_scale_bench_drops_the_planted_copies(tmp_path, monkeypatch):
     assert report["retrieve"]["records"] == kept and report["balance"]["records"] > 0
     for stage in ("dedup", "embed", "semantic_dedup", "retrieve", "generate", "balance"):
         assert report[stage]["bytes_written"] > 0, stage
+    # every task's own peak RSS is in its stats, so each step of each stage has one
+    for stage in ("dedup", "semantic_dedup", "retrieve", "balance"):
+        assert report[stage]["task_peak_rss_mib"].keys() == report[stage]["task_seconds"].keys()
+        assert min(report[stage]["task_peak_rss_mib"].values()) > 0, stage
+    assert report["_rss"]["largest_task_mib"] == max(
+        peak for stage in report.values() if "task_peak_rss_mib" in stage
+        for peak in stage["task_peak_rss_mib"].values())
     json.dumps(report)  # what the driver prints
 
     # the paper-scale estimate covers the dedup steps too

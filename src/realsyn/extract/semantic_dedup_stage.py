@@ -230,7 +230,7 @@ class SemanticDedupStage(FunnelStage):
                       table.column("cap").to_numpy())
         vectors = self._shard_vectors(ctx, kind, shard)
         extract = ctx.config.extract
-        rows, parts, capped = sp.route(vectors, centroids, caps, self._threshold(ctx, kind),
+        rows, parts, at_cap = sp.route(vectors, centroids, caps, self._threshold(ctx, kind),
                                        extract.partition_probes, extract.partition_max_probes)
         ids = global_ids(shard_index(ctx, self._source(kind), shard), len(vectors))
         queries = pa.table({"id": ids[rows],
@@ -238,7 +238,7 @@ class SemanticDedupStage(FunnelStage):
                             "vector": _vector_column(vectors[rows].reshape(len(rows), -1))})
         ctx.workspace.write_partitioned(self._folder(kind, "queries"), shard, queries, parts,
                                         len(centroids))
-        return {f"{kind}_routed_queries": len(rows), f"{kind}_routes_capped": capped}
+        return {f"{kind}_routed_queries": len(rows), f"{kind}_routes_at_cap": at_cap}
 
     # ------------------------------------------------------------ pairs (per partition)
     def pairs(self, ctx: Context, task: str) -> dict[str, Any]:

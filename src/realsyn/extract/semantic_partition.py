@@ -63,17 +63,22 @@ def _block_rows(partitions: int) -> int:
     return max(1, (1 << 24) // max(1, partitions))
 
 
+def _nearest(vectors: np.ndarray, centroids: np.ndarray, k: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, partitions) [n, k] of each vector's k nearest centroids, nearest first (one
+    faiss search, so `assign`'s home is always the first of `route`'s nearest)."""
+    index = faiss.IndexFlatIP(centroids.shape[1])
+    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    if len(vectors) == 0:
+        return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
+    scores, parts = index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+    return scores, parts.astype(np.int64)
+
+
 def assign(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(home partition, cosine to its centroid) of each vector."""
-    home = np.empty(len(vectors), dtype=np.int64)
-    similarity = np.empty(len(vectors), dtype=np.float32)
-    step = _block_rows(len(centroids))
-    for start in range(0, len(vectors), step):
-        scores = _similarities(vectors[start:start + step], centroids)
-        home[start:start + step] = scores.argmax(axis=1)
-        similarity[start:start + step] = scores[np.arange(len(scores)),
-                                                home[start:start + step]]
-    return home, similarity
+    scores, parts = _nearest(vectors, centroids, 1)
+    return parts[:, 0], scores[:, 0]
 
 
 def partition_caps(home: np.ndarray, similarity: np.ndarray, partitions: int) -> np.ndarray:
@@ -83,22 +88,34 @@ def partition_caps(home: np.ndarray, similarity: np.ndarray, partitions: int) ->
     return caps
 
 
-def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshold: float,
-          nearest: int = 1, max_probes: int | None = None,
-          ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(row, partition) pairs: every partition a vector must be searched against (see the
-    module doc), at least its `nearest` closest ones and at most its `max_probes` closest
-    ones (None: no cap, exact); and the number of vectors the cap cut short."""
+def _admitted_bounds(caps: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bound, empty): the lowest cosine to a partition's centroid a vector may have and still
+    hold a pair within the threshold there (see the module doc); empty partitions admit none."""
     empty = np.isinf(caps)
     reach = np.arccos(np.clip(threshold, -1.0, 1.0)) + np.arccos(
         np.clip(np.where(empty, 1.0, caps), -1.0, 1.0))
     # Beyond pi every direction is within reach; cos is decreasing on [0, pi].
     bound = np.where(reach >= np.pi, -np.inf, np.cos(np.minimum(reach, np.pi)))
-    bound = np.where(empty, np.inf, bound - _ROUTING_SLACK)
+    return np.where(empty, np.inf, bound - _ROUTING_SLACK), empty
+
+
+def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshold: float,
+          nearest: int = 1, max_probes: int | None = None,
+          ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(row, partition) pairs: every partition a vector must be searched against (see the
+    module doc), at least its `nearest` closest ones and at most its `max_probes` closest
+    ones (None: no cap, exact); and how many vectors reached the cap (all of their
+    `max_probes` nearest admitted, so the cap may have cut more: 0 means exact)."""
+    bound, empty = _admitted_bounds(caps, threshold)
     nearest = min(nearest, len(centroids))
-    cap = None if max_probes is None or max_probes >= len(centroids) else max(max_probes,
-                                                                              nearest)
-    rows, parts, capped = [], [], 0
+    if max_probes is not None and max_probes < len(centroids):
+        # Only the nearest centres are candidates: a k-nearest search, not a full score matrix.
+        scores, parts = _nearest(vectors, centroids, max(max_probes, nearest))
+        routed = scores.astype(np.float64) >= bound[parts]
+        routed[:, :nearest] |= ~empty[parts[:, :nearest]]
+        rows, ranks = np.nonzero(routed)
+        return rows.astype(np.int64), parts[rows, ranks], int(routed.all(axis=1).sum())
+    rows, parts = [], []
     step = _block_rows(len(centroids))
     for start in range(0, len(vectors), step):
         scores = _similarities(vectors[start:start + step], centroids).astype(np.float64)
@@ -106,20 +123,12 @@ def route(vectors: np.ndarray, centroids: np.ndarray, caps: np.ndarray, threshol
         if nearest > 1:
             top = np.argpartition(-scores, nearest - 1, axis=1)[:, :nearest]
             routed[np.arange(len(scores))[:, None], top] |= ~empty[top]
-        if cap is not None:
-            over = routed.sum(axis=1) > cap
-            capped += int(over.sum())
-            top = np.argpartition(-scores[over], cap - 1, axis=1)[:, :cap]
-            closest = np.zeros((len(top), routed.shape[1]), dtype=bool)
-            closest[np.arange(len(top))[:, None], top] = True
-            routed[over] &= closest
         block_rows, block_parts = np.nonzero(routed)
         rows.append(block_rows + start)
         parts.append(block_parts)
     if not rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), 0
-    return (np.concatenate(rows).astype(np.int64), np.concatenate(parts).astype(np.int64),
-            capped)
+    return np.concatenate(rows).astype(np.int64), np.concatenate(parts).astype(np.int64), 0
 
 
 def partition_edges(member_ids: np.ndarray, members: np.ndarray, query_ids: np.ndarray,
