@@ -47,7 +47,10 @@ LOCAL_TESTS = ["tests/executors/test_local_mutants.py"] + [
         "test_pool_workers_share_the_cores_instead_of_each_taking_all",
         "test_a_thread_count_the_user_set_is_kept",
         "test_workers_exit_when_the_runner_is_killed_alone[local-5]",
-        "test_every_shard_records_its_wall_time_and_the_merge_sums_it")]
+        "test_every_shard_records_its_wall_time_and_the_merge_sums_it")] + [
+    # the pool kept across the steps of a stage
+    "tests/executors/test_steps.py::test_one_worker_pool_serves_every_step",
+    "tests/executors/test_steps.py::test_steps_run_in_order_and_partitions_hold_every_shard"]
 
 # Module (under src/realsyn) -> the fast tests that exercise it (pytest node ids or files).
 MODULES: dict[str, list[str]] = {

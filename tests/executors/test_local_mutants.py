@@ -3,20 +3,26 @@ ends a worker whose runner died where the kernel cannot be asked to."""
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import worker_probe
 from worker_probe import alive
 
+from realsyn import runlog
 from realsyn.config import RealsynConfig
+from realsyn.executors import local
 from realsyn.executors.local import LocalExecutor, StageError, threads_per_worker
-from realsyn.stage import Context
+from realsyn.stage import RECORDS, Context
 from realsyn.workspace import Workspace
 
 HERE = Path(__file__).parent
@@ -100,3 +106,88 @@ def test_without_prctl_a_worker_still_exits_when_its_runner_is_killed(tmp_path):
         if worker and alive(worker):
             os.kill(worker, signal.SIGKILL)
 
+
+
+# The worker-side functions below run here, in the test process (where a mutation tester sees
+# them), instead of in a spawned worker.
+PR_GET_PDEATHSIG = 2  # linux/prctl.h
+
+
+def _death_signal() -> int:
+    signal_number = ctypes.c_int(-1)
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_GET_PDEATHSIG, ctypes.byref(signal_number), 0, 0, 0) == 0
+    return signal_number.value
+
+
+@pytest.fixture
+def disarmed():
+    """Leaves the test process as it was: no death signal, no worker state."""
+    yield
+    ctypes.CDLL(None).prctl(local.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+    local._worker.clear()
+
+
+def _record_exit(monkeypatch) -> list[int]:
+    """The exit codes os._exit is called with (it returns instead of ending the process)."""
+    codes: list[int] = []
+    monkeypatch.setattr(os, "_exit", codes.append)
+    return codes
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_on_linux_the_kernel_kills_a_worker_with_its_runner_and_no_thread_polls(disarmed):
+    assert _death_signal() == 0
+    threads = threading.active_count()
+    local.exit_with_parent()
+    assert _death_signal() == signal.SIGKILL
+    assert threading.active_count() == threads  # the kernel's promise needs no watcher
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_a_worker_whose_runner_died_before_it_armed_the_signal_exits_at_once(disarmed,
+                                                                             monkeypatch):
+    # The runner that spawned it is gone: the worker was adopted by another process.
+    monkeypatch.setattr(multiprocessing, "parent_process",
+                        lambda: SimpleNamespace(pid=os.getppid() + 100_000))
+    codes = _record_exit(monkeypatch)
+    local.exit_with_parent()
+    assert codes
+
+
+def test_where_the_kernel_cannot_be_asked_a_thread_ends_the_worker_within_a_second(
+        disarmed, monkeypatch):
+    def no_prctl(*args, **kwargs):
+        raise OSError("no libc here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_prctl)
+    runner, died, looked, naps = os.getppid(), threading.Event(), threading.Event(), []
+
+    def nap(seconds):  # the runner dies during the first nap, which lasts until we looked
+        naps.append(seconds)
+        died.set()
+        looked.wait(5)
+
+    monkeypatch.setattr(os, "getppid", lambda: 1 if died.is_set() else runner)
+    monkeypatch.setattr(time, "sleep", nap)
+    codes = _record_exit(monkeypatch)
+    before = set(threading.enumerate())
+    local.exit_with_parent()
+    (watcher,) = set(threading.enumerate()) - before
+    assert watcher.daemon  # it never keeps a finished worker from exiting
+    looked.set()
+    watcher.join(5)
+    assert not watcher.is_alive() and codes
+    assert naps and max(naps) <= 1.0
+
+
+def test_a_pool_worker_sets_the_stage_up_once_with_the_runs_settings_and_works_with_them(
+        tmp_path, disarmed, monkeypatch):
+    monkeypatch.delenv(runlog.LOG_ENV, raising=False)
+    config = RealsynConfig(workspace=str(tmp_path))
+    workspace = Workspace(str(tmp_path))
+    local._init_worker(worker_probe.WhereStage(2), config, workspace)
+    assert (tmp_path / "setups" / str(os.getpid())).read_text() == config.executor.kind
+    shard, stats = local._process_in_worker("00001")
+    assert shard == "00001" and stats[RECORDS] == 1
+    assert workspace.is_done("where", "00001") and not workspace.is_done("where", "00000")
