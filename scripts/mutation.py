@@ -56,7 +56,8 @@ LOCAL_TESTS = ["tests/executors/test_local_mutants.py"] + [
 MODULES: dict[str, list[str]] = {
     # The other pipeline tests run the model stages: minutes per mutant.
     "pipeline.py": ["tests/pipeline/test_pipeline_mutants.py"],
-    "workspace.py": ["tests/test_workspace.py"],
+    "workspace.py": ["tests/test_workspace.py", "tests/test_workspace_mutants.py",
+                     "tests/executors/test_steps.py::test_partitions_round_trip_and_empty_partition"],
     "executors/base.py": [*LOCAL_TESTS, "tests/pipeline/test_pipeline_mutants.py"],
     "executors/local.py": LOCAL_TESTS,
     "retrieve/search.py": [
