@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import operator
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import slow_stage
+import stepped_stage
 import worker_probe
 from worker_probe import alive
 
@@ -58,6 +61,34 @@ def test_the_pool_never_runs_more_workers_than_asked(tmp_path, monkeypatch):
 def test_an_unknown_core_count_counts_as_one(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert threads_per_worker(1) == 1
+
+
+def test_one_executor_runs_stage_after_stage_each_with_its_own_pool(tmp_path):
+    # A pool is set up with its stage's context: one kept from the stage before would write
+    # this stage's shards into the other workspace.
+    executor = LocalExecutor(workers=2)
+    for name in ("first", "second"):
+        root = tmp_path / name
+        ctx = Context(config=RealsynConfig(workspace=str(root)), workspace=Workspace(str(root)))
+        assert executor.run(worker_probe.WhereStage(3), ctx)[RECORDS] == 3
+        assert sorted(path.name for path in (root / "pids").iterdir()) == [
+            "00000", "00001", "00002"]
+        assert os.getpid() not in {int(path.name) for path in (root / "setups").iterdir()}
+
+
+def test_the_pool_kept_for_every_step_shares_the_cores_among_all_its_workers(tmp_path,
+                                                                          monkeypatch):
+    # The first step has two tasks, the second three: the pool kept for both is sized for
+    # the workers asked for, not for the first step, and its thread budget with it.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 2, 6)
+    ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=workspace)
+    stats = LocalExecutor(workers=3).run(worker_probe.SteppedThreadsStage(), ctx)
+    assert stats["partitions_reduced"] == stepped_stage.PARTITIONS == 3
+    assert stats["omp_threads"] == 3 * (6 // 3)
 
 
 def test_a_single_pending_shard_runs_here_even_with_a_pool(tmp_path):
@@ -129,9 +160,10 @@ def disarmed():
 
 
 def _record_exit(monkeypatch) -> list[int]:
-    """The exit codes os._exit is called with (it returns instead of ending the process)."""
+    """The exit codes os._exit is called with (it returns instead of ending the process, but
+    like os._exit refuses a code that is not an integer)."""
     codes: list[int] = []
-    monkeypatch.setattr(os, "_exit", codes.append)
+    monkeypatch.setattr(os, "_exit", lambda code: codes.append(operator.index(code)))
     return codes
 
 
@@ -173,11 +205,13 @@ def test_where_the_kernel_cannot_be_asked_a_thread_ends_the_worker_within_a_seco
     codes = _record_exit(monkeypatch)
     before = set(threading.enumerate())
     local.exit_with_parent()
-    (watcher,) = set(threading.enumerate()) - before
-    assert watcher.daemon  # it never keeps a finished worker from exiting
+    started = set(threading.enumerate()) - before
+    daemons = [thread.daemon for thread in started]
     looked.set()
-    watcher.join(5)
-    assert not watcher.is_alive() and codes
+    for thread in started:  # ended before asserting: a failed test leaves no thread behind
+        thread.join(5)
+    assert daemons == [True]  # one watcher, which never keeps a finished worker from exiting
+    assert codes
     assert naps and max(naps) <= 1.0
 
 
