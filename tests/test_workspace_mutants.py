@@ -4,11 +4,15 @@ arrays and the stage bookkeeping."""
 
 from __future__ import annotations
 
+import io
+import os
+import posixpath
 import uuid
 from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from realsyn.workspace import (
@@ -141,7 +145,7 @@ def test_datasets_read_back_by_shard_and_column(workspace):
     assert workspace.shard_rows("things", "00000") == 2
     assert workspace.count_rows("things") == 3
     assert workspace.read_dataset("things").equals(pa.concat_tables([first, second]))
-    assert workspace.read_dataset("things", ["a"]).column("a").to_pylist() == [1, 2, 3]
+    assert workspace.read_dataset("things", ["a"]).to_pydict() == {"a": [1, 2, 3]}
     assert [(shard, table.num_rows) for shard, table in workspace.iter_tables("things")] == [
         ("00000", 2), ("00001", 1)]
     assert [table.column_names for _, table in workspace.iter_tables("things", ["b"])] == [
@@ -179,6 +183,7 @@ def test_single_files_and_arrays_round_trip(workspace):
     workspace.write_array("emb", "00001", matrix)
     workspace.write_array("emb", "00000", matrix + 1)
     assert workspace.array_shards("emb") == ["00000", "00001"]
+    assert isinstance(workspace.read_array("emb", "00000"), np.memmap) == workspace.is_local
     for mmap in (True, False):
         loaded = workspace.read_array("emb", "00000", mmap=mmap)
         np.testing.assert_array_equal(loaded, matrix + 1)
@@ -263,3 +268,70 @@ def test_markers_stats_and_reset(workspace):
     assert workspace.completed("s") == [] and workspace.stage_stats("s") == {}
     assert workspace.exists("stages/other/keep")
     workspace.reset_stage("never-ran")  # nothing to remove is no error
+
+
+# ---------------------------------------------------------------- what the files hold
+def test_stray_files_beside_shards_and_partitions_are_not_data(workspace):
+    # a commit leaves its marker file in every folder it swaps in; a person may leave notes
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    workspace.write_array("emb", "00000", np.zeros(2))
+    workspace.write_partitioned("p", "00000", pa.table({"a": [1]}), np.array([0]), 1)
+    for folder in ("datasets/things", "arrays/emb", "p/part-00000"):
+        workspace.write_bytes(f"{folder}/notes.txt", b"not data")
+    assert workspace.shards("things") == ["00000"]
+    assert workspace.array_shards("emb") == ["00000"]
+    assert workspace.read_partition("p", 0).to_pydict() == {"a": [1]}
+    assert workspace.partitions("p") == [0]
+
+
+def test_arrays_never_hold_pickles(workspace):
+    # a pickle would run code when loaded: arrays are plain numbers
+    objects = np.array([{"a": 1}], dtype=object)
+    for write in (lambda: workspace.write_array("x", "00000", objects),
+                  lambda: workspace.write_npy("scratch/x.npy", objects)):
+        with pytest.raises(ValueError, match="allow_pickle"):
+            write()
+    buffer = io.BytesIO()
+    np.save(buffer, objects, allow_pickle=True)  # planted by something else
+    workspace.write_bytes("arrays/x/00000.npy", buffer.getvalue())
+    workspace.write_bytes("scratch/x.npy", buffer.getvalue())
+    for read in (lambda: workspace.read_array("x", "00000", mmap=False),
+                 lambda: workspace.read_npy("scratch/x.npy")):
+        with pytest.raises(ValueError, match="allow_pickle"):
+            read()
+
+
+def test_single_parquet_files_are_zstd_compressed(workspace):
+    workspace.write_parquet("scratch/one.parquet", pa.table({"a": list(range(100))}))
+    parquet = pq.ParquetFile(pa.BufferReader(workspace.read_bytes("scratch/one.parquet")))
+    assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_a_temporary_is_written_beside_its_final_file(tmp_path, monkeypatch):
+    # same folder: the rename stays on one filesystem, and a killed write's leftover is found
+    workspace = Workspace(str(tmp_path))
+    moves = []
+    move = workspace.fs.mv
+    monkeypatch.setattr(workspace.fs, "mv", lambda source, target: (
+        moves.append((source, target)), move(source, target)))
+    workspace.write_bytes("a/b.bin", b"x")
+    ((source, target),) = moves
+    assert target == f"{tmp_path}/a/b.bin"
+    assert posixpath.dirname(source) == f"{tmp_path}/a"
+    assert posixpath.basename(source).startswith(".tmp-")
+
+
+def test_registering_a_known_dataset_leaves_the_manifest_alone(tmp_path):
+    # workers of one stage write shards at once: only the first write of a dataset touches it
+    workspace = Workspace(str(tmp_path))
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    before = os.stat(tmp_path / "manifest.json").st_ino
+    workspace.write_table("things", "00001", pa.table({"a": [2]}))
+    assert os.stat(tmp_path / "manifest.json").st_ino == before
+
+
+def test_a_manifest_without_datasets_gets_them(workspace):
+    # written by hand or by an older version
+    workspace.write_json("manifest.json", {"encoder": "clip"})
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    assert workspace.manifest() == {"encoder": "clip", "datasets": {"things": "parquet"}}
