@@ -64,6 +64,10 @@ class Doubler(Stage):
         ctx.workspace.write_table("doubled", shard, pa.table({"value": [2 * v for v in values]}))
         return {RECORDS: len(values), "doubled": len(values)}
 
+    def finalize(self, ctx, stats):
+        # once, with every shard's stats merged, written with the outputs
+        ctx.workspace.write_json("datasets/doubled/summary.json", {"doubled": stats["doubled"]})
+
 
 class LabelledExecutor(LocalExecutor):
     label = "probe"
@@ -132,6 +136,7 @@ def test_a_run_commits_then_a_second_run_only_returns_the_stats(ctx, capsys):
     assert {key: stats[key] for key in (RECORDS, "doubled")} == {RECORDS: 6, "doubled": 6}
     assert ctx.workspace.read_dataset("doubled").column("value").to_pylist() == [
         2 * v for v in range(SHARDS * 2)]
+    assert ctx.workspace.read_json("datasets/doubled/summary.json") == {"doubled": 6}
     state = ctx.workspace.read_json("stages/doubler/state.json")
     assert state["shards"] == SHARDS and state["committed"]
     assert state["fingerprint"] == stage_fingerprint(stage, ctx).value
@@ -195,7 +200,9 @@ def test_the_fingerprint_holds_config_extra_and_inputs(ctx):
 def test_a_stage_of_steps_commits_the_count_of_all_its_tasks(tmp_path, capsys):
     ctx = _ctx(tmp_path)
     slow_stage.make_numbers(ctx.workspace, 2, 6)
-    stats = LabelledExecutor().run(stepped_stage.SteppedSumStage(), ctx)
+    stage = ConfiguredSteps()
+    stats = LabelledExecutor().run(stage, ctx)
+    assert stage.planned_with is ctx.config
     state = ctx.workspace.read_json("stages/stepped_sum/state.json")
     assert state["shards"] == 2 + stepped_stage.PARTITIONS
     assert stats[RECORDS] == 12 and stats["partitions_reduced"] == stepped_stage.PARTITIONS
@@ -208,6 +215,14 @@ def test_a_stage_of_steps_commits_the_count_of_all_its_tasks(tmp_path, capsys):
 class PlanningFails(Doubler):
     def shards(self, ctx):
         raise OSError("listing refused")
+
+
+class ConfiguredSteps(stepped_stage.SteppedSumStage):
+    """Plans its steps from the config it is given (as the partitioned stages do)."""
+
+    def steps(self, config):
+        self.planned_with = config
+        return super().steps(config)
 
 
 class StepsFail(stepped_stage.SteppedSumStage):
