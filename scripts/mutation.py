@@ -47,14 +47,21 @@ LOCAL_TESTS = ["tests/executors/test_local_mutants.py"] + [
         "test_pool_workers_share_the_cores_instead_of_each_taking_all",
         "test_a_thread_count_the_user_set_is_kept",
         "test_workers_exit_when_the_runner_is_killed_alone[local-5]",
-        "test_every_shard_records_its_wall_time_and_the_merge_sums_it")]
+        "test_every_shard_records_its_wall_time_and_the_merge_sums_it")] + [
+    # the pool kept across the steps of a stage
+    "tests/executors/test_steps.py::test_one_worker_pool_serves_every_step",
+    "tests/executors/test_steps.py::test_steps_run_in_order_and_partitions_hold_every_shard"]
 
 # Module (under src/realsyn) -> the fast tests that exercise it (pytest node ids or files).
 MODULES: dict[str, list[str]] = {
     # The other pipeline tests run the model stages: minutes per mutant.
     "pipeline.py": ["tests/pipeline/test_pipeline_mutants.py"],
-    "workspace.py": ["tests/test_workspace.py"],
-    "executors/base.py": [*LOCAL_TESTS, "tests/pipeline/test_pipeline_mutants.py"],
+    "workspace.py": ["tests/test_workspace.py", "tests/test_workspace_mutants.py",
+                     "tests/executors/test_steps.py::test_partitions_round_trip_and_empty_partition"],
+    "executors/base.py": [*LOCAL_TESTS, "tests/executors/test_steps.py",
+                          "tests/executors/test_base_mutants.py",
+                          "tests/executors/test_task_memory.py",
+                          "tests/pipeline/test_pipeline_mutants.py"],
     "executors/local.py": LOCAL_TESTS,
     "retrieve/search.py": [
         "tests/retrieve/test_hierarchical_search.py",

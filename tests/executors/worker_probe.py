@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import stepped_stage
+
 from realsyn.executors import local
 from realsyn.stage import RECORDS, Context, Stage
 
@@ -36,6 +38,14 @@ class WhereStage(Stage):
         ctx.workspace.write_bytes(f"pids/{shard}", str(os.getpid()).encode())
         return {RECORDS: 1, "omp_threads": int(os.environ.get("OMP_NUM_THREADS", "0")),
                 "inherited": RUNNER_STATE["set"]}
+
+
+class SteppedThreadsStage(stepped_stage.SteppedSumStage):
+    """The stage of steps, its second step reporting the thread budget its task ran with."""
+
+    def reduce(self, ctx: Context, shard: str) -> dict:
+        return {**super().reduce(ctx, shard),
+                "omp_threads": int(os.environ.get("OMP_NUM_THREADS", "0"))}
 
 
 def alive(pid: int) -> bool:

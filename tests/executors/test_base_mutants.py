@@ -1,0 +1,241 @@
+"""What every executor does around a stage's shards: refuse missing inputs, name a failing
+shard, record each shard's stats, resume, skip a committed stage, start over when its settings
+change, report progress, and count every task of a stage of steps."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import PurePosixPath
+
+import pyarrow as pa
+import pytest
+import slow_stage
+import stepped_stage
+
+from realsyn.config import RealsynConfig
+from realsyn.embed.stage import EmbedStage
+from realsyn.executors.base import (
+    WALL,
+    MissingInputError,
+    StageError,
+    guarded,
+    input_fingerprint,
+    run_one_shard,
+    stage_fingerprint,
+)
+from realsyn.executors.local import LocalExecutor
+from realsyn.fingerprint import Fingerprint, config_values
+from realsyn.stage import RECORDS, Context, Stage
+from realsyn.workspace import Workspace
+
+SHARDS = 3
+
+
+class Doubler(Stage):
+    """Doubles every number shard; remembers which shards it processed (in this process)."""
+
+    name = "doubler"
+    config_paths = ("executor.shard_size",)
+
+    def __init__(self, failing: str | None = None, nap_s: float = 0.0):
+        self.failing, self.nap_s, self.processed = failing, nap_s, []
+
+    def reads(self, config):
+        return ["datasets/numbers"]
+
+    def writes(self, config):
+        return ["datasets/doubled"]
+
+    def fingerprint_extra(self, config):
+        # a tuple, a value JSON cannot hold, and a setting read from the config
+        return {"factor": (2, "x"), "root": PurePosixPath("/data"),
+                "rows": config.executor.shard_size // 10}
+
+    def shards(self, ctx):
+        return ctx.workspace.shards("numbers")
+
+    def process(self, ctx, shard):
+        self.processed.append(shard)
+        time.sleep(self.nap_s)
+        if shard == self.failing:
+            raise ValueError("planted failure")
+        values = ctx.workspace.read_table("numbers", shard).column("value").to_pylist()
+        ctx.workspace.write_table("doubled", shard, pa.table({"value": [2 * v for v in values]}))
+        return {RECORDS: len(values), "doubled": len(values)}
+
+    def finalize(self, ctx, stats):
+        # once, with every shard's stats merged, written with the outputs
+        ctx.workspace.write_json("datasets/doubled/summary.json", {"doubled": stats["doubled"]})
+
+
+class LabelledExecutor(LocalExecutor):
+    label = "probe"
+
+
+def _ctx(root, shard_size: int = 1000) -> Context:
+    config = RealsynConfig(workspace=str(root))
+    config.executor.shard_size = shard_size
+    return Context(config=config, workspace=Workspace(str(root)))
+
+
+@pytest.fixture
+def ctx(tmp_path) -> Context:
+    context = _ctx(tmp_path)
+    slow_stage.make_numbers(context.workspace, SHARDS, 2)
+    return context
+
+
+def test_a_failing_call_becomes_a_stage_error_naming_stage_and_shard():
+    stage = Doubler()
+    assert guarded(stage, "00001", lambda: 7) == 7
+    error = ValueError("bad value")
+
+    def fail():
+        raise error
+
+    with pytest.raises(StageError) as raised:
+        guarded(stage, "00001", fail)
+    assert str(raised.value) == "stage 'doubler' failed on shard '00001': ValueError: bad value"
+    assert raised.value.__cause__ is error
+
+
+def test_one_shard_stores_its_stats_and_wall_time_before_its_marker(ctx):
+    started = time.perf_counter()
+    stats = run_one_shard(Doubler(nap_s=0.2), ctx, "00001")
+    outside = time.perf_counter() - started
+    assert set(stats) == {RECORDS, "doubled", WALL} and stats[RECORDS] == 2
+    assert isinstance(stats[WALL], float) and 0.2 <= stats[WALL] <= outside + 1e-6
+    assert stats[WALL] == round(stats[WALL], 6)
+    assert ctx.workspace.read_json("stages/doubler/stats/00001.json") == stats
+    assert ctx.workspace.completed("doubler") == ["00001"]
+
+
+def test_a_missing_input_names_the_stage_that_writes_it(tmp_path):
+    ctx = _ctx(tmp_path)
+    url = ctx.workspace.url
+    cases = [({"datasets/numbers": "numbers_maker"}, "run stage 'numbers_maker' first"),
+             ({"datasets/other": "other_maker"}, "run the stage that writes it"),
+             (None, "run the stage that writes it")]
+    for producers, hint in cases:
+        with pytest.raises(MissingInputError) as raised:
+            LocalExecutor().run(Doubler(), ctx, producers)
+        assert str(raised.value) == (f"stage 'doubler' cannot run: datasets/numbers is missing "
+                                     f"in {url} ({hint})")
+    assert not ctx.workspace.exists("stages/doubler")
+    # which inputs a stage reads follows the config
+    ctx.config.embed.datasets = ["sentences"]
+    with pytest.raises(MissingInputError, match="cannot run: datasets/sentences is missing"):
+        LocalExecutor().run(EmbedStage(), ctx)
+
+
+def test_a_run_commits_then_a_second_run_only_returns_the_stats(ctx, capsys):
+    stage = Doubler()
+    stats = LabelledExecutor().run(stage, ctx)
+    assert sorted(stage.processed) == ["00000", "00001", "00002"]
+    assert {key: stats[key] for key in (RECORDS, "doubled")} == {RECORDS: 6, "doubled": 6}
+    assert ctx.workspace.read_dataset("doubled").column("value").to_pylist() == [
+        2 * v for v in range(SHARDS * 2)]
+    assert ctx.workspace.read_json("datasets/doubled/summary.json") == {"doubled": 6}
+    state = ctx.workspace.read_json("stages/doubler/state.json")
+    assert state["shards"] == SHARDS and state["committed"]
+    assert state["fingerprint"] == stage_fingerprint(stage, ctx).value
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("[doubler (probe)] 3/3 shards")
+    assert "records=6" in lines[-1]
+
+    # the second run neither processes nor commits again: what later stages read of the
+    # output (its fingerprint and commit) is unchanged, so they stay up to date
+    output = input_fingerprint(ctx, "datasets/doubled")
+    assert output is not None
+    again = Doubler()
+    assert LabelledExecutor().run(again, ctx) == stats == ctx.workspace.stage_stats("doubler")
+    assert again.processed == []
+    assert input_fingerprint(ctx, "datasets/doubled") == output
+
+
+def test_a_failed_run_resumes_its_unfinished_shards_and_counts_all(ctx, capsys):
+    with pytest.raises(StageError, match="failed on shard '00001'"):
+        LocalExecutor().run(Doubler(failing="00001"), ctx)
+    assert not ctx.workspace.exists("datasets/doubled"), "nothing committed before the end"
+    capsys.readouterr()
+    resumed = Doubler()
+    stats = LocalExecutor().run(resumed, ctx)
+    done_before = 3 - len(resumed.processed)
+    assert "00001" in resumed.processed and done_before >= 1
+    assert stats[RECORDS] == 6  # the shards of the first attempt still count
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith("[doubler] 3/3 shards") and f"records={2 * len(resumed.processed)}" \
+        in line
+
+
+def test_changed_settings_start_the_stage_over(ctx):
+    with pytest.raises(StageError):
+        LocalExecutor().run(Doubler(failing="00002"), ctx)
+    changed = _ctx(ctx.workspace.url, shard_size=7)
+    stage = Doubler()
+    stats = LocalExecutor().run(stage, changed)
+    assert sorted(stage.processed) == ["00000", "00001", "00002"]  # no marker reused
+    assert stats[RECORDS] == 6
+    # and a committed stage whose settings changed runs again
+    again = Doubler()
+    LocalExecutor().run(again, ctx)
+    assert sorted(again.processed) == ["00000", "00001", "00002"]
+
+
+def test_the_fingerprint_holds_config_extra_and_inputs(ctx):
+    stage = Doubler()
+    fingerprint = stage_fingerprint(stage, ctx)
+    values = config_values(ctx.config, stage.config_paths)
+    assert values == {"executor.shard_size": 1000}
+    # the stage's own settings as stored in JSON: a tuple becomes a list, a path its text
+    assert fingerprint.config == {**values, "(stage).factor": [2, "x"],
+                                  "(stage).root": "/data", "(stage).rows": 100}
+    assert fingerprint.inputs == {"datasets/numbers": None}  # never committed by a stage
+    given = stage_fingerprint(stage, ctx, {"datasets/numbers": "f@g"})
+    assert given == Fingerprint("doubler", "1", fingerprint.config, {"datasets/numbers": "f@g"})
+    assert given.value != fingerprint.value
+
+
+def test_a_stage_of_steps_commits_the_count_of_all_its_tasks(tmp_path, capsys):
+    ctx = _ctx(tmp_path)
+    slow_stage.make_numbers(ctx.workspace, 2, 6)
+    stage = ConfiguredSteps()
+    stats = LabelledExecutor().run(stage, ctx)
+    assert stage.planned_with is ctx.config
+    state = ctx.workspace.read_json("stages/stepped_sum/state.json")
+    assert state["shards"] == 2 + stepped_stage.PARTITIONS
+    assert stats[RECORDS] == 12 and stats["partitions_reduced"] == stepped_stage.PARTITIONS
+    lines = capsys.readouterr().err.splitlines()
+    assert [re.match(r"\[(.*?)\] (\d+/\d+) shards.*records=(\d+)", line).groups()
+            for line in lines] == [("stepped_sum:split (probe)", "2/2", "12"),
+                                   ("stepped_sum:reduce (probe)", "3/3", "0")]
+
+
+class PlanningFails(Doubler):
+    def shards(self, ctx):
+        raise OSError("listing refused")
+
+
+class ConfiguredSteps(stepped_stage.SteppedSumStage):
+    """Plans its steps from the config it is given (as the partitioned stages do)."""
+
+    def steps(self, config):
+        self.planned_with = config
+        return super().steps(config)
+
+
+class StepsFail(stepped_stage.SteppedSumStage):
+    def steps(self, config):
+        raise KeyError("no such step")
+
+
+def test_a_stage_that_cannot_plan_its_shards_or_steps_says_so(ctx):
+    with pytest.raises(StageError) as raised:
+        LocalExecutor().run(PlanningFails(), ctx)
+    assert str(raised.value) == (
+        "stage 'doubler' failed on shard '(planning)': OSError: listing refused")
+    with pytest.raises(StageError) as raised:
+        LocalExecutor().run(StepsFail(), ctx)
+    assert str(raised.value) == (
+        "stage 'stepped_sum' failed on shard '(planning)': KeyError: 'no such step'")

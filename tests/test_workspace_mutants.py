@@ -1,0 +1,337 @@
+"""The workspace's contract piece by piece, each against an oracle written here: staging
+redirects, atomic files, listings, datasets and partitions (local and on an fsspec filesystem),
+arrays and the stage bookkeeping."""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import uuid
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from realsyn.workspace import (
+    PARTITION_SCHEMA,
+    Workspace,
+    WorkspaceError,
+    add_counters,
+    partition_folder,
+    staging_path,
+)
+
+
+def _memory() -> Workspace:
+    return Workspace(f"memory://realsyn-{uuid.uuid4().hex}")
+
+
+@pytest.fixture(params=["local", "memory"])
+def workspace(request, tmp_path) -> Workspace:
+    return Workspace(str(tmp_path)) if request.param == "local" else _memory()
+
+
+def _files(workspace: Workspace) -> list[str]:
+    """Every file under the root, relative to it."""
+    return sorted(path[len(workspace.root) + 1:] for path in workspace.fs.find(workspace.root))
+
+
+# ---------------------------------------------------------------- names and staging
+def test_names_of_staging_and_partition_folders():
+    assert staging_path("/ws/datasets/balanced") == "/ws/datasets/.staging-balanced"
+    assert partition_folder(7) == "part-00007"
+    assert partition_folder(12345) == "part-12345"
+
+
+def test_a_staged_view_redirects_only_its_outputs(tmp_path):
+    workspace = Workspace(str(tmp_path))
+    view = workspace.staged(["datasets/balanced"])
+    root = str(tmp_path)
+    assert view.path("datasets/balanced") == f"{root}/datasets/.staging-balanced"
+    assert view.path("datasets/balanced/00000.parquet") == (
+        f"{root}/datasets/.staging-balanced/00000.parquet")
+    # a name that merely starts alike, and everything else, stay where they are
+    assert view.path("datasets/balanced2/0.parquet") == f"{root}/datasets/balanced2/0.parquet"
+    assert view.path("datasets/pairs", "00000.parquet") == f"{root}/datasets/pairs/00000.parquet"
+    assert (view.url, view.root, view.fs) == (workspace.url, workspace.root, workspace.fs)
+    assert workspace.committed is workspace and workspace.redirects == {}
+    committed = view.committed
+    assert committed.redirects == {} and view.redirects != {}
+    assert committed.path("datasets/balanced") == f"{root}/datasets/balanced"
+
+    view.write_json("datasets/balanced/x.json", {"a": 1})
+    assert (tmp_path / "datasets" / ".staging-balanced" / "x.json").exists()
+    assert workspace.read_json("datasets/balanced/x.json", "absent") == "absent"
+    assert view.read_json("datasets/balanced/x.json") == {"a": 1}
+
+
+def test_a_folder_outside_the_layout_is_staged_by_its_url(tmp_path):
+    out = tmp_path / "out"
+    workspace = Workspace(str(tmp_path / "ws"))
+    view = workspace.staged([f"file://{out}"])
+    assert view.staged_url(f"file://{out}/a.tar") == f"file://{tmp_path}/.staging-out/a.tar"
+    assert view.staged_url(f"{out}/a.tar") == f"{tmp_path}/.staging-out/a.tar"
+    assert view.staged_url(f"file://{tmp_path}/other/a.tar") == f"file://{tmp_path}/other/a.tar"
+    assert workspace.staged_url(f"file://{out}/a.tar") == f"file://{out}/a.tar"
+
+
+def test_a_remote_workspace_lists_without_a_cache_and_a_local_one_is_local(tmp_path):
+    remote = _memory()
+    assert remote.fs.storage_options.get("use_listings_cache") is False
+    assert not remote.is_local
+    assert Workspace(str(tmp_path)).is_local
+
+
+# ---------------------------------------------------------------- files
+def test_files_are_written_whole_and_json_is_deterministic(workspace):
+    workspace.write_bytes("a/b/c.bin", b"payload")
+    assert workspace.read_bytes("a/b/c.bin") == b"payload"
+    workspace.write_json("x.json", {"b": 1, "a": [1, 2]})
+    workspace.write_json("y.json", {"a": [1, 2], "b": 1})
+    assert workspace.read_bytes("x.json") == workspace.read_bytes("y.json")
+    assert workspace.read_json("x.json") == {"a": [1, 2], "b": 1}
+    assert workspace.read_json("missing.json") is None
+    assert workspace.read_json("missing.json", {"d": 0}) == {"d": 0}
+    assert _files(workspace) == ["a/b/c.bin", "x.json", "y.json"]  # no temporary left
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (OSError(28, "No space left on device"), "No space left on device"),
+    (OSError("quota exceeded"), "quota exceeded"),
+    (OSError(), "OSError"),
+])
+def test_a_failed_write_gives_the_reason_in_one_line(tmp_path, monkeypatch, error, reason):
+    workspace = Workspace(str(tmp_path))
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(workspace.fs, "open", fail)
+    with pytest.raises(WorkspaceError) as raised:
+        workspace.write_bytes("s/x.json", b"{}")
+    assert str(raised.value) == f"cannot write s/x.json in workspace {tmp_path}: {reason}"
+
+
+def test_listings_are_sorted_filtered_and_skip_temporaries(workspace):
+    for name in ("b.npy", "a.npy", "c.json", ".tmp-0-d.npy"):
+        workspace.write_bytes(f"f/{name}", b"x")
+    assert workspace.list_files("f", ".npy") == ["a.npy", "b.npy"]
+    assert workspace.list_files("f") == ["a.npy", "b.npy", "c.json"]
+    assert workspace.list_files("nowhere") == []
+
+
+def test_remove_temporaries_counts_a_temporary_folder_once(tmp_path):
+    workspace = Workspace(str(tmp_path))
+    nested = tmp_path / ".tmp-dead-index" / ".tmp-dead-part"
+    nested.mkdir(parents=True)
+    (nested / "vectors.npy").write_bytes(b"\0")
+    workspace.write_bytes("keep.bin", b"k")
+    assert workspace.remove_temporaries() == 1
+    assert _files(workspace) == ["keep.bin"]
+
+
+# ---------------------------------------------------------------- datasets
+def test_datasets_read_back_by_shard_and_column(workspace):
+    first = pa.table({"a": [1, 2], "b": ["x", "y"]})
+    second = pa.table({"a": [3], "b": ["z"]})
+    workspace.write_table("things", "00001", second)
+    workspace.write_table("things", "00000", first)
+    assert workspace.shards("things") == ["00000", "00001"]
+    assert workspace.read_table("things", "00001").equals(second)
+    assert workspace.read_table("things", "00000", ["b"]).equals(first.select(["b"]))
+    assert workspace.shard_rows("things", "00000") == 2
+    assert workspace.count_rows("things") == 3
+    assert workspace.read_dataset("things").equals(pa.concat_tables([first, second]))
+    assert workspace.read_dataset("things", ["a"]).to_pydict() == {"a": [1, 2, 3]}
+    assert [(shard, table.num_rows) for shard, table in workspace.iter_tables("things")] == [
+        ("00000", 2), ("00001", 1)]
+    assert [table.column_names for _, table in workspace.iter_tables("things", ["b"])] == [
+        ["b"], ["b"]]
+    with workspace.parquet_file("things", "00000") as parquet:
+        assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+    assert workspace.manifest()["datasets"] == {"things": "parquet"}
+
+
+def test_an_empty_dataset_is_an_error_naming_it(workspace):
+    with pytest.raises(FileNotFoundError) as raised:
+        workspace.read_dataset("nothing")
+    assert str(raised.value) == f"dataset 'nothing' is empty or missing in {workspace.url}"
+
+
+def test_the_manifest_keeps_every_entry(workspace):
+    assert workspace.manifest() == {"datasets": {}}
+    workspace.update_manifest(encoder="clip")
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    workspace.write_array("vectors", "00000", np.zeros(2))
+    workspace.update_manifest(config="c")
+    assert workspace.manifest() == {"encoder": "clip", "config": "c",
+                                    "datasets": {"things": "parquet", "vectors": "npy"}}
+
+
+# ---------------------------------------------------------------- single files and arrays
+def test_single_files_and_arrays_round_trip(workspace):
+    table = pa.table({"k": ["a", "b"], "v": [1.5, 2.5]})
+    workspace.write_parquet("scratch/one.parquet", table)
+    assert workspace.read_parquet("scratch/one.parquet").equals(table)
+    assert workspace.read_parquet("scratch/one.parquet", ["v"]).equals(table.select(["v"]))
+    matrix = np.arange(6, dtype=np.float32).reshape(2, 3)
+    workspace.write_npy("scratch/m.npy", matrix)
+    np.testing.assert_array_equal(workspace.read_npy("scratch/m.npy"), matrix)
+    workspace.write_array("emb", "00001", matrix)
+    workspace.write_array("emb", "00000", matrix + 1)
+    assert workspace.array_shards("emb") == ["00000", "00001"]
+    assert isinstance(workspace.read_array("emb", "00000"), np.memmap) == workspace.is_local
+    for mmap in (True, False):
+        loaded = workspace.read_array("emb", "00000", mmap=mmap)
+        np.testing.assert_array_equal(loaded, matrix + 1)
+        assert loaded.dtype == np.float32
+        # mapped, not read into memory, only where a local file can be mapped
+        assert isinstance(loaded, np.memmap) == (mmap and workspace.is_local)
+
+
+# ---------------------------------------------------------------- partitioned data
+def test_partitions_hold_each_row_once_in_order_against_brute_force(workspace):
+    rng = np.random.default_rng(7)
+    partitions = 6
+    tables, ids = {}, {}
+    for shard in ("00001", "00000"):
+        rows = int(rng.integers(20, 40))
+        tables[shard] = pa.table({"key": [f"{shard}-{i}" for i in range(rows)],
+                                  "x": rng.random(rows)})
+        ids[shard] = rng.integers(0, partitions - 1, rows)  # the last partition stays empty
+        written = workspace.write_partitioned("scratch/s/parts", shard, tables[shard],
+                                              ids[shard], partitions)
+        assert written == sorted(set(ids[shard].tolist()))
+    assert workspace.partitions("scratch/s/parts") == sorted(
+        set(ids["00000"].tolist()) | set(ids["00001"].tolist()))
+    for partition in range(partitions):
+        expected = [key for shard in ("00000", "00001")
+                    for key, p in zip(tables[shard].column("key").to_pylist(), ids[shard],
+                                      strict=True)
+                    if p == partition]
+        got = workspace.read_partition("scratch/s/parts", partition)
+        assert got.column("key").to_pylist() == expected
+        assert got.schema == tables["00000"].schema
+        assert workspace.read_partition("scratch/s/parts", partition, ["x"]).column_names == [
+            "x"]
+
+
+def test_partition_ids_are_checked(workspace):
+    table = pa.table({"a": [1, 2, 3]})
+    with pytest.raises(ValueError) as raised:
+        workspace.write_partitioned("p", "00000", table, np.array([0, 1]), 2)
+    assert str(raised.value) == "2 partition ids for 3 rows"
+    for bad in ([0, 1, 2], [0, -1, 1]):
+        with pytest.raises(ValueError) as raised:
+            workspace.write_partitioned("p", "00000", table, np.array(bad), 2)
+        assert str(raised.value) == "partition ids must lie in [0, 2)"
+    assert workspace.write_partitioned("p", "00000", table, np.array([1, 1, 0]), 2) == [0, 1]
+
+
+def test_a_shard_with_no_rows_still_gives_empty_partitions_their_schema(workspace):
+    empty = pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.string())})
+    assert workspace.write_partitioned("p", "00000", empty, np.array([], np.int64), 3) == []
+    assert workspace.partitions("p") == []
+    assert workspace.exists("p", PARTITION_SCHEMA)
+    read = workspace.read_partition("p", 2)
+    assert read.num_rows == 0 and read.schema == empty.schema
+    assert workspace.read_partition("p", 0, ["b"]).schema == pa.schema([("b", pa.string())])
+    assert workspace.partitions("never") == []
+    with pytest.raises(FileNotFoundError) as raised:
+        workspace.read_partition("never", 0)
+    assert str(raised.value) == f"partitioned data 'never' was never written in {workspace.url}"
+
+
+# ---------------------------------------------------------------- stage bookkeeping
+def test_counters_are_numbers_but_not_flags():
+    total = Counter({"a": 1})
+    add_counters(total, {"a": 2, "f": 0.5, "flag": True, "label": "x", "none": None})
+    assert total == Counter({"a": 3, "f": 0.5})
+
+
+def test_markers_stats_and_reset(workspace):
+    assert workspace.stage_stats("s") == {}
+    workspace.mark_done("s", "00001", {"records_in": 2, "ok": True, "wall_s": 0.5})
+    workspace.mark_done("s", "00000", {"records_in": 3})
+    assert workspace.is_done("s", "00000") and not workspace.is_done("s", "00002")
+    assert workspace.completed("s") == ["00000", "00001"]
+    assert workspace.read_json("stages/s/stats/00001.json") == {
+        "records_in": 2, "ok": True, "wall_s": 0.5}
+    assert workspace.merge_stats("s") == {"records_in": 5, "wall_s": 0.5}
+    assert workspace.stage_stats("s") == {"records_in": 5, "wall_s": 0.5}
+    assert list(workspace.merge_stats("s")) == ["records_in", "wall_s"]
+    workspace.write_bytes("stages/other/keep", b"")
+    workspace.reset_stage("s")
+    assert workspace.completed("s") == [] and workspace.stage_stats("s") == {}
+    assert workspace.exists("stages/other/keep")
+    workspace.reset_stage("never-ran")  # nothing to remove is no error
+
+
+# ---------------------------------------------------------------- what the files hold
+def test_stray_files_beside_shards_and_partitions_are_not_data(workspace):
+    # a commit leaves its marker file in every folder it swaps in; a person may leave notes
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    workspace.write_array("emb", "00000", np.zeros(2))
+    workspace.write_partitioned("p", "00000", pa.table({"a": [1]}), np.array([0]), 1)
+    for folder in ("datasets/things", "arrays/emb", "p/part-00000"):
+        workspace.write_bytes(f"{folder}/notes.txt", b"not data")
+    assert workspace.shards("things") == ["00000"]
+    assert workspace.array_shards("emb") == ["00000"]
+    assert workspace.read_partition("p", 0).to_pydict() == {"a": [1]}
+    assert workspace.partitions("p") == [0]
+
+
+def test_arrays_never_hold_pickles(workspace):
+    # a pickle would run code when loaded: arrays are plain numbers
+    objects = np.array([{"a": 1}], dtype=object)
+    for write in (lambda: workspace.write_array("x", "00000", objects),
+                  lambda: workspace.write_npy("scratch/x.npy", objects)):
+        with pytest.raises(ValueError, match="allow_pickle"):
+            write()
+    buffer = io.BytesIO()
+    np.save(buffer, objects, allow_pickle=True)  # planted by something else
+    workspace.write_bytes("arrays/x/00000.npy", buffer.getvalue())
+    workspace.write_bytes("scratch/x.npy", buffer.getvalue())
+    for read in (lambda: workspace.read_array("x", "00000", mmap=False),
+                 lambda: workspace.read_npy("scratch/x.npy")):
+        with pytest.raises(ValueError, match="allow_pickle"):
+            read()
+
+
+def test_single_parquet_files_are_zstd_compressed(workspace):
+    workspace.write_parquet("scratch/one.parquet", pa.table({"a": list(range(100))}))
+    parquet = pq.ParquetFile(pa.BufferReader(workspace.read_bytes("scratch/one.parquet")))
+    assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_a_temporary_is_written_beside_its_final_file(tmp_path, monkeypatch):
+    # same folder: the rename stays on one filesystem, and a killed write's leftover is found
+    workspace = Workspace(str(tmp_path))
+    moves = []
+    move = workspace.fs.mv
+    monkeypatch.setattr(workspace.fs, "mv", lambda source, target: (
+        moves.append((source, target)), move(source, target)))
+    workspace.write_bytes("a/b.bin", b"x")
+    ((source, target),) = moves
+    assert target == f"{tmp_path}/a/b.bin"
+    assert posixpath.dirname(source) == f"{tmp_path}/a"
+    assert posixpath.basename(source).startswith(".tmp-")
+
+
+def test_registering_a_known_dataset_leaves_the_manifest_alone(tmp_path):
+    # workers of one stage write shards at once: only the first write of a dataset touches it
+    workspace = Workspace(str(tmp_path))
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    before = os.stat(tmp_path / "manifest.json").st_ino
+    workspace.write_table("things", "00001", pa.table({"a": [2]}))
+    assert os.stat(tmp_path / "manifest.json").st_ino == before
+
+
+def test_a_manifest_without_datasets_gets_them(workspace):
+    # written by hand or by an older version
+    workspace.write_json("manifest.json", {"encoder": "clip"})
+    workspace.write_table("things", "00000", pa.table({"a": [1]}))
+    assert workspace.manifest() == {"encoder": "clip", "datasets": {"things": "parquet"}}
