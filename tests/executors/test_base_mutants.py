@@ -16,6 +16,7 @@ import stepped_stage
 from realsyn.config import RealsynConfig
 from realsyn.embed.stage import EmbedStage
 from realsyn.executors.base import (
+    TASK_MEMORY,
     WALL,
     MissingInputError,
     StageError,
@@ -104,7 +105,8 @@ def test_one_shard_stores_its_stats_and_wall_time_before_its_marker(ctx):
     started = time.perf_counter()
     stats = run_one_shard(Doubler(nap_s=0.2), ctx, "00001")
     outside = time.perf_counter() - started
-    assert set(stats) == {RECORDS, "doubled", WALL} and stats[RECORDS] == 2
+    assert set(stats) == {RECORDS, "doubled", WALL, TASK_MEMORY} and stats[RECORDS] == 2
+    assert set(stats[TASK_MEMORY]) == {"peak_rss_mib"} and stats[TASK_MEMORY]["peak_rss_mib"] > 0
     assert isinstance(stats[WALL], float) and 0.2 <= stats[WALL] <= outside + 1e-6
     assert stats[WALL] == round(stats[WALL], 6)
     assert ctx.workspace.read_json("stages/doubler/stats/00001.json") == stats
