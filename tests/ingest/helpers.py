@@ -1,12 +1,17 @@
-"""Shared helpers of the ingest tests: running the stage and comparing documents."""
+"""Shared helpers of the ingest tests: running the stage, comparing documents, and a local
+HTTP server on a loopback address."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,20 @@ from realsyn.workspace import Workspace
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "sample_corpus"
 SAMPLE = SAMPLE_DIR / "sample.parquet"
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler],
+            address: str = "127.0.0.1") -> Iterator[ThreadingHTTPServer]:
+    """A threaded HTTP server of `handler` on a free port of a loopback `address`."""
+    httpd = ThreadingHTTPServer((address, 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def link_sample_images(folder: Path) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from PIL import Image
@@ -14,7 +13,7 @@ from PIL import Image
 from realsyn.config import FetchConfig
 from realsyn.ingest.fetch import AddressPolicy, Fetcher, url_refusal
 
-from .helpers import run_ingest
+from .helpers import run_ingest, serving
 
 
 def _png(size=(64, 48), color=(200, 30, 30)) -> bytes:
@@ -74,13 +73,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def _fetch(urls, max_bytes=100_000, **settings):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-from http.server import ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
@@ -19,6 +17,7 @@ from realsyn.ingest.fetch import Fetcher, transient
 from realsyn.ingest.urlgate import UrlGate, Vetted
 
 from . import test_fetch as fetch_test
+from .helpers import serving
 
 BODY = bytes(range(256)) * 4
 SIZE = len(BODY)
@@ -51,12 +50,8 @@ class Handler(fetch_test.Handler):  # its quiet log and _send, other routes
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def _fetch(urls, max_bytes=SIZE, **settings):

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html as html_lib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
 import pytest
@@ -27,7 +26,7 @@ from realsyn.ingest.urlgate import (
     Vetted,
 )
 
-from .helpers import run_ingest
+from .helpers import run_ingest, serving
 
 REFUSED = {"private_address", "invalid_url"}
 
@@ -83,16 +82,9 @@ class Recorder(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def recording_server(address: str):
-    httpd = ThreadingHTTPServer((address, 0), Recorder)
-    httpd.daemon_threads = True
-    httpd.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Recorder, address) as httpd:
+        httpd.seen = []
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def fetch(urls, **settings):
