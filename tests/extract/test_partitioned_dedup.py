@@ -12,7 +12,7 @@ from realsyn.config import SentenceFilterConfig, parse_config
 from realsyn.executors.local import LocalExecutor
 from realsyn.extract import lsh_keys
 from realsyn.extract import semantic_partition as sp
-from realsyn.extract.buckets import pair_blocks, pairs_within_buckets, partition_of
+from realsyn.extract.buckets import pair_blocks, partition_of
 from realsyn.extract.stages import DedupStage, SemanticDedupStage
 from realsyn.extract.union_find import component_labels, edge_components, keep_one_per_group
 from realsyn.stage import Context
@@ -41,12 +41,12 @@ def _planted_hashes(seed: int, originals: int = 300, copies: int = 60) -> np.nda
 
 
 # ---------------------------------------------------------------- building blocks
-def test_pairs_within_buckets_lists_every_pair_of_each_bucket_once():
+def test_pair_blocks_list_every_pair_of_each_bucket_once():
     keys = np.array([7, 3, 7, 5, 7, 3, 9])
-    left, right = pairs_within_buckets(keys)
-    found = sorted(tuple(sorted(pair)) for pair in zip(left.tolist(), right.tolist(), strict=True))
+    found = sorted(tuple(sorted(pair)) for left, right in pair_blocks(keys)
+                   for pair in zip(left.tolist(), right.tolist(), strict=True))
     assert found == [(0, 2), (0, 4), (1, 5), (2, 4)]
-    assert pairs_within_buckets(np.array([], dtype=np.int64))[0].size == 0
+    assert list(pair_blocks(np.array([], dtype=np.int64))) == []
 
 
 @pytest.mark.parametrize("block", [1, 5, 64, 10**6])

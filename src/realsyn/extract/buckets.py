@@ -74,14 +74,6 @@ def pair_blocks(keys: np.ndarray, block: int = PAIR_BLOCK
         yield order[first], order[first + offset]
 
 
-def pairs_within_buckets(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of `pair_blocks` at once."""
-    blocks = list(pair_blocks(keys, max(1, len(keys)) ** 2))
-    if not blocks:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
-
-
 def collapse_copies(values: np.ndarray, ids: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(value_index, first_id, copy_edges): `value_index` numbers the distinct values (rows of
