@@ -57,6 +57,7 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.config import parse_config
+from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
 from realsyn.stage import RECORDS, STEP_SEPARATOR, Context, Stage
 from realsyn.workspace import Workspace
@@ -250,7 +251,7 @@ def step_peak_rss(root: Path, stage: str) -> dict[str, float]:
     executor resets the worker's high-water mark before a task, realsyn/memory.py)."""
     out: dict[str, float] = {}
     for step, stats in task_stats(root, stage):
-        peak = stats.get("memory", {}).get("peak_rss_mib", 0.0)
+        peak = stats.get(TASK_MEMORY, {}).get("peak_rss_mib", 0.0)
         out[step] = max(out.get(step, 0.0), peak)
     return dict(sorted(out.items()))
 
@@ -293,9 +294,10 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
                                  if key.endswith("_routed_queries")}}
     peaks = [(peak, f"{name}:{step}") for name, row in report.items()
              for step, peak in row["task_peak_rss_mib"].items()]
+    largest_mib, largest = max(peaks)
     report["_rss"] = {
         "driver_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "largest_task_mib": max(peaks)[0], "largest_task": max(peaks)[1]}
+        "largest_task_mib": largest_mib, "largest_task": largest}
     return report
 
 
