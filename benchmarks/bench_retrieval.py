@@ -244,22 +244,22 @@ def current_rss_mb() -> float:
     return float("nan")
 
 
-def build_in_child(folder: Path, params: BuildParams, threads: int, result) -> None:
+def build_in_child(folder: Path, name: str, params: BuildParams, threads: int, result) -> None:
     faiss.omp_set_num_threads(threads)
     baseline = current_rss_mb()  # the interpreter and libraries, before any data
     started = time.perf_counter()
     vectors = np.load(folder / "sentences.npy", mmap_mode="r")
-    index = build_index(folder / "index", [vectors], np.zeros(len(vectors), np.int64), params)
+    index = build_index(folder / name, [vectors], np.zeros(len(vectors), np.int64), params)
     result.put({"seconds": time.perf_counter() - started, "meta": index.meta,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "baseline_rss_mb": baseline})
 
 
-def build(folder: Path, params: BuildParams, threads: int) -> dict:
+def build(folder: Path, params: BuildParams, threads: int, name: str = "index") -> dict:
     """Build in a fresh process, so that its peak memory is the build's alone."""
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
-    child = spawn.Process(target=build_in_child, args=(folder, params, threads, queue))
+    child = spawn.Process(target=build_in_child, args=(folder, name, params, threads, queue))
     child.start()
     while True:
         try:
@@ -336,51 +336,61 @@ def evaluate(name: str, index: ClusterIndex, queries: np.ndarray, labels: np.nda
     return rows
 
 
-def evaluate_routing(name: str, index: ClusterIndex, queries: np.ndarray,
+def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries: np.ndarray,
                      args: argparse.Namespace) -> list[dict]:
     """Paper vs learned routing on held-out images: the learned router is fitted (as the
     retrieve stage fits it) on a seeded half of the images, at most --fit-images, and every
-    figure is measured on the other half against exact search. Learned routing runs at each
-    fixed nprobe (with the config's size penalty, and once without it) and, adaptive, with
-    each --margin up to --adaptive-nprobe lists; an oracle that ranks lists by their true best
-    score bounds what any routing of whole lists can reach.
+    figure is measured on the other half against exact search. Paper routing probes the
+    paper's lists (`index`); learned routing, the default, probes the finer lists of `fine`
+    (--lists-per-cluster per paper cluster) at each fixed nprobe (with the config's size
+    penalty, and once without it) and, adaptive, with each --margin up to --adaptive-nprobe
+    lists; learned routing over the paper's lists is shown too. An oracle that ranks lists by
+    their true best score bounds what any routing of whole lists can reach.
     Cost is machine-independent: centres plus list rows scored per query, and its ratio to
     paper routing at nprobe 1."""
     order = np.random.default_rng(args.seed + 2).permutation(len(queries))
     n_fit = min(args.fit_images, len(queries) // 2)
     fit, held_out = queries[np.sort(order[:n_fit])], queries[np.sort(order[n_fit:])]
     exact = HierarchicalSearcher(index, threads=args.threads).exact(held_out, TOP_K)
-    learned, used = fit_learned_router(index, fit, None, args.ridge, 2, None,
-                                       args.size_penalty)
-    unpenalised, _ = fit_learned_router(index, fit, None, args.ridge, 2)
-    sizes = index.list_sizes()
-    paper = paper_router(index.centroids)
-    runs = [(paper, n, "paper") for n in args.routing_nprobe]
-    runs += [(learned, n, "learned") for n in sorted({*args.routing_nprobe,
-                                                       args.adaptive_nprobe})]
-    runs.append((unpenalised, args.adaptive_nprobe, "learned, size penalty 0"))
+    exact_rows = np.asarray(index.rows)[exact.positions]  # row ids are shared by both indexes
+
+    def learned_on(lists: ClusterIndex, size_penalty: float) -> tuple[Router, int]:
+        return fit_learned_router(lists, fit, None, args.ridge, 2, None, size_penalty)
+
+    learned, used = learned_on(fine, args.size_penalty)
+    split = f"{fine.n_clusters // max(1, index.n_clusters)}x lists"
+    runs = [(index, paper_router(index.centroids), n, "paper") for n in args.routing_nprobe]
+    runs += [(index, learned_on(index, args.size_penalty)[0], n, "learned, paper lists")
+             for n in (2, 3)]
+    runs += [(fine, learned, n, f"learned, {split}") for n in sorted(
+        {*args.routing_nprobe, args.adaptive_nprobe, args.adaptive_nprobe + 1})]
+    runs.append((fine, learned_on(fine, 0.0)[0], args.adaptive_nprobe,
+                 f"learned, {split}, size penalty 0"))
     for margin in args.margin:
-        runs.append((Router(learned.keys, learned.name, margin), args.adaptive_nprobe,
-                     f"learned, margin {margin}"))
+        runs.append((fine, Router(learned.keys, learned.name, margin), args.adaptive_nprobe + 2,
+                     f"learned, {split}, margin {margin}"))
     # the bound of any routing that probes whole lists: lists ranked by their true best score
-    oracle = OracleRouter(HierarchicalSearcher(index, threads=args.threads).cluster_maxima(
-        held_out))
-    runs += [(oracle, n, "oracle (true best score)") for n in (1, 2, 3)]
+    for lists, label, probes in ((index, "paper lists", (1, 2, 3)), (fine, split, (2, 3, 4))):
+        oracle = OracleRouter(HierarchicalSearcher(lists, threads=args.threads).cluster_maxima(
+            held_out))
+        runs += [(lists, oracle, n, f"oracle, {label}") for n in probes]
     rows, base = [], None
-    for router, nprobe, label in runs:
-        searcher = HierarchicalSearcher(index, threads=args.threads, router=router)
+    for lists, router, nprobe, label in runs:
+        searcher = HierarchicalSearcher(lists, threads=args.threads, router=router)
         result = searcher.search(held_out, TOP_K, nprobe)
         probed = result.probes >= 0  # adaptive routing pads with -1
-        scanned = float(index.n_clusters + np.where(probed, sizes[result.probes], 0)
+        sizes = lists.list_sizes()
+        scanned = float(lists.n_clusters + np.where(probed, sizes[result.probes], 0)
                         .sum(axis=1).mean())
         base = base or scanned  # the paper's routing at the first nprobe
+        found = np.where(result.positions >= 0, np.asarray(lists.rows)[result.positions], -1)
         rows.append({
             "data": name, "routing": label, "nprobe": nprobe,
             "lists_per_query": float(probed.sum(axis=1).mean()),
             "fit_images": used if router.name == "learned" else 0,
-            "eval_images": len(held_out), "clusters": index.n_clusters,
+            "eval_images": len(held_out), "clusters": lists.n_clusters,
             "recall@3": float(np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(
-                result.positions, exact.positions, strict=True)])),
+                found, exact_rows, strict=True)])),
             "score_ratio": float(np.nansum(result.scores) / np.nansum(exact.scores)),
             "scanned_per_query": scanned, "cost_vs_paper_nprobe1": scanned / base})
         print(json.dumps(rows[-1]), flush=True)
@@ -462,6 +472,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="real: learned routing's size penalty (default: the config's).")
     parser.add_argument("--adaptive-nprobe", type=int, default=RetrieveConfig().lists_probed,
                         help="real: the default's lists; the most adaptive routing probes.")
+    parser.add_argument("--lists-per-cluster", type=int,
+                        default=RetrieveConfig().list_split,
+                        help="real: learned routing's lists per paper cluster (the default's).")
     parser.add_argument("--set", choices=list(REAL_SETS), default="photos",
                         help="real: which image set, against which sentences (see REAL_SETS).")
     parser.add_argument("--seed", type=int, default=0)
@@ -494,12 +507,17 @@ def main(argv: list[str] | None = None) -> None:
     ivf = None if args.no_ivfflat else ivfflat(index)
     topic_sorted = (data["sentence_topic"][np.asarray(index.rows)]
                     if "sentence_topic" in data else None)
+    fine = None
+    if data.get("image_sets"):  # learned routing's finer lists
+        params.lists_per_cluster = args.lists_per_cluster
+        build(folder, params, args.threads, "index-fine")
+        fine = ClusterIndex.load(folder / "index-fine")
     rows, routing_rows = [], []
     for name, (queries, labels) in data["query_sets"].items():
         rows += evaluate(f"{args.data}/{name}", index, queries, labels, topic_sorted, args,
                          flat, ivf)
         if name in data.get("image_sets", ()):
-            routing_rows += evaluate_routing(f"{args.data}/{name}", index, queries, args)
+            routing_rows += evaluate_routing(f"{args.data}/{name}", index, fine, queries, args)
     summary = {"args": vars(args), "build": built, "rows": rows, "routing_rows": routing_rows,
                "threads": args.threads, "cpu_count": os.cpu_count()}
     name = args.data if args.data == "synthetic" else f"{args.data}-{args.set}"

@@ -36,6 +36,7 @@ def test_paper_defaults():
     assert (sentences.min_perplexity, sentences.max_perplexity) == PERPLEXITY_WINDOWS["ngram"]
     assert config.retrieve.top_k == 3
     assert RetrieveConfig(routing="paper").lists_probed == 1
+    assert RetrieveConfig(routing="paper").list_split == 1  # the paper's ~420-sentence lists
     assert (config.balance.min_similarity, config.balance.max_similarity) == (0.51, 0.61)
 
 

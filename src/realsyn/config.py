@@ -388,9 +388,11 @@ class EmbedConfig(Section):
 
 
 # ---------------------------------------------------------------- retrieval (spec section 2)
-# Learned routing's lists per image: on real images, score ratio >= 0.98 of exact search with
-# recall@3 0.83-0.87 (README, retrieval benchmark).
-LEARNED_ROUTING_NPROBE = 3
+# Learned routing's index and probes: each paper-sized cluster split into 3 lists, 4 of them
+# probed per image. On real images: score ratio >= 0.99 of exact search, recall@3 0.86-0.91,
+# at 1.5-2.6x the scan of the paper's one probe (README, retrieval benchmark).
+LEARNED_ROUTING_LISTS_PER_CLUSTER = 3
+LEARNED_ROUTING_NPROBE = 4
 
 
 class RetrieveConfig(Section):
@@ -398,9 +400,15 @@ class RetrieveConfig(Section):
                                    description="None: derived from the number of sentences.")
     sentences_per_cluster: int = Field(default=420, ge=1,
                                        description="Paper: 0.84B sentences / 2M clusters.")
+    lists_per_cluster: int | None = Field(
+        default=None, ge=1, description="Inverted lists per paper-sized cluster: k-means makes "
+        "(n_clusters, or sentences / sentences_per_cluster) x this many lists. None: 1 with "
+        "routing 'paper' (the paper's lists), 3 with learned routing (an image's best "
+        "sentences lie in 2-3 lists; smaller lists cost less per probe: measured on real "
+        "images, benchmarks/bench_retrieval.py, README).")
     nprobe: int | None = Field(
         default=None, ge=1, description="Lists each image probes. None: 1 with routing "
-        "'paper' (the paper's one probe), 3 with learned routing (measured on real images: "
+        "'paper' (the paper's one probe), 4 with learned routing (measured on real images: "
         "benchmarks/bench_retrieval.py, README).")
     top_k: int = Field(default=3, ge=1)
     kmeans_iterations: int = Field(default=20, ge=1)
@@ -456,6 +464,12 @@ class RetrieveConfig(Section):
     @property
     def lists_probed(self) -> int:
         return self.nprobe or (1 if self.routing == "paper" else LEARNED_ROUTING_NPROBE)
+
+    @property
+    def list_split(self) -> int:
+        """Inverted lists per paper-sized cluster (`lists_per_cluster` resolved)."""
+        return self.lists_per_cluster or (
+            1 if self.routing == "paper" else LEARNED_ROUTING_LISTS_PER_CLUSTER)
 
 
 # ---------------------------------------------------------------- generation (spec section 3)

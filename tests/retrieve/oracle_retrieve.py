@@ -127,6 +127,7 @@ class SingleProcessRetrieve(GlobalStage):
         shards, counts = check_aligned(workspace, self.sentences)
         params = BuildParams(n_clusters=config.n_clusters,
                              sentences_per_cluster=config.sentences_per_cluster,
+                             lists_per_cluster=config.list_split,
                              iterations=config.kmeans_iterations,
                              training_points_per_cluster=config.training_points_per_cluster,
                              max_training_points=config.max_training_points, seed=config.seed)

@@ -27,23 +27,30 @@ def test_synthetic_benchmark_small(tmp_path, capsys, monkeypatch):
     assert rows[1]["topic_precision@3"] >= rows[14]["topic_precision@3"] - 0.02
     out = capsys.readouterr().out
     assert "| synthetic/images | 1 |" in out
-    # routing comparison on held-out images: both routings, each nprobe, costs relative to
-    # the paper's at nprobe 1
+    # routing comparison on held-out images: paper routing over the paper's lists, learned
+    # routing over them and over the default's finer lists, each nprobe, costs relative to the
+    # paper's at nprobe 1
     routing = {(r["routing"], r["nprobe"]): r for r in result["routing_rows"]}
-    default = RetrieveConfig().lists_probed
-    adaptive = {(f"learned, margin {m}", default) for m in (0.02, 0.05)}
-    oracle = {("oracle (true best score)", n) for n in (1, 2, 3)}
-    assert set(routing) == {(name, n) for name in ("paper", "learned") for n in (1, 2, 4, 8)
-                            } | {("learned", default), ("learned, size penalty 0", default)
-                                 } | adaptive | oracle
+    default, split = RetrieveConfig().lists_probed, RetrieveConfig().list_split
+    fine = f"learned, {split}x lists"
+    adaptive = {(f"{fine}, margin {m}", default + 2) for m in (0.02, 0.05)}
+    oracle = {("oracle, paper lists", n) for n in (1, 2, 3)} | {
+        (f"oracle, {split}x lists", n) for n in (2, 3, 4)}
+    assert set(routing) == {("paper", n) for n in (1, 2, 4, 8)} | {
+        ("learned, paper lists", n) for n in (2, 3)} | {
+        (fine, n) for n in (1, 2, 4, 8, default, default + 1)} | {
+        (f"{fine}, size penalty 0", default)} | adaptive | oracle
+    assert routing["paper", 1]["clusters"] == 14 and routing[fine, 1]["clusters"] == 14 * split
     # adaptive routing probes between one list and its most per image
     for key in adaptive:
-        assert 1 <= routing[key]["lists_per_query"] <= default
-    assert routing["learned", 2]["lists_per_query"] == 2
+        assert 1 <= routing[key]["lists_per_query"] <= default + 2
+    assert routing[fine, 2]["lists_per_query"] == 2
     # no routing of whole lists beats the one that knows each list's true best score
-    for n in (1, 2):
-        assert routing["oracle (true best score)", n]["score_ratio"] >= max(
-            routing[name, n]["score_ratio"] for name in ("paper", "learned")) - 1e-6
+    assert routing["oracle, paper lists", 2]["score_ratio"] >= max(
+        routing[name, 2]["score_ratio"] for name in ("paper", "learned, paper lists")) - 1e-6
+    for n in (2, 4):
+        assert routing[f"oracle, {split}x lists", n]["score_ratio"] >= routing[fine, n][
+            "score_ratio"] - 1e-6
     assert routing["paper", 1]["cost_vs_paper_nprobe1"] == 1.0
-    assert routing["learned", 1]["fit_images"] == 200 and routing["paper", 1]["eval_images"] == 200
-    assert "| synthetic/images | learned | 1 |" in out
+    assert routing[fine, 1]["fit_images"] == 200 and routing["paper", 1]["eval_images"] == 200
+    assert f"| synthetic/images | {fine} | 1 |" in out

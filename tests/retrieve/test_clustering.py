@@ -67,3 +67,12 @@ def test_nearest_centres_are_ordered():
     index = clustering.centroid_index(centroids)
     assert clustering.nearest_centres(index, query, 3).tolist() == [[1, 2, 3]]
     assert clustering.nearest_centres(index, query, 10).shape == (1, 4)
+
+
+def test_lists_are_clusters_times_the_split_and_never_more_than_sentences():
+    list_count = clustering.list_count
+    assert list_count(8400, None, 420) == 20  # the paper's ratio
+    assert list_count(8400, None, 420, 3) == 60
+    assert list_count(8400, 4, 420, 3) == 12  # n_clusters is the paper-sized cluster count
+    assert list_count(5, None, 420, 3) == 3
+    assert list_count(2, None, 420, 3) == 2

@@ -44,7 +44,8 @@ def test_audit_reports_what_exact_search_says(make_context):
 
 
 def test_every_list_probed_audits_perfect(make_context):
-    ctx = make_context({"n_clusters": 4, "nprobe": 4, "routing_margin": None,
+    ctx = make_context({"n_clusters": 4, "lists_per_cluster": 1, "nprobe": 4,
+                        "routing_margin": None,
                         "audit_queries": 10})
     populate(ctx)
     stats = run(ctx)

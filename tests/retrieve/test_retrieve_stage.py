@@ -30,7 +30,7 @@ def run(ctx):
 
 
 def test_retrieves_top3_of_the_right_topic(make_context):
-    ctx = make_context({"n_clusters": 4, "nprobe": 1})
+    ctx = make_context({"n_clusters": 4, "lists_per_cluster": 1, "nprobe": 1})
     sentence_topic, image_topic, sentence_docs = populate(ctx, bad_image=7)
     stats = run(ctx)
     assert stats["records_in"] == 60 and stats["retrieved"] == 59
@@ -71,6 +71,10 @@ def test_index_is_reused_and_rebuilt_when_inputs_change(make_context):
     assert ctx.workspace.read_dataset("retrieved").num_rows == first.num_rows
     ctx.workspace.reset_stage("retrieve")
     ctx.config.retrieve.n_clusters = 2  # a build setting: new centres
+    run(ctx)
+    assert np.load(centres).shape[0] == 2 * ctx.config.retrieve.list_split
+    ctx.workspace.reset_stage("retrieve")
+    ctx.config.retrieve.lists_per_cluster = 1  # so is the split of clusters into lists
     run(ctx)
     assert np.load(centres).shape[0] == 2
 

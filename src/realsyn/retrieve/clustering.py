@@ -23,6 +23,14 @@ def default_n_clusters(n_sentences: int, sentences_per_cluster: int) -> int:
     return int(min(n_sentences, max(1, round(n_sentences / sentences_per_cluster))))
 
 
+def list_count(n_sentences: int, n_clusters: int | None, sentences_per_cluster: int,
+               lists_per_cluster: int = 1) -> int:
+    """Inverted lists of an index: `lists_per_cluster` per cluster (`n_clusters`, or the
+    paper's ratio), at most one per sentence."""
+    clusters = n_clusters or default_n_clusters(n_sentences, sentences_per_cluster)
+    return int(max(1, min(clusters * lists_per_cluster, n_sentences)))
+
+
 def training_sample_size(n_sentences: int, n_clusters: int, points_per_cluster: int,
                          max_points: int) -> int:
     """How many sentences k-means trains on: enough per cluster, never more than exist."""

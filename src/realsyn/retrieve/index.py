@@ -116,6 +116,7 @@ class ClusterIndex:
 class BuildParams:
     n_clusters: int | None = None
     sentences_per_cluster: int = 420
+    lists_per_cluster: int = 1
     iterations: int = 20
     training_points_per_cluster: int = 64
     max_training_points: int = 1_000_000
@@ -144,9 +145,8 @@ def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.nd
     if n == 0:
         raise EmptyIndexError("no usable sentence embeddings to index")
 
-    n_clusters = params.n_clusters or clustering.default_n_clusters(
-        n, params.sentences_per_cluster)
-    n_clusters = min(n_clusters, n)
+    n_clusters = clustering.list_count(n, params.n_clusters, params.sentences_per_cluster,
+                                       params.lists_per_cluster)
     sample_size = clustering.training_sample_size(
         n, n_clusters, params.training_points_per_cluster, params.max_training_points)
     sample = clustering.gather_rows(blocks, kept[clustering.sample_rows(n, sample_size,

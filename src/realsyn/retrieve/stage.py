@@ -5,7 +5,8 @@ Reads dataset + row-aligned arrays `sentences_final` (to index) and `images_fina
 writes dataset `retrieved` with the shard keys of `images_final`. Steps (tasks in brackets):
 
     scan    [sentence shard]  usable rows of each shard
-    train   [one]             k-means centres on a bounded seeded sample (max_training_points),
+    train   [one]             k-means centres on a bounded seeded sample (max_training_points):
+                              one per list, lists_per_cluster per paper-sized cluster;
                               the partition count (data size / executor.task_memory_mb), the
                               seeded image samples of the routing fit and of the audit
     assign  [sentence shard]  each sentence to its centre -> list partitions (cluster ranges)
@@ -228,8 +229,8 @@ class RetrieveStage(SteppedStage):
         unchanged (another nprobe or top_k does not re-cluster)."""
         workspace, config = ctx.workspace, ctx.config.retrieve
         n = sum(usable_counts)
-        n_clusters = min(config.n_clusters or clustering.default_n_clusters(
-            n, config.sentences_per_cluster), n)
+        n_clusters = clustering.list_count(n, config.n_clusters, config.sentences_per_cluster,
+                                           config.list_split)
         size = clustering.training_sample_size(n, n_clusters, config.training_points_per_cluster,
                                                config.max_training_points)
         params = {"n_clusters": n_clusters, "iterations": config.kmeans_iterations,
