@@ -56,7 +56,7 @@ import numpy as np
 import pyarrow as pa
 
 from realsyn import datasets
-from realsyn.config import parse_config
+from realsyn.config import RetrieveConfig, parse_config
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
 from realsyn.stage import RECORDS, STEP_SEPARATOR, Context, Stage
@@ -71,8 +71,13 @@ KINDS = (IMAGES, SENTENCES)
 SOURCES = {IMAGES: datasets.IMAGES_FILTERED, SENTENCES: datasets.SENTENCES_FILTERED}
 KEPT = {IMAGES: datasets.IMAGES_DEDUP, SENTENCES: datasets.SENTENCES_DEDUP}
 PAPER = {"images": 198e6, "sentences": 0.84e9, "dim": 1024, "clusters": 2e6,
-         "balance_clusters": 1e6, "nprobe": 3, "sentences_per_cluster": 420,
+         "balance_clusters": 1e6, "sentences_per_cluster": 420,
          "shard_rows": 1e6}  # shards of a million rows: 840 sentence shards
+# The retrieve index a run builds with the default settings: lists per paper cluster, probes.
+DEFAULT_LISTS = {"lists_per_cluster": RetrieveConfig().list_split,
+                 "nprobe": RetrieveConfig().lists_probed}
+# What runs recorded before they said (scale.json of 2026-12-01): paper-sized lists, 3 probes.
+EARLIER_LISTS = {"lists_per_cluster": 1, "nprobe": 3}
 # The named cluster of the estimate: 64 CPU nodes of 32 cores and 256 GiB, object storage.
 CLUSTER = {"nodes": 64, "cores_per_node": 32, "memory_gib_per_node": 256}
 # Steps not spread over the cluster's cores: k-means trainings run on one node (faiss is
@@ -347,15 +352,18 @@ def centroid_search_units(n_sentences: float, n_images: float, dim: int) -> dict
     return {"semantic_dedup:assign+route (centroid search)": 2 * work}
 
 
-def scale_units(n: int, dim: int, shard_rows: int) -> dict[str, float]:
-    """The work units of a bench scale with `n` sentences (the bench's settings)."""
-    images, clusters = n // 4, max(1, round(n / 420))
+def scale_units(n: int, dim: int, shard_rows: int, lists: dict[str, int]) -> dict[str, float]:
+    """The work units of a bench scale with `n` sentences (the bench's settings, and the
+    retrieve index `lists` it ran with)."""
+    images = n // 4
+    clusters = max(1, round(n / PAPER["sentences_per_cluster"])) * lists["lists_per_cluster"]
     return {**dedup_units(n, images, dim, shard_rows),
-            **work_units(n, images, dim, clusters, max(1, round(images / 168)), 3,
-                         min(100_000, 64 * clusters))}
+            **work_units(n, images, dim, clusters, max(1, round(images / 168)),
+                         lists["nprobe"], min(100_000, 64 * clusters))}
 
 
-def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000) -> dict:
+def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000,
+             lists: dict[str, int] = DEFAULT_LISTS) -> dict:
     """The paper's scale from the per-step rates measured here.
 
     A step's task-seconds are fitted as a + b * units over the smallest and the largest scale:
@@ -367,15 +375,17 @@ def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000) -> dict:
     With one scale, or a
     non-positive slope, the largest scale's seconds per unit are used (an upper bound).
     Memory per node: its cores' tasks at the per-task budget. Storage: bytes written per
-    input record, times the paper's records, scaled by the dimension."""
+    input record, times the paper's records, scaled by the dimension. The rates are per unit
+    of the index the runs built (`lists`); the paper's units are those of the default index."""
     scales = sorted(results, key=int)
     low, high = results[scales[0]], results[scales[-1]]
-    units_low = scale_units(n * int(scales[0]), dim, shard_rows)
-    units_high = scale_units(n * int(scales[-1]), dim, shard_rows)
+    units_low = scale_units(n * int(scales[0]), dim, shard_rows, lists)
+    units_high = scale_units(n * int(scales[-1]), dim, shard_rows, lists)
     paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"],
                            PAPER["shard_rows"]),
-             **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"], PAPER["clusters"],
-                          PAPER["balance_clusters"], PAPER["nprobe"], 1_000_000)}
+             **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"],
+                          PAPER["clusters"] * DEFAULT_LISTS["lists_per_cluster"],
+                          PAPER["balance_clusters"], DEFAULT_LISTS["nprobe"], 1_000_000)}
     cores = CLUSTER["nodes"] * CLUSTER["cores_per_node"]
     rows, total, rates = [], 0.0, {}
     for key, units in paper.items():
@@ -432,8 +442,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.estimate_from:
         earlier = json.loads(Path(args.estimate_from).read_text())
         print(json.dumps(estimate(earlier["scales"], earlier["args"]["n"],
-                                  earlier["args"]["dim"], earlier["args"]["shard_size"]),
-                         indent=2))
+                                  earlier["args"]["dim"], earlier["args"]["shard_size"],
+                                  earlier.get("retrieve_lists", EARLIER_LISTS)), indent=2))
         return
     if args.child:  # one scale's corpus or run, in its own process
         action, root = args.child
@@ -450,6 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     def save(**summary) -> None:  # after every scale: a later failure keeps what was measured
         output.write_text(json.dumps({"args": {k: v for k, v in vars(args).items()
                                                if k != "child"},
+                                      "retrieve_lists": DEFAULT_LISTS,
                                       "scales": results, **summary}, indent=2))
     for scale in args.scales:
         root = base / f"scale-{scale}"
