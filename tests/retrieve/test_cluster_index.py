@@ -59,6 +59,13 @@ def test_rebuild_replaces_the_old_index(built):
     assert ClusterIndex.load(folder).n_clusters == rebuilt.n_clusters == 3
 
 
+def test_each_cluster_is_split_into_lists_per_cluster_lists(built):
+    _, data, keys, folder = built
+    index = build_index(folder, [data], keys, BuildParams(n_clusters=2, lists_per_cluster=3))
+    assert index.n_clusters == 6 and index.meta["n_clusters"] == 6
+    assert index.list_sizes().sum() == index.ntotal
+
+
 def test_default_cluster_count_for_a_tiny_corpus(tmp_path):
     data = np.eye(5, 8, dtype=np.float16)
     index = build_index(tmp_path / "i", [data], doc_keys(list("abcde")), BuildParams())
