@@ -63,6 +63,8 @@ MODULES: dict[str, list[str]] = {
                           "tests/executors/test_task_memory.py",
                           "tests/pipeline/test_pipeline_mutants.py"],
     "executors/local.py": LOCAL_TESTS,
+    # The fast Ray tests (a local 2-CPU Ray per run); the two-node cluster test takes minutes.
+    "executors/ray.py": ["tests/executors/test_ray.py", "tests/executors/test_steps_ray.py"],
     "retrieve/search.py": [
         "tests/retrieve/test_hierarchical_search.py",
         "tests/retrieve/test_routing.py",
@@ -77,6 +79,12 @@ MODULES: dict[str, list[str]] = {
     "extract/phash.py": ["tests/extract/test_phash.py", "tests/extract/test_phash_mutants.py"],
     "ingest/fetch.py": ["tests/ingest/test_fetch.py", "tests/ingest/test_fetch_mutants.py",
                         "tests/ingest/test_url_gate.py"],
+}
+
+# Extra mutmut settings of a module. Ray's gRPC does not survive a fork of a process that ran
+# Ray (every mutant hung until its timeout): its mutants fork from a server that never did.
+SETTINGS: dict[str, str] = {
+    "executors/ray.py": "process_isolation = forkserver\nforkserver_warmup = none\n",
 }
 
 # mutmut's exit-code verdicts, folded into the columns of the report.
@@ -116,6 +124,7 @@ def prepare(module: str) -> Path:
         # CPU seconds a mutant may take: (tests + 2 s) x 5 x 2; mutmut's default x15 spends
         # minutes on every mutant that loops forever.
         "timeout_multiplier = 5.0\ntimeout_constant = 2.0\n"
+        + SETTINGS.get(module, "")
     )
     return folder
 

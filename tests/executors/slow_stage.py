@@ -82,6 +82,26 @@ class DyingOnceStage(SlowCopyStage):
         return super().process(ctx, shard)
 
 
+class AlwaysDyingStage(SlowCopyStage):
+    """The copy stage whose worker process dies on every shard (a cluster losing every node)."""
+
+    name = "always_dying"
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        os._exit(1)
+
+
+class LongShardStage(SlowCopyStage):
+    """The copy stage with shards of `seconds` seconds each."""
+
+    name = "long_shard"
+    seconds = 6.0
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        time.sleep(self.seconds)
+        return super().process(ctx, shard)
+
+
 class NodeProbeStage(Stage):
     """Records the Ray node that ran each shard. A shard waits (up to a minute) until two
     shards have started, so that two workers must be busy at once."""

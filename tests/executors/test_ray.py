@@ -1,4 +1,5 @@
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +25,27 @@ def local_ray():
     ray.shutdown()
 
 
+def finishes_within(seconds: float, call):
+    """call()'s value or error; the test fails if it is still waiting after `seconds` (an
+    executor that waits forever must fail its test, not hang the suite)."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # re-raised in the test's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        pytest.fail(f"still waiting after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def test_ray_executor_matches_local_and_resumes(tmp_path, local_ray):
     from realsyn.executors.ray import RayExecutor
 
@@ -37,7 +59,7 @@ def test_ray_executor_matches_local_and_resumes(tmp_path, local_ray):
     # A shard finished earlier (say by the local executor) is skipped by Ray.
     stage = slow_stage.SlowCopyStage()
     workspace.mark_done(stage.name, "00000", stage.process(ctx, "00000"))
-    stats = RayExecutor(workers=2).run(stage, ctx)
+    stats = finishes_within(120, lambda: RayExecutor(workers=2).run(stage, ctx))
 
     assert stats["records_in"] == 40
     for path in sorted((local / "datasets" / "squares").iterdir()):
@@ -77,10 +99,42 @@ def test_a_stage_whose_workers_cannot_start_fails_after_the_placement_timeout(
         slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 3)
         with pytest.raises(PlacementError, match=r"stage 'slow_copy': no Ray worker asking "
                                                  r"CPU=1, GPU=0 started within 3 s"):
-            RayExecutor(workers=2, placement_timeout_s=3).run(slow_stage.SlowCopyStage(),
-                                                              _context(tmp_path))
+            finishes_within(30, lambda: RayExecutor(workers=2, placement_timeout_s=3).run(
+                slow_stage.SlowCopyStage(), _context(tmp_path)))
     finally:
         ray.kill(hog)
+
+
+def test_the_placement_timeout_never_cuts_a_shard_that_is_running(tmp_path, local_ray):
+    from realsyn.executors.ray import RayExecutor
+
+    stage = slow_stage.LongShardStage()
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 1, 3)
+    executor = RayExecutor(workers=1, placement_timeout_s=stage.seconds - 1)
+    stats = finishes_within(60, lambda: executor.run(stage, _context(tmp_path)))
+    assert stats["records_in"] == 3 and workspace.completed("long_shard") == ["00000"]
+
+
+def test_a_stage_that_loses_every_worker_fails_naming_the_shards_left(tmp_path, local_ray):
+    from realsyn.executors.base import StageError
+    from realsyn.executors.ray import PlacementError, RayExecutor
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 4, 2)
+    with pytest.raises(StageError, match=r"stage 'always_dying' lost every Ray worker with "
+                                         r"4 shard\(s\) left; a rerun resumes them") as error:
+        finishes_within(60, lambda: RayExecutor(workers=2).run(slow_stage.AlwaysDyingStage(),
+                                                               _context(tmp_path)))
+    assert not isinstance(error.value, PlacementError)
+    assert workspace.completed("always_dying") == []
+
+
+def test_an_empty_resource_set_is_described_as_nothing():
+    from realsyn.executors.ray import _describe
+
+    assert _describe({}) == "nothing"
+    assert _describe({"GPU": 1.0, "CPU": 2.5}) == "CPU=2.5, GPU=1"
 
 
 def test_the_shard_of_a_lost_worker_goes_to_a_worker_that_remains(tmp_path, local_ray):
@@ -88,7 +142,8 @@ def test_the_shard_of_a_lost_worker_goes_to_a_worker_that_remains(tmp_path, loca
 
     workspace = Workspace(str(tmp_path))
     slow_stage.make_numbers(workspace, 4, 5)
-    stats = RayExecutor(workers=2).run(slow_stage.DyingOnceStage(), _context(tmp_path))
+    stats = finishes_within(120, lambda: RayExecutor(workers=2).run(slow_stage.DyingOnceStage(),
+                                                                     _context(tmp_path)))
     assert workspace.exists("died"), "a worker must have died on shard 00001"
     assert stats["records_in"] == 20
     assert workspace.completed("dying_once") == ["00000", "00001", "00002", "00003"]
