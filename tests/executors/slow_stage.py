@@ -102,6 +102,15 @@ class LongShardStage(SlowCopyStage):
         return super().process(ctx, shard)
 
 
+class FailingSetupStage(SlowCopyStage):
+    """The copy stage whose model cannot load in the worker."""
+
+    name = "failing_setup"
+
+    def setup(self, ctx: Context) -> None:
+        raise RuntimeError("no model here")
+
+
 class NodeProbeStage(Stage):
     """Records the Ray node that ran each shard. A shard waits (up to a minute) until two
     shards have started, so that two workers must be busy at once."""

@@ -130,6 +130,43 @@ def test_a_stage_that_loses_every_worker_fails_naming_the_shards_left(tmp_path, 
     assert workspace.completed("always_dying") == []
 
 
+def test_a_worker_that_cannot_load_its_model_fails_the_stage_naming_the_error(
+        tmp_path, local_ray):
+    from realsyn.executors.base import StageError
+    from realsyn.executors.ray import RayExecutor
+
+    slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 2)
+    with pytest.raises(StageError, match=r"stage 'failing_setup' failed in setup: "
+                                         r"RuntimeError\('no model here'\)"):
+        finishes_within(60, lambda: RayExecutor(workers=1).run(slow_stage.FailingSetupStage(),
+                                                               _context(tmp_path)))
+
+
+def test_a_worker_still_starting_takes_over_from_one_that_died(tmp_path, local_ray):
+    """Another job holds one of the two CPUs: one worker starts, the other waits for a CPU.
+    The first dies on its second shard, its CPU frees, and the waiting worker must get the
+    time to start and finish the stage (the placement clock restarts at every event)."""
+    from realsyn.executors.ray import RayExecutor
+
+    @ray.remote(num_cpus=1)
+    class Hog:
+        def ping(self):
+            return True
+
+    hog = Hog.remote()
+    ray.get(hog.ping.remote())
+    try:
+        workspace = Workspace(str(tmp_path))
+        slow_stage.make_numbers(workspace, 4, 5)
+        executor = RayExecutor(workers=2, placement_timeout_s=30)
+        stats = finishes_within(90, lambda: executor.run(slow_stage.DyingOnceStage(),
+                                                         _context(tmp_path)))
+    finally:
+        ray.kill(hog)
+    assert workspace.exists("died") and stats["records_in"] == 20
+    assert workspace.completed("dying_once") == ["00000", "00001", "00002", "00003"]
+
+
 def test_an_empty_resource_set_is_described_as_nothing():
     from realsyn.executors.ray import _describe
 
