@@ -111,6 +111,20 @@ class FailingSetupStage(SlowCopyStage):
         raise RuntimeError("no model here")
 
 
+class DyingInSetupOnceStage(SlowCopyStage):
+    """The copy stage whose first worker dies while loading its model (its node lost before
+    the worker started); the others load normally."""
+
+    name = "dying_in_setup"
+
+    def setup(self, ctx: Context) -> None:
+        try:  # exactly one worker creates the marker, and dies
+            os.close(os.open(ctx.workspace.path("died"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os._exit(1)
+
+
 class NodeProbeStage(Stage):
     """Records the Ray node that ran each shard. A shard waits (up to a minute) until two
     shards have started, so that two workers must be busy at once."""

@@ -167,6 +167,30 @@ def test_a_worker_still_starting_takes_over_from_one_that_died(tmp_path, local_r
     assert workspace.completed("dying_once") == ["00000", "00001", "00002", "00003"]
 
 
+def test_a_worker_lost_before_it_started_leaves_the_shards_to_the_others(tmp_path, local_ray):
+    from realsyn.executors.ray import RayExecutor
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 4, 5)
+    stats = finishes_within(90, lambda: RayExecutor(workers=2).run(
+        slow_stage.DyingInSetupOnceStage(), _context(tmp_path)))
+    assert workspace.exists("died") and stats["records_in"] == 20
+    assert workspace.completed("dying_in_setup") == ["00000", "00001", "00002", "00003"]
+
+
+def test_node_resources_reads_live_nodes_and_takes_missing_resources_as_zero():
+    from realsyn.executors.ray import node_resources
+
+    nodes = [  # what ray.nodes() gives: resources a node lacks are left out, not zero
+        {"Alive": True, "Resources": {"CPU": 4.0, "GPU": 1.0, "memory": 8e9}},
+        {"Alive": True, "Resources": {"memory": 1e9}},  # a head started with --num-cpus 0
+        {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 2.0}},  # a lost node
+        {"Alive": True},  # a node that reports nothing
+    ]
+    assert node_resources(nodes) == [{"CPU": 4.0, "GPU": 1.0}, {"CPU": 0.0, "GPU": 0.0},
+                                     {"CPU": 0.0, "GPU": 0.0}]
+
+
 def test_an_empty_resource_set_is_described_as_nothing():
     from realsyn.executors.ray import _describe
 
