@@ -125,6 +125,16 @@ class DyingInSetupOnceStage(SlowCopyStage):
         os._exit(1)
 
 
+class PidStage(SlowCopyStage):
+    """The copy stage recording the process that ran each shard under `pids/`."""
+
+    name = "pid_copy"
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        ctx.workspace.write_bytes(f"pids/{shard}", str(os.getpid()).encode())
+        return super().process(ctx, shard)
+
+
 class NodeProbeStage(Stage):
     """Records the Ray node that ran each shard. A shard waits (up to a minute) until two
     shards have started, so that two workers must be busy at once."""

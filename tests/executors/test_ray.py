@@ -13,14 +13,18 @@ from realsyn.workspace import Workspace
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
+def start_local_ray() -> None:
     # Workers import this test folder and the realsyn under test (not another install).
     import realsyn
 
     paths = [str(Path(__file__).parent), str(Path(realsyn.__file__).parents[1])]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    start_local_ray()
     yield
     ray.shutdown()
 
@@ -189,6 +193,36 @@ def test_node_resources_reads_live_nodes_and_takes_missing_resources_as_zero():
     ]
     assert node_resources(nodes) == [{"CPU": 4.0, "GPU": 1.0}, {"CPU": 0.0, "GPU": 0.0},
                                      {"CPU": 0.0, "GPU": 0.0}]
+
+
+def test_a_driver_without_ray_connects_to_the_configured_cluster(tmp_path, local_ray,
+                                                                 monkeypatch):
+    """A driver that has not started Ray connects to `address` once. The cluster named here
+    cannot be reached from a test: Ray looks not started to the executor, its connection is
+    recorded, and the work runs on the test's Ray."""
+    from realsyn.executors.ray import RayExecutor
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(calls))
+    monkeypatch.setattr(ray, "init", lambda **arguments: calls.append(arguments))
+    slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 3)
+    executor = RayExecutor(address="ray://head.example:10001", workers=1)
+    stats = finishes_within(90, lambda: executor.run(slow_stage.SlowCopyStage(),
+                                                     _context(tmp_path)))
+    assert stats["records_in"] == 6
+    assert calls == [{"address": "ray://head.example:10001", "ignore_reinit_error": True,
+                      "log_to_driver": False, "include_dashboard": False}]
+
+
+def test_one_worker_means_one_ray_worker_process(tmp_path, local_ray):
+    from realsyn.executors.ray import RayExecutor
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 3, 2)
+    finishes_within(60, lambda: RayExecutor(workers=1).run(slow_stage.PidStage(),
+                                                           _context(tmp_path)))
+    pids = {workspace.read_bytes(f"pids/{shard}") for shard in ("00000", "00001", "00002")}
+    assert len(pids) == 1
 
 
 def test_an_empty_resource_set_is_described_as_nothing():
