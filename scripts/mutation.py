@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,7 +205,7 @@ def rerun_untracked(module: str) -> dict:
     return result
 
 
-def recheck(module: str) -> dict:
+def recheck(module: str, jobs: int = 1) -> dict:
     """Decide again the mutants of an earlier run of `module` that were not killed, each in a
     fresh pytest of the module's tests as they are now (after tests that close gaps went in):
     quicker than a whole run when only a few survived."""
@@ -216,14 +217,18 @@ def recheck(module: str) -> dict:
     shutil.copytree(ROOT / "tests", copy, symlinks=True)
     env = mutation_env(module, folder)
     start = time.monotonic()
-    for name in [n for n, v in result["verdicts"].items() if v != "killed"]:
-        result["verdicts"][name] = run_untracked(folder, module, name, env)
-        result["rechecked"] = sorted({*result.get("rechecked", []), name})
-        if result["verdicts"][name] == "killed":
-            result["diffs"].pop(name, None)
-        result["wall_seconds"] += round(time.monotonic() - start)
-        start = time.monotonic()
-        path.write_text(json.dumps(result, indent=1, sort_keys=True))
+    left = [n for n, v in result["verdicts"].items() if v != "killed"]
+    with ThreadPoolExecutor(jobs) as pool:  # each mutant is its own pytest process
+        decided = {pool.submit(run_untracked, folder, module, name, env): name for name in left}
+        for future in as_completed(decided):  # saved as they come: a stopped recheck keeps them
+            name = decided[future]
+            result["verdicts"][name] = future.result()
+            result["rechecked"] = sorted({*result.get("rechecked", []), name})
+            if result["verdicts"][name] == "killed":
+                result["diffs"].pop(name, None)
+            result["wall_seconds"] += round(time.monotonic() - start)
+            start = time.monotonic()
+            path.write_text(json.dumps(result, indent=1, sort_keys=True))
     return result
 
 
@@ -333,13 +338,15 @@ def main() -> None:
     parser.add_argument("--recheck", action="store_true",
                         help="only decide again the mutants of the last run that were not "
                              "killed, with the tests as they are now")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="--recheck: mutants decided at once (one pytest process each)")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         raise SystemExit(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
     if args.recheck:
         for module in args.modules:
-            recheck(module)
+            recheck(module, args.jobs)
     elif args.rerun_untracked:
         for module in args.modules or [m for m in MODULES
                                        if (RESULTS / f"{slug(m)}.json").exists()]:
