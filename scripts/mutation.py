@@ -13,6 +13,7 @@ changed lines it judged: a judgement whose mutant no longer matches is shown as 
     python scripts/mutation.py                      # every module
     python scripts/mutation.py extract/phash.py     # one module (others keep their results)
     python scripts/mutation.py --report-only        # only rewrite tests/MUTATION.md
+    python scripts/mutation.py --recheck executors/ray.py   # its survivors, with today's tests
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +65,8 @@ MODULES: dict[str, list[str]] = {
                           "tests/executors/test_task_memory.py",
                           "tests/pipeline/test_pipeline_mutants.py"],
     "executors/local.py": LOCAL_TESTS,
+    # The fast Ray tests (a local 2-CPU Ray per run); the two-node cluster test takes minutes.
+    "executors/ray.py": ["tests/executors/test_ray.py", "tests/executors/test_steps_ray.py"],
     "retrieve/search.py": [
         "tests/retrieve/test_hierarchical_search.py",
         "tests/retrieve/test_routing.py",
@@ -77,6 +81,12 @@ MODULES: dict[str, list[str]] = {
     "extract/phash.py": ["tests/extract/test_phash.py", "tests/extract/test_phash_mutants.py"],
     "ingest/fetch.py": ["tests/ingest/test_fetch.py", "tests/ingest/test_fetch_mutants.py",
                         "tests/ingest/test_url_gate.py"],
+}
+
+# Extra mutmut settings of a module. Ray's gRPC does not survive a fork of a process that ran
+# Ray (every mutant hung until its timeout): its mutants fork from a server that never did.
+SETTINGS: dict[str, str] = {
+    "executors/ray.py": "process_isolation = forkserver\nforkserver_warmup = none\n",
 }
 
 # mutmut's exit-code verdicts, folded into the columns of the report.
@@ -116,6 +126,7 @@ def prepare(module: str) -> Path:
         # CPU seconds a mutant may take: (tests + 2 s) x 5 x 2; mutmut's default x15 spends
         # minutes on every mutant that loops forever.
         "timeout_multiplier = 5.0\ntimeout_constant = 2.0\n"
+        + SETTINGS.get(module, "")
     )
     return folder
 
@@ -194,6 +205,33 @@ def rerun_untracked(module: str) -> dict:
     return result
 
 
+def recheck(module: str, jobs: int = 1) -> dict:
+    """Decide again the mutants of an earlier run of `module` that were not killed, each in a
+    fresh pytest of the module's tests as they are now (after tests that close gaps went in):
+    quicker than a whole run when only a few survived."""
+    folder = SCRATCH / slug(module)
+    path = RESULTS / f"{slug(module)}.json"
+    result = json.loads(path.read_text())
+    copy = folder / "mutants" / "tests"  # mutmut ran against its own copy of the tests
+    shutil.rmtree(copy)
+    shutil.copytree(ROOT / "tests", copy, symlinks=True)
+    env = mutation_env(module, folder)
+    start = time.monotonic()
+    left = [n for n, v in result["verdicts"].items() if v != "killed"]
+    with ThreadPoolExecutor(jobs) as pool:  # each mutant is its own pytest process
+        decided = {pool.submit(run_untracked, folder, module, name, env): name for name in left}
+        for future in as_completed(decided):  # saved as they come: a stopped recheck keeps them
+            name = decided[future]
+            result["verdicts"][name] = future.result()
+            result["rechecked"] = sorted({*result.get("rechecked", []), name})
+            if result["verdicts"][name] == "killed":
+                result["diffs"].pop(name, None)
+            result["wall_seconds"] += round(time.monotonic() - start)
+            start = time.monotonic()
+            path.write_text(json.dumps(result, indent=1, sort_keys=True))
+    return result
+
+
 def read_verdicts(folder: Path, mutmut: list[str], env: dict) -> dict[str, str]:
     """Mutant name -> verdict, as mutmut itself reports them."""
     out = subprocess.run([*mutmut, "results", "--all", "true"], cwd=folder, env=env,
@@ -216,7 +254,7 @@ def show(folder: Path, mutmut: list[str], name: str, env: dict) -> str:
 
 def write_report() -> None:
     judgements = tomllib.loads(JUDGEMENTS.read_text()) if JUDGEMENTS.exists() else {}
-    rows, sections = [], []
+    rows, sections, rechecked = [], [], []
     for module in MODULES:
         path = RESULTS / f"{slug(module)}.json"
         if not path.exists():
@@ -237,6 +275,12 @@ def write_report() -> None:
             f"{equivalent} | {counts['killed'] / max(1, total - equivalent):.1%} | "
             f"{len(result.get('untracked', []))} | {result['wall_seconds']} |"
         )
+        if result.get("rechecked"):
+            again = result["rechecked"]
+            rechecked.append(f"- {module}: {len(again)} mutants the run did not kill were decided "
+                             f"again (`--recheck`) after tests that close gaps went in; "
+                             f"{sum(result['verdicts'][n] == 'killed' for n in again)} of them "
+                             f"are now killed.")
         if left:
             sections.append(f"### {module}\n")
             for name, verdict in left.items():
@@ -258,6 +302,7 @@ def write_report() -> None:
         "| judged equivalent | killed of the rest | rerun fresh | wall s |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
+        + ("\n\n" + "\n".join(rechecked) if rechecked else "")
         + "\n\n## Mutants not killed, judged\n\n"
         + ("\n".join(sections) if sections else "None.\n")
     )
@@ -290,11 +335,19 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--rerun-untracked", action="store_true",
                         help="only decide the 'no tests' mutants of the last run")
+    parser.add_argument("--recheck", action="store_true",
+                        help="only decide again the mutants of the last run that were not "
+                             "killed, with the tests as they are now")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="--recheck: mutants decided at once (one pytest process each)")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         raise SystemExit(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
-    if args.rerun_untracked:
+    if args.recheck:
+        for module in args.modules:
+            recheck(module, args.jobs)
+    elif args.rerun_untracked:
         for module in args.modules or [m for m in MODULES
                                        if (RESULTS / f"{slug(m)}.json").exists()]:
             rerun_untracked(module)

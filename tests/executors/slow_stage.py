@@ -82,6 +82,59 @@ class DyingOnceStage(SlowCopyStage):
         return super().process(ctx, shard)
 
 
+class AlwaysDyingStage(SlowCopyStage):
+    """The copy stage whose worker process dies on every shard (a cluster losing every node)."""
+
+    name = "always_dying"
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        os._exit(1)
+
+
+class LongShardStage(SlowCopyStage):
+    """The copy stage with shards of `seconds` seconds each."""
+
+    name = "long_shard"
+    seconds = 6.0
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        time.sleep(self.seconds)
+        return super().process(ctx, shard)
+
+
+class FailingSetupStage(SlowCopyStage):
+    """The copy stage whose model cannot load in the worker."""
+
+    name = "failing_setup"
+
+    def setup(self, ctx: Context) -> None:
+        raise RuntimeError("no model here")
+
+
+class DyingInSetupOnceStage(SlowCopyStage):
+    """The copy stage whose first worker dies while loading its model (its node lost before
+    the worker started); the others load normally."""
+
+    name = "dying_in_setup"
+
+    def setup(self, ctx: Context) -> None:
+        try:  # exactly one worker creates the marker, and dies
+            os.close(os.open(ctx.workspace.path("died"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os._exit(1)
+
+
+class PidStage(SlowCopyStage):
+    """The copy stage recording the process that ran each shard under `pids/`."""
+
+    name = "pid_copy"
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        ctx.workspace.write_bytes(f"pids/{shard}", str(os.getpid()).encode())
+        return super().process(ctx, shard)
+
+
 class NodeProbeStage(Stage):
     """Records the Ray node that ran each shard. A shard waits (up to a minute) until two
     shards have started, so that two workers must be busy at once."""

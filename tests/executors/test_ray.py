@@ -1,4 +1,5 @@
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -12,16 +13,41 @@ from realsyn.workspace import Workspace
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
+def start_local_ray() -> None:
     # Workers import this test folder and the realsyn under test (not another install).
     import realsyn
 
     paths = [str(Path(__file__).parent), str(Path(realsyn.__file__).parents[1])]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    start_local_ray()
     yield
     ray.shutdown()
+
+
+def finishes_within(seconds: float, call):
+    """call()'s value or error; the test fails if it is still waiting after `seconds` (an
+    executor that waits forever must fail its test, not hang the suite)."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # re-raised in the test's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        pytest.fail(f"still waiting after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def test_ray_executor_matches_local_and_resumes(tmp_path, local_ray):
@@ -37,7 +63,7 @@ def test_ray_executor_matches_local_and_resumes(tmp_path, local_ray):
     # A shard finished earlier (say by the local executor) is skipped by Ray.
     stage = slow_stage.SlowCopyStage()
     workspace.mark_done(stage.name, "00000", stage.process(ctx, "00000"))
-    stats = RayExecutor(workers=2).run(stage, ctx)
+    stats = finishes_within(120, lambda: RayExecutor(workers=2).run(stage, ctx))
 
     assert stats["records_in"] == 40
     for path in sorted((local / "datasets" / "squares").iterdir()):
@@ -77,10 +103,133 @@ def test_a_stage_whose_workers_cannot_start_fails_after_the_placement_timeout(
         slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 3)
         with pytest.raises(PlacementError, match=r"stage 'slow_copy': no Ray worker asking "
                                                  r"CPU=1, GPU=0 started within 3 s"):
-            RayExecutor(workers=2, placement_timeout_s=3).run(slow_stage.SlowCopyStage(),
-                                                              _context(tmp_path))
+            finishes_within(30, lambda: RayExecutor(workers=2, placement_timeout_s=3).run(
+                slow_stage.SlowCopyStage(), _context(tmp_path)))
     finally:
         ray.kill(hog)
+
+
+def test_the_placement_timeout_never_cuts_a_shard_that_is_running(tmp_path, local_ray):
+    from realsyn.executors.ray import RayExecutor
+
+    stage = slow_stage.LongShardStage()
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 1, 3)
+    executor = RayExecutor(workers=1, placement_timeout_s=stage.seconds - 1)
+    stats = finishes_within(60, lambda: executor.run(stage, _context(tmp_path)))
+    assert stats["records_in"] == 3 and workspace.completed("long_shard") == ["00000"]
+
+
+def test_a_stage_that_loses_every_worker_fails_naming_the_shards_left(tmp_path, local_ray):
+    from realsyn.executors.base import StageError
+    from realsyn.executors.ray import PlacementError, RayExecutor
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 4, 2)
+    with pytest.raises(StageError, match=r"stage 'always_dying' lost every Ray worker with "
+                                         r"4 shard\(s\) left; a rerun resumes them") as error:
+        finishes_within(60, lambda: RayExecutor(workers=2).run(slow_stage.AlwaysDyingStage(),
+                                                               _context(tmp_path)))
+    assert not isinstance(error.value, PlacementError)
+    assert workspace.completed("always_dying") == []
+
+
+def test_a_worker_that_cannot_load_its_model_fails_the_stage_naming_the_error(
+        tmp_path, local_ray):
+    from realsyn.executors.base import StageError
+    from realsyn.executors.ray import RayExecutor
+
+    slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 2)
+    with pytest.raises(StageError, match=r"stage 'failing_setup' failed in setup: "
+                                         r"RuntimeError\('no model here'\)"):
+        finishes_within(60, lambda: RayExecutor(workers=1).run(slow_stage.FailingSetupStage(),
+                                                               _context(tmp_path)))
+
+
+def test_a_worker_still_starting_takes_over_from_one_that_died(tmp_path, local_ray):
+    """Another job holds one of the two CPUs: one worker starts, the other waits for a CPU.
+    The first dies on its second shard, its CPU frees, and the waiting worker must get the
+    time to start and finish the stage (the placement clock restarts at every event)."""
+    from realsyn.executors.ray import RayExecutor
+
+    @ray.remote(num_cpus=1)
+    class Hog:
+        def ping(self):
+            return True
+
+    hog = Hog.remote()
+    ray.get(hog.ping.remote())
+    try:
+        workspace = Workspace(str(tmp_path))
+        slow_stage.make_numbers(workspace, 4, 5)
+        executor = RayExecutor(workers=2, placement_timeout_s=30)
+        stats = finishes_within(90, lambda: executor.run(slow_stage.DyingOnceStage(),
+                                                         _context(tmp_path)))
+    finally:
+        ray.kill(hog)
+    assert workspace.exists("died") and stats["records_in"] == 20
+    assert workspace.completed("dying_once") == ["00000", "00001", "00002", "00003"]
+
+
+def test_a_worker_lost_before_it_started_leaves_the_shards_to_the_others(tmp_path, local_ray):
+    from realsyn.executors.ray import RayExecutor
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 4, 5)
+    stats = finishes_within(90, lambda: RayExecutor(workers=2).run(
+        slow_stage.DyingInSetupOnceStage(), _context(tmp_path)))
+    assert workspace.exists("died") and stats["records_in"] == 20
+    assert workspace.completed("dying_in_setup") == ["00000", "00001", "00002", "00003"]
+
+
+def test_node_resources_reads_live_nodes_and_takes_missing_resources_as_zero():
+    from realsyn.executors.ray import node_resources
+
+    nodes = [  # what ray.nodes() gives: resources a node lacks are left out, not zero
+        {"Alive": True, "Resources": {"CPU": 4.0, "GPU": 1.0, "memory": 8e9}},
+        {"Alive": True, "Resources": {"memory": 1e9}},  # a head started with --num-cpus 0
+        {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 2.0}},  # a lost node
+        {"Alive": True},  # a node that reports nothing
+    ]
+    assert node_resources(nodes) == [{"CPU": 4.0, "GPU": 1.0}, {"CPU": 0.0, "GPU": 0.0},
+                                     {"CPU": 0.0, "GPU": 0.0}]
+
+
+def test_a_driver_without_ray_connects_to_the_configured_cluster(tmp_path, local_ray,
+                                                                 monkeypatch):
+    """A driver that has not started Ray connects to `address` once. The cluster named here
+    cannot be reached from a test: Ray looks not started to the executor, its connection is
+    recorded, and the work runs on the test's Ray."""
+    from realsyn.executors.ray import RayExecutor
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(calls))
+    monkeypatch.setattr(ray, "init", lambda **arguments: calls.append(arguments))
+    slow_stage.make_numbers(Workspace(str(tmp_path)), 2, 3)
+    executor = RayExecutor(address="ray://head.example:10001", workers=1)
+    stats = finishes_within(90, lambda: executor.run(slow_stage.SlowCopyStage(),
+                                                     _context(tmp_path)))
+    assert stats["records_in"] == 6
+    assert calls == [{"address": "ray://head.example:10001", "ignore_reinit_error": True,
+                      "log_to_driver": False, "include_dashboard": False}]
+
+
+def test_one_worker_means_one_ray_worker_process(tmp_path, local_ray):
+    from realsyn.executors.ray import RayExecutor
+
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 3, 2)
+    finishes_within(60, lambda: RayExecutor(workers=1).run(slow_stage.PidStage(),
+                                                           _context(tmp_path)))
+    pids = {workspace.read_bytes(f"pids/{shard}") for shard in ("00000", "00001", "00002")}
+    assert len(pids) == 1
+
+
+def test_an_empty_resource_set_is_described_as_nothing():
+    from realsyn.executors.ray import _describe
+
+    assert _describe({}) == "nothing"
+    assert _describe({"GPU": 1.0, "CPU": 2.5}) == "CPU=2.5, GPU=1"
 
 
 def test_the_shard_of_a_lost_worker_goes_to_a_worker_that_remains(tmp_path, local_ray):
@@ -88,7 +237,8 @@ def test_the_shard_of_a_lost_worker_goes_to_a_worker_that_remains(tmp_path, loca
 
     workspace = Workspace(str(tmp_path))
     slow_stage.make_numbers(workspace, 4, 5)
-    stats = RayExecutor(workers=2).run(slow_stage.DyingOnceStage(), _context(tmp_path))
+    stats = finishes_within(120, lambda: RayExecutor(workers=2).run(slow_stage.DyingOnceStage(),
+                                                                     _context(tmp_path)))
     assert workspace.exists("died"), "a worker must have died on shard 00001"
     assert stats["records_in"] == 20
     assert workspace.completed("dying_once") == ["00000", "00001", "00002", "00003"]
