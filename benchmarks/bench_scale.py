@@ -59,6 +59,7 @@ from realsyn import datasets
 from realsyn.config import RetrieveConfig, parse_config
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
+from realsyn.retrieve.clustering import list_count
 from realsyn.stage import RECORDS, STEP_SEPARATOR, Context, Stage
 from realsyn.workspace import Workspace
 
@@ -356,7 +357,7 @@ def scale_units(n: int, dim: int, shard_rows: int, lists: dict[str, int]) -> dic
     """The work units of a bench scale with `n` sentences (the bench's settings, and the
     retrieve index `lists` it ran with)."""
     images = n // 4
-    clusters = max(1, round(n / PAPER["sentences_per_cluster"])) * lists["lists_per_cluster"]
+    clusters = list_count(n, None, PAPER["sentences_per_cluster"], lists["lists_per_cluster"])
     return {**dedup_units(n, images, dim, shard_rows),
             **work_units(n, images, dim, clusters, max(1, round(images / 168)),
                          lists["nprobe"], min(100_000, 64 * clusters))}
