@@ -129,7 +129,8 @@ def test_remove_temporaries_deletes_only_leftovers(tmp_path):
     (stale_index / "vectors.npy").write_bytes(b"\0" * 1000)
     assert workspace.remove_temporaries() == 3
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == [
-        "datasets/things/00000.parquet", "manifest.json", "stages/s/stats/00000.json"]
+        "datasets/things/00000.parquet", "manifest/datasets/things.json",
+        "stages/s/stats/00000.json"]
     assert workspace.remove_temporaries() == 0
 
 

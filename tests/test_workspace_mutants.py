@@ -5,6 +5,7 @@ arrays and the stage bookkeeping."""
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import posixpath
 import uuid
@@ -325,13 +326,54 @@ def test_registering_a_known_dataset_leaves_the_manifest_alone(tmp_path):
     # workers of one stage write shards at once: only the first write of a dataset touches it
     workspace = Workspace(str(tmp_path))
     workspace.write_table("things", "00000", pa.table({"a": [1]}))
-    before = os.stat(tmp_path / "manifest.json").st_ino
+    entry = tmp_path / "manifest" / "datasets" / "things.json"
+    before = os.stat(entry).st_ino
     workspace.write_table("things", "00001", pa.table({"a": [2]}))
-    assert os.stat(tmp_path / "manifest.json").st_ino == before
+    assert os.stat(entry).st_ino == before
+    workspace.write_array("things", "00000", np.zeros(2))  # another kind: recorded
+    assert workspace.manifest()["datasets"] == {"things": "npy"}
 
 
 def test_a_manifest_without_datasets_gets_them(workspace):
-    # written by hand or by an older version
+    # the one-file manifest of an older version
     workspace.write_json("manifest.json", {"encoder": "clip"})
     workspace.write_table("things", "00000", pa.table({"a": [1]}))
     assert workspace.manifest() == {"encoder": "clip", "datasets": {"things": "parquet"}}
+
+
+def test_an_older_one_file_manifest_is_read_under_the_entries(workspace):
+    workspace.write_json("manifest.json", {"encoder": "old", "scorer": "s",
+                                           "datasets": {"a": "npy", "b": "npy"}})
+    workspace.update_manifest(encoder="new")
+    workspace.write_table("b", "00000", pa.table({"a": [1]}))
+    assert workspace.manifest() == {"encoder": "new", "scorer": "s",
+                                    "datasets": {"a": "npy", "b": "parquet"}}
+    assert workspace.forget_manifest_entry("encoder")
+    assert workspace.manifest() == {"scorer": "s", "datasets": {"a": "npy", "b": "parquet"}}
+    assert workspace.forget_manifest_entry("scorer")
+    assert not workspace.forget_manifest_entry("scorer")
+    assert workspace.manifest() == {"datasets": {"a": "npy", "b": "parquet"}}
+
+
+def _record_entries(root: str, writer: int, count: int) -> None:
+    workspace = Workspace(root)
+    for number in range(count):
+        workspace.write_array(f"w{writer}-{number}", "00000", np.zeros(1))
+        workspace.update_manifest(**{f"w{writer}-{number}": number})
+
+
+def test_writers_in_several_processes_lose_no_entry(tmp_path):
+    # workers of one stage, on one node or several, record datasets and entries at once
+    writers, count = 4, 30
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_record_entries, args=(str(tmp_path), writer, count))
+                 for writer in range(writers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    assert [process.exitcode for process in processes] == [0] * writers
+    names = {f"w{writer}-{number}" for writer in range(writers) for number in range(count)}
+    manifest = Workspace(str(tmp_path)).manifest()
+    assert set(manifest.pop("datasets")) == names
+    assert set(manifest) == names

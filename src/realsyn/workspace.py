@@ -2,7 +2,8 @@
 
 Layout under the root (local path or any fsspec URL):
 
-    manifest.json                      datasets, encoder identity, last config
+    manifest/<key>.json                one file per manifest entry (encoder identity, scorer)
+    manifest/datasets/<name>.json      the kind of each dataset ("parquet" or "npy")
     config.yaml                        the resolved config every stage's data matches
     datasets/<name>/<shard>.parquet    records (pyarrow)
     arrays/<name>/<shard>.npy          embeddings and other dense arrays
@@ -34,7 +35,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-MANIFEST = "manifest.json"
+MANIFEST = "manifest"  # a folder: one file per entry, so concurrent writers never lose one
+LEGACY_MANIFEST = "manifest.json"  # one file for every entry (read in older workspaces)
 PARTITION_PREFIX = "part-"
 PARTITION_SCHEMA = "schema.arrow"  # beside the partitions: the schema of an empty partition
 TEMPORARY_PREFIX = ".tmp-"  # every file is written under this prefix, then renamed
@@ -327,20 +329,40 @@ class Workspace:
 
     # ------------------------------------------------------------------ manifest
     def manifest(self) -> dict[str, Any]:
-        return self.read_json(MANIFEST, default={"datasets": {}})
+        """Every entry: the datasets' kinds under "datasets", then one key per entry. Entries
+        live in their own files: workers on several nodes record datasets and the encoder at
+        once, and a read-modify-write of one shared file would lose some of them."""
+        manifest = self.read_json(LEGACY_MANIFEST, default={})
+        manifest["datasets"] = {
+            **manifest.get("datasets", {}),
+            **{name[: -len(".json")]: self.read_json(f"{MANIFEST}/datasets/{name}")
+               for name in self.list_files(f"{MANIFEST}/datasets", ".json")}}
+        for name in self.list_files(MANIFEST, ".json"):
+            manifest[name[: -len(".json")]] = self.read_json(f"{MANIFEST}/{name}")
+        return manifest
 
     def update_manifest(self, **entries: Any) -> None:
-        manifest = self.manifest()
-        manifest.update(entries)
-        self.write_json(MANIFEST, manifest)
+        for key, value in entries.items():
+            self.write_json(f"{MANIFEST}/{key}.json", value)
+
+    def forget_manifest_entry(self, key: str) -> bool:
+        """Remove the entry `key`; returns whether there was one."""
+        entry = self.path(f"{MANIFEST}/{key}.json")
+        found = self.fs.exists(entry)
+        if found:
+            self.fs.rm(entry)
+        legacy = self.read_json(LEGACY_MANIFEST, default={})
+        if legacy.pop(key, None) is not None:
+            self.write_json(LEGACY_MANIFEST, legacy)
+            found = True
+        return found
 
     def _register(self, name: str, kind: str) -> None:
-        # Called per shard write, possibly from several processes: cheap check first, and a
-        # lost race only loses an entry that the next write restores.
-        manifest = self.manifest()
-        if manifest.get("datasets", {}).get(name) != kind:
-            manifest.setdefault("datasets", {})[name] = kind
-            self.write_json(MANIFEST, manifest)
+        # Called per shard write, possibly from several processes: only the first write of a
+        # dataset (or one of another kind) touches its entry.
+        entry = f"{MANIFEST}/datasets/{name}.json"
+        if self.read_json(entry) != kind:
+            self.write_json(entry, kind)
 
     # ------------------------------------------------------------------ stage bookkeeping
     def is_done(self, stage: str, shard: str) -> bool:

@@ -77,9 +77,7 @@ def forget_embeddings(workspace: Workspace, datasets: Sequence[str] | None = Non
 
 def release_encoder(workspace: Workspace) -> None:
     """Forget the recorded encoder (its embeddings are gone or about to be replaced)."""
-    manifest = workspace.manifest()
-    if manifest.pop(MANIFEST_KEY, None) is not None:
-        workspace.write_json("manifest.json", manifest)
+    workspace.forget_manifest_entry(MANIFEST_KEY)
 
 
 def valid_rows(embeddings: np.ndarray) -> np.ndarray:
