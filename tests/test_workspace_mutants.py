@@ -355,6 +355,14 @@ def test_an_older_one_file_manifest_is_read_under_the_entries(workspace):
     assert workspace.manifest() == {"datasets": {"a": "npy", "b": "parquet"}}
 
 
+def test_forgetting_an_entry_removes_only_it(workspace):
+    workspace.update_manifest(encoder="clip", scorer="s")
+    assert workspace.forget_manifest_entry("encoder")
+    assert not workspace.forget_manifest_entry("encoder")
+    assert workspace.manifest() == {"scorer": "s", "datasets": {}}
+    assert not workspace.exists("manifest.json")  # no one-file manifest made up
+
+
 def _record_entries(root: str, writer: int, count: int) -> None:
     workspace = Workspace(root)
     for number in range(count):
