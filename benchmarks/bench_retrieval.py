@@ -23,6 +23,7 @@ extrapolated; score ratio and recall use that subset.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import json
 import multiprocessing
@@ -509,8 +510,8 @@ def main(argv: list[str] | None = None) -> None:
                     if "sentence_topic" in data else None)
     fine = None
     if data.get("image_sets"):  # learned routing's finer lists
-        params.lists_per_cluster = args.lists_per_cluster
-        build(folder, params, args.threads, "index-fine")
+        build(folder, dataclasses.replace(params, lists_per_cluster=args.lists_per_cluster),
+              args.threads, "index-fine")
         fine = ClusterIndex.load(folder / "index-fine")
     rows, routing_rows = [], []
     for name, (queries, labels) in data["query_sets"].items():

@@ -333,13 +333,15 @@ class Workspace:
         live in their own files: workers on several nodes record datasets and the encoder at
         once, and a read-modify-write of one shared file would lose some of them."""
         manifest = self.read_json(LEGACY_MANIFEST, default={})
-        manifest["datasets"] = {
-            **manifest.get("datasets", {}),
-            **{name[: -len(".json")]: self.read_json(f"{MANIFEST}/datasets/{name}")
-               for name in self.list_files(f"{MANIFEST}/datasets", ".json")}}
-        for name in self.list_files(MANIFEST, ".json"):
-            manifest[name[: -len(".json")]] = self.read_json(f"{MANIFEST}/{name}")
+        manifest["datasets"] = {**manifest.get("datasets", {}),
+                                **self._entries(f"{MANIFEST}/datasets")}
+        manifest.update(self._entries(MANIFEST))
         return manifest
+
+    def _entries(self, folder: str) -> dict[str, Any]:
+        """The `<key>.json` files of `folder`, by key."""
+        return {name[: -len(".json")]: self.read_json(f"{folder}/{name}")
+                for name in self.list_files(folder, ".json")}
 
     def update_manifest(self, **entries: Any) -> None:
         for key, value in entries.items():
