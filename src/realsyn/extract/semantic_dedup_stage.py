@@ -235,7 +235,7 @@ class SemanticDedupStage(FunnelStage):
         ids = global_ids(shard_index(ctx, self._source(kind), shard), len(vectors))
         queries = pa.table({"id": ids[rows],
                             "priority": self._priority(ctx, kind, shard)[rows],
-                            "vector": _vector_column(vectors[rows].reshape(len(rows), -1))})
+                            "vector": _vector_column(vectors[rows])})
         ctx.workspace.write_partitioned(self._folder(kind, "queries"), shard, queries, parts,
                                         len(centroids))
         return {f"{kind}_routed_queries": len(rows), f"{kind}_routes_at_cap": at_cap}

@@ -91,6 +91,21 @@ def sample_meta(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in parquet.EXCLUDED_COLUMNS}
 
 
+def write_tables(root: str, shard: str, kept: pa.Table, release_rows: list[dict[str, Any]],
+                 written: dict[str, list]) -> None:
+    """A shard's release and extended parquet: its written rows, and what the writer made of
+    each (key, size, digest, shard file)."""
+    parquet.write_parquet(parquet.release_table(release_rows),
+                          posixpath.join(root, "release", f"{shard}.parquet"))
+    types = {"width": pa.int32(), "height": pa.int32(), "raw_image_url_is_local": pa.bool_()}
+    # Every column, even for an empty shard, so the extended schema never varies.
+    columns = {name: pa.array(written[name], types.get(name, pa.string()))
+               for name in ("key", "width", "height", "sha256", "shard", "raw_image_url",
+                            "raw_image_url_is_local")}
+    parquet.write_parquet(parquet.extended_table(kept, columns),
+                          posixpath.join(root, "extended", f"{shard}.parquet"))
+
+
 class WriteStage(Stage):
     name = "write"
     description = "WebDataset shards (img2dataset layout) and the release parquet."
@@ -153,28 +168,26 @@ class WriteStage(Stage):
         stats["records_out"] = shard_stats["successes"]
         stats["bytes_written"] = shard_stats["bytes"]
 
-        kept = rows.take(pa.array(written_rows, pa.int64()))
-        parquet.write_parquet(parquet.release_table(release_rows),
-                              posixpath.join(root, "release", f"{shard}.parquet"))
-        types = {"width": pa.int32(), "height": pa.int32(), "raw_image_url_is_local": pa.bool_()}
-        # Every column, even for an empty shard, so the extended schema never varies.
-        columns = {name: pa.array(written[name], types.get(name, pa.string()))
-                   for name in ("key", "width", "height", "sha256", "shard", "raw_image_url",
-                                "raw_image_url_is_local")}
-        parquet.write_parquet(parquet.extended_table(kept, columns),
-                              posixpath.join(root, "extended", f"{shard}.parquet"))
+        write_tables(root, shard, rows.take(pa.array(written_rows, pa.int64())), release_rows,
+                     written)
         return stats
 
     def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
         """`sizes.json` beside the shards: open_clip takes the dataset size from it."""
         root = ctx.workspace.staged_url(output_root(ctx))
         fs, folder = fsspec.core.url_to_fs(posixpath.join(root, "shards"))
-        sizes = {}
-        for shard in self.shards(ctx):
+        sizes, shards = {}, self.shards(ctx)
+        for shard in shards:
             path = posixpath.join(folder, f"{shard}_stats.json")
             if fs.exists(path):
                 with fs.open(path) as handle:
                     sizes[f"{shard}.tar"] = json.load(handle)["successes"]
+        if not shards:
+            # No sample at all (a text-only corpus): the release and extended parquet still
+            # exist, empty, with their schemas, so that readers of the output never break.
+            empty = ctx.workspace.read_table(self.balanced,
+                                             ctx.workspace.shards(self.balanced)[0]).slice(0, 0)
+            write_tables(root, f"{0:05d}", empty, [], defaultdict(list))
         fs.makedirs(folder, exist_ok=True)
         with fs.open(posixpath.join(folder, "sizes.json"), "w") as handle:
             json.dump(sizes, handle, indent=2, sort_keys=True)
