@@ -218,6 +218,19 @@ class IngestConfig(Section):
         description="Wall-time limit of reading one input file (or block); the worker process "
                     "reading it is killed and the file counted as file_timeout. A WARC file "
                     "is one unit: a 1 GB Common Crawl file takes minutes.")
+    # A page a browser shows but the reader emptied (a markup trap, an over-eager boilerplate
+    # rule) is otherwise only a number in the funnel: these make it a named, listed warning.
+    text_loss_factor: float = Field(
+        default=3.0, gt=0,
+        description="An HTML page whose reader removed more than this many times the visible "
+                    "words it kept (navigation, headers, footers, banners, forms; not scripts, "
+                    "styles or tables of contents) is counted as documents_mostly_removed, or as "
+                    "documents_dropped_empty_with_visible_text when nothing was kept, and "
+                    "listed with a warning in the funnel and the report.")
+    text_loss_min_words: int = Field(
+        default=200, ge=1,
+        description="Pages that lose fewer visible words than this are never flagged by "
+                    "text_loss_factor (a short index page of links is not a loss).")
 
 
 # ---------------------------------------------------------------- extraction (spec section 1)

@@ -40,6 +40,25 @@ def text_words(ingest: dict[str, Any]) -> dict[str, Any]:
     return {"kept": int(ingest.get("words_kept", 0)), "removed": removed}
 
 
+# The ingest counters of pages that lost most of their visible text, and the listing of them.
+TEXT_LOSS_COUNTERS = ("documents_dropped_empty_with_visible_text", "documents_mostly_removed")
+TEXT_LOSS_LISTING = "pages_losing_text"
+INGEST_FILES = "stages/ingest/files"
+
+
+def text_loss(workspace: Workspace, ingest: dict[str, Any], most: int = 20) -> dict[str, Any]:
+    """Pages whose source holds visible text the reader removed ({} when there are none):
+    the counts, and up to `most` of the pages (largest loss first) with their source."""
+    counts = {key: int(ingest.get(key, 0)) for key in TEXT_LOSS_COUNTERS}
+    if not any(counts.values()):
+        return {}
+    pages = [page for name in workspace.list_files(INGEST_FILES, ".json")
+             for entry in (workspace.read_json(f"{INGEST_FILES}/{name}") or {}).values()
+             for page in entry.get(TEXT_LOSS_LISTING, [])]
+    pages.sort(key=lambda page: (-page["words_removed"], page["source"]))
+    return {**counts, "pages": pages[:most]}
+
+
 def build(workspace: Workspace) -> dict[str, Any]:
     images = workspace.stage_stats("extract_images")
     sentences = workspace.stage_stats("extract_sentences")
@@ -87,6 +106,7 @@ def build(workspace: Workspace) -> dict[str, Any]:
         "image_drops": image_drops,
         "sentence_drops": sentence_drops,
         "text_words": text_words(workspace.stage_stats("ingest")),
+        "text_loss": text_loss(workspace, workspace.stage_stats("ingest")),
         "perplexity_scorer": workspace.manifest().get("perplexity_scorer"),
     }
 
@@ -115,6 +135,16 @@ def format_funnel(result: dict[str, Any]) -> str:
                      f"{sum(removed.values())}" + (" (" + ", ".join(
                          f"{name} {value}" for name, value in removed.items()) + ")"
                          if removed else ""))
+    loss = result.get("text_loss") or {}
+    if loss:
+        worst = loss["pages"][0] if loss.get("pages") else None
+        lines.append(
+            f"  WARNING: {loss['documents_dropped_empty_with_visible_text']} pages emptied and "
+            f"{loss['documents_mostly_removed']} mostly removed by the HTML reader although "
+            "their source holds visible text (ingest.text_loss_factor)"
+            + (f"; largest: {worst['url'] or worst['source']} (kept {worst['words_kept']}, "
+               f"removed {worst['words_removed']} words)" if worst else "")
+            + "; the run report lists them")
     if result.get("perplexity_scorer"):
         lines.append(f"  perplexity scorer: {result['perplexity_scorer']}")
     return "\n".join(lines)

@@ -469,19 +469,40 @@ def parse_page(html: str, location: PageLocation, stats: Counter[str]
     return items, metadata
 
 
+# Removed words that do not count as lost text: a reader of the page never sees them, or, for
+# tables of contents, they are link indexes by design (an index page is mostly its TOC: on the
+# Python, GIMP and Debian manuals every index page would be flagged otherwise).
+NOT_LOST_REMOVALS = frozenset({"script", "style", "noscript", "template", "head",
+                               "boilerplate_toc"})
+# The key of a page document that carries its removed visible words to the ingest stage.
+VISIBLE_WORDS_REMOVED = "visible_words_removed"
+
+
+def visible_words_removed(page_stats: Counter[str]) -> int:
+    """Words of one page's visible text that the reader removed (any reason but scripts,
+    styles, the head and tables of contents)."""
+    return sum(value for key, value in page_stats.items() if key.startswith("words_removed_")
+               and key.removeprefix("words_removed_") not in NOT_LOST_REMOVALS)
+
+
 def page_document(data: bytes, source: str, location: PageLocation, stats: Counter[str],
                   declared_charset: str | None = None, extra: dict[str, Any] | None = None
                   ) -> dict[str, Any] | None:
-    """The document of a page; None (counted) when its bytes are not text."""
+    """The document of a page; None (counted) when its bytes are not text. It carries the
+    page's removed visible words under VISIBLE_WORDS_REMOVED (the ingest stage takes it off)."""
     html, fallback = decode_html(data, declared_charset, stats)
     if not looks_like_text(html):
         stats["pages_dropped_not_text"] += 1
         return None
     if fallback:
         stats["pages_charset_fallback_cp1252"] += 1
-    items, metadata = parse_page(html, location, stats)
+    page_stats: Counter[str] = Counter()
+    items, metadata = parse_page(html, location, page_stats)
+    stats.update(page_stats)
     metadata.update(extra or {})
-    return make_document(source, location.url, items, metadata)
+    document = make_document(source, location.url, items, metadata)
+    document[VISIBLE_WORDS_REMOVED] = visible_words_removed(page_stats)
+    return document
 
 
 def read_html(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict[str, Any]]:

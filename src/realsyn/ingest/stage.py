@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.ingest.fetch import Fetcher
-from realsyn.ingest.html import read_html
+from realsyn.ingest.html import VISIBLE_WORDS_REMOVED, read_html, word_count
 from realsyn.ingest.images import (
     OK,
     LocalImages,
@@ -54,6 +54,10 @@ from realsyn.records import (
     text_id,
 )
 from realsyn.stage import RECORDS, Context, Stage
+
+# Per input file, the pages that lost most of their visible text (stages/ingest/files/).
+TEXT_LOSS = "pages_losing_text"
+TEXT_LOSS_LISTED = 20
 
 Reader = Callable[[WorkUnit, Any, Counter], Iterator[dict[str, Any]]]
 READERS: dict[str, Reader] = {
@@ -177,14 +181,17 @@ class IngestStage(Stage):
         for unit in units:
             reader = self._reader(ctx.config, unit.file.kind)
             read, file_stats, error = reader_process.read(reader, unit, options)
+            losses: list[dict[str, Any]] = []
             for document in read:
+                losses += self._text_loss(document, options, file_stats)
                 if self._clean(document, options, file_stats):
                     documents.append((unit.file.root, document))
             stats.update(file_stats)
             key = unit.file.relpath if unit.stop is None and not unit.start else \
                 f"{unit.file.relpath}[{unit.start}:{unit.stop}]"
             per_file[key] = {**dict(sorted(file_stats.items())),
-                             **({"error": error} if error else {})}
+                             **({"error": error} if error else {}),
+                             **({TEXT_LOSS: losses[:TEXT_LOSS_LISTED]} if losses else {})}
         images, texts = self._split(documents, options, stats)
         stats["documents_out"] += len(documents)
         stats["texts_out"] += len(texts)
@@ -200,6 +207,22 @@ class IngestStage(Stage):
         workspace.write_table(self.texts, shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
         workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
         return dict(sorted(stats.items()))
+
+    @staticmethod
+    def _text_loss(document: dict[str, Any], options: Any, stats: Counter[str]
+                   ) -> list[dict[str, Any]]:
+        """The page, as a one-item list (counted), when the reader removed far more of its
+        visible words than it kept (`ingest.text_loss_factor`): a page a browser shows that
+        became empty or nearly so. Reads the count the HTML reader left on the document."""
+        removed = document.pop(VISIBLE_WORDS_REMOVED, 0)
+        kept = sum(word_count(item["text"] or "") for item in document["items"]
+                   if item["kind"] == ITEM_TEXT)
+        if removed < options.text_loss_min_words or removed <= options.text_loss_factor * kept:
+            return []
+        stats["documents_mostly_removed" if document["items"]
+              else "documents_dropped_empty_with_visible_text"] += 1
+        return [{"source": document["source"], "url": document["url"], "words_kept": kept,
+                 "words_removed": removed}]
 
     @staticmethod
     def _clean(document: dict[str, Any], options: Any, stats: Counter[str]) -> bool:
