@@ -4,6 +4,7 @@ partitions with zero rows reach every stage."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -68,3 +69,18 @@ def variant_corpus(folder: Path, name: str) -> Path:
     pq.write_table(pa.Table.from_pylist([change(i, row) for i, row in enumerate(rows)],
                                         schema=schema), corpus)
     return corpus
+
+
+def html_site(folder: Path, documents: int = DOCUMENTS) -> Path:
+    """The first `documents` sample documents as HTML pages, one file each (so that
+    ingest.files_per_shard decides the shard plan), images beside them."""
+    corpus = slice_corpus(folder)
+    for index, row in enumerate(pq.read_table(corpus).to_pylist()[:documents]):
+        body = [f"<p>{html.escape(text)}</p>" if text is not None
+                else f'<img src="{html.escape(image)}" alt="">'
+                for text, image in zip(row["texts"], row["images"], strict=True)]
+        (folder / f"doc{index:03d}.html").write_text(
+            "<!DOCTYPE html><html><body><main>" + "\n".join(body) + "</main></body></html>",
+            encoding="utf-8")
+    corpus.unlink()
+    return folder
