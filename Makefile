@@ -25,8 +25,9 @@ demo: setup perplexity-model
 	@$(VENV)/bin/realsyn report configs/sample.yaml
 
 # Debian packages some tests need: the GIMP manual the sample corpus is rebuilt from, and the
-# chromium the report's browser test drives (never a downloaded browser). Installed when apt-get
-# is there and we are root; elsewhere those tests skip and say why.
+# chromium the browser tests drive (never a downloaded browser): the report page, and the HTML
+# reader against what Chromium shows (its pages are committed under tests/ingest/data). Installed
+# when apt-get is there and we are root; elsewhere those tests skip and say why.
 DEBIAN_TEST_PACKAGES := gimp-help-en chromium
 system-deps:
 	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -19,6 +19,12 @@ PATTERNS = {
     "nested_figures": ("<figure><img src=a.png>", 2_000),
     "long_tag_name": ("a", 1_000_000),
     "attributes": ("<b a=", 50_000),
+    # The self-closed pass (close_self_closed): tags it closes, slashes that end no tag, and
+    # raw-text elements and comments left open (each must be scanned once, not per "<").
+    "self_closed_tags": ("<i class=x/>", 20_000),
+    "self_closed_slash_values": ("<b a=/ />", 20_000),
+    "unclosed_scripts": ("<script><i/>", 20_000),
+    "unclosed_comments": ("<!--<i/>", 20_000),
 }
 
 

@@ -1,44 +1,22 @@
-"""The report page in a real browser: headless Chromium (Debian's package) driven by Playwright.
-
-`make test` installs Debian's chromium when it is missing (as root on Debian); the browser
-binary Playwright itself would download is never used. The screenshot is kept as an artefact
-under tests/artifacts/ (git-ignored).
+"""The report page in a real browser: headless Chromium (Debian's package, tests/chromium.py)
+driven by Playwright. The screenshot is kept as an artefact under tests/artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from chromium import launch_chromium
 from realsyn.report.html import write_report
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-def chromium_binary() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (dev extra)")
-    binary = chromium_binary()
-    if binary is None:
-        pytest.skip("no chromium on PATH: on Debian `apt-get install chromium` "
-                    "(make test does it when run as root)")
-    with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: CI runs the tests as root, where Chromium's sandbox refuses to start.
-        instance = playwright.chromium.launch(executable_path=binary,
-                                              args=["--no-sandbox", "--disable-gpu"])
-        yield instance
-        instance.close()
+    yield from launch_chromium()
 
 
 def test_report_renders_in_chromium(browser, finished_workspace):

@@ -83,6 +83,17 @@ MAX_DEPTH = 512
 TAG_PATTERN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*+)[^<>]*+>")
 VOID_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
                        "meta", "source", "track", "wbr", "param", "keygen"})
+# Elements whose content the parser (lexbor, scripting off) reads as text up to their end tag.
+RAW_TEXT_TAGS = ("script", "style", "xmp", "iframe", "noembed", "noframes", "textarea", "title")
+# What the self-closed pass looks at: a comment's start, an XHTML-style `<x .../>` (possessive up
+# to the next "<" or ">", the "/" checked behind the ">"), or a raw-text element opened. Each
+# "<" is scanned at most twice up to the next "<" or ">": linear like TAG_PATTERN.
+SELF_CLOSED_SCAN = re.compile(
+    r"<(?:(!--)|([A-Za-z][A-Za-z0-9:-]*+)[^<>]*+(?<=/)>|(?i:(" + "|".join(RAW_TEXT_TAGS)
+    + r"))(?![A-Za-z0-9:-])[^<>]*+>)")
+RAW_TEXT_END = {name: re.compile(rf"</{name}(?=[\s/>])", re.IGNORECASE) for name in RAW_TEXT_TAGS}
+# The end tag right after a self-closed tag (whitespace between): `<script src=a.js/></script>`.
+END_TAG_NEXT = re.compile(r"\s*+</([A-Za-z][A-Za-z0-9:-]*+)")
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""",
                           re.IGNORECASE)
 
@@ -162,6 +173,50 @@ def cap_depth(html: str, max_depth: int = MAX_DEPTH) -> tuple[str, int]:
         return html, 0
     pieces.append(html[last:])
     return "".join(pieces), removed
+
+
+def close_self_closed(html: str) -> tuple[str, int]:
+    """Close each self-closed non-void element (`<iframe src=x />`, `<script/>`, `<title/>`,
+    `<i class=icon aria-hidden=true/>`) with its end tag (`<iframe src=x /></iframe>`);
+    returns the page and how many were closed.
+
+    HTML parsers ignore the "/" of a non-void start tag, so an XHTML page served as HTML
+    leaves the element open: a raw-text or RCDATA element (script, style, iframe, noscript,
+    noembed, noframes, xmp, textarea, title) then swallows the rest of the page as its text,
+    and any other one (a hidden icon, a button) takes in every following sibling. Void and
+    foreign (SVG, MathML) self-closed tags mean the same either way. Comments and the text of
+    raw-text elements are left as they are (`"<script/>"` in a script is no tag)."""
+    if "/>" not in html:
+        return html, 0
+    pieces: list[str] = []
+    last = pos = closed = 0
+    while (match := SELF_CLOSED_SCAN.search(html, pos)) is not None:
+        pos = match.end()
+        if match.group(1):  # a comment ends at the first "-->" ("<!-->" included)
+            end = html.find("-->", match.start() + 2)
+            if end < 0:
+                break
+            pos = end + 3
+        elif match.group(3):  # a raw-text element opened: its text ends at its end tag
+            end_tag = RAW_TEXT_END[match.group(3).lower()].search(html, pos)
+            if end_tag is None:
+                break
+            pos = end_tag.end()
+        elif _needs_end_tag(html, match):
+            pieces += [html[last:pos], f"</{match.group(2)}>"]
+            last, closed = pos, closed + 1
+    pieces.append(html[last:])
+    return "".join(pieces), closed
+
+
+def _needs_end_tag(html: str, match: re.Match[str]) -> bool:
+    """Whether a self-closed tag leaves an element open: not void, not already closed (a
+    second end tag could close its parent)."""
+    name = match.group(2).lower()
+    if name in VOID_TAGS:
+        return False
+    following = END_TAG_NEXT.match(html, match.end())
+    return following is None or following.group(1).lower() != name
 
 
 # ---------------------------------------------------------------- resolving sources
@@ -438,6 +493,9 @@ def extract_items(root: LexborNode, location: PageLocation, stats: Counter[str] 
 def parse_page(html: str, location: PageLocation, stats: Counter[str]
                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Items and metadata (title, language, canonical URL) of one page."""
+    html, closed = close_self_closed(html)
+    if closed:
+        stats["pages_self_closed_tags_closed"] += 1
     html, removed = cap_depth(html)
     if removed:
         stats["pages_depth_capped"] += 1
