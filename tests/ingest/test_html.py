@@ -12,7 +12,6 @@ import pytest
 
 from realsyn.ingest.html import (
     PageLocation,
-    best_srcset_candidate,
     cap_depth,
     decode_html,
     parse_page,
@@ -79,7 +78,6 @@ def test_sources_resolve_against_page_base_and_srcset():
     simple, _, _ = _items('<img src="../img/a%20b.png?v=1"><img src="/top.png">'
                           '<img src="http://h.org/x.png">', path="site/sub/page.html")
     assert [url for _, url in simple] == ["site/img/a b.png", "top.png", "http://h.org/x.png"]
-    assert best_srcset_candidate("a.png, b.png 2x, c.png 1.5x") == "b.png"
 
 
 def test_figure_captions_and_alt_become_image_metadata():

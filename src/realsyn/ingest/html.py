@@ -27,6 +27,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from realsyn.ingest.raw_urls import RAW_URL_KEY, http_url, resolve_public
 from realsyn.ingest.sources import WorkUnit, read_limited
+from realsyn.ingest.srcset import image_candidates, largest_candidate, parse_srcset
 from realsyn.ingest.text import looks_like_text, web_codec
 from realsyn.records import image_item, make_document, text_item
 
@@ -224,24 +225,6 @@ class PageLocation:
         return posixpath.normpath(joined) if joined else "."
 
 
-def best_srcset_candidate(srcset: str) -> str | None:
-    """The largest candidate of a srcset (by its width or density descriptor)."""
-    best, best_score = None, -1.0
-    for candidate in re.split(r",\s+", srcset.strip()):
-        parts = candidate.strip().split()
-        if not parts:
-            continue
-        score = 1.0  # no descriptor means 1x
-        if len(parts) > 1 and parts[1][-1:].lower() in ("w", "x"):
-            try:
-                score = float(parts[1][:-1])
-            except ValueError:
-                continue
-        if score > best_score:
-            best, best_score = parts[0].rstrip(","), score
-    return best
-
-
 # ---------------------------------------------------------------- the DOM walk
 def word_count(text: str) -> int:
     """Words as the counters count them: runs of letters and digits (punctuation is none)."""
@@ -337,21 +320,22 @@ def _image(node: LexborNode, location: PageLocation,
     """An image item from <img> or <picture>; None when it has no usable source."""
     img = node if node.tag == "img" else node.css_first("img")
     attributes = dict(img.attributes) if img is not None else {}
-    candidates = [attributes.get("srcset"), attributes.get("data-srcset")]
+    # The largest candidate of every source set the element offers: the <img>'s (its srcset
+    # with its src as 1x), a lazy loader's data-srcset, and each <source> of a <picture>.
+    candidates = image_candidates(attributes.get("srcset"), attributes.get("src"))
+    candidates += parse_srcset(attributes.get("data-srcset") or "")
     if node.tag == "picture":
-        candidates += [source.attributes.get("srcset") for source in node.css("source")]
-    src = None
-    for srcset in candidates:
-        if srcset and (src := best_srcset_candidate(srcset)):
-            break
-    src = src or attributes.get("src") or attributes.get("data-src") or attributes.get(
-        "data-original")
+        for source in node.css("source"):
+            candidates += parse_srcset(source.attributes.get("srcset") or "")
+    best = largest_candidate(candidates)
+    src = best.url if best is not None else (
+        attributes.get("data-src") or attributes.get("data-original"))
     url = location.resolve(src)
     if url is None:
         return None
     meta = {key: attributes[key] for key in ("alt", "title", "width", "height", "srcset")
             if attributes.get(key)}
-    if src != attributes.get("src") and attributes.get("src"):
+    if attributes.get("src") and src != attributes["src"].strip():
         meta["src"] = attributes["src"]
     raw_url = location.raw_url(src)
     if raw_url:
