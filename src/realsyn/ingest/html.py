@@ -25,6 +25,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from realsyn.ingest.chrome_tokens import has_token, names_reason
 from realsyn.ingest.raw_urls import RAW_URL_KEY, http_url, resolve_public
 from realsyn.ingest.sources import WorkUnit, read_limited
 from realsyn.ingest.srcset import image_candidates, largest_candidate, parse_srcset
@@ -48,29 +49,12 @@ INLINE_TAGS = frozenset({
     "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em",
     "font", "i", "ins", "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strike",
     "strong", "sub", "sup", "time", "tt", "u", "var", "wbr", "-text", "br"})
-# Class or id tokens of page chrome, by reason. "nav" also matches inside a token at its
-# start or end ("docnav", "navheader", "mobile-nav") but not in the middle ("unavailable").
-# Sidebars are not here: a sidebar holding prose is content (DocBook's class="sidebar" boxes).
-_TOKEN_END = r"(?=$|[\s_-])"
-BOILERPLATE_CLASSES = (
-    ("boilerplate_nav", re.compile(
-        r"(?:^|[\s_-])(?:[a-z]*nav(?:bar|header|footer|igation|menu|links)?|menu|skip-link)"
-        + _TOKEN_END, re.IGNORECASE)),
-    ("boilerplate_breadcrumbs", re.compile(r"(?:^|[\s_-])breadcrumbs?" + _TOKEN_END,
-                                           re.IGNORECASE)),
-    # Tables of contents and DocBook's lists of figures / tables / examples (link indexes).
-    ("boilerplate_toc", re.compile(
-        r"(?:^|[\s_-])(?:toc|toctree-wrapper|table-of-contents|list-of-[a-z]+)" + _TOKEN_END,
-        re.IGNORECASE)),
-    ("boilerplate_footer", re.compile(r"(?:^|[\s_-])footer" + _TOKEN_END, re.IGNORECASE)),
-    ("boilerplate_banner", re.compile(r"(?:^|[\s_-])(?:banner|cookies?|share|social|advert|ads)"
-                                      + _TOKEN_END, re.IGNORECASE)),
-)
+# Class and id tokens of page chrome are decided token by token (chrome_tokens.py):
+# "site-footer" is chrome, "footer-note" and "share-price" are content.
 BOILERPLATE_ROLES = {"navigation": "boilerplate_nav", "banner": "boilerplate_banner",
                      "contentinfo": "boilerplate_footer", "search": "form"}
 # Side boxes (<aside>, class "sidebar", role "complementary") are kept when they hold prose and
 # dropped as a link list when most of their words are link text (a sidebar menu).
-SIDE_BOX_CLASS = re.compile(r"(?:^|[\s_-])sidebar" + _TOKEN_END, re.IGNORECASE)
 LINK_LIST_MIN_SHARE = 0.6
 # A pager: a small block whose every word is link text naming a direction ("Prev | Next").
 PAGER_WORDS = frozenset({"prev", "previous", "next", "up", "home", "top", "back", "forward",
@@ -250,18 +234,13 @@ def _boilerplate_reason(node: LexborNode, in_content: bool) -> str | None:
         return BOILERPLATE_ROLES[role]
     if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
         return "hidden"
-    names = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
-    if names.strip():
-        for reason, pattern in BOILERPLATE_CLASSES:
-            if pattern.search(names):
-                return reason
-    return None
+    return names_reason(f"{attributes.get('class') or ''} {attributes.get('id') or ''}")
 
 
 def _is_side_box(node: LexborNode) -> bool:
     attributes = node.attributes
     return node.tag == "aside" or (attributes.get("role") or "").lower() == "complementary" \
-        or SIDE_BOX_CLASS.search(attributes.get("class") or "") is not None
+        or has_token(attributes.get("class") or "", "sidebar")
 
 
 def _is_link_list(node: LexborNode) -> bool:
