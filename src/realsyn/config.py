@@ -203,6 +203,10 @@ class IngestConfig(Section):
                                 description="Read image headers; non-images get a status.")
     max_document_bytes: int = Field(
         default=50_000_000, ge=1, description="Larger HTML/PDF files or WARC records are skipped.")
+    max_url_line_bytes: int = Field(
+        default=65_536, ge=1,
+        description="Longer lines of a URL list (a URL of at most 8,192 characters and its "
+                    "caption) are skipped without being held, counted as rows_dropped_too_large.")
     files_per_shard: int = Field(default=64, ge=1,
                                  description="HTML/PDF/URL-list files grouped into one shard.")
     jsonl_block_bytes: int = Field(default=64_000_000, ge=1,
