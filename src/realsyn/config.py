@@ -662,8 +662,9 @@ def parse_config(data: dict[str, Any], source: str = "<dict>") -> RealsynConfig:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RealsynConfig:
-    """Read and validate a YAML config. Relative input and workspace paths resolve against
-    the config file's folder, so a config runs the same from any working directory."""
+    """Read and validate a YAML config. Relative input, workspace and `write.output` paths
+    resolve against the config file's folder, so a config runs the same from any working
+    directory."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -682,6 +683,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     config.workspace = _resolve(config.workspace, base)
     for spec in config.inputs:
         spec.path = _resolve(spec.path, base)
+    if config.write.output:
+        config.write.output = _resolve(config.write.output, base)
     return config
 
 

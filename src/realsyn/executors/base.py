@@ -9,7 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from realsyn import memory
-from realsyn.commit import commit, discard_staging, folder_identity, location_url, recover
+from realsyn.commit import (
+    commit,
+    discard_staging,
+    folder_identity,
+    location_url,
+    recover,
+    remove_staged_temporaries,
+)
 from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage, SteppedStage, StepTasks
@@ -95,6 +102,8 @@ class Executor:
             workspace.reset_stage(stage.name)
             discard_staging(workspace, outputs)
             workspace.write_json(STARTED.format(stage=stage.name), fingerprint.record())
+        else:  # resuming into the staged outputs: what a killed writer left goes first
+            remove_staged_temporaries(workspace, outputs)
         state = workspace.read_json(f"stages/{stage.name}/state.json", {})
         if state.get("committed") and state.get("fingerprint") == fingerprint.value:
             return workspace.stage_stats(stage.name)
