@@ -49,7 +49,7 @@ def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
     stats = stage.process(ctx, shard)
     # A dict, not a counter: merged stats sum counters, and peaks do not add up.
     stats = {**stats, WALL: round(time.perf_counter() - started, 6),
-             TASK_MEMORY: {"peak_rss_mib": memory.peak_rss_mib()}}
+             TASK_MEMORY: {**stats.get(TASK_MEMORY, {}), "peak_rss_mib": memory.peak_rss_mib()}}
     ctx.workspace.mark_done(stage.name, shard, stats)
     return stats
 

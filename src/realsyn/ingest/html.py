@@ -75,8 +75,29 @@ META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+
 WORD = re.compile(r"\w+")
 
 
+# Runs of whitespace as str.split() sees it (both use Python's Unicode whitespace test).
+SPACES = re.compile(r"\s+")
+NON_SPACE = re.compile(r"\S+")
+# Whitespace that normalising changes: any but a plain space, or two spaces in a row.
+_UNNORMAL_SPACE = re.compile(r"[^\S ]|  ")
+# Text is normalised in pieces this long: re.sub and str.split hold a list of every word, and
+# a 45 MiB text node is 9 million words (1.5 GB of small strings).
+_SPACE_CHUNK = 1 << 20
+
+
 def normalize_space(text: str) -> str:
-    return " ".join(text.split())
+    """" ".join(text.split()), in memory proportional to the text, not to its word count."""
+    if not _UNNORMAL_SPACE.search(text):
+        return text.strip(" ")
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(start + _SPACE_CHUNK, len(text))
+        # A piece ends where a word starts, so no whitespace run is cut in two.
+        word = NON_SPACE.search(text, end) if end < len(text) else None
+        end = word.start() if word else len(text)
+        pieces.append(SPACES.sub(" ", text[start:end]))
+        start = end
+    return "".join(pieces).strip(" ")
 
 
 # ---------------------------------------------------------------- decoding
@@ -254,11 +275,16 @@ def _is_link_list(node: LexborNode) -> bool:
 
 def _is_pager(pieces: list[tuple[str, bool]]) -> bool:
     """Whether a text item is a pager: every word is link text naming a direction, or a
-    separator between such links ("|", "»")."""
-    words = [(word.lower(), linked) for text, linked in pieces for word in text.split()]
-    return bool(words) and all(word in PAGER_WORDS and (linked or not word.isalpha())
-                               for word, linked in words) \
-        and any(word.isalpha() for word, _ in words)
+    separator between such links ("|", "»"). Decided at the first other word, so a huge text
+    item costs no list of its words."""
+    named_direction = False
+    for text, linked in pieces:
+        for match in NON_SPACE.finditer(text):
+            word = match.group().lower()
+            if word not in PAGER_WORDS or not (linked or not word.isalpha()):
+                return False
+            named_direction = named_direction or word.isalpha()
+    return named_direction
 
 
 def _figure_caption(figure: LexborNode) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from realsyn import datasets
+from realsyn.executors.base import TASK_MEMORY
 from realsyn.ingest.fetch import Fetcher
 from realsyn.ingest.html import read_html
 from realsyn.ingest.images import (
@@ -174,6 +175,7 @@ class IngestStage(Stage):
         per_file: dict[str, dict[str, Any]] = {}
         documents: list[tuple[str, dict[str, Any]]] = []
         reader_process = shared_reader(options.file_timeout_s)
+        reader_process.reset_peak()
         for unit in units:
             reader = self._reader(ctx.config, unit.file.kind)
             read, file_stats, error = reader_process.read(reader, unit, options)
@@ -199,7 +201,10 @@ class IngestStage(Stage):
                               pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
         workspace.write_table(self.texts, shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
         workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
-        return dict(sorted(stats.items()))
+        # The reader child's peak beside the worker's (added by the executor): a dict, as
+        # peaks are no counters to sum.
+        return {**dict(sorted(stats.items())),
+                TASK_MEMORY: {"reader_peak_rss_mib": reader_process.peak_rss_mib}}
 
     @staticmethod
     def _clean(document: dict[str, Any], options: Any, stats: Counter[str]) -> bool:
