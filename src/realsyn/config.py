@@ -209,8 +209,11 @@ class IngestConfig(Section):
                     "caption) are skipped without being held, counted as rows_dropped_too_large.")
     files_per_shard: int = Field(default=64, ge=1,
                                  description="HTML/PDF/URL-list files grouped into one shard.")
-    jsonl_block_bytes: int = Field(default=64_000_000, ge=1,
-                                   description="Uncompressed jsonl is split into blocks this big.")
+    jsonl_block_bytes: int = Field(
+        default=64_000_000, ge=1,
+        description="Uncompressed jsonl is split into blocks this big, or smaller: at most "
+                    "1/40 of executor.task_memory_mb, as small rows take about 21 times their "
+                    "bytes as documents.")
     allow_paths_outside_root: bool = Field(
         default=False, description="Let documents refer to local files outside their input root.")
     max_text_chars: int = Field(

@@ -39,6 +39,7 @@ from realsyn.ingest.sources import (
     NoInputFilesError,
     WorkUnit,
     filesystem,
+    jsonl_block_bytes,
     make_plan,
     shard_key,
 )
@@ -124,7 +125,8 @@ class IngestStage(Stage):
         builtin = [(spec.path, spec.format) for spec in config.inputs if spec.reader is None]
         if builtin or not config.inputs:
             plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
-                             config.ingest.jsonl_block_bytes)
+                             jsonl_block_bytes(config.ingest.jsonl_block_bytes,
+                                               config.executor.task_memory_mb))
         else:  # only user readers: their files are planned below
             plan = {"shards": [], "ignored_files": 0, "ignored_reasons": {}, "files": 0}
         for index, spec in enumerate(config.inputs):
