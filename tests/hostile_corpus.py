@@ -152,6 +152,12 @@ def quadratic_page(count: int = 50_000) -> bytes:
         b"</body></html>"
 
 
+def text_node_page(mib: int = 18) -> bytes:
+    """One text node of `mib` MiB of short words (the reader held a list of every word: 2.6 GB
+    for 45 MiB); its text is over max_text_chars and dropped."""
+    return b"<html><body><p>" + b"word " * (mib * 2**20 // 5) + b"</p></body></html>"
+
+
 def bad_sources_page() -> bytes:
     return (b"<html><body><p>" + GOOD_SENTENCE.encode() + b"</p><img src='http://[::1'>"
             b"<img src='photo.jpg' alt='kept'></body></html>")
@@ -168,6 +174,7 @@ def write_corpus(folder: Path) -> dict[str, int]:
         "invalid-utf8.parquet": invalid_utf8_parquet(), "huge-row.parquet": huge_row_parquet(),
         "rows.jsonl.gz": hostile_jsonl(), "punycode.html": punycode_page(),
         "quadratic.html": quadratic_page(), "bad-sources.html": bad_sources_page(),
+        "text-node.html": text_node_page(),
         "photo.jpg": _jpeg((200, 200)),
     }
     for name, data in files.items():
@@ -177,7 +184,7 @@ def write_corpus(folder: Path) -> dict[str, int]:
             "rows_dropped_undecodable": 1, "rows_dropped_too_large": 1,
             "rows_dropped_invalid_json": 1, "items_dropped_unusable_image_entry": 1,
             "rows_dropped_misaligned_lists": 1, "pages_charset_refused": 1,
-            "items_dropped_invalid_image": 1}
+            "items_dropped_invalid_image": 1, "texts_dropped_too_long": 1}
 
 
 if __name__ == "__main__":

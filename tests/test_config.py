@@ -63,6 +63,23 @@ def test_relative_paths_resolve_against_the_config(tmp_path):
     assert config.inputs[0].path == str(tmp_path / "docs" / "a.parquet")
 
 
+def test_a_relative_write_output_resolves_against_the_config_not_the_cwd(tmp_path,
+                                                                          monkeypatch):
+    """Run from another folder, a relative write.output must not land (or be looked for as
+    up to date) under that folder: it is where the config says, like the workspace."""
+    from realsyn.write.stage import WriteStage
+
+    path = _write(tmp_path, "workspace: ws\nwrite: {output: ../release}\n")
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    config = load_config(path)
+    assert config.write.output == str(tmp_path.parent / "release")
+    assert WriteStage().writes(config) == [str(tmp_path.parent / "release")]
+    assert load_config(path, {"write.output": "s3://bucket/out"}).write.output == \
+        "s3://bucket/out"
+
+
 def test_config_show_prints_resolved_defaults():
     result = runner.invoke(app, ["config", "show", str(ROOT / "configs" / "sample.yaml")])
     assert result.exit_code == 0, result.output

@@ -1,5 +1,7 @@
 import ctypes
+import io
 import os
+import pickle
 import subprocess
 import sys
 
@@ -154,3 +156,27 @@ def test_a_run_removes_what_a_killed_run_left(tmp_path):
                  report=messages.append)
     assert not leftover.exists()
     assert messages == ["removed 1 temporary files of an interrupted run"]
+
+
+# ---------------------------------------------------------------- hostile files
+def test_a_pickle_planted_under_arrays_is_refused(tmp_path):
+    """A workspace may come from elsewhere (a shared bucket): its arrays are read as data,
+    never unpickled. Fails if any of these loads says allow_pickle=True."""
+    payload = pickle.dumps({"planted": "unpickled"})
+    object_array = np.empty(1, dtype=object)
+    object_array[0] = {"planted": "unpickled"}
+    for workspace in (Workspace(str(tmp_path / "ws")), Workspace("memory://realsyn-pickles")):
+        workspace.write_array("emb", "00000", np.zeros((2, 4), np.float16))
+        workspace.write_npy("stages/s/centroids.npy", np.zeros(3))
+        for relpath in ("arrays/emb/00000.npy", "stages/s/centroids.npy"):
+            workspace.write_bytes(relpath, payload)  # a bare pickle
+            with pytest.raises(ValueError, match="pickle"):
+                workspace.read_array("emb", "00000", mmap=False) if "arrays" in relpath \
+                    else workspace.read_npy(relpath)
+        with pytest.raises(ValueError, match="pickle"):
+            workspace.read_array("emb", "00000", mmap=True)
+        buffer = io.BytesIO()
+        np.save(buffer, object_array, allow_pickle=True)  # an .npy whose data is a pickle
+        workspace.write_bytes("arrays/emb/00000.npy", buffer.getvalue())
+        with pytest.raises(ValueError):
+            workspace.read_array("emb", "00000", mmap=False)

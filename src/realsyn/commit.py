@@ -28,7 +28,7 @@ import posixpath
 import uuid
 from typing import Any
 
-from realsyn.workspace import Workspace, filesystem, staging_path
+from realsyn.workspace import Workspace, filesystem, remove_temporaries, staging_path
 
 MARKER = ".realsyn.json"
 OLD_PREFIX = ".old-"
@@ -138,6 +138,8 @@ def commit(workspace: Workspace, stage: str, outputs: list[str], state: dict[str
         fs, final = filesystem(location_url(workspace, location))
         staged = staging_path(final)
         fs.makedirs(staged, exist_ok=True)  # a stage that wrote nothing replaces with nothing
+        # Every shard is done: a `.tmp-*` here is a killed writer's, never part of the output.
+        remove_temporaries(fs, staged)
         marker = {"generation": generation, "stage": stage,
                   "fingerprint": state.get("fingerprint")}
         with fs.open(posixpath.join(staged, MARKER), "wb") as handle:
@@ -176,6 +178,18 @@ def recover(workspace: Workspace) -> list[str]:
             _finish(workspace, stage)
             finished.append(stage)
     return finished
+
+
+def remove_staged_temporaries(workspace: Workspace, outputs: list[str]) -> int:
+    """Delete what killed writers left in the staging folders of `outputs` before a stage
+    resumes into them; outside the workspace too (`write.output`), which the workspace's own
+    cleanup does not walk. Returns how many."""
+    workspace = workspace.committed
+    removed = 0
+    for location in outputs:
+        fs, final = filesystem(location_url(workspace, location))
+        removed += remove_temporaries(fs, staging_path(final))
+    return removed
 
 
 def discard_staging(workspace: Workspace, outputs: list[str]) -> None:

@@ -203,10 +203,17 @@ class IngestConfig(Section):
                                 description="Read image headers; non-images get a status.")
     max_document_bytes: int = Field(
         default=50_000_000, ge=1, description="Larger HTML/PDF files or WARC records are skipped.")
+    max_url_line_bytes: int = Field(
+        default=65_536, ge=1,
+        description="Longer lines of a URL list (a URL of at most 8,192 characters and its "
+                    "caption) are skipped without being held, counted as rows_dropped_too_large.")
     files_per_shard: int = Field(default=64, ge=1,
                                  description="HTML/PDF/URL-list files grouped into one shard.")
-    jsonl_block_bytes: int = Field(default=64_000_000, ge=1,
-                                   description="Uncompressed jsonl is split into blocks this big.")
+    jsonl_block_bytes: int = Field(
+        default=64_000_000, ge=1,
+        description="Uncompressed jsonl is split into blocks this big, or smaller: at most "
+                    "1/40 of executor.task_memory_mb, as small rows take about 21 times their "
+                    "bytes as documents.")
     allow_paths_outside_root: bool = Field(
         default=False, description="Let documents refer to local files outside their input root.")
     max_text_chars: int = Field(
@@ -671,8 +678,9 @@ def parse_config(data: dict[str, Any], source: str = "<dict>") -> RealsynConfig:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RealsynConfig:
-    """Read and validate a YAML config. Relative input and workspace paths resolve against
-    the config file's folder, so a config runs the same from any working directory."""
+    """Read and validate a YAML config. Relative input, workspace and `write.output` paths
+    resolve against the config file's folder, so a config runs the same from any working
+    directory."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -691,6 +699,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     config.workspace = _resolve(config.workspace, base)
     for spec in config.inputs:
         spec.path = _resolve(spec.path, base)
+    if config.write.output:
+        config.write.output = _resolve(config.write.output, base)
     return config
 
 

@@ -70,6 +70,21 @@ def staging_path(final: str) -> str:
     return posixpath.join(posixpath.dirname(final), STAGING_PREFIX + posixpath.basename(final))
 
 
+def remove_temporaries(fs: Any, root: str) -> int:
+    """Delete the `.tmp-*` files and folders under `root` (what killed writes left); returns
+    how many. Only while nothing writes there: a live writer's temporary looks the same."""
+    removed = 0
+    if not fs.exists(root):
+        return 0
+    for folder, dirs, files in fs.walk(root, topdown=True):
+        stale = [name for name in [*dirs, *files] if name.startswith(TEMPORARY_PREFIX)]
+        dirs[:] = [name for name in dirs if not name.startswith(TEMPORARY_PREFIX)]
+        for name in stale:
+            fs.rm(posixpath.join(folder, name), recursive=True)
+        removed += len(stale)
+    return removed
+
+
 def partition_folder(partition: int) -> str:
     return f"{PARTITION_PREFIX}{partition:05d}"
 
@@ -155,14 +170,7 @@ class Workspace:
         """Delete the `.tmp-*` files and folders that killed writes left behind; returns how
         many. Call only while no other process writes this workspace (at the start of a run):
         a live writer's temporary looks the same."""
-        removed = 0
-        for folder, dirs, files in self.fs.walk(self.root, topdown=True):
-            stale = [name for name in [*dirs, *files] if name.startswith(TEMPORARY_PREFIX)]
-            dirs[:] = [name for name in dirs if not name.startswith(TEMPORARY_PREFIX)]
-            for name in stale:
-                self.fs.rm(posixpath.join(folder, name), recursive=True)
-            removed += len(stale)
-        return removed
+        return remove_temporaries(self.fs, self.root)
 
     def read_bytes(self, relpath: str) -> bytes:
         with self.fs.open(self.path(relpath), "rb") as handle:

@@ -1,5 +1,6 @@
 """The generated hostile corpus, ingested in one run: every bad file or item is counted with
-its reason, and every good item beside it is kept."""
+its reason, every good item beside it is kept, and every task stays within
+executor.task_memory_mb (memory.peak_rss_mib of the worker and of its reader child)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,12 @@ def test_hostile_corpus_is_counted_and_good_items_kept(tmp_path):
     images = ctx.workspace.read_dataset("images").to_pylist()
     kept = [row for row in images if row["status"] == "ok"]
     assert {row["url"] for row in kept} == {None, "photo.jpg"}  # the PDF's small image
+    # Each task within its budget (ingest loads no model): the worker, and the reader child
+    # where the files are parsed.
+    budget = config.executor.task_memory_mb
+    peaks = {shard: ctx.workspace.read_json(f"stages/ingest/stats/{shard}.json")["memory"]
+             for shard in ctx.workspace.completed("ingest")}
+    assert len(peaks) > 1
+    assert all(peak["reader_peak_rss_mib"] > 0 for peak in peaks.values()), peaks
+    assert {shard: peak for shard, peak in peaks.items()
+            if max(peak["peak_rss_mib"], peak["reader_peak_rss_mib"]) > budget} == {}

@@ -55,10 +55,11 @@ def sample_rows() -> list[dict[str, Any]]:
 
 def run_ingest(workspace: Path, inputs: list[dict[str, Any]], workers: int = 1,
                shard_size: int = 1000, stage: IngestStage | None = None,
-               **ingest: Any) -> tuple[Workspace, dict[str, Any]]:
+               task_memory_mb: int = 1024, **ingest: Any) -> tuple[Workspace, dict[str, Any]]:
     ingest.setdefault("fetch", {"enabled": False})
     config = parse_config({"workspace": str(workspace), "inputs": inputs, "ingest": ingest,
-                           "executor": {"workers": workers, "shard_size": shard_size}})
+                           "executor": {"workers": workers, "shard_size": shard_size,
+                                        "task_memory_mb": task_memory_mb}})
     ctx = Context(config=config, workspace=Workspace(config.workspace))
     stats = LocalExecutor(workers).run(stage or IngestStage(), ctx)
     return ctx.workspace, stats

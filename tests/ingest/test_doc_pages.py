@@ -55,6 +55,22 @@ CASES = {
                     "modules |"],
         "reasons": {"boilerplate_nav", "boilerplate_footer", "style"},
     },
+    # Sphinx wraps every heading of a page with a local table of contents in
+    # <a class="toc-backref">: a link about the toc, not a toc (the substring rule dropped them).
+    "python311_faq_general.html": {
+        "kept": ["General Python FAQ¶ General Information¶ What is Python?¶",
+                 "What is the Python Software Foundation?¶"],
+        "dropped": ["Previous topic", "Report a Bug", "Python Software Foundation. This page"],
+        "reasons": {"boilerplate_nav", "boilerplate_footer"},
+    },
+    # Section ids that slug a heading: "cookie-objects" is a section about cookies, not a
+    # cookie banner (the substring rule dropped the whole section).
+    "python311_cookiejar.html": {
+        "kept": ["Cookie Objects¶ Cookie instances have Python attributes roughly corresponding",
+                 "Cookies may have additional non-standard cookie-attributes."],
+        "dropped": ["Previous topic", "Report a Bug"],
+        "reasons": {"boilerplate_nav", "boilerplate_footer"},
+    },
 }
 
 

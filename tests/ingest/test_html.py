@@ -9,10 +9,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import realsyn.ingest.html as html_reader
 from realsyn.ingest.html import (
     PageLocation,
-    best_srcset_candidate,
     cap_depth,
     decode_html,
     parse_page,
@@ -79,7 +81,6 @@ def test_sources_resolve_against_page_base_and_srcset():
     simple, _, _ = _items('<img src="../img/a%20b.png?v=1"><img src="/top.png">'
                           '<img src="http://h.org/x.png">', path="site/sub/page.html")
     assert [url for _, url in simple] == ["site/img/a b.png", "top.png", "http://h.org/x.png"]
-    assert best_srcset_candidate("a.png, b.png 2x, c.png 1.5x") == "b.png"
 
 
 def test_figure_captions_and_alt_become_image_metadata():
@@ -181,3 +182,13 @@ def test_public_image_urls_resolve_against_the_page_url():
     _, items, _ = _items(page, path="site/page.html")
     assert items[0]["image_url"] == "assets/a.png"
     assert json.loads(items[0]["image_meta"])["raw_url"] == "https://docs.example.org/assets/a.png"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(
+    ["a", "é", "word", " ", "  ", "\t", "\n", "\r", "\x0b", "\x1c", "\u00a0", "\u2028",
+     "\u3000"]), max_size=40).map("".join), st.integers(1, 8))
+def test_normalize_space_equals_split_and_join_in_any_piece_size(text, chunk):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(html_reader, "_SPACE_CHUNK", chunk)
+        assert html_reader.normalize_space(text) == " ".join(text.split())

@@ -195,3 +195,28 @@ def test_compressed_jsonl_is_cut_into_blocks_like_plain_jsonl(tmp_path):
     plain_workspace, _ = run_ingest(tmp_path / "ws-plain", [{"path": str(folder)}],
                                     jsonl_block_bytes=len(plain) // 5)
     assert len(plain_workspace.shards("documents")) == len(workspace.shards("documents"))
+
+
+def test_jsonl_blocks_are_bounded_by_the_task_memory_budget():
+    """Small jsonl rows take about 21 times their bytes as documents: a block is at most
+    1/40 of executor.task_memory_mb, whatever ingest.jsonl_block_bytes allows."""
+    from realsyn.config import parse_config
+    from realsyn.ingest.sources import jsonl_block_bytes
+
+    config = parse_config({"executor": {"task_memory_mb": 1024}})
+    assert config.ingest.jsonl_block_bytes == 64_000_000
+    assert jsonl_block_bytes(config.ingest.jsonl_block_bytes,
+                             config.executor.task_memory_mb) == (1024 << 20) // 40
+    assert jsonl_block_bytes(1000, 1024) == 1000  # a smaller configured block stays
+    assert jsonl_block_bytes(64_000_000, 16) == (16 << 20) // 40
+
+
+def test_a_jsonl_file_is_planned_in_blocks_the_budget_allows(tmp_path):
+    rows = [{"texts": [f"Row {n} says a dog runs to the door."], "images": [None]}
+            for n in range(20_000)]
+    plain = "".join(json.dumps(r) + "\n" for r in rows).encode()  # about 1.3 MB
+    folder = _folder(tmp_path, {"rows.jsonl": plain})
+    workspace, _ = run_ingest(tmp_path / "ws", [{"path": str(folder)}], task_memory_mb=16)
+    block = (16 << 20) // 40
+    assert len(workspace.shards("documents")) == -(-len(plain) // block)
+    assert len(_texts(workspace)) == len(rows)

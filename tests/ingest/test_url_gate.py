@@ -146,6 +146,57 @@ def test_private_link_local_and_metadata_decided_without_connecting():
     assert gate.refusal_without_dns("gopher://example.org/") == "unsupported_scheme"
 
 
+# IPv6 forms that carry a refused IPv4 address (metadata, loopback, private), and IANA
+# special-purpose IPv6 ranges that Python 3.11's is_global calls global.
+CARRIED_IPV4 = [
+    "64:ff9b::a9fe:a9fe",          # NAT64: 169.254.169.254, the cloud metadata service
+    "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::169.254.169.254",
+    "64:ff9b:1::a9fe:a9fe",        # local-use NAT64 (RFC 8215)
+    "2002:7f00:1::", "2002:a9fe:a9fe::", "2002:a00:1:1::1",  # 6to4
+    "::7f00:1", "::169.254.169.254", "::a00:1",              # IPv4-compatible
+    "::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe",                 # IPv4-translated
+    "2001:0:a9fe:a9fe::f7ff:fffe",  # Teredo: server 169.254.169.254, client 8.0.0.1
+    "2001:0:808:808:8000:63bf:f5ff:fffe",  # Teredo: obfuscated client 10.0.0.1
+    "3fff::1", "5f00::1", "100:0:0:1::1", "2001:2::1",
+]
+# The same forms carrying a public address reach a public host: they are allowed.
+CARRIED_PUBLIC = ["64:ff9b::5db8:d822", "2002:5db8:d822::1", "::ffff:0:5db8:d822",
+                  "::ffff:93.184.216.34"]
+
+
+def test_ipv6_forms_are_decided_on_the_ipv4_address_they_carry():
+    gate = UrlGate(AddressPolicy())
+    decisions = {host: gate.refusal_without_dns(f"http://[{host}]/latest/meta-data")
+                 for host in CARRIED_IPV4 + CARRIED_PUBLIC}
+    assert {h for h in CARRIED_IPV4 if decisions[h] != "private_address"} == set()
+    assert {h: decisions[h] for h in CARRIED_PUBLIC} == dict.fromkeys(CARRIED_PUBLIC)
+    # allowed_networks names the IPv4 network: its NAT64 and 6to4 spellings are allowed too.
+    lan = UrlGate(AddressPolicy(allowed_networks=["10.0.0.0/8"]))
+    assert lan.refusal_without_dns("http://[64:ff9b::a00:1]/") is None
+    assert lan.refusal_without_dns("http://[2002:a00:1::]/") is None
+    assert lan.refusal_without_dns("http://[64:ff9b::a9fe:a9fe]/") == "private_address"
+
+
+def test_names_that_resolve_to_ipv6_forms_of_refused_addresses_are_refused():
+    answers = {f"h{i}.example": [address] for i, address in enumerate(CARRIED_IPV4)}
+    answers["public.example"] = CARRIED_PUBLIC
+    answers["mixed.example"] = ["93.184.216.34", "64:ff9b::a9fe:a9fe"]
+
+    async def resolve(host, port):
+        return answers[host]
+
+    gate = UrlGate(AddressPolicy(), resolve)
+
+    async def decide():
+        return {host: await gate.vet(f"http://{host}/x.png") for host in answers}
+
+    decisions = asyncio.run(decide())
+    assert isinstance(decisions.pop("public.example"), Vetted)
+    assert {host for host, decision in decisions.items()
+            if decision != "private_address"} == set()
+    assert list(gate.pinned) == ["public.example"]
+
+
 def test_names_are_refused_when_any_resolved_address_is_denied():
     answers = {"metadata.google.internal": ["169.254.169.254"],
                "mixed.example": ["93.184.216.34", "10.0.0.7"],

@@ -231,3 +231,20 @@ def test_batched_backend_gets_whole_batches_and_retries_only_failures(tmp_path):
     again = client.complete_many([ask("a"), ask("b fail-once")])
     assert all(r.cached for r in again) and len(backend.batches) == 3
     client.close()
+
+
+def test_a_local_model_is_identified_by_its_content_not_its_name_and_size(tmp_path):
+    """The answer cache is keyed by the model identity: a fine-tune of the same architecture
+    and quantisation (same name, same size, other weights) must not reuse the answers."""
+    from realsyn.models.llm.llamacpp import model_identity
+
+    first, second = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for path, fill in ((first, b"\1"), (second, b"\2")):
+        path.parent.mkdir()
+        path.write_bytes(b"GGUF" + fill * 4096)
+        os.utime(path, ns=(10**18, 10**18))
+    assert model_identity(first) != model_identity(second)
+    assert model_identity(first) == model_identity(first)
+    renamed = tmp_path / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # a name is no proof
+    renamed.write_bytes(first.read_bytes())
+    assert model_identity(renamed).endswith(model_identity(first).rsplit(":", 1)[1])

@@ -32,8 +32,8 @@ from realsyn.retrieve.stage import (
     SENTENCES,
     RetrieveStage,
     _fingerprint,
-    _stamp,
     retrieved_schema,
+    sentence_identity,
 )
 from realsyn.stage import RECORDS, Context, GlobalStage
 from realsyn.workspace import Workspace
@@ -131,9 +131,9 @@ class SingleProcessRetrieve(GlobalStage):
                              iterations=config.kmeans_iterations,
                              training_points_per_cluster=config.training_points_per_cluster,
                              max_training_points=config.max_training_points, seed=config.seed)
-        stamps = [_stamp(workspace, f"{datasets.array(self.sentences)}/{shard}.npy")
-                  for shard in shards]
-        fingerprint = _fingerprint(shards, counts, stamps, vars(params),
+        fingerprint = _fingerprint(shards, counts,
+                                   sentence_identity(workspace, self.sentences, shards),
+                                   vars(params),
                                    workspace.manifest().get("encoder"))
         folder, local = self._index_folder(workspace)
         index = None

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from synthetic_retrieval import topic_data, write_images, write_sentences
 
+from realsyn.commit import MARKER
 from realsyn.executors.local import LocalExecutor, StageError
-from realsyn.retrieve.stage import INDEX_DIR, RetrieveStage, retrieved_schema
+from realsyn.retrieve.stage import INDEX_DIR, RetrieveStage, retrieved_schema, sentence_identity
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 
@@ -101,6 +102,37 @@ def test_changed_sentences_rebuild_the_index(tmp_path, make_context):
     assert changed == fresh.workspace.read_dataset("retrieved").to_pylist()
 
 
+def test_new_sentences_with_the_old_size_and_mtime_rebuild_the_index(tmp_path, make_context):
+    """The centroid cache is keyed by what the vectors are, not by file size and mtime: other
+    float16 vectors of the same shape, written back with the old mtime (a copy, or a store
+    with whole-second times), must not be searched with the old centres."""
+    ctx = make_context({"n_clusters": 4})
+    populate(ctx, seed=0)
+    run(ctx)
+    arrays = tmp_path / "ws" / "arrays" / "sentences_final"
+    times = {path: path.stat().st_mtime_ns for path in arrays.glob("*.npy")}
+    sizes = {path: path.stat().st_size for path in times}
+    built_at = ctx.workspace.read_json(f"{INDEX_DIR}/meta.json")["fingerprint"]
+    new_sentences, new_topic, _, _ = topic_data(N_TOPICS, PER_TOPIC, 60, seed=1, noise=0.15)
+    write_sentences(ctx.workspace, new_sentences, [f"{t}-{i % 4}" for i, t in
+                                                   enumerate(new_topic)], shard_size=300)
+    for path, mtime in times.items():
+        os.utime(path, ns=(mtime, mtime))
+    assert {path: path.stat().st_size for path in times} == sizes
+    ctx.workspace.reset_stage("retrieve")
+    run(ctx)
+    assert ctx.workspace.read_json(f"{INDEX_DIR}/meta.json")["fingerprint"] != built_at
+    fresh = Context(config=ctx.config.model_copy(update={"workspace": str(tmp_path / "fresh")}),
+                    workspace=Workspace(str(tmp_path / "fresh")))
+    _, _, images, image_topic = topic_data(N_TOPICS, PER_TOPIC, 60, seed=0, noise=0.15)
+    write_sentences(fresh.workspace, new_sentences, [f"{t}-{i % 4}" for i, t in
+                                                     enumerate(new_topic)], shard_size=300)
+    write_images(fresh.workspace, images, [f"{t}-0" for t in image_topic], shard_size=25)
+    run(fresh)
+    assert ctx.workspace.read_dataset("retrieved").to_pylist() == \
+        fresh.workspace.read_dataset("retrieved").to_pylist()
+
+
 def test_exclude_own_document_and_min_score(make_context):
     ctx = make_context({"n_clusters": 3, "exclude_own_document": True, "min_score": 0.2})
     _, image_topic, _ = populate(ctx)
@@ -175,3 +207,18 @@ def test_no_usable_sentence_drops_every_image(make_context):
     assert stats["sentences_indexed"] == 0
     assert stats["sentences_dropped_bad_embedding"] == N_TOPICS * PER_TOPIC
     assert stats["dropped_no_sentence"] == 5 and stats["retrieved"] == 0
+
+
+def test_sentence_identity_is_the_commit_identity_or_the_bytes(make_context):
+    ctx = make_context()
+    populate(ctx)
+    ws = ctx.workspace
+    shards = ws.shards("sentences_final")
+    by_bytes = sentence_identity(ws, "sentences_final", shards)
+    assert len(by_bytes) == len(shards) and len(set(by_bytes)) == len(shards)
+    for generation in (1, 2):
+        for folder in ("datasets/sentences_final", "arrays/sentences_final"):
+            ws.write_json(f"{folder}/{MARKER}", {"fingerprint": "f", "generation": generation})
+        assert sentence_identity(ws, "sentences_final", shards) == [f"f@{generation}"] * 2
+    ws.fs.rm(ws.path(f"arrays/sentences_final/{MARKER}"))  # one folder written by hand
+    assert sentence_identity(ws, "sentences_final", shards) == by_bytes

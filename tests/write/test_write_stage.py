@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from argparse import Namespace
 from pathlib import Path
 
@@ -130,3 +133,46 @@ def test_open_clip_wds_pipeline_reads_the_shards(written):
     written_texts = [r["text1"] for r in balanced if "corrupt" not in r["image_id"]]
     expected = open_clip.tokenize(written_texts)
     assert sorted(map(tuple, texts.tolist())) == sorted(map(tuple, expected.tolist()))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): path.read_bytes()
+            for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_a_writer_killed_mid_shard_never_publishes_its_temporary(tmp_path, make_context,
+                                                                 material):
+    """write.output outside the workspace: the writer is SIGKILLed with shard 1's tar half
+    written; the resumed run publishes only complete files, the same bytes as a run that was
+    never killed (the staging folder outside the workspace is cleaned like the workspace)."""
+    write = {"samples_per_shard": 4, "image_size": 96}
+    reference = make_context({**write, "output": str(tmp_path / "reference-out")}, name="ref")
+    build_generated_workspace(reference.workspace, material)
+    LocalExecutor(1).run(BalanceStage(), reference)
+    LocalExecutor(1).run(WriteStage(), reference)
+
+    output = tmp_path / "elsewhere" / "release"
+    ctx = make_context({**write, "output": str(output)})
+    build_generated_workspace(ctx.workspace, material)
+    LocalExecutor(1).run(BalanceStage(), ctx)
+    config = json.dumps(ctx.config.model_dump(mode="json"))
+    killed = subprocess.run([sys.executable, str(Path(__file__).parent / "kill_writer.py"),
+                             config, "1", "2"], capture_output=True, text=True,
+                            start_new_session=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    staged = list((tmp_path / "elsewhere").rglob(".tmp-*"))
+    assert staged, "the kill left the half-written shard's temporary in the staging folder"
+    assert not output.exists()
+
+    LocalExecutor(1).run(WriteStage(), ctx)  # resumes: shard 0 is done, shard 1 is redone
+    published = _files(output)
+    assert not [name for name in published if "/.tmp-" in f"/{name}"]
+    assert not list((tmp_path / "elsewhere").rglob(".tmp-*"))
+    expected = _files(tmp_path / "reference-out")
+    cards = []
+    for files in (published, expected):
+        files.pop(".realsyn.json")  # the commit's own generation
+        # The card names the workspace and the config's hash: its lines, not its bytes.
+        cards.append([line.split(b"`")[0] for line in files.pop("README.md").splitlines()])
+    assert cards[0] == cards[1]
+    assert published == expected

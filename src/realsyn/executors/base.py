@@ -9,7 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from realsyn import memory
-from realsyn.commit import commit, discard_staging, folder_identity, location_url, recover
+from realsyn.commit import (
+    commit,
+    discard_staging,
+    folder_identity,
+    location_url,
+    recover,
+    remove_staged_temporaries,
+)
 from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage, SteppedStage, StepTasks
@@ -42,7 +49,7 @@ def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
     stats = stage.process(ctx, shard)
     # A dict, not a counter: merged stats sum counters, and peaks do not add up.
     stats = {**stats, WALL: round(time.perf_counter() - started, 6),
-             TASK_MEMORY: {"peak_rss_mib": memory.peak_rss_mib()}}
+             TASK_MEMORY: {**stats.get(TASK_MEMORY, {}), "peak_rss_mib": memory.peak_rss_mib()}}
     ctx.workspace.mark_done(stage.name, shard, stats)
     return stats
 
@@ -95,6 +102,8 @@ class Executor:
             workspace.reset_stage(stage.name)
             discard_staging(workspace, outputs)
             workspace.write_json(STARTED.format(stage=stage.name), fingerprint.record())
+        else:  # resuming into the staged outputs: what a killed writer left goes first
+            remove_staged_temporaries(workspace, outputs)
         state = workspace.read_json(f"stages/{stage.name}/state.json", {})
         if state.get("committed") and state.get("fingerprint") == fingerprint.value:
             return workspace.stage_stats(stage.name)

@@ -25,8 +25,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from realsyn.ingest.chrome_tokens import has_token, names_reason
 from realsyn.ingest.raw_urls import RAW_URL_KEY, http_url, resolve_public
 from realsyn.ingest.sources import WorkUnit, read_limited
+from realsyn.ingest.srcset import image_candidates, largest_candidate, parse_srcset
 from realsyn.ingest.text import looks_like_text, web_codec
 from realsyn.records import image_item, make_document, text_item
 
@@ -47,29 +49,12 @@ INLINE_TAGS = frozenset({
     "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em",
     "font", "i", "ins", "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strike",
     "strong", "sub", "sup", "time", "tt", "u", "var", "wbr", "-text", "br"})
-# Class or id tokens of page chrome, by reason. "nav" also matches inside a token at its
-# start or end ("docnav", "navheader", "mobile-nav") but not in the middle ("unavailable").
-# Sidebars are not here: a sidebar holding prose is content (DocBook's class="sidebar" boxes).
-_TOKEN_END = r"(?=$|[\s_-])"
-BOILERPLATE_CLASSES = (
-    ("boilerplate_nav", re.compile(
-        r"(?:^|[\s_-])(?:[a-z]*nav(?:bar|header|footer|igation|menu|links)?|menu|skip-link)"
-        + _TOKEN_END, re.IGNORECASE)),
-    ("boilerplate_breadcrumbs", re.compile(r"(?:^|[\s_-])breadcrumbs?" + _TOKEN_END,
-                                           re.IGNORECASE)),
-    # Tables of contents and DocBook's lists of figures / tables / examples (link indexes).
-    ("boilerplate_toc", re.compile(
-        r"(?:^|[\s_-])(?:toc|toctree-wrapper|table-of-contents|list-of-[a-z]+)" + _TOKEN_END,
-        re.IGNORECASE)),
-    ("boilerplate_footer", re.compile(r"(?:^|[\s_-])footer" + _TOKEN_END, re.IGNORECASE)),
-    ("boilerplate_banner", re.compile(r"(?:^|[\s_-])(?:banner|cookies?|share|social|advert|ads)"
-                                      + _TOKEN_END, re.IGNORECASE)),
-)
+# Class and id tokens of page chrome are decided token by token (chrome_tokens.py):
+# "site-footer" is chrome, "footer-note" and "share-price" are content.
 BOILERPLATE_ROLES = {"navigation": "boilerplate_nav", "banner": "boilerplate_banner",
                      "contentinfo": "boilerplate_footer", "search": "form"}
 # Side boxes (<aside>, class "sidebar", role "complementary") are kept when they hold prose and
 # dropped as a link list when most of their words are link text (a sidebar menu).
-SIDE_BOX_CLASS = re.compile(r"(?:^|[\s_-])sidebar" + _TOKEN_END, re.IGNORECASE)
 LINK_LIST_MIN_SHARE = 0.6
 # A pager: a small block whose every word is link text naming a direction ("Prev | Next").
 PAGER_WORDS = frozenset({"prev", "previous", "next", "up", "home", "top", "back", "forward",
@@ -101,8 +86,29 @@ META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+
 WORD = re.compile(r"\w+")
 
 
+# Runs of whitespace as str.split() sees it (both use Python's Unicode whitespace test).
+SPACES = re.compile(r"\s+")
+NON_SPACE = re.compile(r"\S+")
+# Whitespace that normalising changes: any but a plain space, or two spaces in a row.
+_UNNORMAL_SPACE = re.compile(r"[^\S ]|  ")
+# Text is normalised in pieces this long: re.sub and str.split hold a list of every word, and
+# a 45 MiB text node is 9 million words (1.5 GB of small strings).
+_SPACE_CHUNK = 1 << 20
+
+
 def normalize_space(text: str) -> str:
-    return " ".join(text.split())
+    """" ".join(text.split()), in memory proportional to the text, not to its word count."""
+    if not _UNNORMAL_SPACE.search(text):
+        return text.strip(" ")
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(start + _SPACE_CHUNK, len(text))
+        # A piece ends where a word starts, so no whitespace run is cut in two.
+        word = NON_SPACE.search(text, end) if end < len(text) else None
+        end = word.start() if word else len(text)
+        pieces.append(SPACES.sub(" ", text[start:end]))
+        start = end
+    return "".join(pieces).strip(" ")
 
 
 # ---------------------------------------------------------------- decoding
@@ -279,24 +285,6 @@ class PageLocation:
         return posixpath.normpath(joined) if joined else "."
 
 
-def best_srcset_candidate(srcset: str) -> str | None:
-    """The largest candidate of a srcset (by its width or density descriptor)."""
-    best, best_score = None, -1.0
-    for candidate in re.split(r",\s+", srcset.strip()):
-        parts = candidate.strip().split()
-        if not parts:
-            continue
-        score = 1.0  # no descriptor means 1x
-        if len(parts) > 1 and parts[1][-1:].lower() in ("w", "x"):
-            try:
-                score = float(parts[1][:-1])
-            except ValueError:
-                continue
-        if score > best_score:
-            best, best_score = parts[0].rstrip(","), score
-    return best
-
-
 # ---------------------------------------------------------------- the DOM walk
 def word_count(text: str) -> int:
     """Words as the counters count them: runs of letters and digits (punctuation is none)."""
@@ -322,18 +310,13 @@ def _boilerplate_reason(node: LexborNode, in_content: bool) -> str | None:
         return BOILERPLATE_ROLES[role]
     if "hidden" in attributes or (attributes.get("aria-hidden") or "").lower() == "true":
         return "hidden"
-    names = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
-    if names.strip():
-        for reason, pattern in BOILERPLATE_CLASSES:
-            if pattern.search(names):
-                return reason
-    return None
+    return names_reason(f"{attributes.get('class') or ''} {attributes.get('id') or ''}")
 
 
 def _is_side_box(node: LexborNode) -> bool:
     attributes = node.attributes
     return node.tag == "aside" or (attributes.get("role") or "").lower() == "complementary" \
-        or SIDE_BOX_CLASS.search(attributes.get("class") or "") is not None
+        or has_token(attributes.get("class") or "", "sidebar")
 
 
 def _is_link_list(node: LexborNode) -> bool:
@@ -347,11 +330,16 @@ def _is_link_list(node: LexborNode) -> bool:
 
 def _is_pager(pieces: list[tuple[str, bool]]) -> bool:
     """Whether a text item is a pager: every word is link text naming a direction, or a
-    separator between such links ("|", "»")."""
-    words = [(word.lower(), linked) for text, linked in pieces for word in text.split()]
-    return bool(words) and all(word in PAGER_WORDS and (linked or not word.isalpha())
-                               for word, linked in words) \
-        and any(word.isalpha() for word, _ in words)
+    separator between such links ("|", "»"). Decided at the first other word, so a huge text
+    item costs no list of its words."""
+    named_direction = False
+    for text, linked in pieces:
+        for match in NON_SPACE.finditer(text):
+            word = match.group().lower()
+            if word not in PAGER_WORDS or not (linked or not word.isalpha()):
+                return False
+            named_direction = named_direction or word.isalpha()
+    return named_direction
 
 
 def _figure_caption(figure: LexborNode) -> str | None:
@@ -392,21 +380,22 @@ def _image(node: LexborNode, location: PageLocation,
     """An image item from <img> or <picture>; None when it has no usable source."""
     img = node if node.tag == "img" else node.css_first("img")
     attributes = dict(img.attributes) if img is not None else {}
-    candidates = [attributes.get("srcset"), attributes.get("data-srcset")]
+    # The largest candidate of every source set the element offers: the <img>'s (its srcset
+    # with its src as 1x), a lazy loader's data-srcset, and each <source> of a <picture>.
+    candidates = image_candidates(attributes.get("srcset"), attributes.get("src"))
+    candidates += parse_srcset(attributes.get("data-srcset") or "")
     if node.tag == "picture":
-        candidates += [source.attributes.get("srcset") for source in node.css("source")]
-    src = None
-    for srcset in candidates:
-        if srcset and (src := best_srcset_candidate(srcset)):
-            break
-    src = src or attributes.get("src") or attributes.get("data-src") or attributes.get(
-        "data-original")
+        for source in node.css("source"):
+            candidates += parse_srcset(source.attributes.get("srcset") or "")
+    best = largest_candidate(candidates)
+    src = best.url if best is not None else (
+        attributes.get("data-src") or attributes.get("data-original"))
     url = location.resolve(src)
     if url is None:
         return None
     meta = {key: attributes[key] for key in ("alt", "title", "width", "height", "srcset")
             if attributes.get(key)}
-    if src != attributes.get("src") and attributes.get("src"):
+    if attributes.get("src") and src != attributes["src"].strip():
         meta["src"] = attributes["src"]
     raw_url = location.raw_url(src)
     if raw_url:

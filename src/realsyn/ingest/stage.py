@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from realsyn import datasets
+from realsyn.executors.base import TASK_MEMORY
 from realsyn.ingest.fetch import Fetcher
 from realsyn.ingest.html import VISIBLE_WORDS_REMOVED, read_html, word_count
 from realsyn.ingest.images import (
@@ -38,6 +39,7 @@ from realsyn.ingest.sources import (
     NoInputFilesError,
     WorkUnit,
     filesystem,
+    jsonl_block_bytes,
     make_plan,
     shard_key,
 )
@@ -127,7 +129,8 @@ class IngestStage(Stage):
         builtin = [(spec.path, spec.format) for spec in config.inputs if spec.reader is None]
         if builtin or not config.inputs:
             plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
-                             config.ingest.jsonl_block_bytes)
+                             jsonl_block_bytes(config.ingest.jsonl_block_bytes,
+                                               config.executor.task_memory_mb))
         else:  # only user readers: their files are planned below
             plan = {"shards": [], "ignored_files": 0, "ignored_reasons": {}, "files": 0}
         for index, spec in enumerate(config.inputs):
@@ -178,6 +181,7 @@ class IngestStage(Stage):
         per_file: dict[str, dict[str, Any]] = {}
         documents: list[tuple[str, dict[str, Any]]] = []
         reader_process = shared_reader(options.file_timeout_s)
+        reader_process.reset_peak()
         for unit in units:
             reader = self._reader(ctx.config, unit.file.kind)
             read, file_stats, error = reader_process.read(reader, unit, options)
@@ -206,7 +210,10 @@ class IngestStage(Stage):
                               pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
         workspace.write_table(self.texts, shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
         workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
-        return dict(sorted(stats.items()))
+        # The reader child's peak beside the worker's (added by the executor): a dict, as
+        # peaks are no counters to sum.
+        return {**dict(sorted(stats.items())),
+                TASK_MEMORY: {"reader_peak_rss_mib": reader_process.peak_rss_mib}}
 
     @staticmethod
     def _text_loss(document: dict[str, Any], options: Any, stats: Counter[str]

@@ -5,7 +5,8 @@ The URL is parsed once, with yarl, the parser aiohttp itself uses, so the host t
 is the host the client would connect to: yarl applies IDNA/NFKC (fullwidth and circled digits,
 ideographic full stops), brackets IPv6 literals and drops userinfo. The host is then decided
 here, without trusting any later component to interpret it again:
-- an IPv4/IPv6 literal (IPv4-mapped IPv6 unwrapped) is checked as it is, and so is
+- an IPv4/IPv6 literal is checked as it is (an IPv6 form that carries an IPv4 address, NAT64,
+  6to4, Teredo, mapped, translated, compatible, is checked on that address too), and so is
   `localhost` (RFC 6761: loopback whatever the resolver says);
 - a host whose last label is a number is an IPv4 address in the legacy notations that
   inet_aton and getaddrinfo accept (decimal 2130706433, octal 0177.0.0.1, hex 0x7f.1, short
@@ -29,6 +30,8 @@ from typing import Any
 import yarl
 from aiohttp.abc import AbstractResolver
 
+from realsyn.ingest.special_addresses import Address, embedded_ipv4, special_purpose
+
 SCHEMES = frozenset({"http", "https"})
 MAX_URL_CHARS = 8192
 INVALID_URL = "invalid_url"
@@ -40,7 +43,6 @@ _NUMERIC_LABEL = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)")
 # wild); anything else (percent escapes, spaces) is a host the resolver would interpret.
 _HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 
@@ -54,12 +56,18 @@ class AddressPolicy:
     def allowed(self, address: str | Address) -> bool:
         ip = address if not isinstance(address, str) else ipaddress.ip_address(
             address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in network for network in self.networks):
+        if self.allow_private or any(ip in network for network in self.networks):
             return True
-        # is_global is false for private, loopback, link-local, reserved, shared, unspecified.
-        return self.allow_private or (ip.is_global and not ip.is_multicast)
+        # An IPv6 form that carries an IPv4 address (NAT64, 6to4, Teredo, mapped) reaches that
+        # host: the carried address must be allowed too ([64:ff9b::a9fe:a9fe] is the metadata
+        # service of a DNS64 network).
+        carried = embedded_ipv4(ip)
+        if carried and not all(self.allowed(v4) for v4 in carried):
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return True  # decided on the IPv4 address it maps (::ffff:0:0/96 is "reserved")
+        # The IANA special-purpose ranges, then Python's own view (private, reserved, ...).
+        return not special_purpose(ip) and ip.is_global and not ip.is_multicast
 
 
 class RefusedAddressError(OSError):

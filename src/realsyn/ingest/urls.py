@@ -2,7 +2,8 @@
 
 Each line becomes a small document: the image, then its text when given. Lines starting with
 '#' and blank lines are skipped. Every line stands alone: one that is no URL (the URL gate's
-parser refuses it: "http://[::1"), is longer than `max_document_bytes` or cannot be decoded
+parser refuses it: "http://[::1"), is longer than `max_url_line_bytes` (or
+`max_document_bytes`) or cannot be decoded
 is counted with its reason, and the lines after it are still read.
 """
 
@@ -19,7 +20,8 @@ from realsyn.records import image_item, make_document, text_item
 
 def read_urls(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dict[str, Any]]:
     fs, path = filesystem(unit.file.path)
-    limit = options.max_document_bytes
+    # A line is one URL and its caption: far below a document's size (a 1 MB line is hostile).
+    limit = min(options.max_document_bytes, options.max_url_line_bytes)
     with fs.open(path, "rb", compression="infer") as handle:
         for number, (_, raw) in enumerate(bounded_lines(handle, limit, stats)):
             if raw is None:

@@ -5,7 +5,8 @@ file, a decompressor, a parser) a signal or a thread timeout never fires. So the
 shard are read in one spawned child process, one file (or block) at a time; when a file runs
 past `ingest.file_timeout_s` the child is killed, the file counted as `file_timeout`, and a
 fresh child reads the files after it. The child dies with its parent (PR_SET_PDEATHSIG on
-Linux), so a killed worker never leaves a reader running.
+Linux), so a killed worker never leaves a reader running. The child measures its own peak
+resident memory per file (`peak_rss_mib`): the task's memory is the worker's and the reader's.
 
 The reader itself travels to the child by reference (pickled as module + name), so any
 importable reader function works, including ones a test swaps in. One child serves all the
@@ -25,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from realsyn import memory
 from realsyn.ingest.sources import WorkUnit
 
 FILE_TIMEOUT = "file_timeout"
@@ -65,7 +67,9 @@ def _serve(connection: Any, parent: int) -> None:
         if message is None:
             return
         reader, unit, options = message
-        connection.send(read_unit(reader, unit, options))
+        memory.reset_peak()  # the unit's own peak: the file is parsed here, not in the worker
+        result = read_unit(reader, unit, options)
+        connection.send((result, memory.peak_rss_mib()))
 
 
 class ReaderProcess:
@@ -75,6 +79,10 @@ class ReaderProcess:
         self.timeout_s = timeout_s
         self.process: Any = None
         self.connection: Any = None
+        self.peak_rss_mib = 0.0  # the child's highest peak over the units since reset_peak
+
+    def reset_peak(self) -> None:
+        self.peak_rss_mib = 0.0
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -92,7 +100,9 @@ class ReaderProcess:
         try:
             self.connection.send((reader, unit, options))
             if self.connection.poll(self.timeout_s):
-                return self.connection.recv()
+                result, peak = self.connection.recv()
+                self.peak_rss_mib = max(self.peak_rss_mib, peak)
+                return result
             reason = FILE_TIMEOUT
         except (EOFError, OSError):  # the child died (out of memory, a crash in C code)
             reason = "reader_crashed"

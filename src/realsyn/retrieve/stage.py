@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from realsyn import datasets
+from realsyn.commit import folder_identity, location_url
 from realsyn.config import RetrieveConfig
 from realsyn.partitioning import MB, partitions_for
 from realsyn.retrieve import clustering, quality
@@ -235,8 +236,8 @@ class RetrieveStage(SteppedStage):
                                                config.max_training_points)
         params = {"n_clusters": n_clusters, "iterations": config.kmeans_iterations,
                   "training_points": size, "seed": config.seed}
-        stamps = [_stamp(workspace, f"{datasets.array(self.sentences)}/{s}.npy") for s in shards]
-        fingerprint = _fingerprint(shards, usable_counts, stamps, params,
+        identity = sentence_identity(workspace, self.sentences, shards)
+        fingerprint = _fingerprint(shards, usable_counts, identity, params,
                                    workspace.manifest().get("encoder"))
         cached = workspace.committed.read_json(f"{INDEX_DIR}/meta.json", {})
         if cached.get("fingerprint") == fingerprint:
@@ -743,15 +744,29 @@ def preview(workspace: Workspace, n_images: int, top_k: int, dataset: str = OUTP
     return lines
 
 
-def _stamp(workspace: Workspace, relpath: str) -> str:
-    """Size and modification time of a file, so a rewritten shard invalidates the index."""
-    info = workspace.fs.info(workspace.path(relpath))
-    changed = info.get("mtime") or info.get("LastModified") or info.get("created")
-    return f"{info.get('size')}:{changed}"
+def sentence_identity(workspace: Workspace, sentences: str, shards: list[str]) -> list[str]:
+    """What the sentence vectors are, so that other vectors never reuse the centres: the
+    commit identity (fingerprint and generation) of the dataset and array folders a stage
+    wrote, or for folders written outside a stage (no commit marker) the sha256 of each
+    shard's bytes. Never size and mtime: float16 shards of one shape have one size, object
+    stores keep whole seconds, and copies keep mtimes."""
+    committed = [folder_identity(location_url(workspace.committed, location))
+                 for location in (datasets.dataset(sentences), datasets.array(sentences))]
+    if all(committed):
+        return [str(identity) for identity in committed]
+    return [_sha256(workspace, f"{datasets.array(sentences)}/{shard}.npy") for shard in shards]
 
 
-def _fingerprint(shards: list[str], counts: list[int], stamps: list[str],
+def _sha256(workspace: Workspace, relpath: str) -> str:
+    digest = hashlib.sha256()
+    with workspace.fs.open(workspace.path(relpath), "rb") as handle:
+        while block := handle.read(MB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fingerprint(shards: list[str], counts: list[int], identity: list[str],
                  params: dict[str, Any], encoder: Any) -> str:
-    blob = json.dumps({"shards": shards, "counts": counts, "stamps": stamps,
+    blob = json.dumps({"shards": shards, "counts": counts, "identity": identity,
                        "params": params, "encoder": encoder}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

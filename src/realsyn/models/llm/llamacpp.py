@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from realsyn.models.assets import sha256_file
 from realsyn.models.llm.base import ChatRequest, LLMError
 from realsyn.models.llm.gguf import QWEN_GGUF_SHA256, qwen_gguf_path
 from realsyn.models.llm.openai import parse_chat_response
@@ -24,10 +25,13 @@ def default_threads() -> int:
 
 
 def model_identity(path: Path) -> str:
-    if path.name.startswith("qwen2.5-coder-0.5b") and path.stat().st_size == 491_400_064:
+    """What keys the answer cache: the model file's content, hashed (a fine-tune of the same
+    architecture and quantisation has the same name and size; hashing costs about a second
+    per gigabyte, once per server start)."""
+    digest = sha256_file(path)
+    if digest == QWEN_GGUF_SHA256:  # the pinned model keeps one name wherever it lies
         return f"llamacpp:qwen2.5-coder-0.5b-q4_k_m:{QWEN_GGUF_SHA256[:16]}"
-    stat = path.stat()
-    return f"llamacpp:{path.name}:{stat.st_size}"
+    return f"llamacpp:{path.name}:{digest[:16]}"
 
 
 def reproducible_answers(params: Any) -> None:
