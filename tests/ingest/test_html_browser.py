@@ -49,7 +49,7 @@ CONTENT = {
 }
 TOOLCHAIN_PAGES = {
     "docbook": ["tutorial-join.html", "tutorial-window.html", "datatype-numeric.html",
-                "queries-with.html", "app-createdb.html"],
+                "queries-with.html", "app-createdb.html", "sql-select.html"],
     "sphinx": ["tutorial/first-steps.html", "usage/quickstart.html", "glossary.html", "faq.html",
                "usage/extensions/todo.html"],
     "doxygen": ["starting.html", "docblocks.html", "lists.html", "faq.html", "grouping.html"],
@@ -62,12 +62,6 @@ TOOLCHAIN_PAGES = {
 }
 # Pages the reader still loses words of on this branch, kept in view: the strict xfail fails
 # once the cause is fixed, and the page then joins its toolchain above.
-KNOWN_LOSSES = {
-    ("docbook", "sql-select.html"):
-        'section id="SQL-FOR-UPDATE-SHARE" (923 words) is dropped: its id token "SHARE" '
-        "matches the boilerplate_banner class rule",
-}
-
 FIRST_CHILDREN_ONLY = """(els, outer) => els.filter(e => !(e.parentElement
     && e.parentElement.closest(outer))).map(e => e.innerText)"""
 
@@ -159,15 +153,6 @@ def test_reader_keeps_what_chromium_shows(tab, toolchain):
             if figures["main_words"] < MIN_MAIN_WORDS] == []
     summed = report(toolchain, pages)
     assert share(summed["main_kept"], summed["main_words"]) >= MIN_KEPT
-
-
-@pytest.mark.parametrize("page", [pytest.param(key, marks=pytest.mark.xfail(
-    strict=True, reason=reason), id="/".join(key)) for key, reason in KNOWN_LOSSES.items()])
-def test_known_loss(tab, page):
-    toolchain, name = page
-    figures = compare(tab, toolchain, name)
-    report(f"{toolchain} (known loss)", {name: figures})
-    assert share(figures["main_kept"], figures["main_words"]) >= MIN_KEPT
 
 
 def test_shipped_page_with_a_bare_navbar_iframe(tab):
