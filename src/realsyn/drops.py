@@ -53,7 +53,7 @@ def heavy(drops: list[Drop], share: float) -> list[Drop]:
 
 def warning_line(stage: str, drop: Drop, share: float) -> str:
     decided = (f"decided by {drop.setting}={drop.value}" if drop.setting
-               else "no setting decides it (the data lack what the stage needs)")
+               else "decided by the data, not by a setting")
     return (f"warning: {stage} dropped {drop.dropped} of {drop.of} ({drop.share:.0%}) as "
             f"{drop.reason}, more than warn_drop_share={share:g}; {decided}")
 

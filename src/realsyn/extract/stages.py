@@ -142,7 +142,11 @@ class ExtractImagesStage(FilteringStage):
 
     def drop_settings(self, config) -> dict[str, tuple[str, Any]]:
         cfg = config.extract.images
-        return {"too_small": ("extract.images.min_side", cfg.min_side),
+        ingest = config.ingest
+        return {"unavailable": ("ingest.allow_paths_outside_root / ingest.fetch.enabled",
+                                f"{ingest.allow_paths_outside_root} / "
+                                f"{ingest.fetch.enabled}"),
+                "too_small": ("extract.images.min_side", cfg.min_side),
                 "aspect_ratio": ("extract.images.min_aspect/max_aspect",
                                  f"{cfg.min_aspect:.3g}/{cfg.max_aspect:.3g}"),
                 "too_many_pixels": ("extract.images.max_pixels", cfg.max_pixels)}
