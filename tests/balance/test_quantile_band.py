@@ -11,6 +11,7 @@ from realsyn.balance import band
 from realsyn.balance.stage import BalanceStage
 from realsyn.config import ConfigError, EncoderConfig, parse_config
 from realsyn.executors.local import LocalExecutor
+from realsyn.report.html import write_report
 
 PAPER_ENCODER = {"backend": "open_clip", "model": "EVA02-E-14-plus",
                  "pretrained": "laion2b_s9b_b144k"}
@@ -76,6 +77,13 @@ def test_default_band_keeps_the_papers_share_of_low_scores(make_context):
         pytest.approx(float((scores < low).mean())), pytest.approx(float((scores <= high).mean()))]
     assert report["band_settings"] == [["balance.low_quantile", 0.1],
                                        ["balance.high_quantile", 0.95]]
+    write_report(ctx.workspace)
+    page = ctx.workspace.read_bytes("report/index.html").decode()
+    shown = page[page.index('id="balance-band"'):].split("</p>")[0]
+    q_low, q_high = report["band_quantiles"]
+    assert f"cosines [{low:.4f}, {high:.4f}]" in shown
+    assert f"quantiles [{q_low:.3f}, {q_high:.3f}]" in shown
+    assert "balance.low_quantile=0.1" in shown
 
 
 def test_the_papers_cosine_band_by_one_setting(make_context):
