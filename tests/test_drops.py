@@ -72,3 +72,22 @@ def test_check_stores_a_stages_warnings_and_a_quiet_run_removes_them(tmp_path):
     assert stored["plain"][0]["share"] == 0.6 and set(stored) == {"plain", "other"}
     assert drops.check("plain", heavy, 0.6, workspace) == []  # 60% is not more than 60%
     assert set(workspace.read_json(drops.DROP_WARNINGS)) == {"other"}
+
+
+def test_ingest_counts_documents_images_words_and_files_each_against_its_own(tmp_path):
+    from realsyn.ingest.stage import IngestStage
+
+    # KiCad's manuals (Debian kicad-doc-en): the HTML reader removed every page's text
+    stats = {"records_in": 8, "files_in": 8, "documents_out": 0, "documents_dropped_empty": 8,
+             "words_removed_boilerplate_toc": 81486, "words_removed_style": 37448,
+             "images_out": 577, "images_ok": 220,
+             "images_failed_path_outside_input_root": 357, "texts_out": 0}
+    found = by_reason(IngestStage().drops(context(tmp_path), stats))
+    assert found["documents_dropped_empty"] == drops.Drop("documents_dropped_empty", 8, 8)
+    assert found["words_removed_boilerplate_toc"].of == 81486 + 37448
+    assert found["images_failed_path_outside_input_root"] == drops.Drop(
+        "images_failed_path_outside_input_root", 357, 577, "ingest.allow_paths_outside_root",
+        False)
+    assert [drop.reason for drop in drops.heavy(list(found.values()), 0.5)] == [
+        "documents_dropped_empty", "images_failed_path_outside_input_root",
+        "words_removed_boilerplate_toc"]

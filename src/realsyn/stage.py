@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from realsyn.config import RealsynConfig
-from realsyn.drops import Drop, counted_drops
+from realsyn.drops import DROPPED, Drop, counted_drops
 from realsyn.workspace import Workspace, add_counters
 
 GLOBAL_SHARD = "all"
@@ -94,7 +94,7 @@ class Stage:
     def drops(self, ctx: Context, stats: dict[str, Any]) -> list[Drop]:
         """What the stage dropped, by reason and out of which input, for the warning when a
         reason drops most of it (realsyn.drops); default: `dropped_*` of `records_in`."""
-        reasons = [key.removeprefix("dropped_") for key in stats if key.startswith("dropped_")]
+        reasons = [key.removeprefix(DROPPED) for key in stats if key.startswith(DROPPED)]
         of = {reason: int(stats.get(self.drop_input(reason), 0)) for reason in reasons}
         return counted_drops(stats, of, self.drop_settings(ctx.config))
 
