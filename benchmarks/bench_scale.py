@@ -56,7 +56,8 @@ import numpy as np
 import pyarrow as pa
 
 from realsyn import datasets
-from realsyn.config import RetrieveConfig, parse_config
+from realsyn.balance.sampling import default_n_clusters
+from realsyn.config import BalanceConfig, RetrieveConfig, parse_config
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
 from realsyn.retrieve.clustering import list_count
@@ -359,8 +360,15 @@ def scale_units(n: int, dim: int, shard_rows: int, lists: dict[str, int]) -> dic
     images = n // 4
     clusters = list_count(n, None, PAPER["sentences_per_cluster"], lists["lists_per_cluster"])
     return {**dedup_units(n, images, dim, shard_rows),
-            **work_units(n, images, dim, clusters, max(1, round(images / 168)),
+            **work_units(n, images, dim, clusters, balance_clusters(images),
                          lists["nprobe"], min(100_000, 64 * clusters))}
+
+
+def balance_clusters(images: int) -> int:
+    """The k-means clusters the balance stage makes of `images` at its defaults."""
+    defaults = BalanceConfig()
+    return default_n_clusters(images, defaults.images_per_cluster,
+                              defaults.cluster_floor_exponent)
 
 
 def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000,

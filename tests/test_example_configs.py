@@ -41,3 +41,4 @@ def test_production_config_is_the_papers_stack():
     assert config.extract.sentences.perplexity_scorer == "kenlm"
     assert config.executor.kind == "ray" and config.workspace.startswith("s3://")
     assert (config.balance.min_similarity, config.balance.max_similarity) == (0.51, 0.61)
+    assert config.balance.band_kind(encoder) == "cosines"

@@ -588,20 +588,52 @@ class GenerateConfig(Section):
 
 
 # ---------------------------------------------------------------- balancing (spec section 4)
+# The paper's band and cluster figures (spec section 4): 29.7M of 198M pairs dropped by the band,
+# 168.3M images in 1M clusters, t = 20 for RealSyn15M.
+PAPER_BAND = (0.51, 0.61)
+PAPER_IMAGES_PER_CLUSTER = 168
+PAPER_CAP = 20
+
+
+def is_paper_encoder(encoder: EncoderConfig) -> bool:
+    """The paper's encoder (EVA02-CLIP through open_clip), for which its cosine band was set."""
+    return encoder.backend == "open_clip" and encoder.model.upper().startswith("EVA02")
+
+
 class BalanceConfig(Section):
     score_text: Literal["text1", "syn_text", "mean"] = Field(
         default="text1", description="Text scored against the image; mean: of text1..3, syn_text.")
-    # The paper's band is for its encoder (EVA02-CLIP); other encoders have other cosine scales:
-    # choose from the score histogram in reports/balance.json (see README, "Balancing").
-    min_similarity: float = Field(default=0.51, ge=-1, le=1,
-                                  description="Drop pairs below (paper: 0.51, encoder-specific).")
-    max_similarity: float = Field(default=0.61, ge=-1, le=1,
-                                  description="Drop pairs above (paper: 0.61, encoder-specific).")
-    n_clusters: int | None = Field(default=None, ge=1,
-                                   description="None: derived from the number of images.")
-    images_per_cluster: int = Field(default=168, ge=1,
+    band: Literal["auto", "quantiles", "cosines"] = Field(
+        default="auto", description="quantiles: drop the run's own lowest `low_quantile` and "
+        "highest 1 - `high_quantile` of the scores (the same share for any encoder); cosines: "
+        "the absolute band [min_similarity, max_similarity] (the paper's [0.51, 0.61] is for "
+        "EVA02-CLIP cosines); auto: cosines for the paper's encoder (open_clip EVA02-*) or when "
+        "min/max_similarity differ from the paper's band, else quantiles.")
+    low_quantile: float = Field(
+        default=0.10, ge=0, lt=1, description="quantiles band: the share of the scores dropped "
+        "below (realsyn's split of the paper's 15%: 10% low, mostly mismatched texts).")
+    high_quantile: float = Field(
+        default=0.95, gt=0, le=1, description="quantiles band: scores above this quantile are "
+        "dropped (0.95: the top 5%, often text rendered in the image).")
+    min_similarity: float = Field(default=PAPER_BAND[0], ge=-1, le=1, description=(
+        "cosines band: drop pairs below (paper: 0.51, for EVA02-CLIP cosines)."))
+    max_similarity: float = Field(default=PAPER_BAND[1], ge=-1, le=1, description=(
+        "cosines band: drop pairs above (paper: 0.61, for EVA02-CLIP cosines)."))
+    n_clusters: int | None = Field(default=None, ge=1, description=(
+        "None: the larger of n / images_per_cluster and n ** cluster_floor_exponent, for n "
+        "images in the band."))
+    images_per_cluster: int = Field(default=PAPER_IMAGES_PER_CLUSTER, ge=1,
                                     description="Paper: 168.3M images / 1M clusters.")
-    cap: int = Field(default=20, ge=1, description="Per-cluster cap t (20/35/180 in the paper).")
+    cluster_floor_exponent: float = Field(
+        default=0.5, ge=0, le=1, description="At least n ** this clusters (0.5: sqrt(n)), so a "
+        "corpus of a few hundred images gets several; above about 28k images the paper's ratio "
+        "is larger and decides. 0: the paper's ratio alone.")
+    cap: int | None = Field(default=None, ge=1, description=(
+        "Per-cluster cap t (20/35/180 in the paper). None: auto_cap, lowered to the mean "
+        "cluster size (rounded down) where clusters are smaller, so the cap still trims the "
+        "clusters above the mean."))
+    auto_cap: int = Field(default=PAPER_CAP, ge=1, description=(
+        "The derived cap at the paper's scale (its RealSyn15M t = 20); used when cap is None."))
     target: int | None = Field(default=None, ge=1,
                                description="Target size; overrides cap with the largest fit.")
     fill_target: bool = Field(
@@ -622,7 +654,17 @@ class BalanceConfig(Section):
     def _band(self) -> BalanceConfig:
         if self.min_similarity > self.max_similarity:
             raise ValueError("min_similarity must not exceed max_similarity")
+        if self.low_quantile >= self.high_quantile:
+            raise ValueError(f"balance.low_quantile ({self.low_quantile}) must be below "
+                             f"balance.high_quantile ({self.high_quantile})")
         return self
+
+    def band_kind(self, encoder: EncoderConfig) -> Literal["quantiles", "cosines"]:
+        """The band `auto` stands for with this encoder."""
+        if self.band != "auto":
+            return self.band
+        changed = (self.min_similarity, self.max_similarity) != PAPER_BAND
+        return "cosines" if changed or is_paper_encoder(encoder) else "quantiles"
 
 
 class WriteConfig(Section):
@@ -658,6 +700,10 @@ class RealsynConfig(Section):
     generate: GenerateConfig = GenerateConfig()
     balance: BalanceConfig = BalanceConfig()
     write: WriteConfig = WriteConfig()
+    warn_drop_share: float = Field(
+        default=0.5, gt=0, le=1, description="Warn (one line, and in the report) when one drop "
+        "reason of a stage removes more than this share of the stage's input, naming the "
+        "setting that decided it.")
 
     _workspace = field_validator("workspace")(check_location)
 

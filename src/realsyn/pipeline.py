@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from realsyn import drops
 from realsyn.commit import recover, state_path
 from realsyn.config import RealsynConfig, StageSpec, dump_config
 from realsyn.executors.base import Executor, stage_fingerprint
@@ -216,6 +217,10 @@ class Pipeline:
                 summary = stage.summary(ctx, stats)
                 elapsed = log.stage_finished(stage.name, started, stats, summary)
                 report(f"[{stage.name}] ({elapsed:.1f} s) {summary}")
+                for line in drops.check(stage.name, stage.drops(ctx, stats),
+                                        config.warn_drop_share, workspace):
+                    report(line)
+                    log.logger.warning(line)
                 text = stage.closing_report(ctx)
                 if text:
                     closing[type(stage).closing_report] = text

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from realsyn.config import RealsynConfig
+from realsyn.drops import DROPPED, Drop, counted_drops
 from realsyn.workspace import Workspace, add_counters
 
 GLOBAL_SHARD = "all"
@@ -85,6 +86,21 @@ class Stage:
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         """A few human lines about the finished stage, printed by the CLI."""
         return ", ".join(f"{key}={value}" for key, value in stats.items())
+
+    def drop_settings(self, config: RealsynConfig) -> dict[str, tuple[str, Any]]:
+        """The setting that decides each drop reason: reason -> (dotted field, value)."""
+        return {}
+
+    def drops(self, ctx: Context, stats: dict[str, Any]) -> list[Drop]:
+        """What the stage dropped, by reason and out of which input, for the warning when a
+        reason drops most of it (realsyn.drops); default: `dropped_*` of `records_in`."""
+        reasons = [key.removeprefix(DROPPED) for key in stats if key.startswith(DROPPED)]
+        of = {reason: int(stats.get(self.drop_input(reason), 0)) for reason in reasons}
+        return counted_drops(stats, of, self.drop_settings(ctx.config))
+
+    def drop_input(self, reason: str) -> str:
+        """The stats key counting the input that drop reason `reason` removes records from."""
+        return RECORDS
 
     def closing_report(self, ctx: Context) -> str | None:
         """Text printed once after a run in which this stage ran (the same text from several

@@ -66,7 +66,7 @@ def test_everything_outside_band_gives_empty_output(make_context):
 
 
 def test_zero_embedding_counts_as_missing(make_context):
-    ctx = make_context({"n_clusters": 2, "cap": 100})
+    ctx = make_context({"band": "cosines", "n_clusters": 2, "cap": 100})
     vectors, _ = grouped_vectors([10, 10])
     vectors[3] = 0  # what `embed` writes for an undecodable image
     ids, scores = build(ctx, vectors=vectors)
@@ -171,8 +171,8 @@ def test_kept_set_is_the_single_process_rule(make_context, partitions, workers):
     seeded hash of the image id (`sampling.balance_clusters` with those rank keys)."""
     from realsyn.partitioning import stable_hashes
 
-    ctx = make_context({"n_clusters": 5, "target": 33, "fill_target": True, "seed": 4,
-                        "partitions": partitions})
+    ctx = make_context({"band": "cosines", "n_clusters": 5, "target": 33, "fill_target": True,
+                        "seed": 4, "partitions": partitions})
     ids, scores = build(ctx)
     stats = LocalExecutor(workers).run(BalanceStage(), ctx)
     band_rows = np.flatnonzero((scores >= 0.51) & (scores <= 0.61))

@@ -44,9 +44,25 @@ def score_histogram(scores: np.ndarray, width: float = 0.02) -> list[tuple[float
 
 
 # ---------------------------------------------------------------- 2. clusters
-def default_n_clusters(n_images: int, images_per_cluster: int) -> int:
-    """The paper's ratio (168.3M images / 1M clusters), at least 1, at most one per image."""
-    return clustering.default_n_clusters(n_images, images_per_cluster)
+def default_n_clusters(n_images: int, images_per_cluster: int,
+                       floor_exponent: float = 0.0) -> int:
+    """The paper's ratio (168.3M images / 1M clusters), but at least n ** floor_exponent
+    (sqrt(n) at 0.5: a few hundred images make one or two paper-sized clusters, where the cap
+    could only cut everything or nothing); at least 1, at most one per image."""
+    paper = clustering.default_n_clusters(n_images, images_per_cluster)
+    floor = math.ceil(n_images ** floor_exponent) if n_images > 0 and floor_exponent else 1
+    return int(min(max(paper, floor), max(n_images, 1)))
+
+
+def auto_cap(sizes: np.ndarray, paper_cap: int) -> int:
+    """The paper's t, lowered to the mean cluster size (rounded down, at least 1) where the
+    clusters are smaller: the largest cluster is above the mean unless all are equal, so the
+    cap trims the largest clusters at any scale."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    sizes = sizes[sizes > 0]
+    if not len(sizes):
+        return paper_cap
+    return int(max(1, min(paper_cap, int(sizes.sum()) // len(sizes))))
 
 
 def cluster_images(embeddings: np.ndarray, n_clusters: int, iterations: int, seed: int,

@@ -13,7 +13,10 @@ It runs as steps of parallel tasks, none holding a whole dataset (tasks in brack
     locate   [image shard]      (image_id -> shard, row) partitioned by a hash of the image id
     request  [generated shard]  the image ids each generated row needs, partitioned alike
     join     [partition]        each request joined with its image's place -> per generated shard
-    score    [generated shard]  embeddings, similarity, band (counted drops)
+    score    [generated shard]  embeddings, similarity; fine counts of the scores
+    band     [one]              the band's cosines: as configured, or the quantiles of the
+                                run's scores summed from the counts (`band.resolve_band`)
+    cut      [generated shard]  the band applied (counted drops)
     train    [one]              image k-means centres on a bounded seeded sample of the band
     assign   [generated shard]  cluster of each band row -> members partitioned by cluster range,
                                 per-shard cluster counts
@@ -38,7 +41,9 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.balance import sampling
+from realsyn.balance.band import band_quantiles, fine_counts, resolve_band
 from realsyn.config import BalanceConfig
+from realsyn.drops import Drop, counted_drops
 from realsyn.partitioning import MB, hash_partitions, partitions_for, stable_hashes
 from realsyn.retrieve import clustering
 from realsyn.retrieve.candidates import rank_within
@@ -57,6 +62,7 @@ LOCATED = f"{SCRATCH}/located"  # (generated row, image shard, row), per generat
 MEMBERS = f"{SCRATCH}/members"  # (cluster, rank key, generated shard, row), by cluster range
 KEPT = f"{SCRATCH}/kept"  # kept generated rows, per generated shard
 PLAN = f"{SCRATCH}/plan.json"
+BAND = f"{SCRATCH}/band.json"  # the band applied: kind, cosines, deciding settings
 # Bytes of an image id and its place in a join partition (ids, shard names, rows).
 PLACE_ROW_BYTES = 128
 # Bytes of a cluster member in a select partition (cluster, key, shard, row).
@@ -134,7 +140,7 @@ class BalanceStage(SteppedStage):
     description = "Similarity band, image k-means and per-cluster cap (spec section 4)."
 
     config_paths = ("balance", "embed.encoder")
-    version = "2"
+    version = "3"
 
     def __init__(self, encoder: Any = None, generated: str = INPUT, images: str = IMAGES,
                  output: str = OUTPUT):
@@ -155,6 +161,8 @@ class BalanceStage(SteppedStage):
                 Step("request", self.generated_shards, self.request),
                 Step("join", self.join_partitions, self.join),
                 Step("score", self.generated_shards, self.score),
+                Step("band", self.single, self.resolve_band),
+                Step("cut", self.generated_shards, self.cut),
                 Step("train", self.single, self.train),
                 Step("assign", self.generated_shards, self.assign),
                 Step("plan", self.single, self.plan),
@@ -280,25 +288,47 @@ class BalanceStage(SteppedStage):
             self.encoder = load_text_encoder(ctx)
         scores = similarity(config, table, images, TextScorer(
             self.encoder, ctx.config.embed.text_batch_size)) if len(rows) else np.zeros(0)
-        scored = np.isfinite(scores)
-        in_band = sampling.band_mask(scores, config.min_similarity, config.max_similarity)
         workspace.write_parquet(f"{SCRATCH}/scored/{shard}.parquet", pa.table({
             "row": pa.array(rows, pa.int64()), "score": pa.array(scores, pa.float64()),
-            "band": pa.array(in_band), "image_index": located.column("image_index"),
+            "image_index": located.column("image_index"),
             "image_row": located.column("image_row")}))
-        workspace.write_json(f"{SCRATCH}/examples/{shard}.json", {
-            "histogram": sampling.score_histogram(scores),
-            "dropped": dropped_examples(table, scores, in_band, np.flatnonzero(in_band),
-                                        config)})
+        workspace.write_npy(f"{SCRATCH}/score_counts/{shard}.npy", fine_counts(scores))
         n = workspace.shard_rows(self.generated, shard)
         return {RECORDS: n, "dropped_no_embedding": n - len(rows),
-                "dropped_no_score": int((~scored).sum()),
-                "dropped_below_band": int((scored & (scores < config.min_similarity)).sum()),
-                "dropped_above_band": int((scored & (scores > config.max_similarity)).sum())}
+                "dropped_no_score": int((~np.isfinite(scores)).sum())}
+
+    def resolve_band(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """The band's cosines, from the config or from the quantiles of every shard's scores."""
+        counts = sum(ctx.workspace.read_npy(f"{SCRATCH}/score_counts/{name}.npy")
+                     for name in self.generated_shards(ctx))
+        ctx.workspace.write_json(BAND, resolve_band(ctx.config.balance,
+                                                    ctx.config.embed.encoder, counts))
+        return {}
+
+    def cut(self, ctx: Context, shard: str) -> dict[str, Any]:
+        """The band applied to one shard's scores: the rows inside, the counted drops and
+        their first examples."""
+        workspace = ctx.workspace
+        band = workspace.read_json(BAND)
+        scored = workspace.read_parquet(f"{SCRATCH}/scored/{shard}.parquet")
+        scores = np.asarray(scored.column("score"), dtype=np.float64)
+        in_band = sampling.band_mask(scores, band["low"], band["high"])
+        workspace.write_parquet(f"{SCRATCH}/in_band/{shard}.parquet",
+                                scored.filter(pa.array(in_band)))
+        ids = workspace.read_table(self.generated, shard, columns=["image_id"]).take(
+            scored.column("row"))
+        workspace.write_json(f"{SCRATCH}/examples/{shard}.json", {
+            "histogram": sampling.score_histogram(scores),
+            "dropped": dropped_examples(ids, scores, band["low"], band["high"])})
+        finite = np.isfinite(scores)
+        with np.errstate(invalid="ignore"):
+            return {"scored": int(finite.sum()),
+                    "dropped_below_band": int((finite & (scores < band["low"])).sum()),
+                    "dropped_above_band": int((finite & (scores > band["high"])).sum())}
 
     def band(self, ctx: Context, shard: str) -> pa.Table:
-        scored = ctx.workspace.read_parquet(f"{SCRATCH}/scored/{shard}.parquet")
-        return scored.filter(scored.column("band"))
+        """One shard's rows inside the band (row, score, image_index, image_row)."""
+        return ctx.workspace.read_parquet(f"{SCRATCH}/in_band/{shard}.parquet")
 
     # ------------------------------------------------------------------ clusters
     def train(self, ctx: Context, shard: str) -> dict[str, Any]:
@@ -311,7 +341,7 @@ class BalanceStage(SteppedStage):
         plan: dict[str, Any] = {"n_band": n, "n_clusters": 0, "partitions": 0}
         if n:
             n_clusters = config.n_clusters or sampling.default_n_clusters(
-                n, config.images_per_cluster)
+                n, config.images_per_cluster, config.cluster_floor_exponent)
             n_clusters = max(1, min(n_clusters, n))
             size = clustering.training_sample_size(n, n_clusters,
                                                    config.training_points_per_cluster,
@@ -369,14 +399,15 @@ class BalanceStage(SteppedStage):
         sizes = np.zeros(plan["n_clusters"], np.int64)
         for name in self.generated_shards(ctx):
             sizes += workspace.read_npy(f"{SCRATCH}/counts/{name}.npy")
-        cap, extra, caps = sampling.plan_caps(sizes, config.cap, config.target,
+        cap = config.cap or sampling.auto_cap(sizes, config.auto_cap)
+        cap, extra, caps = sampling.plan_caps(sizes, cap, config.target,
                                               config.fill_target,
                                               np.random.default_rng(config.seed))
         workspace.write_npy(f"{SCRATCH}/caps.npy", caps)
         before = sampling.size_distribution(sizes)
         after = sampling.size_distribution(np.minimum(sizes, caps))
         workspace.write_json(PLAN, {**plan, "cap": cap, "extra": extra, "before": before,
-                                    "after": after})
+                                    "after": after, "cap_setting": cap_setting(config)})
         return {"clusters": int(before.get("clusters", 0)), "cap_t": cap, "cap_extra": extra,
                 "entropy_before": before["entropy_bits"], "entropy_after": after["entropy_bits"]}
 
@@ -441,12 +472,20 @@ class BalanceStage(SteppedStage):
                             *workspace.read_json(f"{SCRATCH}/capped/{name}.json")]:
                 examples[example["reason"]].append(example)
         stats = workspace.committed.merge_stats(self.name)
+        band = workspace.read_json(BAND)
         workspace.write_json(REPORT, {
             "score_text": config.score_text,
-            "band": [config.min_similarity, config.max_similarity],
+            "band": [band["low"], band["high"]],
+            "band_kind": band["kind"],
+            # where the band's edges fall in this run's scores: [share below, share <= upper]
+            "band_quantiles": band_quantiles(stats.get("dropped_below_band", 0),
+                                             stats.get("dropped_above_band", 0),
+                                             stats.get("scored", 0)),
+            "band_settings": [band["low_setting"], band["high_setting"]],
             "score_histogram": sorted(histogram.items()),
             "kmeans_clusters": plan["n_clusters"],
             "cap_t": plan["cap"], "cap_extra": plan["extra"], "target": config.target,
+            "cap_setting": plan.get("cap_setting"),
             "seed": config.seed,
             "clusters_before": plan["before"], "clusters_after": plan["after"],
             "stats": stats,
@@ -454,10 +493,31 @@ class BalanceStage(SteppedStage):
                                  for example in examples[reason][:EXAMPLES_PER_REASON]]})
         return {}
 
+    def drops(self, ctx: Context, stats: dict[str, Any]) -> list[Drop]:
+        """The band's drops out of the stage's input; the cap's out of the rows in the band."""
+        band = ctx.workspace.read_json(BAND, default={})
+        settings = {"below_band": tuple(band.get("low_setting") or (None, None)),
+                    "above_band": tuple(band.get("high_setting") or (None, None)),
+                    "no_score": ("balance.score_text", ctx.config.balance.score_text)}
+        drops = counted_drops({k: v for k, v in stats.items() if k != "dropped_cluster_cap"},
+                              stats.get(RECORDS, 0), settings)
+        in_band = (stats.get("scored", 0) - stats.get("dropped_below_band", 0)
+                   - stats.get("dropped_above_band", 0))
+        setting, value = cap_setting(ctx.config.balance)
+        if stats.get("dropped_cluster_cap"):
+            drops.append(Drop("cluster_cap", int(stats["dropped_cluster_cap"]), in_band,
+                              setting, value if setting != CAP_DERIVED else stats.get("cap_t")))
+        return drops
+
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         config = ctx.config.balance
+        band = ctx.workspace.read_json(BAND, default={"kind": "?", "low": None, "high": None})
+        quantiles = band_quantiles(stats.get("dropped_below_band", 0),
+                                   stats.get("dropped_above_band", 0), stats.get("scored", 0))
+        shown = ", ".join("?" if q is None else f"{q:.3f}" for q in quantiles)
+        edges = ", ".join("?" if e is None else f"{e:.4f}" for e in (band["low"], band["high"]))
         return (f"kept {stats.get('records_out', 0)} of {stats.get(RECORDS, 0)} images; band "
-                f"[{config.min_similarity}, {config.max_similarity}] on {config.score_text} "
+                f"({band['kind']}) [{edges}] = quantiles [{shown}] on {config.score_text} "
                 f"dropped {stats.get('dropped_below_band', 0)} below, "
                 f"{stats.get('dropped_above_band', 0)} above; cap t={stats.get('cap_t')} over "
                 f"{stats.get('clusters', 0)} clusters dropped {stats.get('dropped_cluster_cap', 0)}"
@@ -466,16 +526,26 @@ class BalanceStage(SteppedStage):
                 f"{ctx.workspace.path(REPORT)}")
 
 
-def dropped_examples(table: pa.Table, scores: np.ndarray, in_band: np.ndarray,
-                     kept: np.ndarray, config: BalanceConfig,
+def dropped_examples(table: pa.Table, scores: np.ndarray, low: float, high: float,
                      per_reason: int = EXAMPLES_PER_REASON) -> list[dict]:
-    """The first few dropped rows of each reason (image_id, reason, score), for the report."""
-    capped = in_band.copy()
-    capped[kept] = False
-    reasons = {"below_band": scores < config.min_similarity,
-               "above_band": scores > config.max_similarity,
-               "no_score": ~np.isfinite(scores), "cluster_cap": capped}
+    """The first few rows the band dropped, per reason (image_id, reason, score), for the
+    report; `table` holds the scored rows' image_id."""
+    with np.errstate(invalid="ignore"):
+        reasons = {"below_band": scores < low, "above_band": scores > high,
+                   "no_score": ~np.isfinite(scores)}
     ids = table.column("image_id").to_pylist()
     return [{"image_id": ids[row], "reason": reason,
              "score": float(scores[row]) if np.isfinite(scores[row]) else None}
             for reason, mask in reasons.items() for row in np.flatnonzero(mask)[:per_reason]]
+
+
+CAP_DERIVED = "balance.auto_cap (lowered to the mean cluster size)"
+
+
+def cap_setting(config: BalanceConfig) -> tuple[str, Any]:
+    """The setting that decides t: the target, the cap, or the derived cap."""
+    if config.target is not None:
+        return "balance.target", config.target
+    if config.cap is not None:
+        return "balance.cap", config.cap
+    return CAP_DERIVED, config.auto_cap

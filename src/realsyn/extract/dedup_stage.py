@@ -76,6 +76,15 @@ class DedupStage(FunnelStage):
                 Step("groups", self.group_tasks, self.groups),
                 Step("filter", self.shard_tasks, self.filter)]
 
+    def drop_input(self, reason: str) -> str:
+        return "images_in" if reason == "perceptual_duplicate" else "sentences_in"
+
+    def drop_settings(self, config) -> dict[str, tuple[str, Any]]:
+        return {"perceptual_duplicate": ("extract.images.phash_max_distance",
+                                         config.extract.images.phash_max_distance),
+                "near_duplicate": ("extract.sentences.minhash_threshold",
+                                   config.extract.sentences.minhash_threshold)}
+
     # ------------------------------------------------------------ layout
     def _folder(self, name: str) -> str:
         return scratch(self.name, name)

@@ -74,6 +74,15 @@ class SemanticDedupStage(FunnelStage):
                  sentences_out: str = datasets.SENTENCES_FINAL) -> None:
         super().__init__(images, sentences, images_out, sentences_out)
 
+    def drop_input(self, reason: str) -> str:
+        return "images_in" if reason.startswith("images_") else "sentences_in"
+
+    def drop_settings(self, config) -> dict[str, tuple[str, Any]]:
+        return {"images_semantic_duplicate": ("extract.images.semantic_dedup_threshold",
+                                              config.extract.images.semantic_dedup_threshold),
+                "sentences_paraphrase": ("extract.sentences.paraphrase_threshold",
+                                         config.extract.sentences.paraphrase_threshold)}
+
     def reads(self, config) -> list[str]:
         return [location for name in (self.images, self.sentences)
                 for location in (datasets.dataset(name), datasets.array(name))]

@@ -140,6 +140,17 @@ class ExtractImagesStage(FilteringStage):
         self.write_excluded(ctx, shard, excluded, EXCLUDED_IMAGE_SCHEMA)
         return dict(stats)
 
+    def drop_settings(self, config) -> dict[str, tuple[str, Any]]:
+        cfg = config.extract.images
+        ingest = config.ingest
+        return {"unavailable": ("ingest.allow_paths_outside_root / ingest.fetch.enabled",
+                                f"{ingest.allow_paths_outside_root} / "
+                                f"{ingest.fetch.enabled}"),
+                "too_small": ("extract.images.min_side", cfg.min_side),
+                "aspect_ratio": ("extract.images.min_aspect/max_aspect",
+                                 f"{cfg.min_aspect:.3g}/{cfg.max_aspect:.3g}"),
+                "too_many_pixels": ("extract.images.max_pixels", cfg.max_pixels)}
+
 
 # ---------------------------------------------------------------- sentences
 class ExtractSentencesStage(FilteringStage):
@@ -201,6 +212,17 @@ class ExtractSentencesStage(FilteringStage):
                                          for record, reason in rejected],
                             EXCLUDED_SENTENCE_SCHEMA)
         return dict(stats)
+
+    def drop_input(self, reason: str) -> str:
+        return "sentences_extracted"  # the filters judge sentences; records_in counts texts
+
+    def drop_settings(self, config) -> dict[str, tuple[str, Any]]:
+        cfg = config.extract.sentences
+        return {reason: (f"extract.sentences.{name}", getattr(cfg, name)) for reason, name in (
+            ("too_few_words", "min_words"), ("too_many_words", "max_words"),
+            ("low_complexity", "min_complexity"), ("no_action", "require_action"),
+            ("low_entropy", "min_entropy"), ("low_perplexity", "min_perplexity"),
+            ("high_perplexity", "max_perplexity"))}
 
     def finalize(self, ctx: Context, stats: dict[str, Any]) -> None:
         from realsyn.models.perplexity import scorer_identity

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from realsyn import datasets
+from realsyn.drops import Drop
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.ingest.fetch import Fetcher
 from realsyn.ingest.html import VISIBLE_WORDS_REMOVED, read_html, word_count
@@ -324,6 +325,33 @@ class IngestStage(Stage):
             return None, "pending" if options.fetch.enabled else "not_fetched"
         return None, {"none": "no_source", "invalid": "invalid_url"}.get(kind,
                                                                       "unsupported_scheme")
+
+    def drops(self, ctx: Context, stats: dict[str, Any]) -> list[Drop]:
+        """Ingest's losses, each against its own unit: documents left empty, images it could
+        not read (of those referenced), page words removed as boilerplate, unreadable files."""
+        options = ctx.config.ingest
+        inputs = {"documents_dropped_empty": stats.get("documents_out", 0)
+                  + stats.get("documents_dropped_empty", 0),
+                  "images_failed_": stats.get("images_out", 0),
+                  "words_removed_": stats.get("words_kept", 0) + sum(
+                      v for k, v in stats.items() if k.startswith("words_removed_")),
+                  "files_failed_": stats.get("files_in", 0)}
+        settings = {
+            "images_failed_path_outside_input_root": ("ingest.allow_paths_outside_root",
+                                                      options.allow_paths_outside_root),
+            "images_failed_not_fetched": ("ingest.fetch.enabled", options.fetch.enabled),
+            "images_failed_too_large": ("ingest.max_image_bytes", options.max_image_bytes),
+            "images_failed_too_many_pixels": ("ingest.max_image_pixels",
+                                              options.max_image_pixels),
+            "files_failed_too_large": ("ingest.max_document_bytes",
+                                       options.max_document_bytes)}
+        found = []
+        for key, value in sorted(stats.items()):
+            unit = next((name for name in inputs if key.startswith(name)), None)
+            if unit is not None and value:
+                found.append(Drop(key, int(value), int(inputs[unit]), *settings.get(
+                    key, (None, None))))
+        return found
 
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         failed = {k[len("images_failed_"):]: v for k, v in stats.items()

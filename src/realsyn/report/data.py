@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from realsyn.drops import DROP_WARNINGS
 from realsyn.extract.funnel import IMAGE_STEPS, SENTENCE_STEPS
 from realsyn.extract.sentences import QUALITY_REASONS, SEMANTIC_REASONS
 from realsyn.generate.fusion import parse_tags
@@ -239,6 +240,7 @@ def collect(workspace: Workspace, limit: int = 48) -> dict[str, Any]:
         "funnel": funnel,
         "funnel_steps": funnel_steps(funnel) if funnel else None,
         "balance": balance,
+        "drop_warnings": workspace.read_json(DROP_WARNINGS),
         "timings": stage_timings(workspace),
         "retrieval": retrieval_stats(retrieved),
         "generation": generation_stats(generated, workspace.stage_stats("generate")),

@@ -109,11 +109,19 @@ def _thresholds(config: RealsynConfig) -> list[tuple[str, Any]]:
         ("retrieve.n_clusters / sentences_per_cluster",
          f"{retrieve.n_clusters or 'derived'} / {retrieve.sentences_per_cluster}"),
         ("balance.score_text", balance.score_text),
-        ("balance.min/max_similarity", f"{balance.min_similarity} / {balance.max_similarity}"),
+        _band_row(config),
         ("balance.images_per_cluster, cap", f"{balance.images_per_cluster}, "
-                                             f"{balance.target or balance.cap}"
+                                             f"{balance.target or balance.cap or 'derived'}"
                                              + (" (target)" if balance.target else "")),
     ]
+
+
+def _band_row(config: RealsynConfig) -> tuple[str, Any]:
+    balance = config.balance
+    if balance.band_kind(config.embed.encoder) == "cosines":
+        return "balance.min/max_similarity", f"{balance.min_similarity} / {balance.max_similarity}"
+    return ("balance.low/high_quantile",
+            f"{balance.low_quantile} / {balance.high_quantile} (of the run's scores)")
 
 
 def _funnel_lines(funnel: dict[str, Any]) -> list[str]:
