@@ -188,12 +188,35 @@ def config_show(config: ConfigPath, settings: Settings = None) -> None:
 @config_app.command("check")
 def config_check(config: ConfigPath, settings: Settings = None) -> None:
     """Validate a config; exit 2 with the offending fields if it is invalid."""
-    resolved = _load(config, _overrides(settings))
+    _check_stages(config, _load(config, _overrides(settings)))
+    typer.echo(f"{config}: ok")
+
+
+def _check_stages(path: Path, resolved) -> None:
     try:
         Pipeline.from_config(resolved).select(resolved)  # names known only to the pipeline
     except (UnknownStageError, WiringError, PluginError) as error:
-        _fail(f"invalid config {config}:\n  stages: {error}")
-    typer.echo(f"{config}: ok")
+        _fail(f"invalid config {path}:\n  stages: {error}")
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="Folder, file or glob of your documents.")],
+         output: Annotated[Path, typer.Option(
+             "--output", "-o", help="Where to write the config (its workspace goes beside it).")
+         ] = Path("realsyn.yaml"),
+         force: Annotated[bool, typer.Option(
+             "--force", help="Overwrite an existing config.")] = False) -> None:
+    """Write a starting config for the documents under PATH, detecting their formats."""
+    from realsyn.ingest.sources import InputError
+    from realsyn.starter import describe, write_config
+    if output.exists() and not force:
+        _fail(f"{output} exists; pass --force to overwrite it")
+    try:
+        found, example, resolved = write_config(path, output)
+    except (InputError, ConfigError) as error:
+        _fail(str(error))
+    _check_stages(output, resolved)
+    typer.echo(describe(found, example, output))
 
 
 @app.command()
