@@ -252,9 +252,9 @@ def train(
         help="open_clip model name, or the path of a model-config JSON.")] = "ViT-B-32",
     pretrained: Annotated[str | None, typer.Option(
         help="open_clip pretrained tag or checkpoint to start from.")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 1,
-    batch_size: Annotated[int, typer.Option(min=1)] = 256,
-    lr: Annotated[float, typer.Option(min=0)] = 5e-4,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training shards.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per training step.")] = 256,
+    lr: Annotated[float, typer.Option(min=0, help="Peak learning rate (AdamW).")] = 5e-4,
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up steps.")] = 100,
     val_shards: Annotated[int, typer.Option(
         min=0, help="Last shards held out for open_clip's evaluation (0: none).")] = 1,
@@ -339,7 +339,8 @@ def eval_command(
                       ] = None,
     precision: Annotated[str | None, typer.Option(
         help="amp | fp32 (default: amp on cuda, fp32 on the CPU).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Images per encoder batch.")] = 64,
     workers: Annotated[int, typer.Option(min=0, help="Data loader workers.")] = 0,
     settings: Settings = None,
 ) -> None:
@@ -368,7 +369,7 @@ def ablate(
     epochs: Annotated[int | None, typer.Option(min=1, help="Default: 32 GPU, 4 CPU.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Default: 256 GPU, 8 CPU.")
                           ] = None,
-    lr: Annotated[float, typer.Option(min=0)] = 5e-4,
+    lr: Annotated[float, typer.Option(min=0, help="Peak learning rate of every run.")] = 5e-4,
     warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up steps.")] = None,
     val_shards: Annotated[int, typer.Option(
         min=1, help="Last shards held out (text1) to score every run on.")] = 1,
