@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from chromium import launch_chromium
 from realsyn.report.html import write_report
@@ -70,4 +71,13 @@ def test_report_renders_in_chromium(browser, finished_workspace):
     page.screenshot(path=str(screenshot), full_page=True)
     print(f"screenshot: {screenshot}")
     assert screenshot.stat().st_size > 50_000
+    # The README's picture (docs/images/report.png is a copy): the first screen of the page,
+    # halved and reduced to a palette so that it stays small in the repository.
+    top = ARTIFACTS / "report-top.png"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(top))
+    with Image.open(top) as shot:
+        small = shot.convert("RGB").resize((shot.width // 2, shot.height // 2), Image.LANCZOS)
+        small.quantize(colors=128).save(top, optimize=True)
+    assert 10_000 < top.stat().st_size < 250_000
     page.close()
