@@ -449,10 +449,28 @@ class RetrieveConfig(Section):
         "image's best one is probed only while its estimated best score is within this cosine "
         "of the best list's (up to nprobe lists). None (default; on real photos it found less "
         "than a fixed nprobe at the same cost, README): always nprobe lists.")
+    exact_search_max_products: int = Field(
+        default=1_000_000, ge=0, description="Corpora of at most this many image x sentence "
+        "products are searched exactly (every list probed, whatever the routing): exact search "
+        "costs less there than routing errors do (a 23-image corpus routed by the fallback found "
+        "6 of 23 exact top-3s). The default covers the demo (79 x 998) and a few hundred "
+        "thousand products. 0: never (the paper's routed search on every corpus).")
+    routing_fallback_images: int = Field(
+        default=200, ge=0, description="learned routing that cannot be fitted (too few usable "
+        "fit images) probes the share min(1, this / images) of the lists, at least nprobe: "
+        "every list, so exact search, when the corpus has at most this many images (it then "
+        "costs no more than the audit's exact search of as many images). 0: the paper's "
+        "routing with nprobe lists (the fallback before this field).")
     audit_queries: int = Field(
         default=200, ge=0, description="Images (a seeded sample, apart from the fit sample) "
         "also searched exactly: their score ratio and recall@k are written to the stats and "
         "report/retrieve.json. 0: no audit.")
+    audit_recall_warning: float = Field(
+        default=0.85, ge=0, le=1, description="The stats, the command and the report warn "
+        "when the audit's recall@k against exact search is below this.")
+    text1_share_warning: float = Field(
+        default=0.05, ge=0, le=1, description="The stats, the command and the report warn "
+        "when one sentence is text1 of more than this share of the images (a hub sentence).")
     max_uses_per_sentence: int | None = Field(
         default=None, ge=1, description="At most this many images get one sentence (in any "
         "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")

@@ -17,6 +17,7 @@ from realsyn.workspace import Workspace
 
 def _run(tmp_path, name, stage, retrieve, workers=1):
     root = tmp_path / name
+    retrieve = {"exact_search_max_products": 0, **retrieve}  # routed unless asked
     config = parse_config({"workspace": str(root), "retrieve": retrieve,
                            "executor": {"workers": workers}})
     ctx = Context(config=config, workspace=Workspace(str(root)))

@@ -66,7 +66,14 @@ from realsyn.retrieve.lists import (
     scratch,
     vectors_column,
 )
-from realsyn.retrieve.queries import QuerySource, router_from_maxima, sample_rows
+from realsyn.retrieve.queries import (
+    QuerySource,
+    exact_is_cheap,
+    exact_router,
+    router_from_maxima,
+    routing_stats,
+    sample_rows,
+)
 from realsyn.retrieve.routing import LEARNED, PAPER, Router, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Step, SteppedStage
@@ -217,6 +224,7 @@ class RetrieveStage(SteppedStage):
                                     ctx.config.executor.task_memory_mb * MB)
             meta.update(n_clusters=len(centroids), dim=dim,
                         training_points=built["training_points"],
+                        exact=exact_is_cheap(int(sum(image_rows)), n, config),
                         partitions=min(len(centroids), config.partitions or wanted))
             workspace.write_npy(CENTROIDS, centroids)
             stats = {"clusters": len(centroids)}
@@ -283,6 +291,8 @@ class RetrieveStage(SteppedStage):
     def fit(self, ctx: Context, shard: str) -> dict[str, Any]:
         """Learned routing, one partition: each fit image's best score in each of its lists."""
         workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        if meta.get("exact"):
+            return {}  # searched exactly: nothing to fit
         index, _, _ = partition_index(workspace, meta, int(shard))
         images, keys = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"], np.int64))
         maxima = (HierarchicalSearcher(index).cluster_maxima(
@@ -297,8 +307,11 @@ class RetrieveStage(SteppedStage):
         if not meta["n_clusters"]:
             return {}
         centroids = workspace.read_npy(CENTROIDS)
-        if config.routing == PAPER:
-            router, stats = paper_router(centroids), {"routing_learned": 0}
+        if meta.get("exact"):
+            router, stats = exact_router(centroids)
+        elif config.routing == PAPER:
+            router, stats = paper_router(centroids), {
+                "routing_learned": 0, "lists_probed": min(config.lists_probed, len(centroids))}
         else:
             started = time.perf_counter()
             images, _ = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"],
@@ -313,12 +326,8 @@ class RetrieveStage(SteppedStage):
                                                  config.routing_min_fit_images,
                                                  config.routing_margin,
                                                  config.routing_size_penalty)
-            stats = {"routing_learned": int(router.name == LEARNED),
-                     "routing_fit_images": usable}
-            if router.name == LEARNED:
-                stats["routing_fit_seconds"] = round(time.perf_counter() - started, 3)
-            else:
-                stats["routing_fallback_too_few_fit_images"] = 1
+            stats = routing_stats(router, usable, started, sum(meta["image_rows"]),
+                                  len(centroids), config)
         workspace.write_npy(ROUTER, router.keys)
         workspace.write_json(scratch("router.json"), {"routing": router.name,
                                                       "margin": router.margin, **stats})
@@ -331,7 +340,7 @@ class RetrieveStage(SteppedStage):
         check_shard(workspace, self.images, shard)
         embeddings = workspace.read_array(self.images, shard)
         rows = np.flatnonzero(valid_rows(embeddings))
-        nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
+        nprobe = lists_probed(workspace, meta, config)
         probes = np.full((len(rows), nprobe), -1, dtype=np.int64)
         if meta["n_clusters"] and len(rows):
             keys = workspace.read_npy(ROUTER)
@@ -368,7 +377,7 @@ class RetrieveStage(SteppedStage):
         searcher = HierarchicalSearcher(index)
         routed = workspace.read_partition(QUERIES, partition)
         images = ImageRows(workspace, self.images, meta)
-        nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
+        nprobe = lists_probed(workspace, meta, config)
         own = config.exclude_own_document
         # the queries as global image rows, each once, in order
         queries = images.global_rows(routed.column("shard").to_numpy(zero_copy_only=False),
@@ -553,16 +562,19 @@ class RetrieveStage(SteppedStage):
         out = {**reuse["stats"], **audit}
         config = ctx.config.retrieve
         report_audit = ({"audit_queries": stats.get("audit_queries", 0), **audit,
-                         "routing": routing.get("routing"), "nprobe": config.lists_probed,
+                         "routing": routing.get("routing"),
+                         "nprobe": routing.get("lists_probed", config.lists_probed),
                          "seed": config.seed,
                          "note": "routed search vs exact search (every list) on a seeded sample "
                                  "of images kept apart from the routing fit sample; before any "
                                  "cap"} if audit else None)
+        warnings = quality.warnings(out, config)
         workspace.write_json(REPORT, {
             "routing": {"routing": routing.get("routing"),
                         **{k: v for k, v in routing.items() if k != "routing"}},
-            "audit": report_audit, "text1_reuse": reuse, "stats": {**stats, **out}})
-        return out
+            "audit": report_audit, "text1_reuse": reuse, "warnings": warnings,
+            "stats": {**stats, **out}})
+        return {**out, "quality_warnings": len(warnings)}
 
     def query_source(self, ctx: Context, meta: dict[str, Any]) -> QuerySource:
         return QuerySource(ctx.workspace, self.images, list(meta["image_offsets"]),
@@ -572,7 +584,9 @@ class RetrieveStage(SteppedStage):
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         lines = [", ".join(f"{key}={value}" for key, value in stats.items()
                            if not key.startswith(AUDIT_SUMS))]
-        lines += quality.reuse_lines(ctx.workspace.read_json(REPORT).get("text1_reuse", {}))
+        report = ctx.workspace.read_json(REPORT)
+        lines += [f"  WARNING: {warning}" for warning in report.get("warnings", [])]
+        lines += quality.reuse_lines(report.get("text1_reuse", {}))
         lines += preview(ctx.workspace, ctx.config.retrieve.preview_images,
                          ctx.config.retrieve.top_k, self.output)
         return "\n".join(lines)
@@ -614,6 +628,14 @@ class ImageRows:
         if not vectors:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
         return np.concatenate(vectors), np.concatenate(keys)
+
+
+def lists_probed(workspace: Workspace, meta: dict[str, Any], config: RetrieveConfig) -> int:
+    """Lists each image probes: the router step's choice (every list when exact, more on a
+    fallback), else the configured nprobe."""
+    if meta["n_clusters"] and workspace.exists(scratch("router.json")):
+        return int(workspace.read_json(scratch("router.json"))["lists_probed"])
+    return max(1, min(config.lists_probed, meta["n_clusters"]))
 
 
 def search_depth(config: RetrieveConfig) -> int:
@@ -695,11 +717,13 @@ def reuse_report(parts: list[dict[str, Any]]) -> dict[str, Any]:
         return {"stats": {"text1_sentences": 0}, "top": []}
     top = sorted((row for part in parts for row in part["top"]),
                  key=lambda row: (-row["uses"], row["key"]))[:quality.TOP_REUSED]
+    images = int((uses * sentences).sum())
     stats = {"text1_sentences": int(sentences.sum()),
              "text1_max_uses": int(uses.max()),
+             "text1_max_share": round(int(uses.max()) / images, 4),
              "text1_p99_uses": round(percentile_of_counts(uses, sentences, 99), 2),
              "images_sharing_text1": int((uses * sentences)[uses > 1].sum())}
-    return {"stats": stats, "images": int((uses * sentences).sum()),
+    return {"stats": stats, "images": images,
             "top": [{key: row[key] for key in ("uses", "sentence_id", "text")} for row in top],
             "note": "uses = images whose text1 is the sentence; p99 over sentences used as "
                     "text1; images_sharing_text1 = images whose text1 serves another image too"}
