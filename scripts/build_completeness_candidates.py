@@ -14,7 +14,10 @@ libjsoncpp-doc (JsonCpp API documentation, MIT or public domain).
 
 Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 60]
     writes tests/extract/data/completeness_<toolchain>.unlabelled.tsv; label each row's first
-    column C (complete) or F (fragment) and save it as completeness_<toolchain>.tsv.
+    column C (complete), F (fragment) or X (neither: code, output) and save it as
+    completeness_<toolchain>.tsv. The held-out sets, drawn after the rules were written:
+    ... --held-out --per-stratum 40 --only docbook
+    ... --held-out --per-stratum 40 --pool 6000 --only sphinx doxygen
 """
 
 from __future__ import annotations
@@ -61,25 +64,38 @@ def candidates(sentences: list[str], nlp) -> list[str]:
     return [c.text for c in kept if c.dropped is None]
 
 
-def by_hash(texts: list[str], count: int, skip: int = 0) -> list[str]:
-    return sorted(texts, key=lambda t: hashlib.sha256(t.encode()).hexdigest())[skip:skip + count]
+def by_hash(texts: list[str], count: int, salt: str = "") -> list[str]:
+    return sorted(texts, key=lambda t: hashlib.sha256((salt + t).encode()).hexdigest())[:count]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-stratum", type=int, default=60)
-    parser.add_argument("--skip", type=int, default=0,
-                        help="leave out the first N of each stratum (those of an earlier set)")
-    parser.add_argument("--suffix", default="", help="file name suffix, e.g. '_heldout'")
+    parser.add_argument("--only", nargs="*", default=list(TOOLCHAINS), help="toolchains")
+    parser.add_argument("--held-out", action="store_true",
+                        help="leave out the sentences of the first labelled set "
+                        "(completeness_<toolchain>.tsv) and write completeness_<toolchain>"
+                        "_heldout.unlabelled.tsv")
+    parser.add_argument("--pool", type=int, default=0,
+                        help="filter only this many split sentences per toolchain, drawn by "
+                        "hash (0: all; the parse of a large manual takes minutes)")
     args = parser.parse_args()
     nlp = load_parser(SentenceFilterConfig().spacy_model)
-    for name, root in TOOLCHAINS.items():
-        kept = candidates(page_sentences(root), nlp)
+    for name in args.only:
+        root = TOOLCHAINS[name]
+        split = page_sentences(root)
+        if args.held_out:
+            seen = {row.split("\t", 1)[1] for row in (OUT / f"completeness_{name}.tsv")
+                    .read_text(encoding="utf-8").splitlines() if row}
+            split = [s for s in split if s not in seen]
+        if args.pool:
+            split = by_hash(split, args.pool, salt="pool")
+        kept = [t for t in candidates(split, nlp) if t not in seen] if args.held_out else (
+            candidates(split, nlp))
         ended = [t for t in kept if _ENDS.search(t)]
         open_ = [t for t in kept if not _ENDS.search(t)]
-        chosen = (by_hash(ended, args.per_stratum, args.skip)
-                  + by_hash(open_, args.per_stratum, args.skip))
-        path = OUT / f"completeness_{name}{args.suffix}.unlabelled.tsv"
+        chosen = by_hash(ended, args.per_stratum) + by_hash(open_, args.per_stratum)
+        path = OUT / f"completeness_{name}{'_heldout' if args.held_out else ''}.unlabelled.tsv"
         path.write_text("".join(f"?\t{t}\n" for t in chosen), encoding="utf-8")
         print(f"{name}: {len(kept)} sentences pass the paper's filters ({len(open_)} without a "
               f"sentence end); {len(chosen)} written to {path.name}")

@@ -50,6 +50,10 @@ TITLE_MINOR = ALWAYS_DANGLING | OPEN_DANGLING | {"vs", "v"}
 # ("1. Open the image you want to crop" is kept).
 LIST_STUB_WORDS = 5
 
+# A line this short without a sentence end names an option or a menu item ("Work on copy",
+# "Crop to result"): a label, not a sentence.
+LABEL_WORDS = 3
+
 _CLOSERS = "\"'”’»)]}"
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
@@ -79,7 +83,8 @@ def incomplete_reason(text: str, finite_verb: bool | None = None) -> str | None:
                                          and len(stripped.split()) <= LIST_STUB_WORDS):
         return LIST_STUB
     if not ends_sentence and (_title_case(stripped) or finite_verb is False
-                              or _LABEL.match(stripped)):
+                              or _LABEL.match(stripped)
+                              or len(stripped.split()) <= LABEL_WORDS):
         return HEADING
     last = stripped.split()[-1].rstrip(".!?…" + _CLOSERS).lower()
     if last in ALWAYS_DANGLING or (last in OPEN_DANGLING and not ends_sentence):
