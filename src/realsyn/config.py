@@ -479,6 +479,18 @@ class RetrieveConfig(Section):
     max_uses_per_sentence: int | None = Field(
         default=None, ge=1, description="At most this many images get one sentence (in any "
         "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
+    max_uses_share: float | None = Field(
+        default=0.05, gt=0, le=1, description="Unless max_uses_per_sentence is set, the cap "
+        "is max(max_uses_min, floor(this x images)): no sentence serves more than this share "
+        "of the images. A generic sentence is close to every image in a proxy embedding space and "
+        "becomes text1 of many (a hub: 12 of the demo's 79 images); this cap keeps the "
+        "largest text1 share at 5% for 4% of the mean text1 score there (README, "
+        "benchmarks/bench_hubs.py). None (the paper): no cap.")
+    max_uses_min: int = Field(
+        default=3, ge=1, description="The share's cap is at least this many images: in a "
+        "small corpus 5% is one image, and a cap of one takes most images' best sentences "
+        "away (-13% mean text1 score on the demo; a corpus of 30 images keeps its exact "
+        "top-3 unless a sentence is in more than this many).")
     partitions: int | None = Field(
         default=None, ge=1, description="List partitions (tasks of the search step). None: "
         "from the number of sentences and executor.task_memory_mb.")
@@ -487,6 +499,20 @@ class RetrieveConfig(Section):
     @property
     def lists_probed(self) -> int:
         return self.nprobe or (1 if self.routing == "paper" else LEARNED_ROUTING_NPROBE)
+
+    @property
+    def capped(self) -> bool:
+        """Whether a cap on the images per sentence applies (`uses_cap`)."""
+        return bool(self.max_uses_per_sentence or self.max_uses_share)
+
+    def uses_cap(self, n_images: int) -> int | None:
+        """Images one sentence may serve in a run of `n_images`: max_uses_per_sentence, else
+        the max_uses_share of the images (at least max_uses_min); None: no cap."""
+        if self.max_uses_per_sentence:
+            return self.max_uses_per_sentence
+        if self.max_uses_share:
+            return max(self.max_uses_min, int(self.max_uses_share * n_images))
+        return None
 
     @property
     def list_split(self) -> int:

@@ -84,7 +84,7 @@ class SingleProcessRetrieve(GlobalStage):
         searcher = HierarchicalSearcher(index, router=router) if index is not None else None
         audit = quality.Audit(searcher, config) if searcher is not None else None
         # a cap needs every image's candidates before any is assigned: search more than top_k
-        depth = config.top_k * (quality.CAP_CANDIDATES if config.max_uses_per_sentence else 1)
+        depth = config.top_k * (quality.CAP_CANDIDATES if config.capped else 1)
         searched = []
         for shard in image_shards:
             rows, result, shard_stats = self.search_shard(
@@ -96,9 +96,9 @@ class SingleProcessRetrieve(GlobalStage):
             searched.append((shard, rows, result))
             for key, value in shard_stats.items():
                 stats[key] += value
-        if config.max_uses_per_sentence and searcher is not None:
+        if config.capped and searcher is not None:
             capped, cap_stats = quality.cap_sentence_uses(
-                [result for _, _, result in searched], config.max_uses_per_sentence,
+                [result for _, _, result in searched], config.uses_cap(sum(image_counts)),
                 config.top_k)
             searched = [(shard, rows, result) for (shard, rows, _), result
                         in zip(searched, capped, strict=True)]

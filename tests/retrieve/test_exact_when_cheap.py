@@ -102,11 +102,11 @@ def test_fallback_scans_the_audits_share_of_the_lists():
 
 
 def test_low_recall_and_hub_sentences_are_warned_in_the_report(tmp_path):
-    """The paper's fallback (both switches off) on the unstructured corpus: recall@3 below
+    """The paper's fallback, no cap (switches off), on the unstructured corpus: recall@3 below
     0.85, and a sentence that is text1 of more than 5% of the images; both are warned in
     report/retrieve.json, the command's summary and the report page."""
     ctx = default_context(tmp_path, {"exact_search_max_products": 0,
-                                     "routing_fallback_images": 0})
+                                     "routing_fallback_images": 0, "max_uses_share": None})
     unstructured(ctx, 40, 3000, hub=True)
     stage = RetrieveStage()
     stats = LocalExecutor(workers=1).run(stage, ctx)
@@ -125,3 +125,28 @@ def test_low_recall_and_hub_sentences_are_warned_in_the_report(tmp_path):
     ctx.config.retrieve.exact_search_max_products = 10**6
     LocalExecutor(workers=1).run(stage, ctx)
     assert not any("recall" in w for w in ctx.workspace.read_json(REPORT)["warnings"])
+
+
+def test_a_hub_sentence_is_capped_by_default(tmp_path):
+    """With the defaults, no sentence is text1 of more than 5% of the images, even a sentence
+    close to every image (the code before: no cap, the hub is text1 of most images)."""
+    ctx = default_context(tmp_path)
+    unstructured(ctx, 60, 3000, hub=True)
+    stats = LocalExecutor(workers=1).run(RetrieveStage(), ctx)
+    assert stats["search_exact"] == 1 and stats["retrieved"] == 60
+    assert stats["text1_max_uses"] == 3 and stats["text1_max_share"] == 0.05
+    assert ctx.workspace.read_json(REPORT)["warnings"] == []
+    uses = {}
+    for row in ctx.workspace.read_dataset("retrieved").to_pylist():
+        for j in (1, 2, 3):
+            uses[row[f"sentence_id{j}"]] = uses.get(row[f"sentence_id{j}"], 0) + 1
+    assert max(uses.values()) == 3  # in any of text1..3: max(3, floor(0.05 x 60))
+
+
+def test_the_cap_follows_the_share_unless_set():
+    assert RetrieveConfig().uses_cap(79) == 3 and RetrieveConfig().uses_cap(10) == 3
+    assert RetrieveConfig().uses_cap(349) == 17
+    assert RetrieveConfig(max_uses_min=1).uses_cap(10) == 1
+    assert RetrieveConfig(max_uses_per_sentence=7).uses_cap(79) == 7
+    assert RetrieveConfig(max_uses_share=None).uses_cap(79) is None
+    assert not RetrieveConfig(max_uses_share=None).capped

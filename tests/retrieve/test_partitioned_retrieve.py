@@ -17,7 +17,8 @@ from realsyn.workspace import Workspace
 
 def _run(tmp_path, name, stage, retrieve, workers=1):
     root = tmp_path / name
-    retrieve = {"exact_search_max_products": 0, **retrieve}  # routed unless asked
+    # routed and uncapped unless asked
+    retrieve = {"exact_search_max_products": 0, "max_uses_share": None, **retrieve}
     config = parse_config({"workspace": str(root), "retrieve": retrieve,
                            "executor": {"workers": workers}})
     ctx = Context(config=config, workspace=Workspace(str(root)))

@@ -17,8 +17,9 @@ writes dataset `retrieved` with the shard keys of `images_final`. Steps (tasks i
                               every image shard, one product per list and query batch; the
                               audit images against every list
     merge   [image shard]     each image's best candidates over all partitions -> `retrieved`
-    cap     [list partition]  (max_uses_per_sentence) each sentence keeps its best images
-    write   [image shard]     (max_uses_per_sentence) the capped top-k -> `retrieved`
+    cap     [list partition]  (a cap: max_uses_per_sentence or max_uses_share) each sentence
+                              keeps its best images
+    write   [image shard]     (a cap) the capped top-k -> `retrieved`
     reuse   [list partition]  how many images use each sentence as text1
     report  [one]             the reuse and audit figures, `report/retrieve.json`
 
@@ -28,7 +29,7 @@ and breaking ties by index position, the results are those of the single-process
 it. The centres persist under `index/retrieve/` and are reused when the sentences and build
 settings are unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster.
 
-The cap is a reduce by sentence: each sentence keeps the `max_uses_per_sentence` images that
+The cap is a reduce by sentence: each sentence keeps the `uses_cap` images (config.py) that
 score it highest among the images' candidates (ties: lower global image row), and each image
 then takes its top-k among the pairs left. No sentence serves more than the cap.
 """
@@ -157,7 +158,7 @@ class RetrieveStage(SteppedStage):
                   Step("route", self.image_shards, self.route),
                   Step("search", self.list_partitions, self.search),
                   Step("merge", self.image_shards, self.merge)]
-        if config.retrieve.max_uses_per_sentence:
+        if config.retrieve.capped:
             steps += [Step("cap", self.list_partitions, self.cap),
                       Step("write", self.capped_shards, self.write_capped)]
         steps += [Step("reuse", self.list_partitions, self.reuse),
@@ -215,6 +216,7 @@ class RetrieveStage(SteppedStage):
             "image_offsets": dict(zip(image_shards, np.cumsum([0, *image_rows]).tolist(),
                                       strict=False)),
             "image_rows": image_rows,
+            "uses_cap": config.uses_cap(int(sum(image_rows))),
             "fit_rows": fit_rows.tolist(), "audit_rows": audit_rows.tolist()}
         stats: dict[str, Any] = {}
         if n:
@@ -439,7 +441,7 @@ class RetrieveStage(SteppedStage):
         stats["dropped_no_sentence"] = len(rows) - len(found_rows)
         if meta["n_clusters"]:
             stats.update(self.audit(ctx, meta, index_of, rows, probes, picked))
-        if config.max_uses_per_sentence and meta["n_clusters"]:
+        if config.capped and meta["n_clusters"]:
             offset = meta["image_offsets"][shard]
             pairs = picked.append_column("image_shard", pa.array(
                 np.full(picked.num_rows, index_of), pa.int64())).append_column(
@@ -500,13 +502,13 @@ class RetrieveStage(SteppedStage):
 
     # ------------------------------------------------------------------ the cap
     def cap(self, ctx: Context, shard: str) -> dict[str, Any]:
-        """One sentence partition: each sentence keeps its `max_uses_per_sentence` best
+        """One sentence partition: each sentence keeps its `uses_cap` best
         images (ties: lower global image row); the survivors go back to their image shard."""
         workspace, meta = ctx.workspace, read_meta(ctx.workspace)
         pairs = workspace.read_partition(PAIRS, int(shard))
         keep = cap_uses(np.asarray(pairs.column("key")), np.asarray(pairs.column("score")),
                         np.asarray(pairs.column("image_row")),
-                        ctx.config.retrieve.max_uses_per_sentence)
+                        meta["uses_cap"])
         kept = pairs.take(pa.array(keep))
         workspace.write_partitioned(CAPPED, shard, kept, np.asarray(kept.column("image_shard")),
                                     len(meta["image_offsets"]))
@@ -641,7 +643,7 @@ def lists_probed(workspace: Workspace, meta: dict[str, Any], config: RetrieveCon
 def search_depth(config: RetrieveConfig) -> int:
     """Candidates kept per image: a cap needs more than top_k, so that an image whose best
     sentences are taken still has others."""
-    return config.top_k * (quality.CAP_CANDIDATES if config.max_uses_per_sentence else 1)
+    return config.top_k * (quality.CAP_CANDIDATES if config.capped else 1)
 
 
 def candidate_schema() -> pa.Schema:
