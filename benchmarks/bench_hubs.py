@@ -7,9 +7,10 @@ ranked it) and its change against no remedy:
 
   none         exact top-3 (what retrieve returns when it searches exactly)
   cap N        retrieve.max_uses_per_sentence = N: each sentence keeps the N images that score it
-               highest among their 30 best candidates, each image its top-3 of what is left
-               (retrieve/quality.py cap_sentence_uses, the stage's rule)
-  share S      the cap that `retrieve.max_text1_share` = S sets: N = max(1, floor(S x images))
+               highest, first among the images that hold it in their top-3, then among their
+               30 best candidates; each image its top-3 of what is left (retrieve/candidates.py
+               cap_uses_top_first, the stage's reduce by sentence)
+  share S      the cap that `retrieve.max_uses_share` = S sets: max(max_uses_min, floor(S x images))
   csls K       hubness-corrected ranking (CSLS, Conneau et al. 2018): 2 cos(x, s) - r(s), r(s)
                the mean cosine of s to its K nearest images; the image's own term is a constant
 
@@ -31,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from realsyn.retrieve.quality import CAP_CANDIDATES, cap_sentence_uses
-from realsyn.retrieve.search import SearchResult, exact_search
+from realsyn.config import RetrieveConfig
+from realsyn.retrieve.candidates import cap_uses_top_first
+from realsyn.retrieve.quality import CAP_CANDIDATES
+from realsyn.retrieve.search import exact_search
 
 TOP_K = 3
 PHOTOS = Path(__file__).resolve().parent / "results" / "real"
@@ -78,12 +81,19 @@ def remedies(images: np.ndarray, sentences: np.ndarray, caps: list[int], shares:
     depth = TOP_K * CAP_CANDIDATES
     scores, ids = exact_search(sentences, images, depth)
     rows = [("none", figures(ids[:, 0], scores[:, 0], n))]
+    shared = [RetrieveConfig(max_uses_share=s).uses_cap(n) for s in shares]
     wanted = [(f"cap {c}", c) for c in caps] + [
-        (f"share {s:g} (cap {max(1, int(s * n))})", max(1, int(s * n))) for s in shares]
+        (f"share {s:g} (cap {c})", c) for s, c in zip(shares, shared, strict=True)]
+    image, rank = np.repeat(np.arange(n), depth), np.tile(np.arange(depth), n)
     for name, cap in wanted:
-        (capped,), _ = cap_sentence_uses([SearchResult(ids.astype(np.int64), scores,
-                                                       np.zeros((n, 1), np.int64))], cap, TOP_K)
-        rows.append((name, figures(capped.positions[:, 0], capped.scores[:, 0], n)))
+        kept = cap_uses_top_first(ids.ravel(), scores.ravel(), image, rank, cap, TOP_K)
+        # each image's best surviving pair is its text1 (kept is in image, then rank order)
+        first = kept[np.r_[True, image[kept][1:] != image[kept][:-1]]] if len(kept) else kept
+        text1 = np.full(n, -1, np.int64)
+        score1 = np.full(n, np.nan, np.float32)
+        text1[image[first]] = ids.ravel()[first]
+        score1[image[first]] = scores.ravel()[first]
+        rows.append((name, figures(text1, score1, n)))
     cosines = images @ sentences.T
     for k in csls:
         k = min(k, n)

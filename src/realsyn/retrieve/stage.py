@@ -30,8 +30,9 @@ it. The centres persist under `index/retrieve/` and are reused when the sentence
 settings are unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster.
 
 The cap is a reduce by sentence: each sentence keeps the `uses_cap` images (config.py) that
-score it highest among the images' candidates (ties: lower global image row), and each image
-then takes its top-k among the pairs left. No sentence serves more than the cap.
+score it highest, first among the images that hold it in their top-k, then, with the capacity
+left, among the images' further candidates (ties: lower global image row); each image then takes
+its top-k among the pairs left. No sentence serves more than the cap.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from realsyn.partitioning import MB, partitions_for
 from realsyn.retrieve import clustering, quality
 from realsyn.retrieve.candidates import (
     best_per_row,
-    cap_uses,
+    cap_uses_top_first,
     dense,
     percentile_of_counts,
     rank_within,
@@ -135,7 +136,7 @@ class RetrieveStage(SteppedStage):
     name = "retrieve"
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
     config_paths = ("retrieve", "embed.encoder")
-    version = "2"
+    version = "3"  # 3: exact search when cheap, fallback probes, the two-round cap
 
     def __init__(self, sentences: str = SENTENCES, images: str = IMAGES,
                  output: str = OUTPUT) -> None:
@@ -445,7 +446,9 @@ class RetrieveStage(SteppedStage):
             offset = meta["image_offsets"][shard]
             pairs = picked.append_column("image_shard", pa.array(
                 np.full(picked.num_rows, index_of), pa.int64())).append_column(
-                "image_row", pa.array(np.asarray(picked.column("row")) + offset, pa.int64()))
+                "image_row", pa.array(np.asarray(picked.column("row")) + offset, pa.int64())
+            ).append_column("rank", pa.array(rank_within(np.asarray(picked.column("row"))),
+                                             pa.int64()))
             clusters = np.asarray(pairs.column("key")) // max(1, meta["n_rows"])
             workspace.write_partitioned(PAIRS, shard, pairs, partition_of(
                 clusters, meta["n_clusters"], meta["partitions"]), max(1, meta["partitions"]))
@@ -502,13 +505,15 @@ class RetrieveStage(SteppedStage):
 
     # ------------------------------------------------------------------ the cap
     def cap(self, ctx: Context, shard: str) -> dict[str, Any]:
-        """One sentence partition: each sentence keeps its `uses_cap` best
-        images (ties: lower global image row); the survivors go back to their image shard."""
+        """One sentence partition: each sentence keeps its `uses_cap` best images, first among
+        the images that hold it in their top_k, then among the others (candidates.py; ties:
+        lower global image row); the survivors go back to their image shard."""
         workspace, meta = ctx.workspace, read_meta(ctx.workspace)
         pairs = workspace.read_partition(PAIRS, int(shard))
-        keep = cap_uses(np.asarray(pairs.column("key")), np.asarray(pairs.column("score")),
-                        np.asarray(pairs.column("image_row")),
-                        meta["uses_cap"])
+        keep = cap_uses_top_first(
+            np.asarray(pairs.column("key")), np.asarray(pairs.column("score")),
+            np.asarray(pairs.column("image_row")), np.asarray(pairs.column("rank")),
+            meta["uses_cap"], ctx.config.retrieve.top_k)
         kept = pairs.take(pa.array(keep))
         workspace.write_partitioned(CAPPED, shard, kept, np.asarray(kept.column("image_shard")),
                                     len(meta["image_offsets"]))
