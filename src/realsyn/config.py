@@ -458,7 +458,7 @@ class RetrieveConfig(Section):
         default=1_000_000, ge=0, description="Corpora of at most this many image x sentence "
         "products are searched exactly (every list probed, whatever the routing): exact search "
         "costs less there than routing errors do (a 23-image corpus routed by the fallback found "
-        "6 of 23 exact top-3s). The default covers the demo (79 x 998) and a few hundred "
+        "6 of 23 exact top-3s). The default covers the demo (79 x 917) and a few hundred "
         "thousand products. 0: never (the paper's routed search on every corpus).")
     routing_fallback_images: int = Field(
         default=200, ge=0, description="learned routing that cannot be fitted (too few usable "
