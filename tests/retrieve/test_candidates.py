@@ -3,6 +3,7 @@ import numpy as np
 from realsyn.retrieve.candidates import (
     best_per_row,
     cap_uses,
+    cap_uses_top_first,
     percentile_of_counts,
     rank_within,
 )
@@ -31,3 +32,17 @@ def test_cap_keeps_each_sentences_best_images():
     scores = np.array([0.5, 0.9, 0.9, 0.3, 0.4])
     images = np.array([0, 2, 1, 0, 1])
     assert cap_uses(keys, scores, images, 2).tolist() == [1, 2, 3, 4]
+
+
+def test_the_cap_serves_the_images_that_show_the_sentence_first():
+    """Sentence 7 is the top-1 of images 0 and 1 and the 5th candidate of image 2, which scores
+    it higher: one round would give it to images 2 and 0, taking image 1's text1 away; two
+    rounds give it to 0 and 1 (their top-k), and image 2 keeps sentence 8 (issue 25)."""
+    keys = np.array([7, 7, 7, 8])
+    scores = np.array([0.60, 0.50, 0.70, 0.80])
+    images = np.array([0, 1, 2, 2])
+    ranks = np.array([0, 0, 4, 0])
+    assert cap_uses(keys, scores, images, 2).tolist() == [0, 2, 3]
+    assert cap_uses_top_first(keys, scores, images, ranks, 2, 3).tolist() == [0, 1, 3]
+    # capacity left after the first round goes to further candidates, best first
+    assert cap_uses_top_first(keys, scores, images, ranks, 3, 3).tolist() == [0, 1, 2, 3]

@@ -17,6 +17,8 @@ from realsyn.workspace import Workspace
 
 def _run(tmp_path, name, stage, retrieve, workers=1):
     root = tmp_path / name
+    # routed and uncapped unless asked
+    retrieve = {"exact_search_max_products": 0, "max_uses_share": None, **retrieve}
     config = parse_config({"workspace": str(root), "retrieve": retrieve,
                            "executor": {"workers": workers}})
     ctx = Context(config=config, workspace=Workspace(str(root)))
@@ -66,7 +68,8 @@ def test_two_workers_give_the_same_records(tmp_path):
 
 def test_sentence_cap_is_the_documented_reduce(tmp_path):
     """Brute force of the rule over exact search (every list probed): each image's 30 best
-    sentences are its candidates; each sentence keeps its `cap` best images (ties: lower
+    sentences are its candidates; each sentence keeps its `cap` best images among the images
+    that rank it in their top 3, then its best among the others up to `cap` (ties: lower
     image row); each image takes its 3 best survivors."""
     cap, top_k = 2, 3
     retrieve = {"n_clusters": 4, "nprobe": 4, "partitions": 2, "max_uses_per_sentence": cap,
@@ -79,15 +82,20 @@ def test_sentence_cap_is_the_documented_reduce(tmp_path):
                              for s in workspace.array_shards("images_final")])
     scores = images @ sentences.T
     usable = np.isfinite(images).all(axis=1)
-    candidates = [(-scores[i, j], i, j) for i in np.flatnonzero(usable)
-                  for j in np.argsort(-scores[i], kind="stable")[:10 * top_k]]
-    by_sentence: dict[int, list] = {}
-    for score, i, j in sorted(candidates):
-        by_sentence.setdefault(j, []).append((score, i))
+    candidates = [(-scores[i, j], i, j, rank) for i in np.flatnonzero(usable)
+                  for rank, j in enumerate(np.argsort(-scores[i], kind="stable")[:10 * top_k])]
     survivors: dict[int, list] = {}
-    for j, pairs in by_sentence.items():
-        for score, i in sorted(pairs)[:cap]:
-            survivors.setdefault(i, []).append((score, j))
+    used: Counter = Counter()
+    for in_top in (True, False):  # first the images' top-3, then their further candidates
+        by_sentence: dict[int, list] = {}
+        for score, i, j, rank in sorted(candidates):
+            if (rank < top_k) == in_top:
+                by_sentence.setdefault(j, []).append((score, i))
+        for j, pairs in by_sentence.items():
+            kept = sorted(pairs)[:cap - used[j]]
+            used[j] += len(kept)
+            for score, i in kept:
+                survivors.setdefault(i, []).append((score, j))
     expected = {f"i{i}": [f"s{j}" for _, j in sorted(pairs)[:top_k]]
                 for i, pairs in survivors.items()}
     got = {row["image_id"]: [row[f"sentence_id{k}"] for k in (1, 2, 3) if row[f"text{k}"]]

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from realsyn.extract.completeness import incomplete_reason
 from realsyn.extract.images import quality_reason
 from realsyn.extract.sentences import (
     EMPTY,
@@ -101,6 +102,16 @@ class PerplexityBand(RecordFilter):
         return value <= self.max_perplexity or HIGH_PERPLEXITY
 
 
+class Completeness(RecordFilter):
+    """Beyond the paper: drops fragments, each with its own reason (extract/completeness.py).
+    Reads the parse for whether the text has a finite verb."""
+
+    needs = (ANALYSIS,)
+
+    def keep(self, record: Record) -> bool | str:
+        return incomplete_reason(record["text"], record["finite_verb"]) or True
+
+
 def image_filters(cfg) -> list[RecordFilter]:
     """The paper's image quality filter from `extract.images`."""
     return [ImageQuality(min_side=cfg.min_side, min_aspect=cfg.min_aspect,
@@ -108,7 +119,8 @@ def image_filters(cfg) -> list[RecordFilter]:
 
 
 def sentence_filters(cfg, parse: bool, perplexity: bool) -> list[RecordFilter]:
-    """The paper's sentence filters from `extract.sentences`, cheapest first; `parse` and
+    """The paper's sentence filters from `extract.sentences`, cheapest first, and the
+    completeness filter (`extract.sentences.completeness`); `parse` and
     `perplexity` say whether a parser and a perplexity scorer are configured."""
     filters: list[RecordFilter] = [NotEmpty(), WordCount(min_words=cfg.min_words,
                                                          max_words=cfg.max_words)]
@@ -116,6 +128,8 @@ def sentence_filters(cfg, parse: bool, perplexity: bool) -> list[RecordFilter]:
         filters.append(Complexity(min_complexity=cfg.min_complexity))
         if cfg.require_action:
             filters.append(RequireAction())
+    if cfg.completeness:  # beyond the paper: after its quality filters, so their counts stay
+        filters.append(Completeness())
     filters.append(MinEntropy(min_entropy=cfg.min_entropy))
     if perplexity:
         filters.append(PerplexityBand(min_perplexity=cfg.min_perplexity,
@@ -131,7 +145,8 @@ def sentence_record(sentence: str, cfg, stats: Counter) -> Record:
     stats["cleaned_emoji"] += cleaned.had_emoji
     stats["cleaned_url"] += cleaned.had_url
     return {"text": cleaned.text, "words": count_words(cleaned.text), "complexity": -1,
-            "has_action": False, "entropy": math.nan, "perplexity": math.nan, "dropped": None}
+            "has_action": False, "finite_verb": False, "entropy": math.nan,
+            "perplexity": math.nan, "dropped": None}
 
 
 class SentenceMeasures:
@@ -150,7 +165,8 @@ class SentenceMeasures:
                 self.nlp = load_parser(self.cfg.spacy_model)
             analyses = analyse_many(self.nlp, texts, self.cfg.parse_batch_size)
             for record, analysis in zip(records, analyses, strict=True):
-                record.update(complexity=analysis.complexity, has_action=analysis.has_action)
+                record.update(complexity=analysis.complexity, has_action=analysis.has_action,
+                              finite_verb=analysis.finite_verb)
         elif name == ENTROPY:
             for record in records:
                 record["entropy"] = entropy(record["text"], self.cfg.entropy)
@@ -172,6 +188,7 @@ class Candidate:
     words: int = 0
     complexity: int = -1
     has_action: bool = False
+    finite_verb: bool = False
     entropy: float = math.nan
     perplexity: float = math.nan
     dropped: str | None = None

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import nupunkt
 
+from realsyn.extract.completeness import COMPLETENESS_REASONS
+
 # ---------------------------------------------------------------- splitting and cleaning
 # Every pattern here runs on untrusted text, so each is linear: a match may start only at
 # the beginning of a run (lookbehinds: a domain starts after no label character, nor after a
@@ -148,6 +150,11 @@ class Analysis:
     complexity: int
     has_action: bool
     objects: int
+    finite_verb: bool = False  # a clause of its own: a tensed verb, a modal or an imperative
+
+
+# Penn tags of tensed verbs and modals; an imperative is a base-form verb at the root.
+FINITE_TAGS = {"VBD", "VBP", "VBZ", "MD"}
 
 
 def _is_object(token) -> bool:
@@ -190,7 +197,10 @@ def analyse(doc) -> Analysis:
         elif token.dep_ == "prep" and _is_object(token.head) and _prep_objects(token):
             relations += 1
     objects = sum(1 for token in doc if _is_object(token))
-    return Analysis(complexity=relations, has_action=action, objects=objects)
+    finite = any(token.tag_ in FINITE_TAGS or (token.tag_ == "VB" and token.dep_ == "ROOT")
+                 for token in doc)
+    return Analysis(complexity=relations, has_action=action, objects=objects,
+                    finite_verb=finite)
 
 
 def load_parser(name: str):
@@ -215,5 +225,6 @@ LOW_ENTROPY = "low_entropy"
 LOW_PERPLEXITY = "low_perplexity"
 HIGH_PERPLEXITY = "high_perplexity"
 UNSCORABLE = "no_perplexity"
-QUALITY_REASONS = (EMPTY, TOO_FEW_WORDS, TOO_MANY_WORDS, LOW_COMPLEXITY, NO_ACTION)
+QUALITY_REASONS = (EMPTY, TOO_FEW_WORDS, TOO_MANY_WORDS, LOW_COMPLEXITY, NO_ACTION,
+                   *COMPLETENESS_REASONS)  # the fragments (extract/completeness.py)
 SEMANTIC_REASONS = (LOW_ENTROPY, LOW_PERPLEXITY, HIGH_PERPLEXITY, UNSCORABLE)

@@ -158,7 +158,8 @@ class ExtractSentencesStage(FilteringStage):
     description = "Split texts into sentences and apply the quality and semantic filters."
     config_paths = tuple(f"extract.sentences.{name}" for name in (
         "splitter", "split_on_newlines", "remove_emoji", "remove_urls", "min_words",
-        "max_words", "min_complexity", "require_action", "spacy_model", "entropy",
+        "max_words", "min_complexity", "require_action", "completeness", "spacy_model",
+        "entropy",
         "min_entropy", "perplexity_scorer", "perplexity_model", "min_perplexity",
         "max_perplexity", "filters", "keep_excluded"))
 

@@ -123,6 +123,22 @@ def retrieval_stats(table: pa.Table | None, most: int = 10) -> dict[str, Any] | 
     }
 
 
+def retrieval_checks(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The retrieve stage's self-checks: how it searched, the audit's recall against exact
+    search, the largest share of images one text1 serves, and its warnings."""
+    if not report:
+        return None
+    stats, audit = report.get("stats") or {}, report.get("audit") or {}
+    recall = next((value for key, value in audit.items() if key.startswith("audit_recall@")),
+                  None)
+    return {"routing": (report.get("routing") or {}).get("routing"),
+            "lists_probed": (report.get("routing") or {}).get("lists_probed"),
+            "audit_queries": audit.get("audit_queries", 0), "audit_recall": recall,
+            "audit_score_ratio": audit.get("audit_score_ratio"),
+            "text1_max_share": stats.get("text1_max_share"),
+            "warnings": report.get("warnings") or []}
+
+
 def generation_stats(table: pa.Table | None, stats: dict[str, Any]) -> dict[str, Any] | None:
     if table is None or table.num_rows == 0 or "syn_text" not in table.column_names:
         return None
@@ -243,6 +259,7 @@ def collect(workspace: Workspace, limit: int = 48) -> dict[str, Any]:
         "drop_warnings": workspace.read_json(DROP_WARNINGS),
         "timings": stage_timings(workspace),
         "retrieval": retrieval_stats(retrieved),
+        "retrieval_checks": retrieval_checks(workspace.read_json("report/retrieve.json")),
         "generation": generation_stats(generated, workspace.stage_stats("generate")),
         "generation_quality": workspace.read_json("report/generation.json"),
         "gallery": gallery(workspace, limit, balance),

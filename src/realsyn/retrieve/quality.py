@@ -122,11 +122,29 @@ def sentence_reuse(results: list[SearchResult], index: ClusterIndex | None, look
            for i, sid, text in zip(order, fetched["sentence_id"], fetched["text"], strict=True)]
     stats = {"text1_sentences": len(sentences),
              "text1_max_uses": int(uses.max()),
+             "text1_max_share": round(int(uses.max()) / len(text1), 4),
              "text1_p99_uses": round(float(np.percentile(uses, 99)), 2),
              "images_sharing_text1": int(uses[uses > 1].sum())}
     return {"stats": stats, "images": len(text1), "top": top,
             "note": "uses = images whose text1 is the sentence; p99 over sentences used as "
                     "text1; images_sharing_text1 = images whose text1 serves another image too"}
+
+
+def warnings(stats: dict[str, Any], config: RetrieveConfig) -> list[str]:
+    """What a reader of the report must not miss: routed search that found much less than
+    exact search would, and a hub sentence that is text1 of too many images."""
+    out = []
+    recall = stats.get(f"audit_recall@{config.top_k}")
+    if recall is not None and recall < config.audit_recall_warning:
+        out.append(f"audit recall@{config.top_k} {recall:.3f} is below "
+                   f"{config.audit_recall_warning}: routed search misses sentences exact "
+                   "search finds (more lists: retrieve.nprobe, or exact_search_max_products)")
+    share = stats.get("text1_max_share")
+    if share is not None and share > config.text1_share_warning:
+        out.append(f"one sentence is text1 of {100 * share:.1f}% of the images (more than "
+                   f"{100 * config.text1_share_warning:.0f}%): a hub sentence "
+                   "(retrieve.max_uses_per_sentence caps it)")
+    return out
 
 
 def reuse_lines(reuse: dict[str, Any]) -> list[str]:

@@ -29,6 +29,7 @@ import numpy as np
 
 PAPER = "paper"
 LEARNED = "learned"
+EXACT = "exact"  # every list probed: exact search (small corpora, retrieve/queries.py)
 ROUTINGS = (PAPER, LEARNED)
 
 
@@ -63,8 +64,8 @@ def augment(queries: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.hstack([queries, np.ones((len(queries), 1), np.float32)]))
 
 
-def paper_router(centroids: np.ndarray) -> Router:
-    return Router(np.hstack([centroids, np.zeros((len(centroids), 1), np.float32)]), PAPER)
+def paper_router(centroids: np.ndarray, name: str = PAPER) -> Router:
+    return Router(np.hstack([centroids, np.zeros((len(centroids), 1), np.float32)]), name)
 
 
 def fit_list_keys(images: np.ndarray, maxima: np.ndarray, centroids: np.ndarray,

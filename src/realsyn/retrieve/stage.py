@@ -17,8 +17,9 @@ writes dataset `retrieved` with the shard keys of `images_final`. Steps (tasks i
                               every image shard, one product per list and query batch; the
                               audit images against every list
     merge   [image shard]     each image's best candidates over all partitions -> `retrieved`
-    cap     [list partition]  (max_uses_per_sentence) each sentence keeps its best images
-    write   [image shard]     (max_uses_per_sentence) the capped top-k -> `retrieved`
+    cap     [list partition]  (a cap: max_uses_per_sentence or max_uses_share) each sentence
+                              keeps its best images
+    write   [image shard]     (a cap) the capped top-k -> `retrieved`
     reuse   [list partition]  how many images use each sentence as text1
     report  [one]             the reuse and audit figures, `report/retrieve.json`
 
@@ -28,9 +29,10 @@ and breaking ties by index position, the results are those of the single-process
 it. The centres persist under `index/retrieve/` and are reused when the sentences and build
 settings are unchanged, so re-running with another `nprobe` or `top_k` does not re-cluster.
 
-The cap is a reduce by sentence: each sentence keeps the `max_uses_per_sentence` images that
-score it highest among the images' candidates (ties: lower global image row), and each image
-then takes its top-k among the pairs left. No sentence serves more than the cap.
+The cap is a reduce by sentence: each sentence keeps the `uses_cap` images (config.py) that
+score it highest, first among the images that hold it in their top-k, then, with the capacity
+left, among the images' further candidates (ties: lower global image row); each image then takes
+its top-k among the pairs left. No sentence serves more than the cap.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from realsyn.partitioning import MB, partitions_for
 from realsyn.retrieve import clustering, quality
 from realsyn.retrieve.candidates import (
     best_per_row,
-    cap_uses,
+    cap_uses_top_first,
     dense,
     percentile_of_counts,
     rank_within,
@@ -67,7 +69,14 @@ from realsyn.retrieve.lists import (
     scratch,
     vectors_column,
 )
-from realsyn.retrieve.queries import QuerySource, router_from_maxima, sample_rows
+from realsyn.retrieve.queries import (
+    QuerySource,
+    exact_is_cheap,
+    exact_router,
+    router_from_maxima,
+    routing_stats,
+    sample_rows,
+)
 from realsyn.retrieve.routing import LEARNED, PAPER, Router, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Step, SteppedStage
@@ -128,7 +137,7 @@ class RetrieveStage(SteppedStage):
     name = "retrieve"
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
     config_paths = ("retrieve", "embed.encoder")
-    version = "2"
+    version = "3"  # 3: exact search when cheap, fallback probes, the two-round cap
 
     def __init__(self, sentences: str = SENTENCES, images: str = IMAGES,
                  output: str = OUTPUT) -> None:
@@ -151,7 +160,7 @@ class RetrieveStage(SteppedStage):
                   Step("route", self.image_shards, self.route),
                   Step("search", self.list_partitions, self.search),
                   Step("merge", self.image_shards, self.merge)]
-        if config.retrieve.max_uses_per_sentence:
+        if config.retrieve.capped:
             steps += [Step("cap", self.list_partitions, self.cap),
                       Step("write", self.capped_shards, self.write_capped)]
         steps += [Step("reuse", self.list_partitions, self.reuse),
@@ -209,6 +218,7 @@ class RetrieveStage(SteppedStage):
             "image_offsets": dict(zip(image_shards, np.cumsum([0, *image_rows]).tolist(),
                                       strict=False)),
             "image_rows": image_rows,
+            "uses_cap": config.uses_cap(int(sum(image_rows))),
             "fit_rows": fit_rows.tolist(), "audit_rows": audit_rows.tolist()}
         stats: dict[str, Any] = {}
         if n:
@@ -218,6 +228,7 @@ class RetrieveStage(SteppedStage):
                                     ctx.config.executor.task_memory_mb * MB)
             meta.update(n_clusters=len(centroids), dim=dim,
                         training_points=built["training_points"],
+                        exact=exact_is_cheap(int(sum(image_rows)), n, config),
                         partitions=min(len(centroids), config.partitions or wanted))
             workspace.write_npy(CENTROIDS, centroids)
             stats = {"clusters": len(centroids)}
@@ -284,6 +295,8 @@ class RetrieveStage(SteppedStage):
     def fit(self, ctx: Context, shard: str) -> dict[str, Any]:
         """Learned routing, one partition: each fit image's best score in each of its lists."""
         workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        if meta.get("exact"):
+            return {}  # searched exactly: nothing to fit
         index, _, _ = partition_index(workspace, meta, int(shard))
         images, keys = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"], np.int64))
         maxima = (HierarchicalSearcher(index).cluster_maxima(
@@ -298,8 +311,11 @@ class RetrieveStage(SteppedStage):
         if not meta["n_clusters"]:
             return {}
         centroids = workspace.read_npy(CENTROIDS)
-        if config.routing == PAPER:
-            router, stats = paper_router(centroids), {"routing_learned": 0}
+        if meta.get("exact"):
+            router, stats = exact_router(centroids)
+        elif config.routing == PAPER:
+            router, stats = paper_router(centroids), {
+                "routing_learned": 0, "lists_probed": min(config.lists_probed, len(centroids))}
         else:
             started = time.perf_counter()
             images, _ = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"],
@@ -314,12 +330,8 @@ class RetrieveStage(SteppedStage):
                                                  config.routing_min_fit_images,
                                                  config.routing_margin,
                                                  config.routing_size_penalty)
-            stats = {"routing_learned": int(router.name == LEARNED),
-                     "routing_fit_images": usable}
-            if router.name == LEARNED:
-                stats["routing_fit_seconds"] = round(time.perf_counter() - started, 3)
-            else:
-                stats["routing_fallback_too_few_fit_images"] = 1
+            stats = routing_stats(router, usable, started, sum(meta["image_rows"]),
+                                  len(centroids), config)
         workspace.write_npy(ROUTER, router.keys)
         workspace.write_json(scratch("router.json"), {"routing": router.name,
                                                       "margin": router.margin, **stats})
@@ -332,7 +344,7 @@ class RetrieveStage(SteppedStage):
         check_shard(workspace, self.images, shard)
         embeddings = workspace.read_array(self.images, shard)
         rows = np.flatnonzero(valid_rows(embeddings))
-        nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
+        nprobe = lists_probed(workspace, meta, config)
         probes = np.full((len(rows), nprobe), -1, dtype=np.int64)
         if meta["n_clusters"] and len(rows):
             keys = workspace.read_npy(ROUTER)
@@ -369,7 +381,7 @@ class RetrieveStage(SteppedStage):
         searcher = HierarchicalSearcher(index)
         routed = workspace.read_partition(QUERIES, partition)
         images = ImageRows(workspace, self.images, meta)
-        nprobe = max(1, min(config.lists_probed, meta["n_clusters"]))
+        nprobe = lists_probed(workspace, meta, config)
         own = config.exclude_own_document
         # the queries as global image rows, each once, in order
         queries = images.global_rows(routed.column("shard").to_numpy(zero_copy_only=False),
@@ -431,11 +443,13 @@ class RetrieveStage(SteppedStage):
         stats["dropped_no_sentence"] = len(rows) - len(found_rows)
         if meta["n_clusters"]:
             stats.update(self.audit(ctx, meta, index_of, rows, probes, picked))
-        if config.max_uses_per_sentence and meta["n_clusters"]:
+        if config.capped and meta["n_clusters"]:
             offset = meta["image_offsets"][shard]
             pairs = picked.append_column("image_shard", pa.array(
                 np.full(picked.num_rows, index_of), pa.int64())).append_column(
-                "image_row", pa.array(np.asarray(picked.column("row")) + offset, pa.int64()))
+                "image_row", pa.array(np.asarray(picked.column("row")) + offset, pa.int64())
+            ).append_column("rank", pa.array(rank_within(np.asarray(picked.column("row"))),
+                                             pa.int64()))
             clusters = np.asarray(pairs.column("key")) // max(1, meta["n_rows"])
             workspace.write_partitioned(PAIRS, shard, pairs, partition_of(
                 clusters, meta["n_clusters"], meta["partitions"]), max(1, meta["partitions"]))
@@ -492,13 +506,15 @@ class RetrieveStage(SteppedStage):
 
     # ------------------------------------------------------------------ the cap
     def cap(self, ctx: Context, shard: str) -> dict[str, Any]:
-        """One sentence partition: each sentence keeps its `max_uses_per_sentence` best
-        images (ties: lower global image row); the survivors go back to their image shard."""
+        """One sentence partition: each sentence keeps its `uses_cap` best images, first among
+        the images that hold it in their top_k, then among the others (candidates.py; ties:
+        lower global image row); the survivors go back to their image shard."""
         workspace, meta = ctx.workspace, read_meta(ctx.workspace)
         pairs = workspace.read_partition(PAIRS, int(shard))
-        keep = cap_uses(np.asarray(pairs.column("key")), np.asarray(pairs.column("score")),
-                        np.asarray(pairs.column("image_row")),
-                        ctx.config.retrieve.max_uses_per_sentence)
+        keep = cap_uses_top_first(
+            np.asarray(pairs.column("key")), np.asarray(pairs.column("score")),
+            np.asarray(pairs.column("image_row")), np.asarray(pairs.column("rank")),
+            meta["uses_cap"], ctx.config.retrieve.top_k)
         kept = pairs.take(pa.array(keep))
         workspace.write_partitioned(CAPPED, shard, kept, np.asarray(kept.column("image_shard")),
                                     len(meta["image_offsets"]))
@@ -554,16 +570,19 @@ class RetrieveStage(SteppedStage):
         out = {**reuse["stats"], **audit}
         config = ctx.config.retrieve
         report_audit = ({"audit_queries": stats.get("audit_queries", 0), **audit,
-                         "routing": routing.get("routing"), "nprobe": config.lists_probed,
+                         "routing": routing.get("routing"),
+                         "nprobe": routing.get("lists_probed", config.lists_probed),
                          "seed": config.seed,
                          "note": "routed search vs exact search (every list) on a seeded sample "
                                  "of images kept apart from the routing fit sample; before any "
                                  "cap"} if audit else None)
+        warnings = quality.warnings(out, config)
         workspace.write_json(REPORT, {
             "routing": {"routing": routing.get("routing"),
                         **{k: v for k, v in routing.items() if k != "routing"}},
-            "audit": report_audit, "text1_reuse": reuse, "stats": {**stats, **out}})
-        return out
+            "audit": report_audit, "text1_reuse": reuse, "warnings": warnings,
+            "stats": {**stats, **out}})
+        return {**out, "quality_warnings": len(warnings)}
 
     def query_source(self, ctx: Context, meta: dict[str, Any]) -> QuerySource:
         return QuerySource(ctx.workspace, self.images, list(meta["image_offsets"]),
@@ -573,7 +592,9 @@ class RetrieveStage(SteppedStage):
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         lines = [", ".join(f"{key}={value}" for key, value in stats.items()
                            if not key.startswith(AUDIT_SUMS))]
-        lines += quality.reuse_lines(ctx.workspace.read_json(REPORT).get("text1_reuse", {}))
+        report = ctx.workspace.read_json(REPORT)
+        lines += [f"  WARNING: {warning}" for warning in report.get("warnings", [])]
+        lines += quality.reuse_lines(report.get("text1_reuse", {}))
         lines += preview(ctx.workspace, ctx.config.retrieve.preview_images,
                          ctx.config.retrieve.top_k, self.output)
         return "\n".join(lines)
@@ -617,10 +638,18 @@ class ImageRows:
         return np.concatenate(vectors), np.concatenate(keys)
 
 
+def lists_probed(workspace: Workspace, meta: dict[str, Any], config: RetrieveConfig) -> int:
+    """Lists each image probes: the router step's choice (every list when exact, more on a
+    fallback), else the configured nprobe."""
+    if meta["n_clusters"] and workspace.exists(scratch("router.json")):
+        return int(workspace.read_json(scratch("router.json"))["lists_probed"])
+    return max(1, min(config.lists_probed, meta["n_clusters"]))
+
+
 def search_depth(config: RetrieveConfig) -> int:
     """Candidates kept per image: a cap needs more than top_k, so that an image whose best
     sentences are taken still has others."""
-    return config.top_k * (quality.CAP_CANDIDATES if config.max_uses_per_sentence else 1)
+    return config.top_k * (quality.CAP_CANDIDATES if config.capped else 1)
 
 
 def candidate_schema() -> pa.Schema:
@@ -696,11 +725,13 @@ def reuse_report(parts: list[dict[str, Any]]) -> dict[str, Any]:
         return {"stats": {"text1_sentences": 0}, "top": []}
     top = sorted((row for part in parts for row in part["top"]),
                  key=lambda row: (-row["uses"], row["key"]))[:quality.TOP_REUSED]
+    images = int((uses * sentences).sum())
     stats = {"text1_sentences": int(sentences.sum()),
              "text1_max_uses": int(uses.max()),
+             "text1_max_share": round(int(uses.max()) / images, 4),
              "text1_p99_uses": round(percentile_of_counts(uses, sentences, 99), 2),
              "images_sharing_text1": int((uses * sentences)[uses > 1].sum())}
-    return {"stats": stats, "images": int((uses * sentences).sum()),
+    return {"stats": stats, "images": images,
             "top": [{key: row[key] for key in ("uses", "sentence_id", "text")} for row in top],
             "note": "uses = images whose text1 is the sentence; p99 over sentences used as "
                     "text1; images_sharing_text1 = images whose text1 serves another image too"}

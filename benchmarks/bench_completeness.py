@@ -1,0 +1,64 @@
+"""The completeness filter on labelled documentation sentences of three toolchains.
+
+Each set (tests/extract/data/completeness_<set>.tsv) holds sentences that pass the paper's
+quality filters, drawn by scripts/build_completeness_candidates.py and labelled by hand:
+C complete sentence, F fragment (heading, lead-in ending in a colon, cut clause, list stub,
+verbless phrase), X neither (code, command output: what this filter is not for; counted apart).
+The rules were written on the DocBook set (`docbook`) and the first Sphinx and Doxygen sets
+(`sphinx`, `doxygen`); the `*_heldout` sets were drawn after that, from other sentences of the
+same packages, labelled before the rules were run on them, and are the figures to quote.
+
+Usage: .venv/bin/python benchmarks/bench_completeness.py
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from realsyn.config import SentenceFilterConfig
+from realsyn.extract.completeness import incomplete_reason
+from realsyn.extract.sentences import analyse_many, load_parser
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "extract" / "data"
+SETS = ("docbook", "sphinx", "doxygen", "docbook_heldout", "sphinx_heldout", "doxygen_heldout")
+
+
+def read_set(name: str) -> list[tuple[str, str]]:
+    """(label, sentence) rows of a labelled set."""
+    rows = (DATA / f"completeness_{name}.tsv").read_text(encoding="utf-8").splitlines()
+    return [tuple(row.split("\t", 1)) for row in rows if row]
+
+
+def measure(rows: list[tuple[str, str]], nlp) -> dict[str, object]:
+    """Per label: how many, how many the filter drops, and by which reason."""
+    finite = [a.finite_verb for a in analyse_many(nlp, [text for _, text in rows])]
+    out: dict[str, object] = {}
+    for label in "CFX":
+        reasons = Counter(incomplete_reason(text, verb) for (lab, text), verb
+                          in zip(rows, finite, strict=True) if lab == label)
+        total = sum(reasons.values())
+        dropped = total - reasons.pop(None, 0)
+        out[label] = {"count": total, "dropped": dropped,
+                      "rate": dropped / total if total else None, "reasons": dict(reasons)}
+    return out
+
+
+def main() -> None:
+    nlp = load_parser(SentenceFilterConfig().spacy_model)
+    print("| set | fragments dropped | complete dropped | other (code) dropped |")
+    print("|---|---|---|---|")
+    for name in SETS:
+        if not (DATA / f"completeness_{name}.tsv").exists():
+            continue
+        figures = measure(read_set(name), nlp)
+        cells = []
+        for label in "FCX":
+            f = figures[label]
+            rate = f"{f['rate']:.3f}" if f["rate"] is not None else "-"
+            cells.append(f"{f['dropped']}/{f['count']} = {rate}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Draw the sentences of the completeness filter's labelled set from documentation the project
+never tuned on, one file per toolchain, for labelling by hand.
+
+Each page is read as `realsyn ingest` reads HTML (ingest/html.py), split as `extract` splits
+(nupunkt), and only the sentences that pass the paper's quality filters are candidates (with
+`completeness: false`; a fragment the paper already drops needs no second filter). Two strata
+per toolchain, drawn by hash (deterministic, spread over the pages): sentences that end a
+sentence (. ! ?) and sentences that do not, where fragments concentrate. The rates are computed
+per label, so the strata change how many of each label there are, not the rates.
+
+Toolchains (Debian packages): DocBook - debian-handbook (The Debian Administrator's Handbook,
+GPL-2.0+ or CC-BY-SA-3.0); Sphinx - python3.11-doc (Python documentation, PSF-2.0); Doxygen -
+libjsoncpp-doc (JsonCpp API documentation, MIT or public domain).
+
+Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 60]
+    writes tests/extract/data/completeness_<toolchain>.unlabelled.tsv; label each row's first
+    column C (complete), F (fragment) or X (neither: code, output) and save it as
+    completeness_<toolchain>.tsv. The held-out sets, drawn after the rules were written:
+    ... --held-out --per-stratum 40 --only docbook
+    ... --held-out --per-stratum 40 --pool 6000 --only sphinx doxygen
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+from collections import Counter
+from pathlib import Path
+
+from realsyn.config import SentenceFilterConfig
+from realsyn.extract.paper_filters import SentenceFilter
+from realsyn.extract.sentences import load_parser, split_sentences
+from realsyn.ingest.html import PageLocation, parse_page
+from realsyn.records import ITEM_TEXT
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OUT = REPO_ROOT / "tests" / "extract" / "data"
+TOOLCHAINS = {
+    "docbook": Path("/usr/share/doc/debian-handbook/html/en-US"),
+    "sphinx": Path("/usr/share/doc/python3.11-doc/html"),
+    "doxygen": Path("/usr/share/doc/libjsoncpp-doc"),
+}
+_ENDS = re.compile(r"[.!?][\"')\]]*$")
+
+
+def page_sentences(root: Path) -> list[str]:
+    """Every split sentence of the HTML pages under `root`, in page order, each once."""
+    seen: dict[str, None] = {}
+    for page in sorted(root.rglob("*.html")):
+        items, _ = parse_page(page.read_text(encoding="utf-8", errors="replace"),
+                              PageLocation(path=str(page.relative_to(root))), Counter())
+        for item in items:
+            if item["kind"] == ITEM_TEXT and item["text"]:
+                for sentence in split_sentences(item["text"]):
+                    seen.setdefault(sentence, None)
+    return list(seen)
+
+
+def candidates(sentences: list[str], nlp) -> list[str]:
+    """The sentences the paper's quality filters keep (no entropy or perplexity needed)."""
+    config = SentenceFilterConfig(completeness=False, perplexity_scorer="none")
+    kept, _ = SentenceFilter(config, nlp=nlp).run(sentences)
+    return [c.text for c in kept if c.dropped is None]
+
+
+def by_hash(texts: list[str], count: int, salt: str = "") -> list[str]:
+    return sorted(texts, key=lambda t: hashlib.sha256((salt + t).encode()).hexdigest())[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-stratum", type=int, default=60)
+    parser.add_argument("--only", nargs="*", default=list(TOOLCHAINS), help="toolchains")
+    parser.add_argument("--held-out", action="store_true",
+                        help="leave out the sentences of the first labelled set "
+                        "(completeness_<toolchain>.tsv) and write completeness_<toolchain>"
+                        "_heldout.unlabelled.tsv")
+    parser.add_argument("--pool", type=int, default=0,
+                        help="filter only this many split sentences per toolchain, drawn by "
+                        "hash (0: all; the parse of a large manual takes minutes)")
+    args = parser.parse_args()
+    nlp = load_parser(SentenceFilterConfig().spacy_model)
+    for name in args.only:
+        root = TOOLCHAINS[name]
+        split = page_sentences(root)
+        if args.held_out:
+            seen = {row.split("\t", 1)[1] for row in (OUT / f"completeness_{name}.tsv")
+                    .read_text(encoding="utf-8").splitlines() if row}
+            split = [s for s in split if s not in seen]
+        if args.pool:
+            split = by_hash(split, args.pool, salt="pool")
+        kept = [t for t in candidates(split, nlp) if t not in seen] if args.held_out else (
+            candidates(split, nlp))
+        ended = [t for t in kept if _ENDS.search(t)]
+        open_ = [t for t in kept if not _ENDS.search(t)]
+        chosen = by_hash(ended, args.per_stratum) + by_hash(open_, args.per_stratum)
+        path = OUT / f"completeness_{name}{'_heldout' if args.held_out else ''}.unlabelled.tsv"
+        path.write_text("".join(f"?\t{t}\n" for t in chosen), encoding="utf-8")
+        print(f"{name}: {len(kept)} sentences pass the paper's filters ({len(open_)} without a "
+              f"sentence end); {len(chosen)} written to {path.name}")
+
+
+if __name__ == "__main__":
+    main()

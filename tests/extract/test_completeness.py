@@ -1,0 +1,127 @@
+"""The completeness filter (beyond the paper): fragments that pass the paper's sentence filters
+are dropped, each with its own reason, in the funnel and in excluded/ (issue 25, part 3)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from realsyn.config import parse_config
+from realsyn.executors.local import LocalExecutor
+from realsyn.extract.completeness import (
+    DANGLING_WORD,
+    ENDS_IN_COLON,
+    HEADING,
+    LIST_STUB,
+    NO_FINITE_VERB,
+    UNBALANCED,
+    incomplete_reason,
+)
+from realsyn.extract.stages import ExtractSentencesStage
+from realsyn.records import TEXT_SCHEMA, text_id
+from realsyn.stage import Context
+from realsyn.workspace import Workspace
+
+# Fragments the issue found as text1 or among retrieved texts, and one of each other kind.
+FRAGMENTS = {
+    "This 3D effect is achieved by": DANGLING_WORD,
+    "Select the layer, then click on the": DANGLING_WORD,
+    "Drag the slider and.": DANGLING_WORD,
+    "We get following image :": ENDS_IN_COLON,
+    "The module defines the following constants:": ENDS_IN_COLON,
+    "What It Does": HEADING,
+    "GOING FURTHER Protecting against upstream changes": HEADING,
+    "Work on copy": HEADING,  # an option's label, text1 of three demo images before
+    "You can observe the scene \"": UNBALANCED,
+    "The tool (see the options opens a dialog.": UNBALANCED,
+    "Debian GIS, which takes care of Geographical Information Systems applications;": LIST_STUB,
+    "1. Brush Options": LIST_STUB,
+    "Referenced by Json::parseFromStream().": NO_FINITE_VERB,
+}
+COMPLETE = [
+    "Our old tabby cat spent the whole afternoon sleeping on the warm windowsill.",
+    "The barista poured a double espresso into a small white porcelain cup.",
+    "A vintage red convertible was shown at the classic car exhibition.",
+    "Tiny beetles such as ladybirds help gardeners by eating aphids on the flowers.",
+    "A dog sitting next to a door.",  # the paper's own example: verbless, kept
+    "This is the layer the filter is applied to.",  # a stranded preposition ends a sentence
+    "Click OK to close the dialog",  # a step without a full stop
+    "1. Open the image you want to crop",
+    "Install the selected services",  # a step: longer than a label
+    "The command runs in the background if it is followed by a “&”.",
+    "Most operations can fail for a variety of reasons.)",  # closes an earlier sentence's (
+    "Use the Clone tool (or the Heal tool) to remove the spot.",
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), FRAGMENTS.items())
+def test_fragments_are_dropped_with_their_reason(text, reason):
+    finite = reason not in (HEADING, NO_FINITE_VERB)  # what the parse says of them
+    assert incomplete_reason(text, finite) == reason
+
+
+@pytest.mark.parametrize("text", COMPLETE)
+def test_complete_sentences_are_kept(text):
+    assert incomplete_reason(text, True) is None
+    if text.endswith((".", ")")):  # a tagger that misses the verb does not drop a sentence
+        assert incomplete_reason(text, False) is None
+
+
+def _context(root, completeness: bool) -> Context:
+    config = parse_config({"workspace": str(root), "extract": {"sentences": {
+        "perplexity_scorer": "none", "keep_excluded": True, "completeness": completeness}}})
+    workspace = Workspace(config.workspace)
+    texts = [
+        "Our old tabby cat spent the whole afternoon sleeping on the warm windowsill.\n"
+        "This 3D effect is achieved by\n"
+        "The filter applies the mask to the layers of the image:\n"
+        "You can observe the scene \"\n"
+        "Using the Paint Tools",
+        "The barista poured a double espresso into a small white porcelain cup.\n"
+        "The brush draws soft lines on the canvas,",
+    ]
+    rows = [{"text_id": text_id(f"doc-{i}", 0), "doc_id": f"doc-{i}", "position": 0,
+             "text": text} for i, text in enumerate(texts)]
+    workspace.write_table("texts", "00000", pa.Table.from_pylist(rows, schema=TEXT_SCHEMA))
+    return Context(config=config, workspace=workspace)
+
+
+def test_the_stage_counts_each_reason_and_keeps_the_fragments_in_excluded(tmp_path):
+    ctx = _context(tmp_path / "on", True)
+    stats = LocalExecutor(workers=1).run(ExtractSentencesStage(), ctx)
+    kept = ctx.workspace.read_dataset("sentences_filtered").column("text").to_pylist()
+    assert kept == ["Our old tabby cat spent the whole afternoon sleeping on the warm windowsill.",
+                    "The barista poured a double espresso into a small white porcelain cup."]
+    assert stats[f"dropped_{DANGLING_WORD}"] == 1 and stats[f"dropped_{ENDS_IN_COLON}"] == 1
+    assert stats[f"dropped_{UNBALANCED}"] == 1 and stats[f"dropped_{LIST_STUB}"] == 1
+    assert stats[f"dropped_{HEADING}"] == 1
+    excluded = ctx.workspace.read_dataset("excluded/extract_sentences").to_pylist()
+    reasons = {row["text"]: row["reason"] for row in excluded}
+    assert reasons["This 3D effect is achieved by"] == DANGLING_WORD
+    assert reasons["The brush draws soft lines on the canvas,"] == LIST_STUB
+    assert reasons["Using the Paint Tools"] == HEADING  # "using" + object: an action
+
+
+def test_one_switch_gives_the_papers_filters(tmp_path):
+    ctx = _context(tmp_path / "off", False)
+    stats = LocalExecutor(workers=1).run(ExtractSentencesStage(), ctx)
+    kept = ctx.workspace.read_dataset("sentences_filtered").column("text").to_pylist()
+    assert "This 3D effect is achieved by" in kept and len(kept) == 7  # every text line
+    assert not any(key.startswith(f"dropped_{DANGLING_WORD}") for key in stats)
+
+
+def test_the_goal_holds_on_held_out_docbook_sentences():
+    """On labelled sentences of The Debian Administrator's Handbook (DocBook) drawn after the
+    rules were written: >= 95% of fragments dropped, <= 2% of complete sentences (issue 25's
+    goal; the Sphinx and Doxygen figures, which miss it, are in the README)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_completeness import measure, read_set
+    from realsyn.config import SentenceFilterConfig
+    from realsyn.extract.sentences import load_parser
+
+    figures = measure(read_set("docbook_heldout"), load_parser(SentenceFilterConfig().spacy_model))
+    assert figures["F"]["count"] >= 30 and figures["C"]["count"] >= 40
+    assert figures["F"]["rate"] >= 0.95 and figures["C"]["rate"] <= 0.02
