@@ -445,7 +445,7 @@ class EmbedConfig(Section):
 # ---------------------------------------------------------------- retrieval (spec section 2)
 # Learned routing's index and probes: each paper-sized cluster split into 3 lists, 4 of them
 # probed per image. On real images: score ratio >= 0.99 of exact search, recall@3 0.86-0.91,
-# at 1.5-2.6x the scan of the paper's one probe (README, retrieval benchmark).
+# at 1.5-2.6x the scan of the paper's one probe (docs/stages/retrieve.md, retrieval benchmark).
 LEARNED_ROUTING_LISTS_PER_CLUSTER = 3
 LEARNED_ROUTING_NPROBE = 4
 
@@ -460,11 +460,11 @@ class RetrieveConfig(Section):
         "(n_clusters, or sentences / sentences_per_cluster) x this many lists. None: 1 with "
         "routing 'paper' (the paper's lists), 3 with learned routing (an image's best "
         "sentences lie in 2-3 lists; smaller lists cost less per probe: measured on real "
-        "images, benchmarks/bench_retrieval.py, README).")
+        "images, benchmarks/bench_retrieval.py, docs/stages/retrieve.md).")
     nprobe: int | None = Field(
         default=None, ge=1, description="Lists each image probes. None: 1 with routing "
         "'paper' (the paper's one probe), 4 with learned routing (measured on real images: "
-        "benchmarks/bench_retrieval.py, README).")
+        "benchmarks/bench_retrieval.py, docs/stages/retrieve.md).")
     top_k: int = Field(default=3, ge=1, description="Sentences retrieved per image (text1..textk).")
     kmeans_iterations: int = Field(default=20, ge=1,
         description="Lloyd iterations of the sentence k-means.")
@@ -499,12 +499,12 @@ class RetrieveConfig(Section):
         default=0.01, ge=0, description="learned routing, cost-aware: each list's estimated "
         "best score is lowered by this times the log of its size, so that cheaper lists of "
         "about the same promise are probed first (measured on real images: same recall@3, "
-        "2-6% fewer sentences scanned; README). 0: off.")
+        "2-6% fewer sentences scanned; docs/stages/retrieve.md). 0: off.")
     routing_margin: float | None = Field(
         default=None, ge=0, description="learned routing, adaptive: a list beyond the "
         "image's best one is probed only while its estimated best score is within this cosine "
         "of the best list's (up to nprobe lists). None (default; on real photos it found less "
-        "than a fixed nprobe at the same cost, README): always nprobe lists.")
+        "than a fixed nprobe at the same cost, docs/stages/retrieve.md): always nprobe lists.")
     exact_search_max_products: int = Field(
         default=1_000_000, ge=0, description="Corpora of at most this many image x sentence "
         "products are searched exactly (every list probed, whatever the routing): exact search "
@@ -535,7 +535,7 @@ class RetrieveConfig(Section):
         "is max(max_uses_min, floor(this x images)): no sentence serves more than this share "
         "of the images. A generic sentence is close to every image in a proxy embedding space and "
         "becomes text1 of many (a hub: 12 of the demo's 79 images); this cap keeps the "
-        "largest text1 share at 5% for 4% of the mean text1 score there (README, "
+        "largest text1 share at 5% for 4% of the mean text1 score there (docs/stages/retrieve.md, "
         "benchmarks/bench_hubs.py). None (the paper): no cap.")
     max_uses_min: int = Field(
         default=3, ge=1, description="The share's cap is at least this many images: in a "

@@ -7,7 +7,7 @@ Does"), a list item cut at a comma, a quotation or bracket opened and never clos
 observe the scene \""). Each is a separate drop reason. The rules read the text and one fact of
 the parse the paper's filters already made (whether there is a finite verb), so they cost
 microseconds per sentence. Measured on labelled documentation sentences of three toolchains:
-benchmarks/bench_completeness.py, README.
+benchmarks/bench_completeness.py, docs/stages/extract.md.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ cost     a large list costs more to scan than a small one and its best score is 
 adaptive the learned estimates also say when a second or third list is worth its scan: a
          query probes a further list only while that list's estimated best score is within
          `margin` of its best list's (at most `nprobe` lists). A query with one clear winner
-         then scans one list, an uncertain one several (measured: README, routing table).
+         then scans one list, an uncertain one several (measured: docs/stages/retrieve.md,
+         routing table).
          Unused probe slots are -1 (/work/briefs/routing-contract.md).
 """
 
