@@ -1,5 +1,6 @@
 """The partitioned dedup stages on the demo corpus: the same groups and kept records as the
-single-process rules (brute force, tests/extract/dedup_oracle.py), the README's funnel."""
+single-process rules (brute force, tests/extract/dedup_oracle.py), the funnel that
+docs/stages/extract.md states."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_demo_corpus_keeps_the_single_process_records(tmp_path):
         ids = table.column(column).to_pylist()
         assert ws.read_dataset(target).column(column).to_pylist() == [ids[i] for i in kept]
 
-    # The funnel the README states for the demo (measured with the single-process stages).
+    # The demo's funnel in docs/stages/extract.md (measured with the single-process stages).
     funnel = ws.read_json("report/funnel.json")
     assert funnel["images"]["after_perceptual_dedup"] == 164
     assert funnel["images"]["after_semantic_dedup"] == 79
