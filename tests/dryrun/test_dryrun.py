@@ -130,3 +130,39 @@ def test_dry_run_command_prints_the_plan_and_runs_nothing(tmp_path, ran):
     assert result.exit_code == 0, result.output
     assert "the last measured run of this workspace took" in result.output
     assert "x the measured time" in result.output
+
+
+def test_probe_without_images_still_estimates_images_reaching_generation():
+    """A corpus whose first documents have no images: the probe's few documents send no image
+    through retrieval, yet the census saw 1,171 images, 545 of them left after dedup (#33)."""
+    config = parse_config({"executor": {"workers": 2, "shard_size": 10}})
+    census = Census(units_total=10, units_read=10, documents=369, images=1171,
+                    texts=58000, images_sampled=1171, images_quality_ok=900, images_unique=545)
+    probe = _probe(ingest={"records_in": 4}, extract_images={"records_in": 4, "images_out": 0},
+                   dedup={"records_in": 50, "images_out": 0, "sentences_out": 40},
+                   retrieve={"records_in": 0}, generate={"records_in": 0})
+    probe.documents, probe.images = 4, 4
+    plan = estimate(config, census, probe)
+    records = {stage.name: stage.records for stage in plan.stages}
+    assert records["retrieve"] == records["generate"] == 545
+    # one fusion and one caption request per image with the default captioner
+    assert plan.llm_requests == 2 * 545
+
+
+def test_shards_come_from_the_ingest_plan(ran):
+    """Per-shard stages are shared among workers by the shards the run's planner makes."""
+    config, workspace = ran
+    census = take_census(config)
+    assert census.shards_total == len(workspace.read_json("stages/ingest/plan.json")["shards"])
+
+
+def test_probe_reads_on_until_it_holds_images(tmp_path):
+    """The first spread of shards may hold no image: the probe's ingest reads more shards."""
+    from realsyn.dryrun.probe import Strata, spread_order
+    order = spread_order([f"{i:05d}" for i in range(10)], 2)
+    assert order[:2] == ["00000", "00005"] and sorted(order) == [f"{i:05d}" for i in range(10)]
+    strata = Strata(documents=4, images=8, texts=1, max_shards=5)
+    from collections import Counter
+    assert not strata.enough(Counter(documents_out=4, images_out=0, texts_out=9), 2)
+    assert strata.enough(Counter(documents_out=6, images_out=8, texts_out=9), 3)
+    assert strata.enough(Counter(), 5)

@@ -100,6 +100,37 @@ def _records_scale(name: str, census: Census, probe: ProbeResult) -> float:
     return deduplicated
 
 
+# Stages whose records are images that survived perceptual dedup (or fewer: retrieval keeps those
+# with matched sentences).
+IMAGE_STAGES = ("retrieve", "generate", "balance", "write")
+
+
+def census_images_after_dedup(census: Census) -> int:
+    """Images expected after quality and perceptual dedup, from the census's image sample alone:
+    duplicates span documents, so only a sample from all over the input shows them."""
+    if not census.images_sampled or census.unique_share is None:
+        return 0
+    quality = census.images_quality_ok / census.images_sampled
+    return round(census.expected(census.images) * quality * census.unique_share)
+
+
+def stage_records(name: str, probe_records: int, scale: float, census: Census) -> tuple[int, str]:
+    """Records of a stage, and where the count comes from. When no probe record reached an image
+    stage, the probe knows nothing of it: the census's images after dedup stand in (an upper
+    bound, as retrieval keeps only the images with matched sentences), never zero."""
+    if name in IMAGE_STAGES and probe_records == 0:
+        fallback = census_images_after_dedup(census)
+        if fallback:
+            return fallback, "census images after dedup (no probe record reached it)"
+    return round(probe_records * scale), ""
+
+
+def requests_per_image(config: RealsynConfig) -> int:
+    """LLM requests per generated image: the fusion prompt, and the caption prompt when the LLM
+    writes the captions (used when the probe generated nothing to count them)."""
+    return 1 + (config.generate.captioner == "tags_llm")
+
+
 def busy_workers(config: RealsynConfig, shards: int) -> float:
     """Shards run `workers` at a time: 3 shards on 2 workers take 2 rounds (1.5 busy)."""
     workers = max(1, config.executor.workers)
@@ -113,7 +144,7 @@ def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[i
     generate = probe.stages.get("generate")
     rows = probe.generated_rows
     if generate is None or not rows or generate.records_in == 0:
-        return 0, 0, 0
+        return requests_per_image(config) * images, 0, 0
     per_image = sum(v for k, v in generate.stats.items()
                     if k.endswith("llm_requests")) / generate.records_in
     prompt = completion = 0
@@ -132,15 +163,15 @@ def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[i
 
 
 def estimate(config: RealsynConfig, census: Census, probe: ProbeResult) -> Plan:
-    shards = max(1, math.ceil(census.expected(census.documents)
-                              / max(1, config.executor.shard_size)))
+    shards = max(1, census.shards_total or math.ceil(
+        census.expected(census.documents) / max(1, config.executor.shard_size)))
     stages = []
     for name, measured in probe.stages.items():
         if measured.error:
             stages.append(StageEstimate(name, 0, None, f"probe failed: {measured.error}"))
             continue
         scale = stage_scale(name, census, probe)
-        records = round(measured.records_in * scale)
+        records, source = stage_records(name, measured.records_in, scale, census)
         work = measured.process_s * scale
         if measured.is_global:
             seconds, basis = measured.setup_s + work, "global"
@@ -151,7 +182,8 @@ def estimate(config: RealsynConfig, census: Census, probe: ProbeResult) -> Plan:
         stages.append(StageEstimate(name, records, seconds,
                                     f"{basis}; probe {measured.records_in} records: "
                                     f"{measured.setup_s:.1f} + {measured.process_s:.1f} CPU s "
-                                    f"({measured.wall_s:.1f} s wall)"))
+                                    f"({measured.wall_s:.1f} s wall)"
+                                    + (f"; records: {source}" if source else "")))
     generate = next((s for s in stages if s.name == "generate"), None)
     requests, prompt, completion = llm_usage(config, probe, generate.records if generate else 0)
     return Plan(census, probe, stages, requests, prompt, completion)
