@@ -98,6 +98,13 @@ def test_estimate_shares_per_shard_work_among_busy_workers():
     assert ingest.seconds == pytest.approx(1.0 + 2.0 * 10 / 1.5)  # 3 shards, 2 workers
     # global, not shared; without the probe's split of its inputs it scales as images (x5)
     assert dedup.seconds == pytest.approx(1.0 + 2.0 * 5)
+    # ranges: the work moves by two standard errors of a mean over the probe's 3 records;
+    # model loading (1 s) does not
+    factor = 1 + 2 / 3 ** 0.5
+    assert ingest.high_s == pytest.approx(1.0 + 2.0 * 10 / 1.5 * factor)
+    assert ingest.low_s == pytest.approx(1.0 + 2.0 * 10 / 1.5 / factor)
+    assert plan.total_range == pytest.approx((ingest.low_s + dedup.low_s,
+                                              ingest.high_s + dedup.high_s))
     note = closing_note(plan, {"ingest": ingest.seconds * 2, "dedup": dedup.seconds * 2})
     assert "(0.50x the measured time)" in note
     assert "no measured run" in closing_note(plan, {})
