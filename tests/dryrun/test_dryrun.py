@@ -173,3 +173,4 @@ def test_probe_reads_on_until_it_holds_images(tmp_path):
     assert not strata.enough(Counter(documents_out=4, images_out=0, texts_out=9), 2)
     assert strata.enough(Counter(documents_out=6, images_out=8, texts_out=9), 3)
     assert strata.enough(Counter(), 5)
+    assert strata.enough(Counter(documents_out=4, images_out=0, texts_out=1000), 2)

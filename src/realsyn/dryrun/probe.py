@@ -97,15 +97,17 @@ def spread_order(keys: list[str], count: int) -> list[str]:
 class Strata:
     """What the probe's ingest must hold before it stops reading shards: documents, and images
     and text items (a corpus whose first documents have no images must still send images
-    through every later stage). `max_shards` bounds the reading when the input has none."""
+    through every later stage). `max_shards` and `max_texts` bound the reading when images are
+    rare: every text item read goes through the sentence and embedding stages."""
 
     documents: int
     images: int
     texts: int
     max_shards: int
+    max_texts: int = 1000
 
     def enough(self, read: Counter, shards: int) -> bool:
-        if shards >= self.max_shards:
+        if shards >= self.max_shards or read["texts_out"] >= self.max_texts:
             return True
         return (read["documents_out"] >= self.documents and read["images_out"] >= self.images
                 and read["texts_out"] >= self.texts)
@@ -157,7 +159,7 @@ def thin_retrieved(workspace: Workspace, rows: int) -> tuple[int, int]:
 
 def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2,
               generate_rows: int = 6, root: str | None = None, min_images: int = 8,
-              max_documents: int = 200) -> ProbeResult:
+              max_documents: int = 40) -> ProbeResult:
     """`documents` spread over the input, then more until the probe holds `min_images` images
     (at most `max_documents` documents read)."""
     with tempfile.TemporaryDirectory(prefix="realsyn-probe-") as temporary:
