@@ -98,6 +98,13 @@ def test_estimate_shares_per_shard_work_among_busy_workers():
     assert ingest.seconds == pytest.approx(1.0 + 2.0 * 10 / 1.5)  # 3 shards, 2 workers
     # global, not shared; without the probe's split of its inputs it scales as images (x5)
     assert dedup.seconds == pytest.approx(1.0 + 2.0 * 5)
+    # ranges: the work moves by two standard errors of a mean over the probe's 3 records;
+    # model loading (1 s) does not
+    factor = 1 + 2 / 3 ** 0.5
+    assert ingest.high_s == pytest.approx(1.0 + 2.0 * 10 / 1.5 * factor)
+    assert ingest.low_s == pytest.approx(1.0 + 2.0 * 10 / 1.5 / factor)
+    assert plan.total_range == pytest.approx((ingest.low_s + dedup.low_s,
+                                              ingest.high_s + dedup.high_s))
     note = closing_note(plan, {"ingest": ingest.seconds * 2, "dedup": dedup.seconds * 2})
     assert "(0.50x the measured time)" in note
     assert "no measured run" in closing_note(plan, {})
@@ -130,3 +137,40 @@ def test_dry_run_command_prints_the_plan_and_runs_nothing(tmp_path, ran):
     assert result.exit_code == 0, result.output
     assert "the last measured run of this workspace took" in result.output
     assert "x the measured time" in result.output
+
+
+def test_probe_without_images_still_estimates_images_reaching_generation():
+    """A corpus whose first documents have no images: the probe's few documents send no image
+    through retrieval, yet the census saw 1,171 images, 545 of them left after dedup (#33)."""
+    config = parse_config({"executor": {"workers": 2, "shard_size": 10}})
+    census = Census(units_total=10, units_read=10, documents=369, images=1171,
+                    texts=58000, images_sampled=1171, images_quality_ok=900, images_unique=545)
+    probe = _probe(ingest={"records_in": 4}, extract_images={"records_in": 4, "images_out": 0},
+                   dedup={"records_in": 50, "images_out": 0, "sentences_out": 40},
+                   retrieve={"records_in": 0}, generate={"records_in": 0})
+    probe.documents, probe.images = 4, 4
+    plan = estimate(config, census, probe)
+    records = {stage.name: stage.records for stage in plan.stages}
+    assert records["retrieve"] == records["generate"] == 545
+    # one fusion and one caption request per image with the default captioner
+    assert plan.llm_requests == 2 * 545
+
+
+def test_shards_come_from_the_ingest_plan(ran):
+    """Per-shard stages are shared among workers by the shards the run's planner makes."""
+    config, workspace = ran
+    census = take_census(config)
+    assert census.shards_total == len(workspace.read_json("stages/ingest/plan.json")["shards"])
+
+
+def test_probe_reads_on_until_it_holds_images(tmp_path):
+    """The first spread of shards may hold no image: the probe's ingest reads more shards."""
+    from realsyn.dryrun.probe import Strata, spread_order
+    order = spread_order([f"{i:05d}" for i in range(10)], 2)
+    assert order[:2] == ["00000", "00005"] and sorted(order) == [f"{i:05d}" for i in range(10)]
+    strata = Strata(documents=4, images=8, texts=1, max_shards=5)
+    from collections import Counter
+    assert not strata.enough(Counter(documents_out=4, images_out=0, texts_out=9), 2)
+    assert strata.enough(Counter(documents_out=6, images_out=8, texts_out=9), 3)
+    assert strata.enough(Counter(), 5)
+    assert strata.enough(Counter(documents_out=4, images_out=0, texts_out=1000), 2)

@@ -29,6 +29,9 @@ from realsyn.ingest.stage import READERS
 @dataclass
 class Census:
     units_total: int = 0
+    # Ingest shards of the plan the run makes (sources.make_plan, same settings): later per-shard
+    # stages keep ingest's shards.
+    shards_total: int = 0
     units_read: int = 0
     documents: int = 0
     images: int = 0
@@ -71,7 +74,7 @@ def take_census(config: RealsynConfig, max_documents: int = 20_000, max_seconds:
                      jsonl_block_bytes(config.ingest.jsonl_block_bytes,
                                        config.executor.task_memory_mb))
     units = [unit for shard in plan["shards"] for unit in shard]
-    census = Census(units_total=len(units))
+    census = Census(units_total=len(units), shards_total=len(plan["shards"]))
     # Units in a seeded random order, so that a stopped census is a sample of the whole input.
     order = list(range(len(units)))
     random.Random(seed).shuffle(order)

@@ -39,6 +39,9 @@ class StageEstimate:
     records: int
     seconds: float | None
     basis: str
+    # Seconds at the low and high end of the sampling uncertainty (about 2 standard errors).
+    low_s: float | None = None
+    high_s: float | None = None
 
 
 @dataclass
@@ -53,6 +56,11 @@ class Plan:
     @property
     def total_seconds(self) -> float:
         return sum(stage.seconds or 0.0 for stage in self.stages)
+
+    @property
+    def total_range(self) -> tuple[float, float]:
+        return (sum(stage.low_s or 0.0 for stage in self.stages),
+                sum(stage.high_s or 0.0 for stage in self.stages))
 
 
 def _ratio(full: float, probe: float) -> float:
@@ -100,6 +108,64 @@ def _records_scale(name: str, census: Census, probe: ProbeResult) -> float:
     return deduplicated
 
 
+# Stages whose records are images that survived perceptual dedup (or fewer: retrieval keeps those
+# with matched sentences).
+IMAGE_STAGES = ("retrieve", "generate", "balance", "write")
+
+
+def census_images_after_dedup(census: Census) -> int:
+    """Images expected after quality and perceptual dedup, from the census's image sample alone:
+    duplicates span documents, so only a sample from all over the input shows them."""
+    if not census.images_sampled or census.unique_share is None:
+        return 0
+    quality = census.images_quality_ok / census.images_sampled
+    return round(census.expected(census.images) * quality * census.unique_share)
+
+
+def stage_records(name: str, probe_records: int, scale: float, census: Census) -> tuple[int, str]:
+    """Records of a stage, and where the count comes from. When no probe record reached an image
+    stage, the probe knows nothing of it: the census's images after dedup stand in (an upper
+    bound, as retrieval keeps only the images with matched sentences), never zero."""
+    if name in IMAGE_STAGES and probe_records == 0:
+        fallback = census_images_after_dedup(census)
+        if fallback:
+            return fallback, "census images after dedup (no probe record reached it)"
+    return round(probe_records * scale), ""
+
+
+def share_error(share: float, sample: int) -> float:
+    """Relative standard error of a share measured on `sample` items (binomial); 1 when the
+    sample is empty, i.e. the share is unknown."""
+    if sample <= 0 or share <= 0:
+        return 1.0
+    return math.sqrt((1 - share) / (share * sample))
+
+
+def relative_error(name: str, records: int, census: Census) -> float:
+    """Relative standard error of a stage's work: its per-record time, a mean over the probe's
+    `records` (costs per record vary about as much as they are large: coefficient of variation
+    1, not measured), and for image stages the census's dedup share on its image sample."""
+    time_error = 1 / math.sqrt(max(1, records))
+    count_error = 0.0
+    if name in IMAGE_STAGES or name in ("embed", "semantic_dedup"):
+        share = census.unique_share or 0.0
+        count_error = share_error(share, census.images_quality_ok)
+    return math.sqrt(time_error ** 2 + count_error ** 2)
+
+
+def time_range(setup: float, work: float, error: float) -> tuple[float, float]:
+    """Low and high seconds: model loading is measured once and kept; the scaled work moves by
+    two standard errors (divided at the low end, so the low end stays above loading)."""
+    spread_factor = 1 + 2 * error
+    return setup + work / spread_factor, setup + work * spread_factor
+
+
+def requests_per_image(config: RealsynConfig) -> int:
+    """LLM requests per generated image: the fusion prompt, and the caption prompt when the LLM
+    writes the captions (used when the probe generated nothing to count them)."""
+    return 1 + (config.generate.captioner == "tags_llm")
+
+
 def busy_workers(config: RealsynConfig, shards: int) -> float:
     """Shards run `workers` at a time: 3 shards on 2 workers take 2 rounds (1.5 busy)."""
     workers = max(1, config.executor.workers)
@@ -113,7 +179,7 @@ def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[i
     generate = probe.stages.get("generate")
     rows = probe.generated_rows
     if generate is None or not rows or generate.records_in == 0:
-        return 0, 0, 0
+        return requests_per_image(config) * images, 0, 0
     per_image = sum(v for k, v in generate.stats.items()
                     if k.endswith("llm_requests")) / generate.records_in
     prompt = completion = 0
@@ -132,26 +198,31 @@ def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[i
 
 
 def estimate(config: RealsynConfig, census: Census, probe: ProbeResult) -> Plan:
-    shards = max(1, math.ceil(census.expected(census.documents)
-                              / max(1, config.executor.shard_size)))
+    shards = max(1, census.shards_total or math.ceil(
+        census.expected(census.documents) / max(1, config.executor.shard_size)))
     stages = []
     for name, measured in probe.stages.items():
         if measured.error:
             stages.append(StageEstimate(name, 0, None, f"probe failed: {measured.error}"))
             continue
         scale = stage_scale(name, census, probe)
-        records = round(measured.records_in * scale)
+        records, source = stage_records(name, measured.records_in, scale, census)
         work = measured.process_s * scale
         if measured.is_global:
-            seconds, basis = measured.setup_s + work, "global"
+            basis = "global"
         else:
             busy = busy_workers(config, shards)
-            seconds = measured.setup_s + work / busy
+            work /= busy
             basis = f"{shards} shards on {busy:.3g} busy workers"
+        seconds = measured.setup_s + work
+        low, high = time_range(measured.setup_s, work,
+                               relative_error(name, measured.records_in, census))
         stages.append(StageEstimate(name, records, seconds,
                                     f"{basis}; probe {measured.records_in} records: "
                                     f"{measured.setup_s:.1f} + {measured.process_s:.1f} CPU s "
-                                    f"({measured.wall_s:.1f} s wall)"))
+                                    f"({measured.wall_s:.1f} s wall)"
+                                    + (f"; records: {source}" if source else ""),
+                                    low, high))
     generate = next((s for s in stages if s.name == "generate"), None)
     requests, prompt, completion = llm_usage(config, probe, generate.records if generate else 0)
     return Plan(census, probe, stages, requests, prompt, completion)
@@ -175,17 +246,26 @@ def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
         "",
         "times: CPU seconds of the probe (model loading + work), scaled to the records and "
         "shared among the workers: the time on this machine when nothing else runs on it",
-        f"{'stage':<18} {'records in':>11} {'estimate':>10}  basis",
+        f"{'stage':<18} {'records in':>11} {'estimate':>10} {'range':>19}  basis",
     ]
     for stage in plan.stages:
         time_text = format_duration(stage.seconds) if stage.seconds is not None else "?"
-        lines.append(f"{stage.name:<18} {stage.records:>11,} {time_text:>10}  {stage.basis}")
-    lines.append(f"{'total':<18} {'':>11} {format_duration(plan.total_seconds):>10}")
+        lines.append(f"{stage.name:<18} {stage.records:>11,} {time_text:>10} "
+                     f"{format_range(stage.low_s, stage.high_s):>19}  {stage.basis}")
+    low, high = plan.total_range
+    lines.append(f"{'total':<18} {'':>11} {format_duration(plan.total_seconds):>10} "
+                 f"{format_range(low, high):>19}")
     lines.append(f"LLM: {plan.llm_requests:,} requests, about {plan.prompt_tokens:,} prompt and "
                  f"{plan.completion_tokens:,} completion tokens")
     lines.append("")
     lines.append(closing_note(plan, measured))
     return "\n".join(lines)
+
+
+def format_range(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return "?"
+    return f"{format_duration(low)} - {format_duration(high)}"
 
 
 def closing_note(plan: Plan, measured: dict[str, float] | None) -> str:

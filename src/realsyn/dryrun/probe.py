@@ -8,8 +8,10 @@ workspace, output folder and LLM cache are never touched.
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +84,37 @@ def spread(keys: list[str], count: int) -> list[str]:
     return [keys[int(i * step)] for i in range(count)]
 
 
-def _run_stage(name: str, ctx: Context, only: list[str] | None = None) -> StageProbe:
+def spread_order(keys: list[str], count: int) -> list[str]:
+    """All keys: first `count` spread over the list, then the rest in a seeded random order, so
+    that a probe that must read on to find images still samples the whole input."""
+    first = spread(keys, count)
+    rest = [key for key in keys if key not in set(first)]
+    random.Random(0).shuffle(rest)
+    return first + rest
+
+
+@dataclass
+class Strata:
+    """What the probe's ingest must hold before it stops reading shards: documents, and images
+    and text items (a corpus whose first documents have no images must still send images
+    through every later stage). `max_shards` and `max_texts` bound the reading when images are
+    rare: every text item read goes through the sentence and embedding stages."""
+
+    documents: int
+    images: int
+    texts: int
+    max_shards: int
+    max_texts: int = 1000
+
+    def enough(self, read: Counter, shards: int) -> bool:
+        if shards >= self.max_shards or read["texts_out"] >= self.max_texts:
+            return True
+        return (read["documents_out"] >= self.documents and read["images_out"] >= self.images
+                and read["texts_out"] >= self.texts)
+
+
+def _run_stage(name: str, ctx: Context, only: list[str] | None = None,
+               strata: Strata | None = None) -> StageProbe:
     stage = load_stage(name)
     result = StageProbe(name)
     try:
@@ -94,13 +126,20 @@ def _run_stage(name: str, ctx: Context, only: list[str] | None = None) -> StageP
         stage.setup(ctx)
         result.setup_s = time.process_time() - started
         started = time.process_time()
+        read: Counter = Counter()
+        done = 0
         for shard in shards:
-            ctx.workspace.mark_done(name, shard, stage.process(ctx, shard))
+            if strata is not None and strata.enough(read, done):
+                break
+            stats = stage.process(ctx, shard)
+            read.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
+            ctx.workspace.mark_done(name, shard, stats)
+            done += 1
         merged = ctx.workspace.merge_stats(name)
         stage.finalize(ctx, merged)
         result.process_s = time.process_time() - started
         result.wall_s = time.perf_counter() - wall
-        result.shards, result.stats = len(shards), merged
+        result.shards, result.stats = done, merged
     except Exception as error:  # the estimate says which stage the probe could not run
         result.error = f"{type(error).__name__}: {error}"
     return result
@@ -119,7 +158,10 @@ def thin_retrieved(workspace: Workspace, rows: int) -> tuple[int, int]:
 
 
 def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2,
-              generate_rows: int = 6, root: str | None = None) -> ProbeResult:
+              generate_rows: int = 6, root: str | None = None, min_images: int = 8,
+              max_documents: int = 40) -> ProbeResult:
+    """`documents` spread over the input, then more until the probe holds `min_images` images
+    (at most `max_documents` documents read)."""
     with tempfile.TemporaryDirectory(prefix="realsyn-probe-") as temporary:
         probe = probe_config(config, root or temporary, unit_documents)
         ctx = Context(config=probe, workspace=Workspace(probe.workspace))
@@ -131,8 +173,10 @@ def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2
                 retrieved, generated = thin_retrieved(ctx.workspace, generate_rows)
             if name == "ingest":
                 planned = load_stage("ingest").shards(ctx)
-                chosen = spread(planned, max(1, -(-documents // unit_documents)))
-                result = _run_stage(name, ctx, chosen)
+                first = max(1, -(-documents // unit_documents))
+                strata = Strata(documents, min_images, 1,
+                                max(first, max_documents // max(1, unit_documents)))
+                result = _run_stage(name, ctx, spread_order(planned, first), strata)
             else:
                 result = _run_stage(name, ctx)
             stages[name] = result
