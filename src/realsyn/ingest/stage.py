@@ -223,9 +223,11 @@ class IngestStage(Stage):
         visible words than it kept (`ingest.text_loss_factor`): a page a browser shows that
         became empty or nearly so. Reads the count the HTML reader left on the document."""
         removed = document.pop(VISIBLE_WORDS_REMOVED, 0)
+        if removed < options.text_loss_min_words:  # every non-HTML document: no word counting
+            return []
         kept = sum(word_count(item["text"] or "") for item in document["items"]
                    if item["kind"] == ITEM_TEXT)
-        if removed < options.text_loss_min_words or removed <= options.text_loss_factor * kept:
+        if removed <= options.text_loss_factor * kept:
             return []
         stats["documents_mostly_removed" if document["items"]
               else "documents_dropped_empty_with_visible_text"] += 1
