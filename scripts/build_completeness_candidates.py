@@ -37,17 +37,21 @@ from realsyn.records import ITEM_TEXT
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT = REPO_ROOT / "tests" / "extract" / "data"
 TOOLCHAINS = {
-    "docbook": Path("/usr/share/doc/debian-handbook/html/en-US"),
-    "sphinx": Path("/usr/share/doc/python3.11-doc/html"),
-    "doxygen": Path("/usr/share/doc/libjsoncpp-doc"),
+    "docbook": [Path("/usr/share/doc/debian-handbook/html/en-US")],
+    "sphinx": [Path("/usr/share/doc/python3.11-doc/html")],
+    "doxygen": [Path("/usr/share/doc/libjsoncpp-doc")],
+    # Two other Sphinx projects, drawn after the rules' second round: Beautiful Soup's and
+    # Black's manuals (python-bs4-doc, MIT; python-black-doc, MIT).
+    "sphinx_other": [Path("/usr/share/doc/python-bs4-doc/html"),
+                     Path("/usr/share/doc/python-black-doc/html")],
 }
 _ENDS = re.compile(r"[.!?][\"')\]]*$")
 
 
-def page_sentences(root: Path) -> list[str]:
-    """Every split sentence of the HTML pages under `root`, in page order, each once."""
+def page_sentences(roots: list[Path]) -> list[str]:
+    """Every split sentence of the HTML pages under `roots`, in page order, each once."""
     seen: dict[str, None] = {}
-    for page in sorted(root.rglob("*.html")):
+    for root, page in ((root, page) for root in roots for page in sorted(root.rglob("*.html"))):
         items, _ = parse_page(page.read_text(encoding="utf-8", errors="replace"),
                               PageLocation(path=str(page.relative_to(root))), Counter())
         for item in items:
