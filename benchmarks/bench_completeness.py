@@ -21,7 +21,8 @@ from realsyn.extract.completeness import incomplete_reason
 from realsyn.extract.sentences import analyse_many, load_parser
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "extract" / "data"
-SETS = ("docbook", "sphinx", "doxygen", "docbook_heldout", "sphinx_heldout", "doxygen_heldout")
+SETS = ("docbook", "sphinx", "doxygen", "docbook_heldout", "sphinx_heldout", "doxygen_heldout",
+        "sphinx_other")
 
 
 def read_set(name: str) -> list[tuple[str, str]]:

@@ -51,7 +51,7 @@ _ENDS = re.compile(r"[.!?][\"')\]]*$")
 def page_sentences(roots: list[Path]) -> list[str]:
     """Every split sentence of the HTML pages under `roots`, in page order, each once."""
     seen: dict[str, None] = {}
-    for root, page in ((root, page) for root in roots for page in sorted(root.rglob("*.html"))):
+    for root, page in ((top, page) for top in roots for page in sorted(top.rglob("*.html"))):
         items, _ = parse_page(page.read_text(encoding="utf-8", errors="replace"),
                               PageLocation(path=str(page.relative_to(root))), Counter())
         for item in items:

@@ -37,6 +37,10 @@ FRAGMENTS = {
     "Debian GIS, which takes care of Geographical Information Systems applications;": LIST_STUB,
     "1. Brush Options": LIST_STUB,
     "Referenced by Json::parseFromStream().": NO_FINITE_VERB,
+    # definition-list items: a code-like term, a colon, a description, no sentence end
+    "exclude_tags: a set of tag names that should not be serialised": LIST_STUB,
+    "'mutex+cond': a lock uses a mutex and a condition variable": LIST_STUB,
+    "KERNEL: the name that the kernel assigns to the device": LIST_STUB,
 }
 COMPLETE = [
     "Our old tabby cat spent the whole afternoon sleeping on the warm windowsill.",
@@ -65,6 +69,28 @@ def test_complete_sentences_are_kept(text):
     assert incomplete_reason(text, True) is None
     if text.endswith((".", ")")):  # a tagger that misses the verb does not drop a sentence
         assert incomplete_reason(text, False) is None
+
+
+# Instructions without a full stop whose verb the small parser tags as a noun (it says "no
+# finite verb"): a step, not a heading, unless in title case.
+INSTRUCTIONS = [
+    "Use Futurize (or Modernize) to update your code (e.g. python -m pip install future)",
+    "Open files using io.open() and make sure to specify the b mode when appropriate",
+    "Continue the process if it is currently stopped",
+    "- Select the layer you want to move",
+]
+
+
+@pytest.mark.parametrize("text", INSTRUCTIONS)
+def test_an_instruction_the_parser_misreads_is_kept(text):
+    assert incomplete_reason(text, False) is None
+
+
+def test_a_title_or_a_caption_label_is_not_an_instruction_or_a_definition():
+    assert incomplete_reason("Use the Clone Tool", False) == HEADING  # title case
+    assert incomplete_reason("Managing the XMPP server", False) == HEADING
+    # a caption with a capitalised label is not a definition-list item
+    assert incomplete_reason("Photo: a red car parked in front of the station", True) is None
 
 
 def _context(root, completeness: bool) -> Context:

@@ -50,6 +50,17 @@ TITLE_MINOR = ALWAYS_DANGLING | OPEN_DANGLING | {"vs", "v"}
 # ("1. Open the image you want to crop" is kept).
 LIST_STUB_WORDS = 5
 
+# Verbs that open an instruction in documentation ("Use Futurize to update your code",
+# "Continue the process if it is stopped"): the small parser often tags them as nouns or
+# adjectives, so a line opening with one is a step, not a heading, unless it is in title case.
+IMPERATIVE_VERBS = {
+    "add", "apply", "avoid", "build", "call", "change", "check", "choose", "click", "close",
+    "configure", "continue", "copy", "create", "define", "delete", "disable", "download",
+    "drag", "edit", "enable", "enter", "find", "follow", "install", "keep", "let", "load",
+    "make", "move", "open", "pass", "press", "put", "read", "remove", "rename", "replace",
+    "resolve", "restart", "return", "run", "save", "see", "select", "set", "specify", "start",
+    "stop", "try", "turn", "type", "update", "use", "write"}
+
 # A line this short without a sentence end names an option or a menu item ("Work on copy",
 # "Crop to result"): a label, not a sentence.
 LABEL_WORDS = 3
@@ -61,6 +72,12 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _LIST_MARKER = re.compile(r"^(?:[-–—*•·◦▪‣]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)])\s")
 # An admonition's label before its title: "GOING FURTHER ...", "TIP ...", "NOTE ..."
 _LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})* [A-Z]")
+# A definition-list item: a code-like term, a colon and its description, with no sentence end
+# ("exclude_tags: a set of tag names ...", "kern: message coming from the kernel"). The term
+# is lower case, quoted or an upper-case constant, so a caption such as "Photo: a red car"
+# is not one.
+_DEFINITION = re.compile(r"^(?:[a-z_][\w.+-]*|[A-Z][A-Z0-9_]+|['\"‘“`][^'\"’”`]+['\"’”`])"
+                         r"\s*:\s+\S")
 _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|as)\b")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
 
@@ -79,11 +96,12 @@ def incomplete_reason(text: str, finite_verb: bool | None = None) -> str | None:
         return ENDS_IN_COLON
     if _unbalanced(stripped):
         return UNBALANCED
-    if stripped.endswith((",", ";")) or (_LIST_MARKER.match(stripped) and not ends_sentence
-                                         and len(stripped.split()) <= LIST_STUB_WORDS):
+    if stripped.endswith((",", ";")) or (not ends_sentence and (
+            _DEFINITION.match(stripped) or (_LIST_MARKER.match(stripped)
+                                            and len(stripped.split()) <= LIST_STUB_WORDS))):
         return LIST_STUB
-    if not ends_sentence and (_title_case(stripped) or finite_verb is False
-                              or _LABEL.match(stripped)
+    if not ends_sentence and (_title_case(stripped) or _LABEL.match(stripped)
+                              or (finite_verb is False and not _instruction(stripped))
                               or len(stripped.split()) <= LABEL_WORDS):
         return HEADING
     last = stripped.split()[-1].rstrip(".!?…" + _CLOSERS).lower()
@@ -106,6 +124,12 @@ def _unbalanced(text: str) -> bool:
     if any(text.count(open_) != text.count(close) for open_, close in _PAIRS):
         return True
     return text.count('"') % 2 == 1
+
+
+def _instruction(text: str) -> bool:
+    """A step that opens with an imperative verb ("Install the selected services")."""
+    words = _WORD.findall(_LIST_MARKER.sub("", text, count=1))
+    return len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS
 
 
 def _title_case(text: str) -> bool:
