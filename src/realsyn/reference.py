@@ -8,6 +8,7 @@ description is an error here, so the build (and tests/test_docs_reference.py) fa
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -223,3 +224,14 @@ def cli_reference() -> str:
     if missing:
         raise MissingDescription(f"CLI commands or options without help: {', '.join(missing)}")
     return "\n".join(lines)
+
+
+CONFIG_MARKER = re.compile(r"^<!-- config: ([^>]+?) -->$", re.MULTILINE)
+
+
+def expand_config_markers(page: str, link: str) -> str:
+    """A docs page with each `<!-- config: SECTION ... -->` line replaced by the generated
+    field tables of those config sections (an unknown section is an error)."""
+    def table(match: re.Match) -> str:
+        return "\n".join(config_table(match.group(1).split(), link=link)).rstrip("\n")
+    return CONFIG_MARKER.sub(table, page)
