@@ -235,3 +235,16 @@ def expand_config_markers(page: str, link: str) -> str:
     def table(match: re.Match) -> str:
         return "\n".join(config_table(match.group(1).split(), link=link)).rstrip("\n")
     return CONFIG_MARKER.sub(table, page)
+
+
+MUTATION_MARKER = "<!-- mutation-scores -->"
+
+
+def mutation_scores(report: str) -> str:
+    """The score table of tests/MUTATION.md (written by `make mutation`) and the notes under it,
+    for the Testing page: the part before its first level-2 heading, from the table on."""
+    head = report.split("\n## ", 1)[0]
+    start = head.find("\n| module |")
+    if start < 0:
+        raise ValueError("tests/MUTATION.md holds no score table")
+    return head[start + 1:].strip("\n")
