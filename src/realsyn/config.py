@@ -846,7 +846,9 @@ _OFFLINE_ENCODER = ("the default encoder runs offline on a CPU (no GPU, no downl
                     "`embed.encoder.backend: open_clip` with the paper's model and tag is its "
                     "setup (configs/production.yaml)")
 _PERPLEXITY = ("the paper's [30, 200] belongs to a language model it does not name; None takes "
-               "the window calibrated for the chosen scorer (ngram [59, 1600], gguf [16, 500]; "
+               "the window calibrated for the chosen scorer (" + ", ".join(
+                   f"{scorer} [{low:g}, {high:g}]" for scorer, (low, high)
+                   in PERPLEXITY_WINDOWS.items()) + "; the paper's for the others; "
                "benchmarks/bench_extract.py prints the calibration)")
 PAPER_VALUE_REASONS: dict[str, str] = {
     "extract.sentences.min_perplexity": _PERPLEXITY,
@@ -855,9 +857,10 @@ PAPER_VALUE_REASONS: dict[str, str] = {
     "embed.encoder.model": _OFFLINE_ENCODER,
     "embed.encoder.pretrained": _OFFLINE_ENCODER,
     "retrieve.routing": ("on real images the nearest centre of the raw image vector is close to "
-                         "random (the modality gap); learned routing over finer lists finds "
-                         "more of exact search's top-3 for a similar scan (the routing table "
-                         "on the Retrieval page); `routing: paper` is the paper's rule"),
+                         "random (the modality gap); learned routing over finer lists finds far "
+                         "more of exact search's top-3 than the paper's one probe, for a bounded "
+                         "multiple of its scan (the routing table on the Retrieval page); "
+                         "`routing: paper` is the paper's rule"),
     "retrieve.lists_per_cluster": ("None: 1 (the paper's lists) with routing paper, 3 finer "
                                    "lists per paper-sized cluster with learned routing"),
     "retrieve.nprobe": ("None: 1 with routing paper (the paper's one probe), 4 with the default "
@@ -887,7 +890,7 @@ PAPER_CHOICES: dict[str, str] = {
     "RAM++ tagger": "`generate.tagger` against a vocabulary extended by `generate.mine_tags`",
     "LLaMA3-8B fine-tuned on 100K GPT-4 Turbo fusions, run with vLLM": (
         "`generate.llm` (backend vllm or an OpenAI-compatible server with any model; "
-        "offline default: a shipped Qwen2.5 0.5B)"),
+        "offline default: the shipped Qwen2.5-Coder-0.5B GGUF through llama.cpp)"),
     "Which text and similarity scale the band applies to (not stated)": (
         "`balance.score_text` and `balance.band`"),
     "One of the image's 4 texts per training step (rule not stated)": (
