@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +61,14 @@ def test_every_benchmark_row_has_a_corpus_a_command_and_a_machine():
     for row in rows:
         assert len(row) == 4 and all(row), row
         assert "`" in row[2], f"no command: {row[0]}"
+
+
+def test_the_testing_page_takes_the_mutation_scores_from_the_report():
+    from realsyn.reference import MUTATION_MARKER, mutation_scores
+
+    assert MUTATION_MARKER in (DOCS / "testing.md").read_text()
+    scores = mutation_scores((ROOT / "tests" / "MUTATION.md").read_text())
+    assert scores.startswith("| module |")
+    assert "\n## " not in scores
+    with pytest.raises(ValueError):
+        mutation_scores("# Mutation testing\n\nno table\n")
