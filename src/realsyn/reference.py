@@ -8,6 +8,7 @@ description is an error here, so the build (and tests/test_docs_reference.py) fa
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from realsyn.config import PAPER_VALUES, RealsynConfig
+from realsyn.config import PAPER_CHOICES, PAPER_VALUE_REASONS, PAPER_VALUES, RealsynConfig
 
 
 class MissingDescription(ValueError):
@@ -101,15 +102,22 @@ def _cell(text: str) -> str:
                     for index, part in enumerate(parts))
 
 
-def config_reference() -> str:
-    lines = ["# Configuration reference", "",
-             "Generated from the pydantic models in `src/realsyn/config.py` when the docs are "
-             "built. Every field, its type, default, bounds and description; **paper** marks "
-             "the paper's value (★ where realsyn's default is that value, otherwise the "
-             "paper's value is given). `realsyn config show CONFIG` prints a resolved config.",
-             ""]
+def _anchor(section: str) -> str:
+    """The heading id the toc extension gives a section of the configuration reference."""
+    return "".join(char for char in section.lower() if char.isalnum() or char in "-_")
+
+
+def config_table(sections: list[str] | None = None, link: str = "") -> list[str]:
+    """Markdown lines of the field tables of these sections (all when None), each under a
+    level-2 heading; a stage page passes its own sections and a link to the reference."""
+    lines = []
     for section, doc, rows in config_sections():
-        lines += [f"## {section}", ""]
+        if sections is not None and section not in sections:
+            continue
+        if link:
+            lines += [f"### `{section}` ([reference]({link}#{_anchor(section)}))", ""]
+        else:
+            lines += [f"## {section}", ""]
         if doc:
             lines += [doc, ""]
         lines += ["| field | type | default | bounds | paper | description |",
@@ -120,6 +128,44 @@ def config_reference() -> str:
                      row.description]
             lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
         lines.append("")
+    if sections is not None:
+        known = {section for section, _, _ in config_sections()}
+        unknown = sorted(set(sections) - known)
+        if unknown:
+            raise KeyError(f"no such config sections: {', '.join(unknown)}")
+    return lines
+
+
+def paper_values_table() -> list[str]:
+    """The paper's values against realsyn's defaults, with the reason wherever they differ,
+    and the paper's choices that are no single field's value."""
+    rows = {row.name: (section, row) for section, _, rows in config_sections() for row in rows}
+    lines = ["| field | paper | realsyn default | why it differs |", "|---|---|---|---|"]
+    for name in PAPER_VALUES:
+        section, row = rows[name]
+        reason = PAPER_VALUE_REASONS.get(name, "")
+        cells = [f"[`{name}`](#{_anchor(section)})", f"`{row.paper}`", f"`{row.default}`",
+                 reason or "same"]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    lines += ["", "The paper's choices that are no single field's value:", "",
+              "| the paper | realsyn |", "|---|---|"]
+    lines += [f"| {_cell(paper)} | {_cell(ours)} |" for paper, ours in PAPER_CHOICES.items()]
+    return [*lines, ""]
+
+
+def config_reference() -> str:
+    lines = ["# Configuration reference", "",
+             "Generated from the pydantic models in `src/realsyn/config.py` when the docs are "
+             "built. Every field, its type, default, bounds and description; **paper** marks "
+             "the paper's value (★ where realsyn's default is that value, otherwise the "
+             "paper's value is given). `realsyn config show CONFIG` prints a resolved config.",
+             "", "## The paper's values", "",
+             "Every value the paper states for a setting (`PAPER_VALUES` in "
+             "`src/realsyn/config.py`, from the spec's sections 1-4), realsyn's default, and "
+             "why the default differs where it does (`PAPER_VALUE_REASONS`; "
+             "`tests/test_docs_reference.py` fails on a difference without a reason).", ""]
+    lines += paper_values_table()
+    lines += config_table()
     return "\n".join(lines)
 
 
@@ -178,3 +224,27 @@ def cli_reference() -> str:
     if missing:
         raise MissingDescription(f"CLI commands or options without help: {', '.join(missing)}")
     return "\n".join(lines)
+
+
+CONFIG_MARKER = re.compile(r"^<!-- config: ([^>]+?) -->$", re.MULTILINE)
+
+
+def expand_config_markers(page: str, link: str) -> str:
+    """A docs page with each `<!-- config: SECTION ... -->` line replaced by the generated
+    field tables of those config sections (an unknown section is an error)."""
+    def table(match: re.Match) -> str:
+        return "\n".join(config_table(match.group(1).split(), link=link)).rstrip("\n")
+    return CONFIG_MARKER.sub(table, page)
+
+
+MUTATION_MARKER = "<!-- mutation-scores -->"
+
+
+def mutation_scores(report: str) -> str:
+    """The score table of tests/MUTATION.md (written by `make mutation`) and the notes under it,
+    for the Testing page: the part before its first level-2 heading, from the table on."""
+    head = report.split("\n## ", 1)[0]
+    start = head.find("\n| module |")
+    if start < 0:
+        raise ValueError("tests/MUTATION.md holds no score table")
+    return head[start + 1:].strip("\n")
