@@ -44,6 +44,10 @@ TOOLCHAINS = {
     # Black's manuals (python-bs4-doc, MIT; python-black-doc, MIT).
     "sphinx_other": [Path("/usr/share/doc/python-bs4-doc/html"),
                      Path("/usr/share/doc/python-black-doc/html")],
+    # And two more, drawn after the Markdown-heading rule: behave's and Bleak's manuals
+    # (python-behave-doc, BSD-2-Clause; python-bleak-doc, MIT).
+    "sphinx_third": [Path("/usr/share/doc/python-behave-doc/html"),
+                     Path("/usr/share/doc/python3-bleak/html")],
 }
 _ENDS = re.compile(r"[.!?][\"')\]]*$")
 
