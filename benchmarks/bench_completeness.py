@@ -22,7 +22,7 @@ from realsyn.extract.sentences import analyse_many, load_parser
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "extract" / "data"
 SETS = ("docbook", "sphinx", "doxygen", "docbook_heldout", "sphinx_heldout", "doxygen_heldout",
-        "sphinx_other")
+        "sphinx_other", "sphinx_third")
 
 
 def read_set(name: str) -> list[tuple[str, str]]:

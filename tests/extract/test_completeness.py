@@ -30,6 +30,7 @@ FRAGMENTS = {
     "We get following image :": ENDS_IN_COLON,
     "The module defines the following constants:": ENDS_IN_COLON,
     "What It Does": HEADING,
+    "## Do you like the _Black_ code style?": HEADING,  # Markdown left raw in the HTML
     "GOING FURTHER Protecting against upstream changes": HEADING,
     "Work on copy": HEADING,  # an option's label, text1 of three demo images before
     "You can observe the scene \"": UNBALANCED,
@@ -54,6 +55,7 @@ COMPLETE = [
     "Install the selected services",  # a step: longer than a label
     "The command runs in the background if it is followed by a “&”.",
     "Most operations can fail for a variety of reasons.)",  # closes an earlier sentence's (
+    "You may override this with the setting logging_level (which is set to a level name.)",
     "Use the Clone tool (or the Heal tool) to remove the spot.",
 ]
 

@@ -70,6 +70,8 @@ _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 # "1.", "2)", "a)", "(iv)", bullets and dashes that open a list item
 _LIST_MARKER = re.compile(r"^(?:[-–—*•·◦▪‣]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)])\s")
+# A Markdown heading left raw in the HTML: "## Do you like the code style?"
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
 # An admonition's label before its title: "GOING FURTHER ...", "TIP ...", "NOTE ..."
 _LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})* [A-Z]")
 # A definition-list item: a code-like term, a colon and its description, with no sentence end
@@ -92,6 +94,8 @@ def incomplete_reason(text: str, finite_verb: bool | None = None) -> str | None:
     if not stripped:
         return None
     ends_sentence = bool(_SENTENCE_END.search(stripped))
+    if _MARKDOWN_HEADING.match(stripped):
+        return HEADING
     if stripped.rstrip(_CLOSERS + " ").endswith(":"):
         return ENDS_IN_COLON
     if _unbalanced(stripped):
@@ -119,8 +123,10 @@ def _unbalanced(text: str) -> bool:
     """A bracket or a double quote opened and never closed (or closed and never opened). A
     closing bracket after the final stop closes a parenthesis of an earlier sentence: "... for
     a variety of reasons.)" is complete."""
-    if _SENTENCE_END.search(text):
-        text = re.sub(r"([.!?])[)\]]$", r"\1", text)
+    closing = re.search(r"[.!?]([)\]])$", text)
+    if closing and text.count(closing.group(1)) > text.count("(" if closing.group(1) == ")"
+                                                               else "["):
+        text = text[:-1]  # only when this sentence has no opener of its own to close
     if any(text.count(open_) != text.count(close) for open_, close in _PAIRS):
         return True
     return text.count('"') % 2 == 1
