@@ -44,14 +44,15 @@ MENU_SEPARATORS = [" | ", " » ", " · ", " / ", " - ", "  "]
 ACCENTED = {"a": "à", "e": "é", "i": "ï", "o": "ö", "u": "ü", "c": "ç", "n": "ñ"}
 
 
-def _read(name: str) -> list[str]:
+def read_lines(name: str) -> list[str]:
+    """The lines of a data file, comments (#) and blank lines left out."""
     lines = (DATA / name).read_text(encoding="utf-8").splitlines()
     return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
 def clean_sentences() -> dict[str, list[str]]:
-    return {"handbook": _read("perplexity_clean_handbook.txt"),
-            "everyday": _read("perplexity_clean_everyday.txt")}
+    return {"handbook": read_lines("perplexity_clean_handbook.txt"),
+            "everyday": read_lines("perplexity_clean_everyday.txt")}
 
 
 def bad_sentences(seed: int = 15) -> dict[str, list[str]]:
@@ -146,14 +147,14 @@ def calibrate_window(clean_values: Sequence[float], clean_keep: float = 0.97,
 
 def _round_up(value: float) -> float:
     step = 10 ** (math.floor(math.log10(value)) - 1)
-    return math.ceil(value / step) * step
+    return round(math.ceil(value / step) * step, 12)  # 0.69, not 0.6900000000000001
 
 
 def _round_down(value: float) -> float:
     if value <= 0:
         return 0.0
     step = 10 ** (math.floor(math.log10(value)) - 1)
-    return math.floor(value / step) * step
+    return round(math.floor(value / step) * step, 12)
 
 
 def quality_report(clean: dict[str, list[float]], bad: dict[str, list[float]],
