@@ -6,12 +6,15 @@ and dropped all four of the issue's everyday examples."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from tests.extract import perplexity_heldout_set as heldout
 from tests.extract import perplexity_labelled_set as tuning
 
 from realsyn.config import SentenceFilterConfig
 from realsyn.models import ngram_corpus
+from realsyn.models.ngram_lm import tokenize
 from realsyn.models.perplexity import make_scorer, ngram_cache_path
 
 # Dropped as high_perplexity by v1 in two unseen corpora (issue #25).
@@ -61,6 +64,21 @@ def test_issue_examples(scorer):
     print(dict(zip(ISSUE_EXAMPLES, values, strict=True)))
     assert sum(kept) >= 2
     assert heldout.clean_sentences()["everyday"][:4] == ISSUE_EXAMPLES
+
+
+def test_everyday_words_are_in_the_vocabulary(scorer):
+    """"tabby", "barista" and "ladybirds" were unknown words to v1 (WordNet and Python docs);
+    wordfreq's frequencies put them, and every word of the held-out everyday set, in v2."""
+    words = {w for text in heldout.clean_sentences()["everyday"]
+             for w in tokenize(text) if w.isalpha()}
+    assert {"tabby", "barista", "ladybirds"} <= words
+    assert not {w for w in words if w not in scorer.model.ids}
+
+
+def test_missing_wordfreq_gives_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # import fails as if not installed
+    with pytest.raises(ngram_corpus.CorpusMissing, match="pip install wordfreq"):
+        ngram_corpus.wordfreq_prior()
 
 
 def test_default_model_on_the_heldout_set(quality):
