@@ -287,7 +287,7 @@ def _normalised_prior(frequencies: Mapping[str, float]) -> dict[str, float]:
     merged: dict[str, float] = {}
     for word, value in frequencies.items():
         tokens = tokenize(word)
-        if len(tokens) == 1 and value > 0 and tokens[0] not in (UNK, BOS, EOS):
+        if len(tokens) == 1 and value > 0:
             merged[tokens[0]] = merged.get(tokens[0], 0.0) + float(value)
     total = sum(merged.values())
     return {word: value / total for word, value in merged.items()}

@@ -4,14 +4,15 @@ The paper drops sentences with perplexity outside [30, 200] but names no languag
 perplexity values depend entirely on the model (and its tokenizer), so every scorer carries an
 `identity` string that the extract stage records beside the values.
 
-Scorers (all compute exp(mean negative log-likelihood per token) of the sentence alone):
+Scorers (each computes exp(mean negative log-likelihood per token) of the sentence alone; the
+n-gram default then refunds part of each word's rarity, below):
 
 - `NgramScorer` (the default): a word 3-gram model with modified Kneser-Ney smoothing
   (`ngram_lm.NgramLM`, the class of model CCNet scores with KenLM), trained on WordNet and the
   Python documentation (`ngram_corpus`, Debian packages) with wordfreq's broad-English word
   frequencies as its unigram prior, into the cache on first use; tens of thousands of
-  sentences per second per core. Its value is perplexity with a rarity discount (ngram_lm):
-  a sentence is not dropped for using rare everyday words.
+  sentences per second per core. Its value is perplexity with a rarity discount (ngram_lm), so
+  rare everyday words cost a sentence less than in plain perplexity.
 - `GGUFScorer` (about 15,000x slower; a neural LM that knows far more English, though it finds
   spam, menus and repetition predictable): a GGUF model run by llama.cpp through `xllamacpp`.
   llama.cpp's completion API cannot return log-probabilities of *prompt* tokens ("echo" is
