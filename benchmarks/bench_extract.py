@@ -189,7 +189,7 @@ def _quality_on(results: dict, scorers: dict, name: str, clean: dict, bad: dict)
 
     print(f"perplexity quality, {name} set: {sum(map(len, clean.values()))} clean sentences "
           f"({', '.join(f'{k} {len(v)}' for k, v in clean.items())}), "
-          f"{sum(map(len, bad.values()))} machine-made bad ones")
+          f"{sum(map(len, bad.values()))} bad ones")
     for kind, scorer in scorers.items():
         config = SentenceFilterConfig(perplexity_scorer=kind)
         window = (config.min_perplexity, config.max_perplexity)

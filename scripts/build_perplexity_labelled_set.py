@@ -56,6 +56,13 @@ SOURCES = {
              "Manipulation Program User Manual", "GFDL-1.2+",
              "Held-out clean sentences of the perplexity sets", "perplexity_heldout_gimp.txt",
              200),
+    # Code lines for the tuning set's bad half: the commands, output and configuration files
+    # the handbook shows in its <pre> blocks.
+    "handbook-code": ("Debian package debian-handbook",
+                      Path("/usr/share/doc/debian-handbook/html/en-US"),
+                      "the <pre> blocks of \"The Debian Administrator's Handbook\"",
+                      "GPL-2.0+ or CC-BY-SA-3.0", "Code lines (bad) of the perplexity tuning set",
+                      "perplexity_tuning_code.txt", 40),
     # Code lines for the held-out bad half: the standard library's own source.
     "code": ("python", Path(sysconfig.get_paths()["stdlib"]),
              "the Python standard library's source",
@@ -93,11 +100,27 @@ def code_lines(root: Path) -> list[str]:
                       for line in range(token.start[0], token.end[0] + 1)}
         for number, line in enumerate(source.splitlines(), start=1):
             line = line.strip()
-            if (number not in text_lines and 30 <= len(line) <= 120
-                    and not line.startswith(("#", '"', "'")) and _CODE_MARK.search(line)
-                    and len(line.split()) >= 4):
+            if (number not in text_lines and _is_code_line(line)
+                    and not line.startswith(("#", '"', "'"))):
                 found.setdefault(line, None)
     return list(found)
+
+
+def pre_lines(root: Path) -> list[str]:
+    """Lines of the <pre> blocks (commands, their output, configuration files); comment lines
+    are left out, as they are prose."""
+    found = {}
+    for page in sorted(root.glob("*.html")):
+        for block in LexborHTMLParser(page.read_text(encoding="utf-8")).css("pre"):
+            for line in block.text().splitlines():
+                line = line.strip()
+                if _is_code_line(line) and not line.startswith(("#", ";", "//")):
+                    found.setdefault(line, None)
+    return list(found)
+
+
+def _is_code_line(line: str) -> bool:
+    return 30 <= len(line) <= 120 and bool(_CODE_MARK.search(line)) and len(line.split()) >= 4
 
 
 def paragraphs(root: Path) -> list[str]:
@@ -137,9 +160,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Default: tests/extract/data/<the set's file>.")
     args = parser.parse_args()
     package, root, title, licence, role, name, count = SOURCES[args.source]
-    version = platform.python_version() if args.source == "code" else package_version(package)
+    version = (platform.python_version() if args.source == "code"
+               else package_version(package))
     if args.source == "code":
         sentences = code_lines(root)
+    elif args.source == "handbook-code":
+        sentences = pre_lines(root)
     else:
         sentences = prose_sentences(fortune_entries(root) if args.source == "fortunes"
                                     else paragraphs(root))
@@ -147,7 +173,7 @@ def main() -> None:
     chosen = chosen[: args.count or count]
     out = args.out or DATA / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    unit = "lines" if args.source == "code" else "sentences"
+    unit = "lines" if args.source.endswith("code") else "sentences"
     header = HEADER.format(role=role, count=len(chosen), unit=unit, title=title,
                            package=package, version=version, licence=licence,
                            source=args.source)

@@ -282,7 +282,7 @@ class ImageFilterConfig(Section):
 # ngram scorer's value is perplexity with a rarity discount (realsyn.models.ngram_lm), so its
 # window reads on another scale; the held-out set (perplexity_heldout_set.py) measures both.
 PAPER_PERPLEXITY_WINDOW = (30.0, 200.0)
-PERPLEXITY_WINDOWS = {"ngram": (0.69, 9.6), "gguf": (16.0, 500.0)}
+PERPLEXITY_WINDOWS = {"ngram": (1.3, 23.0), "gguf": (16.0, 500.0)}
 
 
 class SentenceFilterConfig(Section):
@@ -317,7 +317,7 @@ class SentenceFilterConfig(Section):
     perplexity_scorer: Literal["ngram", "gguf", "kenlm", "hf", "none"] = Field(
         default="ngram", description="ngram: the fast default (a 3-gram model built from Debian "
         "packages and wordfreq's word frequencies; its value is perplexity with a rarity "
-        "discount, window [0.69, 9.6]); gguf: Gemma-3-270M through llama.cpp, about 15,000x "
+        "discount, window [1.3, 23]); gguf: Gemma-3-270M through llama.cpp, about 15,000x "
         "slower.")
     perplexity_model: str | None = Field(
         default=None, description="Model path/name; None: the offline default of the scorer.")
