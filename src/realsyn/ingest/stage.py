@@ -40,8 +40,7 @@ from realsyn.ingest.sources import (
     NoInputFilesError,
     WorkUnit,
     filesystem,
-    jsonl_block_bytes,
-    make_plan,
+    plan_inputs,
     shard_key,
 )
 from realsyn.ingest.text import looks_like_text
@@ -129,9 +128,7 @@ class IngestStage(Stage):
     def _make_plan(config) -> dict[str, Any]:
         builtin = [(spec.path, spec.format) for spec in config.inputs if spec.reader is None]
         if builtin or not config.inputs:
-            plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
-                             jsonl_block_bytes(config.ingest.jsonl_block_bytes,
-                                               config.executor.task_memory_mb))
+            plan = plan_inputs(builtin, config)
         else:  # only user readers: their files are planned below
             plan = {"shards": [], "ignored_files": 0, "ignored_reasons": {}, "files": 0}
         for index, spec in enumerate(config.inputs):
