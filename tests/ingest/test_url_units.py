@@ -142,6 +142,6 @@ def test_short_lists_are_grouped_up_to_a_units_lines(tmp_path):
 
 
 def test_the_unit_holds_at_most_the_task_memory_in_images():
-    assert url_lines_per_unit(5000, 1024) == 5000
+    assert url_lines_per_unit(2500, 1024) == 2500
     assert url_lines_per_unit(10**6, 1024) == (1024 << 20) // URL_BYTES_IN_MEMORY
     assert url_lines_per_unit(10**6, 16) == (16 << 20) // URL_BYTES_IN_MEMORY

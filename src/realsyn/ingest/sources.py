@@ -236,10 +236,11 @@ def jsonl_block_bytes(block_bytes: int, task_memory_mb: int) -> int:
     return max(1, min(block_bytes, task_memory_mb * (1 << 20) // JSONL_BLOCK_SHARE_OF_BUDGET))
 
 
-# A fetched image is held about three times until its shard is written (the downloaded bytes,
-# the Arrow table, the compressed parquet): 200 KB a URL for web images of about 70 KB. A unit
-# of URL lines is at most the task's memory budget over that.
-URL_BYTES_IN_MEMORY = 200_000
+# A fetched image is held about four times until its shard is written (the downloaded bytes,
+# the Arrow table, a row group being encoded and compressed): 121 KB a URL for images of 32 KB
+# (benchmarks/bench_fetch.py), so 400 KB for web images of about 100 KB. A unit of URL lines
+# is at most the task's memory budget over that.
+URL_BYTES_IN_MEMORY = 400_000
 
 
 def url_lines_per_unit(lines: int, task_memory_mb: int) -> int:

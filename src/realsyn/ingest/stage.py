@@ -204,8 +204,11 @@ class IngestStage(Stage):
         workspace = ctx.workspace
         workspace.write_table(self.documents, shard,
                               documents_table([d for _, d in documents]))
-        workspace.write_table(self.images, shard,
-                              pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
+        # The image bytes, once in Arrow, are not held as Python objects too while written.
+        table = pa.Table.from_pylist(images, schema=IMAGE_SCHEMA)
+        del images, documents
+        workspace.write_table(self.images, shard, table)
+        del table
         workspace.write_table(self.texts, shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
         workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
         # The reader child's peak beside the worker's (added by the executor): a dict, as
