@@ -10,7 +10,8 @@ process tree is sampled every 0.1 s from /proc: peak resident memory (VmHWM) and
 of every process.
 
 Modes:
-- compare: realsyn and img2dataset alternated, --rounds each; the ratio of URLs/s.
+- compare: realsyn and img2dataset (and --baseline-src, another checkout's realsyn) in turn,
+  --rounds each, each round in another order; the ratio of the best URLs/s of each.
 - scale: realsyn alone; per worker (pool process plus its reader child) peak RSS and CPU.
   --src runs another checkout's code (e.g. /work/main/src, the code before a change).
 
@@ -199,7 +200,7 @@ def run_realsyn(listing: Path, folder: Path, workers: int, concurrency: int,
     return seconds, {"images_ok": stats.get("images_ok"),
                      "main_peak_mib": round(root["peak"] / 2**20),
                      "shards": len(list((workspace / "datasets" / "images").glob("*.parquet"))),
-                     "workers": realsyn_workers(seen)}
+                     "per_worker": realsyn_workers(seen)}
 
 
 def run_img2dataset(listing: Path, folder: Path, workers: int, concurrency: int
@@ -222,16 +223,19 @@ def run_img2dataset(listing: Path, folder: Path, workers: int, concurrency: int
 
 
 def compare(args: argparse.Namespace, folder: Path, listing: Path) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"realsyn": [], "img2dataset": []}
+    tools = ["realsyn", "img2dataset"] + (["baseline"] if args.baseline_src else [])
+    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     for round_ in range(args.rounds):
-        order = ("realsyn", "img2dataset") if round_ % 2 == 0 else ("img2dataset", "realsyn")
-        for tool in order:
-            if tool == "realsyn":
-                seconds, info = run_realsyn(listing, folder, args.workers, args.concurrency,
-                                            args.src)
-            else:
+        # Each round in another order: a machine that slows down or speeds up during the
+        # run favours no tool.
+        for tool in tools[round_ % len(tools):] + tools[:round_ % len(tools)]:
+            if tool == "img2dataset":
                 seconds, info = run_img2dataset(listing, folder, args.workers,
                                                 args.concurrency)
+            else:
+                seconds, info = run_realsyn(listing, folder, args.workers, args.concurrency,
+                                            args.baseline_src if tool == "baseline"
+                                            else args.src)
             if info["images_ok"] != args.urls:
                 raise SystemExit(f"{tool}: {info['images_ok']} of {args.urls} images ok")
             runs[tool].append({"seconds": round(seconds, 2),
@@ -239,10 +243,12 @@ def compare(args: argparse.Namespace, folder: Path, listing: Path) -> dict[str, 
             print(f"round {round_ + 1} {tool:<12} {seconds:7.2f} s "
                   f"{args.urls / seconds:8.1f} URLs/s", flush=True)
     best = {tool: max(r["urls_per_s"] for r in rows) for tool, rows in runs.items()}
-    ratio = round(best["realsyn"] / best["img2dataset"], 3)
-    print(f"best: realsyn {best['realsyn']} URLs/s, img2dataset {best['img2dataset']} URLs/s, "
-          f"ratio {ratio}")
-    return {"runs": runs, "best_urls_per_s": best, "ratio": ratio}
+    ratios = {tool: round(best[tool] / best["img2dataset"], 3) for tool in best
+              if tool != "img2dataset"}
+    print("best URLs/s: " + ", ".join(f"{tool} {rate}" for tool, rate in best.items())
+          + "; ratio to img2dataset: " + ", ".join(f"{t} {r}" for t, r in ratios.items()))
+    return {"runs": runs, "best_urls_per_s": best, "ratio": ratios["realsyn"],
+            "ratios": ratios}
 
 
 def scale(args: argparse.Namespace, folder: Path, listing: Path) -> dict[str, Any]:
@@ -250,7 +256,7 @@ def scale(args: argparse.Namespace, folder: Path, listing: Path) -> dict[str, An
     print(f"{args.urls} URLs, {args.workers} workers: {seconds:.1f} s "
           f"({args.urls / seconds:.0f} URLs/s), {info['shards']} shards, "
           f"{info['images_ok']} images ok; main process peak {info['main_peak_mib']} MiB")
-    for number, worker in enumerate(info["workers"]):
+    for number, worker in enumerate(info["per_worker"]):
         print(f"  worker {number}: peak {worker['worker_peak_mib']} MiB "
               f"(reader child {worker['reader_peak_mib']} MiB), CPU {worker['cpu_s']} s "
               f"({100 * worker['cpu_s'] / seconds:.0f}% of the wall time)")
@@ -266,6 +272,8 @@ def main() -> None:
                         help="parallel requests per process (ingest.fetch.concurrency)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--src", help="PYTHONPATH of the realsyn code to run")
+    parser.add_argument("--baseline-src", help="compare: also run the realsyn code at this "
+                        "PYTHONPATH (e.g. the main branch's), as 'baseline'")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-fetch-"))
     try:
