@@ -224,6 +224,13 @@ class IngestConfig(Section):
         description="Uncompressed jsonl is split into blocks this big, or smaller: at most "
                     "1/40 of executor.task_memory_mb, as small rows take about 21 times their "
                     "bytes as documents.")
+    url_lines_per_unit: int = Field(
+        default=2_500, ge=1,
+        description="A URL list longer than this many lines is cut into units of this many "
+                    "lines (each its own shard, so workers share a long list and hold only one "
+                    "unit's images at a time), or fewer: at most executor.task_memory_mb over "
+                    "400 KB, as an image is held about four times until its shard is written. "
+                    "Shorter lists are grouped up to this many lines.")
     allow_paths_outside_root: bool = Field(
         default=False, description="Let documents refer to local files outside their input root.")
     max_text_chars: int = Field(

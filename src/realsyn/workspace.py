@@ -27,7 +27,7 @@ import json
 import posixpath
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import fsspec
@@ -40,6 +40,8 @@ LEGACY_MANIFEST = "manifest.json"  # one file for every entry (read in older wor
 PARTITION_PREFIX = "part-"
 PARTITION_SCHEMA = "schema.arrow"  # beside the partitions: the schema of an empty partition
 TEMPORARY_PREFIX = ".tmp-"  # every file is written under this prefix, then renamed
+ROW_GROUP_BYTES = 64 << 20  # of a dataset shard, uncompressed (its images' bytes, mostly)
+DEFAULT_ROW_GROUP_ROWS = 1 << 20  # pyarrow's own limit
 
 
 class WorkspaceError(OSError):
@@ -150,6 +152,12 @@ class Workspace:
     def write_bytes(self, relpath: str, data: bytes) -> None:
         """Atomically write `data` at `relpath` (temporary name, then rename; on an object
         store in place: an upload appears whole or not at all)."""
+        self._write_atomically(relpath, data, None)
+
+    def _write_atomically(self, relpath: str, data: bytes | None,
+                          write_local: Callable[[str], None] | None) -> None:
+        """`data` at `relpath`, or, in a local workspace, what `write_local(path)` writes
+        (straight to a temporary file: no copy of it is held in memory)."""
         final = self.path(relpath)
         folder = posixpath.dirname(final)
         temporary = posixpath.join(
@@ -159,8 +167,11 @@ class Workspace:
                 self.fs.pipe_file(final, data)
                 return
             self.fs.makedirs(folder, exist_ok=True)
-            with self.fs.open(temporary, "wb") as handle:
-                handle.write(data)
+            if write_local is not None:
+                write_local(temporary)
+            else:
+                with self.fs.open(temporary, "wb") as handle:
+                    handle.write(data)
             self.fs.mv(temporary, final)
         except OSError as error:  # a half-written temporary goes at the next run's start
             raise WorkspaceError(f"cannot write {relpath} in workspace {self.url}: "
@@ -195,9 +206,20 @@ class Workspace:
 
     # ------------------------------------------------------------------ parquet datasets
     def write_table(self, dataset: str, shard: str, table: pa.Table) -> None:
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        self.write_bytes(f"datasets/{dataset}/{shard}.parquet", buffer.getvalue())
+        # Row groups of at most ROW_GROUP_BYTES: the writer encodes and compresses a whole row
+        # group in memory, and a shard of images is hundreds of megabytes.
+        rows = max(1, min(DEFAULT_ROW_GROUP_ROWS,
+                          table.num_rows * ROW_GROUP_BYTES // max(1, table.nbytes)))
+
+        def write(sink: Any) -> None:
+            pq.write_table(table, sink, compression="zstd", row_group_size=rows)
+
+        buffer = None
+        if not self.is_local:
+            buffer = io.BytesIO()
+            write(buffer)
+        self._write_atomically(f"datasets/{dataset}/{shard}.parquet",
+                               buffer and buffer.getvalue(), write)
         self._register(dataset, "parquet")
 
     def parquet_file(self, dataset: str, shard: str) -> pq.ParquetFile:
