@@ -154,6 +154,35 @@ class NodeProbeStage(Stage):
         return {RECORDS: 1, "node": ray.get_runtime_context().get_node_id()}
 
 
+class ResourceProbeStage(SlowCopyStage):
+    """The copy stage reporting, from its Ray worker, the config it was given (every real
+    stage reads it) and the CPUs Ray assigned to the worker."""
+
+    name = "resource_probe"
+    num_cpus = 2.0
+
+    def setup(self, ctx: Context) -> None:
+        self.workers_seen = ctx.config.executor.workers
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        import ray
+
+        assigned = ray.get_runtime_context().get_assigned_resources()
+        return {**super().process(ctx, shard), "workers_seen": self.workers_seen,
+                "assigned_cpus": assigned.get("CPU", 0.0)}
+
+
+class FailingShardStage(SlowCopyStage):
+    """The copy stage whose shard 00001 raises."""
+
+    name = "failing_shard"
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        if shard == "00001":
+            raise KeyError("planted")
+        return super().process(ctx, shard)
+
+
 def make_numbers(workspace: Workspace, shards: int, rows: int) -> None:
     for index in range(shards):
         values = list(range(index * rows, (index + 1) * rows))

@@ -51,6 +51,27 @@ def test_a_shard_failing_in_the_pool_names_itself(tmp_path):
         _run(tmp_path, workers=2, shards=3, failing="00001")
 
 
+def test_the_pool_reports_each_shard_as_it_finishes(tmp_path):
+    # Progress must move when a shard ends, not when the last one does: shard 00001 waits
+    # for the file written when 00000 is reported.
+    workspace = Workspace(str(tmp_path))
+    ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=workspace)
+    reported: list[dict] = []
+
+    def advance(stats: dict) -> None:
+        reported.append(stats)
+        workspace.write_bytes("go", b"")
+
+    executor = LocalExecutor(workers=2)
+    try:
+        executor.map_shards(worker_probe.WaitingStage(wait_s=30), ctx, ["00000", "00001"],
+                            advance)
+    finally:
+        executor.release()
+    assert [stats["shard"] for stats in reported] == [0, 1]
+    assert reported[1]["saw_go"] == 1
+
+
 def test_the_pool_never_runs_more_workers_than_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     _, pids = _run(tmp_path, workers=2, shards=4)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import realsyn
 from realsyn.cli import app
+from realsyn.workspace import Workspace
 
 
 def invoke(*args: str):
@@ -26,8 +27,13 @@ def test_status_says_what_is_stale_and_why(copy_finished, tmp_path):
     lines = result.output.splitlines()
     assert lines[0].split()[:2] == ["stage", "state"]
     assert all("up to date" in line for line in lines[1:])
-    write = next(line for line in lines if line.startswith("write"))
-    assert write.split()[3] == "1/1" or "/" in write  # shards done of total
+    # "NAME up to date DONE/TOTAL ...": each stage's shards, all done, as its state says
+    workspace = Workspace(config["workspace"])
+    for line in lines[1:]:
+        name, shards = line.split()[0], line.split()[4]
+        total = workspace.read_json(f"stages/{name}/state.json")["shards"]
+        assert total >= 1 and shards == f"{len(workspace.completed(name))}/{total}" == \
+            f"{total}/{total}", line
 
     result = invoke("status", str(path), "--set", "balance.min_similarity=0.3")
     assert result.exit_code == 0, result.output
