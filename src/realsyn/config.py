@@ -441,11 +441,18 @@ class EncoderConfig(Section):
 
 
 class EmbedConfig(Section):
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_datasets(cls, data: Any) -> Any:
+        # Stages take their datasets from their constructor; embed did from here until it too
+        # was built like the others.
+        if isinstance(data, dict) and "datasets" in data:
+            raise ValueError("embed.datasets is no longer a setting: give the embed stage its "
+                             "datasets in `pipeline` (- stage: embed, args: {datasets: [...]})")
+        return data
+
     encoder: EncoderConfig = Field(default=EncoderConfig(),
                                    description="The image and text encoder.")
-    datasets: list[str] = Field(
-        default=["images_dedup", "sentences_dedup"],
-        description="Datasets to embed: a `bytes` column is embedded as images, else `text`.")
     image_batch_size: int = Field(default=64, ge=1, description="Images per encoder batch.")
     text_batch_size: int = Field(default=256, ge=1, description="Sentences per encoder batch.")
     decode_workers: int = Field(default=2, ge=0, description=(

@@ -44,6 +44,10 @@ ROW_GROUP_BYTES = 64 << 20  # of a dataset shard, uncompressed (its images' byte
 DEFAULT_ROW_GROUP_ROWS = 1 << 20  # pyarrow's own limit
 
 
+class UndeclaredDatasetError(RuntimeError):
+    """A stage touched a dataset or array folder that its `reads`/`writes` do not declare."""
+
+
 class WorkspaceError(OSError):
     """The workspace cannot be created or written (read-only, no permission, not a folder,
     disk full); the message names the workspace and the reason in one line."""
@@ -87,6 +91,10 @@ def remove_temporaries(fs: Any, root: str) -> int:
     return removed
 
 
+# The top-level folders whose sub-folders stages declare (realsyn.datasets.dataset / array).
+DECLARED_FOLDERS = ("datasets", "arrays")
+
+
 def partition_folder(partition: int) -> str:
     return f"{PARTITION_PREFIX}{partition:05d}"
 
@@ -108,10 +116,29 @@ class Workspace:
             raise WorkspaceError(f"cannot create workspace {root}: {_reason(error)}") from error
         # final folder path -> staging folder path, for the outputs of the running stage
         self.redirects = dict(redirects or {})
+        # The running stage's declared folders ("datasets/x", "arrays/y") and its name; None:
+        # any folder (a workspace outside a stage: the CLI, the report, tests).
+        self.declared: frozenset[str] | None = None
+        self.declared_by = ""
 
     # ------------------------------------------------------------------ paths and raw files
     def path(self, *parts: str) -> str:
+        if self.declared is not None and parts:
+            self._check_declared(posixpath.join(*parts))
         return self._redirect(posixpath.join(self.root, *parts))
+
+    def _check_declared(self, relative: str) -> None:
+        """Datasets and arrays are the data plane between stages: a stage may touch only the
+        folders it declares, so the wiring check, the fingerprints and the staging of outputs
+        see every dependency (what a stage keeps of its own lives under stages/ or scratch/)."""
+        top = relative.split("/", 2)
+        if len(top) < 2 or top[0] not in DECLARED_FOLDERS:
+            return
+        if not any(relative == folder or relative.startswith(folder + "/")
+                   for folder in self.declared):
+            raise UndeclaredDatasetError(
+                f"stage {self.declared_by!r} touched {top[0]}/{top[1]}, which its reads() and "
+                f"writes() do not declare (declared: {', '.join(sorted(self.declared))})")
 
     def _redirect(self, full: str) -> str:
         for final, staged in self.redirects.items():
@@ -119,12 +146,19 @@ class Workspace:
                 return staged + full[len(final):]
         return full
 
-    def staged(self, outputs: list[str]) -> Workspace:
+    def staged(self, outputs: list[str], reads: list[str] | None = None,
+               stage: str = "") -> Workspace:
         """A view of this workspace whose writes (and reads) of the folders `outputs` (paths
-        relative to the root, e.g. "datasets/balanced") go to their staging folders."""
+        relative to the root, e.g. "datasets/balanced") go to their staging folders. With
+        `reads`, the view refuses datasets and arrays that neither list declares."""
         finals = [fsspec.core.url_to_fs(location)[1] if "://" in location
                   else posixpath.join(self.root, location) for location in outputs]
-        return self._view({final: staging_path(final) for final in finals})
+        view = self._view({final: staging_path(final) for final in finals})
+        if reads is not None:
+            view.declared = frozenset(location for location in [*reads, *outputs]
+                                      if "://" not in location)
+            view.declared_by = stage
+        return view
 
     @property
     def committed(self) -> Workspace:
@@ -134,6 +168,7 @@ class Workspace:
     def _view(self, redirects: dict[str, str]) -> Workspace:
         view = Workspace.__new__(Workspace)
         view.url, view.fs, view.root, view.redirects = self.url, self.fs, self.root, redirects
+        view.declared, view.declared_by = self.declared, self.declared_by
         return view
 
     def staged_url(self, url: str) -> str:

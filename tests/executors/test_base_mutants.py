@@ -125,10 +125,9 @@ def test_a_missing_input_names_the_stage_that_writes_it(tmp_path):
         assert str(raised.value) == (f"stage 'doubler' cannot run: datasets/numbers is missing "
                                      f"in {url} ({hint})")
     assert not ctx.workspace.exists("stages/doubler")
-    # which inputs a stage reads follows the config
-    ctx.config.embed.datasets = ["sentences"]
+    # which inputs a stage reads follows its constructor
     with pytest.raises(MissingInputError, match="cannot run: datasets/sentences is missing"):
-        LocalExecutor().run(EmbedStage(), ctx)
+        LocalExecutor().run(EmbedStage(["sentences"]), ctx)
 
 
 def test_a_run_commits_then_a_second_run_only_returns_the_stats(ctx, capsys):
@@ -241,3 +240,37 @@ def test_a_stage_that_cannot_plan_its_shards_or_steps_says_so(ctx):
         LocalExecutor().run(StepsFail(), ctx)
     assert str(raised.value) == (
         "stage 'stepped_sum' failed on shard '(planning)': KeyError: 'no such step'")
+
+
+class Peeker(Doubler):
+    """Doubles its numbers, and peeks at a dataset it does not declare."""
+
+    name = "peeker"
+
+    def process(self, ctx, shard):
+        ctx.workspace.read_dataset("secret")
+        return super().process(ctx, shard)
+
+
+class SetupPeeker(Doubler):
+    """Reads an undeclared array while it loads, and writes nothing else."""
+
+    name = "setup_peeker"
+
+    def setup(self, ctx):
+        ctx.workspace.array_shards("secret")
+
+
+def test_a_stage_that_reads_a_dataset_it_did_not_declare_fails_naming_it(ctx):
+    ctx.workspace.write_table("secret", "00000", pa.table({"value": [1]}))
+    with pytest.raises(StageError, match=r"'peeker' touched datasets/secret, which its reads\(\)"
+                                          r" and writes\(\) do not declare"):
+        LocalExecutor().run(Peeker(), ctx)
+    assert not ctx.workspace.exists("datasets/doubled")
+    with pytest.raises(Exception, match="'setup_peeker' touched arrays/secret"):
+        LocalExecutor().run(SetupPeeker(), ctx)
+    # declared reads and writes, and a stage's own folders, are open to it
+    stats = LocalExecutor().run(Doubler(), ctx)
+    assert stats[RECORDS] == SHARDS * 2
+    # outside a stage (CLI, report, tests) the workspace reads anything
+    assert ctx.workspace.read_dataset("secret").num_rows == 1

@@ -1,6 +1,6 @@
 """The `embed` stage: one float16 embedding row per record of the deduplicated datasets.
 
-For each dataset of `embed.datasets` (default `images_dedup`, `sentences_dedup`) and each of its
+For each dataset it is built with (default `images_dedup`, `sentences_dedup`) and each of its
 shards, writes `arrays/<dataset>/<shard>.npy`: row i is the L2-normalised embedding of dataset
 row i, float16, shape (rows, dim). A dataset with a `bytes` column is embedded as images, any
 other by its `text` column. The stage's shard keys are "<dataset>-<shard>".
@@ -39,6 +39,11 @@ class EncoderMismatchError(RuntimeError):
     """The workspace holds embeddings from a different encoder."""
 
 
+# What the pipeline embeds: the deduplicated images and sentences (a `bytes` column is embedded
+# as images, else `text`); another pipeline passes its own to the constructor.
+DEFAULT_DATASETS = (names.IMAGES_DEDUP, names.SENTENCES_DEDUP)
+
+
 def recorded_encoder(workspace: Workspace) -> dict[str, Any] | None:
     return workspace.manifest().get(MANIFEST_KEY)
 
@@ -67,7 +72,7 @@ def claim_encoder(workspace: Workspace, encoder: Encoder) -> None:
 
 def forget_embeddings(workspace: Workspace, datasets: Sequence[str] | None = None) -> None:
     """Delete the embed stage's arrays, markers and encoder record (to switch encoders)."""
-    for name in datasets or EmbedConfig().datasets:
+    for name in datasets or DEFAULT_DATASETS:
         folder = workspace.path("arrays", name)
         if workspace.fs.exists(folder):
             workspace.fs.rm(folder, recursive=True)
@@ -89,15 +94,17 @@ class EmbedStage(Stage):
     name = "embed"
     description = "Embed deduplicated images and sentences with the joint encoder."
     num_cpus = 2.0
-    config_paths = ("embed.encoder", "embed.datasets")
+    config_paths = ("embed.encoder",)
 
-    def __init__(self, datasets: Sequence[str] | None = None) -> None:
+    def __init__(self, datasets: Sequence[str] = DEFAULT_DATASETS) -> None:
         self.encoder: Encoder | None = None
-        # None: the config's `embed.datasets`
-        self.datasets = list(datasets) if datasets is not None else None
+        self.datasets = list(datasets)
 
     def embedded(self, config) -> list[str]:
-        return self.datasets if self.datasets is not None else list(config.embed.datasets)
+        return self.datasets
+
+    def fingerprint_extra(self, config) -> dict[str, Any]:
+        return {"datasets": self.datasets}
 
     def reads(self, config) -> list[str]:
         return [names.dataset(name) for name in self.embedded(config)]

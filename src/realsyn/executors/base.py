@@ -107,7 +107,8 @@ class Executor:
         state = workspace.read_json(f"stages/{stage.name}/state.json", {})
         if state.get("committed") and state.get("fingerprint") == fingerprint.value:
             return workspace.stage_stats(stage.name)
-        staged = Context(config=ctx.config, workspace=workspace.staged(outputs))
+        staged = Context(config=ctx.config, workspace=workspace.staged(
+            outputs, reads=stage.reads(ctx.config), stage=stage.name))
         try:
             if isinstance(stage, SteppedStage):
                 # Steps in order, a barrier between them: a step plans its tasks from what the

@@ -70,7 +70,7 @@ class GenerateStage(Stage):
     config_paths = ("generate", "embed.encoder")
 
     def __init__(self, retrieved: str = INPUT, images: str = datasets.IMAGES_FINAL,
-                 output: str = OUTPUT) -> None:
+                 output: str = OUTPUT, sentences: str = datasets.SENTENCES_FINAL) -> None:
         self.models = None
         self.images: ImageStore | None = None
         self.quality: Future[QualityCounter] | None = None
@@ -78,11 +78,13 @@ class GenerateStage(Stage):
         self.keep_facts = True
         self.answer_facts: Counter[str] = Counter()
         self.retrieved, self.image_dataset, self.output = retrieved, images, output
+        self.sentences = sentences  # where the tag miner finds nouns (generate.mine_tags)
 
     def reads(self, config) -> list[str]:
-        # The tag miner also reads sentences_final when present (generate/models.py); the
-        # fingerprint covers it through `retrieved`, which is built from it.
-        return [datasets.dataset(self.retrieved), datasets.dataset(self.image_dataset)]
+        from realsyn.generate.models import mines_tags
+
+        return [datasets.dataset(self.retrieved), datasets.dataset(self.image_dataset)] + (
+            [datasets.dataset(self.sentences)] if mines_tags(config) else [])
 
     def writes(self, config) -> list[str]:
         return [datasets.dataset(self.output)]
@@ -93,7 +95,7 @@ class GenerateStage(Stage):
     def setup(self, ctx: Context) -> None:
         from realsyn.generate.models import build_models
 
-        self.models = build_models(ctx.config, ctx.workspace)
+        self.models = build_models(ctx.config, ctx.workspace, self.sentences)
         self.images = ImageStore(ctx.workspace, self.image_dataset)
         # spaCy (NER for the quality counts) loads beside the first LLM requests: it is only
         # needed once a shard is generated.
