@@ -19,7 +19,7 @@ from typing import Any
 from realsyn import drops
 from realsyn.commit import recover, state_path
 from realsyn.config import RealsynConfig, StageSpec, dump_config
-from realsyn.executors.base import Executor, stage_fingerprint
+from realsyn.executors.base import Executor, clear_scratch, scratch_bytes, stage_fingerprint
 from realsyn.fingerprint import differences
 from realsyn.plugins import instantiate
 from realsyn.registry import STAGES
@@ -90,6 +90,7 @@ class StageStatus:
     records_in: int | None = None
     records_out: int | None = None
     wall_s: float | None = None
+    scratch_bytes: int = 0  # on disk now: an unfinished attempt's, or kept (keep_scratch)
 
 
 class Pipeline:
@@ -163,7 +164,8 @@ class Pipeline:
                                shards_done=len(workspace.completed(stage.name)),
                                shards_total=stored.get("shards"),
                                records_in=stats.get(RECORDS), records_out=stats.get(
-                                   "records_out"), wall_s=stats.get("wall_s"))
+                                   "records_out"), wall_s=stats.get("wall_s"),
+                               scratch_bytes=scratch_bytes(stage, ctx))
             if stored.get("committed"):
                 if stored.get("fingerprint") == expected.value:
                     item.state = UP_TO_DATE
@@ -195,6 +197,9 @@ class Pipeline:
         self.check_wiring(config, workspace)
         executor = executor or make_executor(config)
         ctx = Context(config=config, workspace=workspace)
+        for stage in self.stages:  # a run killed between a commit and its scratch's removal
+            if clear_scratch(stage, ctx):
+                report(f"removed the scratch of committed stage {stage.name}")
         if rerun:
             # Forced: redone from scratch. Later stages then read a new commit of their
             # inputs, which makes them stale (see commit.folder_identity).

@@ -25,7 +25,8 @@ def test_status_says_what_is_stale_and_why(copy_finished, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:2] == ["stage", "state"]
-    assert all("up to date" in line for line in lines[1:])
+    assert all("up to date" in line for line in lines[1:-1])
+    assert lines[-1] == "scratch in total: 0 B"  # removed as each stage committed
     write = next(line for line in lines if line.startswith("write"))
     assert write.split()[3] == "1/1" or "/" in write  # shards done of total
 
