@@ -6,7 +6,8 @@ Before anything runs the wiring is checked: every dataset a stage reads must be 
 stage before it or already be in the workspace. `run` then goes through the selected stages in
 order; a stage whose fingerprint matches its committed outputs is skipped (up to date), any other
 is run (resuming finished shards of the same fingerprint) and its outputs replace the old ones as
-a whole. `status` predicts the same decisions without running anything.
+a whole; its scratch goes once it commits (`realsyn.executors.base.clear_scratch`). `status`
+predicts the same decisions without running anything, and says how much scratch is on disk.
 """
 
 from __future__ import annotations
