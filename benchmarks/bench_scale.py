@@ -34,8 +34,9 @@ balance):
     10N    375,000  129.1 s  1453        157 MiB  427 MiB       1226 / 94 / 1250 / 162 / 19 / 6.7
 
 10N / 1N: largest task RSS 1.19x, throughput per core 1.02x (targets <= 1.25x, >= 0.8x). The
-paper-scale estimate: about 55 h on 64 nodes of 32 cores, 61 TB written (docs/cluster.md, "How it
-scales").
+paper-scale estimate: about 55 h on 64 nodes of 32 cores, 61 TB written, outputs and scratch
+together (docs/cluster.md, "How it scales": scratch now goes as each stage commits, so the peak is
+the outputs plus the largest stage's scratch, about 25 TB from a later 1N run).
 """
 
 from __future__ import annotations
