@@ -230,11 +230,10 @@ def status(config: ConfigPath, settings: Settings = None) -> None:
 
 def format_size(size: int) -> str:
     """Bytes in decimal units, e.g. 12.3 MB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
+    units, power, value = ("B", "kB", "MB", "GB", "TB"), 0, float(size)
+    while value >= 1000 and power < len(units) - 1:
+        value, power = value / 1000, power + 1
+    return f"{size} B" if power == 0 else f"{value:.1f} {units[power]}"
 
 
 def format_status(report) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from chained_pipeline import digests
 from small_pipeline import run, slice_corpus
 
+from realsyn.cli import format_size
 from realsyn.config import parse_config
 from realsyn.pipeline import Pipeline
 
@@ -42,3 +43,8 @@ def test_scratch_is_gone_after_a_run_and_kept_scratch_changes_no_output(finished
         on_disk = sum(path.stat().st_size for path in (kept / "scratch" / stage).rglob("*")
                       if path.is_file())
         assert size == on_disk and (size > 0) == (stage in SCRATCH_STAGES), stage
+
+
+def test_sizes_read_in_decimal_units():
+    assert [format_size(size) for size in (0, 999, 1000, 407_249, 2_600_000, 25.4e12, 3e15)] == [
+        "0 B", "999 B", "1.0 kB", "407.2 kB", "2.6 MB", "25.4 TB", "3000.0 TB"]
