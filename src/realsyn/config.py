@@ -166,6 +166,10 @@ class ExecutorConfig(Section):
         default=1024, ge=16, description="Memory budget of one task of a partitioned step "
         "(dedup, retrieve, balance): the number of partitions follows from the data size and "
         "this budget.")
+    keep_scratch: bool = Field(
+        default=False, description="Keep each stage's scratch (the intermediate data of a "
+        "partitioned stage's steps, under scratch/<stage>) after the stage commits, e.g. to "
+        "inspect it; by default it is removed then. `realsyn status` shows its size.")
 
 
 # ---------------------------------------------------------------- ingestion

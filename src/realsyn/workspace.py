@@ -12,6 +12,7 @@ Layout under the root (local path or any fsspec URL):
     stages/<stage>/stats.json          merged stats of the stage
     stages/<stage>/state.json          fingerprint, config and inputs of the committed outputs
     scratch/<stage>/<name>/part-<p>/<shard>.parquet   a stage's partitioned intermediate data
+                                       (not committed: removed once the stage commits)
 
 Every file is written under a temporary name and renamed into place, so a killed process never
 leaves a half-written file under a final name (on an object store, where an upload appears whole
@@ -454,6 +455,19 @@ class Workspace:
 
     def stage_stats(self, stage: str) -> dict[str, int]:
         return self.read_json(f"stages/{stage}/stats.json", default={})
+
+    def folder_bytes(self, folder: str) -> int:
+        """Bytes of every file under `folder` (0 when it is missing)."""
+        full = self.path(folder)
+        return int(self.fs.du(full, total=True)) if self.fs.exists(full) else 0
+
+    def remove_folder(self, folder: str) -> bool:
+        """Delete `folder` and everything under it; returns whether it was there."""
+        full = self.path(folder)
+        if not self.fs.exists(full):
+            return False
+        self.fs.rm(full, recursive=True)
+        return True
 
     def reset_stage(self, stage: str) -> None:
         folder = self.path(f"stages/{stage}")

@@ -26,10 +26,11 @@ def test_status_says_what_is_stale_and_why(copy_finished, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:2] == ["stage", "state"]
-    assert all("up to date" in line for line in lines[1:])
+    assert all("up to date" in line for line in lines[1:-1])
+    assert lines[-1] == "scratch in total: 0 B"  # removed as each stage committed
     # "NAME up to date DONE/TOTAL ...": each stage's shards, all done, as its state says
     workspace = Workspace(config["workspace"])
-    for line in lines[1:]:
+    for line in lines[1:-1]:
         name, shards = line.split()[0], line.split()[4]
         total = workspace.read_json(f"stages/{name}/state.json")["shards"]
         assert total >= 1 and shards == f"{len(workspace.completed(name))}/{total}" == \

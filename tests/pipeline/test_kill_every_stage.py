@@ -92,5 +92,8 @@ def test_sigkill_inside_every_stage_then_resume_gives_the_same_bytes(chained, tm
     root = config.parent / "ws"
     assert temporaries(root) == []
     assert digests(root) == digests(reference)
-    status = realsyn("status", str(config)).stdout.splitlines()[1:]
+    *status, total = realsyn("status", str(config)).stdout.splitlines()[1:]
     assert len(status) == len(STAGES) and all("up to date" in line for line in status)
+    # every stage committed: no scratch of a killed attempt is left
+    assert total == "scratch in total: 0 B"
+    assert not [path for path in (root / "scratch").rglob("*") if path.is_file()]

@@ -16,10 +16,12 @@ from realsyn.commit import (
     location_url,
     recover,
     remove_staged_temporaries,
+    state_path,
 )
 from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import progress_bar
 from realsyn.stage import RECORDS, Context, Stage, SteppedStage, StepTasks
+from realsyn.workspace import remove_temporaries
 
 STARTED = "stages/{stage}/started.json"
 WALL = "wall_s"
@@ -78,6 +80,22 @@ def missing_inputs(stage: Stage, ctx: Context) -> list[str]:
     return [location for location in stage.reads(ctx.config) if not workspace.exists(location)]
 
 
+def clear_scratch(stage: Stage, ctx: Context) -> list[str]:
+    """Remove the scratch folders of `stage` once it is committed (not while an attempt is
+    unfinished: a resumed run reuses them), unless `executor.keep_scratch`; returns those
+    removed. Also what a run killed between a commit and this removal left."""
+    workspace = ctx.workspace.committed
+    if ctx.config.executor.keep_scratch or \
+            not workspace.read_json(state_path(stage.name), {}).get("committed"):
+        return []
+    return [folder for folder in stage.scratch(ctx.config) if workspace.remove_folder(folder)]
+
+
+def scratch_bytes(stage: Stage, ctx: Context) -> int:
+    workspace = ctx.workspace.committed
+    return sum(workspace.folder_bytes(folder) for folder in stage.scratch(ctx.config))
+
+
 class Executor:
     """Runs one stage over its unfinished shards and commits its outputs."""
 
@@ -95,17 +113,24 @@ class Executor:
             raise MissingInputError(f"stage {stage.name!r} cannot run: {missing[0]} is missing "
                                     f"in {workspace.url} ({hint})")
         fingerprint = stage_fingerprint(stage, ctx)
-        outputs = stage.writes(ctx.config)
+        outputs, scratch = stage.writes(ctx.config), stage.scratch(ctx.config)
         started = workspace.read_json(STARTED.format(stage=stage.name), {})
         if started.get("fingerprint") != fingerprint.value:
-            # Settings or inputs changed: nothing of an earlier attempt may be reused.
+            # Settings or inputs changed: nothing of an earlier attempt may be reused, nor a
+            # kept scratch (steps plan from the partitions they find there). The staging
+            # folders of scratch are those of a realsyn that still committed it.
             workspace.reset_stage(stage.name)
-            discard_staging(workspace, outputs)
+            discard_staging(workspace, [*outputs, *scratch])
+            for folder in scratch:
+                workspace.remove_folder(folder)
             workspace.write_json(STARTED.format(stage=stage.name), fingerprint.record())
-        else:  # resuming into the staged outputs: what a killed writer left goes first
+        else:  # resuming into the staged outputs and the scratch: a killed writer's go first
             remove_staged_temporaries(workspace, outputs)
-        state = workspace.read_json(f"stages/{stage.name}/state.json", {})
+            for folder in scratch:
+                remove_temporaries(workspace.fs, workspace.path(folder))
+        state = workspace.read_json(state_path(stage.name), {})
         if state.get("committed") and state.get("fingerprint") == fingerprint.value:
+            clear_scratch(stage, ctx)
             return workspace.stage_stats(stage.name)
         staged = Context(config=ctx.config, workspace=workspace.staged(
             outputs, reads=stage.reads(ctx.config), stage=stage.name))
@@ -125,6 +150,7 @@ class Executor:
         merged = workspace.merge_stats(stage.name)
         stage.finalize(staged, merged)
         commit(workspace, stage.name, outputs, {**fingerprint.record(), "shards": tasks})
+        clear_scratch(stage, ctx)  # after the commit: until then a rerun resumes from it
         return merged
 
     def _run_tasks(self, stage: Stage, staged: Context, name: str,
