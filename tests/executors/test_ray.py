@@ -261,3 +261,15 @@ def test_the_demand_of_a_worker_is_capped_at_the_largest_node_cpus_but_gpus_are_
     # A head node without CPUs (a common setup) holds no worker.
     with pytest.raises(PlacementError, match="'slow_copy' needs CPU=1, GPU=0"):
         worker_demand(slow_stage.SlowCopyStage(), [{"CPU": 0.0, "GPU": 0.0}])
+
+
+def test_ray_workers_report_the_records_of_running_shards(tmp_path, local_ray, monkeypatch,
+                                                          capsys):
+    from test_progress import check_records_move_within_shards, counting_context
+
+    from realsyn.executors.ray import RayExecutor
+
+    ctx = counting_context(str(tmp_path / "ws"), monkeypatch)
+    stats = RayExecutor(workers=2).run(slow_stage.CountingStage(nap_s=0.2), ctx)
+    assert stats["records_in"] == 20
+    check_records_move_within_shards(slow_stage.progress_lines(capsys.readouterr().err))
