@@ -177,7 +177,11 @@ LIBRARY_BAR_SWITCHES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 
 def silence_library_bars() -> None:
     """In a worker process (for good): no progress bars from model libraries. The variables
-    reach libraries imported later; those imported already are switched off directly."""
+    reach libraries imported later; those imported already are switched off directly. A user
+    who set a variable otherwise (HF_HUB_DISABLE_PROGRESS_BARS=0) keeps the bars, as the hub
+    library itself has it."""
+    if any(os.environ.get(name, value) != value for name, value in LIBRARY_BAR_SWITCHES.items()):
+        return
     for name, value in LIBRARY_BAR_SWITCHES.items():
         os.environ.setdefault(name, value)
     if "transformers" in sys.modules:
@@ -255,7 +259,9 @@ class StageProgress:
                 return
             if self.first_task is None:
                 self.first_task = time.monotonic()
-            self.running[key] = (done, total)
+            # two threads of a worker may send out of order: a count never goes back
+            before, known = self.running.get(key, (0, None))
+            self.running[key] = (max(done, before), known if total is None else total)
 
     def finish(self, key: str, stats: dict[str, Any]) -> None:
         """Shard `key` finished with `stats`."""
