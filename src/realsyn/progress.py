@@ -38,6 +38,7 @@ DEFAULT_INTERVAL_S = 30.0
 _interval_s = DEFAULT_INTERVAL_S
 # Seconds between redraws of the bar's record counts on a terminal.
 TERMINAL_REFRESH_S = 1.0
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} shards [{elapsed}{postfix}]"
 # The longest a worker keeps a count to itself: a few messages a second per worker at most.
 SEND_EVERY_S = 0.5
 
@@ -241,8 +242,9 @@ class StageProgress:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         terminal = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="shard",
-                        dynamic_ncols=True, file=self.stream) if terminal else None
+        # tqdm's own rate and ETA count whole shards: the postfix has them by records
+        self.bar = tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True,
+                        file=self.stream, bar_format=BAR_FORMAT) if terminal else None
         every = TERMINAL_REFRESH_S if terminal else (
             _interval_s if interval_s is None else interval_s)
         if every > 0 and initial < total:
@@ -274,7 +276,8 @@ class StageProgress:
             if RECORDS in stats:
                 self.finished_records += int(stats[RECORDS])
                 self.finished_known += 1
-        if self.bar is not None:
+        if self.bar is not None:  # the bar redraws now: with this shard's records
+            self.bar.set_postfix_str(self.detail(), refresh=False)
             self.bar.update(1)
 
     # what is shown
