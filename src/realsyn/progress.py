@@ -9,7 +9,7 @@ shards whose postfix shows the records; elsewhere (batch jobs, Ray drivers) it w
 every `interval_s` seconds to stderr and to the run log, also while a long shard is running, so
 a slow job is distinguishable from a stuck one:
 
-    [generate] 0/3 shards, 41/~79 records, 0.5 records/s, elapsed 1:30, ETA 1:12
+    [generate] 0/3 shards, 41/~79 records, 0.5 records/s, 2 shards running, elapsed 1:30, ETA 1:16
 
 Progress only ever goes to the terminal and the log, never into a stage's outputs or
 fingerprints.
@@ -305,13 +305,15 @@ class StageProgress:
         parts = [f"{done}/{'~' if estimated else ''}{expected} records"
                  if expected is not None else f"{done} records"]
         with self._lock:
-            first, shards_done = self.first_task, self.shards_done
+            first, shards_done, running = self.first_task, self.shards_done, len(self.running)
         eta = None
         rate = done / (now - first) if first is not None and now > first else 0.0
         if rate > 0:
             parts.append(f"{rate:.1f} records/s")
             if expected is not None:
                 eta = (expected - done) / rate
+        if running:  # workers past their model loading, also in a stage that counts no records
+            parts.append(f"{running} shard{'s' if running > 1 else ''} running")
         shard_rate = (shards_done - self.initial) / (now - self.started)
         if eta is None and shard_rate > 0:  # no record counts: by whole shards
             eta = (self.total - shards_done) / shard_rate
