@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -227,8 +227,11 @@ class StageProgress:
     run: those of finished shards plus the counts workers send for running ones."""
 
     def __init__(self, total: int, initial: int, desc: str, interval_s: float | None = None,
-                 stream: Any = None):
+                 stream: Any = None, pending: Iterable[str] | None = None):
         self.total, self.initial, self.desc = total, initial, desc
+        # The shards of this run: a worker pool kept for a stage's next step may still deliver
+        # a late count of the step before.
+        self.pending = None if pending is None else set(pending)
         self.stream = stream if stream is not None else sys.stderr
         self.shards_done = initial
         self.finished_records = 0
@@ -254,10 +257,10 @@ class StageProgress:
 
     # what executors and workers report
     def update(self, key: str, done: int, total: int | None) -> None:
-        """A worker's count for running shard `key` (late messages of finished shards are
-        ignored)."""
+        """A worker's count for running shard `key` (late messages of finished shards, and
+        of shards not of this run, are ignored)."""
         with self._lock:
-            if key in self.finished:
+            if key in self.finished or (self.pending is not None and key not in self.pending):
                 return
             if self.first_task is None:
                 self.first_task = time.monotonic()
@@ -359,7 +362,8 @@ class StageProgress:
             self.bar.close()
 
 
-def progress_bar(total: int, initial: int, desc: str,
-                 interval_s: float | None = None) -> StageProgress:
-    """The progress display of a stage over `total` shards, `initial` of them already done."""
-    return StageProgress(total, initial, desc, interval_s)
+def progress_bar(total: int, initial: int, desc: str, interval_s: float | None = None,
+                 pending: Iterable[str] | None = None) -> StageProgress:
+    """The progress display of a stage over `total` shards, `initial` of them already done
+    and `pending` to run."""
+    return StageProgress(total, initial, desc, interval_s, pending=pending)

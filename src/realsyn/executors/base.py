@@ -140,7 +140,7 @@ class Executor:
         shards = guarded(stage, "(planning)", plan)
         pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
         label = f"{name} ({self.label})" if self.label else name
-        bar = progress_bar(len(shards), len(shards) - len(pending), label)
+        bar = progress_bar(len(shards), len(shards) - len(pending), label, pending=pending)
         try:
             if pending:
                 self.map_shards(stage, staged, pending, bar)
