@@ -99,6 +99,9 @@ class RayExecutor(Executor):
         self.address = address
         self.workers = workers
         self.placement_timeout_s = placement_timeout_s
+        # The queue the workers send their record counts to: one per stage, kept across its
+        # steps (an actor start costs seconds), shut down by `release`.
+        self._messages = None
 
     def map_shards(self, stage: Stage, ctx: Context, pending: list[str],
                    tracker: progress.StageProgress) -> None:
@@ -112,9 +115,10 @@ class RayExecutor(Executor):
         demand = worker_demand(stage, nodes)
         count = max(1, min(self.workers, len(pending), worker_slots(nodes, demand)))
         actor_class = ray.remote(num_cpus=demand["CPU"], num_gpus=demand["GPU"])(_ShardWorker)
-        # The workers' record counts: a queue actor that asks for no CPU, so that it is placed
-        # even on a cluster whose CPUs the workers hold.
-        messages = Queue(actor_options={"num_cpus": 0})
+        if self._messages is None:
+            # A queue actor that asks for no CPU: placed even where the workers hold them all.
+            self._messages = Queue(actor_options={"num_cpus": 0})
+        messages = self._messages
         actors = [actor_class.remote(stage, ctx.config, ctx.workspace, messages,
                                      progress.send_every()) for _ in range(count)]
         try:
@@ -123,7 +127,11 @@ class RayExecutor(Executor):
         finally:
             for actor in actors:  # also the ones never placed: Ray drops their request
                 ray.kill(actor)
-            messages.shutdown(force=True)
+
+    def release(self) -> None:
+        if self._messages is not None:
+            self._messages.shutdown(force=True)
+            self._messages = None
 
     def _dispatch(self, ray, stage: Stage, actors: list, demand: dict[str, float],
                   pending: list[str], tracker: progress.StageProgress) -> None:
