@@ -160,8 +160,9 @@ class ExecutorConfig(Section):
         default=120.0, gt=0, description="Ray: how long a stage waits for a worker to be placed "
         "and started (resources held by others) before it fails.")
     progress_interval_s: float = Field(
-        default=30.0, ge=0, description="Seconds between progress lines when stderr is not a "
-        "terminal (batch jobs, Ray); 0: none.")
+        default=30.0, ge=0, description="Seconds between progress lines (shards, records of the "
+        "running shards too, rate, ETA) when stderr is not a terminal (batch jobs, Ray); 0: "
+        "none.")
     task_memory_mb: int = Field(
         default=1024, ge=16, description="Memory budget of one task of a partitioned step "
         "(dedup, retrieve, balance): the number of partitions follows from the data size and "

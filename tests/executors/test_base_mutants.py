@@ -143,7 +143,7 @@ def test_a_run_commits_then_a_second_run_only_returns_the_stats(ctx, capsys):
     assert state["fingerprint"] == stage_fingerprint(stage, ctx).value
     lines = capsys.readouterr().err.splitlines()
     assert lines[-1].startswith("[doubler (probe)] 3/3 shards")
-    assert "records=6" in lines[-1]
+    assert ", 6/6 records, " in lines[-1]
 
     # the second run neither processes nor commits again: what later stages read of the
     # output (its fingerprint and commit) is unchanged, so they stay up to date
@@ -166,8 +166,8 @@ def test_a_failed_run_resumes_its_unfinished_shards_and_counts_all(ctx, capsys):
     assert "00001" in resumed.processed and done_before >= 1
     assert stats[RECORDS] == 6  # the shards of the first attempt still count
     line = capsys.readouterr().err.splitlines()[-1]
-    assert line.startswith("[doubler] 3/3 shards") and f"records={2 * len(resumed.processed)}" \
-        in line
+    records = 2 * len(resumed.processed)  # of this run: not those of the shards done before
+    assert line.startswith(f"[doubler] 3/3 shards, {records}/{records} records")
 
 
 def test_changed_settings_start_the_stage_over(ctx):
@@ -208,7 +208,7 @@ def test_a_stage_of_steps_commits_the_count_of_all_its_tasks(tmp_path, capsys):
     assert state["shards"] == 2 + stepped_stage.PARTITIONS
     assert stats[RECORDS] == 12 and stats["partitions_reduced"] == stepped_stage.PARTITIONS
     lines = capsys.readouterr().err.splitlines()
-    assert [re.match(r"\[(.*?)\] (\d+/\d+) shards.*records=(\d+)", line).groups()
+    assert [re.match(r"\[(.*?)\] (\d+/\d+) shards, (\d+)(?:/\d+)? records", line).groups()
             for line in lines] == [("stepped_sum:split (probe)", "2/2", "12"),
                                    ("stepped_sum:reduce (probe)", "3/3", "0")]
 

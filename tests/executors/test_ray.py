@@ -300,3 +300,15 @@ def test_workers_get_the_config_the_stage_resources_and_name_the_error_type(
             slow_stage.FailingShardStage(), _context(tmp_path / "failing")))
     assert str(error.value) == ("stage 'failing_shard' failed on shard '00001': "
                                 "KeyError: 'planted'")
+
+
+def test_ray_workers_report_the_records_of_running_shards(tmp_path, local_ray, monkeypatch,
+                                                          capsys):
+    from test_progress import check_records_move_within_shards, counting_context
+
+    from realsyn.executors.ray import RayExecutor
+
+    ctx = counting_context(str(tmp_path / "ws"), monkeypatch)
+    stats = RayExecutor(workers=2).run(slow_stage.CountingStage(nap_s=0.2), ctx)
+    assert stats["records_in"] == 20
+    check_records_move_within_shards(slow_stage.progress_lines(capsys.readouterr().err))

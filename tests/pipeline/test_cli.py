@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -113,3 +114,20 @@ def test_thirty_fresh_retrieve_runs_exit_cleanly(copy_finished, tmp_path):
         codes.append(process.returncode)
         assert "terminate called" not in process.stderr
     assert codes == [0] * 30
+
+
+def test_a_run_without_a_terminal_prints_progress_lines_and_no_library_bars(copy_finished,
+                                                                           tmp_path):
+    """The embed workers load a sentence-transformers model, whose loader drew a `Loading
+    weights` bar per worker into the output of batch jobs (issue #29)."""
+    _, config = copy_finished()
+    path = write_config(tmp_path, config)
+    env = {**os.environ, "PYTHONPATH": SRC}
+    process = subprocess.run(
+        [sys.executable, "-m", "realsyn", "embed", str(path), "--rerun", "--set",
+         "executor.workers=2", "--set", "executor.progress_interval_s=0.5"],
+        env=env, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+    output = process.stdout + process.stderr
+    assert re.search(r"^\[embed\] (\d+)/\1 shards, (\d+)/\2 records", output, re.MULTILINE)
+    assert "Loading weights" not in output and "it/s]" not in output, output

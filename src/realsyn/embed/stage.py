@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from realsyn import datasets as names
+from realsyn import progress
 from realsyn.config import EmbedConfig
 from realsyn.embed.decode import try_decode_image
 from realsyn.embed.prefetch import prefetch_batches
@@ -168,6 +169,7 @@ def embed_image_bytes(encoder: Encoder, data: Sequence[bytes | None], config: Em
     out = np.zeros((len(data), encoder.dim), dtype=np.float16)
     failures: Counter[str] = Counter()
     indexed = list(enumerate(data))
+    progress.expect(len(data))
 
     def prepare(batch: Sequence[tuple[int, bytes | None]]):
         rows, pixels, reasons = [], [], []
@@ -189,6 +191,7 @@ def embed_image_bytes(encoder: Encoder, data: Sequence[bytes | None], config: Em
         failures.update(reasons)
         if pixels is not None:
             out[rows] = encoder.embed_pixels(pixels).astype(np.float16)
+        progress.advance(len(rows) + len(reasons))
     stats = {"images_embedded": len(data) - sum(failures.values())}
     stats.update({f"images_zero_{reason}": count for reason, count in sorted(failures.items())})
     return out, stats
@@ -216,9 +219,12 @@ def embed_text_column(encoder: Encoder, texts: Sequence[str | None], config: Emb
         return rows, encoder.tokenize([texts[row] for row in rows])
 
     # One thread at most: fast tokenizers are not safe to call from several threads at once.
+    embedded = sum(len(rows) for rows in batches)
+    progress.expect(len(texts))
+    progress.advance(len(texts) - embedded)  # null texts: zero rows, nothing to encode
     for rows, tokens in prefetch_batches(batches, 1, prepare, min(config.decode_workers, 1)):
         out[rows] = encoder.embed_tokens(tokens).astype(np.float16)
-    embedded = sum(len(rows) for rows in batches)
+        progress.advance(len(rows))
     stats = {"texts_embedded": embedded}
     if embedded < len(texts):
         stats["texts_zero_null"] = len(texts) - embedded

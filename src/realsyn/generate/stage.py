@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from realsyn import datasets
+from realsyn import datasets, progress
 from realsyn.config import LLMConfig
 from realsyn.generate.fusion import clean_output, fusion_messages, normalize_space, parse_tags
 from realsyn.generate.images import ImageStore, decode_image
@@ -61,6 +61,14 @@ class Prepared:
 
 def fallback(reason: str) -> str:
     return f"fallback:{reason}"
+
+
+def _report_finished(out: dict[str, list], before: int) -> int:
+    """Count the rows that got their final status since `before` as done (a row finishes
+    a round after its batch is prepared: fused, or fallen back); returns the new total."""
+    finished = sum(status is not None for status in out["syn_status"])
+    progress.advance(finished - before)
+    return finished
 
 
 class GenerateStage(Stage):
@@ -119,6 +127,7 @@ class GenerateStage(Stage):
         workspace, gen = ctx.workspace, ctx.config.generate
         table = workspace.read_table(self.retrieved, shard)
         rows = table.num_rows
+        progress.expect(rows)
         out = {"caption": [""] * rows, "tags": ["[]"] * rows, "syn_text": [None] * rows,
                "syn_status": [None] * rows}
         todo = list(range(rows))
@@ -186,6 +195,7 @@ class GenerateStage(Stage):
         short batch only)."""
         captioner = self.models.captioner
         waited = 0.0
+        finished = 0  # rows with their final syn_status, for the progress lines
         joint = hasattr(captioner, "caption_requests") and \
             getattr(captioner, "client", None) is self.models.llm
         with ThreadPoolExecutor(1, thread_name_prefix="generate-prepare") as pool:
@@ -213,8 +223,10 @@ class GenerateStage(Stage):
                     captions = (captioner.caption(prepared.images, prepared.labels)
                                 if prepared.rows else [])
                 waiting = list(zip(prepared.rows, captions, prepared.tags, strict=True))
+                finished = _report_finished(out, finished)
             fusions = self._fusion_requests(waiting, text1, out, llm)
             self._finish_fusions(waiting, self.models.llm.complete_many(fusions), text1, out)
+            _report_finished(out, finished)
         return waited
 
     def _prepare(self, batch: list[int], ids: list[str]) -> Prepared:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from realsyn import datasets
+from realsyn import datasets, progress
 from realsyn.drops import Drop
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.ingest.fetch import Fetcher
@@ -183,6 +183,7 @@ class IngestStage(Stage):
         for unit in units:
             reader = self._reader(ctx.config, unit.file.kind)
             read, file_stats, error = reader_process.read(reader, unit, options)
+            progress.advance(file_stats.get(RECORDS, 0))
             losses: list[dict[str, Any]] = []
             for document in read:
                 losses += self._text_loss(document, options, file_stats)
