@@ -150,12 +150,13 @@ class Workspace:
     def staged(self, outputs: list[str], reads: list[str] | None = None,
                stage: str = "") -> Workspace:
         """A view of this workspace whose writes (and reads) of the folders `outputs` (paths
-        relative to the root, e.g. "datasets/balanced") go to their staging folders. With
-        `reads`, the view refuses datasets and arrays that neither list declares."""
+        relative to the root, e.g. "datasets/balanced") go to their staging folders. When the
+        stage declares anything, the view refuses datasets and arrays that neither list names."""
         finals = [fsspec.core.url_to_fs(location)[1] if "://" in location
                   else posixpath.join(self.root, location) for location in outputs]
         view = self._view({final: staging_path(final) for final in finals})
-        if reads is not None:
+        # A stage that declares no data at all (a probe outside the dataflow) is not checked.
+        if reads or outputs:
             view.declared = frozenset(location for location in [*reads, *outputs]
                                       if "://" not in location)
             view.declared_by = stage
