@@ -83,6 +83,10 @@ def test_stages_scale_by_what_drives_them():
     assert stage_scale("generate", census, probe) == 20 * 0.5
     probe.retrieved_rows, probe.generated_probe_rows = 12, 4
     assert stage_scale("generate", census, probe) == 20 * 0.5 * 3
+    # a census that decoded its 200 images: half pass quality there, 8 of 10 in the probe, so
+    # its 12.5% left after quality and pHash stand against the probe's 4 of 10
+    census.images_sampled = 200
+    assert stage_scale("generate", census, probe) == pytest.approx(20 * 0.125 / 0.4 * 3)
 
 
 def test_estimate_shares_per_shard_work_among_busy_workers():

@@ -2,15 +2,17 @@
 
 Each stage's records scale from the probe by what drives it: documents (ingest), images
 (extract_images and everything after retrieval), text items (extract_sentences), or both in
-their measured proportion (dedup, embed, semantic_dedup). Time = model loading once + the
-probe's work time scaled by the records, divided by the workers a per-shard stage can keep busy.
+their measured proportion (dedup, embed, semantic_dedup). Time = model loading (and, for each
+worker of a local pool, the stage's import) + the probe's work time scaled by the records,
+divided by the workers a per-shard stage can keep busy, at most the machine's cores.
 Duplicates span documents, so a few documents show few of them: the images left after dedup are
-corrected by the census's pHash dedup of an image sample, and the images left after semantic
-dedup by the census's semantic dedup of that sample's pHash survivors (embedded with the run's
-encoder, grouped at the stage's threshold). What retrieval drops after that (images without a
-usable sentence) comes from the probe. LLM requests = images reaching generation x the probe's
-requests per image, as the stage counts them (a caption request per image, a fusion request per
-image with a text1); their range carries the sampling error of the shares behind the count.
+corrected by the census's quality and pHash dedup of an image sample, and the images left after
+semantic dedup by the census's semantic dedup of that sample's pHash survivors (embedded with
+the run's encoder, grouped at the stage's threshold). What retrieval drops after that (images
+without a usable sentence) comes from the probe. LLM requests = images reaching generation x the
+probe's requests per image, as the stage counts them (a caption request per image, a fusion
+request per image with a text1); their range carries the sampling error of the shares behind
+the count.
 """
 
 from __future__ import annotations
@@ -84,12 +86,17 @@ def stage_scale(name: str, census: Census, probe: ProbeResult) -> float:
 
 def dedup_correction(census: Census, probe: ProbeResult) -> float:
     """How much more perceptual dedup removes from the census's image sample than from the
-    probe's few documents (1 when either cannot tell)."""
+    probe's few documents (1 when either cannot tell); with the census's quality share too
+    when it decoded its sample (the probe's few images pass quality at their own rate)."""
     extract, dedup = probe.stages.get("extract_images"), probe.stages.get("dedup")
     if census.unique_share is None or not extract or not dedup:
         return 1.0
-    probe_share = _ratio(dedup.stats.get("images_out", 0), extract.stats.get("images_out", 0))
-    return census.unique_share / probe_share if probe_share else 1.0
+    census_share, base = census.unique_share, extract.stats.get("images_out", 0)
+    if census.images_sampled and extract.records_in:
+        census_share *= census.images_quality_ok / census.images_sampled
+        base = extract.records_in
+    probe_share = _ratio(dedup.stats.get("images_out", 0), base)
+    return census_share / probe_share if probe_share else 1.0
 
 
 def semantic_correction(census: Census, probe: ProbeResult) -> float:
