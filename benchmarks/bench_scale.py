@@ -16,10 +16,10 @@ dataset.
 
 Measured per scale, in one run: wall time per stage, records/s per core, peak RSS of the driver
 and of the largest task (each task's own peak, from its stats: the executor resets the worker's
-high-water mark before every task, realsyn/memory.py), bytes written per stage (its outputs and
-scratch), task-seconds and the largest task's peak per step. From the per-step rates between the
-smallest and the largest scale it then estimates the paper's scale (198M images, 0.84B
-sentences, 1024-d) on a named cluster (see `estimate`).
+high-water mark before every task, realsyn/memory.py), bytes written per stage (its outputs, and
+apart its scratch, kept for the measurement), task-seconds and the largest task's peak per
+step. From the per-step rates between the smallest and the largest scale it then estimates
+the paper's scale (198M images, 0.84B sentences, 1024-d) on a named cluster (see `estimate`).
 
     python benchmarks/bench_scale.py --n 250000 --dim 256          # the issue's sizes
     python benchmarks/bench_scale.py --n 20000 --dim 64 --scales 1 3 10   # a small machine
@@ -34,8 +34,9 @@ balance):
     10N    375,000  129.1 s  1453        157 MiB  427 MiB       1226 / 94 / 1250 / 162 / 19 / 6.7
 
 10N / 1N: largest task RSS 1.19x, throughput per core 1.02x (targets <= 1.25x, >= 0.8x). The
-paper-scale estimate: about 55 h on 64 nodes of 32 cores, 61 TB written (docs/cluster.md, "How it
-scales").
+paper-scale estimate: about 55 h on 64 nodes of 32 cores, 61 TB written, outputs and scratch
+together (docs/cluster.md, "How it scales": scratch now goes as each stage commits, so the peak is
+the outputs plus the largest stage's scratch, about 25 TB from a later 1N run).
 """
 
 from __future__ import annotations
@@ -274,7 +275,9 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
 
     config = parse_config({
         "workspace": root,
-        "executor": {"workers": workers, "task_memory_mb": task_memory_mb},
+        # kept, so that its size is measured; a run removes it as each stage commits
+        "executor": {"workers": workers, "task_memory_mb": task_memory_mb,
+                     "keep_scratch": True},
         "retrieve": {"max_training_points": 100_000, "audit_queries": 200},
         "balance": {"min_similarity": 0.0, "max_similarity": 1.0,
                     "max_training_points": 100_000}})
@@ -290,8 +293,10 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
         stats = executor.run(stage, ctx)
         wall = time.perf_counter() - started
         outputs = [Path(root) / location for location in stage.writes(config)]
+        scratch = [Path(root) / location for location in stage.scratch(config)]
         report[stage.name] = {"wall_s": round(wall, 2), "records": stats.get(RECORDS, 0),
                               "bytes_written": sum(folder_bytes(p) for p in outputs),
+                              "scratch_bytes": sum(folder_bytes(p) for p in scratch),
                               "task_seconds": step_seconds(Path(root), stage.name),
                               "task_peak_rss_mib": step_peak_rss(Path(root), stage.name),
                               "dropped": {key: value for key, value in sorted(stats.items())
@@ -383,8 +388,9 @@ def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000,
     k-means trainings on one node's cores, the union-find `groups` on one core per kind).
     With one scale, or a
     non-positive slope, the largest scale's seconds per unit are used (an upper bound).
-    Memory per node: its cores' tasks at the per-task budget. Storage: bytes written per
-    input record, times the paper's records, scaled by the dimension. The rates are per unit
+    Memory per node: its cores' tasks at the per-task budget. Storage: bytes of the outputs
+    plus the largest stage's scratch (the peak: each stage's goes when it commits) per input
+    record, times the paper's records, scaled by the dimension. The rates are per unit
     of the index the runs built (`lists`); the paper's units are those of the default index."""
     scales = sorted(results, key=int)
     low, high = results[scales[0]], results[scales[-1]]
@@ -422,12 +428,19 @@ def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000,
                          "s_per_unit": f"{rates['retrieve:assign']:.3g}",
                          "paper_hours": round(hours, 2)})
     records = n * int(scales[-1]) * 5 // 4
-    stored = sum(row["bytes_written"] for row in high.values()
-                 if isinstance(row, dict) and "bytes_written" in row)
-    storage_tb = (stored / records * (PAPER["sentences"] + PAPER["images"])
-                  * PAPER["dim"] / dim / 1e12)
+    stages = [row for row in high.values() if isinstance(row, dict) and "bytes_written" in row]
+    # Outputs stay; a stage's scratch lives until it commits, so at most one stage's is on
+    # disk at once. (Results measured before scratch was apart count it in bytes_written.)
+    stored = sum(row["bytes_written"] for row in stages)
+    peak_scratch = max((row.get("scratch_bytes", 0) for row in stages), default=0)
+
+    def paper_tb(size: float) -> float:
+        return round(size / records * (PAPER["sentences"] + PAPER["images"])
+                     * PAPER["dim"] / dim / 1e12, 1)
+
     return {"cluster": CLUSTER, "steps": rows, "total_hours": round(total, 1),
-            "storage_tb": round(storage_tb, 1),
+            "storage_tb": paper_tb(stored + peak_scratch), "outputs_tb": paper_tb(stored),
+            "peak_scratch_tb": paper_tb(peak_scratch),
             "memory_gib_per_node": "cores x executor.task_memory_mb (e.g. 32 x 4 GiB = 128 GiB)"}
 
 
@@ -494,7 +507,8 @@ def main(argv: list[str] | None = None) -> None:
         for stage, row in measured.items():
             if not stage.startswith("_"):
                 print(f"       {stage:<10} {row['wall_s']:>8.1f}s "
-                      f"{row['bytes_written'] / 1e6:>9.1f} MB  {row['task_seconds']}"
+                      f"{row['bytes_written'] / 1e6:>9.1f} MB + scratch "
+                      f"{row['scratch_bytes'] / 1e6:.1f} MB  {row['task_seconds']}"
                       f"  peak MiB {row['task_peak_rss_mib']}"
                       + (f"  dropped {row['dropped']}" if row["dropped"] else ""))
         save()

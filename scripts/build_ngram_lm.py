@@ -2,9 +2,10 @@
 use; `make perplexity-model` runs this after installing the Debian packages it reads).
 
 Training text: WordNet 3.0 glosses and examples (Debian wordnet-base, WordNet licence) and the
-Python 3.11 documentation's prose (Debian python3.11-doc, PSF License 2.0), see
-src/realsyn/models/ngram_corpus.py. The build is deterministic: the same packages give the same
-model. It takes well under a minute on one core.
+Python 3.11 documentation's prose (Debian python3.11-doc, PSF License 2.0); unigram prior: the
+English word frequencies of the PyPI package wordfreq 3.1.1 (Apache-2.0 code, CC-BY-SA-4.0 data);
+see src/realsyn/models/ngram_corpus.py. The build is deterministic: the same packages give the
+same model. It takes well under a minute on one core.
 
 Usage: .venv/bin/python scripts/build_ngram_lm.py [--out FILE] [--force]
 """

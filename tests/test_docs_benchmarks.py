@@ -16,6 +16,7 @@ NOT_MEASURED = {
     "| stage | kind | reads | writes |",
     "| config | for |",
     "| Range | Why |",
+    "| Input | Unit | What one worker holds at once |",  # ingest work units
     "| model (role) | package (pinned) | upstream and licence | how its bytes are verified |",
     "| script | measures |",
     "| table | corpus (tuned on or measured on) | command | machine |",  # the Benchmarks list

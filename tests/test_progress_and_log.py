@@ -13,7 +13,7 @@ from realsyn import progress
 from realsyn.config import parse_config
 from realsyn.executors.local import LocalExecutor
 from realsyn.pipeline import run_pipeline
-from realsyn.progress import LineProgress, progress_bar
+from realsyn.progress import StageProgress
 from realsyn.runlog import run_log
 from realsyn.stage import Context, Stage
 from realsyn.workspace import Workspace
@@ -23,34 +23,37 @@ SAMPLE_PARQUET = (Path(__file__).resolve().parent.parent / "examples" / "sample_
 
 
 
-def test_line_progress_logs_every_interval_while_a_shard_runs():
+def test_progress_lines_come_every_interval_while_a_shard_runs():
     stream = io.StringIO()
-    bar = LineProgress(total=4, initial=1, desc="embed", interval_s=0.05, stream=stream)
-    bar.update(1)
-    bar.set_postfix(records=40)
-    time.sleep(0.3)  # no update for several intervals: lines keep coming
-    bar.update(1)
+    bar = StageProgress(total=4, initial=1, desc="embed", interval_s=0.05, stream=stream)
+    bar.finish("00001", {"records_in": 40})
+    time.sleep(0.3)  # no news for several intervals: lines keep coming
+    bar.finish("00002", {"records_in": 40})
     bar.close()
     lines = stream.getvalue().splitlines()
     assert len(lines) >= 3
-    assert lines[0].startswith("[embed] 2/4 shards") and "records=40" in lines[0]
-    assert "ETA" in lines[0] and "records/s" in lines[0]
-    assert lines[-1].startswith("[embed] 3/4 shards")
+    # records of 2 of the 3 shards of this run known: the third estimated as their mean
+    assert lines[0].startswith("[embed] 2/4 shards, 40/~120 records, ")
+    assert "ETA" in lines[0] and "records/s" in lines[0] and "elapsed 0:00" in lines[0]
+    assert lines[-1].startswith("[embed] 3/4 shards, 80/~120 records, ")
+    assert lines[-2] != lines[-1]  # the final line is not a repeat of the last tick
 
 
-def test_progress_bar_is_tqdm_on_a_terminal_and_lines_elsewhere(monkeypatch):
+def test_progress_is_a_tqdm_bar_on_a_terminal_and_lines_elsewhere():
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
-    monkeypatch.setattr("sys.stderr", io.StringIO())
-    bar = progress_bar(3, 0, "ingest", interval_s=0)
-    assert isinstance(bar, LineProgress)
+    bar = StageProgress(3, 0, "ingest", interval_s=0, stream=io.StringIO())
+    assert bar.bar is None and bar._thread is None  # no terminal, interval 0: nothing
     bar.close()
-    monkeypatch.setattr("sys.stderr", Terminal())
-    bar = progress_bar(3, 0, "ingest")
-    assert isinstance(bar, tqdm)
+    terminal = Terminal()
+    bar = StageProgress(3, 0, "ingest", interval_s=0, stream=terminal)
+    assert isinstance(bar.bar, tqdm)
+    bar.update("00000", 5, 10)
+    bar.emit()
     bar.close()
+    assert "5/~30 records" in terminal.getvalue()
 
 
 def test_run_log_records_stages_warnings_and_tracebacks(tmp_path):

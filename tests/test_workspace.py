@@ -180,3 +180,22 @@ def test_a_pickle_planted_under_arrays_is_refused(tmp_path):
         workspace.write_bytes("arrays/emb/00000.npy", buffer.getvalue())
         with pytest.raises(ValueError):
             workspace.read_array("emb", "00000", mmap=False)
+
+
+def test_a_table_of_large_rows_is_written_in_bounded_row_groups(tmp_path, monkeypatch):
+    # The parquet writer encodes a whole row group in memory: a shard of images is written
+    # in row groups of about ROW_GROUP_BYTES, straight to its file, and reads back whole.
+    import realsyn.workspace as module
+
+    monkeypatch.setattr(module, "ROW_GROUP_BYTES", 3000)
+    workspace = Workspace(str(tmp_path / "ws"))
+    table = pa.table({"bytes": [bytes([i]) * 1000 for i in range(10)], "n": list(range(10))})
+    workspace.write_table("images", "00000", table)
+    with workspace.parquet_file("images", "00000") as parquet:
+        assert parquet.metadata.num_row_groups == 5  # 2 rows (2 KB and offsets) per group
+    assert workspace.read_table("images", "00000").equals(table)
+    small = pa.table({"n": list(range(100))})  # 800 bytes: one group
+    workspace.write_table("texts", "00000", small)
+    with workspace.parquet_file("texts", "00000") as parquet:
+        assert parquet.metadata.num_row_groups == 1
+    assert not [p for p in (tmp_path / "ws").rglob("*") if p.name.startswith(".tmp-")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import pickle
 import posixpath
 import uuid
 from collections import Counter
@@ -300,6 +301,27 @@ def test_arrays_never_hold_pickles(workspace):
                  lambda: workspace.read_npy("scratch/x.npy")):
         with pytest.raises(ValueError, match="allow_pickle"):
             read()
+
+
+class _Planted:
+    """Unpickling this creates `path`: the code a planted pickle would run."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_a_raw_pickle_planted_among_arrays_is_refused_and_never_run(workspace, tmp_path):
+    # Not an .npy file at all: numpy falls back to pickle.load for such bytes when pickles
+    # are allowed, mapped read or not, and the pickle runs whatever it names.
+    marker = tmp_path / "pickle-ran"
+    workspace.write_bytes("arrays/x/00000.npy", pickle.dumps(_Planted(str(marker))))
+    for mmap in (True, False):
+        with pytest.raises(ValueError, match="allow_pickle"):
+            workspace.read_array("x", "00000", mmap=mmap)
+    assert not marker.exists()
 
 
 def test_single_parquet_files_are_zstd_compressed(workspace):

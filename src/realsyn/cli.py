@@ -221,24 +221,36 @@ def init(path: Annotated[Path, typer.Argument(help="Folder, file or glob of your
 
 @app.command()
 def status(config: ConfigPath, settings: Settings = None) -> None:
-    """For each stage: up to date / stale (and why) / not run, shards, records, duration."""
+    """For each stage: up to date / stale (and why) / not run, shards, records, duration,
+    scratch on disk; then the scratch in total."""
     resolved = _load(config, _overrides(settings))
     _existing_workspace(resolved)
     typer.echo(format_status(_pipeline(resolved).status(resolved)))
 
 
+def format_size(size: int) -> str:
+    """Bytes in decimal units, e.g. 12.3 MB."""
+    units, power, value = ("B", "kB", "MB", "GB", "TB"), 0, float(size)
+    while value >= 1000 and power < len(units) - 1:
+        value, power = value / 1000, power + 1
+    return f"{size} B" if power == 0 else f"{value:.1f} {units[power]}"
+
+
 def format_status(report) -> str:
     lines = [f"{'stage':<18} {'state':<11} {'shards':>9} {'records in':>11} "
-             f"{'records out':>11} {'time s':>8}"]
+             f"{'records out':>11} {'time s':>8} {'scratch':>9}"]
     for item in report:
         shards = f"{item.shards_done}/{item.shards_total}" if item.shards_total is not None \
             else (str(item.shards_done) if item.shards_done else "-")
         numbers = [f"{value:,}" if value is not None else "-"
                    for value in (item.records_in, item.records_out)]
         wall = f"{item.wall_s:.1f}" if item.wall_s is not None else "-"
+        scratch = format_size(item.scratch_bytes) if item.scratch_bytes else "-"
         lines.append(f"{item.name:<18} {item.state:<11} {shards:>9} {numbers[0]:>11} "
-                     f"{numbers[1]:>11} {wall:>8}")
+                     f"{numbers[1]:>11} {wall:>8} {scratch:>9}")
         lines += [f"    {reason}" for reason in item.reasons]
+    # Scratch left on disk: an unfinished stage's (a resumed run reuses it) or kept ones.
+    lines.append(f"scratch in total: {format_size(sum(i.scratch_bytes for i in report))}")
     return "\n".join(lines)
 
 

@@ -16,7 +16,11 @@ from typing import Any
 
 from realsyn.config import RealsynConfig
 
-# Fields that change how fast or where work runs, never what it produces.
+# Fields that change how fast or where work runs, not what it means. Most leave outputs
+# byte-identical (tests/pipeline/test_invalidation.py runs them); batch sizes, worker counts
+# (torch threads) and query batches change float rounding in the last bits of embeddings,
+# scores and tag probabilities (measured there: 44 float16 values of the demo's text
+# embeddings for another text_batch_size), which is not a reason to redo a stage.
 NOT_IN_FINGERPRINT = frozenset({
     "workspace", "stages", "pipeline",
     "executor.kind", "executor.workers", "executor.ray_address", "executor.task_memory_mb",

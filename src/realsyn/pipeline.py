@@ -6,7 +6,8 @@ Before anything runs the wiring is checked: every dataset a stage reads must be 
 stage before it or already be in the workspace. `run` then goes through the selected stages in
 order; a stage whose fingerprint matches its committed outputs is skipped (up to date), any other
 is run (resuming finished shards of the same fingerprint) and its outputs replace the old ones as
-a whole. `status` predicts the same decisions without running anything.
+a whole; its scratch goes once it commits (`realsyn.executors.base.clear_scratch`). `status`
+predicts the same decisions without running anything, and says how much scratch is on disk.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from realsyn import drops
 from realsyn.commit import recover, state_path
 from realsyn.config import RealsynConfig, StageSpec, dump_config
-from realsyn.executors.base import Executor, stage_fingerprint
+from realsyn.executors.base import Executor, clear_scratch, scratch_bytes, stage_fingerprint
 from realsyn.fingerprint import differences
 from realsyn.plugins import instantiate
 from realsyn.registry import STAGES
@@ -90,6 +91,7 @@ class StageStatus:
     records_in: int | None = None
     records_out: int | None = None
     wall_s: float | None = None
+    scratch_bytes: int = 0  # on disk now: an unfinished attempt's, or kept (keep_scratch)
 
 
 class Pipeline:
@@ -163,7 +165,8 @@ class Pipeline:
                                shards_done=len(workspace.completed(stage.name)),
                                shards_total=stored.get("shards"),
                                records_in=stats.get(RECORDS), records_out=stats.get(
-                                   "records_out"), wall_s=stats.get("wall_s"))
+                                   "records_out"), wall_s=stats.get("wall_s"),
+                               scratch_bytes=scratch_bytes(stage, ctx))
             if stored.get("committed"):
                 if stored.get("fingerprint") == expected.value:
                     item.state = UP_TO_DATE
@@ -195,6 +198,9 @@ class Pipeline:
         self.check_wiring(config, workspace)
         executor = executor or make_executor(config)
         ctx = Context(config=config, workspace=workspace)
+        for stage in self.stages:  # a run killed between a commit and its scratch's removal
+            if clear_scratch(stage, ctx):
+                report(f"removed the scratch of committed stage {stage.name}")
         if rerun:
             # Forced: redone from scratch. Later stages then read a new commit of their
             # inputs, which makes them stale (see commit.folder_identity).

@@ -11,7 +11,8 @@ input shard gives byte-identical outputs, whichever worker runs it and however o
 A stage declares what it reads and writes (`reads` / `writes`: workspace folders such as
 `datasets/images_final`, built from the names in `realsyn.datasets`), so a pipeline can check its
 wiring before running, refuse to run on missing inputs, replace outputs as a whole, and decide
-what is stale from fingerprints (`config_paths`, `version`; see `realsyn.fingerprint`).
+what is stale from fingerprints (`config_paths`, `version`; see `realsyn.fingerprint`). Its
+transient intermediate data (`scratch`) is declared apart: it is not an output.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ class Stage:
     def writes(self, config: RealsynConfig) -> list[str]:
         """Folders this stage writes and replaces as a whole when it completes: workspace
         folders, or a URL outside the workspace (the writer's output)."""
+        return []
+
+    def scratch(self, config: RealsynConfig) -> list[str]:
+        """Workspace folders of intermediate data only this stage's own steps read (e.g.
+        `scratch/<stage>`): written in place, not committed, kept while the stage is
+        unfinished (a resumed run reuses them) and removed once it commits, unless
+        `executor.keep_scratch`. A later stage must never read them."""
         return []
 
     def fingerprint_extra(self, config: RealsynConfig) -> dict[str, Any]:

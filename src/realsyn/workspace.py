@@ -12,6 +12,7 @@ Layout under the root (local path or any fsspec URL):
     stages/<stage>/stats.json          merged stats of the stage
     stages/<stage>/state.json          fingerprint, config and inputs of the committed outputs
     scratch/<stage>/<name>/part-<p>/<shard>.parquet   a stage's partitioned intermediate data
+                                       (not committed: removed once the stage commits)
 
 Every file is written under a temporary name and renamed into place, so a killed process never
 leaves a half-written file under a final name (on an object store, where an upload appears whole
@@ -27,7 +28,7 @@ import json
 import posixpath
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import fsspec
@@ -40,6 +41,12 @@ LEGACY_MANIFEST = "manifest.json"  # one file for every entry (read in older wor
 PARTITION_PREFIX = "part-"
 PARTITION_SCHEMA = "schema.arrow"  # beside the partitions: the schema of an empty partition
 TEMPORARY_PREFIX = ".tmp-"  # every file is written under this prefix, then renamed
+ROW_GROUP_BYTES = 64 << 20  # of a dataset shard, uncompressed (its images' bytes, mostly)
+DEFAULT_ROW_GROUP_ROWS = 1 << 20  # pyarrow's own limit
+
+
+class UndeclaredDatasetError(RuntimeError):
+    """A stage touched a dataset or array folder that its `reads`/`writes` do not declare."""
 
 
 class WorkspaceError(OSError):
@@ -85,6 +92,10 @@ def remove_temporaries(fs: Any, root: str) -> int:
     return removed
 
 
+# The top-level folders whose sub-folders stages declare (realsyn.datasets.dataset / array).
+DECLARED_FOLDERS = ("datasets", "arrays")
+
+
 def partition_folder(partition: int) -> str:
     return f"{PARTITION_PREFIX}{partition:05d}"
 
@@ -106,10 +117,29 @@ class Workspace:
             raise WorkspaceError(f"cannot create workspace {root}: {_reason(error)}") from error
         # final folder path -> staging folder path, for the outputs of the running stage
         self.redirects = dict(redirects or {})
+        # The running stage's declared folders ("datasets/x", "arrays/y") and its name; None:
+        # any folder (a workspace outside a stage: the CLI, the report, tests).
+        self.declared: frozenset[str] | None = None
+        self.declared_by = ""
 
     # ------------------------------------------------------------------ paths and raw files
     def path(self, *parts: str) -> str:
+        if self.declared is not None and parts:
+            self._check_declared(posixpath.join(*parts))
         return self._redirect(posixpath.join(self.root, *parts))
+
+    def _check_declared(self, relative: str) -> None:
+        """Datasets and arrays are the data plane between stages: a stage may touch only the
+        folders it declares, so the wiring check, the fingerprints and the staging of outputs
+        see every dependency (what a stage keeps of its own lives under stages/ or scratch/)."""
+        top = relative.split("/", 2)
+        if len(top) < 2 or top[0] not in DECLARED_FOLDERS:
+            return
+        if not any(relative == folder or relative.startswith(folder + "/")
+                   for folder in self.declared):
+            raise UndeclaredDatasetError(
+                f"stage {self.declared_by!r} touched {top[0]}/{top[1]}, which its reads() and "
+                f"writes() do not declare (declared: {', '.join(sorted(self.declared))})")
 
     def _redirect(self, full: str) -> str:
         for final, staged in self.redirects.items():
@@ -117,12 +147,19 @@ class Workspace:
                 return staged + full[len(final):]
         return full
 
-    def staged(self, outputs: list[str]) -> Workspace:
+    def staged(self, outputs: list[str], reads: list[str] | None = None,
+               stage: str = "") -> Workspace:
         """A view of this workspace whose writes (and reads) of the folders `outputs` (paths
-        relative to the root, e.g. "datasets/balanced") go to their staging folders."""
+        relative to the root, e.g. "datasets/balanced") go to their staging folders. With
+        `reads`, the view refuses datasets and arrays that neither list declares."""
         finals = [fsspec.core.url_to_fs(location)[1] if "://" in location
                   else posixpath.join(self.root, location) for location in outputs]
-        return self._view({final: staging_path(final) for final in finals})
+        view = self._view({final: staging_path(final) for final in finals})
+        if reads is not None:
+            view.declared = frozenset(location for location in [*reads, *outputs]
+                                      if "://" not in location)
+            view.declared_by = stage
+        return view
 
     @property
     def committed(self) -> Workspace:
@@ -132,6 +169,7 @@ class Workspace:
     def _view(self, redirects: dict[str, str]) -> Workspace:
         view = Workspace.__new__(Workspace)
         view.url, view.fs, view.root, view.redirects = self.url, self.fs, self.root, redirects
+        view.declared, view.declared_by = self.declared, self.declared_by
         return view
 
     def staged_url(self, url: str) -> str:
@@ -150,6 +188,12 @@ class Workspace:
     def write_bytes(self, relpath: str, data: bytes) -> None:
         """Atomically write `data` at `relpath` (temporary name, then rename; on an object
         store in place: an upload appears whole or not at all)."""
+        self._write_atomically(relpath, data, None)
+
+    def _write_atomically(self, relpath: str, data: bytes | None,
+                          write_local: Callable[[str], None] | None) -> None:
+        """`data` at `relpath`, or, in a local workspace, what `write_local(path)` writes
+        (straight to a temporary file: no copy of it is held in memory)."""
         final = self.path(relpath)
         folder = posixpath.dirname(final)
         temporary = posixpath.join(
@@ -159,8 +203,11 @@ class Workspace:
                 self.fs.pipe_file(final, data)
                 return
             self.fs.makedirs(folder, exist_ok=True)
-            with self.fs.open(temporary, "wb") as handle:
-                handle.write(data)
+            if write_local is not None:
+                write_local(temporary)
+            else:
+                with self.fs.open(temporary, "wb") as handle:
+                    handle.write(data)
             self.fs.mv(temporary, final)
         except OSError as error:  # a half-written temporary goes at the next run's start
             raise WorkspaceError(f"cannot write {relpath} in workspace {self.url}: "
@@ -195,9 +242,20 @@ class Workspace:
 
     # ------------------------------------------------------------------ parquet datasets
     def write_table(self, dataset: str, shard: str, table: pa.Table) -> None:
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        self.write_bytes(f"datasets/{dataset}/{shard}.parquet", buffer.getvalue())
+        # Row groups of at most ROW_GROUP_BYTES: the writer encodes and compresses a whole row
+        # group in memory, and a shard of images is hundreds of megabytes.
+        rows = max(1, min(DEFAULT_ROW_GROUP_ROWS,
+                          table.num_rows * ROW_GROUP_BYTES // max(1, table.nbytes)))
+
+        def write(sink: Any) -> None:
+            pq.write_table(table, sink, compression="zstd", row_group_size=rows)
+
+        buffer = None
+        if not self.is_local:
+            buffer = io.BytesIO()
+            write(buffer)
+        self._write_atomically(f"datasets/{dataset}/{shard}.parquet",
+                               buffer and buffer.getvalue(), write)
         self._register(dataset, "parquet")
 
     def parquet_file(self, dataset: str, shard: str) -> pq.ParquetFile:
@@ -397,6 +455,19 @@ class Workspace:
 
     def stage_stats(self, stage: str) -> dict[str, int]:
         return self.read_json(f"stages/{stage}/stats.json", default={})
+
+    def folder_bytes(self, folder: str) -> int:
+        """Bytes of every file under `folder` (0 when it is missing)."""
+        full = self.path(folder)
+        return int(self.fs.du(full, total=True)) if self.fs.exists(full) else 0
+
+    def remove_folder(self, folder: str) -> bool:
+        """Delete `folder` and everything under it; returns whether it was there."""
+        full = self.path(folder)
+        if not self.fs.exists(full):
+            return False
+        self.fs.rm(full, recursive=True)
+        return True
 
     def reset_stage(self, stage: str) -> None:
         folder = self.path(f"stages/{stage}")

@@ -171,3 +171,15 @@ def test_rank_sizes_are_log_spaced_largest_first():
     ranks = [rank for rank, _ in sampling.rank_sizes(sizes)]
     assert 256 < len(ranks) <= 512 and ranks[0] == 1 and ranks[-1] == 1000
     assert all(size == 1001 - rank for rank, size in sampling.rank_sizes(sizes))
+
+
+def test_balance_clusters_on_one_cluster_and_on_an_empty_list():
+    # All labels 0: the cluster count is 1 (a count below it would be a negative minlength).
+    result = sampling.balance_clusters(np.zeros(5, np.int64), cap=2, seed=0)
+    assert len(result.kept) == 2 and result.cap == 2
+    assert result.before["members"] == 5 and result.after["members"] == 2
+    # A plain Python list, empty: numpy would read it as floats, which bincount refuses.
+    empty = sampling.balance_clusters([], cap=3, seed=0)
+    assert empty.kept.tolist() == [] and empty.after["members"] == 0
+    # Python ints are cluster numbers too
+    assert sampling.balance_clusters([1, 1, 0], cap=1, seed=0).after["members"] == 2

@@ -170,8 +170,8 @@ def test_empty_shard_gives_an_empty_array(tmp_path, tiny_model_json):
 
     workspace = Workspace(str(tmp_path / "ws"))
     workspace.write_table("sentences_dedup", "00000", sentences_table([], "d"))
-    ctx = tiny_context(workspace, tiny_model_json, datasets=["sentences_dedup"])
-    stats = LocalExecutor(1).run(EmbedStage(), ctx)
+    ctx = tiny_context(workspace, tiny_model_json)
+    stats = LocalExecutor(1).run(EmbedStage(["sentences_dedup"]), ctx)
     assert stats.pop("wall_s") >= 0
     assert stats == {"records_in": 0, "texts_embedded": 0}
     assert workspace.read_array("sentences_dedup", "00000").shape == (0, 64)
@@ -184,9 +184,9 @@ def test_stage_failure_names_the_shard(tmp_path, tiny_model_json):
     import pyarrow as pa
 
     workspace.write_table("sentences_dedup", "00000", pa.table({"words": [1, 2]}))
-    ctx = tiny_context(workspace, tiny_model_json, datasets=["sentences_dedup"])
+    ctx = tiny_context(workspace, tiny_model_json)
     with pytest.raises(StageError, match="sentences_dedup-00000"):
-        LocalExecutor(1).run(EmbedStage(), ctx)
+        LocalExecutor(1).run(EmbedStage(["sentences_dedup"]), ctx)
 
 
 def test_split_shard_key_prefers_the_longest_dataset_name():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from realsyn import progress
 from realsyn.cli import main
 from realsyn.config import RealsynConfig
 from realsyn.executors.local import LocalExecutor
@@ -32,6 +34,63 @@ class SlowCopyStage(Stage):
         time.sleep(0.3)
         ctx.workspace.write_table("squares", shard, out)
         return {RECORDS: table.num_rows, "odd": sum(v % 2 for v in out.column("value").to_pylist())}
+
+
+class CountingStage(Stage):
+    """Counts its records for the progress lines as it goes, one nap per record: a slow
+    model stage in miniature."""
+
+    name = "counting"
+
+    def __init__(self, nap_s: float = 0.2):
+        self.nap_s = nap_s
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ctx.workspace.shards("numbers")
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        table = ctx.workspace.read_table("numbers", shard)
+        progress.expect(table.num_rows)
+        for _ in range(table.num_rows):
+            time.sleep(self.nap_s)
+            progress.advance()
+        ctx.workspace.write_table("counted", shard, table)
+        return {RECORDS: table.num_rows}
+
+
+# A progress line: "[counting] 0/2 shards, 4/~20 records, ..." (label "counting (ray)" on Ray).
+PROGRESS_LINE = re.compile(
+    r"\[counting(?: \(ray\))?\] (\d+)/\d+ shards, (\d+)(?:/(~?\d+))? records")
+
+
+def progress_lines(text: str) -> list[tuple[int, int, str | None]]:
+    """(shards done, records done, records expected) of each progress line in `text`."""
+    return [(int(match[1]), int(match[2]), match[3])
+            for match in map(PROGRESS_LINE.match, text.splitlines()) if match]
+
+
+class ModelLoadingStage(Stage):
+    """Loads a sentence-transformers model in each worker, as the embed stage does (the
+    loader draws a "Loading weights" bar unless told not to)."""
+
+    name = "model_loading"
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ["00000", "00001"]
+
+    def setup(self, ctx: Context) -> None:
+        from realsyn.models.encoders.offline import MiniLMTextEncoder
+
+        self.encoder = MiniLMTextEncoder(torch_cpu())
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        return {RECORDS: 1, "dim": self.encoder.dim}
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")
 
 
 class ThreadProbeStage(Stage):
@@ -152,6 +211,35 @@ class NodeProbeStage(Stage):
         while len(ctx.workspace.list_files("probe")) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         return {RECORDS: 1, "node": ray.get_runtime_context().get_node_id()}
+
+
+class ResourceProbeStage(SlowCopyStage):
+    """The copy stage reporting, from its Ray worker, the config it was given (every real
+    stage reads it) and the CPUs Ray assigned to the worker."""
+
+    name = "resource_probe"
+    num_cpus = 2.0
+
+    def setup(self, ctx: Context) -> None:
+        self.workers_seen = ctx.config.executor.workers
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        import ray
+
+        assigned = ray.get_runtime_context().get_assigned_resources()
+        return {**super().process(ctx, shard), "workers_seen": self.workers_seen,
+                "assigned_cpus": assigned.get("CPU", 0.0)}
+
+
+class FailingShardStage(SlowCopyStage):
+    """The copy stage whose shard 00001 raises."""
+
+    name = "failing_shard"
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        if shard == "00001":
+            raise KeyError("planted")
+        return super().process(ctx, shard)
 
 
 def make_numbers(workspace: Workspace, shards: int, rows: int) -> None:

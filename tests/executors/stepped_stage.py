@@ -25,7 +25,10 @@ class SteppedSumStage(SteppedStage):
         return ["datasets/numbers"]
 
     def writes(self, config: RealsynConfig) -> list[str]:
-        return ["scratch/stepped_sum", "datasets/sums"]
+        return ["datasets/sums"]
+
+    def scratch(self, config: RealsynConfig) -> list[str]:
+        return ["scratch/stepped_sum"]
 
     def steps(self, config: RealsynConfig) -> list[Step]:
         return [Step("split", self.split_shards, self.split),

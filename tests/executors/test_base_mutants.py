@@ -125,10 +125,9 @@ def test_a_missing_input_names_the_stage_that_writes_it(tmp_path):
         assert str(raised.value) == (f"stage 'doubler' cannot run: datasets/numbers is missing "
                                      f"in {url} ({hint})")
     assert not ctx.workspace.exists("stages/doubler")
-    # which inputs a stage reads follows the config
-    ctx.config.embed.datasets = ["sentences"]
+    # which inputs a stage reads follows its constructor
     with pytest.raises(MissingInputError, match="cannot run: datasets/sentences is missing"):
-        LocalExecutor().run(EmbedStage(), ctx)
+        LocalExecutor().run(EmbedStage(["sentences"]), ctx)
 
 
 def test_a_run_commits_then_a_second_run_only_returns_the_stats(ctx, capsys):
@@ -144,7 +143,7 @@ def test_a_run_commits_then_a_second_run_only_returns_the_stats(ctx, capsys):
     assert state["fingerprint"] == stage_fingerprint(stage, ctx).value
     lines = capsys.readouterr().err.splitlines()
     assert lines[-1].startswith("[doubler (probe)] 3/3 shards")
-    assert "records=6" in lines[-1]
+    assert ", 6/6 records, " in lines[-1]
 
     # the second run neither processes nor commits again: what later stages read of the
     # output (its fingerprint and commit) is unchanged, so they stay up to date
@@ -167,8 +166,8 @@ def test_a_failed_run_resumes_its_unfinished_shards_and_counts_all(ctx, capsys):
     assert "00001" in resumed.processed and done_before >= 1
     assert stats[RECORDS] == 6  # the shards of the first attempt still count
     line = capsys.readouterr().err.splitlines()[-1]
-    assert line.startswith("[doubler] 3/3 shards") and f"records={2 * len(resumed.processed)}" \
-        in line
+    records = 2 * len(resumed.processed)  # of this run: not those of the shards done before
+    assert line.startswith(f"[doubler] 3/3 shards, {records}/{records} records")
 
 
 def test_changed_settings_start_the_stage_over(ctx):
@@ -209,7 +208,7 @@ def test_a_stage_of_steps_commits_the_count_of_all_its_tasks(tmp_path, capsys):
     assert state["shards"] == 2 + stepped_stage.PARTITIONS
     assert stats[RECORDS] == 12 and stats["partitions_reduced"] == stepped_stage.PARTITIONS
     lines = capsys.readouterr().err.splitlines()
-    assert [re.match(r"\[(.*?)\] (\d+/\d+) shards.*records=(\d+)", line).groups()
+    assert [re.match(r"\[(.*?)\] (\d+/\d+) shards, (\d+)(?:/\d+)? records", line).groups()
             for line in lines] == [("stepped_sum:split (probe)", "2/2", "12"),
                                    ("stepped_sum:reduce (probe)", "3/3", "0")]
 
@@ -241,3 +240,37 @@ def test_a_stage_that_cannot_plan_its_shards_or_steps_says_so(ctx):
         LocalExecutor().run(StepsFail(), ctx)
     assert str(raised.value) == (
         "stage 'stepped_sum' failed on shard '(planning)': KeyError: 'no such step'")
+
+
+class Peeker(Doubler):
+    """Doubles its numbers, and peeks at a dataset it does not declare."""
+
+    name = "peeker"
+
+    def process(self, ctx, shard):
+        ctx.workspace.read_dataset("secret")
+        return super().process(ctx, shard)
+
+
+class SetupPeeker(Doubler):
+    """Reads an undeclared array while it loads, and writes nothing else."""
+
+    name = "setup_peeker"
+
+    def setup(self, ctx):
+        ctx.workspace.array_shards("secret")
+
+
+def test_a_stage_that_reads_a_dataset_it_did_not_declare_fails_naming_it(ctx):
+    ctx.workspace.write_table("secret", "00000", pa.table({"value": [1]}))
+    with pytest.raises(StageError, match=r"'peeker' touched datasets/secret, which its reads\(\)"
+                                          r" and writes\(\) do not declare"):
+        LocalExecutor().run(Peeker(), ctx)
+    assert not ctx.workspace.exists("datasets/doubled")
+    with pytest.raises(Exception, match="'setup_peeker' touched arrays/secret"):
+        LocalExecutor().run(SetupPeeker(), ctx)
+    # declared reads and writes, and a stage's own folders, are open to it
+    stats = LocalExecutor().run(Doubler(), ctx)
+    assert stats[RECORDS] == SHARDS * 2
+    # outside a stage (CLI, report, tests) the workspace reads anything
+    assert ctx.workspace.read_dataset("secret").num_rows == 1

@@ -21,7 +21,7 @@ import stepped_stage
 import worker_probe
 from worker_probe import alive
 
-from realsyn import runlog
+from realsyn import progress, runlog
 from realsyn.config import RealsynConfig
 from realsyn.executors import local
 from realsyn.executors.local import LocalExecutor, StageError, threads_per_worker
@@ -49,6 +49,27 @@ def test_by_default_every_shard_runs_here_after_one_setup(tmp_path):
 def test_a_shard_failing_in_the_pool_names_itself(tmp_path):
     with pytest.raises(StageError, match="stage 'where' failed on shard '00001': ValueError"):
         _run(tmp_path, workers=2, shards=3, failing="00001")
+
+
+def test_the_pool_reports_each_shard_as_it_finishes(tmp_path):
+    # Progress must move when a shard ends, not when the last one does: shard 00001 waits
+    # for the file written when 00000 is reported.
+    workspace = Workspace(str(tmp_path))
+    ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=workspace)
+    reported: list[dict] = []
+
+    def advance(stats: dict) -> None:
+        reported.append(stats)
+        workspace.write_bytes("go", b"")
+
+    executor = LocalExecutor(workers=2)
+    try:
+        executor.map_shards(worker_probe.WaitingStage(wait_s=30), ctx, ["00000", "00001"],
+                            advance)
+    finally:
+        executor.release()
+    assert [stats["shard"] for stats in reported] == [0, 1]
+    assert reported[1]["saw_go"] == 1
 
 
 def test_the_pool_never_runs_more_workers_than_asked(tmp_path, monkeypatch):
@@ -220,8 +241,15 @@ def test_a_pool_worker_sets_the_stage_up_once_with_the_runs_settings_and_works_w
     monkeypatch.delenv(runlog.LOG_ENV, raising=False)
     config = RealsynConfig(workspace=str(tmp_path))
     workspace = Workspace(str(tmp_path))
-    local._init_worker(worker_probe.WhereStage(2), config, workspace)
+    # What a worker sets for good stays in copies: the environment, the progress sink.
+    monkeypatch.setattr(os, "environ", {**os.environ})
+    monkeypatch.setattr(progress, "_sink", None)
+    monkeypatch.setattr(progress, "_every_s", progress.SEND_EVERY_S)
+    messages = multiprocessing.get_context("spawn").Queue()
+    local._init_worker(worker_probe.WhereStage(2), config, workspace, messages, 0.0)
     assert (tmp_path / "setups" / str(os.getpid())).read_text() == config.executor.kind
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"  # no model loading bars
     shard, stats = local._process_in_worker("00001")
     assert shard == "00001" and stats[RECORDS] == 1
+    assert messages.get(timeout=10) == ("00001", 0, None)  # the shard's start, for the driver
     assert workspace.is_done("where", "00001") and not workspace.is_done("where", "00000")

@@ -261,3 +261,54 @@ def test_the_demand_of_a_worker_is_capped_at_the_largest_node_cpus_but_gpus_are_
     # A head node without CPUs (a common setup) holds no worker.
     with pytest.raises(PlacementError, match="'slow_copy' needs CPU=1, GPU=0"):
         worker_demand(slow_stage.SlowCopyStage(), [{"CPU": 0.0, "GPU": 0.0}])
+
+
+def test_workers_get_the_config_the_stage_resources_and_name_the_error_type(
+        tmp_path, local_ray, monkeypatch):
+    """Every real stage reads its config in the worker; a worker asks Ray for the stage's
+    CPUs and GPUs; a failed shard's message names the exception type."""
+    from realsyn.executors import ray as ray_executor
+    from realsyn.executors.base import StageError
+    from realsyn.executors.ray import RayExecutor
+
+    # The cluster has no GPU: show one to the executor, record what it asks Ray for, and
+    # build the actor without the GPU so that it can start here.
+    nodes_of = ray_executor.node_resources
+    monkeypatch.setattr(ray_executor, "node_resources", lambda nodes: [
+        {**node, "GPU": 1.0} for node in nodes_of(nodes)])
+    asked: list[dict] = []
+    remote = ray.remote
+
+    def recording_remote(**options):
+        asked.append(options)
+        return remote(**{key: value for key, value in options.items() if key != "num_gpus"})
+
+    monkeypatch.setattr(ray, "remote", recording_remote)
+    stage = type("GpuProbe", (slow_stage.ResourceProbeStage,), {"num_gpus": 0.5})()
+    workspace = Workspace(str(tmp_path))
+    slow_stage.make_numbers(workspace, 1, 3)
+    stats = finishes_within(120, lambda: RayExecutor(workers=1).run(
+        stage, _context(tmp_path, workers=3)))
+    assert asked == [{"num_cpus": 2.0, "num_gpus": 0.5}]
+    assert stats["workers_seen"] == 3  # the run's config reached the worker
+    assert stats["assigned_cpus"] == 2.0  # Ray reserved the stage's CPUs for it
+    monkeypatch.undo()
+
+    slow_stage.make_numbers(Workspace(str(tmp_path / "failing")), 2, 2)
+    with pytest.raises(StageError) as error:
+        finishes_within(60, lambda: RayExecutor(workers=1).run(
+            slow_stage.FailingShardStage(), _context(tmp_path / "failing")))
+    assert str(error.value) == ("stage 'failing_shard' failed on shard '00001': "
+                                "KeyError: 'planted'")
+
+
+def test_ray_workers_report_the_records_of_running_shards(tmp_path, local_ray, monkeypatch,
+                                                          capsys):
+    from test_progress import check_records_move_within_shards, counting_context
+
+    from realsyn.executors.ray import RayExecutor
+
+    ctx = counting_context(str(tmp_path / "ws"), monkeypatch)
+    stats = RayExecutor(workers=2).run(slow_stage.CountingStage(nap_s=0.2), ctx)
+    assert stats["records_in"] == 20
+    check_records_move_within_shards(slow_stage.progress_lines(capsys.readouterr().err))

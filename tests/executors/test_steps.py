@@ -5,8 +5,10 @@ import pytest
 import slow_stage
 import stepped_stage
 
+from realsyn.cli import format_size, format_status
 from realsyn.config import RealsynConfig
 from realsyn.executors.local import LocalExecutor, StageError
+from realsyn.pipeline import UP_TO_DATE, Pipeline
 from realsyn.stage import Context, Step
 from realsyn.workspace import Workspace
 
@@ -27,6 +29,10 @@ def _sums(root: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.glob("*.parquet"))}
 
 
+def _scratch_bytes(root: Path) -> int:
+    return sum(path.stat().st_size for path in (root / "scratch").rglob("*") if path.is_file())
+
+
 def _expected_values(rest: int) -> list[int]:
     # shard order, then row order within a shard
     return [v for v in range(SHARDS * ROWS) if v % stepped_stage.PARTITIONS == rest]
@@ -43,9 +49,8 @@ def test_steps_run_in_order_and_partitions_hold_every_shard(tmp_path, workers):
         assert values == _expected_values(rest)
     assert stats["records_in"] == SHARDS * ROWS
     assert stats["partitions_reduced"] == 3
-    # the scratch data is an output of the stage: committed with it, never left staged
-    assert (tmp_path / "scratch" / "stepped_sum" / "by_rest" / "part-00002").is_dir()
-    assert not list((tmp_path / "scratch").glob(".staging-*"))
+    # the scratch is no output: never staged, and removed once the stage commits
+    assert not (tmp_path / "scratch").exists() or not any((tmp_path / "scratch").iterdir())
 
 
 def test_a_failed_task_resumes_mid_step(tmp_path):
@@ -58,8 +63,10 @@ def test_a_failed_task_resumes_mid_step(tmp_path):
     with pytest.raises(StageError, match=r"reduce~00001.*planted failure"):
         LocalExecutor(workers=1).run(stepped_stage.SteppedSumStage(), _context(failed))
     assert not (failed / "datasets" / "sums").exists(), "nothing is committed before the end"
+    assert _scratch_bytes(failed) > 0, "an unfinished stage keeps its scratch for the rerun"
     (failed / stepped_stage.FAIL).unlink()
     stats = LocalExecutor(workers=1).run(stepped_stage.SteppedSumStage(), _context(failed))
+    assert _scratch_bytes(failed) == 0, "the resumed stage committed: its scratch is gone"
 
     # split ran once per shard; reduce 00000 once, 00001 twice (failed, then resumed)
     runs = _runs(failed)
@@ -68,6 +75,44 @@ def test_a_failed_task_resumes_mid_step(tmp_path):
         "reduce-00000", "reduce-00001", "reduce-00001", "reduce-00002"]
     assert _sums(failed) == _sums(clean)
     assert stats["records_in"] == SHARDS * ROWS
+
+
+def test_kept_scratch_is_shown_and_the_next_run_removes_it_without_rerunning(tmp_path):
+    slow_stage.make_numbers(Workspace(str(tmp_path)), SHARDS, ROWS)
+    kept = RealsynConfig(workspace=str(tmp_path), executor={"keep_scratch": True})
+    pipeline = Pipeline([stepped_stage.SteppedSumStage()])
+    pipeline.run(kept, executor=LocalExecutor(workers=1), report=lambda line: None)
+    size = _scratch_bytes(tmp_path)
+    assert (tmp_path / stepped_stage.BY_REST / "part-00002").is_dir() and size > 0
+    (item,) = pipeline.status(kept)
+    assert item.state == UP_TO_DATE and item.scratch_bytes == size
+    assert format_status([item]).splitlines()[-1] == f"scratch in total: {format_size(size)}"
+
+    # What a run killed between the commit and the removal leaves: the next run removes it.
+    lines: list[str] = []
+    pipeline.run(RealsynConfig(workspace=str(tmp_path)), executor=LocalExecutor(workers=1),
+                 report=lines.append)
+    assert lines == ["removed the scratch of committed stage stepped_sum",
+                     "[stepped_sum] skipped (up to date)"]
+    assert _scratch_bytes(tmp_path) == 0 and len(_runs(tmp_path)) == SHARDS + 3  # not rerun
+
+
+def test_a_new_attempt_starts_without_the_kept_scratch(tmp_path):
+    clean, kept = tmp_path / "clean", tmp_path / "kept"
+    for root in (clean, kept):
+        slow_stage.make_numbers(Workspace(str(root)), SHARDS, ROWS)
+    LocalExecutor(workers=1).run(stepped_stage.SteppedSumStage(), _context(clean))
+    config = RealsynConfig(workspace=str(kept), executor={"keep_scratch": True})
+    stage = stepped_stage.SteppedSumStage()
+    LocalExecutor(workers=1).run(stage, Context(config=config, workspace=Workspace(str(kept))))
+    assert _sums(kept) == _sums(clean), "kept or not, the outputs are the same"
+    # A partition no shard of this data writes: a reduce would plan a task for it.
+    stray = Workspace(str(kept))
+    stray.write_parquet(f"{stepped_stage.BY_REST}/part-00007/00000.parquet",
+                        stray.read_table("numbers", "00000"))
+    Pipeline([stage]).run(config, executor=LocalExecutor(workers=1), rerun=True,
+                          report=lambda line: None)
+    assert _sums(kept) == _sums(clean)
 
 
 def test_partitions_round_trip_and_empty_partition(tmp_path):

@@ -68,3 +68,24 @@ if __name__ == "__main__":  # start a worker, then wait to be killed
     worker = multiprocessing.get_context("spawn").Process(target=_orphan, args=(sys.argv[1],))
     worker.start()
     worker.join()
+
+
+class WaitingStage(Stage):
+    """Shard 00000 ends at once; 00001 waits (up to `wait_s`) for the file `go`, which the
+    test writes when the runner reports 00000 done, and says whether it came in time."""
+
+    name = "waiting"
+
+    def __init__(self, wait_s: float):
+        self.wait_s = wait_s
+
+    def shards(self, ctx: Context) -> list[str]:
+        return ["00000", "00001"]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        if shard == "00000":
+            return {RECORDS: 1, "shard": 0}
+        deadline = time.monotonic() + self.wait_s
+        while not ctx.workspace.exists("go") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {RECORDS: 1, "shard": 1, "saw_go": int(ctx.workspace.exists("go"))}

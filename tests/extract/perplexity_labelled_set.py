@@ -5,7 +5,8 @@ Clean: real sentences of the Debian Administrator's Handbook (data/perplexity_cl
 rebuilt by scripts/build_perplexity_labelled_set.py) and plain descriptions of everyday things
 (data/perplexity_clean_everyday.txt). Bad: machine-made from the clean ones and from small word
 pools, deterministically (a fixed seed): word salad, keyword spam, repeated tokens,
-boilerplate/menu strings and broken encodings.
+boilerplate/menu strings and broken encodings; and 40 code lines of the handbook's <pre> blocks
+(commands, their output, configuration; data/perplexity_tuning_code.txt).
 
 A good scorer gives clean sentences lower perplexity than bad ones (ROC AUC near 1) and its
 default window keeps the clean ones and drops the bad ones.
@@ -22,7 +23,8 @@ import numpy as np
 
 DATA = Path(__file__).resolve().parent / "data"
 BAD_PER_KIND = 40
-BAD_KINDS = ("word_salad", "keyword_spam", "repeated_tokens", "boilerplate", "broken_encoding")
+BAD_KINDS = ("word_salad", "keyword_spam", "repeated_tokens", "boilerplate", "broken_encoding",
+             "code")
 
 SPAM_WORDS = [
     "cheap", "best price", "buy now", "free shipping", "discount", "sale", "hotels", "flights",
@@ -44,14 +46,15 @@ MENU_SEPARATORS = [" | ", " » ", " · ", " / ", " - ", "  "]
 ACCENTED = {"a": "à", "e": "é", "i": "ï", "o": "ö", "u": "ü", "c": "ç", "n": "ñ"}
 
 
-def _read(name: str) -> list[str]:
+def read_lines(name: str) -> list[str]:
+    """The lines of a data file, comments (#) and blank lines left out."""
     lines = (DATA / name).read_text(encoding="utf-8").splitlines()
     return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
 def clean_sentences() -> dict[str, list[str]]:
-    return {"handbook": _read("perplexity_clean_handbook.txt"),
-            "everyday": _read("perplexity_clean_everyday.txt")}
+    return {"handbook": read_lines("perplexity_clean_handbook.txt"),
+            "everyday": read_lines("perplexity_clean_everyday.txt")}
 
 
 def bad_sentences(seed: int = 15) -> dict[str, list[str]]:
@@ -62,8 +65,10 @@ def bad_sentences(seed: int = 15) -> dict[str, list[str]]:
     makers = {"word_salad": _word_salad, "keyword_spam": _keyword_spam,
               "repeated_tokens": _repeated_tokens, "boilerplate": _boilerplate,
               "broken_encoding": _broken_encoding}
-    return {kind: [makers[kind](rng, clean, words) for _ in range(BAD_PER_KIND)]
-            for kind in BAD_KINDS}
+    made = {kind: [makers[kind](rng, clean, words) for _ in range(BAD_PER_KIND)]
+            for kind in BAD_KINDS if kind in makers}
+    # real lines, not made: commands, output and configuration of the handbook's <pre> blocks
+    return {**made, "code": read_lines("perplexity_tuning_code.txt")[:BAD_PER_KIND]}
 
 
 def _word_salad(rng: random.Random, clean: list[str], words: list[str]) -> str:
@@ -146,14 +151,14 @@ def calibrate_window(clean_values: Sequence[float], clean_keep: float = 0.97,
 
 def _round_up(value: float) -> float:
     step = 10 ** (math.floor(math.log10(value)) - 1)
-    return math.ceil(value / step) * step
+    return round(math.ceil(value / step) * step, 12)  # 0.69, not 0.6900000000000001
 
 
 def _round_down(value: float) -> float:
     if value <= 0:
         return 0.0
     step = 10 ** (math.floor(math.log10(value)) - 1)
-    return math.floor(value / step) * step
+    return round(math.floor(value / step) * step, 12)
 
 
 def quality_report(clean: dict[str, list[float]], bad: dict[str, list[float]],

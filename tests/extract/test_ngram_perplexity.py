@@ -65,6 +65,45 @@ def test_seen_continuations_beat_unseen_ones(tiny):
     assert probabilities["<unk>"] > 0  # an unseen word still has a probability
 
 
+PRIOR = {"cat": 0.02, "zebra": 0.001, "aardvark": 0.000001, "The": 0.05, "two words": 0.1}
+
+
+@pytest.mark.parametrize("history", [[], ["the"], ["sat", "on"], ["the", "zebra"]])
+def test_prior_keeps_a_distribution_and_knows_unseen_words(history):
+    model = NgramLM.train(CORPUS, order=3, unigram_prior=PRIOR, prior_weight=0.5)
+    history = [h if h in model.ids else "<unk>" for h in history]
+    assert _next_word_probabilities(model, history).sum() == pytest.approx(1.0, abs=1e-5)
+    unigram = np.exp(model.unigram_log)
+    # a word only the prior knows gets its broad-English share, above an unknown word
+    assert unigram[model.ids["zebra"]] > 1.5 * unigram[model.ids["<unk>"]]
+    assert unigram[model.ids["zebra"]] > unigram[model.ids["aardvark"]]
+    assert "two words" not in model.ids  # not one token in the model's normalisation
+    with pytest.raises(ValueError, match="prior_weight"):
+        NgramLM.train(CORPUS, order=3, unigram_prior=PRIOR)
+
+
+def test_rarity_discount_refunds_known_words_only(tmp_path):
+    plain = NgramLM.train(CORPUS, order=3, unigram_prior=PRIOR, prior_weight=0.5)
+    discounted = NgramLM.train(CORPUS, order=3, unigram_prior=PRIOR, prior_weight=0.5,
+                               rarity_discount=0.7)
+    texts = ["the zebra sat on the mat", "the qwzx sat on the mat", "the cat sat on the mat"]
+    encoded = [plain.encode(t) for t in texts]
+    log_probs, counts = plain.log_probs(encoded)
+    expected = []
+    for at, ids in zip(np.concatenate([[0], np.cumsum(counts)[:-1]]), encoded, strict=True):
+        tokens = [*ids, 2]  # the words, then </s>
+        refund = [0.7 * plain.unigram_log[i] if i else 0.0 for i in tokens]
+        expected.append(np.exp(np.mean(-log_probs[at:at + len(tokens)] + refund)))
+    assert discounted.perplexities(texts) == pytest.approx(expected)
+    zebra, unknown, cat = discounted.perplexities(texts)
+    # the rare known word costs less than in plain perplexity; an unknown word gets no refund
+    assert zebra / cat < np.divide(*plain.perplexities([texts[0], texts[2]]))
+    assert unknown > zebra
+    discounted.save(tmp_path / "d.npz")
+    assert NgramLM.load(tmp_path / "d.npz").perplexities(texts) == pytest.approx(
+        discounted.perplexities(texts))
+
+
 def test_normalisation_and_tokens():
     assert tokenize("The CAT’s 42 toys, in 1999!") == ["the", "cat's", "00", "toys", ",",
                                                        "in", "0000", "!"]
@@ -122,16 +161,18 @@ def test_default_scorer_identity(default_scorer):
 def test_default_model_on_the_labelled_set(default_scorer):
     """Clean prose scores below machine-made bad text; the default window keeps the plain
     everyday sentences (>= 95%) and drops most bad ones; the default window is the one the
-    labelled set calibrates."""
+    labelled (tuning) set calibrates. The held-out set: test_perplexity_heldout.py."""
     clean = {k: default_scorer.perplexities(v) for k, v in clean_sentences().items()}
     bad = {k: default_scorer.perplexities(v) for k, v in bad_sentences().items()}
     config = SentenceFilterConfig()
     quality = quality_report(clean, bad, (config.min_perplexity, config.max_perplexity))
     print(quality)
-    assert quality["auc"] >= 0.93
+    assert quality["auc"] >= 0.94  # v1: 0.934
     assert quality["kept_by_kind"]["everyday"] >= 0.95
     assert quality["kept_by_kind"]["handbook"] >= 0.93
-    assert quality["bad_dropped"] >= 0.8
+    made = [share for kind, share in quality["dropped_by_kind"].items() if kind != "code"]
+    assert sum(made) / len(made) >= 0.8  # the five machine-made kinds
+    assert quality["dropped_by_kind"]["code"] >= 0.45  # v1: 0.375
     assert min(quality["dropped_by_kind"].values()) >= 0.4
     assert tuple(quality["suggested_window"]) == PERPLEXITY_WINDOWS["ngram"]
 

@@ -250,7 +250,8 @@ def test_stages_keep_the_single_process_records(tmp_path, max_probes):
     texts, hashes, areas = _planted_corpus(rng)
     ws, sentence_vectors, image_vectors = _workspace(tmp_path / "ws", texts, hashes, areas, rng)
     config = parse_config({
-        "workspace": ws.url, "executor": {"task_memory_mb": 16},
+        # scratch kept: the test looks at the shuffle's partitions
+        "workspace": ws.url, "executor": {"task_memory_mb": 16, "keep_scratch": True},
         "extract": {"partition_size": 150, "max_training_points": 200,
                     "partition_max_probes": max_probes,
                     "images": {"semantic_dedup": True, "semantic_dedup_threshold": 0.95},

@@ -3,9 +3,12 @@ coefficients too coarsely changes bits, and the byte layout faiss receives."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import imagehash
 import numpy as np
 import pytest
+import scipy.fft
 from PIL import Image
 
 from realsyn.extract.phash import linking_pairs, phash, to_codes
@@ -19,6 +22,26 @@ def test_low_contrast_images_hash_like_imagehash():
         image = Image.fromarray((100 + rng.integers(0, 3, (40, 40))).astype(np.uint8))
         expected = np.uint64(int(str(imagehash.phash(image)), 16))
         assert np.int64(phash(image)).view(np.uint64) == expected
+
+
+def test_median_coefficients_closer_than_the_rounding_tie():
+    """The rounding is a tolerance, so it has its near ties: this 32x32 image (a symmetric
+    random image plus 14 small pixel changes, found by a meet-in-the-middle search) has two
+    median DCT coefficients 2.1e-7 apart. Rounded to 6 decimals they tie and neither bit is
+    set; imagehash, which does not round, sets the larger one's (a finer rounding would too)."""
+    image = Image.open(Path(__file__).parent / "data" / "phash_near_tie.png")
+    pixels = np.asarray(image, dtype=np.float64)
+    assert pixels.shape == (32, 32)  # hashed as it is: no resampling
+    # the 2-D DCT-II by scipy, not the matrices of realsyn.extract.phash
+    low = scipy.fft.dct(scipy.fft.dct(pixels, axis=0), axis=1)[:8, :8]
+    middle = np.sort(low.ravel())[31:33]
+    assert 1e-7 < middle[1] - middle[0] < 5e-7
+    rounded = np.round(low, 6)
+    expected = int("".join("1" if bit else "0"
+                           for bit in (rounded > np.median(rounded)).ravel()), 2)
+    assert np.int64(phash(image)).view(np.uint64) == np.uint64(expected)
+    unrounded = np.uint64(int(str(imagehash.phash(image)), 16))
+    assert bin(int(unrounded) ^ expected).count("1") == 1
 
 
 def test_codes_are_big_endian_bytes_of_the_hash():

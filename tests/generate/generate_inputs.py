@@ -71,7 +71,8 @@ def photo_bytes(name: str) -> bytes:
 
 def write_inputs(root: Path, rows: list[dict], shard: str = "00000") -> Workspace:
     """`rows`: dicts with name, bytes (or None), text1, text2, text3. Writes one shard of
-    `retrieved` and one of `images_final`; returns the workspace."""
+    `retrieved` and one of `images_final`, and an empty `sentences_final` (the tag miner's
+    declared input; empty, so the tag vocabulary is the shipped one); returns the workspace."""
     workspace = Workspace(str(root))
     retrieved, images = [], []
     for position, row in enumerate(rows):
@@ -90,6 +91,8 @@ def write_inputs(root: Path, rows: list[dict], shard: str = "00000") -> Workspac
     workspace.write_table("retrieved", shard,
                           pa.Table.from_pylist(retrieved, schema=retrieved_schema(3)))
     workspace.write_table("images_final", shard, pa.Table.from_pylist(images))
+    workspace.write_table("sentences_final", shard,
+                          pa.table({"text": pa.array([], pa.string())}))
     return workspace
 
 

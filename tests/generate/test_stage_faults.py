@@ -13,7 +13,9 @@ import time
 import pytest
 from generate_inputs import photo_rows, write_inputs
 
+from realsyn import progress
 from realsyn.config import parse_config
+from realsyn.executors.base import run_one_shard
 from realsyn.executors.local import LocalExecutor
 from realsyn.generate.stage import GenerateStage
 from realsyn.models.llm import ChatRequest, RequestCache, request_key
@@ -186,3 +188,20 @@ def test_killed_run_resumes_without_resending_answered_requests(tmp_path, slow_s
     assert stats["cache_hits"] + stats.get("caption_cache_hits", 0) == len(answered)
     out = workspace.read_table("generated", "00000")
     assert out.column("syn_status").to_pylist() == ["ok"] * 12
+
+
+def test_a_shard_counts_its_rows_for_the_progress_lines_as_batches_finish(tmp_path,
+                                                                         fake_server):
+    write_inputs(tmp_path, photo_rows(["chelsea", "coffee", "rocket", "astronaut", "china",
+                                       "flower"]))
+    config = parse_config(config_for(tmp_path, fake_server.base_url, batch_size=2))
+    sent: list[tuple] = []
+    with progress.sending_to(lambda *message: sent.append(message)):
+        stats = run_one_shard(GenerateStage(), Context(config, Workspace(config.workspace)),
+                              "00000")
+    assert stats["syn_ok"] == 6
+    assert {(key, total) for key, _, total in sent} == {("00000", None), ("00000", 6)}
+    # Batches of 1 (the short first one), 2, 2, 1 rows; a batch is fused in the round after
+    # its captions, so its rows count one round later.
+    counts = [done for _, done, _ in sent]
+    assert sorted(set(counts)) == [0, 1, 3, 5, 6] and counts == sorted(counts)

@@ -27,6 +27,7 @@ DATA = ("datasets", "arrays", "index", "output")
 TEMPORARY = (".tmp-", ".staging-", ".old-")
 MARKER = ".realsyn.json"  # a committed folder's marker (realsyn.commit)
 INDEX_META = "meta.json"  # beside a persisted index (realsyn.retrieve.index)
+BALANCE_CAP = 1
 
 
 def chained_config(root: Path, corpus: Path) -> dict[str, Any]:
@@ -34,6 +35,9 @@ def chained_config(root: Path, corpus: Path) -> dict[str, Any]:
     config["executor"] = {"workers": 1, "shard_size": 2, "progress_interval_s": 0}
     config["generate"] = {**config["generate"], "caption_max_tokens": 16,
                           "llm": {"backend": "llamacpp", "max_tokens": 24}}
+    # Balance drops images (at most one per cluster of two), so that the lineage from the
+    # retrieved images to the written samples is a real selection, not an identity.
+    config["balance"] = {**config["balance"], "n_clusters": 2, "cap": BALANCE_CAP}
     return config
 
 

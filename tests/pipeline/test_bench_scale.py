@@ -71,6 +71,9 @@ def test_scale_bench_drops_the_planted_copies(tmp_path, monkeypatch):
     assert report["retrieve"]["records"] == kept and report["balance"]["records"] > 0
     for stage in ("dedup", "embed", "semantic_dedup", "retrieve", "generate", "balance"):
         assert report[stage]["bytes_written"] > 0, stage
+        # measured apart (kept for it): the stages that pass data between steps
+        assert (report[stage]["scratch_bytes"] > 0) == (stage in (
+            "dedup", "semantic_dedup", "retrieve", "balance")), stage
     # every task's own peak RSS is in its stats, so each step of each stage has one
     for stage in ("dedup", "semantic_dedup", "retrieve", "balance"):
         assert report[stage]["task_peak_rss_mib"].keys() == report[stage]["task_seconds"].keys()

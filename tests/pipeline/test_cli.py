@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 import realsyn
 from realsyn.cli import app
+from realsyn.workspace import Workspace
 
 
 def invoke(*args: str):
@@ -25,9 +27,15 @@ def test_status_says_what_is_stale_and_why(copy_finished, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:2] == ["stage", "state"]
-    assert all("up to date" in line for line in lines[1:])
-    write = next(line for line in lines if line.startswith("write"))
-    assert write.split()[3] == "1/1" or "/" in write  # shards done of total
+    assert all("up to date" in line for line in lines[1:-1])
+    assert lines[-1] == "scratch in total: 0 B"  # removed as each stage committed
+    # "NAME up to date DONE/TOTAL ...": each stage's shards, all done, as its state says
+    workspace = Workspace(config["workspace"])
+    for line in lines[1:-1]:
+        name, shards = line.split()[0], line.split()[4]
+        total = workspace.read_json(f"stages/{name}/state.json")["shards"]
+        assert total >= 1 and shards == f"{len(workspace.completed(name))}/{total}" == \
+            f"{total}/{total}", line
 
     result = invoke("status", str(path), "--set", "balance.min_similarity=0.3")
     assert result.exit_code == 0, result.output
@@ -106,3 +114,20 @@ def test_thirty_fresh_retrieve_runs_exit_cleanly(copy_finished, tmp_path):
         codes.append(process.returncode)
         assert "terminate called" not in process.stderr
     assert codes == [0] * 30
+
+
+def test_a_run_without_a_terminal_prints_progress_lines_and_no_library_bars(copy_finished,
+                                                                           tmp_path):
+    """The embed workers load a sentence-transformers model, whose loader drew a `Loading
+    weights` bar per worker into the output of batch jobs (issue #29)."""
+    _, config = copy_finished()
+    path = write_config(tmp_path, config)
+    env = {**os.environ, "PYTHONPATH": SRC}
+    process = subprocess.run(
+        [sys.executable, "-m", "realsyn", "embed", str(path), "--rerun", "--set",
+         "executor.workers=2", "--set", "executor.progress_interval_s=0.5"],
+        env=env, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+    output = process.stdout + process.stderr
+    assert re.search(r"^\[embed\] (\d+)/\1 shards, (\d+)/\2 records", output, re.MULTILINE)
+    assert "Loading weights" not in output and "it/s]" not in output, output

@@ -5,12 +5,15 @@ temporary file of a killed write is left.
 One workspace goes through the chain: the first run is killed inside `ingest`, the next one
 (which resumes `ingest`) inside `extract_images`, and so on to `write`; a last run finishes.
 Each kill comes at a seeded random moment of its stage: a fraction of the stage's wall time
-in the uninterrupted run after the run log says it started (sooner if the stage ended first)."""
+in the uninterrupted run after the run log says it started (sooner if the stage ended first),
+or at the start of the next shard if it came between shards, so that a shard is always in
+progress: started, not yet marked done."""
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -28,14 +31,15 @@ from chained_pipeline import (
 )
 
 from realsyn.registry import STAGES
+from realsyn.workspace import Workspace
 
 SEED = 19
 ATTEMPTS = 5  # kills of a stage until one lands inside it (see kill_inside)
 
 
-def killed_run(stage: str, delay_s: float, config: Path) -> tuple[int, str]:
-    """Run the pipeline, SIGKILLed `delay_s` after `stage` started (if it is still running);
-    returns the exit status and the run's log."""
+def killed_run(stage: str, delay_s: float, config: Path) -> tuple[int, str, str]:
+    """Run the pipeline, SIGKILLed inside a shard `delay_s` or more after `stage` started (if
+    it is still running); returns the exit status, the run's log and what it printed."""
     logs = config.parent / "ws" / "logs"
     before = set(logs.glob("*.log")) if logs.exists() else set()
     process = subprocess.run(
@@ -44,7 +48,7 @@ def killed_run(stage: str, delay_s: float, config: Path) -> tuple[int, str]:
         timeout=900)
     assert process.returncode in (0, -signal.SIGKILL), (stage, process.stdout + process.stderr)
     (log,) = set(logs.glob("*.log")) - before
-    return process.returncode, log.read_text()
+    return process.returncode, log.read_text(), process.stdout
 
 
 def kill_inside(stage: str, delay_s: float, config: Path) -> float:
@@ -57,10 +61,13 @@ def kill_inside(stage: str, delay_s: float, config: Path) -> float:
     if root.exists():
         shutil.copytree(root, saved, symlinks=True)  # mtimes too: the index stays valid
     for _ in range(ATTEMPTS):
-        status, log = killed_run(stage, delay_s, config)
-        # The kill landed inside the stage: it started and never finished.
+        status, log, printed = killed_run(stage, delay_s, config)
+        # The kill landed inside the stage: it started and never finished, and a shard of it
+        # was in progress: started (the killer says which) and not marked done.
+        shard = re.search(r"^killed inside shard (\S+) of (\S+)$", printed, re.M)
         if status == -signal.SIGKILL and f"stage {stage} started" in log \
-                and f"stage {stage} finished" not in log:
+                and f"stage {stage} finished" not in log and shard \
+                and not Workspace(str(root)).is_done(shard[2], shard[1]):
             return delay_s
         shutil.rmtree(root)
         if saved.exists():
@@ -85,5 +92,8 @@ def test_sigkill_inside_every_stage_then_resume_gives_the_same_bytes(chained, tm
     root = config.parent / "ws"
     assert temporaries(root) == []
     assert digests(root) == digests(reference)
-    status = realsyn("status", str(config)).stdout.splitlines()[1:]
+    *status, total = realsyn("status", str(config)).stdout.splitlines()[1:]
     assert len(status) == len(STAGES) and all("up to date" in line for line in status)
+    # every stage committed: no scratch of a killed attempt is left
+    assert total == "scratch in total: 0 B"
+    assert not [path for path in (root / "scratch").rglob("*") if path.is_file()]

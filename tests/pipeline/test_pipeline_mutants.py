@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import tiny_stages
 from tiny_stages import PIPELINE, Audit, Doubled, Numbers, Total
@@ -141,6 +142,19 @@ def test_status_before_and_after_runs_and_after_a_change(config, tmp_path):
     results, _ = run(changed)
     assert list(results) == ["numbers", "doubled", "total"]
     assert total(changed) == 2 * (0 + 1 + 2 + 3 + 4)
+
+
+def test_a_reader_of_a_folder_without_commit_marker_is_stale_once_its_writer_will_run(
+        tmp_path):
+    # A folder put in place by hand has no commit marker, so its reader ran with no input
+    # identity; the writer's run will commit it, so the reader must not read as up to date.
+    config = parse_config({"workspace": str(tmp_path / "ws"), "executor": {"workers": 1}})
+    Workspace(config.workspace).write_table("doubled", "00000", pa.table({"n": [2, 4]}))
+    Pipeline([Total()]).run(config, executor=LocalExecutor(), report=print)
+    assert [item.state for item in Pipeline([Total()]).status(config)] == [UP_TO_DATE]
+    status = Pipeline([Numbers(), Doubled(), Total()]).status(config)
+    assert [item.state for item in status] == [NOT_RUN, NOT_RUN, STALE]
+    assert status[2].reasons == ["upstream doubled is stale or not run"]
 
 
 def test_config_is_written_only_when_every_stage_matches_it(config):

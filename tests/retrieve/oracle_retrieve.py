@@ -26,19 +26,36 @@ from realsyn.retrieve.index import (
 )
 from realsyn.retrieve.queries import QuerySource, make_router, sample_rows
 from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
-from realsyn.retrieve.stage import (
-    IMAGE_COLUMNS,
-    REPORT,
-    SENTENCES,
-    RetrieveStage,
-    _fingerprint,
-    retrieved_schema,
-    sentence_identity,
-)
 from realsyn.stage import RECORDS, Context, GlobalStage
 from realsyn.workspace import Workspace
 
+# Nothing here comes from realsyn.retrieve.stage, the module this oracle checks: its names,
+# record layout and index cache key are written out below.
 INDEX_DIR = "index/retrieve-single"
+REPORT = "report/retrieve.json"
+SENTENCES = datasets.SENTENCES_FINAL
+IMAGE_COLUMNS = ["image_id", "doc_id", "position", "url"]
+
+
+def retrieved_schema(top_k: int) -> pa.Schema:
+    """A retrieved record: the image, the first list it probed, then per rank k (1 = most
+    similar) the sentence's text, cosine, id, document and cluster."""
+    per_rank = {"text": pa.string(), "score": pa.float32(), "sentence_id": pa.string(),
+                "sentence_doc_id": pa.string(), "cluster_id": pa.int64()}
+    image = {"image_id": pa.string(), "doc_id": pa.string(), "position": pa.int32(),
+             "url": pa.string(), "image_cluster_id": pa.int64()}
+    return pa.schema([*image.items(), *((f"{name}{k}", kind) for k in range(1, top_k + 1)
+                                        for name, kind in per_rank.items())])
+
+
+def index_key(workspace: Workspace, sentences: str, shards: list[str], params: BuildParams
+              ) -> str:
+    """What the cached index was built from: every sentence array's bytes and the params."""
+    digest = hashlib.sha256(repr((shards, vars(params),
+                                  workspace.manifest().get("encoder"))).encode())
+    for shard in shards:
+        digest.update(workspace.read_bytes(f"arrays/{sentences}/{shard}.npy"))
+    return digest.hexdigest()
 
 
 def check_aligned(workspace: Workspace, name: str) -> tuple[list[str], list[int]]:
@@ -62,8 +79,13 @@ class SingleProcessRetrieve(GlobalStage):
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
     config_paths = ("retrieve", "embed.encoder")
 
-    __init__ = RetrieveStage.__init__
-    reads = RetrieveStage.reads
+    def __init__(self, sentences: str = SENTENCES, images: str = datasets.IMAGES_FINAL,
+                 output: str = datasets.RETRIEVED) -> None:
+        self.sentences, self.images, self.output = sentences, images, output
+
+    def reads(self, config) -> list[str]:
+        return [location for name in (self.sentences, self.images)
+                for location in (datasets.dataset(name), datasets.array(name))]
 
     def writes(self, config) -> list[str]:
         return [datasets.dataset(self.output)]
@@ -132,10 +154,7 @@ class SingleProcessRetrieve(GlobalStage):
                              iterations=config.kmeans_iterations,
                              training_points_per_cluster=config.training_points_per_cluster,
                              max_training_points=config.max_training_points, seed=config.seed)
-        fingerprint = _fingerprint(shards, counts,
-                                   sentence_identity(workspace, self.sentences, shards),
-                                   vars(params),
-                                   workspace.manifest().get("encoder"))
+        fingerprint = index_key(workspace, self.sentences, shards, params)
         folder, local = self._index_folder(workspace)
         index = None
         if ClusterIndex.exists(folder):

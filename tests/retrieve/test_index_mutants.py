@@ -19,7 +19,9 @@ from realsyn.retrieve.index import (
     build_index,
     doc_key,
     doc_keys,
+    valid_rows,
 )
+from realsyn.workspace import TEMPORARY_PREFIX
 
 
 def temporaries(folder):
@@ -102,6 +104,35 @@ def test_the_zero_floor_is_exclusive(tmp_path):
     data[2] = [1e-3, 0, 0, 0]  # norm exactly the floor (in float32): not a usable embedding
     index = build_index(tmp_path / "i", [data], doc_keys(list("abc")), BuildParams())
     assert sorted(index.rows.tolist()) == [0, 1]
+
+
+def test_the_usable_row_mask_is_boolean_and_selects_rows():
+    # The stage and the query reader index embeddings with the mask itself (part[usable]):
+    # numpy refuses a 0/1 float mask there, so the retrieve stage would crash.
+    data = np.eye(5, 4, dtype=np.float32)
+    data[1] = np.inf
+    data[3] = 0
+    mask = valid_rows(data)
+    assert mask.dtype == np.bool_
+    assert mask.tolist() == [True, False, True, False, False]
+    assert np.array_equal(data[mask], data[[0, 2]])
+
+
+def test_a_float16_embedding_with_a_small_norm_is_kept():
+    # 512 values of 1e-4 have norm 2.3e-3, above the 1e-3 floor; squared in float16 each
+    # value underflows to 0 (smallest float16 ~6e-8), which would read as a zero embedding.
+    small = np.full((2, 512), 1e-4, dtype=np.float16)
+    small[1] = 0
+    assert valid_rows(small).tolist() == [True, False]
+
+
+def test_a_stale_temporary_that_is_a_plain_file_does_not_stop_the_build(tmp_path, corpus):
+    # build_index is the reference builder (the stage builds its lists in retrieve.lists):
+    # a leftover that cannot be removed as a folder must not abort the build.
+    data, keys = corpus
+    (tmp_path / f"{TEMPORARY_PREFIX}0123-index").write_bytes(b"left by something else")
+    index = build_index(tmp_path / "index", [data], keys, BuildParams(n_clusters=3))
+    assert index.ntotal == 150 and index.meta["n_input"] == 150
 
 
 def test_no_blocks_and_bad_keys_are_clear_errors(tmp_path):

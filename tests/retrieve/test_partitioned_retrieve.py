@@ -59,6 +59,21 @@ def test_partitioned_search_equals_single_process(tmp_path, nprobe, routing, par
             == oracle.read_json(REPORT)["text1_reuse"]["top"])
 
 
+@pytest.mark.parametrize("routing", ["paper", "learned"])
+def test_own_document_filter_and_score_floor_equal_single_process(tmp_path, routing):
+    retrieve = {"n_clusters": 5, "nprobe": 2, "routing": routing, "audit_queries": 15,
+                "routing_min_fit_images": 8, "exclude_own_document": True,
+                "min_score": 0.9}
+    oracle, want = _run(tmp_path, "oracle", SingleProcessRetrieve(), retrieve)
+    mine, got = _run(tmp_path, "mine", RetrieveStage(), {**retrieve, "partitions": 3})
+    _assert_same_records(mine, oracle)
+    rows = oracle.read_dataset("retrieved").to_pylist()
+    # both options at work: results exist, some slots are cut by the floor
+    assert got["retrieved"] == want["retrieved"] == len(rows) > 0
+    assert any(row["score3"] is None for row in rows)
+    assert got["dropped_no_sentence"] == want["dropped_no_sentence"]
+
+
 def test_two_workers_give_the_same_records(tmp_path):
     retrieve = {"n_clusters": 5, "nprobe": 2, "partitions": 3}
     one, _ = _run(tmp_path, "one", RetrieveStage(), retrieve)

@@ -134,14 +134,32 @@ def test_new_sentences_with_the_old_size_and_mtime_rebuild_the_index(tmp_path, m
 
 
 def test_exclude_own_document_and_min_score(make_context):
-    ctx = make_context({"n_clusters": 3, "exclude_own_document": True, "min_score": 0.2})
+    # First without either option: own-document sentences rank among the best (a quarter of
+    # each topic's sentences share the image's document), and the third scores spread.
+    ctx = make_context({"n_clusters": 3})
     _, image_topic, _ = populate(ctx)
     run(ctx)
-    for row in ctx.workspace.read_dataset("retrieved").to_pylist():
-        own = f"{image_topic[int(row['image_id'][1:])]}-0"
+    free = ctx.workspace.read_dataset("retrieved").to_pylist()
+
+    def own(row):
+        return f"{image_topic[int(row['image_id'][1:])]}-0"
+
+    assert any(row[f"sentence_doc_id{i}"] == own(row) for row in free for i in (1, 2, 3))
+    floor = float(np.median([row["score3"] for row in free]))
+    ctx.workspace.reset_stage("retrieve")
+    ctx.config.retrieve.exclude_own_document = True
+    ctx.config.retrieve.min_score = floor
+    stats = run(ctx)
+    rows = ctx.workspace.read_dataset("retrieved").to_pylist()
+    assert stats["retrieved"] == len(rows) > 0
+    for row in rows:
+        assert row["score1"] is not None and row["text1"]
         for i in (1, 2, 3):
-            assert row[f"sentence_doc_id{i}"] != own
-            assert row[f"score{i}"] is None or row[f"score{i}"] >= 0.2
+            assert row[f"sentence_doc_id{i}"] != own(row)
+            assert row[f"score{i}"] is None or row[f"score{i}"] >= floor
+    # the floor cut some slots, and kept others beyond the first
+    assert any(row["score3"] is None for row in rows)
+    assert any(row["score3"] is not None for row in rows)
 
 
 def test_images_with_nothing_above_min_score_are_dropped(make_context):

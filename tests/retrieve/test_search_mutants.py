@@ -165,3 +165,17 @@ def test_exact_search_takes_float64_inputs():
     assert np.array_equal(ids, expected)
     assert np.allclose(scores, np.take_along_axis(queries @ vectors.T, expected, axis=1),
                        atol=1e-5)
+
+
+def test_merge_drops_non_finite_scores_and_missing_rows_with_a_floor():
+    # A floor alone marks neither NaN (no comparison holds) nor +inf (above any floor), nor
+    # a missing row (-1) that came with a finite score.
+    from realsyn.retrieve.search import _merge
+
+    scores = np.array([[np.nan, np.inf, 0.9, 0.5, 0.1]], np.float32)
+    positions = np.array([[4, 5, -1, 7, 8]], np.int64)
+    result = _merge(scores, positions, 5, 0.3, np.zeros((1, 1), np.int64))
+    # best first (+inf, 0.9, 0.5, 0.1, NaN), the slots that are not results emptied in place
+    assert result.positions.tolist() == [[-1, -1, 7, -1, -1]]
+    assert result.scores[0, 2] == np.float32(0.5)
+    assert np.isnan(result.scores[0, [0, 1, 3, 4]]).all()

@@ -48,7 +48,7 @@ from realsyn.partitioning import MB, hash_partitions, partitions_for, stable_has
 from realsyn.retrieve import clustering
 from realsyn.retrieve.candidates import rank_within
 from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Step, SteppedStage
-from realsyn.workspace import add_counters
+from realsyn.workspace import Workspace, add_counters
 
 INPUT = datasets.GENERATED
 IMAGES = datasets.IMAGES_FINAL
@@ -153,7 +153,10 @@ class BalanceStage(SteppedStage):
                 datasets.array(self.images)]
 
     def writes(self, config) -> list[str]:
-        return [datasets.dataset(self.output), SCRATCH]
+        return [datasets.dataset(self.output)]
+
+    def scratch(self, config) -> list[str]:
+        return [SCRATCH]
 
     def steps(self, config) -> list[Step]:
         return [Step("size", self.single, self.size),
@@ -495,7 +498,7 @@ class BalanceStage(SteppedStage):
 
     def drops(self, ctx: Context, stats: dict[str, Any]) -> list[Drop]:
         """The band's drops out of the stage's input; the cap's out of the rows in the band."""
-        band = ctx.workspace.read_json(BAND, default={})
+        band = applied_band(ctx.workspace)
         settings = {"below_band": tuple(band.get("low_setting") or (None, None)),
                     "above_band": tuple(band.get("high_setting") or (None, None)),
                     "no_score": ("balance.score_text", ctx.config.balance.score_text)}
@@ -511,7 +514,7 @@ class BalanceStage(SteppedStage):
 
     def summary(self, ctx: Context, stats: dict[str, Any]) -> str:
         config = ctx.config.balance
-        band = ctx.workspace.read_json(BAND, default={"kind": "?", "low": None, "high": None})
+        band = applied_band(ctx.workspace)
         quantiles = band_quantiles(stats.get("dropped_below_band", 0),
                                    stats.get("dropped_above_band", 0), stats.get("scored", 0))
         shown = ", ".join("?" if q is None else f"{q:.3f}" for q in quantiles)
@@ -524,6 +527,16 @@ class BalanceStage(SteppedStage):
                 f"; entropy {stats.get('entropy_before', 0):.3f} -> "
                 f"{stats.get('entropy_after', 0):.3f} bits; report: "
                 f"{ctx.workspace.path(REPORT)}")
+
+
+def applied_band(workspace: Workspace) -> dict[str, Any]:
+    """The band the last run applied (kind, cosines, deciding settings), from its report: the
+    copy in scratch is gone once the stage commits."""
+    report = workspace.read_json(REPORT, default={})
+    low, high = report.get("band") or (None, None)
+    low_setting, high_setting = report.get("band_settings") or (None, None)
+    return {"kind": report.get("band_kind", "?"), "low": low, "high": high,
+            "low_setting": low_setting, "high_setting": high_setting}
 
 
 def dropped_examples(table: pa.Table, scores: np.ndarray, low: float, high: float,

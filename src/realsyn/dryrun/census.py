@@ -28,7 +28,7 @@ from realsyn.extract.phash import linking_pairs, phash
 from realsyn.extract.semantic_partition import partition_edges
 from realsyn.extract.sentences import split_sentences
 from realsyn.ingest.images import LocalImages, location_kind
-from realsyn.ingest.sources import WorkUnit, jsonl_block_bytes, make_plan
+from realsyn.ingest.sources import WorkUnit, plan_inputs
 from realsyn.ingest.stage import READERS
 from realsyn.pipeline import select_stages
 
@@ -89,10 +89,7 @@ def take_census(config: RealsynConfig, max_documents: int = 20_000, max_seconds:
                 seed: int = 0) -> Census:
     """`embed_images`: at most so many pHash survivors of the image sample are embedded for the
     semantic dedup share (the encoder's time; a subsample sees fewer of the duplicates)."""
-    plan = make_plan([(spec.path, spec.format) for spec in config.inputs],
-                     config.executor.shard_size, config.ingest.files_per_shard,
-                     jsonl_block_bytes(config.ingest.jsonl_block_bytes,
-                                       config.executor.task_memory_mb))
+    plan = plan_inputs([(spec.path, spec.format) for spec in config.inputs], config)
     units = [unit for shard in plan["shards"] for unit in shard]
     census = Census(units_total=len(units), shards_total=len(plan["shards"]))
     # Units in a seeded random order, so that a stopped census is a sample of the whole input.

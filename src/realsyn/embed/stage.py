@@ -1,6 +1,6 @@
 """The `embed` stage: one float16 embedding row per record of the deduplicated datasets.
 
-For each dataset of `embed.datasets` (default `images_dedup`, `sentences_dedup`) and each of its
+For each dataset it is built with (default `images_dedup`, `sentences_dedup`) and each of its
 shards, writes `arrays/<dataset>/<shard>.npy`: row i is the L2-normalised embedding of dataset
 row i, float16, shape (rows, dim). A dataset with a `bytes` column is embedded as images, any
 other by its `text` column. The stage's shard keys are "<dataset>-<shard>".
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from realsyn import datasets as names
+from realsyn import progress
 from realsyn.config import EmbedConfig
 from realsyn.embed.decode import try_decode_image
 from realsyn.embed.prefetch import prefetch_batches
@@ -37,6 +38,11 @@ TEXT_COLUMN = "text"
 
 class EncoderMismatchError(RuntimeError):
     """The workspace holds embeddings from a different encoder."""
+
+
+# What the pipeline embeds: the deduplicated images and sentences (a `bytes` column is embedded
+# as images, else `text`); another pipeline passes its own to the constructor.
+DEFAULT_DATASETS = (names.IMAGES_DEDUP, names.SENTENCES_DEDUP)
 
 
 def recorded_encoder(workspace: Workspace) -> dict[str, Any] | None:
@@ -67,7 +73,7 @@ def claim_encoder(workspace: Workspace, encoder: Encoder) -> None:
 
 def forget_embeddings(workspace: Workspace, datasets: Sequence[str] | None = None) -> None:
     """Delete the embed stage's arrays, markers and encoder record (to switch encoders)."""
-    for name in datasets or EmbedConfig().datasets:
+    for name in datasets or DEFAULT_DATASETS:
         folder = workspace.path("arrays", name)
         if workspace.fs.exists(folder):
             workspace.fs.rm(folder, recursive=True)
@@ -89,15 +95,17 @@ class EmbedStage(Stage):
     name = "embed"
     description = "Embed deduplicated images and sentences with the joint encoder."
     num_cpus = 2.0
-    config_paths = ("embed.encoder", "embed.datasets")
+    config_paths = ("embed.encoder",)
 
-    def __init__(self, datasets: Sequence[str] | None = None) -> None:
+    def __init__(self, datasets: Sequence[str] = DEFAULT_DATASETS) -> None:
         self.encoder: Encoder | None = None
-        # None: the config's `embed.datasets`
-        self.datasets = list(datasets) if datasets is not None else None
+        self.datasets = list(datasets)
 
     def embedded(self, config) -> list[str]:
-        return self.datasets if self.datasets is not None else list(config.embed.datasets)
+        return self.datasets
+
+    def fingerprint_extra(self, config) -> dict[str, Any]:
+        return {"datasets": self.datasets}
 
     def reads(self, config) -> list[str]:
         return [names.dataset(name) for name in self.embedded(config)]
@@ -161,6 +169,7 @@ def embed_image_bytes(encoder: Encoder, data: Sequence[bytes | None], config: Em
     out = np.zeros((len(data), encoder.dim), dtype=np.float16)
     failures: Counter[str] = Counter()
     indexed = list(enumerate(data))
+    progress.expect(len(data))
 
     def prepare(batch: Sequence[tuple[int, bytes | None]]):
         rows, pixels, reasons = [], [], []
@@ -182,6 +191,7 @@ def embed_image_bytes(encoder: Encoder, data: Sequence[bytes | None], config: Em
         failures.update(reasons)
         if pixels is not None:
             out[rows] = encoder.embed_pixels(pixels).astype(np.float16)
+        progress.advance(len(rows) + len(reasons))
     stats = {"images_embedded": len(data) - sum(failures.values())}
     stats.update({f"images_zero_{reason}": count for reason, count in sorted(failures.items())})
     return out, stats
@@ -209,9 +219,12 @@ def embed_text_column(encoder: Encoder, texts: Sequence[str | None], config: Emb
         return rows, encoder.tokenize([texts[row] for row in rows])
 
     # One thread at most: fast tokenizers are not safe to call from several threads at once.
+    embedded = sum(len(rows) for rows in batches)
+    progress.expect(len(texts))
+    progress.advance(len(texts) - embedded)  # null texts: zero rows, nothing to encode
     for rows, tokens in prefetch_batches(batches, 1, prepare, min(config.decode_workers, 1)):
         out[rows] = encoder.embed_tokens(tokens).astype(np.float16)
-    embedded = sum(len(rows) for rows in batches)
+        progress.advance(len(rows))
     stats = {"texts_embedded": embedded}
     if embedded < len(texts):
         stats["texts_zero_null"] = len(texts) - embedded

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from realsyn import memory
+from realsyn import memory, progress
 from realsyn.commit import (
     commit,
     discard_staging,
@@ -16,10 +16,12 @@ from realsyn.commit import (
     location_url,
     recover,
     remove_staged_temporaries,
+    state_path,
 )
 from realsyn.fingerprint import Fingerprint, config_values, flatten
-from realsyn.progress import progress_bar
-from realsyn.stage import RECORDS, Context, Stage, SteppedStage, StepTasks
+from realsyn.progress import StageProgress, library_bars_silenced, progress_bar
+from realsyn.stage import Context, Stage, SteppedStage, StepTasks
+from realsyn.workspace import remove_temporaries
 
 STARTED = "stages/{stage}/started.json"
 WALL = "wall_s"
@@ -46,7 +48,8 @@ def guarded(stage: Stage, shard: str, call):
 def run_one_shard(stage: Stage, ctx: Context, shard: str) -> dict[str, Any]:
     started = time.perf_counter()
     memory.reset_peak()
-    stats = stage.process(ctx, shard)
+    with progress.task(shard):  # the records `process` counts go to the driver
+        stats = stage.process(ctx, shard)
     # A dict, not a counter: merged stats sum counters, and peaks do not add up.
     stats = {**stats, WALL: round(time.perf_counter() - started, 6),
              TASK_MEMORY: {**stats.get(TASK_MEMORY, {}), "peak_rss_mib": memory.peak_rss_mib()}}
@@ -78,6 +81,22 @@ def missing_inputs(stage: Stage, ctx: Context) -> list[str]:
     return [location for location in stage.reads(ctx.config) if not workspace.exists(location)]
 
 
+def clear_scratch(stage: Stage, ctx: Context) -> list[str]:
+    """Remove the scratch folders of `stage` once it is committed (not while an attempt is
+    unfinished: a resumed run reuses them), unless `executor.keep_scratch`; returns those
+    removed. Also what a run killed between a commit and this removal left."""
+    workspace = ctx.workspace.committed
+    if ctx.config.executor.keep_scratch or \
+            not workspace.read_json(state_path(stage.name), {}).get("committed"):
+        return []
+    return [folder for folder in stage.scratch(ctx.config) if workspace.remove_folder(folder)]
+
+
+def scratch_bytes(stage: Stage, ctx: Context) -> int:
+    workspace = ctx.workspace.committed
+    return sum(workspace.folder_bytes(folder) for folder in stage.scratch(ctx.config))
+
+
 class Executor:
     """Runs one stage over its unfinished shards and commits its outputs."""
 
@@ -95,36 +114,50 @@ class Executor:
             raise MissingInputError(f"stage {stage.name!r} cannot run: {missing[0]} is missing "
                                     f"in {workspace.url} ({hint})")
         fingerprint = stage_fingerprint(stage, ctx)
-        outputs = stage.writes(ctx.config)
+        outputs, scratch = stage.writes(ctx.config), stage.scratch(ctx.config)
         started = workspace.read_json(STARTED.format(stage=stage.name), {})
         if started.get("fingerprint") != fingerprint.value:
-            # Settings or inputs changed: nothing of an earlier attempt may be reused.
+            # Settings or inputs changed: nothing of an earlier attempt may be reused, nor a
+            # kept scratch (steps plan from the partitions they find there). The staging
+            # folders of scratch are those of a realsyn that still committed it.
             workspace.reset_stage(stage.name)
-            discard_staging(workspace, outputs)
+            discard_staging(workspace, [*outputs, *scratch])
+            for folder in scratch:
+                workspace.remove_folder(folder)
             workspace.write_json(STARTED.format(stage=stage.name), fingerprint.record())
-        else:  # resuming into the staged outputs: what a killed writer left goes first
+        else:  # resuming into the staged outputs and the scratch: a killed writer's go first
             remove_staged_temporaries(workspace, outputs)
-        state = workspace.read_json(f"stages/{stage.name}/state.json", {})
+            for folder in scratch:
+                remove_temporaries(workspace.fs, workspace.path(folder))
+        state = workspace.read_json(state_path(stage.name), {})
         if state.get("committed") and state.get("fingerprint") == fingerprint.value:
+            clear_scratch(stage, ctx)
             return workspace.stage_stats(stage.name)
-        staged = Context(config=ctx.config, workspace=workspace.staged(outputs))
+        staged = Context(config=ctx.config, workspace=workspace.staged(
+            outputs, reads=stage.reads(ctx.config), stage=stage.name))
         try:
-            if isinstance(stage, SteppedStage):
-                # Steps in order, a barrier between them: a step plans its tasks from what the
-                # steps before it wrote. Each task has its own marker: a rerun resumes mid-step.
-                tasks = 0
-                for step in guarded(stage, "(planning)", lambda: stage.steps(ctx.config)):
-                    tasks += self._run_tasks(
-                        StepTasks(stage, step), staged, f"{stage.name}:{step.name}",
-                        lambda s=step: [s.task(shard) for shard in s.shards(staged)])
-            else:
-                tasks = self._run_tasks(stage, staged, stage.name, lambda: stage.shards(staged))
+            with library_bars_silenced():
+                tasks = self._run_all(stage, staged)
         finally:
             self.release()
         merged = workspace.merge_stats(stage.name)
         stage.finalize(staged, merged)
         commit(workspace, stage.name, outputs, {**fingerprint.record(), "shards": tasks})
+        clear_scratch(stage, ctx)  # after the commit: until then a rerun resumes from it
         return merged
+
+    def _run_all(self, stage: Stage, staged: Context) -> int:
+        """Run every task of `stage` (of each step in turn); returns how many there are."""
+        if isinstance(stage, SteppedStage):
+            # Steps in order, a barrier between them: a step plans its tasks from what the
+            # steps before it wrote. Each task has its own marker: a rerun resumes mid-step.
+            tasks = 0
+            for step in guarded(stage, "(planning)", lambda: stage.steps(staged.config)):
+                tasks += self._run_tasks(
+                    StepTasks(stage, step), staged, f"{stage.name}:{step.name}",
+                    lambda s=step: [s.task(shard) for shard in s.shards(staged)])
+            return tasks
+        return self._run_tasks(stage, staged, stage.name, lambda: stage.shards(staged))
 
     def _run_tasks(self, stage: Stage, staged: Context, name: str,
                    plan: Callable[[], list[str]]) -> int:
@@ -134,25 +167,19 @@ class Executor:
         shards = guarded(stage, "(planning)", plan)
         pending = [shard for shard in shards if not workspace.is_done(stage.name, shard)]
         label = f"{name} ({self.label})" if self.label else name
-        bar = progress_bar(len(shards), len(shards) - len(pending), label)
-        records = 0
-
-        def advance(stats: dict[str, Any]) -> None:
-            nonlocal records
-            records += int(stats.get(RECORDS, 0))
-            bar.update(1)
-            bar.set_postfix(records=records)
-
+        bar = progress_bar(len(shards), len(shards) - len(pending), label, pending=pending)
         try:
             if pending:
-                self.map_shards(stage, staged, pending, advance)
+                self.map_shards(stage, staged, pending, bar)
         finally:
             bar.close()
         return len(shards)
 
     def map_shards(self, stage: Stage, ctx: Context, pending: list[str],
-                   advance: Callable[[dict[str, Any]], None]) -> None:
-        """Run `run_one_shard` for every pending shard, calling `advance` with each result."""
+                   progress: StageProgress) -> None:
+        """Run `run_one_shard` for every pending shard, calling `progress.finish` with each
+        result; the workers' record counts (`realsyn.progress.advance`) go to
+        `progress.update` (`realsyn.progress.set_sink` in each worker)."""
         raise NotImplementedError
 
     def release(self) -> None:

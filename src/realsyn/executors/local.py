@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
+from queue import Empty
 from typing import Any
 
-from realsyn import runlog
+from realsyn import progress, runlog
 from realsyn.config import RealsynConfig
 from realsyn.executors.base import Executor, StageError, guarded, run_one_shard
 from realsyn.stage import Context, Stage, SteppedStage
@@ -78,9 +79,14 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(stage: Stage, config: RealsynConfig, workspace: Workspace) -> None:
+def _init_worker(stage: Stage, config: RealsynConfig, workspace: Workspace,
+                 messages: multiprocessing.Queue, send_every_s: float) -> None:
     exit_with_parent()
     runlog.attach_worker()
+    progress.silence_library_bars()
+    # A worker never waits for the driver to read its progress, not even when exiting.
+    messages.cancel_join_thread()
+    progress.set_sink(lambda *message: messages.put(message), send_every_s)
     ctx = Context(config=config, workspace=workspace)
     stage.setup(ctx)
     _worker.update(stage=stage, ctx=ctx)
@@ -101,48 +107,67 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int = 1):
         self.workers = workers
         # The pool of the running stage, kept across its steps (starting workers costs
-        # seconds); shut down by `release`.
-        self._pool: tuple[Stage, ProcessPoolExecutor, ExitStack] | None = None
+        # seconds), with the queue its workers send their record counts to; shut down by
+        # `release`.
+        self._pool: tuple[Stage, ProcessPoolExecutor, ExitStack,
+                          multiprocessing.Queue] | None = None
 
-    def map_shards(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
+    def map_shards(self, stage: Stage, ctx: Context, pending: list[str],
+                   tracker: progress.StageProgress) -> None:
         if self.workers == 1 or len(pending) <= 1:
-            stage.setup(ctx)
-            for shard in pending:
-                advance(guarded(stage, shard, lambda s=shard: run_one_shard(stage, ctx, s)))
+            with progress.sending_to(tracker.update):
+                stage.setup(ctx)
+                for shard in pending:
+                    tracker.finish(shard, guarded(
+                        stage, shard, lambda s=shard: run_one_shard(stage, ctx, s)))
         else:
-            self._run_pool(stage, ctx, pending, advance)
+            self._run_pool(stage, ctx, pending, tracker)
 
-    def _run_pool(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
-        pool = self._pool_for(stage.pooled(), ctx, len(pending))
+    def _run_pool(self, stage: Stage, ctx: Context, pending: list[str],
+                  tracker: progress.StageProgress) -> None:
+        pool, messages = self._pool_for(stage.pooled(), ctx, len(pending))
         futures = {pool.submit(_process_in_worker, shard): shard for shard in pending}
         remaining = set(futures)
-        while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in done:
-                shard = futures[future]
-                _, stats = guarded(stage, shard, future.result)
-                advance(stats)
+        with progress.relayed(lambda timeout: _received(messages, timeout), tracker.update):
+            while remaining:
+                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in done:
+                    shard = futures[future]
+                    _, stats = guarded(stage, shard, future.result)
+                    tracker.finish(shard, stats)
 
-    def _pool_for(self, stage: Stage, ctx: Context, tasks: int) -> ProcessPoolExecutor:
+    def _pool_for(self, stage: Stage, ctx: Context,
+                  tasks: int) -> tuple[ProcessPoolExecutor, multiprocessing.Queue]:
         """The kept pool if it serves `stage` (a step of the same stage), else a new one: as
         many workers as tasks for a plain stage, all of them for a stage of steps."""
         if self._pool is not None and self._pool[0] is stage:
-            return self._pool[1]
+            return self._pool[1], self._pool[3]
         self.release()
         workers = self.workers if isinstance(stage, SteppedStage) else min(self.workers, tasks)
+        context = multiprocessing.get_context("spawn")
+        messages = context.Queue()
         resources = ExitStack()
+        resources.callback(messages.close)  # after the pool: no worker writes to it any more
         resources.enter_context(worker_thread_limits(workers))  # while workers may start
         pool = resources.enter_context(ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(stage, ctx.config, ctx.workspace)))
-        self._pool = (stage, pool, resources)
-        return pool
+            workers, mp_context=context, initializer=_init_worker,
+            initargs=(stage, ctx.config, ctx.workspace, messages, progress.send_every())))
+        self._pool = (stage, pool, resources, messages)
+        return pool, messages
 
     def release(self) -> None:
         if self._pool is not None:
-            _, _, resources = self._pool
+            resources = self._pool[2]
             self._pool = None
             resources.close()
+
+
+def _received(messages: multiprocessing.Queue, timeout: float) -> list[tuple]:
+    """The next message of a worker pool's progress queue, if one comes within `timeout`."""
+    try:
+        return [messages.get(timeout=timeout)]
+    except Empty:
+        return []
 
 
 __all__ = ["LocalExecutor", "StageError", "guarded", "run_one_shard", "threads_per_worker"]

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from typing import Any
 
+from realsyn import progress
 from realsyn.executors.base import Executor, StageError, run_one_shard
 from realsyn.stage import Context, Stage
 from realsyn.workspace import Workspace
@@ -34,9 +35,13 @@ class PlacementError(StageError):
 
 
 class _ShardWorker:
-    def __init__(self, stage: Stage, config, workspace: Workspace):
+    def __init__(self, stage: Stage, config, workspace: Workspace, messages=None,
+                 send_every_s: float = progress.SEND_EVERY_S):
         self.stage = stage
         self.ctx = Context(config=config, workspace=workspace)
+        progress.silence_library_bars()
+        if messages is not None:  # a ray.util.queue.Queue the driver reads
+            progress.set_sink(lambda *message: messages.put_nowait(message), send_every_s)
 
     def ready(self) -> bool:
         """Load the stage's models; the driver hands out shards only after this returned."""
@@ -94,9 +99,14 @@ class RayExecutor(Executor):
         self.address = address
         self.workers = workers
         self.placement_timeout_s = placement_timeout_s
+        # The queue the workers send their record counts to: one per stage, kept across its
+        # steps (an actor start costs seconds), shut down by `release`.
+        self._messages = None
 
-    def map_shards(self, stage: Stage, ctx: Context, pending: list[str], advance) -> None:
+    def map_shards(self, stage: Stage, ctx: Context, pending: list[str],
+                   tracker: progress.StageProgress) -> None:
         import ray
+        from ray.util.queue import Queue
 
         if not ray.is_initialized():
             ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False,
@@ -105,15 +115,26 @@ class RayExecutor(Executor):
         demand = worker_demand(stage, nodes)
         count = max(1, min(self.workers, len(pending), worker_slots(nodes, demand)))
         actor_class = ray.remote(num_cpus=demand["CPU"], num_gpus=demand["GPU"])(_ShardWorker)
-        actors = [actor_class.remote(stage, ctx.config, ctx.workspace) for _ in range(count)]
+        if self._messages is None:
+            # A queue actor that asks for no CPU: placed even where the workers hold them all.
+            self._messages = Queue(actor_options={"num_cpus": 0})
+        messages = self._messages
+        actors = [actor_class.remote(stage, ctx.config, ctx.workspace, messages,
+                                     progress.send_every()) for _ in range(count)]
         try:
-            self._dispatch(ray, stage, actors, demand, pending, advance)
+            with progress.relayed(lambda timeout: _received(messages, timeout), tracker.update):
+                self._dispatch(ray, stage, actors, demand, pending, tracker)
         finally:
             for actor in actors:  # also the ones never placed: Ray drops their request
                 ray.kill(actor)
 
+    def release(self) -> None:
+        if self._messages is not None:
+            self._messages.shutdown(force=True)
+            self._messages = None
+
     def _dispatch(self, ray, stage: Stage, actors: list, demand: dict[str, float],
-                  pending: list[str], advance) -> None:
+                  pending: list[str], tracker: progress.StageProgress) -> None:
         """Hand the shards to actors as they start and finish; only started actors get any."""
         from ray.exceptions import RayActorError, RayTaskError
 
@@ -160,4 +181,16 @@ class RayExecutor(Executor):
             if error is not None:
                 raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: {error}")
             idle.append(actor)
-            advance(stats)
+            tracker.finish(shard, stats)
+
+
+def _received(messages, timeout: float) -> list[tuple]:
+    """The progress messages the workers put in Ray queue `messages`, waiting up to
+    `timeout` for the first."""
+    from ray.util.queue import Empty
+
+    try:
+        first = messages.get(timeout=timeout)
+    except Empty:
+        return []
+    return [first, *messages.get_nowait_batch(messages.qsize())]

@@ -67,8 +67,10 @@ class DedupStage(FunnelStage):
         return [datasets.dataset(self.images), datasets.dataset(self.sentences)]
 
     def writes(self, config) -> list[str]:
-        return [datasets.dataset(self.images_out), datasets.dataset(self.sentences_out),
-                scratch(self.name)]
+        return [datasets.dataset(self.images_out), datasets.dataset(self.sentences_out)]
+
+    def scratch(self, config) -> list[str]:
+        return [scratch(self.name)]
 
     def steps(self, config) -> list[Step]:
         return [Step("keys", self.shard_tasks, self.keys),

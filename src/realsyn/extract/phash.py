@@ -5,7 +5,9 @@ keep the 8x8 lowest frequencies, one bit per coefficient: above the median of th
 Bits are packed row-major, first bit most significant, and stored as signed int64 (Arrow and
 numpy have no convenient uint64 path everywhere). The value equals int(str(imagehash.phash(im)),
 16) read as two's complement, except for flat images, where imagehash hashes float noise
-(coefficients are rounded here, so a flat image always hashes to its DC bit alone).
+(coefficients are rounded here, so a flat image always hashes to its DC bit alone), and for
+images whose two median coefficients are closer than the rounding (1e-6): they tie here; such
+images exist (tests/extract/data/phash_near_tie.png, 2.1e-7 apart) but need constructing.
 
 Grouping avoids an O(n^2) scan with multi-index hashing: split the 64 bits into m disjoint
 chunks (m = min(r + 1, 4)); two hashes within distance r differ in at most floor(r / m) bits

@@ -89,8 +89,10 @@ class SemanticDedupStage(FunnelStage):
 
     def writes(self, config) -> list[str]:
         return [location for name in (self.images_out, self.sentences_out)
-                for location in (datasets.dataset(name), datasets.array(name))] + [
-            scratch(self.name)]
+                for location in (datasets.dataset(name), datasets.array(name))]
+
+    def scratch(self, config) -> list[str]:
+        return [scratch(self.name)]
 
     def steps(self, config) -> list[Step]:
         return [Step("centroids", self.kind_tasks, self.centroids),

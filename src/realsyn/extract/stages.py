@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from realsyn import datasets
+from realsyn import datasets, progress
 from realsyn.extract import paper_filters
 from realsyn.extract.dedup_stage import DedupStage
 from realsyn.extract.images import ImageRejected, decode_image
@@ -110,8 +110,10 @@ class ExtractImagesStage(FilteringStage):
                    *self.extra_filters]
         table = ctx.workspace.read_table(self.source, shard)
         stats: Counter = Counter({RECORDS: table.num_rows})
+        progress.expect(table.num_rows)
         decoded_rows, excluded = [], []
         for row in table.to_pylist():
+            progress.advance()  # decoding is most of the shard's time
             if row.get("status") not in (None, "ok") or not row.get("bytes"):
                 stats["dropped_unavailable"] += 1
                 excluded.append({**row, "reason": "unavailable"})

@@ -6,11 +6,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from realsyn import datasets
 from realsyn.extract.images import EMPTY, TOO_MANY_PIXELS, ImageRejected
 from realsyn.extract.images import decode_image as decode_and_normalise
 from realsyn.workspace import Workspace
 
-IMAGES = "images_final"
+IMAGES = datasets.IMAGES_FINAL
 
 
 class ImageStore:

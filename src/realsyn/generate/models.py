@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from realsyn import datasets
 from realsyn.config import RealsynConfig
 from realsyn.generate.fusion import DEFAULT_CONTEXT_LENGTH, SentenceValidator
 from realsyn.generate.vocabulary import load_vocabulary, mine_nouns
@@ -18,7 +19,6 @@ from realsyn.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SENTENCES = "sentences_final"
 MINED_TAGS = "generate/mined_tags.json"
 CACHE_FILE = "llm-cache.sqlite"
 
@@ -55,7 +55,8 @@ def llm_cache_path(config: RealsynConfig, workspace: Workspace) -> Path:
     return cache_dir() / CACHE_FILE
 
 
-def build_models(config: RealsynConfig, workspace: Workspace) -> GenerationModels:
+def build_models(config: RealsynConfig, workspace: Workspace,
+                 sentences: str = datasets.SENTENCES_FINAL) -> GenerationModels:
     gen = config.generate
     cache_path = llm_cache_path(config, workspace)
     llm = make_client(gen.llm, cache_path)
@@ -74,7 +75,7 @@ def build_models(config: RealsynConfig, workspace: Workspace) -> GenerationModel
 
         encoder = load_encoder(config.embed.encoder)
 
-    tagger = _build_tagger(config, workspace, encoder)
+    tagger = _build_tagger(config, workspace, encoder, sentences)
     captioner, extra = _build_captioner(config, llm, cache_path)
     clients += extra
 
@@ -104,7 +105,7 @@ def one_torch_thread_on_cpu(uses_torch: bool) -> int | None:
     return previous
 
 
-def _build_tagger(config: RealsynConfig, workspace: Workspace, encoder):
+def _build_tagger(config: RealsynConfig, workspace: Workspace, encoder, sentences: str):
     from realsyn.models.taggers import ClassifierTagger, CombinedTagger, NoTagger, ZeroShotTagger
 
     gen = config.generate
@@ -115,7 +116,7 @@ def _build_tagger(config: RealsynConfig, workspace: Workspace, encoder):
         return by_classifier
     from realsyn.models.llm.gguf import cache_dir
 
-    zero_shot = ZeroShotTagger(encoder, tag_vocabulary(config, workspace),
+    zero_shot = ZeroShotTagger(encoder, tag_vocabulary(config, workspace, sentences),
                                max_tags=gen.max_tags, min_score=gen.min_tag_score,
                                logit_scale=gen.zero_shot_logit_scale, cache_dir=cache_dir())
     if gen.tagger == "zero_shot":
@@ -151,25 +152,32 @@ def _build_captioner(config: RealsynConfig, llm: LLMClient, cache_path: Path):
                                   prompt=gen.captioner_prompt), []
 
 
-def tag_vocabulary(config: RealsynConfig, workspace: Workspace) -> list[str]:
+def mines_tags(config: RealsynConfig) -> bool:
+    """Whether the tagger extends its vocabulary with nouns mined from the sentences."""
+    gen = config.generate
+    return gen.tagger in ("zero_shot", "combined") and gen.mine_tags and gen.mined_tags_max > 0
+
+
+def tag_vocabulary(config: RealsynConfig, workspace: Workspace,
+                   sentences: str = datasets.SENTENCES_FINAL) -> list[str]:
     """The shipped (or configured) vocabulary, extended with nouns mined from the sentence
     database. The mined list is computed once per workspace and stored, so every worker and
     every rerun tags against the same vocabulary."""
     gen = config.generate
     base = load_vocabulary(gen.tag_vocabulary)
-    if not gen.mine_tags or gen.mined_tags_max == 0:
+    if not mines_tags(config):
         return base
     mined = workspace.read_json(MINED_TAGS)
     if mined is None:
-        mined = _mine(config, workspace, set(base))
+        mined = _mine(config, workspace, set(base), sentences)
         workspace.write_json(MINED_TAGS, mined)
     return sorted(set(base) | set(mined["tags"]))
 
 
-def _mine(config: RealsynConfig, workspace: Workspace, known: set[str]) -> dict:
+def _mine(config: RealsynConfig, workspace: Workspace, known: set[str], dataset: str) -> dict:
     gen = config.generate
     sentences: list[str] = []
-    for _, table in workspace.iter_tables(SENTENCES, columns=["text"]):
+    for _, table in workspace.iter_tables(dataset, columns=["text"]):
         sentences.extend(t for t in table.column("text").to_pylist() if t)
         if len(sentences) >= gen.mine_max_sentences:
             break

@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from realsyn import datasets
+from realsyn import datasets, progress
 from realsyn.config import LLMConfig
 from realsyn.generate.fusion import clean_output, fusion_messages, normalize_space, parse_tags
 from realsyn.generate.images import ImageStore, decode_image
@@ -63,6 +63,14 @@ def fallback(reason: str) -> str:
     return f"fallback:{reason}"
 
 
+def _report_finished(out: dict[str, list], before: int) -> int:
+    """Count the rows that got their final status since `before` as done (a row finishes
+    a round after its batch is prepared: fused, or fallen back); returns the new total."""
+    finished = sum(status is not None for status in out["syn_status"])
+    progress.advance(finished - before)
+    return finished
+
+
 class GenerateStage(Stage):
     name = "generate"
     description = "Caption and tag each image, fuse text1 + caption + tags with an LLM."
@@ -70,7 +78,7 @@ class GenerateStage(Stage):
     config_paths = ("generate", "embed.encoder")
 
     def __init__(self, retrieved: str = INPUT, images: str = datasets.IMAGES_FINAL,
-                 output: str = OUTPUT) -> None:
+                 output: str = OUTPUT, sentences: str = datasets.SENTENCES_FINAL) -> None:
         self.models = None
         self.images: ImageStore | None = None
         self.quality: Future[QualityCounter] | None = None
@@ -78,11 +86,13 @@ class GenerateStage(Stage):
         self.keep_facts = True
         self.answer_facts: Counter[str] = Counter()
         self.retrieved, self.image_dataset, self.output = retrieved, images, output
+        self.sentences = sentences  # where the tag miner finds nouns (generate.mine_tags)
 
     def reads(self, config) -> list[str]:
-        # The tag miner also reads sentences_final when present (generate/models.py); the
-        # fingerprint covers it through `retrieved`, which is built from it.
-        return [datasets.dataset(self.retrieved), datasets.dataset(self.image_dataset)]
+        from realsyn.generate.models import mines_tags
+
+        return [datasets.dataset(self.retrieved), datasets.dataset(self.image_dataset)] + (
+            [datasets.dataset(self.sentences)] if mines_tags(config) else [])
 
     def writes(self, config) -> list[str]:
         return [datasets.dataset(self.output)]
@@ -93,7 +103,7 @@ class GenerateStage(Stage):
     def setup(self, ctx: Context) -> None:
         from realsyn.generate.models import build_models
 
-        self.models = build_models(ctx.config, ctx.workspace)
+        self.models = build_models(ctx.config, ctx.workspace, self.sentences)
         self.images = ImageStore(ctx.workspace, self.image_dataset)
         # spaCy (NER for the quality counts) loads beside the first LLM requests: it is only
         # needed once a shard is generated.
@@ -117,6 +127,7 @@ class GenerateStage(Stage):
         workspace, gen = ctx.workspace, ctx.config.generate
         table = workspace.read_table(self.retrieved, shard)
         rows = table.num_rows
+        progress.expect(rows)
         out = {"caption": [""] * rows, "tags": ["[]"] * rows, "syn_text": [None] * rows,
                "syn_status": [None] * rows}
         todo = list(range(rows))
@@ -184,6 +195,7 @@ class GenerateStage(Stage):
         short batch only)."""
         captioner = self.models.captioner
         waited = 0.0
+        finished = 0  # rows with their final syn_status, for the progress lines
         joint = hasattr(captioner, "caption_requests") and \
             getattr(captioner, "client", None) is self.models.llm
         with ThreadPoolExecutor(1, thread_name_prefix="generate-prepare") as pool:
@@ -211,8 +223,10 @@ class GenerateStage(Stage):
                     captions = (captioner.caption(prepared.images, prepared.labels)
                                 if prepared.rows else [])
                 waiting = list(zip(prepared.rows, captions, prepared.tags, strict=True))
+                finished = _report_finished(out, finished)
             fusions = self._fusion_requests(waiting, text1, out, llm)
             self._finish_fusions(waiting, self.models.llm.complete_many(fusions), text1, out)
+            _report_finished(out, finished)
         return waited
 
     def _prepare(self, batch: list[int], ids: list[str]) -> Prepared:

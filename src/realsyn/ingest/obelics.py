@@ -31,8 +31,8 @@ from realsyn.ingest.raw_urls import RAW_URL_KEY, obelics_raw_url
 from realsyn.ingest.sources import (
     WorkUnit,
     bounded_lines,
-    compressed,
     filesystem,
+    seek_decompressed,
     skip_rest_of_line,
 )
 from realsyn.records import image_item, make_document, text_item
@@ -269,10 +269,7 @@ def read_jsonl(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[di
         if unit.start:
             # The line holding byte start-1 belongs to the previous block.
             try:
-                if compressed(path):
-                    _skip_bytes(handle, unit.start - 1)
-                else:
-                    handle.seek(unit.start - 1)
+                seek_decompressed(handle, path, unit.start - 1)
                 offset = unit.start - 1 + skip_rest_of_line(handle)
             except (OSError, EOFError, ValueError):
                 stats["files_truncated"] += 1
@@ -297,10 +294,3 @@ def read_jsonl(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[di
             if document is not None:
                 yield document
 
-
-def _skip_bytes(handle: Any, count: int) -> None:
-    while count > 0:
-        chunk = handle.read(min(count, 1 << 20))
-        if not chunk:
-            raise EOFError("block start past the end of the stream")
-        count -= len(chunk)

@@ -7,8 +7,11 @@ paths are the documents' provenance, so ids do not depend on where the corpus is
 Work units are bounded: parquet and saved-dataset files are cut into blocks of rows, jsonl
 into blocks of bytes (a line belongs to the block where it starts; for a compressed file the
 bytes are decompressed bytes, counted by one streaming pass at planning, and each block
-decompresses from the start up to its own), small files (pages, PDFs, URL lists) are grouped;
-a WARC file is one unit. The plan depends only on the inputs and the config, so shard "00007"
+decompresses from the start up to its own), URL lists into blocks of lines (found by one
+streaming pass at planning: a unit is the byte range of its lines and the number of its first
+line, so ids number lines from the file's start whatever the unit size), small files (pages,
+PDFs, short URL lists) are grouped, short URL lists up to a unit's lines; a WARC file is one
+unit. The plan depends only on the inputs and the config, so shard "00007"
 means the same work on every run and a resumed run is exact.
 
 A symbolic link under an input folder is followed only when its target stays inside the
@@ -56,15 +59,17 @@ class InputFile:
 @dataclass(frozen=True)
 class WorkUnit:
     file: InputFile
-    start: int = 0  # first row (parquet, arrow) or byte (jsonl) of the unit
+    start: int = 0  # first row (parquet, arrow) or byte (jsonl, URL list) of the unit
     stop: int | None = None  # end (exclusive); None: to the end of the file
+    line: int = 0  # number of the unit's first line in its file (URL lists)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> WorkUnit:
-        return WorkUnit(InputFile(**data["file"]), data["start"], data["stop"])
+        return WorkUnit(InputFile(**data["file"]), data["start"], data["stop"],
+                        data.get("line", 0))
 
 
 def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -231,6 +236,61 @@ def jsonl_block_bytes(block_bytes: int, task_memory_mb: int) -> int:
     return max(1, min(block_bytes, task_memory_mb * (1 << 20) // JSONL_BLOCK_SHARE_OF_BUDGET))
 
 
+# A fetched image is held about four times until its shard is written (the downloaded bytes,
+# the Arrow table, a row group being encoded and compressed): 121 KB a URL for images of 32 KB
+# (benchmarks/bench_fetch.py), so 400 KB for web images of about 100 KB. A unit of URL lines
+# is at most the task's memory budget over that.
+URL_BYTES_IN_MEMORY = 400_000
+
+
+def url_lines_per_unit(lines: int, task_memory_mb: int) -> int:
+    """The lines of one URL-list unit: `ingest.url_lines_per_unit`, at most as many as the
+    images of `executor.task_memory_mb` hold."""
+    return max(1, min(lines, task_memory_mb * (1 << 20) // URL_BYTES_IN_MEMORY))
+
+
+def line_cuts(file: InputFile, every: int) -> tuple[int, list[tuple[int, int]]] | None:
+    """(lines, [(byte, line number), ...]): the file's line count and where each of its lines
+    number `every`, 2 * `every`, ... starts (bytes of a compressed file are decompressed
+    bytes); one streaming pass. None if it cannot be read to the end (one unit then reports
+    the damage)."""
+    fs, path = filesystem(file.path)
+    lines = offset = 0
+    cuts: list[tuple[int, int]] = []
+    last = b"\n"
+    try:
+        with fs.open(path, "rb", compression="infer") as handle:
+            while chunk := handle.read(1 << 20):
+                newlines, position = chunk.count(b"\n"), 0
+                while lines + newlines >= len(cuts) * every + every:
+                    for _ in range(len(cuts) * every + every - lines):
+                        position = chunk.index(b"\n", position) + 1
+                        newlines -= 1
+                        lines += 1
+                    cuts.append((offset + position, lines))
+                lines += newlines
+                offset += len(chunk)
+                last = chunk[-1:]
+    except (OSError, EOFError, ValueError):
+        return None
+    if cuts and cuts[-1][0] == offset:  # the last cut is the end of the file
+        cuts.pop()
+    return lines + (last != b"\n"), cuts
+
+
+def url_units(file: InputFile, lines_per_unit: int) -> tuple[list[WorkUnit], int]:
+    """The units of a URL list (`lines_per_unit` lines each) and its line count."""
+    counted = line_cuts(file, lines_per_unit)
+    if counted is None:
+        return [WorkUnit(file)], 0
+    lines, cuts = counted
+    if not cuts:
+        return [WorkUnit(file)], lines
+    bounds = [(0, 0), *cuts]
+    return [WorkUnit(file, start, bounds[i + 1][0] if i + 1 < len(bounds) else None, first)
+            for i, (start, first) in enumerate(bounds)], lines
+
+
 def units_of(file: InputFile, rows_per_unit: int, jsonl_block_bytes: int) -> list[WorkUnit]:
     if file.kind in ("parquet", "arrow"):
         rows = count_rows(file)
@@ -278,9 +338,10 @@ def _no_files_message(inputs: list[tuple[str, str]], ignored: list[tuple[str, st
 
 
 def make_plan(inputs: list[tuple[str, str]], rows_per_unit: int, files_per_shard: int,
-              jsonl_block_bytes: int) -> dict[str, Any]:
+              jsonl_block_bytes: int, url_lines: int | None = None) -> dict[str, Any]:
     """The shard plan: {"shards": [[unit, ...], ...], "ignored_files": n, "files": n}.
-    `inputs`: (path, format) of each input spec, in config order."""
+    `inputs`: (path, format) of each input spec, in config order; `url_lines`: the lines of
+    a URL-list unit (None: a URL list is one unit)."""
     shards: list[list[WorkUnit]] = []
     ignored: list[tuple[str, str]] = []
     count = 0
@@ -289,16 +350,28 @@ def make_plan(inputs: list[tuple[str, str]], rows_per_unit: int, files_per_shard
         ignored += skipped
         count += len(files)
         group: list[WorkUnit] = []
+        group_lines = 0  # of the URL lists in the group
         for file in files:
+            lines = 0
+            if file.kind == "urls" and url_lines is not None:
+                units, lines = url_units(file, url_lines)
+                if len(units) > 1:
+                    if group:
+                        shards.append(group)
+                        group, group_lines = [], 0
+                    shards.extend([unit] for unit in units)
+                    continue
             if file.kind in GROUPED_KINDS:
-                if group and (group[0].file.kind != file.kind or len(group) >= files_per_shard):
+                if group and (group[0].file.kind != file.kind or len(group) >= files_per_shard
+                              or (url_lines is not None and group_lines + lines > url_lines)):
                     shards.append(group)
-                    group = []
+                    group, group_lines = [], 0
                 group.append(WorkUnit(file))
+                group_lines += lines
                 continue
             if group:
                 shards.append(group)
-                group = []
+                group, group_lines = [], 0
             shards.extend([unit] for unit in units_of(file, rows_per_unit, jsonl_block_bytes))
         if group:
             shards.append(group)
@@ -308,6 +381,15 @@ def make_plan(inputs: list[tuple[str, str]], rows_per_unit: int, files_per_shard
     return {"shards": [[unit.to_json() for unit in shard] for shard in shards],
             "ignored_files": len(ignored), "ignored_reasons": dict(sorted(reasons.items())),
             "files": count}
+
+
+def plan_inputs(inputs: list[tuple[str, str]], config: Any) -> dict[str, Any]:
+    """The plan of built-in readers' inputs under a RealsynConfig's unit sizes."""
+    return make_plan(inputs, config.executor.shard_size, config.ingest.files_per_shard,
+                     jsonl_block_bytes(config.ingest.jsonl_block_bytes,
+                                       config.executor.task_memory_mb),
+                     url_lines_per_unit(config.ingest.url_lines_per_unit,
+                                        config.executor.task_memory_mb))
 
 
 def shard_key(index: int) -> str:
@@ -332,6 +414,19 @@ def read_limited(file: InputFile, limit: int, stats: Counter[str]) -> bytes | No
         stats["files_failed_too_large"] += 1
         return None
     return data
+
+
+def seek_decompressed(handle: Any, path: str, offset: int) -> None:
+    """Move a handle opened with compression="infer" to a byte of the decompressed stream
+    (a compressed stream is read up to it); EOFError past its end."""
+    if not compressed(path):
+        handle.seek(offset)
+        return
+    while offset > 0:
+        chunk = handle.read(min(offset, 1 << 20))
+        if not chunk:
+            raise EOFError("block start past the end of the stream")
+        offset -= len(chunk)
 
 
 def skip_rest_of_line(handle: Any) -> int:

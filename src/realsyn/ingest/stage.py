@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from realsyn import datasets
+from realsyn import datasets, progress
 from realsyn.drops import Drop
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.ingest.fetch import Fetcher
@@ -40,8 +40,7 @@ from realsyn.ingest.sources import (
     NoInputFilesError,
     WorkUnit,
     filesystem,
-    jsonl_block_bytes,
-    make_plan,
+    plan_inputs,
     shard_key,
 )
 from realsyn.ingest.text import looks_like_text
@@ -129,9 +128,7 @@ class IngestStage(Stage):
     def _make_plan(config) -> dict[str, Any]:
         builtin = [(spec.path, spec.format) for spec in config.inputs if spec.reader is None]
         if builtin or not config.inputs:
-            plan = make_plan(builtin, config.executor.shard_size, config.ingest.files_per_shard,
-                             jsonl_block_bytes(config.ingest.jsonl_block_bytes,
-                                               config.executor.task_memory_mb))
+            plan = plan_inputs(builtin, config)
         else:  # only user readers: their files are planned below
             plan = {"shards": [], "ignored_files": 0, "ignored_reasons": {}, "files": 0}
         for index, spec in enumerate(config.inputs):
@@ -186,6 +183,7 @@ class IngestStage(Stage):
         for unit in units:
             reader = self._reader(ctx.config, unit.file.kind)
             read, file_stats, error = reader_process.read(reader, unit, options)
+            progress.advance(file_stats.get(RECORDS, 0))
             losses: list[dict[str, Any]] = []
             for document in read:
                 losses += self._text_loss(document, options, file_stats)
@@ -207,8 +205,11 @@ class IngestStage(Stage):
         workspace = ctx.workspace
         workspace.write_table(self.documents, shard,
                               documents_table([d for _, d in documents]))
-        workspace.write_table(self.images, shard,
-                              pa.Table.from_pylist(images, schema=IMAGE_SCHEMA))
+        # The image bytes, once in Arrow, are not held as Python objects too while written.
+        table = pa.Table.from_pylist(images, schema=IMAGE_SCHEMA)
+        del images, documents
+        workspace.write_table(self.images, shard, table)
+        del table
         workspace.write_table(self.texts, shard, pa.Table.from_pylist(texts, schema=TEXT_SCHEMA))
         workspace.write_json(f"stages/ingest/files/{shard}.json", per_file)
         # The reader child's peak beside the worker's (added by the executor): a dict, as

@@ -4,7 +4,9 @@ Each line becomes a small document: the image, then its text when given. Lines s
 '#' and blank lines are skipped. Every line stands alone: one that is no URL (the URL gate's
 parser refuses it: "http://[::1"), is longer than `max_url_line_bytes` (or
 `max_document_bytes`) or cannot be decoded
-is counted with its reason, and the lines after it are still read.
+is counted with its reason, and the lines after it are still read. A long list is read in
+units of `ingest.url_lines_per_unit` lines (sources.py); a document's id numbers its line from
+the start of the file, so the ids do not depend on the unit size.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from realsyn.ingest.sources import WorkUnit, bounded_lines, filesystem
+from realsyn.ingest.sources import WorkUnit, bounded_lines, filesystem, seek_decompressed
 from realsyn.ingest.urlgate import INVALID_URL, parse_url
 from realsyn.records import image_item, make_document, text_item
 
@@ -23,7 +25,14 @@ def read_urls(unit: WorkUnit, options: Any, stats: Counter[str]) -> Iterator[dic
     # A line is one URL and its caption: far below a document's size (a 1 MB line is hostile).
     limit = min(options.max_document_bytes, options.max_url_line_bytes)
     with fs.open(path, "rb", compression="infer") as handle:
-        for number, (_, raw) in enumerate(bounded_lines(handle, limit, stats)):
+        if unit.start:  # a unit starts at a line's first byte (sources.line_cuts)
+            try:
+                seek_decompressed(handle, path, unit.start)
+            except (OSError, EOFError, ValueError):
+                stats["files_truncated"] += 1
+                return
+        lines = bounded_lines(handle, limit, stats, unit.start, unit.stop)
+        for number, (_, raw) in enumerate(lines, start=unit.line):
             if raw is None:
                 stats["records_in"] += 1
                 stats["rows_dropped_too_large"] += 1

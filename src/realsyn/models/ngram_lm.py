@@ -14,6 +14,14 @@ distribution over the vocabulary plus <unk>, which gives unseen words their prob
 
 Text is normalised before tokenizing (lower case, digits to 0) as CCNet does, so the model
 scores wording, not casing or numbers.
+
+Two options serve a small training text that must judge broad English:
+- a unigram prior (word frequencies of broad English, e.g. wordfreq's) mixed into the unigram
+  level, so everyday words the text never saw keep their real frequency;
+- a rarity discount: `perplexities` refunds that share of each known word's unigram surprisal
+  (exp(mean(-log p(w|h) + discount * log p_unigram(w)))), so a sentence is judged by how well
+  its words fit together more than by how rare they are (the idea of SLOR, Pauls & Klein 2012;
+  Lau et al. 2017). Unknown words get no refund: broken text stays costly. 0: plain perplexity.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import re
 import unicodedata
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from pathlib import Path
 
@@ -90,18 +98,30 @@ class NgramLM:
     `perplexities(texts)`."""
 
     def __init__(self, vocab: list[str], unigram: np.ndarray, tables: list[dict[str, np.ndarray]],
-                 metadata: dict[str, str] | None = None):
+                 metadata: dict[str, str] | None = None, rarity_discount: float | None = None):
         self.vocab = vocab
         self.ids = {word: i for i, word in enumerate(vocab)}
         self.order = len(tables) + 1
         self.unigram_log = np.log(unigram)  # indexed by word id
         self.tables = tables  # orders 2..N: ngram keys/weights, history keys/backoff
         self.metadata = dict(metadata or {})
+        if rarity_discount is None:
+            rarity_discount = float(self.metadata.get("rarity_discount", 0.0))
+        if not 0.0 <= rarity_discount <= 1.0:
+            raise ValueError("rarity_discount must be in [0, 1]")
+        self.rarity_discount = rarity_discount
+        self.metadata["rarity_discount"] = f"{rarity_discount:g}"
 
     # ------------------------------------------------------------------ training
     @classmethod
     def train(cls, sentences: Iterable[str], order: int = 3,
-              metadata: dict[str, str] | None = None) -> NgramLM:
+              metadata: dict[str, str] | None = None,
+              unigram_prior: Mapping[str, float] | None = None,
+              prior_weight: float = 0.0, rarity_discount: float = 0.0) -> NgramLM:
+        """`unigram_prior` (word -> frequency, e.g. wordfreq's) is mixed into the unigram level
+        with weight `prior_weight`: a small training text then still knows the everyday words
+        it never saw, at their frequency in broad English, instead of the uniform share an
+        unseen word gets. Its words join the vocabulary after the training words."""
         # Every training word is in the vocabulary: training rare words as <unk> made unseen
         # words cheap and broken encodings (runs of unknown tokens) look clean (AUC 0.95 ->
         # 0.88 on the labelled set).
@@ -110,9 +130,14 @@ class NgramLM:
         tokenized = [words for words in map(tokenize, sentences) if words]
         if not tokenized:
             raise ValueError("no words to train on")
+        if not 0.0 <= prior_weight < 1.0 or (prior_weight > 0) != bool(unigram_prior):
+            raise ValueError("prior_weight must be in [0, 1) and > 0 exactly when a "
+                             "unigram_prior is given")
         frequency = Counter(word for words in tokenized for word in words)
-        # Deterministic ids: frequent words first, ties alphabetical.
-        vocab = [UNK, BOS, EOS, *sorted(frequency, key=lambda w: (-frequency[w], w))]
+        prior = _normalised_prior(unigram_prior or {})
+        # Deterministic ids: frequent words first, ties alphabetical; then the prior's words.
+        vocab = [UNK, BOS, EOS, *sorted(frequency, key=lambda w: (-frequency[w], w)),
+                 *sorted(set(prior) - set(frequency), key=lambda w: (-prior[w], w))]
         ids = {word: i for i, word in enumerate(vocab)}
         sequence, sentence_of = _padded(
             [[ids[word] for word in words] for words in tokenized], order)
@@ -138,10 +163,18 @@ class NgramLM:
             adjusted[n] = np.where(windows[:, 0] == _BOS_ID, raw, continuation).astype(np.float64)
 
         unigram = cls._unigram(len(vocab), grams[1][0][:, 0], adjusted[1])
+        if prior:
+            mixed = np.zeros(len(vocab))
+            mixed[[ids[word] for word in prior]] = list(prior.values())
+            unigram = (1 - prior_weight) * unigram + prior_weight * mixed
+            unigram[_BOS_ID] = 1.0
         tables = [cls._table(grams[n][0], adjusted[n]) for n in range(2, order + 1)]
         info = {"order": str(order), "sentences": str(len(tokenized)),
-                "tokens": str(int(sum(map(len, tokenized)))), **(metadata or {})}
-        return cls(vocab, unigram, tables, info)
+                "tokens": str(int(sum(map(len, tokenized)))), "vocabulary": str(len(vocab)),
+                **({"prior_words": str(len(prior)), "prior_weight": f"{prior_weight:g}"}
+                   if prior else {}),
+                **(metadata or {})}
+        return cls(vocab, unigram, tables, info, rarity_discount)
 
     @staticmethod
     def _unigram(vocab_size: int, word_ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -200,12 +233,18 @@ class NgramLM:
         return np.log(probability), counts
 
     def perplexities(self, texts: Sequence[str]) -> list[float]:
-        """exp(mean negative log-likelihood per token, </s> included); nan for texts without
-        a word (as the other scorers)."""
+        """exp(mean negative log-likelihood per token, </s> included), less the rarity discount
+        (module doc); nan for texts without a word (as the other scorers)."""
         encoded = [self.encode(text) for text in texts]
         if not encoded:
             return []
         log_probs, counts = self.log_probs(encoded)
+        if self.rarity_discount:
+            # the scored tokens in order: each sentence's words, then </s>
+            scored = np.fromiter(chain.from_iterable([*ids, _EOS_ID] for ids in encoded),
+                                 dtype=np.int64, count=len(log_probs))
+            refund = self.unigram_log[scored] * (scored != _UNK_ID)
+            log_probs = log_probs - self.rarity_discount * refund
         sums = np.add.reduceat(log_probs, np.concatenate([[0], np.cumsum(counts)[:-1]]))
         values = np.exp(-sums / counts)
         return [float(v) if words else float("nan")
@@ -240,6 +279,18 @@ class NgramLM:
                   for n in range(2, int(metadata["order"]) + 1)]
         unigram = np.exp(arrays["unigram_log"])
         return cls(vocab, unigram, tables, metadata)
+
+
+def _normalised_prior(frequencies: Mapping[str, float]) -> dict[str, float]:
+    """The prior's words in the model's normalisation (a word whose normalised form is not one
+    token is left out; words that normalise alike add up), as a distribution."""
+    merged: dict[str, float] = {}
+    for word, value in frequencies.items():
+        tokens = tokenize(word)
+        if len(tokens) == 1 and value > 0:
+            merged[tokens[0]] = merged.get(tokens[0], 0.0) + float(value)
+    total = sum(merged.values())
+    return {word: value / total for word, value in merged.items()}
 
 
 def _padded(encoded: Sequence[Sequence[int]], order: int) -> tuple[np.ndarray, np.ndarray]:

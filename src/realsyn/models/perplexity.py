@@ -4,12 +4,15 @@ The paper drops sentences with perplexity outside [30, 200] but names no languag
 perplexity values depend entirely on the model (and its tokenizer), so every scorer carries an
 `identity` string that the extract stage records beside the values.
 
-Scorers (all compute exp(mean negative log-likelihood per token) of the sentence alone):
+Scorers (each computes exp(mean negative log-likelihood per token) of the sentence alone; the
+n-gram default then refunds part of each word's rarity, below):
 
 - `NgramScorer` (the default): a word 3-gram model with modified Kneser-Ney smoothing
   (`ngram_lm.NgramLM`, the class of model CCNet scores with KenLM), trained on WordNet and the
-  Python documentation (`ngram_corpus`, Debian packages) into the cache on first use; tens of
-  thousands of sentences per second per core.
+  Python documentation (`ngram_corpus`, Debian packages) with wordfreq's broad-English word
+  frequencies as its unigram prior, into the cache on first use; tens of thousands of
+  sentences per second per core. Its value is perplexity with a rarity discount (ngram_lm), so
+  rare everyday words cost a sentence less than in plain perplexity.
 - `GGUFScorer` (about 15,000x slower; a neural LM that knows far more English, though it finds
   spam, menus and repetition predictable): a GGUF model run by llama.cpp through `xllamacpp`.
   llama.cpp's completion API cannot return log-probabilities of *prompt* tokens ("echo" is
@@ -76,7 +79,8 @@ def default_gguf_path() -> Path:
     return target
 
 
-NGRAM_NAME = "ngram-wordnet-pydoc-3gram-v1.npz"
+# The name changes with the training data or scoring, so that no stale cache is used.
+NGRAM_NAME = "ngram-wordnet-pydoc-wordfreq-3gram-v2.npz"
 
 
 def ngram_cache_path() -> Path:
@@ -95,10 +99,13 @@ def default_ngram_path() -> Path:
 def build_default_ngram(target: Path) -> NgramLM:
     """Train the default model (deterministic: same packages, same file) and write it to
     `target` so that concurrent workers never see half a file."""
-    from realsyn.models.ngram_corpus import PACKAGES, training_lines
+    from realsyn.models import ngram_corpus as corpus
 
-    model = NgramLM.train(training_lines(), order=3,
-                          metadata={"corpus": " + ".join(PACKAGES)})
+    model = NgramLM.train(corpus.training_lines(), order=3,
+                          metadata={"corpus": " + ".join([*corpus.PACKAGES, "wordfreq"])},
+                          unigram_prior=corpus.wordfreq_prior(),
+                          prior_weight=corpus.PRIOR_WEIGHT,
+                          rarity_discount=corpus.RARITY_DISCOUNT)
     _publish(target, model.save)
     return model
 

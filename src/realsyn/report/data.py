@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from realsyn import datasets
 from realsyn.drops import DROP_WARNINGS
 from realsyn.extract.funnel import IMAGE_STEPS, SENTENCE_STEPS
 from realsyn.extract.sentences import QUALITY_REASONS, SEMANTIC_REASONS
@@ -21,7 +22,7 @@ from realsyn.runlog import timing_path
 from realsyn.workspace import Workspace
 
 # The datasets whose rows make the gallery, latest pipeline step first.
-GALLERY_SOURCES = ("balanced", "generated", "retrieved")
+GALLERY_SOURCES = (datasets.BALANCED, datasets.GENERATED, datasets.RETRIEVED)
 
 
 # ---------------------------------------------------------------- funnel
@@ -172,7 +173,8 @@ def read_optional(workspace: Workspace, dataset: str) -> pa.Table | None:
 def image_bytes(workspace: Workspace, wanted: set[str]) -> dict[str, bytes]:
     """Bytes of the wanted images from the latest image dataset that exists."""
     found: dict[str, bytes] = {}
-    for dataset in ("images_final", "images_dedup", "images_filtered", "images"):
+    for dataset in (datasets.IMAGES_FINAL, datasets.IMAGES_DEDUP, datasets.IMAGES_FILTERED,
+                    datasets.IMAGES):
         if not workspace.shards(dataset):
             continue
         for _, table in workspace.iter_tables(dataset, ["image_id", "bytes"]):
@@ -186,10 +188,10 @@ def image_bytes(workspace: Workspace, wanted: set[str]) -> dict[str, bytes]:
 
 def documents(workspace: Workspace, wanted: set[str]) -> dict[str, dict[str, Any]]:
     """url and source of the wanted documents."""
-    if not wanted or not workspace.shards("documents"):
+    if not wanted or not workspace.shards(datasets.DOCUMENTS):
         return {}
     out = {}
-    for _, table in workspace.iter_tables("documents", ["doc_id", "url", "source"]):
+    for _, table in workspace.iter_tables(datasets.DOCUMENTS, ["doc_id", "url", "source"]):
         chosen = table.filter(pc.is_in(table.column("doc_id"), value_set=pa.array(sorted(wanted))))
         out.update({row["doc_id"]: row for row in chosen.to_pylist()})
     return out
@@ -225,9 +227,9 @@ def gallery(workspace: Workspace, limit: int, balance: dict[str, Any] | None
             break
     dropped_rows = []
     examples = (balance or {}).get("dropped_examples") or []
-    if examples and workspace.shards("generated"):
+    if examples and workspace.shards(datasets.GENERATED):
         reason_of = {e["image_id"]: e for e in examples}
-        generated = workspace.read_dataset("generated")
+        generated = workspace.read_dataset(datasets.GENERATED)
         chosen = generated.filter(pc.is_in(generated.column("image_id"),
                                            value_set=pa.array(sorted(reason_of))))
         for row in chosen.to_pylist():
@@ -249,8 +251,8 @@ def gallery(workspace: Workspace, limit: int, balance: dict[str, Any] | None
 def collect(workspace: Workspace, limit: int = 48) -> dict[str, Any]:
     funnel = workspace.read_json("report/funnel.json")
     balance = workspace.read_json("report/balance.json")
-    retrieved = read_optional(workspace, "retrieved")
-    generated = read_optional(workspace, "generated")
+    retrieved = read_optional(workspace, datasets.RETRIEVED)
+    generated = read_optional(workspace, datasets.GENERATED)
     return {
         "workspace": workspace.url,
         "funnel": funnel,

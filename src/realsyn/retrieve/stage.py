@@ -148,7 +148,10 @@ class RetrieveStage(SteppedStage):
                 for location in (datasets.dataset(name), datasets.array(name))]
 
     def writes(self, config) -> list[str]:
-        return [datasets.dataset(self.output), SCRATCH]
+        return [datasets.dataset(self.output)]
+
+    def scratch(self, config) -> list[str]:
+        return [SCRATCH]  # the centres reused across runs are a cache, in index/retrieve
 
     def steps(self, config) -> list[Step]:
         steps = [Step("scan", self.sentence_shards, self.scan),

@@ -26,7 +26,7 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 
-from realsyn import datasets
+from realsyn import datasets, progress
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 from realsyn.write import card, parquet
@@ -140,6 +140,7 @@ class WriteStage(Stage):
         total = workspace.count_rows(self.balanced)
         rows = read_row_range(workspace, self.balanced, start,
                               min(start + config.samples_per_shard, total))
+        progress.expect(rows.num_rows)
         images = fetch_images(workspace, rows, self.images)
         root = workspace.staged_url(output_root(ctx))
         writer = TarShardWriter(posixpath.join(root, "shards"), shard_id, config.image_size,
@@ -148,6 +149,7 @@ class WriteStage(Stage):
         stats = {RECORDS: rows.num_rows, "dropped_missing_image": 0}
         written_rows, written, release_rows = [], defaultdict(list), []
         for index, (row, (image, meta)) in enumerate(zip(rows.to_pylist(), images, strict=True)):
+            progress.advance()
             if image is None:
                 stats["dropped_missing_image"] += 1
                 continue

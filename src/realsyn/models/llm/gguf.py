@@ -44,14 +44,6 @@ def part_paths() -> list[Path]:
     return paths
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def remove_stale_joins(target: Path, max_age_s: float = 600.0) -> int:
     """Delete the half-joined copies of `target` that killed processes left (half a GB each).
     A join in progress keeps touching its file, so only long-untouched ones are removed."""

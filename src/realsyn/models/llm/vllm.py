@@ -11,12 +11,6 @@ from typing import Any
 from realsyn.models.llm.base import ChatRequest, LLMError
 
 
-def vllm_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("vllm") is not None
-
-
 class VLLMBackend:
     """`chat_batch` hands every pending request to `vllm.LLM.chat` at once: vLLM schedules
     them itself (continuous batching), so no client-side concurrency is needed."""

@@ -1,0 +1,97 @@
+"""The default perplexity scorer on the held-out set (tests/extract/perplexity_heldout_set.py):
+sources that neither trained the model nor tuned its window, among them prose the project did
+not write. Issue #25: the v1 model (WordNet and Python docs only, plain perplexity, window
+[59, 1600]) kept 90.7% of these clean sentences, dropped 62.4% of the bad ones (AUC 0.832)
+and dropped all four of the issue's everyday examples."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from tests.extract import perplexity_heldout_set as heldout
+from tests.extract import perplexity_labelled_set as tuning
+
+from realsyn.config import SentenceFilterConfig
+from realsyn.models import ngram_corpus
+from realsyn.models.ngram_lm import tokenize
+from realsyn.models.perplexity import make_scorer, ngram_cache_path
+
+# Dropped as high_perplexity by v1 in two unseen corpora (issue #25).
+ISSUE_EXAMPLES = [
+    "Our old tabby cat spent the whole afternoon sleeping on the warm windowsill.",
+    "The barista poured a double espresso into a small white porcelain cup.",
+    "A vintage red convertible was shown at the classic car exhibition.",
+    "Tiny beetles such as ladybirds help gardeners by eating aphids on the flowers.",
+]
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
+        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
+    return make_scorer("ngram")
+
+
+@pytest.fixture(scope="module")
+def quality(scorer):
+    config = SentenceFilterConfig()
+    clean = {k: scorer.perplexities(v) for k, v in heldout.clean_sentences().items()}
+    bad = {k: scorer.perplexities(v) for k, v in heldout.bad_sentences().items()}
+    report = tuning.quality_report(clean, bad, (config.min_perplexity, config.max_perplexity))
+    print(report)
+    return report
+
+
+def test_heldout_set_is_apart_from_the_tuning_set():
+    clean = heldout.clean_sentences()
+    assert [len(v) for v in clean.values()] == [200, 200, 60]
+    tuned = {s for group in tuning.clean_sentences().values() for s in group}
+    assert not tuned & {s for group in clean.values() for s in group}
+    bad = heldout.bad_sentences()
+    assert set(bad) == set(heldout.BAD_KINDS)
+    assert all(len(v) == heldout.BAD_PER_KIND for v in bad.values())
+    assert bad == heldout.bad_sentences()  # a fixed seed: the same set every run
+    # the boilerplate pool is not the tuning set's menu items
+    assert not set(heldout.BOILERPLATE) & set(tuning.MENU_ITEMS)
+
+
+def test_issue_examples(scorer):
+    """v1 dropped all four; v2 keeps them."""
+    config = SentenceFilterConfig()
+    values = scorer.perplexities(ISSUE_EXAMPLES)
+    print(dict(zip(ISSUE_EXAMPLES, values, strict=True)))
+    assert all(config.min_perplexity <= v <= config.max_perplexity for v in values)
+    assert heldout.clean_sentences()["everyday"][:4] == ISSUE_EXAMPLES
+
+
+def test_everyday_words_are_in_the_vocabulary(scorer):
+    """"tabby", "barista" and "ladybirds" were unknown words to v1 (WordNet and Python docs);
+    wordfreq's frequencies put them, and every word of the held-out everyday set, in v2."""
+    words = {w for text in heldout.clean_sentences()["everyday"]
+             for w in tokenize(text) if w.isalpha()}
+    assert {"tabby", "barista", "ladybirds"} <= words
+    assert not {w for w in words if w not in scorer.model.ids}
+
+
+def test_missing_wordfreq_gives_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # import fails as if not installed
+    with pytest.raises(ngram_corpus.CorpusMissing, match="pip install wordfreq"):
+        ngram_corpus.wordfreq_prior()
+
+
+def test_default_model_on_the_heldout_set(quality):
+    """Measured at the window calibrated on the tuning set: better than v1 on both sides."""
+    assert quality["auc"] >= 0.92
+    assert quality["clean_kept"] >= 0.96
+    assert quality["bad_dropped"] >= 0.65
+    assert min(quality["kept_by_kind"].values()) >= 0.93
+    assert quality["dropped_by_kind"]["char_noise"] >= 0.9
+    assert quality["dropped_by_kind"]["boilerplate"] >= 0.8
+    assert quality["dropped_by_kind"]["code"] >= 0.6
+
+
+@pytest.mark.xfail(strict=True, reason="issue #25's goal is not reached by the n-gram scorer: "
+                   "held-out 96.3% kept, 65.6% dropped (docs/getting-started.md)")
+def test_issue_goal_on_the_heldout_set(quality):
+    assert quality["clean_kept"] >= 0.98 and quality["bad_dropped"] >= 0.85
