@@ -204,8 +204,9 @@ def test_probe_reads_on_until_it_holds_images(tmp_path):
 
 def near_duplicate_corpus(folder: Path) -> Path:
     """Five photos, each four times under other documents: as it is, cropped, mirrored, and
-    brightened and cropped. pHash tells the four apart (Hamming distances 14 to 34, above the
-    default 10); the offline encoder puts most of them within the semantic threshold."""
+    brightened and cropped. pHash tells them from the original (Hamming distances 12 to 34,
+    above the default 10); the offline encoder puts most of them within the semantic
+    threshold."""
     import sys
 
     import pyarrow as pa
