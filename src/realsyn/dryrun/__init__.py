@@ -32,7 +32,10 @@ def measured_times(config: RealsynConfig) -> dict[str, float]:
 
 
 def make_plan(config: RealsynConfig, probe_documents: int = 4) -> Plan:
-    return estimate(config, take_census(config), run_probe(config, probe_documents))
+    # The probe first: it times the stages' model loading, which the census's embedding of its
+    # image sample would otherwise have done already (encoders load once per process).
+    probe = run_probe(config, probe_documents)
+    return estimate(config, take_census(config), probe)
 
 
 def dry_run(config: RealsynConfig, probe_documents: int = 4) -> str:

@@ -2,6 +2,11 @@
 readers without fetching or decoding anything, and a few hundred sentences sampled through the
 cheap sentence filters (cleaning, word counts, entropy; no parser, no language model).
 
+An image sample (bytes at hand only) goes through the image stages' own dedup: quality and pHash
+as extract_images and dedup, then, when the run has semantic_dedup, the survivors are embedded
+with the configured encoder and grouped at the stage's cosine threshold with the stage's pair
+search (exhaustive here: the sample is small).
+
 Reading stops after `max_documents` or `max_seconds`; the counts of the work units not read are
 extrapolated from those read (by units, since unit sizes are bounded by the ingest plan).
 """
@@ -20,10 +25,12 @@ from realsyn.extract.dedup import group_labels
 from realsyn.extract.images import ImageRejected, decode_image, quality_reason
 from realsyn.extract.paper_filters import SentenceFilter
 from realsyn.extract.phash import linking_pairs, phash
+from realsyn.extract.semantic_partition import partition_edges
 from realsyn.extract.sentences import split_sentences
 from realsyn.ingest.images import LocalImages, location_kind
 from realsyn.ingest.sources import WorkUnit, plan_inputs
 from realsyn.ingest.stage import READERS
+from realsyn.pipeline import select_stages
 
 
 @dataclass
@@ -46,11 +53,22 @@ class Census:
     images_sampled: int = 0
     images_quality_ok: int = 0
     images_unique: int = 0
+    # Images left by pHash dedup that were embedded, and the semantic groups among them (None:
+    # the run has no semantic image dedup, or nothing was embedded).
+    images_embedded: int = 0
+    images_semantic_unique: int | None = None
 
     @property
     def unique_share(self) -> float | None:
         """Images left by perceptual dedup per image passing quality, on the sample."""
         return self.images_unique / self.images_quality_ok if self.images_quality_ok else None
+
+    @property
+    def semantic_share(self) -> float | None:
+        """Images left by semantic dedup per image left by perceptual dedup, on the sample."""
+        if self.images_semantic_unique is None or not self.images_embedded:
+            return None
+        return self.images_semantic_unique / self.images_embedded
 
     @property
     def scale(self) -> float:
@@ -67,8 +85,10 @@ class Census:
 
 
 def take_census(config: RealsynConfig, max_documents: int = 20_000, max_seconds: float = 30.0,
-                sample_sentences: int = 400, sample_images: int = 2000, seed: int = 0
-                ) -> Census:
+                sample_sentences: int = 400, sample_images: int = 2000, embed_images: int = 1000,
+                seed: int = 0) -> Census:
+    """`embed_images`: at most so many pHash survivors of the image sample are embedded for the
+    semantic dedup share (the encoder's time; a subsample sees fewer of the duplicates)."""
     plan = plan_inputs([(spec.path, spec.format) for spec in config.inputs], config)
     units = [unit for shard in plan["shards"] for unit in shard]
     census = Census(units_total=len(units), shards_total=len(plan["shards"]))
@@ -105,7 +125,9 @@ def take_census(config: RealsynConfig, max_documents: int = 20_000, max_seconds:
     sentences = rng.sample(sentences, min(len(sentences), sample_sentences))
     census.sentences_sampled = len(sentences)
     _, census.sentence_filter = SentenceFilter(config.extract.sentences).run(sentences)
-    _dedup_sample(config, census, rng.sample(images, min(len(images), sample_images)))
+    kept = _dedup_sample(config, census, rng.sample(images, min(len(images), sample_images)))
+    if "semantic_dedup" in select_stages(config) and config.extract.images.semantic_dedup:
+        _semantic_sample(config, census, rng.sample(kept, min(len(kept), embed_images)))
     return census
 
 
@@ -118,10 +140,16 @@ def _image_bytes(local: LocalImages, root: str, item: dict) -> bytes | None:
     return None
 
 
-def _dedup_sample(config: RealsynConfig, census: Census, images: list[tuple[str, dict]]) -> None:
+def _local_images(config: RealsynConfig) -> LocalImages:
+    return LocalImages(config.ingest.max_image_bytes, config.ingest.allow_paths_outside_root)
+
+
+def _dedup_sample(config: RealsynConfig, census: Census, images: list[tuple[str, dict]]
+                  ) -> list[tuple[str, dict]]:
+    """Counts quality and pHash survivors; returns one image of each pHash group."""
     cfg = config.extract.images
-    local = LocalImages(config.ingest.max_image_bytes, config.ingest.allow_paths_outside_root)
-    hashes = []
+    local = _local_images(config)
+    hashes, passed = [], []
     for root, item in images:
         data = _image_bytes(local, root, item)
         if data is None:
@@ -134,8 +162,33 @@ def _dedup_sample(config: RealsynConfig, census: Census, images: list[tuple[str,
         if quality_reason(decoded.width, decoded.height, cfg.min_side, cfg.min_aspect,
                           cfg.max_aspect) is None:
             hashes.append(phash(decoded.image))
+            passed.append((root, item))
     census.images_quality_ok = len(hashes)
-    if hashes:
-        codes = np.array(hashes, dtype=np.int64)
-        labels = group_labels(len(codes), linking_pairs(codes, cfg.phash_max_distance))
-        census.images_unique = len(np.unique(labels))
+    if not hashes:
+        return []
+    codes = np.array(hashes, dtype=np.int64)
+    labels = group_labels(len(codes), linking_pairs(codes, cfg.phash_max_distance))
+    _, first = np.unique(labels, return_index=True)
+    census.images_unique = len(first)
+    return [passed[i] for i in first]
+
+
+def _semantic_sample(config: RealsynConfig, census: Census, images: list[tuple[str, dict]]
+                     ) -> None:
+    """Embeds `images` as the embed stage does and groups them as semantic_dedup does: pairs at
+    cosine >= the threshold (the stage's per-partition search, over one partition holding the
+    whole sample), one image kept per connected group."""
+    if not images:
+        return
+    from realsyn.embed.stage import embed_image_bytes  # torch: only when there is work
+    from realsyn.models.encoders import load_encoder
+
+    local = _local_images(config)
+    data = [_image_bytes(local, root, item) for root, item in images]
+    vectors, _ = embed_image_bytes(load_encoder(config.embed.encoder), data, config.embed)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    edges = partition_edges(ids, vectors, ids, vectors,
+                            config.extract.images.semantic_dedup_threshold)
+    census.images_embedded = len(vectors)
+    census.images_semantic_unique = len(np.unique(group_labels(len(vectors), edges)))

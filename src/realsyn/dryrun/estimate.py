@@ -2,21 +2,28 @@
 
 Each stage's records scale from the probe by what drives it: documents (ingest), images
 (extract_images and everything after retrieval), text items (extract_sentences), or both in
-their measured proportion (dedup, embed, semantic_dedup). Time = model loading once + the
-probe's work time scaled by the records, divided by the workers a per-shard stage can keep busy.
+their measured proportion (dedup, embed, semantic_dedup). Time = model loading (and, for each
+worker of a local pool, the stage's import) + the probe's work time scaled by the records,
+divided by the workers a per-shard stage can keep busy, at most the machine's cores.
 Duplicates span documents, so a few documents show few of them: the images left after dedup are
-corrected by the census's pHash dedup of an image sample (semantic dedup is not corrected; the
-records after it, and the time of later stages, lean high).
+corrected by the census's quality and pHash dedup of an image sample, and the images left after
+semantic dedup by the census's semantic dedup of that sample's pHash survivors (embedded with
+the run's encoder, grouped at the stage's threshold). What retrieval drops after that (images
+without a usable sentence) comes from the probe. LLM requests = images reaching generation x the
+probe's requests per image, as the stage counts them (a caption request per image, a fusion
+request per image with a text1); their range carries the sampling error of the shares behind
+the count.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from realsyn.config import RealsynConfig
 from realsyn.dryrun.census import Census
-from realsyn.dryrun.probe import ProbeResult
+from realsyn.dryrun.probe import ProbeResult, StageProbe
 from realsyn.generate.fusion import (
     caption_template,
     estimate_tokens,
@@ -52,6 +59,8 @@ class Plan:
     llm_requests: int
     prompt_tokens: int
     completion_tokens: int
+    # LLM requests at the low and high end of the image count's sampling error (2 standard errors)
+    llm_requests_range: tuple[int, int] = (0, 0)
 
     @property
     def total_seconds(self) -> float:
@@ -77,12 +86,27 @@ def stage_scale(name: str, census: Census, probe: ProbeResult) -> float:
 
 def dedup_correction(census: Census, probe: ProbeResult) -> float:
     """How much more perceptual dedup removes from the census's image sample than from the
-    probe's few documents (1 when either cannot tell)."""
+    probe's few documents (1 when either cannot tell); with the census's quality share too
+    when it decoded its sample (the probe's few images pass quality at their own rate)."""
     extract, dedup = probe.stages.get("extract_images"), probe.stages.get("dedup")
     if census.unique_share is None or not extract or not dedup:
         return 1.0
-    probe_share = _ratio(dedup.stats.get("images_out", 0), extract.stats.get("images_out", 0))
-    return census.unique_share / probe_share if probe_share else 1.0
+    census_share, base = census.unique_share, extract.stats.get("images_out", 0)
+    if census.images_sampled and extract.records_in:
+        census_share *= census.images_quality_ok / census.images_sampled
+        base = extract.records_in
+    probe_share = _ratio(dedup.stats.get("images_out", 0), base)
+    return census_share / probe_share if probe_share else 1.0
+
+
+def semantic_correction(census: Census, probe: ProbeResult) -> float:
+    """How much more semantic dedup removes from the census's pHash survivors than from the
+    probe's (1 when either cannot tell)."""
+    stage = probe.stages.get("semantic_dedup")
+    if census.semantic_share is None or not stage:
+        return 1.0
+    probe_share = _ratio(stage.stats.get("images_out", 0), stage.stats.get("images_in", 0))
+    return census.semantic_share / probe_share if probe_share else 1.0
 
 
 def _records_scale(name: str, census: Census, probe: ProbeResult) -> float:
@@ -105,7 +129,7 @@ def _records_scale(name: str, census: Census, probe: ProbeResult) -> float:
         total = n_images + n_texts
         image_scale = images if name == "dedup" else deduplicated
         return (image_scale * n_images + texts * n_texts) / total if total else image_scale
-    return deduplicated
+    return deduplicated * semantic_correction(census, probe)
 
 
 # Stages whose records are images that survived perceptual dedup (or fewer: retrieval keeps those
@@ -114,12 +138,14 @@ IMAGE_STAGES = ("retrieve", "generate", "balance", "write")
 
 
 def census_images_after_dedup(census: Census) -> int:
-    """Images expected after quality and perceptual dedup, from the census's image sample alone:
-    duplicates span documents, so only a sample from all over the input shows them."""
+    """Images expected after quality, perceptual and semantic dedup, from the census's image
+    sample alone: duplicates span documents, so only a sample from all over the input shows
+    them."""
     if not census.images_sampled or census.unique_share is None:
         return 0
     quality = census.images_quality_ok / census.images_sampled
-    return round(census.expected(census.images) * quality * census.unique_share)
+    semantic = census.semantic_share if census.semantic_share is not None else 1.0
+    return round(census.expected(census.images) * quality * census.unique_share * semantic)
 
 
 def stage_records(name: str, probe_records: int, scale: float, census: Census) -> tuple[int, str]:
@@ -141,16 +167,24 @@ def share_error(share: float, sample: int) -> float:
     return math.sqrt((1 - share) / (share * sample))
 
 
+def count_error(name: str, census: Census) -> float:
+    """Relative standard error of a stage's image count from the census's shares: the pHash
+    share on the quality-passing sample, and after semantic dedup the semantic share on the
+    embedded pHash survivors (0 for stages that count no deduplicated images)."""
+    if name not in IMAGE_STAGES and name not in ("embed", "semantic_dedup"):
+        return 0.0
+    error = share_error(census.unique_share or 0.0, census.images_quality_ok) ** 2
+    if name in IMAGE_STAGES and census.semantic_share is not None:
+        error += share_error(census.semantic_share, census.images_embedded) ** 2
+    return math.sqrt(error)
+
+
 def relative_error(name: str, records: int, census: Census) -> float:
     """Relative standard error of a stage's work: its per-record time, a mean over the probe's
     `records` (costs per record vary about as much as they are large: coefficient of variation
-    1, not measured), and for image stages the census's dedup share on its image sample."""
+    1, not measured), and the census's error on its image count (`count_error`)."""
     time_error = 1 / math.sqrt(max(1, records))
-    count_error = 0.0
-    if name in IMAGE_STAGES or name in ("embed", "semantic_dedup"):
-        share = census.unique_share or 0.0
-        count_error = share_error(share, census.images_quality_ok)
-    return math.sqrt(time_error ** 2 + count_error ** 2)
+    return math.sqrt(time_error ** 2 + count_error(name, census) ** 2)
 
 
 def time_range(setup: float, work: float, error: float) -> tuple[float, float]:
@@ -166,11 +200,36 @@ def requests_per_image(config: RealsynConfig) -> int:
     return 1 + (config.generate.captioner == "tags_llm")
 
 
-def busy_workers(config: RealsynConfig, shards: int) -> float:
-    """Shards run `workers` at a time: 3 shards on 2 workers take 2 rounds (1.5 busy)."""
+def machine_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def busy_workers(config: RealsynConfig, shards: int, cores: int | None = None) -> float:
+    """Shards run `workers` at a time: 3 shards on 2 workers take 2 rounds (1.5 busy). The
+    probe's times are CPU seconds, so on the local executor no more than the machine's `cores`
+    of them pass per second, however many workers share them (4 workers on 2 cores: 2)."""
     workers = max(1, config.executor.workers)
     shards = max(1, shards)
-    return shards / math.ceil(shards / workers)
+    busy = shards / math.ceil(shards / workers)
+    if config.executor.kind == "local":
+        busy = min(busy, cores or machine_cores())
+    return busy
+
+
+def pool_setup(config: RealsynConfig, measured: StageProbe, shards: int,
+               cores: int | None = None) -> float:
+    """Start of a per-shard stage: each worker of a local process pool is a fresh process that
+    imports the stage and loads its models (`executors.local`: as many workers as shards; one
+    process, one loading, with a single worker or shard), the workers sharing the machine's
+    cores. Both costs are the probe's CPU seconds."""
+    workers = max(1, config.executor.workers)
+    if config.executor.kind != "local" or workers == 1 or shards <= 1:
+        return measured.setup_s
+    pool = min(workers, shards)
+    return (measured.import_s + measured.setup_s) * pool / min(pool, cores or machine_cores())
 
 
 def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[int, int, int]:
@@ -197,7 +256,9 @@ def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[i
     return round(per_image * images), round(prompt * scale), round(completion * scale)
 
 
-def estimate(config: RealsynConfig, census: Census, probe: ProbeResult) -> Plan:
+def estimate(config: RealsynConfig, census: Census, probe: ProbeResult,
+             cores: int | None = None) -> Plan:
+    """`cores`: of the machine that will run a local executor (default: this one)."""
     shards = max(1, census.shards_total or math.ceil(
         census.expected(census.documents) / max(1, config.executor.shard_size)))
     stages = []
@@ -208,15 +269,16 @@ def estimate(config: RealsynConfig, census: Census, probe: ProbeResult) -> Plan:
         scale = stage_scale(name, census, probe)
         records, source = stage_records(name, measured.records_in, scale, census)
         work = measured.process_s * scale
+        setup = measured.setup_s
         if measured.is_global:
             basis = "global"
         else:
-            busy = busy_workers(config, shards)
+            busy = busy_workers(config, shards, cores)
             work /= busy
+            setup = pool_setup(config, measured, shards, cores)
             basis = f"{shards} shards on {busy:.3g} busy workers"
-        seconds = measured.setup_s + work
-        low, high = time_range(measured.setup_s, work,
-                               relative_error(name, measured.records_in, census))
+        seconds = setup + work
+        low, high = time_range(setup, work, relative_error(name, measured.records_in, census))
         stages.append(StageEstimate(name, records, seconds,
                                     f"{basis}; probe {measured.records_in} records: "
                                     f"{measured.setup_s:.1f} + {measured.process_s:.1f} CPU s "
@@ -225,7 +287,19 @@ def estimate(config: RealsynConfig, census: Census, probe: ProbeResult) -> Plan:
                                     low, high))
     generate = next((s for s in stages if s.name == "generate"), None)
     requests, prompt, completion = llm_usage(config, probe, generate.records if generate else 0)
-    return Plan(census, probe, stages, requests, prompt, completion)
+    low, high = time_range(0.0, requests, generation_count_error(census, probe))
+    return Plan(census, probe, stages, requests, prompt, completion,
+                (math.floor(low), math.ceil(high)))
+
+
+def generation_count_error(census: Census, probe: ProbeResult) -> float:
+    """Relative standard error of the images reaching generation: the census's dedup shares,
+    and the share of images retrieval keeps, measured on the probe's few."""
+    retrieve = probe.stages.get("retrieve")
+    error = count_error("generate", census) ** 2
+    if retrieve and retrieve.records_in and probe.retrieved_rows:
+        error += share_error(probe.retrieved_rows / retrieve.records_in, retrieve.records_in) ** 2
+    return math.sqrt(error)
 
 
 def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
@@ -239,10 +313,13 @@ def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
         f"filters ({', '.join(f'{k} {v}' for k, v in sorted(census.sentence_filter.items()))})",
         f"images: {census.images_sampled} sampled with their bytes, "
         f"{census.images_quality_ok} pass quality, {census.images_unique} left after "
-        f"perceptual dedup",
+        f"perceptual dedup" + (f", {census.images_semantic_unique} of {census.images_embedded} "
+                               "embedded left after semantic dedup"
+                               if census.images_semantic_unique is not None else ""),
         f"probe: {plan.probe.documents} documents, {plan.probe.images} images, "
         f"{plan.probe.texts} text items through every stage (images after dedup corrected "
-        f"x{dedup_correction(census, plan.probe):.2f} by the image sample)",
+        f"x{dedup_correction(census, plan.probe):.2f}, after semantic dedup "
+        f"x{semantic_correction(census, plan.probe):.2f} by the image sample)",
         "",
         "times: CPU seconds of the probe (model loading + work), scaled to the records and "
         "shared among the workers: the time on this machine when nothing else runs on it",
@@ -255,8 +332,9 @@ def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
     low, high = plan.total_range
     lines.append(f"{'total':<18} {'':>11} {format_duration(plan.total_seconds):>10} "
                  f"{format_range(low, high):>19}")
-    lines.append(f"LLM: {plan.llm_requests:,} requests, about {plan.prompt_tokens:,} prompt and "
-                 f"{plan.completion_tokens:,} completion tokens")
+    low, high = plan.llm_requests_range
+    lines.append(f"LLM: {plan.llm_requests:,} requests ({low:,} - {high:,}), about "
+                 f"{plan.prompt_tokens:,} prompt and {plan.completion_tokens:,} completion tokens")
     lines.append("")
     lines.append(closing_note(plan, measured))
     return "\n".join(lines)

@@ -31,6 +31,9 @@ class StageProbe:
     idle machine, however busy the machine is while the probe runs; wall seconds beside."""
 
     name: str
+    # CPU seconds of importing the stage's module the first time in this process (what each
+    # freshly spawned worker of a local pool pays again, less modules an earlier stage imported)
+    import_s: float = 0.0
     setup_s: float = 0.0
     process_s: float = 0.0
     wall_s: float = 0.0
@@ -115,8 +118,9 @@ class Strata:
 
 def _run_stage(name: str, ctx: Context, only: list[str] | None = None,
                strata: Strata | None = None) -> StageProbe:
+    started = time.process_time()
     stage = load_stage(name)
-    result = StageProbe(name)
+    result = StageProbe(name, import_s=time.process_time() - started)
     try:
         shards = stage.shards(ctx)
         result.is_global = shards == [GLOBAL_SHARD]
