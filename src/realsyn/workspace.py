@@ -155,8 +155,9 @@ class Workspace:
         finals = [fsspec.core.url_to_fs(location)[1] if "://" in location
                   else posixpath.join(self.root, location) for location in outputs]
         view = self._view({final: staging_path(final) for final in finals})
-        # A stage that declares no data at all (a probe outside the dataflow) is not checked.
-        if reads or outputs:
+        # Without `reads` (a view outside the executor), or for a stage that declares no data
+        # at all (a probe outside the dataflow), nothing is checked.
+        if reads is not None and (reads or outputs):
             view.declared = frozenset(location for location in [*reads, *outputs]
                                       if "://" not in location)
             view.declared_by = stage
