@@ -17,12 +17,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from realsyn import datasets
 from realsyn.config import RealsynConfig
 from realsyn.pipeline import load_stage, select_stages
 from realsyn.stage import GLOBAL_SHARD, RECORDS, Context
 from realsyn.workspace import Workspace
 
-RETRIEVED = "retrieved"
+RETRIEVED = datasets.RETRIEVED
 
 
 @dataclass
@@ -188,8 +189,8 @@ def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2
                 break
         workspace = ctx.workspace
         ingest = workspace.stage_stats("ingest")
-        rows = (workspace.read_dataset("generated").to_pylist()
-                if workspace.shards("generated") else [])
+        rows = (workspace.read_dataset(datasets.GENERATED).to_pylist()
+                if workspace.shards(datasets.GENERATED) else [])
         return ProbeResult(documents=int(ingest.get("documents_out", 0)),
                            images=int(ingest.get("images_out", 0)),
                            texts=int(ingest.get("texts_out", 0)),
