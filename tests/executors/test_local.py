@@ -14,15 +14,21 @@ from worker_probe import alive as _alive
 from realsyn.config import RealsynConfig
 from realsyn.executors.local import LocalExecutor, StageError, threads_per_worker
 from realsyn.stage import Context, Stage
-from realsyn.workspace import Workspace
+from realsyn.workspace import TEMPORARY_PREFIX, Workspace
 
 SHARDS, ROWS = 12, 50
 HERE = Path(__file__).parent
 
 
 def _dataset_files(root: Path) -> dict[str, bytes]:
+    """The finished files of `squares`. This stage declares no outputs, so it writes in place:
+    a writer killed mid-file leaves a temporary that no resume can attribute to it, and that
+    every reader skips (Workspace.list_files). The executor alone, run here, does not sweep
+    the workspace; a pipeline run removes such leftovers when it starts
+    (tests/pipeline/test_pipeline_mutants.py::test_leftover_temporaries_are_removed_and_reported)."""
     folder = root / "datasets" / "squares"
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
+            if not path.name.startswith(TEMPORARY_PREFIX)}
 
 
 def test_resume_after_sigkill_is_byte_identical(tmp_path):
