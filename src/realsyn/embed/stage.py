@@ -101,17 +101,14 @@ class EmbedStage(Stage):
         self.encoder: Encoder | None = None
         self.datasets = list(datasets)
 
-    def embedded(self, config) -> list[str]:
-        return self.datasets
-
     def fingerprint_extra(self, config) -> dict[str, Any]:
         return {"datasets": self.datasets}
 
     def reads(self, config) -> list[str]:
-        return [names.dataset(name) for name in self.embedded(config)]
+        return [names.dataset(name) for name in self.datasets]
 
     def writes(self, config) -> list[str]:
-        return [names.array(name) for name in self.embedded(config)]
+        return [names.array(name) for name in self.datasets]
 
     # ------------------------------------------------------------------ stage protocol
     def setup(self, ctx: Context) -> None:
@@ -125,14 +122,14 @@ class EmbedStage(Stage):
             release_encoder(ctx.workspace)
         # Fail before any model loads if the workspace belongs to another encoder.
         check_encoder(ctx.workspace, encoder_identity(ctx.config.embed.encoder))
-        return [f"{dataset}-{shard}" for dataset in self.embedded(ctx.config)
+        return [f"{dataset}-{shard}" for dataset in self.datasets
                 for shard in ctx.workspace.shards(dataset)]
 
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         if self.encoder is None:
             self.setup(ctx)
         assert self.encoder is not None
-        dataset, part = split_shard_key(shard, self.embedded(ctx.config))
+        dataset, part = split_shard_key(shard, self.datasets)
         if IMAGE_COLUMN in dataset_columns(ctx.workspace, dataset, part):
             data = ctx.workspace.read_table(dataset, part, [IMAGE_COLUMN]).column(0).to_pylist()
             embeddings, stats = embed_image_bytes(self.encoder, data, ctx.config.embed)
