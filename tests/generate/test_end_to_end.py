@@ -5,7 +5,9 @@ texts. Every synthetic sentence must pass validation."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from generate_inputs import PHOTOS, photo_rows, write_inputs
@@ -80,3 +82,20 @@ def test_twelve_photos_through_a_local_llamacpp_server(tmp_path, llama_server):
     again = LocalExecutor(1).run(GenerateStage(), Context(config, workspace))
     assert again["cache_hits"] == 24 and again.get("llm_requests", 0) == 0
     assert workspace.read_table("generated", "00000").to_pylist() == out
+
+
+def test_the_generate_benchmark_reads_tokens_from_an_openai_compatible_server(llama_server):
+    """`bench_generate.py --backend openai` replays the stage's requests against any server and
+    prices them in tokens from the server's own `usage` answers."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_generate.py"
+    spec = importlib.util.spec_from_file_location("bench_generate", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    payloads = [{"messages": [{"role": "user", "content": f"Name a colour. Answer {n}."}],
+                 "max_tokens": 8, "temperature": 0.0, "seed": 0} for n in range(3)]
+    seconds, answered, prompt_tokens, completion_tokens = bench.run_bare(
+        llama_server.base_url, "qwen2.5-coder-0.5b", payloads, concurrency=2)
+    assert answered == 3
+    assert prompt_tokens >= 3 * 5  # every prompt holds the chat template and the question
+    assert 3 <= completion_tokens <= 3 * 8  # at least a token each, never above max_tokens
+    assert seconds > 0

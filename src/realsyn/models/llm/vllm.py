@@ -22,6 +22,9 @@ class VLLMBackend:
             from vllm import LLM
         except ImportError:
             raise ImportError("the vllm backend needs the `vllm` package") from None
+        # Every fusion prompt opens with the same instructions and worked examples: automatic
+        # prefix caching computes their KV blocks once and shares them across the batch.
+        engine_options.setdefault("enable_prefix_caching", True)
         self._llm = LLM(model=model, seed=seed, **engine_options)
         self.identity = f"vllm:{model}"
 
