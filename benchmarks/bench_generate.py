@@ -21,6 +21,12 @@ Stage and bare runs alternate (A/B/A/B, `--rounds` pairs per row count) so that 
 shared machine falls on both alike; every pair is printed with the load average around it, and
 stage/bare is the ratio of the summed times.
 
+`--prefix-ab WORKSPACE` measures instead the stage against itself over a finished run's
+`retrieved` rows (the demo's 78 with `WORKSPACE=workspace/sample`), with the in-process llama.cpp
+backend: `generate.llm.prefix_slots` 2 (each prompt prefix kept in its own slot, the default)
+against 1 (caption and fusion prompts take turns on one slot), alternated A/B/B/A over --rounds,
+and checks that both write byte-identical `generated` shards.
+
 The last line prices the paper's scale from the stage's rows/s: 198M rows (RealSyn's images that
 reach generation) / (rows/s per GPU) / 3600 = GPU-hours, with --gpus the GPUs behind the server.
 """
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -37,6 +44,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "generate"))  # the real photos and their texts
@@ -145,6 +153,64 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def stage_over_workspace(source: Path, prefix_slots: int, threads: int | None) -> tuple[float, dict,
+                                                                                   dict]:
+    """The generate stage over every shard of `source`'s retrieved rows, in a copy of what it
+    reads; seconds (models loaded first), summed stats and the bytes of each generated shard."""
+    from realsyn import datasets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in (datasets.RETRIEVED, datasets.IMAGES_FINAL, datasets.SENTENCES_FINAL):
+            shutil.copytree(source / "datasets" / name, Path(tmp) / "datasets" / name)
+        raw = yaml.safe_load((source / "config.yaml").read_text())
+        raw["workspace"] = tmp
+        llm = raw.setdefault("generate", {}).setdefault("llm", {})
+        llm.update({"backend": "llamacpp", "prefix_slots": prefix_slots, "threads": threads})
+        config = parse_config(raw)
+        workspace = Workspace(config.workspace)
+        ctx = Context(config, workspace)
+        stage = GenerateStage()
+        stage.setup(ctx)
+        stage.quality.result()
+        shards = workspace.shards(datasets.RETRIEVED)
+        totals: dict = {}
+        started = time.perf_counter()
+        for shard in shards:
+            for key, value in stage.process(ctx, shard).items():
+                if isinstance(value, int | float):
+                    totals[key] = totals.get(key, 0) + value
+        elapsed = time.perf_counter() - started
+        stage.models.close()
+        folder = Path(tmp) / "datasets" / datasets.GENERATED
+        produced = {path.name: path.read_bytes() for path in sorted(folder.glob("*.parquet"))}
+    return elapsed, totals, produced
+
+
+def prefix_ab(args: argparse.Namespace) -> dict:
+    """Prefix slots on against off, alternated so a shared machine's load falls on both."""
+    runs = []
+    for round_ in range(args.rounds):
+        for slots in ((1, 2) if round_ % 2 == 0 else (2, 1)):
+            before = load_average()
+            seconds, stats, produced = stage_over_workspace(args.prefix_ab, slots, args.threads)
+            runs.append({"prefix_slots": slots, "stage_s": round(seconds, 2),
+                         "rows": stats.get("records_in"), "syn_ok": stats.get("syn_ok"),
+                         "llm_requests": stats.get("llm_requests"), "produced": produced,
+                         "load_before": before, "load_after": load_average()})
+            print(f"round {round_ + 1} prefix_slots={slots}: stage {seconds:7.1f} s  rows "
+                  f"{stats.get('records_in')}  syn_ok {stats.get('syn_ok')}  load {before} -> "
+                  f"{load_average()}", flush=True)
+    off = sum(r["stage_s"] for r in runs if r["prefix_slots"] == 1)
+    on = sum(r["stage_s"] for r in runs if r["prefix_slots"] == 2)
+    identical = all(r["produced"] == runs[0]["produced"] for r in runs)
+    print(f"prefix slots off {off:.1f} s, on {on:.1f} s: {off / on:.2f}x faster; generated "
+          f"shards byte-identical in every run: {identical}")
+    for run in runs:
+        del run["produced"]
+    return {"runs": runs, "off_s": off, "on_s": on, "speedup": round(off / on, 3),
+            "identical": identical}
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[12, 48])
@@ -162,6 +228,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=1,
                         help="requests in flight (llama.cpp slots); more than 1 makes "
                              "llama.cpp's answers timing-dependent")
+    parser.add_argument("--prefix-ab", type=Path, default=None, metavar="WORKSPACE",
+                        help="A/B of prefix_slots 2 against 1 over this finished run's rows")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
     if (args.backend == "openai") != (args.base_url is not None):
@@ -212,6 +280,11 @@ def summarise(pairs: list[dict], row_counts: list[int], gpus: int) -> dict:
 
 def main() -> None:
     args = parse_args()
+    if args.prefix_ab:
+        figures = prefix_ab(args)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return
     if args.backend == "openai":
         pairs = run_pairs(args, args.base_url)
     else:

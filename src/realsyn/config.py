@@ -622,6 +622,11 @@ class LLMConfig(Section):
         default=1, ge=1, description="llama.cpp slots (concurrent requests). 1 keeps answers "
         "reproducible; more batches requests together, so an answer depends on which others "
         "ran beside it (a few words in a hundred rows change between runs).")
+    prefix_slots: int = Field(
+        default=2, ge=1, description="With parallel 1: llama.cpp slots that each keep one "
+        "fixed prompt prefix (the caption prompt's, the fusion prompt's), so a worker computes "
+        "each once instead of whenever the two kinds take turns. Requests still run one at a "
+        "time, so answers stay reproducible.")
     context_per_slot: int = Field(default=2048, ge=256, description="llama.cpp tokens per slot.")
     vllm_options: dict[str, Any] = Field(default={},
                                          description="Extra vllm.LLM(...) engine arguments.")

@@ -34,7 +34,7 @@ NOT_IN_FINGERPRINT = frozenset({
     "generate.retry_failed", "generate.batch_size", "generate.cache_path",
     "generate.llm.concurrency", "generate.llm.timeout_s", "generate.llm.retries",
     "generate.llm.backoff_s", "generate.llm.max_backoff_s", "generate.llm.threads",
-    "generate.llm.parallel", "generate.llm.api_key",
+    "generate.llm.parallel", "generate.llm.prefix_slots", "generate.llm.api_key",
 })
 
 

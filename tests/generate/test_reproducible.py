@@ -13,10 +13,11 @@ import pytest
 from generate_inputs import PHOTOS, photo_rows, write_inputs
 
 from realsyn.config import LLMConfig, parse_config
+from realsyn.executors.local import LocalExecutor
 from realsyn.generate.fusion import fusion_messages
 from realsyn.generate.stage import GenerateStage
-from realsyn.models.llm import ChatRequest, make_client
-from realsyn.models.llm.llamacpp import LlamaCppBackend, LlamaCppServer
+from realsyn.models.captioners import TagsLLMCaptioner
+from realsyn.models.llm import ChatRequest, make_backend, make_client
 from realsyn.models.llm.openai import parse_chat_response
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
@@ -34,15 +35,28 @@ def fusion_requests() -> list[ChatRequest]:
     return requests
 
 
+def caption_and_fusion_requests() -> list[ChatRequest]:
+    """Caption and fusion requests taking turns, as the stage sends a batch's."""
+    captioner = TagsLLMCaptioner(client=None)
+    requests = []
+    for index, fusion in enumerate(fusion_requests()):
+        if index % 3 == 0:
+            name = PHOTOS[index // 3][0]
+            requests += captioner.requests([[(name, 0.7), ("photo", 0.2)]])
+        requests.append(fusion)
+    return requests
+
+
 def test_an_answer_does_not_depend_on_what_the_server_computed_before():
-    config = LLMConfig()  # the pipeline's defaults
-    server = LlamaCppServer(threads=config.threads, parallel=config.parallel,
-                            context_per_slot=config.context_per_slot)
-    client = make_client(config, backend=LlamaCppBackend(server))
-    requests = fusion_requests()
+    config = LLMConfig()  # the pipeline's defaults: one request at a time, a slot per prefix
+    backend = make_backend(config)
+    server = backend.server
+    assert server.parallel == config.prefix_slots == 2 and backend.max_concurrency == 1
+    client = make_client(config, backend=backend)
+    requests = caption_and_fusion_requests()
     try:
-        # As one shard's batch: the requests in turn (side by side with parallel slots), each
-        # reusing the cached prompt prefix of the one before.
+        # As one shard's batch: the requests in turn, each reusing the cached prompt prefix its
+        # slot holds (the caption prompt's or the fusion prompt's).
         in_turn = [completion.text for completion in client.complete_many(requests)]
         # As the first request of a new server (a resumed run, another worker): from scratch.
         alone = [server.chat_completions({**request.payload(), "cache_prompt": False})
@@ -56,14 +70,23 @@ def test_an_answer_does_not_depend_on_what_the_server_computed_before():
     assert not changed, f"{len(changed)} of {len(requests)} answers changed: {changed[:3]}"
 
 
-def _generate(root, shard_order: list[str]) -> dict[str, bytes]:
-    """One run from empty caches: a fresh stage (own server) takes the shards in this order."""
+def _config(root, workers: int = 1, prefix_slots: int = 2):
     rows = photo_rows()
     for index, shard in enumerate(("00000", "00001")):
         write_inputs(root, rows[index::2], shard=shard)
-    config = parse_config({"workspace": str(root), "executor": {"workers": 1},
-                           "embed": {"encoder": {"backend": "offline", "device": "cpu"}},
-                           "generate": {"batch_size": 4}})
+    return parse_config({"workspace": str(root), "executor": {"workers": workers},
+                         "embed": {"encoder": {"backend": "offline", "device": "cpu"}},
+                         "generate": {"batch_size": 4, "llm": {"prefix_slots": prefix_slots}}})
+
+
+def _generated(root) -> dict[str, bytes]:
+    folder = root / "datasets" / "generated"
+    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.parquet"))}
+
+
+def _generate(root, shard_order: list[str], prefix_slots: int = 2) -> dict[str, bytes]:
+    """One run from empty caches: a fresh stage (own server) takes the shards in this order."""
+    config = _config(root, prefix_slots=prefix_slots)
     ctx = Context(config, Workspace(config.workspace))
     stage = GenerateStage()
     stage.setup(ctx)
@@ -73,8 +96,7 @@ def _generate(root, shard_order: list[str]) -> dict[str, bytes]:
             assert stats.get("cache_hits", 0) == 0 and stats["syn_ok"] >= 1, stats
     finally:
         stage.finalize(ctx, {})
-    folder = root / "datasets" / "generated"
-    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.parquet"))}
+    return _generated(root)
 
 
 def test_generation_twice_from_empty_caches_gives_identical_datasets(tmp_path):
@@ -83,3 +105,13 @@ def test_generation_twice_from_empty_caches_gives_identical_datasets(tmp_path):
     second = _generate(tmp_path / "second", ["00001", "00000"])
     assert list(first) == ["00000.parquet", "00001.parquet"]
     assert first == second
+
+
+def test_two_workers_and_prefix_slots_off_write_the_same_datasets(tmp_path):
+    """Prefix reuse on (the default) with one worker taking the shards in turn, against two
+    workers (each its own server, the shards side by side) and against prefix slots off."""
+    one_worker = _generate(tmp_path / "one", ["00000", "00001"])
+    config = _config(tmp_path / "two", workers=2)
+    LocalExecutor(2).run(GenerateStage(), Context(config, Workspace(config.workspace)))
+    assert _generated(tmp_path / "two") == one_worker
+    assert _generate(tmp_path / "off", ["00001", "00000"], prefix_slots=1) == one_worker

@@ -26,9 +26,11 @@ def make_backend(config: LLMConfig, base_url: str | None = None) -> Backend:
         return VLLMBackend(config.model, seed=config.seed, **config.vllm_options)
     from realsyn.models.llm.llamacpp import LlamaCppBackend, LlamaCppServer
 
-    server = LlamaCppServer(config.model_path, threads=config.threads,
-                            parallel=config.parallel, context_per_slot=config.context_per_slot)
-    return LlamaCppBackend(server)
+    # One request at a time (parallel 1) still gets a slot per prompt prefix (prefix_slots).
+    slots = config.parallel if config.parallel > 1 else config.prefix_slots
+    server = LlamaCppServer(config.model_path, threads=config.threads, parallel=slots,
+                            context_per_slot=config.context_per_slot)
+    return LlamaCppBackend(server, concurrency=config.parallel)
 
 
 def make_client(config: LLMConfig, cache_path: str | Path | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -103,18 +104,49 @@ class LlamaCppServer:
         self.close()
 
 
-class LlamaCppBackend:
-    """In-process llama.cpp: requests run in threads, at most `parallel` at once (one per
-    server slot), and share the server's continuous batching."""
+class PrefixSlots:
+    """Which llama.cpp slot serves a request: the slot that last served its fixed prefix (every
+    message but the last: the instructions and worked examples of the caption or fusion prompt).
+    Each slot's cache then keeps one prefix, computed once per server, instead of evaluating it
+    again whenever caption and fusion requests take turns on one slot. A new prefix takes the
+    least recently used slot."""
 
-    def __init__(self, server: LlamaCppServer):
+    def __init__(self, slots: int):
+        self._slot_of: OrderedDict[tuple, int] = OrderedDict()
+        self._free = list(range(slots))
+
+    def slot_for(self, prefix: tuple) -> int:
+        if prefix in self._slot_of:
+            self._slot_of.move_to_end(prefix)
+        elif self._free:
+            self._slot_of[prefix] = self._free.pop(0)
+        else:
+            _, slot = self._slot_of.popitem(last=False)
+            self._slot_of[prefix] = slot
+        return self._slot_of[prefix]
+
+
+class LlamaCppBackend:
+    """In-process llama.cpp: requests run in threads, at most `concurrency` at once (default:
+    one per server slot), and share the server's continuous batching.
+
+    With one request at a time on a server of several slots, each request goes to the slot of
+    its prompt prefix (`PrefixSlots`). Requests never run side by side then, so an answer still
+    depends on its request only (`reproducible_answers`)."""
+
+    def __init__(self, server: LlamaCppServer, concurrency: int | None = None):
         self.server = server
         self.identity = server.identity
-        self.max_concurrency = server.parallel
+        self.max_concurrency = concurrency or server.parallel
+        self._prefix_slots = (PrefixSlots(server.parallel)
+                              if self.max_concurrency == 1 < server.parallel else None)
 
     async def chat(self, request: ChatRequest) -> str:
         try:
-            body = await asyncio.to_thread(self.server.chat_completions, request.payload())
+            payload = request.payload()
+            if self._prefix_slots is not None:
+                payload["id_slot"] = self._prefix_slots.slot_for(request.messages[:-1])
+            body = await asyncio.to_thread(self.server.chat_completions, payload)
         except ValueError as error:  # xllamacpp rejects bad requests with ValueError
             raise LLMError("bad_request", str(error), retryable=False) from error
         if isinstance(body, dict) and "error" in body:
