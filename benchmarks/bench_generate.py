@@ -27,6 +27,10 @@ backend: `generate.llm.prefix_slots` 2 (each prompt prefix kept in its own slot,
 against 1 (caption and fusion prompts take turns on one slot), alternated A/B/B/A over --rounds,
 and checks that both write byte-identical `generated` shards.
 
+`--layout-ab WORKSPACE` runs the whole stage through the local executor over the same rows, model
+loading included, as 2 workers of 1 llama.cpp thread against 1 worker of 2 threads (alternated),
+for `generate.llm.threads` and `executor.workers` on a 2-core machine.
+
 The last line prices the paper's scale from the stage's rows/s: 198M rows (RealSyn's images that
 reach generation) / (rows/s per GPU) / 3600 = GPU-hours, with --gpus the GPUs behind the server.
 """
@@ -153,6 +157,44 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def copy_of_inputs(source: Path, tmp: str, llm: dict, workers: int = 1):
+    """A workspace in `tmp` holding what generate reads from `source`, and its config with the
+    in-process llama.cpp backend set as `llm` says."""
+    from realsyn import datasets
+
+    for name in (datasets.RETRIEVED, datasets.IMAGES_FINAL, datasets.SENTENCES_FINAL):
+        shutil.copytree(source / "datasets" / name, Path(tmp) / "datasets" / name)
+    raw = yaml.safe_load((source / "config.yaml").read_text())
+    raw["workspace"] = tmp
+    raw.setdefault("executor", {})["workers"] = workers
+    raw.setdefault("generate", {}).setdefault("llm", {}).update({"backend": "llamacpp", **llm})
+    return parse_config(raw)
+
+
+def layout_ab(args: argparse.Namespace) -> dict:
+    """The stage through the local executor, model loading included: workers x threads."""
+    from realsyn.executors.local import LocalExecutor
+
+    runs = []
+    for round_ in range(args.rounds):
+        layouts = ((2, 1), (1, 2)) if round_ % 2 == 0 else ((1, 2), (2, 1))
+        for workers, threads in layouts:
+            before = load_average()
+            with tempfile.TemporaryDirectory() as tmp:
+                config = copy_of_inputs(args.layout_ab, tmp, {"threads": threads}, workers)
+                started = time.perf_counter()
+                LocalExecutor(workers).run(GenerateStage(), Context(config, Workspace(tmp)))
+                seconds = time.perf_counter() - started
+            runs.append({"workers": workers, "threads": threads, "stage_s": round(seconds, 2),
+                         "load_before": before, "load_after": load_average()})
+            print(f"round {round_ + 1} {workers} workers x {threads} threads: {seconds:7.1f} s"
+                  f"  load {before} -> {load_average()}", flush=True)
+    totals = {f"{w}x{t}": round(sum(r["stage_s"] for r in runs if (r["workers"], r["threads"])
+                                    == (w, t)), 1) for w, t in ((2, 1), (1, 2))}
+    print(f"summed: {totals}")
+    return {"runs": runs, "totals": totals}
+
+
 def stage_over_workspace(source: Path, prefix_slots: int, threads: int | None) -> tuple[float, dict,
                                                                                    dict]:
     """The generate stage over every shard of `source`'s retrieved rows, in a copy of what it
@@ -160,13 +202,7 @@ def stage_over_workspace(source: Path, prefix_slots: int, threads: int | None) -
     from realsyn import datasets
 
     with tempfile.TemporaryDirectory() as tmp:
-        for name in (datasets.RETRIEVED, datasets.IMAGES_FINAL, datasets.SENTENCES_FINAL):
-            shutil.copytree(source / "datasets" / name, Path(tmp) / "datasets" / name)
-        raw = yaml.safe_load((source / "config.yaml").read_text())
-        raw["workspace"] = tmp
-        llm = raw.setdefault("generate", {}).setdefault("llm", {})
-        llm.update({"backend": "llamacpp", "prefix_slots": prefix_slots, "threads": threads})
-        config = parse_config(raw)
+        config = copy_of_inputs(source, tmp, {"prefix_slots": prefix_slots, "threads": threads})
         workspace = Workspace(config.workspace)
         ctx = Context(config, workspace)
         stage = GenerateStage()
@@ -230,6 +266,8 @@ def parse_args() -> argparse.Namespace:
                              "llama.cpp's answers timing-dependent")
     parser.add_argument("--prefix-ab", type=Path, default=None, metavar="WORKSPACE",
                         help="A/B of prefix_slots 2 against 1 over this finished run's rows")
+    parser.add_argument("--layout-ab", type=Path, default=None, metavar="WORKSPACE",
+                        help="2 workers x 1 thread against 1 x 2 over this finished run's rows")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
     if (args.backend == "openai") != (args.base_url is not None):
@@ -280,8 +318,8 @@ def summarise(pairs: list[dict], row_counts: list[int], gpus: int) -> dict:
 
 def main() -> None:
     args = parse_args()
-    if args.prefix_ab:
-        figures = prefix_ab(args)
+    if args.prefix_ab or args.layout_ab:
+        figures = prefix_ab(args) if args.prefix_ab else layout_ab(args)
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         return
