@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 from oracle_index import BuildParams, EmptyIndexError, build_index, index_exists, load_index
 from oracle_quality import Audit, cap_sentence_uses, sentence_reuse
-from oracle_routing import make_router
+from oracle_routing import QuerySource, make_router
 
 from realsyn import datasets
 from realsyn.config import RetrieveConfig
@@ -22,7 +22,7 @@ from realsyn.dataflow.digest import signed_hashes
 from realsyn.dataflow.rows import usable_rows
 from realsyn.retrieve import quality
 from realsyn.retrieve.index import ClusterIndex
-from realsyn.retrieve.queries import QuerySource, sample_rows
+from realsyn.retrieve.queries import sample_rows
 from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace

@@ -1,6 +1,7 @@
 """The single-process router fit, as it was before retrieval was partitioned: the router fitted
 on a whole index that one process holds (every list searched for the fit images). The oracle of
-the partitioned stage's `fit` and `router` steps, and bench_retrieval.py's router."""
+the partitioned stage's `fit` and `router` steps, and bench_retrieval.py's router; the image
+queries read shard by shard as the single-process stage read them (`QuerySource`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from realsyn.config import RetrieveConfig
+from realsyn.dataflow.digest import signed_hashes
+from realsyn.dataflow.rows import usable_rows
 from realsyn.retrieve.index import ClusterIndex
 from realsyn.retrieve.queries import (
-    QuerySource,
     exact_is_cheap,
     exact_router,
     router_from_maxima,
@@ -20,6 +22,40 @@ from realsyn.retrieve.queries import (
 )
 from realsyn.retrieve.routing import PAPER, Router, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
+from realsyn.workspace import Workspace
+
+
+class QuerySource:
+    """Embeddings and document keys of global image rows of a dataset (shards in order)."""
+
+    def __init__(self, workspace: Workspace, dataset: str, shards: list[str], counts: list[int]):
+        self.workspace, self.dataset, self.shards = workspace, dataset, shards
+        self.bounds = np.cumsum([0, *counts])
+
+    def global_rows(self, shard: str, local_rows: np.ndarray) -> np.ndarray:
+        return local_rows + self.bounds[self.shards.index(shard)]
+
+    def read(self, shard: str, local_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 embeddings and document keys of rows of one shard."""
+        vectors = np.asarray(self.workspace.read_array(self.dataset, shard)[local_rows],
+                             dtype=np.float32)
+        ids = self.workspace.read_table(self.dataset, shard, columns=["doc_id"]).column(
+            "doc_id").to_pylist()
+        return vectors, signed_hashes([ids[i] for i in local_rows])
+
+    def gather(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and document keys of sorted global rows; unusable embeddings left out."""
+        shard_of = np.searchsorted(self.bounds, global_rows, side="right") - 1
+        vectors, keys = [], []
+        for s in np.unique(shard_of):
+            part, part_keys = self.read(self.shards[s],
+                                        global_rows[shard_of == s] - self.bounds[s])
+            usable = usable_rows(part)
+            vectors.append(part[usable])
+            keys.append(part_keys[usable])
+        if not vectors:
+            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(vectors), np.concatenate(keys)
 
 
 def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource,

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from realsyn.config import RetrieveConfig
+from realsyn.dataflow import rows
 from realsyn.dataflow.digest import signed_hashes
-from realsyn.dataflow.rows import usable_rows
 from realsyn.retrieve.routing import (
     EXACT,
     LEARNED,
@@ -54,39 +54,6 @@ def exact_router(centroids: np.ndarray) -> tuple[Router, dict[str, Any]]:
                                             "lists_probed": len(centroids)}
 
 
-class QuerySource:
-    """Embeddings and document keys of global image rows of a dataset (shards in order)."""
-
-    def __init__(self, workspace: Workspace, dataset: str, shards: list[str], counts: list[int]):
-        self.workspace, self.dataset, self.shards = workspace, dataset, shards
-        self.bounds = np.cumsum([0, *counts])
-
-    def global_rows(self, shard: str, local_rows: np.ndarray) -> np.ndarray:
-        return local_rows + self.bounds[self.shards.index(shard)]
-
-    def read(self, shard: str, local_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 embeddings and document keys of rows of one shard."""
-        vectors = np.asarray(self.workspace.read_array(self.dataset, shard)[local_rows],
-                             dtype=np.float32)
-        ids = self.workspace.read_table(self.dataset, shard, columns=["doc_id"]).column(
-            "doc_id").to_pylist()
-        return vectors, signed_hashes([ids[i] for i in local_rows])
-
-    def gather(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings and document keys of sorted global rows; unusable embeddings left out."""
-        shard_of = np.searchsorted(self.bounds, global_rows, side="right") - 1
-        vectors, keys = [], []
-        for s in np.unique(shard_of):
-            part, part_keys = self.read(self.shards[s],
-                                        global_rows[shard_of == s] - self.bounds[s])
-            usable = usable_rows(part)
-            vectors.append(part[usable])
-            keys.append(part_keys[usable])
-        if not vectors:
-            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-        return np.concatenate(vectors), np.concatenate(keys)
-
-
 def routing_stats(router: Router, usable: int, started: float, n_images: int, n_clusters: int,
                   config: RetrieveConfig) -> dict[str, Any]:
     """The learned router's stats; a fallback is counted and probes `fallback_nprobe` lists."""
@@ -121,25 +88,24 @@ class ImageRows:
     """Embeddings and document keys of global image rows (over the shards in order), each
     shard read on demand, once."""
 
-    def __init__(self, workspace: Workspace, dataset: str, meta: dict[str, Any]):
-        self.workspace, self.dataset = workspace, dataset
-        self.shards = list(meta["image_offsets"])
-        self.offsets = np.asarray(list(meta["image_offsets"].values()), dtype=np.int64)
+    def __init__(self, workspace: Workspace, dataset: str, shards: list[str], counts: list[int]):
+        self.workspace, self.dataset, self.shards = workspace, dataset, shards
+        self.bounds = rows.offsets(counts)
         self._embeddings: dict[int, np.ndarray] = {}
         self._keys: dict[int, np.ndarray] = {}
 
-    def global_rows(self, shards: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def global_rows(self, shards: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """Global rows of (shard key, row in the shard) pairs."""
         index = {shard: i for i, shard in enumerate(self.shards)}
-        return self.offsets[[index[s] for s in shards]] + rows if len(rows) else rows
+        return self.bounds[[index[s] for s in shards]] + local if len(local) else local
 
-    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def locate(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(shard index, row in the shard) of global rows."""
-        shard = np.searchsorted(self.offsets, rows, side="right") - 1
-        return shard, rows - self.offsets[shard]
+        return rows.locate(self.bounds, global_rows)
 
-    def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 embeddings and document keys of sorted global rows."""
-        shard, local = self.locate(rows)
+        shard, local = self.locate(global_rows)
         vectors, keys = [], []
         for s in np.unique(shard):
             if s not in self._embeddings:
@@ -153,3 +119,9 @@ class ImageRows:
         if not vectors:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
         return np.concatenate(vectors), np.concatenate(keys)
+
+    def gather(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`read`, the unusable embeddings left out."""
+        vectors, keys = self.read(global_rows)
+        usable = rows.usable_rows(vectors)
+        return vectors[usable], keys[usable]

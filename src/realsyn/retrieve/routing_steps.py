@@ -37,7 +37,7 @@ class RoutingSteps:
         if meta.get("exact"):
             return {}  # searched exactly: nothing to fit
         index, _, _ = partition_index(workspace, meta, int(shard))
-        images, keys = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"], np.int64))
+        images, keys = self.image_rows(ctx, meta).gather(np.asarray(meta["fit_rows"], np.int64))
         maxima = (HierarchicalSearcher(index).cluster_maxima(
             images, keys if config.exclude_own_document else None) if len(images)
             else np.zeros((0, index.n_clusters), np.float32))
@@ -57,8 +57,8 @@ class RoutingSteps:
                 "routing_learned": 0, "lists_probed": min(config.lists_probed, len(centroids))}
         else:
             started = time.perf_counter()
-            images, _ = self.query_source(ctx, meta).gather(np.asarray(meta["fit_rows"],
-                                                                       np.int64))
+            images, _ = self.image_rows(ctx, meta).gather(
+                np.asarray(meta["fit_rows"], np.int64))
             parts = self.list_partitions(ctx)
             maxima = np.concatenate([workspace.read_npy(scratch("fit", f"{p}.npy"))
                                      for p in parts], axis=1)

@@ -31,7 +31,6 @@ from realsyn.retrieve.lists import (
     scratch,
 )
 from realsyn.retrieve.output import IMAGE_COLUMNS, output_table
-from realsyn.retrieve.queries import ImageRows
 from realsyn.retrieve.routing_steps import lists_probed
 from realsyn.retrieve.search import HierarchicalSearcher
 from realsyn.stage import RECORDS, Context
@@ -50,7 +49,7 @@ class SearchSteps:
         index, sentences, lo = partition_index(workspace, meta, partition)
         searcher = HierarchicalSearcher(index)
         routed = workspace.read_partition(QUERIES, partition)
-        images = ImageRows(workspace, self.images, meta)
+        images = self.image_rows(ctx, meta)
         nprobe = lists_probed(workspace, meta, config)
         own = config.exclude_own_document
         # the queries as global image rows, each once, in order

@@ -49,7 +49,7 @@ from realsyn.dataflow.rows import aligned_shards
 from realsyn.retrieve.cap_steps import CapSteps
 from realsyn.retrieve.index_steps import IndexSteps
 from realsyn.retrieve.lists import SCRATCH, read_meta
-from realsyn.retrieve.queries import QuerySource
+from realsyn.retrieve.queries import ImageRows
 from realsyn.retrieve.report_steps import ReportSteps
 from realsyn.retrieve.routing import LEARNED
 from realsyn.retrieve.routing_steps import RoutingSteps
@@ -120,6 +120,7 @@ class RetrieveStage(IndexSteps, RoutingSteps, SearchSteps, CapSteps, ReportSteps
         meta = read_meta(ctx.workspace)
         return [f"{p:05d}" for p in range(meta["partitions"])] if meta["n_clusters"] else []
 
-    def query_source(self, ctx: Context, meta: dict[str, Any]) -> QuerySource:
-        return QuerySource(ctx.workspace, self.images, list(meta["image_offsets"]),
-                           meta["image_rows"])
+    def image_rows(self, ctx: Context, meta: dict[str, Any]) -> ImageRows:
+        """The run's images by global row (the train step's plan numbers them)."""
+        return ImageRows(ctx.workspace, self.images, list(meta["image_offsets"]),
+                         meta["image_rows"])
