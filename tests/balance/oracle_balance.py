@@ -1,7 +1,7 @@
 """Semantic balance sampling in one process, as it was before the stage was partitioned: the
 oracle that tests/balance checks the partitioned stage (realsyn.balance.stage) against. It
-shares the planner (realsyn.balance.sampling: t from the cap or target) and the k-means
-primitives (realsyn.dataflow), not the stage's steps."""
+plans the caps by brute force (not the stage's planner, realsyn.balance.sampling.plan_caps),
+and shares only the k-means primitives (realsyn.dataflow) and the size report."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realsyn.balance.sampling import plan_caps, size_distribution
+from realsyn.balance.sampling import size_distribution
 from realsyn.dataflow import kmeans, sampling
 
 
@@ -72,8 +72,29 @@ def balance_clusters(labels: np.ndarray, cap: int, target: int | None = None,
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
     sizes = np.bincount(labels, minlength=n_clusters)
     rng = np.random.default_rng(seed)
-    cap, extra, caps = plan_caps(sizes, cap, target, fill_target, rng)
+    cap, extra, caps = brute_force_caps(sizes, cap, target, fill_target, rng)
     kept = select_capped(labels, caps, rng, rank_keys)
     after = np.bincount(labels[kept], minlength=n_clusters)
     return CapResult(kept=kept, cap=cap, extra=extra, before=size_distribution(sizes),
                      after=size_distribution(after))
+
+
+def brute_force_caps(sizes: np.ndarray, cap: int, target: int | None, fill_target: bool,
+                     rng: np.random.Generator) -> tuple[int, int, np.ndarray]:
+    """(t, clusters given t + 1, every cluster's cap): t is `cap`, or with a target the largest
+    t whose capped total fits it, tried one by one; with `fill_target` the remainder goes one
+    each to clusters larger than t, drawn by `rng`."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    extra = 0
+    if target is not None:
+        if target < 0:
+            raise ValueError("target must be >= 0")
+        cap = max(t for t in range(int(sizes.max(initial=0)) + 1)
+                  if int(np.minimum(sizes, t).sum()) <= target)
+        if fill_target:
+            extra = min(target, int(sizes.sum())) - int(np.minimum(sizes, cap).sum())
+    caps = np.full(len(sizes), cap, dtype=np.int64)
+    if extra > 0:
+        larger = np.flatnonzero(sizes > cap)
+        caps[np.sort(rng.choice(larger, size=extra, replace=False))] += 1
+    return cap, extra, caps
