@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from realsyn.extract.union_find import edge_components
+from realsyn.dataflow.components import edge_components
 
 
 def python_union_find(count: int, pairs: np.ndarray) -> np.ndarray:

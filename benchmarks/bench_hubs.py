@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,10 @@ import numpy as np
 from realsyn.config import RetrieveConfig
 from realsyn.retrieve.candidates import cap_uses_top_first
 from realsyn.retrieve.quality import CAP_CANDIDATES
-from realsyn.retrieve.search import exact_search
+
+# the brute-force search the retrieve tests measure against
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "retrieve"))
+from oracle_quality import exact_search
 
 TOP_K = 3
 PHOTOS = Path(__file__).resolve().parent / "results" / "real"

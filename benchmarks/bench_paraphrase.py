@@ -32,16 +32,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the planted sentences and their scorer
 
+from tests.extract.oracle_dedup_pairs import (  # noqa: E402
+    exact_pairs,
+    minhash_pairs,
+    semantic_pairs,
+)
 from tests.extract.photos import pair_precision_recall  # noqa: E402
 from tests.extract.planted_sentences import paraphrase_corpus  # noqa: E402
 
 from realsyn.config import SentenceFilterConfig  # noqa: E402
-from realsyn.extract.dedup import (  # noqa: E402
-    exact_pairs,
-    group_labels,
-    minhash_pairs,
-    semantic_pairs,
-)
+from realsyn.extract.dedup import group_labels  # noqa: E402
 from realsyn.models.paraphrase import ParaphraseEncoder  # noqa: E402
 from realsyn.workspace import Workspace  # noqa: E402
 

@@ -38,10 +38,15 @@ import faiss
 import numpy as np
 
 from realsyn.config import RetrieveConfig
-from realsyn.retrieve.index import BuildParams, ClusterIndex, build_index
-from realsyn.retrieve.queries import fit_learned_router
+from realsyn.retrieve.index import ClusterIndex
 from realsyn.retrieve.routing import Router, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
+
+# The single-process index build and router fit (the retrieve stage's test oracles, whose lists
+# and router the stage reproduces) live with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "retrieve"))
+from oracle_index import BuildParams, build_index, load_index
+from oracle_routing import fit_learned_router
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOP_K = 3
@@ -501,7 +506,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{built['seconds']:.0f} s, peak RSS {built['peak_rss_mb']:,.0f} MB (of which "
           f"{built['baseline_rss_mb']:,.0f} MB libraries before any data)", flush=True)
 
-    index = ClusterIndex.load(folder / "index")
+    index = load_index(folder / "index")
     flat = faiss.IndexFlatIP(index.dim)
     for start in range(0, index.ntotal, 200_000):
         flat.add(np.asarray(index.vectors[start:start + 200_000], np.float32))
@@ -512,7 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     if data.get("image_sets"):  # learned routing's finer lists
         build(folder, dataclasses.replace(params, lists_per_cluster=args.lists_per_cluster),
               args.threads, "index-fine")
-        fine = ClusterIndex.load(folder / "index-fine")
+        fine = load_index(folder / "index-fine")
     rows, routing_rows = [], []
     for name, (queries, labels) in data["query_sets"].items():
         rows += evaluate(f"{args.data}/{name}", index, queries, labels, topic_sorted, args,

@@ -61,7 +61,7 @@ from realsyn.balance.sampling import default_n_clusters
 from realsyn.config import BalanceConfig, RetrieveConfig, parse_config
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
-from realsyn.retrieve.clustering import list_count
+from realsyn.retrieve.lists import list_count
 from realsyn.stage import RECORDS, STEP_SEPARATOR, Context, Stage
 from realsyn.workspace import Workspace
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from realsyn.dataflow.digest import stable_id
+
 ITEM_TEXT = "text"
 ITEM_IMAGE = "image"
 
@@ -68,21 +70,6 @@ SENTENCE_SCHEMA = pa.schema(
         ("text", pa.string()),
     ]
 )
-
-
-def stable_id(*parts: Any) -> str:
-    """A 16-hex-digit id from the given parts (strings, ints, bytes or None)."""
-    digest = hashlib.blake2b(digest_size=8)
-    for part in parts:
-        if isinstance(part, bytes):
-            data = part
-        elif part is None:
-            data = b"\x00none"
-        else:
-            data = str(part).encode("utf-8")
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.hexdigest()
 
 
 def document_id(source: str, url: str | None) -> str:

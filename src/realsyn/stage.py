@@ -2,8 +2,9 @@
 
 A *shard stage* maps each input shard to output shards independently: the executor runs
 `process(ctx, shard)` for every unfinished shard, in any order, on any worker, and records a
-completion marker with its stats. A *global stage* (k-means, dedup grouping, balancing) runs
-once on one node; it is executed as the single shard ``GLOBAL_SHARD``, with the same marker.
+completion marker with its stats. A stage whose `shards` is the default ``[GLOBAL_SHARD]`` runs
+`process` once, on one node, with the same marker; the stages over whole datasets (dedup
+grouping, k-means, balancing) are `SteppedStage`s instead: steps of parallel tasks.
 
 `process` must write its outputs through the workspace (atomic) and be deterministic: the same
 input shard gives byte-identical outputs, whichever worker runs it and however often.
@@ -114,16 +115,6 @@ class Stage:
         """Text printed once after a run in which this stage ran (the same text from several
         stages is printed once), e.g. the extraction funnel."""
         return None
-
-
-class GlobalStage(Stage):
-    """A stage that runs once over whole datasets."""
-
-    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
-        return self.run(ctx)
-
-    def run(self, ctx: Context) -> dict[str, Any]:
-        raise NotImplementedError
 
 
 @dataclass

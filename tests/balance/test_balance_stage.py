@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import oracle_balance
 import pyarrow as pa
 import pytest
 from balance_helpers import grouped_vectors, unit, write_generated, write_images_final
 
-from realsyn.balance import sampling
 from realsyn.balance.stage import BalanceStage
 from realsyn.executors.local import LocalExecutor
 
@@ -168,8 +168,8 @@ def test_text1_without_stored_scores_uses_the_configured_encoder(make_context, e
 def test_kept_set_is_the_single_process_rule(make_context, partitions, workers):
     """Partitioned (join, clusters) and on two workers, the kept set is what one process
     gets from the same rule: the same k-means, then each cluster's `cap` members of smallest
-    seeded hash of the image id (`sampling.balance_clusters` with those rank keys)."""
-    from realsyn.partitioning import stable_hashes
+    seeded hash of the image id (`oracle_balance.balance_clusters` with those rank keys)."""
+    from realsyn.dataflow.digest import stable_hashes
 
     ctx = make_context({"band": "cosines", "n_clusters": 5, "target": 33, "fill_target": True,
                         "seed": 4, "partitions": partitions})
@@ -178,7 +178,7 @@ def test_kept_set_is_the_single_process_rule(make_context, partitions, workers):
     band_rows = np.flatnonzero((scores >= 0.51) & (scores <= 0.61))
     embeddings = np.concatenate([ctx.workspace.read_array("images_final", s)
                                  for s in ctx.workspace.array_shards("images_final")])
-    labels = sampling.cluster_images(embeddings[band_rows].astype(np.float32), 5, 20, 4)
+    labels = oracle_balance.cluster_images(embeddings[band_rows].astype(np.float32), 5, 20, 4)
     keys = stable_hashes([ids[row] for row in band_rows], 4)
     # The rule by brute force (not sampling's planner): t is the largest cap whose capped
     # total fits the target; each cluster keeps its members of smallest key (ties: lower

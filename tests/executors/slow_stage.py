@@ -13,9 +13,9 @@ import pyarrow.compute as pc
 from realsyn import progress
 from realsyn.cli import main
 from realsyn.config import RealsynConfig
+from realsyn.dataflow.digest import stable_id
 from realsyn.executors.local import LocalExecutor
 from realsyn.pipeline import STAGES
-from realsyn.records import stable_id
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 from realsyn.config import SentenceFilterConfig
-from realsyn.extract.dedup import (
-    exact_pairs,
-    group_labels,
-    minhash_pairs,
-    normalize_text,
-    semantic_pairs,
-)
+from realsyn.extract.dedup import group_labels, normalize_text
 
+from .oracle_dedup_pairs import exact_pairs, minhash_pairs, semantic_pairs
 from .photos import pair_precision_recall
 from .planted_sentences import SINGLETONS, paraphrase_corpus
 

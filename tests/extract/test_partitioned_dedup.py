@@ -9,12 +9,12 @@ import pyarrow as pa
 import pytest
 
 from realsyn.config import SentenceFilterConfig, parse_config
+from realsyn.dataflow.components import component_labels, edge_components, keep_one_per_group
 from realsyn.executors.local import LocalExecutor
 from realsyn.extract import lsh_keys
 from realsyn.extract import semantic_partition as sp
 from realsyn.extract.buckets import pair_blocks, partition_of
 from realsyn.extract.stages import DedupStage, SemanticDedupStage
-from realsyn.extract.union_find import component_labels, edge_components, keep_one_per_group
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 

@@ -6,9 +6,9 @@ import imagehash
 import numpy as np
 import pytest
 
+from realsyn.dataflow.components import component_labels, keep_one_per_group
 from realsyn.extract.dedup import group_labels
-from realsyn.extract.phash import hamming, linking_pairs, phash
-from realsyn.extract.union_find import component_labels, keep_one_per_group
+from realsyn.extract.phash import linking_pairs, phash
 
 from .photos import pair_precision_recall, planted_copies, real_photos
 
@@ -28,7 +28,7 @@ def _brute_force_labels(hashes: np.ndarray, radius: int) -> np.ndarray:
     """Every pair compared; groups relabelled to a fixed point (not the code's components)."""
     labels = np.arange(len(hashes))
     close = [(i, j) for i in range(len(hashes)) for j in range(i + 1, len(hashes))
-             if hamming(hashes[i], hashes[j]) <= radius]
+             if ((int(hashes[i]) ^ int(hashes[j])) & (2 ** 64 - 1)).bit_count() <= radius]
     changed = True
     while changed:
         changed = False

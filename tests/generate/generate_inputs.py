@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from realsyn.records import image_id as make_image_id
-from realsyn.retrieve.stage import retrieved_schema
+from realsyn.retrieve.output import retrieved_schema
 from realsyn.workspace import Workspace
 
 # benchmarks/bench_generate.py imports this module with only tests/generate on sys.path.

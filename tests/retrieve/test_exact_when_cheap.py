@@ -4,14 +4,15 @@ search finds; the audit runs and is reported on every path (issue 25)."""
 from pathlib import Path
 
 import numpy as np
+from oracle_quality import exact_search
 from synthetic_retrieval import unit, write_images, write_sentences
 
 from realsyn.config import RetrieveConfig, parse_config
 from realsyn.executors.local import LocalExecutor
 from realsyn.report.html import write_report
 from realsyn.retrieve.queries import fallback_nprobe
-from realsyn.retrieve.search import exact_search
-from realsyn.retrieve.stage import REPORT, RetrieveStage
+from realsyn.retrieve.report_steps import REPORT
+from realsyn.retrieve.stage import RetrieveStage
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 

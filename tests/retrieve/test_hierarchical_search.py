@@ -1,10 +1,12 @@
 import faiss
 import numpy as np
 import pytest
+from oracle_index import BuildParams, build_index
+from oracle_quality import exact_search
 from synthetic_retrieval import topic_data, unit
 
-from realsyn.retrieve.index import BuildParams, build_index, doc_keys
-from realsyn.retrieve.search import HierarchicalSearcher, exact_search
+from realsyn.dataflow.digest import signed_hashes
+from realsyn.retrieve.search import HierarchicalSearcher
 
 N_CLUSTERS = 12
 
@@ -15,7 +17,7 @@ def setup(tmp_path_factory):
     data = sentences.astype(np.float16)
     documents = [f"doc{i % 37}" for i in range(len(data))]
     index = build_index(tmp_path_factory.mktemp("idx") / "index", [data[:700], data[700:]],
-                        doc_keys(documents), BuildParams(n_clusters=N_CLUSTERS, seed=0))
+                        signed_hashes(documents), BuildParams(n_clusters=N_CLUSTERS, seed=0))
     return index, data.astype(np.float32), images, documents
 
 
@@ -77,7 +79,7 @@ def test_exclude_own_document(setup):
     index, data, images, documents = setup
     image_documents = [f"doc{i % 37}" for i in range(len(images))]
     result = HierarchicalSearcher(index).search(
-        images, top_k=3, nprobe=N_CLUSTERS, query_doc_keys=doc_keys(image_documents))
+        images, top_k=3, nprobe=N_CLUSTERS, query_doc_keys=signed_hashes(image_documents))
     rows = global_rows(index, result)
     for q, document in enumerate(image_documents):
         assert all(documents[r] != document for r in rows[q])
@@ -101,7 +103,7 @@ def test_min_score_leaves_gaps(setup):
 
 def test_fewer_sentences_than_k(tmp_path):
     data = unit(np.random.default_rng(0).standard_normal((2, 8))).astype(np.float16)
-    index = build_index(tmp_path / "i", [data], doc_keys(["a", "b"]), BuildParams())
+    index = build_index(tmp_path / "i", [data], signed_hashes(["a", "b"]), BuildParams())
     result = HierarchicalSearcher(index).search(data.astype(np.float32), top_k=3)
     assert (result.positions >= 0).sum(axis=1).tolist() == [2, 2]
     assert np.all(result.positions[:, 2] == -1) and np.all(np.isnan(result.scores[:, 2]))

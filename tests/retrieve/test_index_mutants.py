@@ -9,18 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from oracle_index import BuildParams, EmptyIndexError, build_index, index_exists, load_index
 from synthetic_retrieval import topic_data
 
-from realsyn.retrieve import clustering
-from realsyn.retrieve.index import (
-    BuildParams,
-    ClusterIndex,
-    EmptyIndexError,
-    build_index,
-    doc_key,
-    doc_keys,
-    valid_rows,
-)
+from realsyn.dataflow import rows
+from realsyn.dataflow.digest import signed_hashes
+from realsyn.dataflow.rows import usable_rows
 from realsyn.workspace import TEMPORARY_PREFIX
 
 
@@ -31,7 +25,7 @@ def temporaries(folder):
 @pytest.fixture(scope="module")
 def corpus():
     sentences, _, _, _ = topic_data(n_topics=5, per_topic=30, n_images=0, seed=3)
-    return sentences.astype(np.float16), doc_keys([f"doc{i // 4}" for i in range(150)])
+    return sentences.astype(np.float16), signed_hashes([f"doc{i // 4}" for i in range(150)])
 
 
 def test_files_types_lists_and_meta(tmp_path, corpus):
@@ -40,8 +34,8 @@ def test_files_types_lists_and_meta(tmp_path, corpus):
     index = build_index(tmp_path / "nested" / "index", [data[:70], data[70:]], keys,
                         BuildParams(n_clusters=7, seed=1), extra_meta={"encoder": "e"})
     elapsed = time.perf_counter() - started
-    assert ClusterIndex.exists(tmp_path / "nested" / "index")
-    assert not ClusterIndex.exists(tmp_path / "nested")
+    assert index_exists(tmp_path / "nested" / "index")
+    assert not index_exists(tmp_path / "nested")
     assert index.vectors.dtype == np.float16 and index.offsets.dtype == np.int64
     assert index.rows.dtype == np.int64 and index.doc_keys.dtype == np.int64
     # each list is the rows nearest its centre, in input order
@@ -68,7 +62,7 @@ def test_files_types_lists_and_meta(tmp_path, corpus):
 def test_identical_rows_leave_trailing_lists_empty(tmp_path):
     data = np.zeros((6, 4), np.float16)
     data[:, 0] = 1
-    index = build_index(tmp_path / "i", [data], doc_keys(list("abcdef")),
+    index = build_index(tmp_path / "i", [data], signed_hashes(list("abcdef")),
                         BuildParams(n_clusters=3))
     assert index.offsets.tolist() == [0, 6, 6, 6]
     assert index.meta["empty_clusters"] == 2 and index.meta["largest_cluster"] == 6
@@ -86,7 +80,7 @@ def test_a_sampled_training_set_is_reproducible(tmp_path, corpus):
 
 
 def test_chunked_checks_and_copies_cross_chunk_borders(tmp_path, corpus, monkeypatch):
-    monkeypatch.setattr(clustering, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(rows, "CHUNK_ROWS", 7)
     data, keys = corpus
     data = data.copy()
     data[[0, 9, 30]] = np.nan  # bad rows in the first and later chunks
@@ -102,7 +96,7 @@ def test_chunked_checks_and_copies_cross_chunk_borders(tmp_path, corpus, monkeyp
 def test_the_zero_floor_is_exclusive(tmp_path):
     data = np.eye(3, 4, dtype=np.float32)
     data[2] = [1e-3, 0, 0, 0]  # norm exactly the floor (in float32): not a usable embedding
-    index = build_index(tmp_path / "i", [data], doc_keys(list("abc")), BuildParams())
+    index = build_index(tmp_path / "i", [data], signed_hashes(list("abc")), BuildParams())
     assert sorted(index.rows.tolist()) == [0, 1]
 
 
@@ -112,7 +106,7 @@ def test_the_usable_row_mask_is_boolean_and_selects_rows():
     data = np.eye(5, 4, dtype=np.float32)
     data[1] = np.inf
     data[3] = 0
-    mask = valid_rows(data)
+    mask = usable_rows(data)
     assert mask.dtype == np.bool_
     assert mask.tolist() == [True, False, True, False, False]
     assert np.array_equal(data[mask], data[[0, 2]])
@@ -123,7 +117,7 @@ def test_a_float16_embedding_with_a_small_norm_is_kept():
     # value underflows to 0 (smallest float16 ~6e-8), which would read as a zero embedding.
     small = np.full((2, 512), 1e-4, dtype=np.float16)
     small[1] = 0
-    assert valid_rows(small).tolist() == [True, False]
+    assert usable_rows(small).tolist() == [True, False]
 
 
 def test_a_stale_temporary_that_is_a_plain_file_does_not_stop_the_build(tmp_path, corpus):
@@ -140,7 +134,7 @@ def test_no_blocks_and_bad_keys_are_clear_errors(tmp_path):
         build_index(tmp_path / "i", [], np.zeros(0, np.int64), BuildParams())
     assert str(error.value) == "no usable sentence embeddings to index"
     with pytest.raises(ValueError) as error:
-        build_index(tmp_path / "i", [np.eye(3, 4, dtype=np.float16)], doc_keys(["a"]),
+        build_index(tmp_path / "i", [np.eye(3, 4, dtype=np.float16)], signed_hashes(["a"]),
                     BuildParams())
     assert str(error.value) == "1 document keys for 3 embedding rows"
 
@@ -156,20 +150,20 @@ def test_load_refuses_another_format_and_pickles(tmp_path, corpus):
     data, keys = corpus
     folder = tmp_path / "i"
     build_index(folder, [data], keys, BuildParams(n_clusters=3))
-    loaded = ClusterIndex.load(folder, mmap=False)
+    loaded = load_index(folder, mmap=False)
     assert not isinstance(loaded.vectors, np.memmap) and loaded.ntotal == 150
     np.save(folder / "rows.npy", np.array([{"row": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="pickle"):
-        ClusterIndex.load(folder, mmap=False)
+        load_index(folder, mmap=False)
     meta = json.loads((folder / "meta.json").read_text())
     (folder / "meta.json").write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(ValueError) as error:
-        ClusterIndex.load(folder)
+        load_index(folder)
     assert str(error.value) == f"index in {folder} has format 99, expected 1; rebuild it"
 
 
 def test_document_keys_never_change():
     """Keys are stored in built indexes: the same id must give the same key in every
     version (little-endian signed 64 bits of an 8-byte BLAKE2b digest)."""
-    assert doc_key("doc") == 4080457647860294904
-    assert doc_key(None) == doc_key("None")
+    assert signed_hashes(["doc"]).tolist() == [4080457647860294904]
+    assert signed_hashes([None]).tolist() == signed_hashes(["None"]).tolist()

@@ -10,7 +10,8 @@ from test_retrieve_stage import populate
 
 from realsyn.config import parse_config
 from realsyn.executors.local import LocalExecutor
-from realsyn.retrieve.stage import REPORT, RetrieveStage
+from realsyn.retrieve.report_steps import REPORT
+from realsyn.retrieve.stage import RetrieveStage
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 

@@ -5,12 +5,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from oracle_quality import exact_search
 from test_retrieve_stage import populate, run
 
 from realsyn.config import ConfigError, parse_config
 from realsyn.retrieve.queries import sample_rows
-from realsyn.retrieve.search import exact_search
-from realsyn.retrieve.stage import REPORT
+from realsyn.retrieve.report_steps import REPORT
 
 
 def sentence_vectors(ctx):

@@ -6,7 +6,9 @@ from synthetic_retrieval import topic_data, write_images, write_sentences
 
 from realsyn.commit import MARKER
 from realsyn.executors.local import LocalExecutor, StageError
-from realsyn.retrieve.stage import INDEX_DIR, RetrieveStage, retrieved_schema, sentence_identity
+from realsyn.retrieve.centroid_cache import INDEX_DIR, sentence_identity
+from realsyn.retrieve.output import retrieved_schema
+from realsyn.retrieve.stage import RetrieveStage
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from oracle_index import BuildParams, build_index
+from oracle_routing import fit_learned_router
 from synthetic_retrieval import unit
 
-from realsyn.retrieve.index import BuildParams, build_index
-from realsyn.retrieve.queries import fit_learned_router
 from realsyn.retrieve.routing import fit_list_keys, learned_router, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 

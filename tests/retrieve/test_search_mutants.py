@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracle_quality import exact_search
 
 from realsyn.retrieve.index import ClusterIndex
-from realsyn.retrieve.search import LISTS_PER_TASK, HierarchicalSearcher, exact_search
+from realsyn.retrieve.search import LISTS_PER_TASK, HierarchicalSearcher
 
 DIM = 16
 N_LISTS = 2 * LISTS_PER_TASK + 22  # more lists than two worker tasks take

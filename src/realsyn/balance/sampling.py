@@ -6,17 +6,17 @@
 3. Keep at most t random members of each cluster (smaller clusters whole), with a fixed seed.
    Given a target size instead of t, t is the largest cap whose capped total fits the target.
 
-Everything here is plain numpy/faiss over arrays, so it is testable without a workspace.
+Everything here is plain numpy over arrays, so it is testable without a workspace; the stage
+(stage.py) runs the rule as steps, and tests/balance/oracle_balance.py is the rule in one process.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from realsyn.retrieve import clustering
+from realsyn.dataflow import kmeans
 
 
 # ---------------------------------------------------------------- 1. similarity band
@@ -49,7 +49,7 @@ def default_n_clusters(n_images: int, images_per_cluster: int,
     """The paper's ratio (168.3M images / 1M clusters), but at least n ** floor_exponent
     (sqrt(n) at 0.5: a few hundred images make one or two paper-sized clusters, where the cap
     could only cut everything or nothing); at least 1, at most one per image."""
-    paper = clustering.default_n_clusters(n_images, images_per_cluster)
+    paper = kmeans.default_n_clusters(n_images, images_per_cluster)
     floor = math.ceil(n_images ** floor_exponent) if n_images > 0 and floor_exponent else 1
     return int(min(max(paper, floor), max(n_images, 1)))
 
@@ -63,21 +63,6 @@ def auto_cap(sizes: np.ndarray, paper_cap: int) -> int:
     if not len(sizes):
         return paper_cap
     return int(max(1, min(paper_cap, int(sizes.sum()) // len(sizes))))
-
-
-def cluster_images(embeddings: np.ndarray, n_clusters: int, iterations: int, seed: int,
-                   points_per_cluster: int = 64, max_points: int = 1_000_000) -> np.ndarray:
-    """Cluster label (int64) of each row: faiss spherical k-means trained on a seeded sample."""
-    n = len(embeddings)
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-    n_clusters = max(1, min(n_clusters, n))
-    size = clustering.training_sample_size(n, n_clusters, points_per_cluster, max_points)
-    rows = clustering.sample_rows(n, size, seed)
-    centroids = clustering.train_centroids(
-        np.asarray(embeddings[rows], dtype=np.float32), n_clusters, iterations, seed)
-    index = clustering.centroid_index(centroids)
-    return clustering.assign(index, [embeddings]).astype(np.int64)
 
 
 # ---------------------------------------------------------------- 3. cap
@@ -117,29 +102,6 @@ def cluster_caps(sizes: np.ndarray, cap: int, extra: int, rng: np.random.Generat
                              f"the cap {cap}")
         caps[np.sort(rng.choice(larger, size=extra, replace=False))] += 1
     return caps
-
-
-def select_capped(labels: np.ndarray, caps: np.ndarray, rng: np.random.Generator,
-                  rank_keys: np.ndarray | None = None) -> np.ndarray:
-    """Sorted row numbers kept: the caps[c] members of cluster c with the smallest keys.
-
-    The keys are `rank_keys` (e.g. a seeded hash of each image id, which any task computes
-    alone: the partitioned stage) or one random key per row (drawn in row order, so the same
-    rows and seed give the same choice); ties go to the lower row. Vectorised, fine for
-    hundreds of millions.
-    """
-    labels = np.asarray(labels, dtype=np.int64)
-    n = len(labels)
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-    keys = rng.random(n) if rank_keys is None else np.asarray(rank_keys)
-    order = np.lexsort((np.arange(n), keys, labels))  # by cluster, then by key, then row
-    sorted_labels = labels[order]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-    run_lengths = np.diff(np.r_[starts, n])
-    rank = np.arange(n) - np.repeat(starts, run_lengths)
-    keep = rank < caps[sorted_labels]
-    return np.sort(order[keep])
 
 
 # ---------------------------------------------------------------- distribution report
@@ -191,31 +153,3 @@ def plan_caps(sizes: np.ndarray, cap: int, target: int | None, fill_target: bool
         if fill_target:
             extra = min(target, int(np.sum(sizes))) - capped_total(sizes, cap)
     return cap, extra, cluster_caps(sizes, cap, extra, rng)
-
-
-@dataclass
-class CapResult:
-    kept: np.ndarray  # sorted row numbers
-    cap: int  # t
-    extra: int  # clusters that kept t + 1 (fill_target)
-    before: dict
-    after: dict
-
-
-def balance_clusters(labels: np.ndarray, cap: int, target: int | None = None,
-                     fill_target: bool = False, seed: int = 0,
-                     rank_keys: np.ndarray | None = None) -> CapResult:
-    """Cap every cluster at t (from `cap`, or the largest t fitting `target`) with a fixed seed.
-
-    With `fill_target`, the target's remainder goes one each to random clusters larger than t,
-    so the total equals the target exactly (when the population is at least that large).
-    """
-    labels = np.asarray(labels, dtype=np.int64)
-    n_clusters = int(labels.max()) + 1 if len(labels) else 0
-    sizes = np.bincount(labels, minlength=n_clusters)
-    rng = np.random.default_rng(seed)
-    cap, extra, caps = plan_caps(sizes, cap, target, fill_target, rng)
-    kept = select_capped(labels, caps, rng, rank_keys)
-    after = np.bincount(labels[kept], minlength=n_clusters)
-    return CapResult(kept=kept, cap=cap, extra=extra, before=size_distribution(sizes),
-                     after=size_distribution(after))

@@ -26,8 +26,9 @@ It runs as steps of parallel tasks, none holding a whole dataset (tasks in brack
     report   [one]              report/balance.json
 
 The rank key of a member is a seeded hash of its image id (ties: lower generated row), so which
-members a cluster keeps does not depend on how the data is partitioned; `sampling.
-balance_clusters(..., rank_keys=...)` applies the same rule in one process.
+members a cluster keeps does not depend on how the data is partitioned; the tests' oracle
+(tests/balance/oracle_balance.py, `balance_clusters(..., rank_keys=...)`) applies the same
+rule in one process. The steps are built from realsyn.dataflow's primitives.
 """
 
 from __future__ import annotations
@@ -43,10 +44,14 @@ from realsyn import datasets
 from realsyn.balance import sampling
 from realsyn.balance.band import band_quantiles, fine_counts, resolve_band
 from realsyn.config import BalanceConfig
+from realsyn.dataflow import join as hash_join
+from realsyn.dataflow import kmeans
+from realsyn.dataflow import sampling as samples
+from realsyn.dataflow.digest import stable_hashes
+from realsyn.dataflow.rank import capped
+from realsyn.dataflow.rows import aligned_shards, check_rows, usable_rows
 from realsyn.drops import Drop, counted_drops
-from realsyn.partitioning import MB, hash_partitions, partitions_for, stable_hashes
-from realsyn.retrieve import clustering
-from realsyn.retrieve.candidates import rank_within
+from realsyn.partitioning import MB, partitions_for
 from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Step, SteppedStage
 from realsyn.workspace import Workspace, add_counters
 
@@ -179,13 +184,10 @@ class BalanceStage(SteppedStage):
         return [GLOBAL_SHARD]
 
     def image_shards(self, ctx: Context) -> list[str]:
-        shards = ctx.workspace.shards(self.images)
+        shards = aligned_shards(ctx.workspace, self.images)
         if not shards:
             raise FileNotFoundError(f"dataset {self.images!r} is empty or missing in "
                                     f"{ctx.workspace.url}")
-        if shards != ctx.workspace.array_shards(self.images):
-            raise ValueError(f"dataset {self.images!r} and its embeddings have different "
-                             f"shards: {shards} vs {ctx.workspace.array_shards(self.images)}")
         return shards
 
     def generated_shards(self, ctx: Context) -> list[str]:
@@ -220,17 +222,12 @@ class BalanceStage(SteppedStage):
     def locate(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace = ctx.workspace
         ids = workspace.read_table(self.images, shard, columns=["image_id"]).column("image_id")
-        embedded = len(workspace.read_array(self.images, shard))
-        if embedded != len(ids):
-            raise ValueError(f"{self.images}/{shard}: {len(ids)} records but {embedded} "
-                             "embedding rows")
+        check_rows(self.images, shard, len(ids), len(workspace.read_array(self.images, shard)))
         places = pa.table({"image_id": ids,
                            "image_index": pa.array(np.full(len(ids), self.image_shards(ctx)
                                                            .index(shard)), pa.int64()),
                            "image_row": pa.array(np.arange(len(ids)), pa.int64())})
-        partitions = self.join_count(ctx)
-        workspace.write_partitioned(PLACES, shard, places, hash_partitions(
-            ids.to_pylist(), partitions), partitions)
+        hash_join.send(workspace, PLACES, shard, places, "image_id", self.join_count(ctx))
         return {}
 
     def request(self, ctx: Context, shard: str) -> dict[str, Any]:
@@ -240,23 +237,16 @@ class BalanceStage(SteppedStage):
                              "index": pa.array(np.full(len(ids), self.index_of(ctx, shard)),
                                                pa.int64()),
                              "row": pa.array(np.arange(len(ids)), pa.int64())})
-        partitions = self.join_count(ctx)
-        ctx.workspace.write_partitioned(REQUESTS, shard, requests, hash_partitions(
-            ids.to_pylist(), partitions), partitions)
+        hash_join.send(ctx.workspace, REQUESTS, shard, requests, "image_id", self.join_count(ctx))
         return {}
 
     def join(self, ctx: Context, shard: str) -> dict[str, Any]:
         """Each request with its image's place (the first one, in shard order, when an image
         id occurs twice), sent to the generated shard that asked."""
         workspace, partition = ctx.workspace, int(shard)
-        places = workspace.read_partition(PLACES, partition)
-        places = places.take(pa.array(np.lexsort((np.asarray(places.column("image_row")),
-                                                  np.asarray(places.column("image_index"))))))
-        _, first = np.unique(places.column("image_id").to_numpy(zero_copy_only=False),
-                             return_index=True)
-        places = places.take(pa.array(np.sort(first)))
-        requests = workspace.read_partition(REQUESTS, partition)
-        joined = requests.join(places, "image_id", join_type="inner").drop_columns(["image_id"])
+        joined = hash_join.join_first(workspace.read_partition(REQUESTS, partition),
+                                      workspace.read_partition(PLACES, partition), "image_id",
+                                      ["image_index", "image_row"])
         workspace.write_partitioned(LOCATED, shard, joined, np.asarray(joined.column("index")),
                                     max(1, len(self.generated_shards(ctx))))
         return {}
@@ -284,7 +274,7 @@ class BalanceStage(SteppedStage):
         images = self.embeddings(ctx, np.asarray(located.column("image_index")),
                                  np.asarray(located.column("image_row")))
         # `embed` leaves an all-zero row for an image it could not decode: no embedding either
-        usable = np.linalg.norm(images, axis=1) > 0.5 if len(rows) else np.zeros(0, bool)
+        usable = usable_rows(images) if len(rows) else np.zeros(0, bool)
         rows, images, located = rows[usable], images[usable], located.filter(pa.array(usable))
         table = table.take(pa.array(rows, pa.int64()))
         if self.encoder is None and needs_encoder(config, table.column_names):
@@ -335,8 +325,8 @@ class BalanceStage(SteppedStage):
 
     # ------------------------------------------------------------------ clusters
     def train(self, ctx: Context, shard: str) -> dict[str, Any]:
-        """Image k-means centres on a bounded seeded sample of the band (as `sampling.
-        cluster_images` samples it), and the cluster partition count."""
+        """Image k-means centres on a bounded seeded sample of the band, and the cluster
+        partition count."""
         workspace, config = ctx.workspace, ctx.config.balance
         shards = self.generated_shards(ctx)
         counts = [self.band(ctx, s).num_rows for s in shards]
@@ -346,20 +336,18 @@ class BalanceStage(SteppedStage):
             n_clusters = config.n_clusters or sampling.default_n_clusters(
                 n, config.images_per_cluster, config.cluster_floor_exponent)
             n_clusters = max(1, min(n_clusters, n))
-            size = clustering.training_sample_size(n, n_clusters,
-                                                   config.training_points_per_cluster,
-                                                   config.max_training_points)
-            picked = clustering.sample_rows(n, size, config.seed)
-            bounds = np.cumsum([0, *counts])
-            parts = []
-            for i, name in enumerate(shards):
-                lo, hi = np.searchsorted(picked, [bounds[i], bounds[i + 1]])
-                if hi > lo:
-                    band = self.band(ctx, name).take(pa.array(picked[lo:hi] - bounds[i]))
-                    parts.append(self.embeddings(ctx, np.asarray(band.column("image_index")),
-                                                 np.asarray(band.column("image_row"))))
-            centroids = clustering.train_centroids(np.concatenate(parts), n_clusters,
-                                                   config.kmeans_iterations, config.seed)
+            size = samples.training_sample_size(n, n_clusters,
+                                                config.training_points_per_cluster,
+                                                config.max_training_points)
+
+            def read(i: int, rows: np.ndarray) -> np.ndarray:
+                band = self.band(ctx, shards[i]).take(pa.array(rows))
+                return self.embeddings(ctx, np.asarray(band.column("image_index")),
+                                       np.asarray(band.column("image_row")))
+
+            centroids = kmeans.train_centroids(samples.sample_across(counts, size, config.seed,
+                                                                     read),
+                                               n_clusters, config.kmeans_iterations, config.seed)
             workspace.write_npy(f"{SCRATCH}/centroids.npy", centroids)
             wanted = partitions_for(n, MEMBER_ROW_BYTES, ctx.config.executor.task_memory_mb * MB)
             plan.update(n_clusters=n_clusters,
@@ -377,8 +365,8 @@ class BalanceStage(SteppedStage):
         if plan["n_clusters"] and band.num_rows:
             images = self.embeddings(ctx, np.asarray(band.column("image_index")),
                                      np.asarray(band.column("image_row")))
-            index = clustering.centroid_index(workspace.read_npy(f"{SCRATCH}/centroids.npy"))
-            labels = clustering.assign(index, [images]).astype(np.int64)
+            index = kmeans.centroid_index(workspace.read_npy(f"{SCRATCH}/centroids.npy"))
+            labels = kmeans.assign(index, [images]).astype(np.int64)
         workspace.write_npy(f"{SCRATCH}/labels/{shard}.npy", labels)
         workspace.write_npy(f"{SCRATCH}/counts/{shard}.npy",
                             np.bincount(labels, minlength=plan["n_clusters"]))
@@ -424,7 +412,7 @@ class BalanceStage(SteppedStage):
                             np.asarray(members.column("index")),
                             np.asarray(members.column("key")), clusters))
         caps = workspace.read_npy(f"{SCRATCH}/caps.npy")
-        kept = order[rank_within(clusters[order]) < caps[clusters[order]]]
+        kept = capped(clusters, caps, order)
         kept_members = members.take(pa.array(kept, pa.int64())).select(["index", "row"])
         workspace.write_partitioned(KEPT, shard, kept_members,
                                     np.asarray(kept_members.column("index")),

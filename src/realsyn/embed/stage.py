@@ -7,7 +7,7 @@ other by its `text` column. The stage's shard keys are "<dataset>-<shard>".
 
 Nothing is dropped, so arrays stay row-aligned with their datasets: an image that is missing or
 cannot be decoded, or a null text, gets an all-zero row (norm 0, similarity 0 to everything; see
-`valid_rows`) and is counted in the stats (`images_zero_undecodable`, ...).
+`realsyn.dataflow.rows.usable_rows`) and is counted in the stats (`images_zero_undecodable`, ...).
 
 The workspace manifest records the encoder (`{"encoder": {"identity": ..., "dim": ...}}`); the
 stage refuses to add embeddings from another encoder to a workspace that has some.
@@ -84,11 +84,6 @@ def forget_embeddings(workspace: Workspace, datasets: Sequence[str] | None = Non
 def release_encoder(workspace: Workspace) -> None:
     """Forget the recorded encoder (its embeddings are gone or about to be replaced)."""
     workspace.forget_manifest_entry(MANIFEST_KEY)
-
-
-def valid_rows(embeddings: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows that hold an embedding (the others are all-zero)."""
-    return np.any(embeddings != 0, axis=1)
 
 
 class EmbedStage(Stage):

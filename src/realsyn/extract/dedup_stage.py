@@ -10,8 +10,9 @@ clusters, filter).
                             as dropped rows partitioned by shard
     filter  per shard:      the kept rows of the shard -> images_dedup / sentences_dedup
 
-The groups are those of the single-process functions (dedup.exact_pairs / minhash_pairs,
-phash.linking_pairs): see lsh_keys.py for why every pair they join is found.
+The groups are those of the single-process functions (exact_pairs / minhash_pairs in
+tests/extract/oracle_dedup_pairs.py, phash.linking_pairs): see lsh_keys.py for why every
+pair they join is found.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import numpy as np
 import pyarrow as pa
 
 from realsyn import datasets
+from realsyn.dataflow.rows import row_codes
 from realsyn.extract import lsh_keys
 from realsyn.extract.buckets import partition_of
 from realsyn.extract.dedup_steps import (
     bucket_partitions,
     edge_table,
-    global_ids,
     scratch,
     shard_index,
     split_task,
@@ -106,7 +107,7 @@ class DedupStage(FunnelStage):
         if kind == IMAGES:
             r = ctx.config.extract.images.phash_max_distance
             table = ctx.workspace.read_table(source, shard, ["phash", "width", "height"])
-            ids = global_ids(shard_index(ctx, source, shard), table.num_rows)
+            ids = row_codes(shard_index(ctx, source, shard), table.num_rows)
             hashes = table.column("phash").to_numpy(zero_copy_only=False)
             rows, keys = lsh_keys.phash_keys(hashes, r)
             entries = pa.table({"key": keys, "id": ids[rows], "phash": hashes[rows],
@@ -115,7 +116,7 @@ class DedupStage(FunnelStage):
             return {"bucket_entries": len(keys)}
         cfg = ctx.config.extract.sentences
         texts = ctx.workspace.read_table(source, shard, ["text"]).column("text").to_pylist()
-        ids = global_ids(shard_index(ctx, source, shard), len(texts))
+        ids = row_codes(shard_index(ctx, source, shard), len(texts))
         normalised, keys = lsh_keys.exact_keys(texts)
         self._shuffle(ctx, EXACT, shard, pa.table({"key": keys, "id": ids, "text": normalised}),
                       64)

@@ -1,12 +1,12 @@
 """What the partitioned dedup stages share: global row ids, edge tables, the groups step and
 the per-shard filter step.
 
-A record's global id is (index of its shard in the sorted shard list) << 32 | row, so ids
-sort in dataset order (shard order, then row order) and name their shard. Pair steps write
-edge tables; the groups step closes them into components (scipy, over the edges only) and
-picks one representative per component by the stage's priority (ties: the lowest id, i.e.
-the first in dataset order), writing the dropped ids partitioned by shard; the filter step
-then keeps, per shard, the rows not dropped.
+A record's global id is its packed row code (realsyn.dataflow.rows.row_codes: the index of its
+shard in the sorted shard list << 32 | row), so ids sort in dataset order and name their
+shard. Pair steps write edge tables; the groups step closes them into components (scipy, over
+the edges only) and picks one representative per component by the stage's priority (ties: the
+lowest id, i.e. the first in dataset order), writing the dropped ids partitioned by shard; the
+filter step then keeps, per shard, the rows not dropped.
 """
 
 from __future__ import annotations
@@ -18,19 +18,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from realsyn.extract.union_find import edge_components, keep_one_per_group
+from realsyn.dataflow.components import edge_components, keep_one_per_group
+from realsyn.dataflow.rows import code_rows, code_shards
 from realsyn.partitioning import partitions_for
 from realsyn.stage import Context
 
-SHARD_SHIFT = 32
 EDGE_SCHEMA = pa.schema([("left", pa.int64()), ("right", pa.int64()),
                          ("left_priority", pa.float64()), ("right_priority", pa.float64()),
                          ("exact", pa.bool_())])
 DROPPED_SCHEMA = pa.schema([("row", pa.int64()), ("reason", pa.string())])
-
-
-def global_ids(shard_index: int, rows: int) -> np.ndarray:
-    return (np.int64(shard_index) << SHARD_SHIFT) | np.arange(rows, dtype=np.int64)
 
 
 def shard_index(ctx: Context, dataset: str, shard: str) -> int:
@@ -91,10 +87,10 @@ def write_dropped(ctx: Context, edges_folder: str, dropped_folder: str, shards: 
     if exact_reason is not None:  # the non-first copy of an exact edge is an exact duplicate
         exact = edges.column("exact").to_numpy(zero_copy_only=False)
         reasons[np.isin(dropped, right[exact])] = exact_reason
-    table = pa.table({"row": dropped & ((1 << SHARD_SHIFT) - 1), "reason": reasons.tolist()},
+    table = pa.table({"row": code_rows(dropped), "reason": reasons.tolist()},
                      schema=DROPPED_SCHEMA)
     ctx.workspace.write_partitioned(dropped_folder, "groups", table,
-                                    dropped >> SHARD_SHIFT, max(1, shards))
+                                    code_shards(dropped), max(1, shards))
 
 
 def kept_mask(ctx: Context, dropped_folder: str, index: int, rows: int,

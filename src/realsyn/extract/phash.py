@@ -49,10 +49,6 @@ def to_codes(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(hashes, dtype=">i8")).view(np.uint8).reshape(-1, 8)
 
 
-def hamming(a: int, b: int) -> int:
-    return int(np.bitwise_xor(np.int64(a), np.int64(b)).view(np.uint64)).bit_count()
-
-
 def linking_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
     """Index pairs [m, 2] whose union-find closure joins every two hashes within
     `max_distance` bits: chains over identical values, plus one pair (first occurrences) for

@@ -22,11 +22,12 @@ import numpy as np
 import pyarrow as pa
 
 from realsyn import datasets
+from realsyn.dataflow import sampling
+from realsyn.dataflow.rows import check_rows, row_codes
 from realsyn.extract import semantic_partition as sp
 from realsyn.extract.dedup_stage import image_priority
 from realsyn.extract.dedup_steps import (
     edge_table,
-    global_ids,
     read_array_file,
     scratch,
     shard_index,
@@ -132,9 +133,7 @@ class SemanticDedupStage(FunnelStage):
 
     def _embeddings(self, ctx: Context, source: str, shard: str, rows: int) -> np.ndarray:
         array = ctx.workspace.read_array(source, shard)
-        if array.shape[0] != rows:
-            raise RuntimeError(f"array {source}/{shard} has {array.shape[0]} rows but the "
-                               f"dataset shard has {rows}: rerun embed")
+        check_rows(source, shard, rows, array.shape[0])
         return array
 
     @staticmethod
@@ -186,17 +185,10 @@ class SemanticDedupStage(FunnelStage):
         count = sum(lengths)
         if count == 0:
             return {}
-        rng = np.random.default_rng(extract.seed)
-        picked = np.sort(rng.choice(count, min(count, extract.max_training_points),
-                                    replace=False))
-        sample, start = [], 0
-        for shard, length in zip(shards, lengths, strict=True):
-            rows = picked[(picked >= start) & (picked < start + length)] - start
-            start += length
-            if len(rows):
-                sample.append(self._grouping_vectors(ctx, kind, shard, rows))
-        centroids = sp.train_centroids(np.concatenate(sample),
-                                       sp.partition_count(count, extract.partition_size),
+        sample = sampling.sample_across(
+            lengths, extract.max_training_points, extract.seed,
+            lambda i, rows: self._grouping_vectors(ctx, kind, shards[i], rows))
+        centroids = sp.train_centroids(sample, sp.partition_count(count, extract.partition_size),
                                        extract.kmeans_iterations, extract.seed)
         write_array_file(ctx, f"{self._folder(kind, 'centroids')}.npy", centroids)
         return {f"{kind}_partitions": len(centroids)}
@@ -219,7 +211,7 @@ class SemanticDedupStage(FunnelStage):
             return {}
         vectors = self._shard_vectors(ctx, kind, shard)
         home, similarity = sp.assign(vectors, centroids)
-        ids = global_ids(shard_index(ctx, self._source(kind), shard), len(vectors))
+        ids = row_codes(shard_index(ctx, self._source(kind), shard), len(vectors))
         members = pa.table({"id": ids, "priority": self._priority(ctx, kind, shard),
                             "vector": _vector_column(vectors)})
         ctx.workspace.write_partitioned(self._folder(kind, "members"), shard, members, home,
@@ -243,7 +235,7 @@ class SemanticDedupStage(FunnelStage):
         extract = ctx.config.extract
         rows, parts, at_cap = sp.route(vectors, centroids, caps, self._threshold(ctx, kind),
                                        extract.partition_probes, extract.partition_max_probes)
-        ids = global_ids(shard_index(ctx, self._source(kind), shard), len(vectors))
+        ids = row_codes(shard_index(ctx, self._source(kind), shard), len(vectors))
         queries = pa.table({"id": ids[rows],
                             "priority": self._priority(ctx, kind, shard)[rows],
                             "vector": _vector_column(vectors[rows])})

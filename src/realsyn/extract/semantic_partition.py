@@ -26,6 +26,7 @@ import math
 import faiss
 import numpy as np
 
+from realsyn.dataflow import kmeans
 from realsyn.extract.buckets import unique_rows
 
 # Slack on the routing bound, far above float32 rounding of unit vectors' inner products.
@@ -48,10 +49,8 @@ def train_centroids(sample: np.ndarray, partitions: int, iterations: int,
         norm = np.linalg.norm(centre)
         return (centre / norm if norm > 0 else np.eye(1, dim, dtype=np.float32)).astype(
             np.float32)
-    kmeans = faiss.Kmeans(dim, parts, niter=iterations, seed=seed, spherical=True,
-                          max_points_per_centroid=256, verbose=False)
-    kmeans.train(sample)
-    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+    return np.ascontiguousarray(kmeans.faiss_kmeans(sample, parts, iterations, seed, 256),
+                                dtype=np.float32)
 
 
 def _similarities(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -142,7 +141,8 @@ def partition_edges(member_ids: np.ndarray, members: np.ndarray, query_ids: np.n
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     member_ids = np.asarray(member_ids, dtype=np.int64)
     query_ids = np.asarray(query_ids, dtype=np.int64)
-    # The radius of dedup.semantic_pairs' range search, which keeps scores above it.
+    # The radius of the single-process semantic_pairs' range search (the tests' oracle),
+    # which keeps scores above it.
     radius = np.float32(float(threshold) - 1e-6)
     edges = []
     for start in range(0, len(queries), block):

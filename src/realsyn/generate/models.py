@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from realsyn import datasets
 from realsyn.config import RealsynConfig
@@ -16,6 +17,9 @@ from realsyn.generate.fusion import DEFAULT_CONTEXT_LENGTH, SentenceValidator
 from realsyn.generate.vocabulary import load_vocabulary, mine_nouns
 from realsyn.models.llm import LLMClient, make_client
 from realsyn.workspace import Workspace
+
+if TYPE_CHECKING:  # the captioners import their model libraries only when built
+    from realsyn.models.captioners import Captioner
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +129,7 @@ def _build_tagger(config: RealsynConfig, workspace: Workspace, encoder, sentence
                           min_score=gen.min_tag_score)
 
 
-def _build_captioner(config: RealsynConfig, llm: LLMClient, cache_path: Path):
+def _build_captioner(config: RealsynConfig, llm: LLMClient, cache_path: Path) -> Captioner:
     from realsyn.models import captioners
 
     gen = config.generate

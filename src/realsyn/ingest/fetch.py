@@ -42,12 +42,6 @@ class FetchResult:
     attempts: int = 0
 
 
-def url_refusal(url: str, policy: AddressPolicy) -> str | None:
-    """Why a URL may not be requested, decided without DNS (None: it may, if its name
-    resolves to allowed addresses only)."""
-    return UrlGate(policy).refusal_without_dns(url)
-
-
 def _refused(error: BaseException | None) -> bool:
     while error is not None:
         if isinstance(error, RefusedAddressError) or isinstance(

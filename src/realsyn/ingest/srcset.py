@@ -132,12 +132,6 @@ def largest_candidate(candidates: list[Candidate]) -> Candidate | None:
     return best
 
 
-def best_srcset_candidate(srcset: str) -> str | None:
-    """The URL of the largest candidate of a srcset attribute."""
-    best = largest_candidate(parse_srcset(srcset))
-    return best.url if best is not None else None
-
-
 def image_candidates(srcset: str | None, src: str | None) -> list[Candidate]:
     """An <img>'s source set: its srcset candidates, and its src as 1x unless the srcset already
     has a 1x or a width candidate (the standard's "update the source set")."""

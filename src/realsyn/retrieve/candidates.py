@@ -6,28 +6,19 @@ Ties are broken as the single-process search breaks them: by order key (its inde
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pyarrow as pa
 
+from realsyn.config import RetrieveConfig
+from realsyn.dataflow.rank import best_per_row, rank_within
+from realsyn.retrieve import quality
+from realsyn.retrieve.index import ClusterIndex
+from realsyn.retrieve.lists import TEXT_COLUMNS
+from realsyn.retrieve.queries import ImageRows
 
-def best_per_row(rows: np.ndarray, scores: np.ndarray, keys: np.ndarray, depth: int,
-                 min_score: float | None = None) -> np.ndarray:
-    """Indices of each row's `depth` best candidates (score descending, then key), rows
-    ascending; candidates below `min_score` or not finite are left out."""
-    usable = np.isfinite(scores)
-    if min_score is not None:
-        usable &= scores >= min_score
-    candidates = np.flatnonzero(usable)
-    order = candidates[np.lexsort((keys[candidates], -scores[candidates], rows[candidates]))]
-    return order[rank_within(rows[order]) < depth]
-
-
-def rank_within(groups: np.ndarray) -> np.ndarray:
-    """0, 1, 2... within each run of equal values of a sorted array."""
-    if len(groups) == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.r_[True, groups[1:] != groups[:-1]]
-    first = np.maximum.accumulate(np.where(starts, np.arange(len(groups)), 0))
-    return np.arange(len(groups)) - first
+AUDIT_COLUMNS = ["image_shard", "row", "score", "key"]
 
 
 def dense(rows: np.ndarray, picked_rows: np.ndarray, values: np.ndarray, width: int,
@@ -69,13 +60,50 @@ def cap_uses_top_first(keys: np.ndarray, scores: np.ndarray, images: np.ndarray,
     return np.sort(np.concatenate([kept, more]))
 
 
-def percentile_of_counts(values: np.ndarray, counts: np.ndarray, q: float) -> float:
-    """np.percentile(q, linear) of the multiset holding values[i] counts[i] times."""
-    order = np.argsort(values)
-    values, counts = np.asarray(values)[order], np.asarray(counts)[order]
-    ends = np.cumsum(counts)
-    position = q / 100 * (ends[-1] - 1)
-    low, high = int(np.floor(position)), int(np.ceil(position))
-    v_low = float(values[np.searchsorted(ends, low, side="right")])
-    v_high = float(values[np.searchsorted(ends, high, side="right")])
-    return float(np.percentile([v_low, v_high], (position - low) * 100))
+def search_depth(config: RetrieveConfig) -> int:
+    """Candidates kept per image: a cap needs more than top_k, so that an image whose best
+    sentences are taken still has others."""
+    return config.top_k * (quality.CAP_CANDIDATES if config.capped else 1)
+
+
+def candidate_schema() -> pa.Schema:
+    return pa.schema([("image_shard", pa.int64()), ("row", pa.int64()),
+                      ("score", pa.float32()), ("key", pa.int64()),
+                      *[(name, pa.string()) for name in TEXT_COLUMNS]])
+
+
+def candidate_table(queries: np.ndarray, images: ImageRows, scores: np.ndarray,
+                    positions: np.ndarray, index: ClusterIndex, sentences: pa.Table,
+                    meta: dict[str, Any], lo: int) -> pa.Table:
+    """The found candidates of a search over one partition (`queries`: global image rows):
+    image shard and row, score, order key and the sentence's ids and text."""
+    query, slot = np.nonzero(np.isfinite(scores) & (positions >= 0))
+    position = positions[query, slot]
+    clusters = index.cluster_of_sorted(position) + lo
+    keys = clusters * meta["n_rows"] + np.asarray(index.rows)[position]
+    image_shard, row = images.locate(queries[query])
+    taken = sentences.select(list(TEXT_COLUMNS)).take(pa.array(position))
+    return pa.table({"image_shard": pa.array(image_shard, pa.int64()),
+                     "row": pa.array(row, pa.int64()),
+                     "score": pa.array(scores[query, slot], pa.float32()),
+                     "key": pa.array(keys, pa.int64()),
+                     **{name: taken.column(name) for name in TEXT_COLUMNS}},
+                    schema=candidate_schema())
+
+
+def pick(candidates: pa.Table, depth: int, min_score: float | None) -> pa.Table:
+    """Each image's `depth` best candidates, rows ascending, best first."""
+    keep = best_per_row(np.asarray(candidates.column("row")),
+                        np.asarray(candidates.column("score")),
+                        np.asarray(candidates.column("key")), depth, min_score)
+    return candidates.take(pa.array(keep, pa.int64()))
+
+
+def key_matrix(picked: pa.Table, rows: np.ndarray, width: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Order keys (-1: none) and scores (NaN) of the picked candidates of `rows` (sorted)."""
+    picked_rows = np.asarray(picked.column("row"))
+    mine = np.isin(picked_rows, rows)
+    return (dense(rows, picked_rows[mine], np.asarray(picked.column("key"))[mine], width, -1),
+            dense(rows, picked_rows[mine], np.asarray(picked.column("score"))[mine], width,
+                  np.float32(np.nan)))

@@ -3,8 +3,9 @@
 A list partition holds every sentence of a contiguous range of clusters (cluster c lives in
 partition c * P // C), one row per sentence: its global row over the sentence shards, cluster,
 document key, ids and text, and the float16 vector as fixed-size bytes. Read back and sorted
-by (cluster, global row) it is exactly the slice of the single-process index (index.py) that
-holds those clusters, so a search over it scores the same products.
+by (cluster, global row) it is exactly the slice of the single-process index (the tests'
+oracle, tests/retrieve/oracle_index.py) that holds those clusters, so a search over it scores
+the same products.
 
 A sentence is named everywhere by its *order key* cluster * n_rows + global row: ordering by it
 is ordering by position in the single-process index (sorted by cluster, then row), which breaks
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from realsyn.dataflow.kmeans import default_n_clusters
 from realsyn.retrieve.index import ClusterIndex
 from realsyn.workspace import Workspace
 
@@ -27,6 +29,25 @@ SCRATCH = "scratch/retrieve"
 LISTS = f"{SCRATCH}/lists"
 META = f"{SCRATCH}/meta.json"
 TEXT_COLUMNS = ("sentence_id", "text", "doc_id")
+CENTROIDS = f"{SCRATCH}/centroids.npy"
+ROUTER = f"{SCRATCH}/router.npy"
+QUERIES = f"{SCRATCH}/queries"  # (image, probed list) pairs, partitioned like the lists
+CANDIDATES = f"{SCRATCH}/candidates"  # per image shard: each probe's best sentences
+AUDIT = f"{SCRATCH}/audit"  # per image shard: each audit image's exact best per partition
+PAIRS = f"{SCRATCH}/pairs"  # (max uses) each image's candidates, partitioned by sentence
+CAPPED = f"{SCRATCH}/capped"  # (max uses) the pairs left by the cap, per image shard
+TEXT1 = f"{SCRATCH}/text1"  # each image's text1, partitioned by sentence
+AUDIT_SUMS = "audit_sum_"  # per-shard sums of the audit; the ratios are in the report step
+# Bytes of a list row beyond its float16 vector: ids, keys and an average sentence.
+LIST_ROW_OVERHEAD = 256
+
+
+def list_count(n_sentences: int, n_clusters: int | None, sentences_per_cluster: int,
+               lists_per_cluster: int = 1) -> int:
+    """Inverted lists of an index: `lists_per_cluster` per cluster (`n_clusters`, or the
+    paper's ratio of 420 sentences per cluster), at most one per sentence."""
+    clusters = n_clusters or default_n_clusters(n_sentences, sentences_per_cluster)
+    return int(max(1, min(clusters * lists_per_cluster, n_sentences)))
 
 
 def partition_of(clusters: np.ndarray, n_clusters: int, partitions: int) -> np.ndarray:

@@ -10,17 +10,16 @@ from typing import Any
 import numpy as np
 
 from realsyn.config import RetrieveConfig
-from realsyn.retrieve.index import ClusterIndex, doc_keys, valid_rows
+from realsyn.dataflow import rows
+from realsyn.dataflow.digest import signed_hashes
 from realsyn.retrieve.routing import (
     EXACT,
     LEARNED,
-    PAPER,
     Router,
     fit_list_keys,
     learned_router,
     paper_router,
 )
-from realsyn.retrieve.search import HierarchicalSearcher
 from realsyn.workspace import Workspace
 
 
@@ -55,59 +54,6 @@ def exact_router(centroids: np.ndarray) -> tuple[Router, dict[str, Any]]:
                                             "lists_probed": len(centroids)}
 
 
-class QuerySource:
-    """Embeddings and document keys of global image rows of a dataset (shards in order)."""
-
-    def __init__(self, workspace: Workspace, dataset: str, shards: list[str], counts: list[int]):
-        self.workspace, self.dataset, self.shards = workspace, dataset, shards
-        self.bounds = np.cumsum([0, *counts])
-
-    def global_rows(self, shard: str, local_rows: np.ndarray) -> np.ndarray:
-        return local_rows + self.bounds[self.shards.index(shard)]
-
-    def read(self, shard: str, local_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 embeddings and document keys of rows of one shard."""
-        vectors = np.asarray(self.workspace.read_array(self.dataset, shard)[local_rows],
-                             dtype=np.float32)
-        ids = self.workspace.read_table(self.dataset, shard, columns=["doc_id"]).column(
-            "doc_id").to_pylist()
-        return vectors, doc_keys([ids[i] for i in local_rows])
-
-    def gather(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings and document keys of sorted global rows; unusable embeddings left out."""
-        shard_of = np.searchsorted(self.bounds, global_rows, side="right") - 1
-        vectors, keys = [], []
-        for s in np.unique(shard_of):
-            part, part_keys = self.read(self.shards[s],
-                                        global_rows[shard_of == s] - self.bounds[s])
-            usable = valid_rows(part)
-            vectors.append(part[usable])
-            keys.append(part_keys[usable])
-        if not vectors:
-            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-        return np.concatenate(vectors), np.concatenate(keys)
-
-
-def make_router(index: ClusterIndex, config: RetrieveConfig, source: QuerySource,
-                fit_rows: np.ndarray) -> tuple[Router, dict[str, Any]]:
-    """The configured router and its (numeric) stats; learned routing falls back to the
-    paper's, counted with the reason, when too few sample images have any sentence to learn
-    from."""
-    n_images = int(source.bounds[-1])
-    if exact_is_cheap(n_images, index.ntotal, config):
-        return exact_router(index.centroids)
-    nprobe = min(config.lists_probed, index.n_clusters)
-    if config.routing == PAPER:
-        return paper_router(index.centroids), {"routing_learned": 0, "lists_probed": nprobe}
-    started = time.perf_counter()
-    images, keys = source.gather(fit_rows)
-    router, usable = fit_learned_router(
-        index, images, keys if config.exclude_own_document else None, config.routing_ridge,
-        config.routing_min_fit_images, config.routing_margin,
-        config.routing_size_penalty)
-    return router, routing_stats(router, usable, started, n_images, index.n_clusters, config)
-
-
 def routing_stats(router: Router, usable: int, started: float, n_images: int, n_clusters: int,
                   config: RetrieveConfig) -> dict[str, Any]:
     """The learned router's stats; a fallback is counted and probes `fallback_nprobe` lists."""
@@ -120,17 +66,6 @@ def routing_stats(router: Router, usable: int, started: float, n_images: int, n_
         stats["routing_fallback_too_few_fit_images"] = 1
         stats["lists_probed"] = fallback_nprobe(n_images, n_clusters, config)
     return stats
-
-
-def fit_learned_router(index: ClusterIndex, images: np.ndarray, keys: np.ndarray | None,
-                       ridge: float, min_images: int, margin: float | None = None,
-                       size_penalty: float = 0.0) -> tuple[Router, int]:
-    """The learned router fitted on `images` (every list searched exactly here), and how many
-    of them had a sentence to learn from; the paper's router when fewer than `min_images`."""
-    maxima = (HierarchicalSearcher(index).cluster_maxima(images, keys) if len(images)
-              else np.zeros((0, index.n_clusters), np.float32))
-    return router_from_maxima(images, maxima, index.centroids, index.list_sizes(), ridge,
-                              min_images, margin, size_penalty)
 
 
 def router_from_maxima(images: np.ndarray, maxima: np.ndarray, centroids: np.ndarray,
@@ -147,3 +82,46 @@ def router_from_maxima(images: np.ndarray, maxima: np.ndarray, centroids: np.nda
         return paper_router(centroids), usable
     list_keys, offsets = fit_list_keys(images, maxima, centroids, ridge)
     return learned_router(list_keys, offsets, sizes, margin, size_penalty), usable
+
+
+class ImageRows:
+    """Embeddings and document keys of global image rows (over the shards in order), each
+    shard read on demand, once."""
+
+    def __init__(self, workspace: Workspace, dataset: str, shards: list[str], counts: list[int]):
+        self.workspace, self.dataset, self.shards = workspace, dataset, shards
+        self.bounds = rows.offsets(counts)
+        self._embeddings: dict[int, np.ndarray] = {}
+        self._keys: dict[int, np.ndarray] = {}
+
+    def global_rows(self, shards: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """Global rows of (shard key, row in the shard) pairs."""
+        index = {shard: i for i, shard in enumerate(self.shards)}
+        return self.bounds[[index[s] for s in shards]] + local if len(local) else local
+
+    def locate(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard index, row in the shard) of global rows."""
+        return rows.locate(self.bounds, global_rows)
+
+    def read(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 embeddings and document keys of sorted global rows."""
+        shard, local = self.locate(global_rows)
+        vectors, keys = [], []
+        for s in np.unique(shard):
+            if s not in self._embeddings:
+                name = self.shards[s]
+                self._embeddings[s] = self.workspace.read_array(self.dataset, name)
+                self._keys[s] = signed_hashes(self.workspace.read_table(
+                    self.dataset, name, columns=["doc_id"]).column("doc_id").to_pylist())
+            mine = local[shard == s]
+            vectors.append(np.asarray(self._embeddings[s][mine], dtype=np.float32))
+            keys.append(self._keys[s][mine])
+        if not vectors:
+            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(vectors), np.concatenate(keys)
+
+    def gather(self, global_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`read`, the unusable embeddings left out."""
+        vectors, keys = self.read(global_rows)
+        usable = rows.usable_rows(vectors)
+        return vectors[usable], keys[usable]

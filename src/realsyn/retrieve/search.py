@@ -140,11 +140,3 @@ def _merge(cand_scores: np.ndarray, cand_positions: np.ndarray, top_k: int,
     positions[missing] = -1
     scores[missing] = np.nan
     return SearchResult(positions=positions, scores=scores, probes=probes)
-
-
-def exact_search(vectors: np.ndarray, queries: np.ndarray, top_k: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Brute-force top-k by inner product with faiss IndexFlatIP: (scores, row ids)."""
-    flat = faiss.IndexFlatIP(vectors.shape[1])
-    flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return flat.search(np.ascontiguousarray(queries, dtype=np.float32), top_k)

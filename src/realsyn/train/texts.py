@@ -19,11 +19,12 @@ loader worker processes are seen by the caller.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from realsyn.dataflow.digest import stable_hash
 
 # The texts each mode draws from, uniformly; KEY.json names them as the release parquet does.
 TEXT_MODES: dict[str, tuple[str, ...]] = {
@@ -40,8 +41,7 @@ COUNTED = (*TEXT_FIELDS, KEPT_CAPTION)
 
 def draw(candidates: list[str], seed: int, epoch: int, key: str) -> str:
     """The candidate for this sample in this epoch: uniform, and a pure function of its inputs."""
-    digest = hashlib.blake2b(f"{seed}:{epoch}:{key}".encode(), digest_size=8).digest()
-    return candidates[int.from_bytes(digest, "little") % len(candidates)]
+    return candidates[stable_hash(f"{seed}:{epoch}:{key}") % len(candidates)]
 
 
 class TextChooser:
