@@ -58,6 +58,11 @@ LOCAL_TESTS = ["tests/executors/test_local_mutants.py"] + [
     "tests/executors/test_steps.py::test_one_worker_pool_serves_every_step",
     "tests/executors/test_steps.py::test_steps_run_in_order_and_partitions_hold_every_shard"]
 
+# The write stage's tests, without the open_clip read-back (15 s) and the writer kill.
+WRITE_STAGE_TESTS = [f"tests/write/test_write_stage.py::{name}" for name in (
+    "test_counts_and_layout", "test_webdataset_round_trip", "test_release_and_extended_parquet",
+    "test_rerun_skips_and_outputs_are_deterministic")]
+
 # Module (under src/realsyn) -> the fast tests that exercise it (pytest node ids or files).
 MODULES: dict[str, list[str]] = {
     # The other pipeline tests run the model stages: minutes per mutant.
@@ -101,6 +106,16 @@ MODULES: dict[str, list[str]] = {
                   "any_fsspec_filesystem",
                   "tests/executors/test_base_mutants.py",
                   "tests/pipeline/test_pipeline_mutants.py"],
+    # Called by the fetcher (every image URL and redirect) and the URL-list reader.
+    "ingest/urlgate.py": ["tests/ingest/test_urlgate_mutants.py", "tests/ingest/test_url_gate.py",
+                          "tests/fuzz/test_fuzz_url_gate.py", "tests/ingest/test_fetch.py",
+                          "tests/ingest/test_fetch_mutants.py"],
+    # Called by the dedup stage (extract/dedup_stage.py), whose partitioned tests run it against
+    # the single-process dedup.
+    "extract/lsh_keys.py": ["tests/extract/test_lsh_keys_mutants.py",
+                            "tests/extract/test_partitioned_dedup.py"],
+    # Called by the write stage: its tests, without the open_clip read-back (15 s) and the kill.
+    "write/parquet.py": ["tests/write/test_parquet_mutants.py", *WRITE_STAGE_TESTS],
 }
 
 # Extra mutmut settings of a module. Ray's gRPC does not survive a fork of a process that ran
