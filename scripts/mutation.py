@@ -112,10 +112,18 @@ MODULES: dict[str, list[str]] = {
                           "tests/ingest/test_fetch_mutants.py"],
     # Called by the dedup stage (extract/dedup_stage.py), whose partitioned tests run it against
     # the single-process dedup.
-    "extract/lsh_keys.py": ["tests/extract/test_lsh_keys_mutants.py",
-                            "tests/extract/test_partitioned_dedup.py"],
+    # (the stage test with partitioned routing only: 20 s a run).
+    "extract/lsh_keys.py": ["tests/extract/test_lsh_keys_mutants.py", *[
+        f"tests/extract/test_partitioned_dedup.py::{name}" for name in (
+            "test_phash_bucket_edges_match_brute_force",
+            "test_exact_and_minhash_bucket_edges_match_todays_rule",
+            "test_stages_keep_the_single_process_records[3]")]],
     # Called by the write stage: its tests, without the open_clip read-back (15 s) and the kill.
     "write/parquet.py": ["tests/write/test_parquet_mutants.py", *WRITE_STAGE_TESTS],
+    "write/webdataset.py": [
+        "tests/write/test_webdataset_writer.py", *WRITE_STAGE_TESTS,
+        "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
+        "temporary"],
 }
 
 # Extra mutmut settings of a module. Ray's gRPC does not survive a fork of a process that ran
