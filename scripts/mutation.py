@@ -121,7 +121,8 @@ MODULES: dict[str, list[str]] = {
     # Called by the write stage: its tests, without the open_clip read-back (15 s) and the kill.
     "write/parquet.py": ["tests/write/test_parquet_mutants.py", *WRITE_STAGE_TESTS],
     "write/webdataset.py": [
-        "tests/write/test_webdataset_writer.py", *WRITE_STAGE_TESTS,
+        "tests/write/test_webdataset_mutants.py", "tests/write/test_webdataset_writer.py",
+        *WRITE_STAGE_TESTS,
         "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
         "temporary"],
 }

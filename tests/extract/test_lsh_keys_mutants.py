@@ -10,8 +10,10 @@ from math import comb
 import numpy as np
 import pyarrow as pa
 import pytest
+from datasketch import MinHash, MinHashLSH
 
 from realsyn.extract import lsh_keys
+from realsyn.extract.dedup import shingles
 from realsyn.extract.phash import HASH_BITS
 
 
@@ -56,3 +58,45 @@ def test_flip_masks_list_each_mask_once():
 def test_phash_radius_must_leave_a_bit():
     with pytest.raises(ValueError, match="below 64"):
         lsh_keys.phash_keys(np.array([0]), HASH_BITS)
+
+
+def test_band_layout_is_datasketchs_for_the_permutation_count():
+    for threshold, num_perm in ((0.5, 64), (0.8, 128), (0.9, 256)):
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        assert lsh_keys.band_layout(threshold, num_perm) == (lsh.b, lsh.r)
+    bands, rows = lsh_keys.band_layout(0.5, 64)
+    assert bands * rows <= 64
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(64, 1), (32, 7)])
+def test_minhash_signatures_are_datasketchs_values(num_perm, seed):
+    texts = ["the cat sat on the mat", "a dog", ""]
+    signatures = lsh_keys.minhash_signatures(texts, num_perm, 3, seed=seed)
+    assert signatures.dtype == np.uint32 and signatures.shape == (3, num_perm)
+    for text, signature in zip(texts, signatures, strict=True):
+        minhash = MinHash(num_perm=num_perm, seed=seed)
+        minhash.update_batch(list(shingles(text, 3)))
+        assert signature.tolist() == minhash.hashvalues.tolist()
+
+
+def test_band_keys_tell_apart_every_band_of_uint64_values():
+    # values above 2**53 that a float would merge
+    signatures = np.array([[2**60, 5], [2**60 + 1, 5], [2**60, 5]], dtype=np.uint64)
+    keys = lsh_keys.band_keys(signatures, 2, 1)
+    assert keys.dtype == np.uint64 and keys.shape == (3, 2)
+    assert keys[0, 0] != keys[1, 0] and keys[0, 0] == keys[2, 0]
+    assert keys[0, 1] == keys[1, 1] == keys[2, 1]
+    assert keys[0, 0] != keys[0, 1]  # the band number is part of the key
+    same = np.array([[7, 7]], dtype=np.uint32)
+    assert lsh_keys.band_keys(same, 2, 1)[0, 0] != lsh_keys.band_keys(same, 2, 1)[0, 1]
+
+
+def test_no_entries_or_one_entry_give_no_edges():
+    none = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    for edges in (lsh_keys.minhash_edges(*none, np.empty((0, 8), dtype=np.uint32), 0.5),
+                  lsh_keys.phash_edges(*none, np.empty(0, dtype=np.int64), 3),
+                  lsh_keys.minhash_edges(np.array([5], dtype=np.uint64), np.array([3]),
+                                         np.ones((1, 8), dtype=np.uint32), 0.5),
+                  lsh_keys.phash_edges(np.array([5], dtype=np.uint64), np.array([3]),
+                                       np.array([9]), 3)):
+        assert edges.shape == (0, 2) and edges.dtype == np.int64

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import fsspec
+import fsspec.implementations.local
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -75,3 +76,26 @@ def test_parquet_is_written_whole_zstd_compressed_into_a_new_folder(tmp_path, lo
     assert meta.row_group(0).column(0).compression == "ZSTD"
     if not local:
         fs.rm(path.split("/new/", 1)[0], recursive=True)
+
+
+def test_an_empty_release_table_keeps_the_published_schema():
+    assert release_table([]).schema == RELEASE_SCHEMA
+    assert release_table([{"raw_image_url": None}]).schema == RELEASE_SCHEMA
+
+
+def test_the_temporary_is_written_beside_the_final_file(tmp_path, monkeypatch):
+    """So that the final rename stays within one folder (one filesystem), and what a killed
+    writer leaves is a `.tmp-*` file in the output folder, which readers and cleanups know."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    def killed(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fsspec.implementations.local.LocalFileSystem, "mv", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_parquet(pa.table({"a": [1]}), str(tmp_path / "out" / "x.parquet"))
+    left = [p.name for p in (tmp_path / "out").iterdir()]
+    assert len(left) == 1 and left[0].startswith(".tmp-") and left[0].endswith("-x.parquet")
+    assert list(elsewhere.iterdir()) == []
