@@ -264,11 +264,13 @@ def rerun_untracked(module: str) -> dict:
     return result
 
 
-def recheck(module: str, jobs: int = 1, gap_closed: bool = False) -> dict:
+def recheck(module: str, jobs: int = 1, gap_closed: bool = False, only_open: bool = False
+            ) -> dict:
     """Decide again the mutants of an earlier run of `module` that were not killed, each in a
     fresh pytest of the module's tests as they are now (after tests that close gaps went in):
     quicker than a whole run when only a few survived. With `gap_closed`, only those judged
-    "gap closed"."""
+    "gap closed"; with `only_open`, only those the report counts as open (no judgement that
+    holds, or "gap closed")."""
     folder = SCRATCH / slug(module)
     path = RESULTS / f"{slug(module)}.json"
     result = json.loads(path.read_text())
@@ -281,6 +283,10 @@ def recheck(module: str, jobs: int = 1, gap_closed: bool = False) -> dict:
     if gap_closed:
         judgements = tomllib.loads(JUDGEMENTS.read_text())
         left = [n for n in left if n in judgements and category(judgements[n]) == "gap closed"]
+    if only_open:
+        judgements = tomllib.loads(JUDGEMENTS.read_text())
+        left = [n for n in left if column_of(n, result["verdicts"][n],
+                                             result["diffs"].get(n, ""), judgements) == "open"]
     with ThreadPoolExecutor(jobs) as pool:  # each mutant is its own pytest process
         decided = {pool.submit(run_untracked, folder, module, name, env): name for name in left}
         for future in as_completed(decided):  # saved as they come: a stopped recheck keeps them
@@ -434,6 +440,9 @@ def main() -> None:
                              "killed, with the tests as they are now")
     parser.add_argument("--gap-closed", action="store_true",
                         help="--recheck: only the survivors judged 'gap closed'")
+    parser.add_argument("--open", action="store_true",
+                        help="--recheck: only the survivors counted as open (not judged, "
+                             "stale, or gap closed)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="--recheck: mutants decided at once (one pytest process each)")
     args = parser.parse_args()
@@ -442,7 +451,7 @@ def main() -> None:
         raise SystemExit(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
     if args.recheck:
         for module in args.modules:
-            recheck(module, args.jobs, args.gap_closed)
+            recheck(module, args.jobs, args.gap_closed, args.open)
     elif args.rerun_untracked:
         for module in args.modules or [m for m in MODULES
                                        if (RESULTS / f"{slug(m)}.json").exists()]:

@@ -100,3 +100,68 @@ def test_no_entries_or_one_entry_give_no_edges():
                   lsh_keys.phash_edges(np.array([5], dtype=np.uint64), np.array([3]),
                                        np.array([9]), 3)):
         assert edges.shape == (0, 2) and edges.dtype == np.int64
+
+
+def test_exact_bucket_keys_are_stable():
+    # the 8-byte blake2b of the normalised text, little-endian: the same in every process
+    # and release, so a resumed shuffle routes a record where the first run did
+    assert lsh_keys.exact_keys(["A"])[1].tolist() == [3405396810240292928]
+
+
+SIMILAR = np.array([[1] * 7 + [2], [1] * 8], dtype=np.uint32)  # Jaccard estimate 7/8
+
+
+def test_candidates_are_the_entries_of_one_bucket_only():
+    ids = np.array([10, 11])
+    assert lsh_keys.minhash_edges(np.array([7, 7], dtype=np.uint64), ids, SIMILAR,
+                                  0.5).tolist() == [[10, 11]]
+    # the threshold itself joins (>=, as MinHashLSH's candidates confirmed in dedup.py)
+    assert lsh_keys.minhash_edges(np.array([7, 7], dtype=np.uint64), ids, SIMILAR,
+                                  7 / 8).tolist() == [[10, 11]]
+    # distinct keys a float would merge: similar, but never candidates
+    apart = np.array([2**62, 2**62 + 1], dtype=np.uint64)
+    assert lsh_keys.minhash_edges(apart, ids, SIMILAR, 0.5).tolist() == []
+    # keys of any unsigned width
+    assert lsh_keys.minhash_edges(np.array([7, 7], dtype=np.uint32), ids, SIMILAR,
+                                  0.5).tolist() == [[10, 11]]
+    assert lsh_keys.phash_edges(np.array([7, 7], dtype=np.uint32), ids, np.array([0, 1]),
+                                1).tolist() == [[10, 11]]
+    assert lsh_keys.phash_edges(apart, ids, np.array([0, 1]), 1).tolist() == []
+
+
+def test_phash_edges_take_hashes_as_64_bit_patterns():
+    # the same bits as uint64 (a hash with the top bit set) or int64
+    near = np.array([2**63 + 1, 2**63 + 3], dtype=np.uint64)
+    ids, keys = np.array([10, 11]), np.array([7, 7], dtype=np.uint64)
+    assert lsh_keys.phash_edges(keys, ids, near, 1).tolist() == [[10, 11]]
+    assert lsh_keys.phash_edges(keys, ids, near.view(np.int64), 1).tolist() == [[10, 11]]
+
+
+def test_minhash_similarity_compares_signature_values_exactly():
+    # 64-bit signature values that differ only beyond a float's precision
+    signatures = np.array([[2**60] * 8, [2**60 + 1] * 8], dtype=np.uint64)
+    assert lsh_keys.minhash_edges(np.array([7, 7], dtype=np.uint64), np.array([10, 11]),
+                                  signatures, 0.5).tolist() == []
+
+
+def shared_keys(first: int, second: int, radius: int) -> set[int]:
+    rows, keys = lsh_keys.phash_keys(np.array([first, second], dtype=np.uint64).view(np.int64),
+                                     radius)
+    return set(keys[rows == 0].tolist()) & set(keys[rows == 1].tolist())
+
+
+@pytest.mark.parametrize("radius", [0, 1, 3, 10])
+def test_phash_buckets_join_only_hashes_close_in_some_chunk(radius):
+    # every chunk differs in all of its bits: no bucket in common
+    assert shared_keys(0, 2**64 - 1, radius) == set()
+    if radius == 0:  # the whole hash is the key: any other bit separates
+        assert shared_keys(0, 1, 0) == set()
+        assert shared_keys(2**62, 2**62 + 1, 0) == set()  # beyond a float's precision
+    # within the radius: a common bucket (one flipped bit per chunk at most)
+    assert shared_keys(0, 1, radius) or radius == 0
+    assert shared_keys(2**63, 2**63, radius)
+
+
+def test_phash_keys_of_hashes_of_any_integer_width():
+    rows, keys = lsh_keys.phash_keys(np.array([0, 1], dtype=np.uint32), 0)
+    assert rows.tolist() == [0, 1] and keys[0] != keys[1]

@@ -67,6 +67,7 @@ def test_a_shard_holds_fixed_members_and_counts_what_it_wrote(tmp_path):
     writer = TarShardWriter(str(tmp_path / "shards"), 3)
     assert writer.write(None, "000030000", "none") == "failed_to_decode"
     assert writer.write(b"", "000030001", "empty") == "failed_to_decode"
+    assert writer.last_record is None  # nothing written yet
     assert writer.write(jpeg, "000030002", "café", {"score": float("nan"), "kind": "été"}) == \
         "success"
     assert writer.write(jpeg, "000030003", None) == "success"
@@ -115,3 +116,28 @@ def test_the_rolling_writer_starts_at_its_first_shard_and_passes_its_options(tmp
     assert (record["width"], record["height"]) == (100, 67)
     expected = prepare_image(png, 100, "keep_ratio_largest", 40).data
     assert members["000060.jpg"][1] == expected
+
+
+def test_the_rolling_writers_defaults_are_img2datasets(tmp_path):
+    png = encode(photo("chelsea"), "PNG")  # 451 x 300
+    writer = WebDatasetWriter(str(tmp_path), image_size=100)
+    assert writer.write(png, "caption") == "success"
+    writer.close()
+    members = read_members(tmp_path / "00000.tar")
+    # 10,000 samples per shard: four index digits; the shorter side resized; quality 95
+    assert list(members) == ["000000000.jpg", "000000000.txt", "000000000.json"]
+    assert members["000000000.jpg"][1] == prepare_image(png, 100, "keep_ratio", 95).data
+    record = json.loads(members["000000000.json"][1])
+    assert (record["width"], record["height"]) == (150, 100)
+
+
+def test_key_digits_of_a_shard_of_at_most_one_sample():
+    assert key_digits(0) == 1 and key_digits(-5) == 1
+
+
+def test_a_shard_writer_resizes_the_shorter_side_by_default(tmp_path):
+    png = encode(photo("chelsea"), "PNG")  # 451 x 300
+    writer = TarShardWriter(str(tmp_path), 0, image_size=100)
+    assert writer.write(png, "00000000", "caption") == "success"
+    assert (writer.last_record["width"], writer.last_record["height"]) == (150, 100)
+    writer.close()
