@@ -9,6 +9,8 @@ import io
 import json
 import tarfile
 
+import fsspec.implementations.local
+import pytest
 from PIL import Image
 
 from real_photos import encode, photo, sideways_jpeg
@@ -140,4 +142,46 @@ def test_a_shard_writer_resizes_the_shorter_side_by_default(tmp_path):
     writer = TarShardWriter(str(tmp_path), 0, image_size=100)
     assert writer.write(png, "00000000", "caption") == "success"
     assert (writer.last_record["width"], writer.last_record["height"]) == (150, 100)
+    assert writer.last_record["sha256"] == hashlib.sha256(
+        prepare_image(png, 100, "keep_ratio", 95).data).hexdigest()  # quality 95
     writer.close()
+
+
+def test_prepare_image_defaults_and_when_a_jpeg_passes_through():
+    cat = photo("chelsea")  # 451 x 300
+    png, jpeg = encode(cat, "PNG"), encode(cat, "JPEG", quality=90)
+    # defaults: the shorter side, quality 95
+    default = prepare_image(png, 100)
+    assert (default.width, default.height) == (150, 100)
+    assert default.data == prepare_image(png, 100, "keep_ratio", 95).data
+    # the shorter side fits 350: nothing to resize, the JPEG is kept and the PNG keeps its size
+    assert prepare_image(jpeg, 350).data == jpeg
+    kept = prepare_image(png, 350)
+    assert (kept.width, kept.height) == (451, 300)
+
+
+def test_the_stats_file_is_written_whole_beside_the_shard(tmp_path, monkeypatch):
+    writer = TarShardWriter(str(tmp_path / "shards"), 0)
+    writer.write(encode(photo("chelsea"), "JPEG"), "00000000", "caption")
+    stats = writer.close()
+    text = (tmp_path / "shards" / "00000_stats.json").read_text()
+    assert text == json.dumps(stats, indent=2, sort_keys=True)  # deterministic bytes
+
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    real_mv = fsspec.implementations.local.LocalFileSystem.mv
+
+    def killed_at_the_stats(self, source, target, **kwargs):
+        if str(source).endswith("-stats.json"):
+            raise KeyboardInterrupt
+        return real_mv(self, source, target, **kwargs)
+
+    monkeypatch.setattr(fsspec.implementations.local.LocalFileSystem, "mv", killed_at_the_stats)
+    writer = TarShardWriter(str(tmp_path / "other"), 1)
+    with pytest.raises(KeyboardInterrupt):
+        writer.close()
+    left = sorted(p.name for p in (tmp_path / "other").iterdir())
+    assert left[0].startswith(".tmp-") and left[0].endswith("-stats.json")
+    assert left[1:] == ["00001.tar"]
+    assert list(elsewhere.iterdir()) == []
