@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +30,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def build_shards(folder: Path, samples: int, per_shard: int) -> None:
     """`samples` samples over shards of `per_shard`, as the write stage lays them out."""
-    from realsyn.write.webdataset import WebDatasetWriter
+    sys.path.insert(0, str(ROOT / "tests"))  # the rolling shard writer tests use
+    from rolling_writer import WebDatasetWriter
 
     photos = [path.read_bytes() for path in sorted(CORPUS_IMAGES.rglob("*.jpg"))]
     writer = WebDatasetWriter(str(folder), samples_per_shard=per_shard, image_size=256)

@@ -17,6 +17,7 @@ import argparse
 import json
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +25,13 @@ from pathlib import Path
 import webdataset as wds
 from PIL import Image
 
-from realsyn.write.webdataset import WebDatasetWriter, key_digits, make_key, prepare_image
+from realsyn.write.webdataset import key_digits, make_key, prepare_image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the rolling shard writer tests use
+
+from rolling_writer import WebDatasetWriter  # noqa: E402
+
 CORPUS_IMAGES = ROOT / "examples" / "sample_corpus" / "images"
 RESULTS = ROOT / "benchmarks" / "results"
 

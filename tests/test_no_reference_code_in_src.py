@@ -25,9 +25,6 @@ ENTRY_POINTS = {
     "run_pipeline",
     # named in embed's encoder-mismatch error as the way to switch encoders by hand
     "forget_embeddings",
-    # Reference code still in src/: realsyn/write/ is under mutation testing in parallel work
-    # of issue 26, so the single-process writer moves to tests/write/ once that has landed.
-    "WebDatasetWriter",
 }
 
 # Oracle files and the modules they check: an oracle that imported its subject would agree

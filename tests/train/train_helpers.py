@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from real_photos import encode, photo
-from realsyn.write.webdataset import WebDatasetWriter
+from rolling_writer import WebDatasetWriter
 from tiny_open_clip import TINY_OPEN_CLIP
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "motorcycle", "china", "flower",

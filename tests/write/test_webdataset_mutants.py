@@ -16,7 +16,6 @@ from PIL import Image
 from real_photos import encode, photo, sideways_jpeg
 from realsyn.write.webdataset import (
     TarShardWriter,
-    WebDatasetWriter,
     json_safe,
     key_digits,
     make_key,
@@ -24,6 +23,7 @@ from realsyn.write.webdataset import (
     shard_name,
     target_size,
 )
+from rolling_writer import WebDatasetWriter
 
 
 def test_keys_are_the_shard_then_the_index():

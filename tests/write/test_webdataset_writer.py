@@ -13,11 +13,11 @@ from PIL import Image
 from real_photos import photo, sideways_jpeg
 from realsyn.write.webdataset import (
     TarShardWriter,
-    WebDatasetWriter,
     key_digits,
     prepare_image,
     target_size,
 )
+from rolling_writer import WebDatasetWriter
 
 
 def test_target_size_keeps_ratio_and_never_upscales():
