@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from realsyn.cli import app
 from realsyn.config import parse_config
 from realsyn.dryrun.census import Census, take_census
-from realsyn.dryrun.estimate import busy_workers, closing_note, estimate, stage_scale
-from realsyn.dryrun.probe import ProbeResult, StageProbe, spread
+from realsyn.dryrun.estimate import busy_workers, closing_note, estimate, stage_scale, stage_work
+from realsyn.dryrun.probe import ProbeResult, StageProbe, TaskCall, spread
 from realsyn.pipeline import run_pipeline
 from realsyn.workspace import Workspace
 
@@ -60,9 +60,15 @@ def test_stopped_census_extrapolates_from_the_units_read(ran):
     assert census.expected(census.documents) == census.documents * 3
 
 
-def _probe(**stats) -> ProbeResult:
-    stages = {name: StageProbe(name, setup_s=1.0, process_s=2.0, stats=values,
-                               is_global=name == "dedup") for name, values in stats.items()}
+def _probe(cores: int = 2, **stats) -> ProbeResult:
+    """Each stage measured at 3 s wall: 2 s of tasks (one hand-out, all at once on 2 workers),
+    1 s fixed; dedup is global (one task)."""
+    stages = {}
+    for name, values in stats.items():
+        tasks = 1 if name == "dedup" else 2
+        stages[name] = StageProbe(name, kind=name, wall_s=1.0 + 2.0 / tasks,
+                                  calls=[TaskCall(tasks, 2, 2.0)], stats=values,
+                                  is_global=name == "dedup", cores=cores)
     return ProbeResult(documents=2, images=10, texts=40, stages=stages, generated_rows=[])
 
 
@@ -82,6 +88,7 @@ def test_stages_scale_by_what_drives_them():
     # the census keeps 25% after pHash dedup, the probe 50%: later image stages halve
     assert stage_scale("generate", census, probe) == 20 * 0.5
     probe.retrieved_rows, probe.generated_probe_rows = 12, 4
+    probe.stages["generate"].thinned = True  # its input was thinned to 4 of 12 rows
     assert stage_scale("generate", census, probe) == 20 * 0.5 * 3
     # a census that decoded its 200 images: half pass quality there, 8 of 10 in the probe, so
     # its 12.5% left after quality and pHash stand against the probe's 4 of 10
@@ -90,21 +97,27 @@ def test_stages_scale_by_what_drives_them():
 
 
 def test_estimate_shares_per_shard_work_among_busy_workers():
+    """Fixed cost as the probe paid it, plus the probe's task wall seconds per record x the
+    records, over the run's shards on its workers (#33: wall seconds, not CPU seconds)."""
     config = parse_config({"executor": {"workers": 2, "shard_size": 10}})
     assert busy_workers(config, 3, cores=2) == 1.5 and busy_workers(config, 4, cores=2) == 2
     assert busy_workers(config, 1, cores=2) == 1
-    census = Census(units_total=1, units_read=1, documents=30, images=50, texts=40)
+    census = Census(units_total=1, units_read=1, documents=30, images=50, texts=40,
+                    shards_total=3)
     probe = _probe(ingest={"records_in": 3}, dedup={"records_in": 50})
     probe.documents = 3
+    ingest_probe = probe.stages["ingest"]
+    assert ingest_probe.work_wall_s == 1.0 and ingest_probe.fixed_s == 1.0
     plan = estimate(config, census, probe, cores=2)
     ingest, dedup = plan.stages
     assert ingest.records == 30
-    # 3 shards, 2 workers: each loads the models (1 s) at once on its own core
+    # 3 shards, 2 workers: 1.5 busy; 2 task seconds for 3 records, x10
     assert ingest.seconds == pytest.approx(1.0 + 2.0 * 10 / 1.5)
-    # global, not shared; without the probe's split of its inputs it scales as images (x5)
+    # global: as in the probe (2 s of one task); without the probe's split of its inputs it
+    # scales as images (x5)
     assert dedup.seconds == pytest.approx(1.0 + 2.0 * 5)
     # ranges: the work moves by two standard errors of a mean over the probe's 3 records;
-    # model loading (1 s) does not
+    # the fixed cost (1 s) does not
     factor = 1 + 2 / 3 ** 0.5
     assert ingest.high_s == pytest.approx(1.0 + 2.0 * 10 / 1.5 * factor)
     assert ingest.low_s == pytest.approx(1.0 + 2.0 * 10 / 1.5 / factor)
@@ -116,24 +129,24 @@ def test_estimate_shares_per_shard_work_among_busy_workers():
 
 
 def test_workers_beyond_the_cores_share_them():
-    """CPU seconds pass no faster than the cores allow: 4 workers on 2 cores do the work of
-    2, and the 4 worker starts (each imports the stage, 0.5 CPU s, and loads its models, 1 CPU
-    s) take 3 s (#33: the scikit-image gallery's config has 4 workers; the machine measured
+    """4 tasks at once on 2 cores take twice their time alone: the probe's task seconds are
+    divided by that contention, and the run's 4 workers pass no more than 2 cores' worth of
+    work per second (#33: the scikit-image gallery's config has 4 workers; the machine measured
     had 2 cores)."""
     config = parse_config({"executor": {"workers": 4, "shard_size": 10}})
     assert busy_workers(config, 4, cores=2) == 2 and busy_workers(config, 4, cores=8) == 4
-    census = Census(units_total=4, units_read=4, documents=40, images=0, texts=40)
+    census = Census(units_total=4, units_read=4, documents=40, images=0, texts=40,
+                    shards_total=4)
     probe = _probe(ingest={"records_in": 4})
     probe.documents = 4
-    probe.stages["ingest"].import_s = 0.5
-    census.shards_total = 4
+    measured = probe.stages["ingest"]
+    measured.calls = [TaskCall(4, 4, 8.0)]  # 4 tasks of 2 s wall each, 4 at once on 2 cores
+    measured.wall_s = 1.5 + 8.0 / 4
+    assert measured.contention == 2 and measured.fixed_s == pytest.approx(1.5)
     (two,) = estimate(config, census, probe, cores=2).stages
     (eight,) = estimate(config, census, probe, cores=8).stages
-    assert two.seconds == pytest.approx(1.5 * 4 / 2 + 2.0 * 10 / 2)
-    assert eight.seconds == pytest.approx(1.5 + 2.0 * 10 / 4)
-    one_worker = parse_config({"executor": {"workers": 1, "shard_size": 10}})
-    (alone,) = estimate(one_worker, census, probe, cores=2).stages
-    assert alone.seconds == pytest.approx(1.0 + 2.0 * 10)
+    assert two.seconds == pytest.approx(1.5 + 8.0 / 2 * 10 / 2)
+    assert eight.seconds == pytest.approx(1.5 + 8.0 / 2 * 10 / 4)
 
 
 def test_spread_takes_keys_from_all_over():
@@ -163,6 +176,35 @@ def test_dry_run_command_prints_the_plan_and_runs_nothing(tmp_path, ran):
     assert result.exit_code == 0, result.output
     assert "the last measured run of this workspace took" in result.output
     assert "x the measured time" in result.output
+
+
+def test_a_pipeline_with_a_user_stage_is_estimated(tmp_path, ran):
+    """The probe runs the config's own pipeline through the local executor (#26 part 4): a
+    renamed built-in stage and a user stage named by dotted path are estimated like the others,
+    with their records and time; the user stage's records scale as the stage it reads from."""
+    from realsyn.dryrun import make_plan
+    from realsyn.dryrun.estimate import format_plan
+
+    pipeline = ["ingest", "extract_images", {"stage": "extract_sentences", "name": "split"},
+                "dedup", {"stage": "user_stage:WordCounts", "config": {"min_words": 3},
+                          "args": {"sentences": "sentences_filtered"}}]
+    config = parse_config(cheap_config(tmp_path / "never", stages=None, pipeline=pipeline))
+    plan = make_plan(config, probe_documents=4)
+    assert [stage.name for stage in plan.stages] == [
+        "ingest", "extract_images", "split", "dedup", "word_counts"]
+    assert all(stage.seconds and stage.seconds > 0 for stage in plan.stages)
+    probe = plan.probe.stages
+    assert probe["split"].kind == "extract_sentences" and probe["word_counts"].kind is None
+    assert probe["word_counts"].tasks >= 2 and plan.probe.workers == 2  # the run's pool
+    records = {stage.name: stage.records for stage in plan.stages}
+    # the user stage reads the sentences `split` writes: they scale as its text items
+    _, measured = ran  # the cheap stages really run on the whole corpus
+    real = measured.stage_stats("extract_sentences")
+    assert records["split"] == pytest.approx(real["records_in"], rel=0.25)
+    assert records["word_counts"] == pytest.approx(real["sentences_out"], rel=0.5)
+    text = format_plan(plan)
+    assert "\nword_counts " in text and "user stage;" in text
+    assert not (tmp_path / "never").exists()
 
 
 def test_probe_without_images_still_estimates_images_reaching_generation():
@@ -271,3 +313,22 @@ def test_census_sees_semantic_duplicates_the_probe_cannot(tmp_path):
     assert census.images_unique == phash_out
     assert census.images_embedded == phash_out
     assert census.images_semantic_unique == semantic_out
+
+
+def test_a_task_s_own_cost_is_told_from_its_records():
+    """Tasks of several sizes: a line through their (records, wall seconds) tells what each task
+    pays whatever its size (its shard's I/O, a fresh worker's lazy loads) from what each record
+    costs; the run pays the first once per shard of its plan (#33: the probe's 2-document
+    shards made ingest look 10x dearer per document than it is)."""
+    measured = StageProbe("generate", kind="generate", cores=2,
+                          calls=[TaskCall(2, 2, 26.0, [(2, 10.0), (6, 16.0)])])
+    assert measured.task_cost() == pytest.approx((7.0, 1.5))
+    same = StageProbe("ingest", kind="ingest", cores=2, stats={"records_in": 4},
+                      calls=[TaskCall(2, 2, 6.0, [(2, 3.0), (2, 3.0)])])
+    assert same.task_cost() == pytest.approx((3.0, 0.0))  # one (tiny) size: all the task's
+    flat = StageProbe("dedup", kind="dedup", cores=2,
+                      calls=[TaskCall(2, 2, 2.0, [(1, 1.2), (9, 0.8)])])
+    assert flat.task_cost() == pytest.approx((1.0, 0.0))
+    config = parse_config({"executor": {"workers": 2, "shard_size": 10}})
+    per_task, work, _ = stage_work(config, measured, 60, shards=4, cores=2)
+    assert per_task == pytest.approx(7.0 * 4 / 2) and work == pytest.approx(1.5 * 60 / 2)

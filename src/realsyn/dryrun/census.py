@@ -84,6 +84,12 @@ class Census:
         return self.sentence_filter.get("kept", 0) / total if total else 0.0
 
 
+def planned_shards(config: RealsynConfig) -> int:
+    """The ingest shards of the plan the run makes (the same planner, same settings)."""
+    plan = plan_inputs([(spec.path, spec.format) for spec in config.inputs], config)
+    return len(plan["shards"])
+
+
 def take_census(config: RealsynConfig, max_documents: int = 20_000, max_seconds: float = 30.0,
                 sample_sentences: int = 400, sample_images: int = 2000, embed_images: int = 1000,
                 seed: int = 0) -> Census:

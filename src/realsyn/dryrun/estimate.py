@@ -1,29 +1,41 @@
 """From census and probe to a plan: expected records and time per stage, LLM requests and tokens.
 
-Each stage's records scale from the probe by what drives it: documents (ingest), images
+Records: each stage's count scales the probe's by what drives it: documents (ingest), images
 (extract_images and everything after retrieval), text items (extract_sentences), or both in
-their measured proportion (dedup, embed, semantic_dedup). Time = model loading (and, for each
-worker of a local pool, the stage's import) + the probe's work time scaled by the records,
-divided by the workers a per-shard stage can keep busy, at most the machine's cores.
-Duplicates span documents, so a few documents show few of them: the images left after dedup are
-corrected by the census's quality and pHash dedup of an image sample, and the images left after
-semantic dedup by the census's semantic dedup of that sample's pHash survivors (embedded with
-the run's encoder, grouped at the stage's threshold). What retrieval drops after that (images
-without a usable sentence) comes from the probe. LLM requests = images reaching generation x the
-probe's requests per image, as the stage counts them (a caption request per image, a fusion
-request per image with a text1); their range carries the sampling error of the shares behind
-the count.
+their measured proportion (dedup, embed, semantic_dedup); a user stage scales as the stage
+that writes its input. Stages are told apart by what they are (a renamed built-in stage is
+still the stage it was), not by their names. Duplicates span documents, so a few documents show
+few of them: the images left after dedup are corrected by the census's quality and pHash dedup
+of an image sample, and the images left after semantic dedup by the census's semantic dedup of
+that sample's pHash survivors (embedded with the run's encoder, grouped at the stage's
+threshold). What retrieval drops after that (images without a usable sentence) comes from the
+probe.
+
+Time = the stage's fixed cost, measured in the probe as it will be paid (pool start, each
+worker's imports and model loads, finalize, commit: the probe runs the same pool) + its work:
+the probe's task wall seconds per record x the records, shared among the shards the run's plan
+makes on the run's workers, no more at once than the machine's cores (task walls measured while
+more tasks than cores ran are first divided by that contention). A global or stepped stage
+keeps the probe's own parallelism.
+
+Ranges (about two standard errors): the work moves by the error of its per-record time, a mean
+over the probe's records (costs per record vary about as much as they are large: coefficient of
+variation 1, not measured), and by the census's error on the stage's image count; the fixed
+cost is measured once and kept at both ends. Nothing models other jobs' load on the machine.
+
+LLM requests = images reaching generation x the probe's requests per image, as the stage counts
+them (a caption request per image, a fusion request per image with a text1); their range
+carries the sampling error of the shares behind the count.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 from realsyn.config import RealsynConfig
 from realsyn.dryrun.census import Census
-from realsyn.dryrun.probe import ProbeResult, StageProbe
+from realsyn.dryrun.probe import ProbeResult, StageProbe, machine_cores
 from realsyn.generate.fusion import (
     caption_template,
     estimate_tokens,
@@ -32,7 +44,8 @@ from realsyn.generate.fusion import (
 )
 from realsyn.progress import format_duration
 
-# Mixed stages: where their image and their sentence inputs are counted, as (stage, stats key).
+# Mixed stages: where their image and their sentence inputs are counted, as (stage kind, stats
+# key).
 MIXED_INPUTS = {
     "dedup": (("extract_images", "images_out"), ("extract_sentences", "sentences_out")),
     "embed": (("dedup", "images_out"), ("dedup", "sentences_out")),
@@ -76,19 +89,17 @@ def _ratio(full: float, probe: float) -> float:
     return full / probe if probe else 0.0
 
 
-AFTER_THINNING = ("generate", "balance", "write")
-
-
 def stage_scale(name: str, census: Census, probe: ProbeResult) -> float:
-    scale = _records_scale(name, census, probe)
-    return scale * probe.thinning if name in AFTER_THINNING else scale
+    measured = probe.stages[name]
+    scale = _records_scale(measured, census, probe)
+    return scale * probe.thinning if measured.thinned else scale
 
 
 def dedup_correction(census: Census, probe: ProbeResult) -> float:
     """How much more perceptual dedup removes from the census's image sample than from the
     probe's few documents (1 when either cannot tell); with the census's quality share too
     when it decoded its sample (the probe's few images pass quality at their own rate)."""
-    extract, dedup = probe.stages.get("extract_images"), probe.stages.get("dedup")
+    extract, dedup = probe.of_kind("extract_images"), probe.of_kind("dedup")
     if census.unique_share is None or not extract or not dedup:
         return 1.0
     census_share, base = census.unique_share, extract.stats.get("images_out", 0)
@@ -102,32 +113,50 @@ def dedup_correction(census: Census, probe: ProbeResult) -> float:
 def semantic_correction(census: Census, probe: ProbeResult) -> float:
     """How much more semantic dedup removes from the census's pHash survivors than from the
     probe's (1 when either cannot tell)."""
-    stage = probe.stages.get("semantic_dedup")
+    stage = probe.of_kind("semantic_dedup")
     if census.semantic_share is None or not stage:
         return 1.0
     probe_share = _ratio(stage.stats.get("images_out", 0), stage.stats.get("images_in", 0))
     return census.semantic_share / probe_share if probe_share else 1.0
 
 
-def _records_scale(name: str, census: Census, probe: ProbeResult) -> float:
+def producer(measured: StageProbe, probe: ProbeResult) -> StageProbe | None:
+    """The latest stage before `measured` that writes what it reads first."""
+    before: list[StageProbe] = []
+    for stage in probe.stages.values():
+        if stage is measured:
+            break
+        before.append(stage)
+    for location in measured.reads:
+        for stage in reversed(before):
+            if location in stage.writes:
+                return stage
+    return None
+
+
+def _records_scale(measured: StageProbe, census: Census, probe: ProbeResult) -> float:
     documents = _ratio(census.expected(census.documents), probe.documents)
     images = _ratio(census.expected(census.images), probe.images)
     texts = _ratio(census.expected(census.texts), probe.texts)
     deduplicated = images * dedup_correction(census, probe)
-    if name == "ingest":
+    kind = measured.kind
+    if kind is None:  # a user stage: as many more records as the stage it reads from
+        source = producer(measured, probe)
+        return _records_scale(source, census, probe) if source is not None else documents
+    if kind == "ingest":
         return documents
-    if name == "extract_sentences":
+    if kind == "extract_sentences":
         return texts
-    if name == "extract_images":
+    if kind == "extract_images":
         return images
-    if name in MIXED_INPUTS:
-        (image_stage, image_key), (text_stage, text_key) = MIXED_INPUTS[name]
-        image_part = probe.stages.get(image_stage)
-        text_part = probe.stages.get(text_stage)
+    if kind in MIXED_INPUTS:
+        (image_stage, image_key), (text_stage, text_key) = MIXED_INPUTS[kind]
+        image_part = probe.of_kind(image_stage)
+        text_part = probe.of_kind(text_stage)
         n_images = image_part.stats.get(image_key, 0) if image_part else 0
         n_texts = text_part.stats.get(text_key, 0) if text_part else 0
         total = n_images + n_texts
-        image_scale = images if name == "dedup" else deduplicated
+        image_scale = images if kind == "dedup" else deduplicated
         return (image_scale * n_images + texts * n_texts) / total if total else image_scale
     return deduplicated * semantic_correction(census, probe)
 
@@ -148,11 +177,12 @@ def census_images_after_dedup(census: Census) -> int:
     return round(census.expected(census.images) * quality * census.unique_share * semantic)
 
 
-def stage_records(name: str, probe_records: int, scale: float, census: Census) -> tuple[int, str]:
+def stage_records(kind: str | None, probe_records: int, scale: float,
+                  census: Census) -> tuple[int, str]:
     """Records of a stage, and where the count comes from. When no probe record reached an image
     stage, the probe knows nothing of it: the census's images after dedup stand in (an upper
     bound, as retrieval keeps only the images with matched sentences), never zero."""
-    if name in IMAGE_STAGES and probe_records == 0:
+    if kind in IMAGE_STAGES and probe_records == 0:
         fallback = census_images_after_dedup(census)
         if fallback:
             return fallback, "census images after dedup (no probe record reached it)"
@@ -167,31 +197,31 @@ def share_error(share: float, sample: int) -> float:
     return math.sqrt((1 - share) / (share * sample))
 
 
-def count_error(name: str, census: Census) -> float:
+def count_error(kind: str | None, census: Census) -> float:
     """Relative standard error of a stage's image count from the census's shares: the pHash
     share on the quality-passing sample, and after semantic dedup the semantic share on the
     embedded pHash survivors (0 for stages that count no deduplicated images)."""
-    if name not in IMAGE_STAGES and name not in ("embed", "semantic_dedup"):
+    if kind not in IMAGE_STAGES and kind not in ("embed", "semantic_dedup"):
         return 0.0
     error = share_error(census.unique_share or 0.0, census.images_quality_ok) ** 2
-    if name in IMAGE_STAGES and census.semantic_share is not None:
+    if kind in IMAGE_STAGES and census.semantic_share is not None:
         error += share_error(census.semantic_share, census.images_embedded) ** 2
     return math.sqrt(error)
 
 
-def relative_error(name: str, records: int, census: Census) -> float:
+def relative_error(kind: str | None, records: int, census: Census) -> float:
     """Relative standard error of a stage's work: its per-record time, a mean over the probe's
     `records` (costs per record vary about as much as they are large: coefficient of variation
     1, not measured), and the census's error on its image count (`count_error`)."""
     time_error = 1 / math.sqrt(max(1, records))
-    return math.sqrt(time_error ** 2 + count_error(name, census) ** 2)
+    return math.sqrt(time_error ** 2 + count_error(kind, census) ** 2)
 
 
-def time_range(setup: float, work: float, error: float) -> tuple[float, float]:
-    """Low and high seconds: model loading is measured once and kept; the scaled work moves by
-    two standard errors (divided at the low end, so the low end stays above loading)."""
+def time_range(fixed: float, work: float, error: float) -> tuple[float, float]:
+    """Low and high seconds: the fixed cost is measured once and kept; the scaled work moves by
+    two standard errors (divided at the low end, so the low end stays above the fixed cost)."""
     spread_factor = 1 + 2 * error
-    return setup + work / spread_factor, setup + work * spread_factor
+    return fixed + work / spread_factor, fixed + work * spread_factor
 
 
 def requests_per_image(config: RealsynConfig) -> int:
@@ -200,17 +230,10 @@ def requests_per_image(config: RealsynConfig) -> int:
     return 1 + (config.generate.captioner == "tags_llm")
 
 
-def machine_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the platform tells)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
 def busy_workers(config: RealsynConfig, shards: int, cores: int | None = None) -> float:
-    """Shards run `workers` at a time: 3 shards on 2 workers take 2 rounds (1.5 busy). The
-    probe's times are CPU seconds, so on the local executor no more than the machine's `cores`
-    of them pass per second, however many workers share them (4 workers on 2 cores: 2)."""
+    """Shards run `workers` at a time (3 shards on 2 workers take 2 rounds: 1.5 busy), and on
+    the local executor no more of them pass a second of work per second than the machine has
+    `cores` (4 workers on 2 cores: 2)."""
     workers = max(1, config.executor.workers)
     shards = max(1, shards)
     busy = shards / math.ceil(shards / workers)
@@ -219,23 +242,34 @@ def busy_workers(config: RealsynConfig, shards: int, cores: int | None = None) -
     return busy
 
 
-def pool_setup(config: RealsynConfig, measured: StageProbe, shards: int,
-               cores: int | None = None) -> float:
-    """Start of a per-shard stage: each worker of a local process pool is a fresh process that
-    imports the stage and loads its models (`executors.local`: as many workers as shards; one
-    process, one loading, with a single worker or shard), the workers sharing the machine's
-    cores. Both costs are the probe's CPU seconds."""
-    workers = max(1, config.executor.workers)
-    if config.executor.kind != "local" or workers == 1 or shards <= 1:
-        return measured.setup_s
-    pool = min(workers, shards)
-    return (measured.import_s + measured.setup_s) * pool / min(pool, cores or machine_cores())
+def stage_work(config: RealsynConfig, measured: StageProbe, records: int, shards: int,
+               cores: int | None = None) -> tuple[float, float, str]:
+    """Wall seconds of a stage's tasks in the run, as (what its tasks pay whatever their size,
+    what scales with its records), and how they were shared. From the probe's tasks: seconds per
+    task and per record (`StageProbe.task_cost`, each task's wall time over the tasks that shared
+    its core). Per-shard stages pay per task once per shard of the run's plan and share the work
+    among its workers; global and stepped stages run as many tasks, as many at once, as in the
+    probe."""
+    per_task, per_record = measured.task_cost()
+    if measured.is_global or measured.stepped:
+        kind = "global" if measured.is_global else "steps"
+        busy = measured.parallelism
+        tasks = measured.tasks
+        basis = f"{kind} as in the probe ({busy:.3g} tasks at once)"
+    else:
+        busy = busy_workers(config, shards, cores)
+        tasks = shards
+        contention = measured.contention
+        per_task, per_record = per_task / contention, per_record / contention
+        basis = f"{shards} shards on {busy:.3g} busy workers"
+    return (per_task * tasks / busy, per_record * records / busy,
+            basis + f"; {per_task:.2f} s per task + {per_record:.3f} s per record")
 
 
 def llm_usage(config: RealsynConfig, probe: ProbeResult, images: int) -> tuple[int, int, int]:
     """(requests, prompt tokens, completion tokens) for `images` generated rows, from the
     probe's rows: the fusion prompt of each, the caption prompt when the LLM writes captions."""
-    generate = probe.stages.get("generate")
+    generate = probe.of_kind("generate")
     rows = probe.generated_rows
     if generate is None or not rows or generate.records_in == 0:
         return requests_per_image(config) * images, 0, 0
@@ -267,25 +301,22 @@ def estimate(config: RealsynConfig, census: Census, probe: ProbeResult,
             stages.append(StageEstimate(name, 0, None, f"probe failed: {measured.error}"))
             continue
         scale = stage_scale(name, census, probe)
-        records, source = stage_records(name, measured.records_in, scale, census)
-        work = measured.process_s * scale
-        setup = measured.setup_s
-        if measured.is_global:
-            basis = "global"
-        else:
-            busy = busy_workers(config, shards, cores)
-            work /= busy
-            setup = pool_setup(config, measured, shards, cores)
-            basis = f"{shards} shards on {busy:.3g} busy workers"
-        seconds = setup + work
-        low, high = time_range(setup, work, relative_error(name, measured.records_in, census))
-        stages.append(StageEstimate(name, records, seconds,
-                                    f"{basis}; probe {measured.records_in} records: "
-                                    f"{measured.setup_s:.1f} + {measured.process_s:.1f} CPU s "
-                                    f"({measured.wall_s:.1f} s wall)"
-                                    + (f"; records: {source}" if source else ""),
-                                    low, high))
-    generate = next((s for s in stages if s.name == "generate"), None)
+        records, source = stage_records(measured.kind, measured.records_in, scale, census)
+        per_tasks, work, basis = stage_work(config, measured, records, shards, cores)
+        fixed = measured.fixed_s + per_tasks
+        seconds = fixed + work
+        low, high = time_range(fixed, work,
+                               relative_error(measured.kind, measured.records_in, census))
+        what = measured.kind or "user stage"
+        stages.append(StageEstimate(
+            name, records, seconds,
+            (f"{what}; " if what != name else "")
+            + f"{basis}; probe {measured.records_in} records in {measured.tasks} tasks: "
+            f"fixed {measured.fixed_s:.1f} s + tasks {measured.task_s:.1f} s "
+            f"({measured.wall_s:.1f} s wall)"
+            + (f"; records: {source}" if source else ""), low, high))
+    generate = next((s for s, m in zip(stages, probe.stages.values(), strict=True)
+                     if m.kind == "generate"), None)
     requests, prompt, completion = llm_usage(config, probe, generate.records if generate else 0)
     low, high = time_range(0.0, requests, generation_count_error(census, probe))
     return Plan(census, probe, stages, requests, prompt, completion,
@@ -295,7 +326,7 @@ def estimate(config: RealsynConfig, census: Census, probe: ProbeResult,
 def generation_count_error(census: Census, probe: ProbeResult) -> float:
     """Relative standard error of the images reaching generation: the census's dedup shares,
     and the share of images retrieval keeps, measured on the probe's few."""
-    retrieve = probe.stages.get("retrieve")
+    retrieve = probe.of_kind("retrieve")
     error = count_error("generate", census) ** 2
     if retrieve and retrieve.records_in and probe.retrieved_rows:
         error += share_error(probe.retrieved_rows / retrieve.records_in, retrieve.records_in) ** 2
@@ -321,8 +352,10 @@ def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
         f"x{dedup_correction(census, plan.probe):.2f}, after semantic dedup "
         f"x{semantic_correction(census, plan.probe):.2f} by the image sample)",
         "",
-        "times: CPU seconds of the probe (model loading + work), scaled to the records and "
-        "shared among the workers: the time on this machine when nothing else runs on it",
+        f"times: wall seconds of the probe's run ({format_duration(plan.probe.wall_s)} on "
+        f"{plan.probe.workers} workers, as the run's pool): each stage's fixed cost (pool start, "
+        "model loads, commit) + its task seconds per record x the records, shared among the "
+        "run's shards and workers",
         f"{'stage':<18} {'records in':>11} {'estimate':>10} {'range':>19}  basis",
     ]
     for stage in plan.stages:
@@ -350,8 +383,8 @@ def closing_note(plan: Plan, measured: dict[str, float] | None) -> str:
     """The estimate against the stage times of a run this workspace measured, when it has one."""
     if not measured:
         return ("note: no measured run in this workspace yet. The estimate comes from a probe of "
-                f"{plan.probe.documents} documents in one process; compare it with the stage "
-                "times `realsyn run` prints (and the report's 'Time per stage').")
+                f"{plan.probe.documents} documents run by the local executor; compare it with the "
+                "stage times `realsyn run` prints (and the report's 'Time per stage').")
     estimated = {stage.name: stage.seconds or 0.0 for stage in plan.stages}
     common = [name for name in estimated if name in measured]
     est = sum(estimated[name] for name in common)

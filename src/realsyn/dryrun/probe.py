@@ -1,13 +1,26 @@
-"""The probe: the real stages run on a few documents of the input, in a temporary workspace, one
-process, timing each stage's model loading (`setup`) apart from its work (`process`).
+"""The probe: the run's own pipeline (user stages, renamed stages and re-wired datasets
+included) run by the local executor on a stratified sample of the input, in a temporary
+workspace, with the run's worker count (at most as many workers as the run's plan has shards).
 
-Ingest is planned with tiny units (`unit_documents` rows or files per shard) and only a spread
-of its shards is read, so the probe sees documents from all over the input. The real run's
-workspace, output folder and LLM cache are never touched.
+Each stage is timed in wall seconds as the run will pay them: its tasks (the executor's
+per-shard wall times) and, apart, what it pays once whatever its input, its *fixed* cost: the
+pool's start, each worker's imports and model loads, finalize and commit. The records each stage
+counts come from the same run, so the estimate (estimate.py) scales per-record wall time, never
+CPU seconds.
+
+The source stage (the first, which reads nothing from the workspace: ingest) is planned with
+tiny units (`unit_documents` rows or files per shard) and only a stratified selection of its
+shards is read: a spread from all over the input, then more until the sample holds documents,
+images and text items (a corpus whose first documents have no images must still send images
+through every later stage). The selection is made by reading candidate shards in a throwaway
+workspace first. The real run's workspace, output folder and LLM cache are never touched.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
+import os
 import random
 import tempfile
 import time
@@ -19,33 +32,121 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.config import RealsynConfig
-from realsyn.pipeline import load_stage, select_stages
-from realsyn.stage import GLOBAL_SHARD, RECORDS, Context
+from realsyn.executors.base import WALL
+from realsyn.executors.local import LocalExecutor
+from realsyn.pipeline import Pipeline
+from realsyn.progress import StageProgress
+from realsyn.registry import STAGES
+from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Stage, SteppedStage
 from realsyn.workspace import Workspace
 
 RETRIEVED = datasets.RETRIEVED
 
 
+def machine_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+@dataclass
+class TaskCall:
+    """One hand-out of shards by the executor: `tasks` shards at most `pool` at a time, their
+    wall seconds summed (`task_s`)."""
+
+    tasks: int
+    pool: int
+    task_s: float
+    # (records, wall seconds) of each task
+    each: list[tuple[int, float]] = field(default_factory=list)
+
+    def concurrency(self) -> int:
+        return max(1, min(self.pool, self.tasks))
+
+
 @dataclass
 class StageProbe:
-    """Times are CPU seconds of this process (all its threads): what the work costs on an
-    idle machine, however busy the machine is while the probe runs; wall seconds beside."""
+    """A stage as the probe ran it. Times are wall seconds on this machine."""
 
     name: str
-    # CPU seconds of importing the stage's module the first time in this process (what each
-    # freshly spawned worker of a local pool pays again, less modules an earlier stage imported)
-    import_s: float = 0.0
-    setup_s: float = 0.0
-    process_s: float = 0.0
-    wall_s: float = 0.0
-    shards: int = 0
-    is_global: bool = False
+    # The built-in stage it is (its class's registry name), whatever it is called in this
+    # pipeline; None for a user stage.
+    kind: str | None = None
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    wall_s: float = 0.0  # the whole stage, as the executor ran it
+    calls: list[TaskCall] = field(default_factory=list)
+    is_global: bool = False  # one task (GLOBAL_SHARD) whatever the input
+    stepped: bool = False
+    # Its input was thinned (generation's retrieved rows): records scale by ProbeResult.thinning
+    thinned: bool = False
+    cores: int = 1
     stats: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
     @property
     def records_in(self) -> int:
         return int(self.stats.get(RECORDS, 0))
+
+    @property
+    def task_s(self) -> float:
+        """Wall seconds of all its tasks, summed."""
+        return sum(call.task_s for call in self.calls)
+
+    @property
+    def tasks(self) -> int:
+        return sum(call.tasks for call in self.calls)
+
+    def task_cost(self) -> tuple[float, float]:
+        """(seconds per task, seconds per record) of its tasks' wall time: a least-squares line
+        through each task's (records, wall seconds), neither part below zero. A task pays more
+        than its records: reading and writing its shard, and in a fresh worker the first use of
+        lazily loaded libraries. Tasks of one size cannot tell the two apart: the probe's tasks are
+        tiny by design (a source shard holds `unit_documents`), so all is taken as the task's."""
+        pairs = [pair for call in self.calls for pair in call.each]
+        records = sum(n for n, _ in pairs)
+        total = sum(t for _, t in pairs)
+        if not pairs:  # not told task by task: all per record
+            return (0.0, self.task_s / self.records_in) if self.records_in else (0.0, 0.0)
+        mean_n, mean_t = records / len(pairs), total / len(pairs)
+        spread_n = sum((n - mean_n) ** 2 for n, _ in pairs)
+        if spread_n == 0 or not records:
+            return mean_t, 0.0
+        slope = sum((n - mean_n) * (t - mean_t) for n, t in pairs) / spread_n
+        if slope <= 0:
+            return mean_t, 0.0
+        intercept = mean_t - slope * mean_n
+        if intercept < 0:
+            return 0.0, total / records
+        return intercept, slope
+
+    @property
+    def parallelism(self) -> float:
+        """Tasks that ran at once, on average over its task seconds."""
+        return self.task_s / self.work_wall_s if self.work_wall_s else 1.0
+
+    @property
+    def work_wall_s(self) -> float:
+        """The part of its wall time its tasks took: each hand-out's task seconds over the
+        tasks that ran at once."""
+        return sum(call.task_s / call.concurrency() for call in self.calls)
+
+    @property
+    def fixed_s(self) -> float:
+        """Wall seconds it paid beside its tasks: pool start, imports and model loads in each
+        worker, planning, finalize and commit."""
+        return max(0.0, self.wall_s - self.work_wall_s)
+
+    @property
+    def contention(self) -> float:
+        """How many tasks shared each core while they ran (1 when no more ran than cores): a
+        task's wall time over what it takes alone on a core."""
+        tasks = sum(call.task_s for call in self.calls)
+        if not tasks:
+            return 1.0
+        return sum(call.task_s * max(1.0, call.concurrency() / self.cores)
+                   for call in self.calls) / tasks
 
 
 @dataclass
@@ -59,6 +160,8 @@ class ProbeResult:
     # `generate_rows` retrieved images; later stages scale by retrieved / generated.
     retrieved_rows: int = 0
     generated_probe_rows: int = 0
+    workers: int = 1
+    wall_s: float = 0.0
 
     @property
     def thinning(self) -> float:
@@ -66,12 +169,27 @@ class ProbeResult:
             return 1.0
         return self.retrieved_rows / self.generated_probe_rows
 
+    def of_kind(self, kind: str) -> StageProbe | None:
+        """The first stage of the pipeline that is the built-in `kind`."""
+        return next((stage for stage in self.stages.values() if stage.kind == kind), None)
 
-def probe_config(config: RealsynConfig, root: str, unit_documents: int) -> RealsynConfig:
+
+def stage_kind(stage: Stage) -> str | None:
+    """The registry name of a built-in stage's class (a renamed stage keeps it)."""
+    for name, target in STAGES.items():
+        module, _, attribute = target.partition(":")
+        if type(stage).__module__.startswith("realsyn.") and \
+                getattr(importlib.import_module(module), attribute, None) is type(stage):
+            return name
+    return None
+
+
+def probe_config(config: RealsynConfig, root: str, unit_documents: int,
+                 workers: int | None = None) -> RealsynConfig:
     probe = config.model_copy(deep=True)
     probe.workspace = root
     probe.executor.kind = "local"
-    probe.executor.workers = 1
+    probe.executor.workers = workers or 1
     probe.executor.shard_size = unit_documents
     probe.executor.progress_interval_s = 0
     probe.ingest.files_per_shard = unit_documents
@@ -109,90 +227,176 @@ class Strata:
     texts: int
     max_shards: int
     max_texts: int = 1000
+    min_shards: int = 1
 
     def enough(self, read: Counter, shards: int) -> bool:
+        if shards < self.min_shards:
+            return False
         if shards >= self.max_shards or read["texts_out"] >= self.max_texts:
             return True
         return (read["documents_out"] >= self.documents and read["images_out"] >= self.images
                 and read["texts_out"] >= self.texts)
 
 
-def _run_stage(name: str, ctx: Context, only: list[str] | None = None,
-               strata: Strata | None = None) -> StageProbe:
-    started = time.process_time()
-    stage = load_stage(name)
-    result = StageProbe(name, import_s=time.process_time() - started)
-    try:
-        shards = stage.shards(ctx)
-        result.is_global = shards == [GLOBAL_SHARD]
-        if only is not None:
-            shards = only
-        wall, started = time.perf_counter(), time.process_time()
-        stage.setup(ctx)
-        result.setup_s = time.process_time() - started
-        started = time.process_time()
+class FixedShards:
+    """A source stage's `shards` cut to a selection: the stage plans as usual (ingest writes
+    its plan), then only the selected shards are run. Picklable, for pool workers."""
+
+    def __init__(self, stage: Stage, keep: list[str]):
+        self.planner = copy.copy(stage)  # the stage's own `shards`, not this one
+        self.keep = list(keep)
+
+    def __call__(self, ctx: Context) -> list[str]:
+        planned = set(type(self.planner).shards(self.planner, ctx))
+        return [shard for shard in self.keep if shard in planned]
+
+
+def select_shards(stage: Stage, config: RealsynConfig, strata: Strata, first: int) -> list[str]:
+    """The source stage's shards the probe runs: `first` spread over the input, then more (in a
+    seeded random order) until `strata` is met, read in a throwaway workspace."""
+    with tempfile.TemporaryDirectory(prefix="realsyn-probe-select-") as root:
+        ctx = Context(config=config.model_copy(update={"workspace": root}),
+                      workspace=Workspace(root))
+        planner = copy.copy(stage)
+        order = spread_order(planner.shards(ctx), first)
+        planner.setup(ctx)
         read: Counter = Counter()
-        done = 0
-        for shard in shards:
-            if strata is not None and strata.enough(read, done):
+        chosen: list[str] = []
+        for shard in order:
+            if strata.enough(read, len(chosen)):
                 break
-            stats = stage.process(ctx, shard)
+            stats = planner.process(ctx, shard)
             read.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
-            ctx.workspace.mark_done(name, shard, stats)
-            done += 1
-        merged = ctx.workspace.merge_stats(name)
-        stage.finalize(ctx, merged)
-        result.process_s = time.process_time() - started
-        result.wall_s = time.perf_counter() - wall
-        result.shards, result.stats = done, merged
-    except Exception as error:  # the estimate says which stage the probe could not run
-        result.error = f"{type(error).__name__}: {error}"
-    return result
+            chosen.append(shard)
+        return sorted(chosen)
 
 
-def thin_retrieved(workspace: Workspace, rows: int) -> tuple[int, int]:
-    """Keep an even spread of at most `rows` rows of `retrieved`; (rows before, rows after)."""
-    table = workspace.read_dataset(RETRIEVED)
+def thin_dataset(workspace: Workspace, name: str, rows: int, shards: int) -> tuple[int, int]:
+    """Keep an even spread of at most `rows` rows of dataset `name`, in `shards` shards (so that
+    a pool of workers still shares them) of unequal sizes (1, 3, 5... parts: tasks of several
+    sizes tell a task's own cost from its records'); (rows before, rows after). The folder's
+    commit marker stays."""
+    table = workspace.read_dataset(name)
     before = table.num_rows
-    if before > rows:
-        keep = [int(i * before / rows) for i in range(rows)]
-        table = table.take(pa.array(keep, pa.int64()))
-        workspace.fs.rm(workspace.path("datasets", RETRIEVED), recursive=True)
-        workspace.write_table(RETRIEVED, "00000", table)
-    return before, table.num_rows
+    if before <= rows:
+        return before, before
+    keep = [int(i * before / rows) for i in range(rows)]
+    table = table.take(pa.array(keep, pa.int64()))
+    for shard in workspace.shards(name):
+        workspace.fs.rm(workspace.path("datasets", name, f"{shard}.parquet"))
+    shards = max(1, min(shards, rows // 2 if shards > 1 else 1))
+    edges = [0] + [max(i + 1, round(rows * (i + 1) ** 2 / shards ** 2)) for i in range(shards)]
+    edges[-1] = rows
+    for index in range(shards):
+        lo, hi = edges[index], max(edges[index], edges[index + 1])
+        workspace.write_table(name, f"{index:05d}", table.slice(lo, hi - lo))
+    return before, rows
+
+
+class ProbeExecutor(LocalExecutor):
+    """The local executor, timing each stage (wall) and each hand-out of its shards; before a
+    stage that reads the retrieved images it thins them to `generate_rows`."""
+
+    def __init__(self, workers: int, cores: int, generate_rows: int):
+        super().__init__(workers=workers)
+        self.cores, self.generate_rows = cores, generate_rows
+        self.probes: dict[str, StageProbe] = {}
+        self.retrieved = self.generated = 0
+        self._thinned = False
+        self._current: StageProbe | None = None
+
+    def run(self, stage: Stage, ctx: Context, producers: dict[str, str] | None = None
+            ) -> dict[str, Any]:
+        reads = stage.reads(ctx.config)
+        if not self._thinned and datasets.dataset(RETRIEVED) in reads and \
+                ctx.workspace.shards(RETRIEVED):
+            self.retrieved, self.generated = thin_dataset(
+                ctx.workspace, RETRIEVED, self.generate_rows, self.workers)
+            self._thinned = True
+        probe = StageProbe(stage.name, stage_kind(stage), reads, stage.writes(ctx.config),
+                           stepped=isinstance(stage, SteppedStage), thinned=self._thinned,
+                           cores=self.cores)
+        self.probes[stage.name] = self._current = probe
+        started = time.perf_counter()
+        try:
+            probe.stats = super().run(stage, ctx, producers)
+        except Exception as error:  # the estimate says which stage the probe could not run
+            probe.error = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            probe.wall_s = time.perf_counter() - started
+        return probe.stats
+
+    def map_shards(self, stage: Stage, ctx: Context, pending: list[str],
+                   tracker: StageProgress) -> None:
+        each: list[tuple[int, float]] = []
+        finish = tracker.finish
+
+        def finished(shard: str, stats: dict[str, Any]) -> None:
+            each.append((int(stats.get(RECORDS, 0)), float(stats.get(WALL, 0.0))))
+            finish(shard, stats)
+
+        tracker.finish = finished  # type: ignore[method-assign]
+        pool = 1 if self.workers == 1 or len(pending) <= 1 else self.workers
+        try:
+            super().map_shards(stage, ctx, pending, tracker)
+        finally:
+            tracker.finish = finish  # type: ignore[method-assign]
+            if self._current is not None:
+                self._current.calls.append(TaskCall(len(pending), pool,
+                                                    sum(t for _, t in each), each))
+                if pending == [GLOBAL_SHARD] and not self._current.stepped:
+                    self._current.is_global = True
+
+
+def source_stage(stages: list[Stage], config: RealsynConfig) -> Stage | None:
+    """The stage that reads the inputs: the first that reads nothing from the workspace."""
+    first = stages[0] if stages else None
+    return first if first is not None and not first.reads(config) else None
 
 
 def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2,
-              generate_rows: int = 6, root: str | None = None, min_images: int = 8,
-              max_documents: int = 40) -> ProbeResult:
+              generate_rows: int = 8, root: str | None = None, min_images: int = 8,
+              max_documents: int = 40, shards_total: int | None = None,
+              cores: int | None = None) -> ProbeResult:
     """`documents` spread over the input, then more until the probe holds `min_images` images
-    (at most `max_documents` documents read)."""
+    (at most `max_documents` documents read), through the config's pipeline on the local
+    executor with the run's workers (no more than `shards_total`, the shards of the run's
+    plan: a pool as large as the run's)."""
+    cores = cores or machine_cores()
+    workers = max(1, min(config.executor.workers, shards_total or config.executor.workers))
     with tempfile.TemporaryDirectory(prefix="realsyn-probe-") as temporary:
-        probe = probe_config(config, root or temporary, unit_documents)
-        ctx = Context(config=probe, workspace=Workspace(probe.workspace))
-        stages: dict[str, StageProbe] = {}
-        names = select_stages(config)
-        retrieved = generated = 0
-        for name in names:
-            if name == "generate" and ctx.workspace.shards(RETRIEVED):
-                retrieved, generated = thin_retrieved(ctx.workspace, generate_rows)
-            if name == "ingest":
-                planned = load_stage("ingest").shards(ctx)
-                first = max(1, -(-documents // unit_documents))
-                strata = Strata(documents, min_images, 1,
-                                max(first, max_documents // max(1, unit_documents)))
-                result = _run_stage(name, ctx, spread_order(planned, first), strata)
-            else:
-                result = _run_stage(name, ctx)
-            stages[name] = result
-            if result.error:
-                break
-        workspace = ctx.workspace
-        ingest = workspace.stage_stats("ingest")
-        rows = (workspace.read_dataset(datasets.GENERATED).to_pylist()
-                if workspace.shards(datasets.GENERATED) else [])
+        probe = probe_config(config, root or temporary, unit_documents, workers)
+        pipeline = Pipeline.from_config(probe)
+        selected = pipeline.select(probe)
+        source = source_stage(selected, probe)
+        if source is not None:
+            first = max(workers, -(-documents // unit_documents))
+            strata = Strata(documents, min_images if stage_kind(source) == "ingest" else 0, 1,
+                            max(first, max_documents // max(1, unit_documents)),
+                            min_shards=first)
+            source.shards = FixedShards(source, select_shards(  # type: ignore[method-assign]
+                source, probe, strata, first))
+        executor = ProbeExecutor(workers, cores, generate_rows)
+        started = time.perf_counter()
+        try:
+            pipeline.run(probe, executor=executor, report=lambda line: None)
+        except Exception:  # recorded on the failed stage (ProbeExecutor.run)
+            if not any(stage.error for stage in executor.probes.values()):
+                raise
+        wall = time.perf_counter() - started
+        workspace = Workspace(probe.workspace)
+        ingest = next((p.stats for p in executor.probes.values() if p.kind == "ingest"), {})
+        generated = next((p for p in executor.probes.values() if p.kind == "generate"), None)
+        rows: list[dict[str, Any]] = []
+        if generated is not None and generated.writes:
+            name = generated.writes[0].removeprefix("datasets/")
+            if workspace.shards(name):
+                rows = workspace.read_dataset(name).to_pylist()
         return ProbeResult(documents=int(ingest.get("documents_out", 0)),
                            images=int(ingest.get("images_out", 0)),
                            texts=int(ingest.get("texts_out", 0)),
-                           stages=stages, generated_rows=rows, retrieved_rows=retrieved,
-                           generated_probe_rows=generated)
+                           stages=executor.probes, generated_rows=rows,
+                           retrieved_rows=executor.retrieved,
+                           generated_probe_rows=executor.generated, workers=workers,
+                           wall_s=wall)
