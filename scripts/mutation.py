@@ -83,6 +83,7 @@ MODULES: dict[str, list[str]] = {
                           "tests/retrieve/test_partitioned_retrieve.py"],
     "balance/sampling.py": ["tests/balance/test_sampling.py",
                             "tests/balance/test_sampling_mutants.py",
+                            "tests/balance/test_cluster_scale.py",
                             *[f"tests/balance/test_balance_stage.py::{name}" for name in (
                                 "test_target_sets_cap_and_is_deterministic",
                                 "test_everything_outside_band_gives_empty_output",
