@@ -210,3 +210,17 @@ def test_default_n_clusters_of_no_images_or_no_floor_is_one():
     assert sampling.default_n_clusters(-3, 168, 0.5) == 1
     assert sampling.default_n_clusters(0, 168, -0.5) == 1
     assert sampling.default_n_clusters(4, 168, -0.5) == 1
+
+
+def test_cluster_caps_add_one_member_and_stay_integers_for_a_float_cap():
+    # one extra member goes to the one cluster above the cap; a float cap still gives int64
+    caps = sampling.cluster_caps(np.array([3, 1]), 1, 1, np.random.default_rng(0))
+    assert caps.tolist() == [2, 1]
+    caps = sampling.cluster_caps(np.array([3, 1]), 2.0, 0, np.random.default_rng(0))
+    assert caps.dtype == np.int64 and caps.tolist() == [2, 2]
+
+
+def test_rank_sizes_plot_512_points_by_default():
+    sizes = np.arange(1, 100_001)
+    assert sampling.rank_sizes(sizes) == sampling.rank_sizes(sizes, 512)
+    assert sampling.rank_sizes(sizes) != sampling.rank_sizes(sizes, 513)
