@@ -224,3 +224,8 @@ def test_rank_sizes_plot_512_points_by_default():
     sizes = np.arange(1, 100_001)
     assert sampling.rank_sizes(sizes) == sampling.rank_sizes(sizes, 512)
     assert sampling.rank_sizes(sizes) != sampling.rank_sizes(sizes, 513)
+
+
+def test_auto_cap_of_a_count_beyond_float_precision():
+    # the mean of one cluster of 2**53 + 1 members, which a float division rounds to 2**53
+    assert sampling.auto_cap(np.array([2**53 + 1]), 2**60) == 2**53 + 1
