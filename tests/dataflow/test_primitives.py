@@ -89,3 +89,11 @@ def test_kmeans_assignment_is_the_nearest_centre():
     assert np.allclose(np.linalg.norm(centres, axis=1), 1, atol=1e-5)
     labels = kmeans.assign(kmeans.centroid_index(centres), [data[:100], data[100:]])
     assert np.array_equal(labels, np.argmax(data @ centres.T, axis=1))
+
+
+def test_best_per_row_floor_keeps_a_score_equal_to_it_and_drops_infinities():
+    rows_ = np.zeros(3, np.int64)
+    scores = np.array([np.inf, 0.5, 0.25])
+    keys = np.arange(3, dtype=np.int64)
+    # +inf passes any floor but is not a score; 0.5 equals the floor and is kept
+    assert rank.best_per_row(rows_, scores, keys, 2, min_score=0.5).tolist() == [1]
