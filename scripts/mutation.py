@@ -106,6 +106,11 @@ MODULES: dict[str, list[str]] = {
                              "test_target_sets_cap_and_is_deterministic",
                              "test_zero_embedding_counts_as_missing",
                              "test_kept_set_is_the_single_process_rule")]],
+    "dataflow/sampling.py": ["tests/dataflow/test_primitives.py",
+                             "tests/retrieve/test_retrieve_stage.py",
+                             *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                                 "test_target_sets_cap_and_is_deterministic",
+                                 "test_kept_set_is_the_single_process_rule")]],
     "extract/phash.py": ["tests/extract/test_phash.py", "tests/extract/test_phash_mutants.py"],
     "ingest/fetch.py": ["tests/ingest/test_fetch.py", "tests/ingest/test_fetch_mutants.py",
                         "tests/ingest/test_url_gate.py"],
