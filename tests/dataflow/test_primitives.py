@@ -97,3 +97,20 @@ def test_best_per_row_floor_keeps_a_score_equal_to_it_and_drops_infinities():
     keys = np.arange(3, dtype=np.int64)
     # +inf passes any floor but is not a score; 0.5 equals the floor and is kept
     assert rank.best_per_row(rows_, scores, keys, 2, min_score=0.5).tolist() == [1]
+
+
+def test_sample_rows_draws_distinct_int64_rows():
+    for seed in range(5):  # 9 of 10 rows: a draw with replacement repeats one
+        picked = sampling.sample_rows(10, 9, seed)
+        assert len(np.unique(picked)) == 9 and picked.dtype == np.int64
+    # the whole set, also for a row count given as a float
+    assert sampling.sample_rows(3.0, 5, 0).dtype == np.int64
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_sample_across_returns_float32_whatever_the_shards_give(dtype):
+    def read(shard, local):
+        return np.full((len(local), 2), shard + 1e-9, dtype=dtype)
+
+    sample = sampling.sample_across([3, 2], 5, 0, read)
+    assert sample.dtype == np.float32 and sample.shape == (5, 2)
