@@ -111,6 +111,14 @@ MODULES: dict[str, list[str]] = {
                              *[f"tests/balance/test_balance_stage.py::{name}" for name in (
                                  "test_target_sets_cap_and_is_deterministic",
                                  "test_kept_set_is_the_single_process_rule")]],
+    # stable_hashes partitions rows (partitioning.py), signed_hashes keys documents (retrieve).
+    "dataflow/digest.py": ["tests/dataflow/test_primitives.py",
+                           "tests/retrieve/test_cluster_index.py",
+                           "tests/retrieve/test_retrieve_stage.py",
+                           "tests/executors/test_steps.py",
+                           *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                               "test_target_sets_cap_and_is_deterministic",
+                               "test_kept_set_is_the_single_process_rule")]],
     "extract/phash.py": ["tests/extract/test_phash.py", "tests/extract/test_phash_mutants.py"],
     "ingest/fetch.py": ["tests/ingest/test_fetch.py", "tests/ingest/test_fetch_mutants.py",
                         "tests/ingest/test_url_gate.py"],

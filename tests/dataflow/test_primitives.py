@@ -114,3 +114,20 @@ def test_sample_across_returns_float32_whatever_the_shards_give(dtype):
 
     sample = sampling.sample_across([3, 2], 5, 0, read)
     assert sample.dtype == np.float32 and sample.shape == (5, 2)
+
+
+def test_stable_hash_salt_is_the_seed_in_8_little_endian_bytes():
+    expected = hashlib.blake2b(b"key", digest_size=8, salt=(258).to_bytes(8, "little"))
+    assert stable_hash("key", 258) == int.from_bytes(expected.digest(), "little")
+    with pytest.raises(OverflowError):  # a seed is 64 bits
+        stable_hash("key", 2**64)
+
+
+def test_stable_id_frames_each_part_by_its_length():
+    from realsyn.dataflow.digest import stable_id
+
+    digest = hashlib.blake2b(digest_size=8)
+    for data in (b"ab", b"\x00none", b"7", "é".encode()):
+        digest.update(len(data).to_bytes(8, "little") + data)
+    assert stable_id(b"ab", None, 7, "é") == digest.hexdigest()
+    assert stable_id("a", "b") != stable_id("ab") != stable_id("ab", None)
