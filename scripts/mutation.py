@@ -76,17 +76,58 @@ MODULES: dict[str, list[str]] = {
     "executors/local.py": LOCAL_TESTS,
     # The fast Ray tests (a local 2-CPU Ray per run); the two-node cluster test takes minutes.
     "executors/ray.py": ["tests/executors/test_ray.py", "tests/executors/test_steps_ray.py"],
+    # With the tests of the retrieve stage that runs them (search_steps, lists, candidates).
     "retrieve/search.py": [
         "tests/retrieve/test_hierarchical_search.py",
         "tests/retrieve/test_routing.py",
         "tests/retrieve/test_search_mutants.py",
+        "tests/retrieve/test_retrieve_stage.py",
+        "tests/retrieve/test_partitioned_retrieve.py",
     ],
     "retrieve/index.py": ["tests/retrieve/test_cluster_index.py",
                           "tests/retrieve/test_index_mutants.py",
-                          "tests/retrieve/test_hierarchical_search.py"],
+                          "tests/retrieve/test_hierarchical_search.py",
+                          "tests/retrieve/test_candidates.py",
+                          "tests/retrieve/test_retrieve_stage.py",
+                          "tests/retrieve/test_partitioned_retrieve.py"],
     "balance/sampling.py": ["tests/balance/test_sampling.py",
-                            "tests/balance/test_sampling_mutants.py"],
-    "extract/dedup.py": ["tests/extract/test_dedup.py", "tests/extract/test_dedup_mutants.py"],
+                            "tests/balance/test_sampling_mutants.py",
+                            "tests/balance/test_cluster_scale.py",
+                            *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                                "test_target_sets_cap_and_is_deterministic",
+                                "test_everything_outside_band_gives_empty_output",
+                                "test_zero_embedding_counts_as_missing",
+                                "test_kept_set_is_the_single_process_rule")],
+                            "tests/balance/test_band_and_cap.py"],
+    # The dedup stage reaches normalize_text and shingles through extract/lsh_keys.py.
+    "extract/dedup.py": ["tests/extract/test_dedup.py", "tests/extract/test_dedup_mutants.py",
+                         "tests/extract/test_partitioned_dedup.py::"
+                         "test_exact_and_minhash_bucket_edges_match_todays_rule"],
+    # The dataflow primitives, each with the tests of the stages that call it.
+    "dataflow/rank.py": ["tests/dataflow/test_primitives.py", "tests/retrieve/test_candidates.py",
+                         "tests/retrieve/test_retrieve_stage.py",
+                         "tests/retrieve/test_partitioned_retrieve.py",
+                         *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                             "test_target_sets_cap_and_is_deterministic",
+                             "test_kept_set_is_the_single_process_rule")]],
+    "dataflow/join.py": ["tests/dataflow/test_primitives.py",
+                         *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                             "test_target_sets_cap_and_is_deterministic",
+                             "test_zero_embedding_counts_as_missing",
+                             "test_kept_set_is_the_single_process_rule")]],
+    "dataflow/sampling.py": ["tests/dataflow/test_primitives.py",
+                             "tests/retrieve/test_retrieve_stage.py",
+                             *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                                 "test_target_sets_cap_and_is_deterministic",
+                                 "test_kept_set_is_the_single_process_rule")]],
+    # stable_hashes partitions rows (partitioning.py), signed_hashes keys documents (retrieve).
+    "dataflow/digest.py": ["tests/dataflow/test_primitives.py",
+                           "tests/retrieve/test_cluster_index.py",
+                           "tests/retrieve/test_retrieve_stage.py",
+                           "tests/executors/test_steps.py",
+                           *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                               "test_target_sets_cap_and_is_deterministic",
+                               "test_kept_set_is_the_single_process_rule")]],
     "extract/phash.py": ["tests/extract/test_phash.py", "tests/extract/test_phash_mutants.py"],
     "ingest/fetch.py": ["tests/ingest/test_fetch.py", "tests/ingest/test_fetch_mutants.py",
                         "tests/ingest/test_url_gate.py"],

@@ -184,3 +184,48 @@ def test_balance_clusters_on_one_cluster_and_on_an_empty_list():
     assert empty.kept.tolist() == [] and empty.after["members"] == 0
     # Python ints are cluster numbers too
     assert oracle_balance.balance_clusters([1, 1, 0], cap=1, seed=0).after["members"] == 2
+
+
+@pytest.mark.parametrize("which", ["images", "texts"])
+def test_rowwise_cosine_of_float64_rows_is_float32(which):
+    """Either side given as float64 is still read as float32: the scores are float32 (a
+    float64 side would make einsum compute and return float64)."""
+    rng = np.random.default_rng(6)
+    sides = {"images": rng.normal(size=(4, 8)).astype(np.float32),
+             "texts": rng.normal(size=(4, 8)).astype(np.float32)}
+    sides[which] = sides[which].astype(np.float64) + 1e-12  # not representable in float32
+    scores = sampling.rowwise_cosine(sides["images"], sides["texts"])
+    assert scores.dtype == np.float32
+    assert scores.tolist() == sampling.rowwise_cosine(
+        sides["images"].astype(np.float32), sides["texts"].astype(np.float32)).tolist()
+
+
+def test_score_histogram_bin_starts_have_six_decimals():
+    # bin 3 of width 1e-7 starts at 3e-7, which six decimals print as 0.0
+    assert sampling.score_histogram(np.array([3.5e-7]), width=1e-7) == [(0.0, 1)]
+
+
+def test_default_n_clusters_of_no_images_or_no_floor_is_one():
+    # a count below 1 has no floor to take a root of; an exponent below 0 asks for no floor
+    assert sampling.default_n_clusters(-3, 168, 0.5) == 1
+    assert sampling.default_n_clusters(0, 168, -0.5) == 1
+    assert sampling.default_n_clusters(4, 168, -0.5) == 1
+
+
+def test_cluster_caps_add_one_member_and_stay_integers_for_a_float_cap():
+    # one extra member goes to the one cluster above the cap; a float cap still gives int64
+    caps = sampling.cluster_caps(np.array([3, 1]), 1, 1, np.random.default_rng(0))
+    assert caps.tolist() == [2, 1]
+    caps = sampling.cluster_caps(np.array([3, 1]), 2.0, 0, np.random.default_rng(0))
+    assert caps.dtype == np.int64 and caps.tolist() == [2, 2]
+
+
+def test_rank_sizes_plot_512_points_by_default():
+    sizes = np.arange(1, 100_001)
+    assert sampling.rank_sizes(sizes) == sampling.rank_sizes(sizes, 512)
+    assert sampling.rank_sizes(sizes) != sampling.rank_sizes(sizes, 513)
+
+
+def test_auto_cap_of_a_count_beyond_float_precision():
+    # the mean of one cluster of 2**53 + 1 members, which a float division rounds to 2**53
+    assert sampling.auto_cap(np.array([2**53 + 1]), 2**60) == 2**53 + 1

@@ -89,3 +89,45 @@ def test_kmeans_assignment_is_the_nearest_centre():
     assert np.allclose(np.linalg.norm(centres, axis=1), 1, atol=1e-5)
     labels = kmeans.assign(kmeans.centroid_index(centres), [data[:100], data[100:]])
     assert np.array_equal(labels, np.argmax(data @ centres.T, axis=1))
+
+
+def test_best_per_row_floor_keeps_a_score_equal_to_it_and_drops_infinities():
+    rows_ = np.zeros(3, np.int64)
+    scores = np.array([np.inf, 0.5, 0.25])
+    keys = np.arange(3, dtype=np.int64)
+    # +inf passes any floor but is not a score; 0.5 equals the floor and is kept
+    assert rank.best_per_row(rows_, scores, keys, 2, min_score=0.5).tolist() == [1]
+
+
+def test_sample_rows_draws_distinct_int64_rows():
+    for seed in range(5):  # 9 of 10 rows: a draw with replacement repeats one
+        picked = sampling.sample_rows(10, 9, seed)
+        assert len(np.unique(picked)) == 9 and picked.dtype == np.int64
+    # the whole set, also for a row count given as a float
+    assert sampling.sample_rows(3.0, 5, 0).dtype == np.int64
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_sample_across_returns_float32_whatever_the_shards_give(dtype):
+    def read(shard, local):
+        return np.full((len(local), 2), shard + 1e-9, dtype=dtype)
+
+    sample = sampling.sample_across([3, 2], 5, 0, read)
+    assert sample.dtype == np.float32 and sample.shape == (5, 2)
+
+
+def test_stable_hash_salt_is_the_seed_in_8_little_endian_bytes():
+    expected = hashlib.blake2b(b"key", digest_size=8, salt=(258).to_bytes(8, "little"))
+    assert stable_hash("key", 258) == int.from_bytes(expected.digest(), "little")
+    with pytest.raises(OverflowError):  # a seed is 64 bits
+        stable_hash("key", 2**64)
+
+
+def test_stable_id_frames_each_part_by_its_length():
+    from realsyn.dataflow.digest import stable_id
+
+    digest = hashlib.blake2b(digest_size=8)
+    for data in (b"ab", b"\x00none", b"7", "é".encode()):
+        digest.update(len(data).to_bytes(8, "little") + data)
+    assert stable_id(b"ab", None, 7, "é") == digest.hexdigest()
+    assert stable_id("a", "b") != stable_id("ab") != stable_id("ab", None)

@@ -180,3 +180,16 @@ def test_merge_drops_non_finite_scores_and_missing_rows_with_a_floor():
     assert result.positions.tolist() == [[-1, -1, 7, -1, -1]]
     assert result.scores[0, 2] == np.float32(0.5)
     assert np.isnan(result.scores[0, [0, 1, 3, 4]]).all()
+
+
+def test_a_float64_index_is_scored_in_float32():
+    """Members are read as float32 whatever the stored dtype (the stage stores float16), so a
+    float64 index ranks as its float32 copy does. Member 0 = (1 + 2**-30, -1) is (1, -1) in
+    float32 and scores 0 against (1, 1); in float64 it scores 2**-30, above member 1's 2**-31."""
+    vectors = np.array([[1 + 2.0 ** -30, -1.0], [2.0 ** -31, 0.0]])
+    index = ClusterIndex(centroids=np.array([[1.0, 0.0]], np.float32),
+                         offsets=np.array([0, 2], np.int64), vectors=vectors,
+                         rows=np.arange(2, dtype=np.int64), doc_keys=np.arange(2, dtype=np.int64))
+    result = HierarchicalSearcher(index, threads=1).search(np.ones((1, 2), np.float32), top_k=1)
+    assert result.positions.tolist() == [[1]]
+    assert result.scores.tolist() == [[np.float32(2.0 ** -31)]]
