@@ -128,6 +128,14 @@ MODULES: dict[str, list[str]] = {
                            *[f"tests/balance/test_balance_stage.py::{name}" for name in (
                                "test_target_sets_cap_and_is_deterministic",
                                "test_kept_set_is_the_single_process_rule")]],
+    # Connected components of the dedup stage's edges, and its one-per-group rule.
+    "dataflow/components.py": ["tests/dataflow/test_components_mutants.py",
+                               "tests/extract/test_phash.py", *[
+        f"tests/extract/test_partitioned_dedup.py::{name}" for name in (
+            "test_edge_components_on_sparse_global_ids",
+            "test_component_labels_match_the_oracle_closure",
+            "test_keep_one_per_group_by_priority_then_order_key",
+            "test_stages_keep_the_single_process_records[3]")]],
     "extract/phash.py": ["tests/extract/test_phash.py", "tests/extract/test_phash_mutants.py"],
     "ingest/fetch.py": ["tests/ingest/test_fetch.py", "tests/ingest/test_fetch_mutants.py",
                         "tests/ingest/test_url_gate.py"],
