@@ -75,16 +75,22 @@ def rows_for(count: int) -> list[dict]:
     return rows
 
 
-def run_stage(config) -> tuple[float, dict, GenerateStage]:
+def run_stage(config, shards: list[str] | None = None) -> tuple[float, dict, GenerateStage]:
+    """The stage over `shards` (default: every shard of its input), models loaded before the
+    clock starts; seconds, the shards' numeric stats summed, and the stage (to close)."""
     workspace = Workspace(config.workspace)
     ctx = Context(config, workspace)
     stage = GenerateStage()
     stage.setup(ctx)  # model loading is not part of the throughput
     stage.quality.result()  # nor spaCy, which setup loads in the background
+    totals: dict = {}
     started = time.perf_counter()
-    stats = stage.process(ctx, "00000")
+    for shard in shards or workspace.shards(stage.retrieved):
+        for key, value in stage.process(ctx, shard).items():
+            if isinstance(value, int | float):
+                totals[key] = totals.get(key, 0) + value
     elapsed = time.perf_counter() - started
-    return elapsed, stats, stage
+    return elapsed, totals, stage
 
 
 def sent_requests(cache_path: Path) -> list[dict]:
@@ -203,19 +209,7 @@ def stage_over_workspace(source: Path, prefix_slots: int, threads: int | None) -
 
     with tempfile.TemporaryDirectory() as tmp:
         config = copy_of_inputs(source, tmp, {"prefix_slots": prefix_slots, "threads": threads})
-        workspace = Workspace(config.workspace)
-        ctx = Context(config, workspace)
-        stage = GenerateStage()
-        stage.setup(ctx)
-        stage.quality.result()
-        shards = workspace.shards(datasets.RETRIEVED)
-        totals: dict = {}
-        started = time.perf_counter()
-        for shard in shards:
-            for key, value in stage.process(ctx, shard).items():
-                if isinstance(value, int | float):
-                    totals[key] = totals.get(key, 0) + value
-        elapsed = time.perf_counter() - started
+        elapsed, totals, stage = run_stage(config)
         stage.models.close()
         folder = Path(tmp) / "datasets" / datasets.GENERATED
         produced = {path.name: path.read_bytes() for path in sorted(folder.glob("*.parquet"))}

@@ -10,5 +10,6 @@ built from, so that each stage only wires its steps:
     join.py        a hash join by key, one partition at a time
     components.py  connected components of an edge list, one representative per group
 
-Nothing here knows a stage: the modules import numpy, pyarrow, faiss and the workspace only.
+Nothing here knows a stage: the modules import numpy, pyarrow, faiss, scipy, the workspace
+and its hash partitioning (realsyn.partitioning) only.
 """
