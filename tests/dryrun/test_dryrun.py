@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 from realsyn.cli import app
 from realsyn.config import parse_config
 from realsyn.dryrun.census import Census, take_census
-from realsyn.dryrun.estimate import busy_workers, closing_note, estimate, stage_scale, stage_work
+from realsyn.dryrun.estimate import (
+    busy_workers,
+    closing_note,
+    estimate,
+    format_plan,
+    stage_range,
+    stage_scale,
+    stage_work,
+)
 from realsyn.dryrun.probe import ProbeResult, StageProbe, TaskCall, spread
 from realsyn.pipeline import run_pipeline
 from realsyn.workspace import Workspace
@@ -332,3 +340,55 @@ def test_a_task_s_own_cost_is_told_from_its_records():
     config = parse_config({"executor": {"workers": 2, "shard_size": 10}})
     per_task, work, _ = stage_work(config, measured, 60, shards=4, cores=2)
     assert per_task == pytest.approx(7.0 * 4 / 2) and work == pytest.approx(1.5 * 60 / 2)
+
+
+def test_ranges_carry_how_the_probe_s_tasks_scatter():
+    """#33: the ranges carried only an assumed per-record spread (coefficient of variation 1).
+    With 3 tasks or more, the tasks are resampled (a bootstrap) and the range is the middle 95%
+    of what the lines through the resamples say the run's tasks cost; the fixed cost, one
+    measurement, is kept at both ends; the plan says the load the times assume."""
+    # repeats of one size, the first of each worker dearer (lazy loads): all the task's
+    same = StageProbe("ingest", kind="ingest", cores=2, stats={"records_in": 8},
+                      calls=[TaskCall(4, 2, 12.0, [(2, 5.0), (2, 5.0), (2, 1.0), (2, 1.0)])],
+                      wall_s=16.0)
+    assert same.task_cost() == (3.0, 0.0) and same.fixed_s == pytest.approx(10.0)
+    costs = same.resampled_costs()
+    assert costs == same.resampled_costs()  # seeded: the same plan every time
+    assert len(costs) == 400 and {per_record for _, per_record in costs} == {0.0}
+    assert min(costs)[0] == 1.0 and max(costs)[0] == 5.0
+    assert StageProbe("g", calls=[TaskCall(2, 2, 0.0, [(2, 10.0), (6, 16.0)])]
+                      ).resampled_costs() == []  # too few tasks to resample
+
+    config = parse_config({"executor": {"workers": 2, "shard_size": 10}})
+    census = Census(units_total=1, units_read=1, documents=80, images=0, texts=0,
+                    shards_total=4)
+    probe = ProbeResult(documents=8, images=0, texts=0, stages={"ingest": same},
+                        generated_rows=[], load=(1.0, 1.5))
+    (stage,) = estimate(config, census, probe, cores=2).stages
+    # the midpoint as before: fixed + 4 shards x 3 s per task on 2 workers (2 at once)
+    assert stage.seconds == pytest.approx(10.0 + 3.0 * 4 / 2)
+    # resampled means of {5, 5, 1, 1} (1 in 16 resamples holds only 1s, 1 in 16 only 5s)
+    task_means = sorted(cost[0] for cost in costs)
+    assert stage.low_s == pytest.approx(10.0 + task_means[10] * 4 / 2)
+    assert stage.high_s == pytest.approx(10.0 + task_means[390] * 4 / 2)
+    assert task_means[10] == 1.0 and task_means[390] == 5.0
+    assert "load during the probe: 1.0 - 1.5 on" in format_plan(
+        estimate(config, census, probe, cores=2))
+
+    # tasks of several sizes: the range holds the line's own estimate and moves with the scatter
+    tight = StageProbe("extract_sentences", kind="extract_sentences", cores=2, calls=[TaskCall(
+        4, 1, 0.0, [(1, 2.0), (2, 3.0), (3, 4.0), (4, 5.0)])])
+    loose = StageProbe("extract_sentences", kind="extract_sentences", cores=2, calls=[TaskCall(
+        4, 1, 0.0, [(1, 2.0), (2, 3.4), (3, 3.6), (4, 5.0)])])
+    assert tight.task_cost() == pytest.approx((1.0, 1.0))
+    assert loose.task_cost() == pytest.approx((1.2, 0.92))
+
+    def run_range(measured):
+        low, high = stage_range(config, measured, 100, 4, 2, census)
+        middle = sum(stage_work(config, measured, 100, 4, 2)[:2])
+        return low, middle, high
+
+    low, middle, high = run_range(tight)
+    assert low == pytest.approx(middle) == pytest.approx(high)  # every resample on one line
+    low, middle, high = run_range(loose)
+    assert low < middle < high

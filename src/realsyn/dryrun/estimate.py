@@ -18,10 +18,14 @@ makes on the run's workers, no more at once than the machine's cores (task walls
 more tasks than cores ran are first divided by that contention). A global or stepped stage
 keeps the probe's own parallelism.
 
-Ranges (about two standard errors): the work moves by the error of its per-record time, a mean
-over the probe's records (costs per record vary about as much as they are large: coefficient of
-variation 1, not measured), and by the census's error on the stage's image count; the fixed
-cost is measured once and kept at both ends. Nothing models other jobs' load on the machine.
+Ranges (about two standard errors, from what the probe measured): the fixed cost is one
+measurement and is kept at both ends; the tasks' seconds run over the middle 95% of the lines
+through resamples of the probe's tasks (a bootstrap: how much the split between a task's own
+cost and its records' moves with which tasks the probe happened to run), or, with fewer than 3
+tasks, over two standard errors of a mean per-record time (costs per record taken to vary about
+as much as they are large: coefficient of variation 1, not measured); either end also moves by
+the census's error on the stage's image count. The machine's load is taken as it was during the
+probe (the plan prints it): other jobs that start or stop later move every wall time.
 
 LLM requests = images reaching generation x the probe's requests per image, as the stage counts
 them (a caption request per image, a fusion request per image with a text1); their range
@@ -209,19 +213,43 @@ def count_error(kind: str | None, census: Census) -> float:
     return math.sqrt(error)
 
 
-def relative_error(kind: str | None, records: int, census: Census) -> float:
-    """Relative standard error of a stage's work: its per-record time, a mean over the probe's
-    `records` (costs per record vary about as much as they are large: coefficient of variation
-    1, not measured), and the census's error on its image count (`count_error`)."""
-    time_error = 1 / math.sqrt(max(1, records))
+def relative_error(kind: str | None, records: int, census: Census,
+                   resampled: bool = False) -> float:
+    """Relative standard error of a stage's work: the census's error on its image count
+    (`count_error`) and, unless the probe's tasks were `resampled` (which measures it), that of
+    its per-record time, a mean over the probe's `records` (costs per record taken to vary
+    about as much as they are large: coefficient of variation 1)."""
+    time_error = 0.0 if resampled else 1 / math.sqrt(max(1, records))
     return math.sqrt(time_error ** 2 + count_error(kind, census) ** 2)
 
 
 def time_range(fixed: float, work: float, error: float) -> tuple[float, float]:
-    """Low and high seconds: the fixed cost is measured once and kept; the scaled work moves by
-    two standard errors (divided at the low end, so the low end stays above the fixed cost)."""
+    """Low and high seconds: `fixed` is kept and `work` moves by two standard errors (divided
+    at the low end, so the low end stays above the fixed cost)."""
     spread_factor = 1 + 2 * error
     return fixed + work / spread_factor, fixed + work * spread_factor
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def stage_range(config: RealsynConfig, measured: StageProbe, records: int, shards: int,
+                cores: int | None, census: Census) -> tuple[float, float]:
+    """Low and high wall seconds of a stage. Its fixed cost is one measurement, kept at both
+    ends. Its tasks' seconds: with 3 tasks or more, the middle 95% of what the run's tasks cost
+    by the lines through resamples of the probe's tasks (`StageProbe.resampled_costs`); with
+    fewer, two standard errors of a mean per-record time. Either end moves by two of the
+    census's standard errors on the stage's count."""
+    work = [sum(stage_work(config, measured, records, shards, cores, cost)[:2])
+            for cost in measured.resampled_costs()]
+    if not work:
+        work = [sum(stage_work(config, measured, records, shards, cores)[:2])]
+    error = relative_error(measured.kind, measured.records_in, census, len(work) > 1)
+    low = time_range(0.0, percentile(work, 0.025), error)[0]
+    high = time_range(0.0, percentile(work, 0.975), error)[1]
+    return measured.fixed_s + low, measured.fixed_s + high
 
 
 def requests_per_image(config: RealsynConfig) -> int:
@@ -243,14 +271,15 @@ def busy_workers(config: RealsynConfig, shards: int, cores: int | None = None) -
 
 
 def stage_work(config: RealsynConfig, measured: StageProbe, records: int, shards: int,
-               cores: int | None = None) -> tuple[float, float, str]:
+               cores: int | None = None, cost: tuple[float, float] | None = None
+               ) -> tuple[float, float, str]:
     """Wall seconds of a stage's tasks in the run, as (what its tasks pay whatever their size,
     what scales with its records), and how they were shared. From the probe's tasks: seconds per
     task and per record (`StageProbe.task_cost`, each task's wall time over the tasks that shared
     its core). Per-shard stages pay per task once per shard of the run's plan and share the work
     among its workers; global and stepped stages run as many tasks, as many at once, as in the
-    probe."""
-    per_task, per_record = measured.task_cost()
+    probe. `cost`: (seconds per task, per record) instead of the probe's line."""
+    per_task, per_record = cost or measured.task_cost()
     if measured.is_global or measured.stepped:
         kind = "global" if measured.is_global else "steps"
         busy = measured.parallelism
@@ -305,8 +334,7 @@ def estimate(config: RealsynConfig, census: Census, probe: ProbeResult,
         per_tasks, work, basis = stage_work(config, measured, records, shards, cores)
         fixed = measured.fixed_s + per_tasks
         seconds = fixed + work
-        low, high = time_range(fixed, work,
-                               relative_error(measured.kind, measured.records_in, census))
+        low, high = stage_range(config, measured, records, shards, cores, census)
         what = measured.kind or "user stage"
         stages.append(StageEstimate(
             name, records, seconds,
@@ -356,6 +384,7 @@ def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
         f"{plan.probe.workers} workers, as the run's pool): each stage's fixed cost (pool start, "
         "model loads, commit) + its task seconds per record x the records, shared among the "
         "run's shards and workers",
+        load_line(plan.probe),
         f"{'stage':<18} {'records in':>11} {'estimate':>10} {'range':>19}  basis",
     ]
     for stage in plan.stages:
@@ -371,6 +400,14 @@ def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
     lines.append("")
     lines.append(closing_note(plan, measured))
     return "\n".join(lines)
+
+
+def load_line(probe: ProbeResult) -> str:
+    """The machine's load during the probe: the times assume it."""
+    if probe.load is None:
+        return "load during the probe: not measured"
+    return (f"load during the probe: {probe.load[0]:.1f} - {probe.load[1]:.1f} on "
+            f"{machine_cores()} cores; the times assume the same load")
 
 
 def format_range(low: float | None, high: float | None) -> str:

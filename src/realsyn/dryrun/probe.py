@@ -50,6 +50,11 @@ def machine_cores() -> int:
     return os.cpu_count() or 1
 
 
+def machine_load() -> float:
+    """The 1-minute load average (0 where the platform has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
 @dataclass
 class TaskCall:
     """One hand-out of shards by the executor: `tasks` shards at most `pool` at a time, their
@@ -63,6 +68,27 @@ class TaskCall:
 
     def concurrency(self) -> int:
         return max(1, min(self.pool, self.tasks))
+
+
+def task_line(pairs: list[tuple[int, float]]) -> tuple[float, float]:
+    """(seconds per task, seconds per record): a least-squares line through each task's
+    (records, wall seconds), neither part below zero. A task pays more than its records:
+    reading and writing its shard, and in a fresh worker the first use of lazily loaded
+    libraries. Tasks of one size cannot tell the two apart: the probe's tasks are tiny by design
+    (a source shard holds `unit_documents`), so all is taken as the task's."""
+    records = sum(n for n, _ in pairs)
+    total = sum(t for _, t in pairs)
+    mean_n, mean_t = records / len(pairs), total / len(pairs)
+    spread_n = sum((n - mean_n) ** 2 for n, _ in pairs)
+    if spread_n == 0 or not records:
+        return mean_t, 0.0
+    slope = sum((n - mean_n) * (t - mean_t) for n, t in pairs) / spread_n
+    if slope <= 0:
+        return mean_t, 0.0
+    intercept = mean_t - slope * mean_n
+    if intercept < 0:
+        return 0.0, total / records
+    return intercept, slope
 
 
 @dataclass
@@ -98,28 +124,34 @@ class StageProbe:
     def tasks(self) -> int:
         return sum(call.tasks for call in self.calls)
 
+    def task_pairs(self) -> list[tuple[int, float]]:
+        """(records, wall seconds) of each of its tasks."""
+        return [pair for call in self.calls for pair in call.each]
+
     def task_cost(self) -> tuple[float, float]:
-        """(seconds per task, seconds per record) of its tasks' wall time: a least-squares line
-        through each task's (records, wall seconds), neither part below zero. A task pays more
-        than its records: reading and writing its shard, and in a fresh worker the first use of
-        lazily loaded libraries. Tasks of one size cannot tell the two apart: the probe's tasks are
-        tiny by design (a source shard holds `unit_documents`), so all is taken as the task's."""
-        pairs = [pair for call in self.calls for pair in call.each]
-        records = sum(n for n, _ in pairs)
-        total = sum(t for _, t in pairs)
-        if not pairs:  # not told task by task: all per record
+        """(seconds per task, seconds per record) of its tasks' wall time: `task_line` through
+        its tasks; all per record when the executor did not tell them apart."""
+        pairs = self.task_pairs()
+        if not pairs:
             return (0.0, self.task_s / self.records_in) if self.records_in else (0.0, 0.0)
-        mean_n, mean_t = records / len(pairs), total / len(pairs)
-        spread_n = sum((n - mean_n) ** 2 for n, _ in pairs)
-        if spread_n == 0 or not records:
-            return mean_t, 0.0
-        slope = sum((n - mean_n) * (t - mean_t) for n, t in pairs) / spread_n
-        if slope <= 0:
-            return mean_t, 0.0
-        intercept = mean_t - slope * mean_n
-        if intercept < 0:
-            return 0.0, total / records
-        return intercept, slope
+        return task_line(pairs)
+
+    def resampled_costs(self, rounds: int = 400, seed: int = 0) -> list[tuple[float, float]]:
+        """`task_line` through `rounds` resamples (with replacement) of its tasks: how much the
+        split of its time moves with which tasks the probe happened to run (the bootstrap);
+        empty with fewer than 3 tasks, too few to resample. When the tasks had several sizes, a
+        resample of one size (which cannot tell the split) is drawn again."""
+        pairs = self.task_pairs()
+        if len(pairs) < 3:
+            return []
+        rng = random.Random(seed)
+        sizes = len({n for n, _ in pairs})
+        costs = []
+        while len(costs) < rounds:
+            sample = rng.choices(pairs, k=len(pairs))
+            if sizes == 1 or len({n for n, _ in sample}) > 1:
+                costs.append(task_line(sample))
+        return costs
 
     @property
     def parallelism(self) -> float:
@@ -162,6 +194,8 @@ class ProbeResult:
     generated_probe_rows: int = 0
     workers: int = 1
     wall_s: float = 0.0
+    # The machine's load (1-minute average, every process) at the probe's start and end
+    load: tuple[float, float] | None = None
 
     @property
     def thinning(self) -> float:
@@ -378,6 +412,7 @@ def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2
             source.shards = FixedShards(source, select_shards(  # type: ignore[method-assign]
                 source, probe, strata, first))
         executor = ProbeExecutor(workers, cores, generate_rows)
+        load_before = machine_load()
         started = time.perf_counter()
         try:
             pipeline.run(probe, executor=executor, report=lambda line: None)
@@ -399,4 +434,4 @@ def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2
                            stages=executor.probes, generated_rows=rows,
                            retrieved_rows=executor.retrieved,
                            generated_probe_rows=executor.generated, workers=workers,
-                           wall_s=wall)
+                           wall_s=wall, load=(load_before, machine_load()))
