@@ -3,6 +3,7 @@ arithmetic, and the command on the sample corpus with the cheap stages."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from realsyn.dryrun.estimate import (
     closing_note,
     estimate,
     format_plan,
+    sentence_correction,
     stage_range,
     stage_scale,
     stage_work,
@@ -245,11 +247,14 @@ def test_probe_reads_on_until_it_holds_images(tmp_path):
     order = spread_order([f"{i:05d}" for i in range(10)], 2)
     assert order[:2] == ["00000", "00005"] and sorted(order) == [f"{i:05d}" for i in range(10)]
     strata = Strata(documents=4, images=8, texts=1, max_shards=5)
-    from collections import Counter
-    assert not strata.enough(Counter(documents_out=4, images_out=0, texts_out=9), 2)
-    assert strata.enough(Counter(documents_out=6, images_out=8, texts_out=9), 3)
+    assert not strata.enough(Counter(documents_out=4, images_usable=0, texts_out=9), 2)
+    # images the quality filter would drop do not count (#33: ImageMagick's first pages hold
+    # icons and arrows only)
+    assert not strata.enough(Counter(documents_out=6, images_out=8, texts_out=9), 3)
+    assert strata.enough(Counter(documents_out=6, images_usable=8, texts_out=9), 3)
     assert strata.enough(Counter(), 5)
-    assert strata.enough(Counter(documents_out=4, images_out=0, texts_out=1000), 2)
+    # text items do not stop the reading: the probe thins them before the sentence stage
+    assert not strata.enough(Counter(documents_out=4, images_usable=0, texts_out=5000), 2)
 
 
 def near_duplicate_corpus(folder: Path) -> Path:
@@ -392,3 +397,78 @@ def test_ranges_carry_how_the_probe_s_tasks_scatter():
     assert low == pytest.approx(middle) == pytest.approx(high)  # every resample on one line
     low, middle, high = run_range(loose)
     assert low < middle < high
+
+
+def test_sentences_after_extraction_are_counted_by_the_census_sample():
+    """#33, ImageMagick's web site: the probe's 4 pages kept 0.64 sentences per text item, the
+    whole site 0.35, and the estimate embedded 2.2x the sentences the run did. The census runs
+    every sentence filter (parser and perplexity too) on its sample of sentences from all over
+    the input; the stages after extraction scale their sentences by it."""
+    census = Census(units_total=10, units_read=10, documents=20, images=200, texts=400,
+                    images_quality_ok=100, images_unique=50, sentences_sampled=200,
+                    sentences_per_text=1.5, sentence_filter_full=Counter(kept=50, no_action=150))
+    assert census.sentence_kept_share == 0.25
+    probe = _probe(ingest={"records_in": 2},
+                   extract_images={"records_in": 10, "images_out": 8},
+                   extract_sentences={"records_in": 40, "sentences_out": 30},
+                   dedup={"records_in": 38, "images_out": 4, "sentences_out": 30},
+                   embed={"records_in": 34})
+    # the probe kept 0.75 sentences per text item, the census's sample 1.5 x 25% = 0.375
+    assert sentence_correction(census, probe) == pytest.approx(0.5)
+    # embed's inputs: 4 images (x20 x the pHash correction 1) and 30 sentences (x10 x 0.5)
+    assert stage_scale("embed", census, probe) == pytest.approx((20 * 4 + 5 * 30) / 34)
+    assert stage_scale("extract_sentences", census, probe) == 10  # text items, as before
+    # without the full filter's sample: the probe's share, as before
+    census.sentence_filter_full = Counter()
+    assert sentence_correction(census, probe) == 1.0
+    assert stage_scale("embed", census, probe) == pytest.approx((20 * 4 + 10 * 30) / 34)
+
+
+def test_the_census_runs_every_sentence_filter(tmp_path):
+    """With the default filters (spaCy parser, n-gram perplexity), the census's full filter drops
+    what the cheap filters cannot see."""
+    config = parse_config({**cheap_config(tmp_path / "ws"), "extract": {}})
+    census = take_census(config)
+    full, cheap = census.sentence_filter_full, census.sentence_filter
+    assert sum(full.values()) == sum(cheap.values())  # the same sentences
+    model_drops = sum(full[f"dropped_{reason}"] for reason in (
+        "no_action", "low_complexity", "high_perplexity", "low_perplexity"))
+    assert model_drops > 0 and full["kept"] < cheap["kept"]
+    assert census.sentence_kept_share == full["kept"] / census.sentences_sampled < \
+        census.cheap_pass_rate
+
+
+def test_usable_images_are_those_extract_images_keeps(tmp_path):
+    """The probe reads on until it holds images that pass the quality filter: an icon, a
+    broken file and a missing one do not count."""
+    import io
+    import sys
+
+    import pyarrow as pa
+    from PIL import Image
+
+    from realsyn.dryrun.probe import usable_images
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from real_photos import encode, photo
+
+    icon = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(icon, "PNG")
+    workspace = Workspace(str(tmp_path / "ws"))
+    workspace.write_table("images", "00000", pa.table(
+        {"bytes": [encode(photo("chelsea"), "JPEG", quality=90), icon.getvalue(), b"broken",
+                   None]}, pa.schema([("bytes", pa.binary())])))
+    config = parse_config({})
+    assert usable_images(workspace, "00000", config) == 1
+    assert usable_images(workspace, "00001", config) == 0  # no such shard
+
+
+def test_the_probe_thins_text_items_before_the_sentence_stage(tmp_path):
+    """Reading on for usable images must not send every text item read through the sentence
+    and embedding stages: they are thinned to an even spread, in tasks of several sizes, and
+    the estimate scales text stages by the text items kept."""
+    from realsyn.dryrun.probe import run_probe
+    config = parse_config(cheap_config(tmp_path / "ws"))
+    probe = run_probe(config, documents=8, unit_documents=4, min_images=0, max_texts=40)
+    sentences = probe.stages["extract_sentences"]
+    assert probe.texts == sentences.records_in == 40
+    assert sentences.tasks >= 4 and len({n for n, _ in sentences.task_pairs()}) > 1

@@ -47,6 +47,11 @@ class Census:
     sentences_sampled: int = 0
     sentence_filter: Counter = field(default_factory=Counter)
     sentences_per_text: float = 0.0
+    # The same sample through every sentence filter of extract_sentences (parser and perplexity
+    # scorer included; empty when the pipeline has no extract_sentences): its kept share is
+    # how many sentences reach dedup and embedding, measured on far more than the probe's few
+    # documents.
+    sentence_filter_full: Counter = field(default_factory=Counter)
     # Images with bytes at hand (embedded or local files; never fetched), sampled, decoded and
     # pHash-deduplicated as the extract and dedup stages do: duplicates span documents, so a
     # few probe documents cannot show how many there are.
@@ -82,6 +87,13 @@ class Census:
     def cheap_pass_rate(self) -> float:
         total = sum(self.sentence_filter.values())
         return self.sentence_filter.get("kept", 0) / total if total else 0.0
+
+    @property
+    def sentence_kept_share(self) -> float | None:
+        """Sampled sentences every filter keeps (None: not measured)."""
+        if not self.sentence_filter_full or not self.sentences_sampled:
+            return None
+        return self.sentence_filter_full.get("kept", 0) / self.sentences_sampled
 
 
 def planned_shards(config: RealsynConfig) -> int:
@@ -131,10 +143,25 @@ def take_census(config: RealsynConfig, max_documents: int = 20_000, max_seconds:
     sentences = rng.sample(sentences, min(len(sentences), sample_sentences))
     census.sentences_sampled = len(sentences)
     _, census.sentence_filter = SentenceFilter(config.extract.sentences).run(sentences)
+    if "extract_sentences" in select_stages(config):
+        census.sentence_filter_full = full_sentence_filter(config).run(sentences)[1]
     kept = _dedup_sample(config, census, rng.sample(images, min(len(images), sample_images)))
     if "semantic_dedup" in select_stages(config) and config.extract.images.semantic_dedup:
         _semantic_sample(config, census, rng.sample(kept, min(len(kept), embed_images)))
     return census
+
+
+def full_sentence_filter(config: RealsynConfig) -> SentenceFilter:
+    """extract_sentences' filters with its parser and perplexity scorer, as its setup makes
+    them."""
+    from realsyn.extract.sentences import load_parser
+    from realsyn.models.perplexity import make_scorer
+
+    cfg = config.extract.sentences
+    nlp = load_parser(cfg.spacy_model) if cfg.min_complexity > 0 or cfg.require_action else None
+    scorer = make_scorer(cfg.perplexity_scorer, cfg.perplexity_model,
+                         threads=cfg.perplexity_threads)
+    return SentenceFilter(cfg, nlp, scorer)
 
 
 def _image_bytes(local: LocalImages, root: str, item: dict) -> bytes | None:

@@ -124,6 +124,19 @@ def semantic_correction(census: Census, probe: ProbeResult) -> float:
     return census.semantic_share / probe_share if probe_share else 1.0
 
 
+def sentence_correction(census: Census, probe: ProbeResult) -> float:
+    """How many more sentences per text item every filter keeps on the census's sentence sample
+    than in the probe's few documents (1 when either cannot tell): sentence counts after
+    extract_sentences come from the census, never from the probe's few pages."""
+    stage = probe.of_kind("extract_sentences")
+    share = census.sentence_kept_share
+    if share is None or not stage or not stage.records_in:
+        return 1.0
+    probe_per_text = stage.stats.get("sentences_out", 0) / stage.records_in
+    census_per_text = share * census.sentences_per_text
+    return census_per_text / probe_per_text if probe_per_text else 1.0
+
+
 def producer(measured: StageProbe, probe: ProbeResult) -> StageProbe | None:
     """The latest stage before `measured` that writes what it reads first."""
     before: list[StageProbe] = []
@@ -161,7 +174,8 @@ def _records_scale(measured: StageProbe, census: Census, probe: ProbeResult) -> 
         n_texts = text_part.stats.get(text_key, 0) if text_part else 0
         total = n_images + n_texts
         image_scale = images if kind == "dedup" else deduplicated
-        return (image_scale * n_images + texts * n_texts) / total if total else image_scale
+        text_scale = texts * sentence_correction(census, probe)
+        return (image_scale * n_images + text_scale * n_texts) / total if total else image_scale
     return deduplicated * semantic_correction(census, probe)
 
 
@@ -202,12 +216,15 @@ def share_error(share: float, sample: int) -> float:
 
 
 def count_error(kind: str | None, census: Census) -> float:
-    """Relative standard error of a stage's image count from the census's shares: the pHash
-    share on the quality-passing sample, and after semantic dedup the semantic share on the
-    embedded pHash survivors (0 for stages that count no deduplicated images)."""
-    if kind not in IMAGE_STAGES and kind not in ("embed", "semantic_dedup"):
-        return 0.0
-    error = share_error(census.unique_share or 0.0, census.images_quality_ok) ** 2
+    """Relative standard error of a stage's count from the census's shares: the pHash share on
+    the quality-passing sample, and after semantic dedup the semantic share on the embedded
+    pHash survivors; for stages of images and sentences, also the share of sampled sentences
+    every filter keeps (each part's error taken whole: an upper bound on the sum's)."""
+    error = 0.0
+    if kind in MIXED_INPUTS and census.sentence_kept_share is not None:
+        error += share_error(census.sentence_kept_share, census.sentences_sampled) ** 2
+    if kind in IMAGE_STAGES or kind in ("embed", "semantic_dedup"):
+        error += share_error(census.unique_share or 0.0, census.images_quality_ok) ** 2
     if kind in IMAGE_STAGES and census.semantic_share is not None:
         error += share_error(census.semantic_share, census.images_embedded) ** 2
     return math.sqrt(error)
@@ -375,10 +392,14 @@ def format_plan(plan: Plan, measured: dict[str, float] | None = None) -> str:
         f"perceptual dedup" + (f", {census.images_semantic_unique} of {census.images_embedded} "
                                "embedded left after semantic dedup"
                                if census.images_semantic_unique is not None else ""),
+        *([f"sentences kept by every filter (parser and perplexity included): "
+           f"{census.sentence_kept_share:.0%} of the {census.sentences_sampled} sampled"]
+          if census.sentence_kept_share is not None else []),
         f"probe: {plan.probe.documents} documents, {plan.probe.images} images, "
         f"{plan.probe.texts} text items through every stage (images after dedup corrected "
         f"x{dedup_correction(census, plan.probe):.2f}, after semantic dedup "
-        f"x{semantic_correction(census, plan.probe):.2f} by the image sample)",
+        f"x{semantic_correction(census, plan.probe):.2f} by the image sample; sentences "
+        f"x{sentence_correction(census, plan.probe):.2f} by the sentence sample)",
         "",
         f"times: wall seconds of the probe's run ({format_duration(plan.probe.wall_s)} on "
         f"{plan.probe.workers} workers, as the run's pool): each stage's fixed cost (pool start, "

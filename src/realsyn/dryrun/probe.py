@@ -34,6 +34,7 @@ from realsyn import datasets
 from realsyn.config import RealsynConfig
 from realsyn.executors.base import WALL
 from realsyn.executors.local import LocalExecutor
+from realsyn.extract.images import ImageRejected, decode_image, quality_reason
 from realsyn.pipeline import Pipeline
 from realsyn.progress import StageProgress
 from realsyn.registry import STAGES
@@ -41,6 +42,7 @@ from realsyn.stage import GLOBAL_SHARD, RECORDS, Context, Stage, SteppedStage
 from realsyn.workspace import Workspace
 
 RETRIEVED = datasets.RETRIEVED
+IMAGES, TEXTS = datasets.IMAGES, datasets.TEXTS
 
 
 def machine_cores() -> int:
@@ -252,24 +254,43 @@ def spread_order(keys: list[str], count: int) -> list[str]:
 @dataclass
 class Strata:
     """What the probe's ingest must hold before it stops reading shards: documents, and images
-    and text items (a corpus whose first documents have no images must still send images
-    through every later stage). `max_shards` and `max_texts` bound the reading when images are
-    rare: every text item read goes through the sentence and embedding stages."""
+    that pass the image quality filter, and text items (a corpus whose first documents have no
+    usable images must still send images through every later stage). `max_shards` bounds the
+    reading when usable images are rare; text items beyond the probe's share are thinned
+    before the sentence stage (`ProbeExecutor`), so reading on costs ingest only."""
 
     documents: int
     images: int
     texts: int
     max_shards: int
-    max_texts: int = 1000
     min_shards: int = 1
 
     def enough(self, read: Counter, shards: int) -> bool:
         if shards < self.min_shards:
             return False
-        if shards >= self.max_shards or read["texts_out"] >= self.max_texts:
+        if shards >= self.max_shards:
             return True
-        return (read["documents_out"] >= self.documents and read["images_out"] >= self.images
+        return (read["documents_out"] >= self.documents and read["images_usable"] >= self.images
                 and read["texts_out"] >= self.texts)
+
+
+def usable_images(workspace: Workspace, shard: str, config: RealsynConfig) -> int:
+    """Images of an ingest shard that extract_images would keep: decoded, and passing its
+    size and aspect rules."""
+    if shard not in workspace.shards(IMAGES):
+        return 0
+    cfg = config.extract.images
+    usable = 0
+    for data in workspace.read_table(IMAGES, shard, columns=["bytes"]).column("bytes").to_pylist():
+        if not data:
+            continue
+        try:
+            decoded = decode_image(data, cfg.max_pixels)
+        except ImageRejected:
+            continue
+        usable += quality_reason(decoded.width, decoded.height, cfg.min_side, cfg.min_aspect,
+                                 cfg.max_aspect) is None
+    return usable
 
 
 class FixedShards:
@@ -301,6 +322,9 @@ def select_shards(stage: Stage, config: RealsynConfig, strata: Strata, first: in
                 break
             stats = planner.process(ctx, shard)
             read.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
+            read["images_usable"] += (usable_images(ctx.workspace, shard, config)
+                                      if stage_kind(stage) == "ingest" else
+                                      int(stats.get("images_out", 0)))
             chosen.append(shard)
         return sorted(chosen)
 
@@ -329,19 +353,27 @@ def thin_dataset(workspace: Workspace, name: str, rows: int, shards: int) -> tup
 
 class ProbeExecutor(LocalExecutor):
     """The local executor, timing each stage (wall) and each hand-out of its shards; before a
-    stage that reads the retrieved images it thins them to `generate_rows`."""
+    stage that reads the retrieved images it thins them to `generate_rows`, and before the
+    stage that reads the text items, them to `max_texts` (the probe reads on for usable
+    images; every text item kept goes through the sentence and embedding stages)."""
 
-    def __init__(self, workers: int, cores: int, generate_rows: int):
+    def __init__(self, workers: int, cores: int, generate_rows: int, max_texts: int = 1000):
         super().__init__(workers=workers)
-        self.cores, self.generate_rows = cores, generate_rows
+        self.cores, self.generate_rows, self.max_texts = cores, generate_rows, max_texts
         self.probes: dict[str, StageProbe] = {}
         self.retrieved = self.generated = 0
+        self.texts_kept: int | None = None  # text items left by thinning (None: not thinned)
         self._thinned = False
         self._current: StageProbe | None = None
 
     def run(self, stage: Stage, ctx: Context, producers: dict[str, str] | None = None
             ) -> dict[str, Any]:
         reads = stage.reads(ctx.config)
+        if self.texts_kept is None and datasets.dataset(TEXTS) in reads and \
+                ctx.workspace.shards(TEXTS):
+            # several tasks of unequal sizes: what a task pays apart from its records shows
+            _, self.texts_kept = thin_dataset(ctx.workspace, TEXTS, self.max_texts,
+                                              max(4, 2 * self.workers))
         if not self._thinned and datasets.dataset(RETRIEVED) in reads and \
                 ctx.workspace.shards(RETRIEVED):
             self.retrieved, self.generated = thin_dataset(
@@ -392,9 +424,10 @@ def source_stage(stages: list[Stage], config: RealsynConfig) -> Stage | None:
 def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2,
               generate_rows: int = 8, root: str | None = None, min_images: int = 8,
               max_documents: int = 40, shards_total: int | None = None,
-              cores: int | None = None) -> ProbeResult:
-    """`documents` spread over the input, then more until the probe holds `min_images` images
-    (at most `max_documents` documents read), through the config's pipeline on the local
+              cores: int | None = None, max_texts: int = 1000) -> ProbeResult:
+    """`documents` spread over the input, then more until the probe holds `min_images` usable
+    images (at most `max_documents` documents read; at most `max_texts` of their text items go
+    on past ingest), through the config's pipeline on the local
     executor with the run's workers (no more than `shards_total`, the shards of the run's
     plan: a pool as large as the run's)."""
     cores = cores or machine_cores()
@@ -411,7 +444,7 @@ def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2
                             min_shards=first)
             source.shards = FixedShards(source, select_shards(  # type: ignore[method-assign]
                 source, probe, strata, first))
-        executor = ProbeExecutor(workers, cores, generate_rows)
+        executor = ProbeExecutor(workers, cores, generate_rows, max_texts)
         load_before = machine_load()
         started = time.perf_counter()
         try:
@@ -428,9 +461,10 @@ def run_probe(config: RealsynConfig, documents: int = 4, unit_documents: int = 2
             name = generated.writes[0].removeprefix("datasets/")
             if workspace.shards(name):
                 rows = workspace.read_dataset(name).to_pylist()
+        texts = int(ingest.get("texts_out", 0))
         return ProbeResult(documents=int(ingest.get("documents_out", 0)),
                            images=int(ingest.get("images_out", 0)),
-                           texts=int(ingest.get("texts_out", 0)),
+                           texts=texts if executor.texts_kept is None else executor.texts_kept,
                            stages=executor.probes, generated_rows=rows,
                            retrieved_rows=executor.retrieved,
                            generated_probe_rows=executor.generated, workers=workers,
