@@ -106,6 +106,8 @@ class Executor:
     def run(self, stage: Stage, ctx: Context,
             producers: dict[str, str] | None = None) -> dict[str, Any]:
         workspace = ctx.workspace.committed
+        if isinstance(stage, SteppedStage):  # the steps' wiring, before anything is touched
+            stage.check_steps(ctx.config)
         recover(workspace)
         missing = missing_inputs(stage, ctx)
         if missing:
@@ -155,7 +157,8 @@ class Executor:
             for step in guarded(stage, "(planning)", lambda: stage.steps(staged.config)):
                 tasks += self._run_tasks(
                     StepTasks(stage, step), staged, f"{stage.name}:{step.name}",
-                    lambda s=step: [s.task(shard) for shard in s.shards(staged)])
+                    lambda s=step: [s.task(shard)
+                                    for shard in s.shards(stage.in_step(staged, s))])
             return tasks
         return self._run_tasks(stage, staged, stage.name, lambda: stage.shards(staged))
 
