@@ -21,7 +21,13 @@ from typing import Any
 from realsyn import drops
 from realsyn.commit import recover, state_path
 from realsyn.config import RealsynConfig, StageSpec, dump_config
-from realsyn.executors.base import Executor, clear_scratch, scratch_bytes, stage_fingerprint
+from realsyn.executors.base import (
+    Executor,
+    clear_scratch,
+    guarded,
+    scratch_bytes,
+    stage_fingerprint,
+)
 from realsyn.fingerprint import differences
 from realsyn.plugins import instantiate
 from realsyn.registry import STAGES
@@ -122,7 +128,7 @@ class Pipeline:
                         f"writes and workspace {workspace.url} does not have")
             written.update(stage.writes(config))
             if isinstance(stage, SteppedStage):  # its steps' scratch, wired the same way
-                stage.check_steps(config)
+                guarded(stage, "(planning)", lambda s=stage: s.check_steps(config))
 
     def select(self, config: RealsynConfig, only: list[str] | None = None,
                start: str | None = None) -> list[Stage]:

@@ -60,8 +60,9 @@ class Context:
         scratch folder, e.g. "edges" or "meta.json") or of `parts` inside it, for reading: the
         running step must declare it in its reads (or writes: it may read back its own)."""
         scope = self._scope(name)
-        if name not in scope.step.reads and name not in scope.step.writes:
-            raise scope.undeclared("reads", name)
+        declared = (*scope.step.reads, *scope.step.writes)
+        if name not in declared:
+            raise scope.undeclared("reads", name, "reads and writes", declared)
         return posixpath.join(scope.folder, name, *parts)
 
     def scratch_write(self, name: str, *parts: str) -> str:
@@ -69,7 +70,7 @@ class Context:
         running step must declare it in its writes."""
         scope = self._scope(name)
         if name not in scope.step.writes:
-            raise scope.undeclared("writes", name)
+            raise scope.undeclared("writes", name, "writes", scope.step.writes)
         return posixpath.join(scope.folder, name, *parts)
 
     def _scope(self, name: str) -> StepScope:
@@ -88,11 +89,11 @@ class StepScope:
     step: Step
     folder: str
 
-    def undeclared(self, kind: str, name: str) -> UndeclaredScratchError:
-        declared = getattr(self.step, kind)
+    def undeclared(self, verb: str, name: str, lists: str,
+                   declared: tuple[str, ...]) -> UndeclaredScratchError:
         return UndeclaredScratchError(
-            f"step {self.step.name!r} of stage {self.stage!r} {kind} scratch dataset {name!r}, "
-            f"which its {kind} do not declare (declared: {', '.join(declared) or 'none'})")
+            f"step {self.step.name!r} of stage {self.stage!r} {verb} scratch dataset {name!r}, "
+            f"which its {lists} do not declare (declared: {', '.join(declared) or 'none'})")
 
 
 class Stage:

@@ -57,6 +57,22 @@ class SteppedSumStage(SteppedStage):
         return {"partitions_reduced": 1}
 
 
+class RedeclaredSumStage(SteppedSumStage):
+    """The same steps with other scratch declarations (the wiring tests); picklable, so that a
+    worker pool runs it too."""
+
+    def __init__(self, split_writes: tuple[str, ...] = ("by_rest",),
+                 reduce_reads: tuple[str, ...] = ("by_rest",),
+                 reversed_steps: bool = False) -> None:
+        self.split_writes, self.reduce_reads = split_writes, reduce_reads
+        self.reversed_steps = reversed_steps
+
+    def steps(self, config: RealsynConfig) -> list[Step]:
+        steps = [Step("split", self.split_shards, self.split, writes=self.split_writes),
+                 Step("reduce", self.reduce_shards, self.reduce, reads=self.reduce_reads)]
+        return steps[::-1] if self.reversed_steps else steps
+
+
 def record_run(ctx: Context, step: str, shard: str) -> None:
     """One file per task run (outside the stage's outputs), so a test counts reruns."""
     ctx.workspace.committed.write_bytes(f"control/runs/{step}-{shard}-{uuid.uuid4().hex}",
