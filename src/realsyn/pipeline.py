@@ -3,7 +3,8 @@
     Pipeline([IngestStage(), ExtractImagesStage(), ..., WriteStage()]).run(config)
 
 Before anything runs the wiring is checked: every dataset a stage reads must be written by a
-stage before it or already be in the workspace. `run` then goes through the selected stages in
+stage before it or already be in the workspace, and every scratch dataset a step reads must be
+written by a step of its stage before it. `run` then goes through the selected stages in
 order; a stage whose fingerprint matches its committed outputs is skipped (up to date), any other
 is run (resuming finished shards of the same fingerprint) and its outputs replace the old ones as
 a whole; its scratch goes once it commits (`realsyn.executors.base.clear_scratch`). `status`
@@ -20,12 +21,18 @@ from typing import Any
 from realsyn import drops
 from realsyn.commit import recover, state_path
 from realsyn.config import RealsynConfig, StageSpec, dump_config
-from realsyn.executors.base import Executor, clear_scratch, scratch_bytes, stage_fingerprint
+from realsyn.executors.base import (
+    Executor,
+    clear_scratch,
+    guarded,
+    scratch_bytes,
+    stage_fingerprint,
+)
 from realsyn.fingerprint import differences
 from realsyn.plugins import instantiate
 from realsyn.registry import STAGES
 from realsyn.runlog import run_log
-from realsyn.stage import RECORDS, Context, Stage
+from realsyn.stage import RECORDS, Context, Stage, SteppedStage, WiringError
 from realsyn.workspace import Workspace
 
 UP_TO_DATE, STALE, NOT_RUN = "up to date", "stale", "not run"
@@ -33,10 +40,6 @@ UP_TO_DATE, STALE, NOT_RUN = "up to date", "stale", "not run"
 
 class UnknownStageError(ValueError):
     pass
-
-
-class WiringError(ValueError):
-    """A stage reads a dataset that no stage before it writes and the workspace lacks."""
 
 
 def load_stage(name: str, **args: Any) -> Stage:
@@ -124,6 +127,8 @@ class Pipeline:
                         f"stage {stage.name!r} reads {location}, which no stage before it "
                         f"writes and workspace {workspace.url} does not have")
             written.update(stage.writes(config))
+            if isinstance(stage, SteppedStage):  # its steps' scratch, wired the same way
+                guarded(stage, "(planning)", lambda s=stage: s.check_steps(config))
 
     def select(self, config: RealsynConfig, only: list[str] | None = None,
                start: str | None = None) -> list[Stage]:

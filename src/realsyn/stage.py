@@ -13,14 +13,18 @@ A stage declares what it reads and writes (`reads` / `writes`: workspace folders
 `datasets/images_final`, built from the names in `realsyn.datasets`), so a pipeline can check its
 wiring before running, refuse to run on missing inputs, replace outputs as a whole, and decide
 what is stale from fingerprints (`config_paths`, `version`; see `realsyn.fingerprint`). Its
-transient intermediate data (`scratch`) is declared apart: it is not an output.
+transient intermediate data (`scratch`) is declared apart: it is not an output. The steps of a
+`SteppedStage` declare in turn which scratch datasets each reads and writes (`Step.reads` /
+`Step.writes`), resolve them through `Context.scratch_read` / `scratch_write`, and are checked
+like stages: every scratch dataset a step reads is written by a step before it (`check_steps`).
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from realsyn.config import RealsynConfig
@@ -35,10 +39,61 @@ STEP_SEPARATOR = "~"
 RECORDS = "records_in"
 
 
+class WiringError(ValueError):
+    """A stage reads a dataset that no stage before it writes and the workspace lacks, or a
+    step reads a scratch dataset that no step before it writes."""
+
+
+class UndeclaredScratchError(RuntimeError):
+    """A step resolved a scratch dataset that its `reads`/`writes` do not declare."""
+
+
 @dataclass
 class Context:
     config: RealsynConfig
     workspace: Workspace
+    # The running step of a SteppedStage (its tasks and its planning); None outside steps.
+    step: StepScope | None = None
+
+    def scratch_read(self, name: str, *parts: str) -> str:
+        """The path of scratch dataset `name` (a folder or file directly under the stage's
+        scratch folder, e.g. "edges" or "meta.json") or of `parts` inside it, for reading: the
+        running step must declare it in its reads (or writes: it may read back its own)."""
+        scope = self._scope(name)
+        declared = (*scope.step.reads, *scope.step.writes)
+        if name not in declared:
+            raise scope.undeclared("reads", name, "reads and writes", declared)
+        return posixpath.join(scope.folder, name, *parts)
+
+    def scratch_write(self, name: str, *parts: str) -> str:
+        """The path of scratch dataset `name` (or of `parts` inside it), for writing: the
+        running step must declare it in its writes."""
+        scope = self._scope(name)
+        if name not in scope.step.writes:
+            raise scope.undeclared("writes", name, "writes", scope.step.writes)
+        return posixpath.join(scope.folder, name, *parts)
+
+    def _scope(self, name: str) -> StepScope:
+        if self.step is None:
+            raise UndeclaredScratchError(
+                f"scratch dataset {name!r} resolved outside a step: only the steps of a "
+                f"SteppedStage have scratch")
+        return self.step
+
+
+@dataclass(frozen=True)
+class StepScope:
+    """Which step of which stage runs, and where its stage's scratch lives."""
+
+    stage: str
+    step: Step
+    folder: str
+
+    def undeclared(self, verb: str, name: str, lists: str,
+                   declared: tuple[str, ...]) -> UndeclaredScratchError:
+        return UndeclaredScratchError(
+            f"step {self.step.name!r} of stage {self.stage!r} {verb} scratch dataset {name!r}, "
+            f"which its {lists} do not declare (declared: {', '.join(declared) or 'none'})")
 
 
 class Stage:
@@ -122,11 +177,17 @@ class Step:
     """One step of a `SteppedStage`: tasks over `shards(ctx)`, each `process(ctx, shard)`
     writing its own outputs and returning its stats. Steps run in order with a barrier between
     them; the tasks of one step run in parallel. Give bound methods of the stage (picklable for
-    process pools and Ray), never lambdas. Name: letters, digits, underscores."""
+    process pools and Ray), never lambdas. Name: letters, digits, underscores.
+
+    `reads` / `writes` name the scratch datasets (entries of the stage's scratch folder) the
+    step's planning and tasks read and write, as a stage declares its datasets: they resolve
+    them through `Context.scratch_read` / `scratch_write`, which refuse any other."""
 
     name: str
     shards: Callable[[Context], list[str]]
     process: Callable[[Context, str], dict[str, Any]]
+    reads: tuple[str, ...] = field(default=(), kw_only=True)
+    writes: tuple[str, ...] = field(default=(), kw_only=True)
     # Resources of one worker of this step; None: the stage's.
     num_cpus: float | None = None
     num_gpus: float | None = None
@@ -149,18 +210,44 @@ class SteppedStage(Stage):
     def steps(self, config: RealsynConfig) -> list[Step]:
         raise NotImplementedError
 
+    def scratch_folder(self, config: RealsynConfig) -> str:
+        """Where the steps' scratch datasets live."""
+        return posixpath.join("scratch", self.name)
+
+    def scratch(self, config: RealsynConfig) -> list[str]:
+        return [self.scratch_folder(config)]
+
+    def check_steps(self, config: RealsynConfig) -> list[Step]:
+        """The steps, once checked as stages are: every scratch dataset a step reads is
+        written by a step before it (the steps run in order, a barrier between them)."""
+        steps = self.steps(config)
+        written: set[str] = set()
+        for step in steps:
+            for name in step.reads:
+                if name not in written:
+                    raise WiringError(
+                        f"step {step.name!r} of stage {self.name!r} reads scratch dataset "
+                        f"{name!r}, which no step before it writes")
+            written.update(step.writes)
+        return steps
+
+    def in_step(self, ctx: Context, step: Step) -> Context:
+        """`ctx` for the planning and tasks of `step`: its scratch declarations apply."""
+        return replace(ctx, step=StepScope(self.name, step, self.scratch_folder(ctx.config)))
+
     def process(self, ctx: Context, shard: str) -> dict[str, Any]:
         """A task "<step>~<shard>" of one step; any other key: every step in order."""
         name, separator, task = shard.partition(STEP_SEPARATOR)
         if separator:
             for step in self.steps(ctx.config):
                 if step.name == name:
-                    return step.process(ctx, task)
+                    return step.process(self.in_step(ctx, step), task)
             raise ValueError(f"stage {self.name!r} has no step {name!r}")
         total: Counter[str] = Counter()
-        for step in self.steps(ctx.config):
-            for task in step.shards(ctx):
-                add_counters(total, step.process(ctx, task))
+        for step in self.check_steps(ctx.config):
+            step_ctx = self.in_step(ctx, step)
+            for task in step.shards(step_ctx):
+                add_counters(total, step.process(step_ctx, task))
         return dict(total)
 
 
@@ -169,7 +256,7 @@ class StepTasks(Stage):
     task keys ("<step>~<shard>") and its markers are the stage's, so `map_shards` of every
     executor runs steps unchanged."""
 
-    def __init__(self, stage: Stage, step: Step):
+    def __init__(self, stage: SteppedStage, step: Step):
         self.stage, self.step = stage, step
         self.name = stage.name
         self.num_cpus = stage.num_cpus if step.num_cpus is None else step.num_cpus
@@ -182,7 +269,7 @@ class StepTasks(Stage):
         prefix = self.step.name + STEP_SEPARATOR
         if not shard.startswith(prefix):
             raise ValueError(f"task {shard!r} is not a task of step {self.step.name!r}")
-        return self.step.process(ctx, shard[len(prefix):])
+        return self.step.process(self.stage.in_step(ctx, self.step), shard[len(prefix):])
 
     def pooled(self) -> Stage:
         """What a worker pool kept for every step of the stage runs: the stage itself, which

@@ -60,14 +60,25 @@ IMAGES = datasets.IMAGES_FINAL
 OUTPUT = datasets.BALANCED
 REPORT = "report/balance.json"
 RETRIEVED_TEXTS = ("text1", "text2", "text3")
-SCRATCH = "scratch/balance"
-PLACES = f"{SCRATCH}/places"  # image_id -> (image shard, row), by hash of the image id
-REQUESTS = f"{SCRATCH}/requests"  # image_id <- (generated shard, row), by hash of the image id
-LOCATED = f"{SCRATCH}/located"  # (generated row, image shard, row), per generated shard
-MEMBERS = f"{SCRATCH}/members"  # (cluster, rank key, generated shard, row), by cluster range
-KEPT = f"{SCRATCH}/kept"  # kept generated rows, per generated shard
-PLAN = f"{SCRATCH}/plan.json"
-BAND = f"{SCRATCH}/band.json"  # the band applied: kind, cosines, deciding settings
+# The steps' scratch datasets (under scratch/<stage>; `steps` says which step writes and reads
+# which).
+SIZE = "size.json"  # the join's partition count
+PLACES = "places"  # image_id -> (image shard, row), by hash of the image id
+REQUESTS = "requests"  # image_id <- (generated shard, row), by hash of the image id
+LOCATED = "located"  # (generated row, image shard, row), per generated shard
+SCORED = "scored"  # per generated shard: each row's score and image place
+SCORE_COUNTS = "score_counts"  # per generated shard: the scores' fine histogram
+BAND = "band.json"  # the band applied: kind, cosines, deciding settings
+IN_BAND = "in_band"  # per generated shard: the scored rows inside the band
+EXAMPLES = "examples"  # per generated shard: the score histogram and the band's drops
+CENTROIDS = "centroids.npy"
+PLAN = "plan.json"  # clusters and partitions; the plan step adds the cap
+LABELS = "labels"  # per generated shard: each band row's cluster
+COUNTS = "counts"  # per generated shard: its band rows per cluster
+MEMBERS = "members"  # (cluster, rank key, generated shard, row), by cluster range
+CAPS = "caps.npy"  # each cluster's cap
+KEPT = "kept"  # kept generated rows, per generated shard
+CAPPED = "capped"  # per generated shard: the first rows the cap dropped
 # Bytes of an image id and its place in a join partition (ids, shard names, rows).
 PLACE_ROW_BYTES = 128
 # Bytes of a cluster member in a select partition (cluster, key, shard, row).
@@ -160,23 +171,31 @@ class BalanceStage(SteppedStage):
     def writes(self, config) -> list[str]:
         return [datasets.dataset(self.output)]
 
-    def scratch(self, config) -> list[str]:
-        return [SCRATCH]
-
     def steps(self, config) -> list[Step]:
-        return [Step("size", self.single, self.size),
-                Step("locate", self.image_shards, self.locate),
-                Step("request", self.generated_shards, self.request),
-                Step("join", self.join_partitions, self.join),
-                Step("score", self.generated_shards, self.score),
-                Step("band", self.single, self.resolve_band),
-                Step("cut", self.generated_shards, self.cut),
-                Step("train", self.single, self.train),
-                Step("assign", self.generated_shards, self.assign),
-                Step("plan", self.single, self.plan),
-                Step("select", self.cluster_partitions, self.select),
-                Step("write", self.generated_shards, self.write),
-                Step("report", self.single, self.report)]
+        return [Step("size", self.single, self.size, writes=(SIZE,)),
+                Step("locate", self.image_shards, self.locate, reads=(SIZE,),
+                     writes=(PLACES,)),
+                Step("request", self.generated_shards, self.request, reads=(SIZE,),
+                     writes=(REQUESTS,)),
+                Step("join", self.join_partitions, self.join, reads=(SIZE, PLACES, REQUESTS),
+                     writes=(LOCATED,)),
+                Step("score", self.generated_shards, self.score, reads=(LOCATED,),
+                     writes=(SCORED, SCORE_COUNTS)),
+                Step("band", self.single, self.resolve_band, reads=(SCORE_COUNTS,),
+                     writes=(BAND,)),
+                Step("cut", self.generated_shards, self.cut, reads=(BAND, SCORED),
+                     writes=(IN_BAND, EXAMPLES)),
+                Step("train", self.single, self.train, reads=(IN_BAND,),
+                     writes=(CENTROIDS, PLAN)),
+                Step("assign", self.generated_shards, self.assign,
+                     reads=(PLAN, IN_BAND, CENTROIDS), writes=(LABELS, COUNTS, MEMBERS)),
+                Step("plan", self.single, self.plan, reads=(PLAN, COUNTS), writes=(CAPS, PLAN)),
+                Step("select", self.cluster_partitions, self.select,
+                     reads=(PLAN, MEMBERS, CAPS), writes=(KEPT,)),
+                Step("write", self.generated_shards, self.write,
+                     reads=(IN_BAND, LABELS, PLAN, KEPT), writes=(CAPPED,)),
+                Step("report", self.single, self.report,
+                     reads=(PLAN, EXAMPLES, CAPPED, BAND))]
 
     # ------------------------------------------------------------------ task lists
     @staticmethod
@@ -195,12 +214,13 @@ class BalanceStage(SteppedStage):
 
     @staticmethod
     def join_partitions(ctx: Context) -> list[str]:
-        return [f"{p:05d}" for p in range(ctx.workspace.read_json(f"{SCRATCH}/size.json")
+        return [f"{p:05d}" for p in range(ctx.workspace.read_json(ctx.scratch_read(SIZE))
                                           ["join_partitions"])]
 
     @staticmethod
     def cluster_partitions(ctx: Context) -> list[str]:
-        return [f"{p:05d}" for p in range(ctx.workspace.read_json(PLAN)["partitions"])]
+        return [f"{p:05d}" for p in range(ctx.workspace.read_json(ctx.scratch_read(PLAN))
+                                          ["partitions"])]
 
     def index_of(self, ctx: Context, shard: str) -> int:
         return self.generated_shards(ctx).index(shard)
@@ -212,12 +232,12 @@ class BalanceStage(SteppedStage):
         rows = sum(workspace.shard_rows(self.images, s) for s in self.image_shards(ctx))
         rows += sum(workspace.shard_rows(self.generated, s) for s in self.generated_shards(ctx))
         wanted = partitions_for(rows, PLACE_ROW_BYTES, ctx.config.executor.task_memory_mb * MB)
-        workspace.write_json(f"{SCRATCH}/size.json", {
+        workspace.write_json(ctx.scratch_write(SIZE), {
             "join_partitions": ctx.config.balance.partitions or wanted})
         return {}
 
     def join_count(self, ctx: Context) -> int:
-        return ctx.workspace.read_json(f"{SCRATCH}/size.json")["join_partitions"]
+        return ctx.workspace.read_json(ctx.scratch_read(SIZE))["join_partitions"]
 
     def locate(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace = ctx.workspace
@@ -227,7 +247,8 @@ class BalanceStage(SteppedStage):
                            "image_index": pa.array(np.full(len(ids), self.image_shards(ctx)
                                                            .index(shard)), pa.int64()),
                            "image_row": pa.array(np.arange(len(ids)), pa.int64())})
-        hash_join.send(workspace, PLACES, shard, places, "image_id", self.join_count(ctx))
+        hash_join.send(workspace, ctx.scratch_write(PLACES), shard, places, "image_id",
+                       self.join_count(ctx))
         return {}
 
     def request(self, ctx: Context, shard: str) -> dict[str, Any]:
@@ -237,17 +258,20 @@ class BalanceStage(SteppedStage):
                              "index": pa.array(np.full(len(ids), self.index_of(ctx, shard)),
                                                pa.int64()),
                              "row": pa.array(np.arange(len(ids)), pa.int64())})
-        hash_join.send(ctx.workspace, REQUESTS, shard, requests, "image_id", self.join_count(ctx))
+        hash_join.send(ctx.workspace, ctx.scratch_write(REQUESTS), shard, requests, "image_id",
+                       self.join_count(ctx))
         return {}
 
     def join(self, ctx: Context, shard: str) -> dict[str, Any]:
         """Each request with its image's place (the first one, in shard order, when an image
         id occurs twice), sent to the generated shard that asked."""
         workspace, partition = ctx.workspace, int(shard)
-        joined = hash_join.join_first(workspace.read_partition(REQUESTS, partition),
-                                      workspace.read_partition(PLACES, partition), "image_id",
-                                      ["image_index", "image_row"])
-        workspace.write_partitioned(LOCATED, shard, joined, np.asarray(joined.column("index")),
+        joined = hash_join.join_first(
+            workspace.read_partition(ctx.scratch_read(REQUESTS), partition),
+            workspace.read_partition(ctx.scratch_read(PLACES), partition), "image_id",
+            ["image_index", "image_row"])
+        workspace.write_partitioned(ctx.scratch_write(LOCATED), shard, joined,
+                                    np.asarray(joined.column("index")),
                                     max(1, len(self.generated_shards(ctx))))
         return {}
 
@@ -268,7 +292,7 @@ class BalanceStage(SteppedStage):
     def score(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace, config = ctx.workspace, ctx.config.balance
         table = workspace.read_table(self.generated, shard)
-        located = workspace.read_partition(LOCATED, self.index_of(ctx, shard))
+        located = workspace.read_partition(ctx.scratch_read(LOCATED), self.index_of(ctx, shard))
         located = located.take(pa.array(np.argsort(np.asarray(located.column("row")))))
         rows = np.asarray(located.column("row"), dtype=np.int64)
         images = self.embeddings(ctx, np.asarray(located.column("image_index")),
@@ -281,20 +305,20 @@ class BalanceStage(SteppedStage):
             self.encoder = load_text_encoder(ctx)
         scores = similarity(config, table, images, TextScorer(
             self.encoder, ctx.config.embed.text_batch_size)) if len(rows) else np.zeros(0)
-        workspace.write_parquet(f"{SCRATCH}/scored/{shard}.parquet", pa.table({
+        workspace.write_parquet(ctx.scratch_write(SCORED, f"{shard}.parquet"), pa.table({
             "row": pa.array(rows, pa.int64()), "score": pa.array(scores, pa.float64()),
             "image_index": located.column("image_index"),
             "image_row": located.column("image_row")}))
-        workspace.write_npy(f"{SCRATCH}/score_counts/{shard}.npy", fine_counts(scores))
+        workspace.write_npy(ctx.scratch_write(SCORE_COUNTS, f"{shard}.npy"), fine_counts(scores))
         n = workspace.shard_rows(self.generated, shard)
         return {RECORDS: n, "dropped_no_embedding": n - len(rows),
                 "dropped_no_score": int((~np.isfinite(scores)).sum())}
 
     def resolve_band(self, ctx: Context, shard: str) -> dict[str, Any]:
         """The band's cosines, from the config or from the quantiles of every shard's scores."""
-        counts = sum(ctx.workspace.read_npy(f"{SCRATCH}/score_counts/{name}.npy")
+        counts = sum(ctx.workspace.read_npy(ctx.scratch_read(SCORE_COUNTS, f"{name}.npy"))
                      for name in self.generated_shards(ctx))
-        ctx.workspace.write_json(BAND, resolve_band(ctx.config.balance,
+        ctx.workspace.write_json(ctx.scratch_write(BAND), resolve_band(ctx.config.balance,
                                                     ctx.config.embed.encoder, counts))
         return {}
 
@@ -302,15 +326,15 @@ class BalanceStage(SteppedStage):
         """The band applied to one shard's scores: the rows inside, the counted drops and
         their first examples."""
         workspace = ctx.workspace
-        band = workspace.read_json(BAND)
-        scored = workspace.read_parquet(f"{SCRATCH}/scored/{shard}.parquet")
+        band = workspace.read_json(ctx.scratch_read(BAND))
+        scored = workspace.read_parquet(ctx.scratch_read(SCORED, f"{shard}.parquet"))
         scores = np.asarray(scored.column("score"), dtype=np.float64)
         in_band = sampling.band_mask(scores, band["low"], band["high"])
-        workspace.write_parquet(f"{SCRATCH}/in_band/{shard}.parquet",
+        workspace.write_parquet(ctx.scratch_write(IN_BAND, f"{shard}.parquet"),
                                 scored.filter(pa.array(in_band)))
         ids = workspace.read_table(self.generated, shard, columns=["image_id"]).take(
             scored.column("row"))
-        workspace.write_json(f"{SCRATCH}/examples/{shard}.json", {
+        workspace.write_json(ctx.scratch_write(EXAMPLES, f"{shard}.json"), {
             "histogram": sampling.score_histogram(scores),
             "dropped": dropped_examples(ids, scores, band["low"], band["high"])})
         finite = np.isfinite(scores)
@@ -321,7 +345,7 @@ class BalanceStage(SteppedStage):
 
     def band(self, ctx: Context, shard: str) -> pa.Table:
         """One shard's rows inside the band (row, score, image_index, image_row)."""
-        return ctx.workspace.read_parquet(f"{SCRATCH}/in_band/{shard}.parquet")
+        return ctx.workspace.read_parquet(ctx.scratch_read(IN_BAND, f"{shard}.parquet"))
 
     # ------------------------------------------------------------------ clusters
     def train(self, ctx: Context, shard: str) -> dict[str, Any]:
@@ -348,27 +372,27 @@ class BalanceStage(SteppedStage):
             centroids = kmeans.train_centroids(samples.sample_across(counts, size, config.seed,
                                                                      read),
                                                n_clusters, config.kmeans_iterations, config.seed)
-            workspace.write_npy(f"{SCRATCH}/centroids.npy", centroids)
+            workspace.write_npy(ctx.scratch_write(CENTROIDS), centroids)
             wanted = partitions_for(n, MEMBER_ROW_BYTES, ctx.config.executor.task_memory_mb * MB)
             plan.update(n_clusters=n_clusters,
                         partitions=min(n_clusters, config.partitions or wanted))
-        workspace.write_json(PLAN, plan)
+        workspace.write_json(ctx.scratch_write(PLAN), plan)
         return {}
 
     def assign(self, ctx: Context, shard: str) -> dict[str, Any]:
         """Each band row's cluster; members go to their cluster's partition with their rank
         key (a seeded hash of the image id)."""
         workspace, config = ctx.workspace, ctx.config.balance
-        plan = workspace.read_json(PLAN)
+        plan = workspace.read_json(ctx.scratch_read(PLAN))
         band = self.band(ctx, shard)
         labels = np.zeros(0, np.int64)
         if plan["n_clusters"] and band.num_rows:
             images = self.embeddings(ctx, np.asarray(band.column("image_index")),
                                      np.asarray(band.column("image_row")))
-            index = kmeans.centroid_index(workspace.read_npy(f"{SCRATCH}/centroids.npy"))
+            index = kmeans.centroid_index(workspace.read_npy(ctx.scratch_read(CENTROIDS)))
             labels = kmeans.assign(index, [images]).astype(np.int64)
-        workspace.write_npy(f"{SCRATCH}/labels/{shard}.npy", labels)
-        workspace.write_npy(f"{SCRATCH}/counts/{shard}.npy",
+        workspace.write_npy(ctx.scratch_write(LABELS, f"{shard}.npy"), labels)
+        workspace.write_npy(ctx.scratch_write(COUNTS, f"{shard}.npy"),
                             np.bincount(labels, minlength=plan["n_clusters"]))
         if plan["n_clusters"]:
             ids = workspace.read_table(self.generated, shard, columns=["image_id"]).column(
@@ -378,27 +402,29 @@ class BalanceStage(SteppedStage):
                                 "index": pa.array(np.full(len(ids), self.index_of(ctx, shard)),
                                                   pa.int64()),
                                 "row": band.column("row")})
-            workspace.write_partitioned(MEMBERS, shard, members, (labels * plan["partitions"])
-                                        // plan["n_clusters"], plan["partitions"])
+            workspace.write_partitioned(ctx.scratch_write(MEMBERS), shard, members,
+                                        (labels * plan["partitions"]) // plan["n_clusters"],
+                                        plan["partitions"])
         return {}
 
     def plan(self, ctx: Context, shard: str) -> dict[str, Any]:
         """Cluster sizes reduced from the shards' counts; t (from `cap`, or the largest that
         fits `target`) and each cluster's cap."""
         workspace, config = ctx.workspace, ctx.config.balance
-        plan = workspace.read_json(PLAN)
+        plan = workspace.read_json(ctx.scratch_read(PLAN))
         sizes = np.zeros(plan["n_clusters"], np.int64)
         for name in self.generated_shards(ctx):
-            sizes += workspace.read_npy(f"{SCRATCH}/counts/{name}.npy")
+            sizes += workspace.read_npy(ctx.scratch_read(COUNTS, f"{name}.npy"))
         cap = config.cap or sampling.auto_cap(sizes, config.auto_cap)
         cap, extra, caps = sampling.plan_caps(sizes, cap, config.target,
                                               config.fill_target,
                                               np.random.default_rng(config.seed))
-        workspace.write_npy(f"{SCRATCH}/caps.npy", caps)
+        workspace.write_npy(ctx.scratch_write(CAPS), caps)
         before = sampling.size_distribution(sizes)
         after = sampling.size_distribution(np.minimum(sizes, caps))
-        workspace.write_json(PLAN, {**plan, "cap": cap, "extra": extra, "before": before,
-                                    "after": after, "cap_setting": cap_setting(config)})
+        workspace.write_json(ctx.scratch_write(PLAN), {
+            **plan, "cap": cap, "extra": extra, "before": before, "after": after,
+            "cap_setting": cap_setting(config)})
         return {"clusters": int(before.get("clusters", 0)), "cap_t": cap, "cap_extra": extra,
                 "entropy_before": before["entropy_bits"], "entropy_after": after["entropy_bits"]}
 
@@ -406,15 +432,15 @@ class BalanceStage(SteppedStage):
         """One cluster partition: each cluster keeps its caps[c] members of smallest rank key
         (ties: lower generated shard, then row)."""
         workspace = ctx.workspace
-        members = workspace.read_partition(MEMBERS, int(shard))
+        members = workspace.read_partition(ctx.scratch_read(MEMBERS), int(shard))
         clusters = np.asarray(members.column("cluster"))
         order = np.lexsort((np.asarray(members.column("row")),
                             np.asarray(members.column("index")),
                             np.asarray(members.column("key")), clusters))
-        caps = workspace.read_npy(f"{SCRATCH}/caps.npy")
+        caps = workspace.read_npy(ctx.scratch_read(CAPS))
         kept = capped(clusters, caps, order)
         kept_members = members.take(pa.array(kept, pa.int64())).select(["index", "row"])
-        workspace.write_partitioned(KEPT, shard, kept_members,
+        workspace.write_partitioned(ctx.scratch_write(KEPT), shard, kept_members,
                                     np.asarray(kept_members.column("index")),
                                     len(self.generated_shards(ctx)))
         return {}
@@ -425,10 +451,10 @@ class BalanceStage(SteppedStage):
         and image place."""
         workspace = ctx.workspace
         band = self.band(ctx, shard)
-        labels = workspace.read_npy(f"{SCRATCH}/labels/{shard}.npy")
-        if workspace.read_json(PLAN)["n_clusters"]:
+        labels = workspace.read_npy(ctx.scratch_read(LABELS, f"{shard}.npy"))
+        if workspace.read_json(ctx.scratch_read(PLAN))["n_clusters"]:
             kept_rows = np.sort(np.asarray(workspace.read_partition(
-                KEPT, self.index_of(ctx, shard)).column("row")))
+                ctx.scratch_read(KEPT), self.index_of(ctx, shard)).column("row")))
         else:
             kept_rows = np.zeros(0, np.int64)
         band_rows = np.asarray(band.column("row"))
@@ -446,24 +472,24 @@ class BalanceStage(SteppedStage):
         ids = workspace.read_table(self.generated, shard, columns=["image_id"]).column(
             "image_id").take(pa.array(capped[:EXAMPLES_PER_REASON])).to_pylist()
         scores = np.asarray(band.column("score"))[np.searchsorted(band_rows, capped)]
-        workspace.write_json(f"{SCRATCH}/capped/{shard}.json", [
+        workspace.write_json(ctx.scratch_write(CAPPED, f"{shard}.json"), [
             {"image_id": image_id, "reason": "cluster_cap", "score": float(score)}
             for image_id, score in zip(ids, scores, strict=False)])
         return {"records_out": len(kept_rows), "dropped_cluster_cap": len(capped)}
 
     def report(self, ctx: Context, shard: str) -> dict[str, Any]:
         workspace, config = ctx.workspace, ctx.config.balance
-        plan = workspace.read_json(PLAN)
+        plan = workspace.read_json(ctx.scratch_read(PLAN))
         histogram: Counter[float] = Counter()
         examples: dict[str, list] = {reason: [] for reason in DROP_REASONS}
         for name in self.generated_shards(ctx):
-            part = workspace.read_json(f"{SCRATCH}/examples/{name}.json")
+            part = workspace.read_json(ctx.scratch_read(EXAMPLES, f"{name}.json"))
             add_counters(histogram, dict(part["histogram"]))
             for example in [*part["dropped"],
-                            *workspace.read_json(f"{SCRATCH}/capped/{name}.json")]:
+                            *workspace.read_json(ctx.scratch_read(CAPPED, f"{name}.json"))]:
                 examples[example["reason"]].append(example)
         stats = workspace.committed.merge_stats(self.name)
-        band = workspace.read_json(BAND)
+        band = workspace.read_json(ctx.scratch_read(BAND))
         workspace.write_json(REPORT, {
             "score_text": config.score_text,
             "band": [band["low"], band["high"]],

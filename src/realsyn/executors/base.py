@@ -20,7 +20,7 @@ from realsyn.commit import (
 )
 from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import StageProgress, library_bars_silenced, progress_bar
-from realsyn.stage import Context, Stage, SteppedStage, StepTasks
+from realsyn.stage import Context, Stage, SteppedStage, StepTasks, WiringError
 from realsyn.workspace import remove_temporaries
 
 STARTED = "stages/{stage}/started.json"
@@ -37,9 +37,12 @@ class MissingInputError(StageError):
 
 
 def guarded(stage: Stage, shard: str, call):
-    """Run `call`, turning any error into a StageError that names the stage and shard."""
+    """Run `call`, turning any error into a StageError that names the stage and shard (a
+    WiringError names its stage and step already, and is no failure of a shard)."""
     try:
         return call()
+    except WiringError:
+        raise
     except Exception as error:
         raise StageError(f"stage {stage.name!r} failed on shard {shard!r}: "
                          f"{type(error).__name__}: {error}") from error
@@ -106,6 +109,8 @@ class Executor:
     def run(self, stage: Stage, ctx: Context,
             producers: dict[str, str] | None = None) -> dict[str, Any]:
         workspace = ctx.workspace.committed
+        if isinstance(stage, SteppedStage):  # the steps' wiring, before anything is touched
+            guarded(stage, "(planning)", lambda: stage.check_steps(ctx.config))
         recover(workspace)
         missing = missing_inputs(stage, ctx)
         if missing:
@@ -155,7 +160,8 @@ class Executor:
             for step in guarded(stage, "(planning)", lambda: stage.steps(staged.config)):
                 tasks += self._run_tasks(
                     StepTasks(stage, step), staged, f"{stage.name}:{step.name}",
-                    lambda s=step: [s.task(shard) for shard in s.shards(staged)])
+                    lambda s=step: [s.task(shard)
+                                    for shard in s.shards(stage.in_step(staged, s))])
             return tasks
         return self._run_tasks(stage, staged, stage.name, lambda: stage.shards(staged))
 

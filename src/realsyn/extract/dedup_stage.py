@@ -29,7 +29,6 @@ from realsyn.extract.buckets import partition_of
 from realsyn.extract.dedup_steps import (
     bucket_partitions,
     edge_table,
-    scratch,
     shard_index,
     split_task,
     task_key,
@@ -70,14 +69,14 @@ class DedupStage(FunnelStage):
     def writes(self, config) -> list[str]:
         return [datasets.dataset(self.images_out), datasets.dataset(self.sentences_out)]
 
-    def scratch(self, config) -> list[str]:
-        return [scratch(self.name)]
-
     def steps(self, config) -> list[Step]:
-        return [Step("keys", self.shard_tasks, self.keys),
-                Step("pairs", self.pair_tasks, self.pairs),
-                Step("groups", self.group_tasks, self.groups),
-                Step("filter", self.shard_tasks, self.filter)]
+        buckets = tuple(f"{kind}_buckets" for kind in (IMAGES, EXACT, NEAR))
+        edges = tuple(f"{kind}_edges" for kind in (IMAGES, SENTENCES))
+        dropped = tuple(f"{kind}_dropped" for kind in (IMAGES, SENTENCES))
+        return [Step("keys", self.shard_tasks, self.keys, writes=buckets),
+                Step("pairs", self.pair_tasks, self.pairs, reads=buckets, writes=edges),
+                Step("groups", self.group_tasks, self.groups, reads=edges, writes=dropped),
+                Step("filter", self.shard_tasks, self.filter, reads=dropped)]
 
     def drop_input(self, reason: str) -> str:
         return "images_in" if reason == "perceptual_duplicate" else "sentences_in"
@@ -89,12 +88,9 @@ class DedupStage(FunnelStage):
                                    config.extract.sentences.minhash_threshold)}
 
     # ------------------------------------------------------------ layout
-    def _folder(self, name: str) -> str:
-        return scratch(self.name, name)
-
     def pair_tasks(self, ctx: Context) -> list[str]:
         return [task_key(kind, f"{part:05d}") for kind in (IMAGES, EXACT, NEAR)
-                for part in ctx.workspace.partitions(self._folder(f"{kind}_buckets"))]
+                for part in ctx.workspace.partitions(ctx.scratch_read(f"{kind}_buckets"))]
 
     def group_tasks(self, ctx: Context) -> list[str]:
         return [IMAGES, SENTENCES]
@@ -137,13 +133,13 @@ class DedupStage(FunnelStage):
         source = self._source(IMAGES if kind == IMAGES else SENTENCES)
         partitions = bucket_partitions(ctx, ctx.workspace.count_rows(source), bytes_per_record)
         keys = entries.column("key").to_numpy()
-        ctx.workspace.write_partitioned(self._folder(f"{kind}_buckets"), shard, entries,
+        ctx.workspace.write_partitioned(ctx.scratch_write(f"{kind}_buckets"), shard, entries,
                                         partition_of(keys, partitions), partitions)
 
     # ------------------------------------------------------------ pairs (per partition)
     def pairs(self, ctx: Context, task: str) -> dict[str, Any]:
         kind, part = split_task(task)
-        entries = ctx.workspace.read_partition(self._folder(f"{kind}_buckets"), int(part))
+        entries = ctx.workspace.read_partition(ctx.scratch_read(f"{kind}_buckets"), int(part))
         keys = entries.column("key").to_numpy()
         ids = entries.column("id").to_numpy()
         if kind == IMAGES:
@@ -162,22 +158,21 @@ class DedupStage(FunnelStage):
             table = edge_table(lsh_keys.minhash_edges(keys, ids, signatures,
                                                       cfg.minhash_threshold))
         edges_kind = IMAGES if kind == IMAGES else SENTENCES
-        write_edges(ctx, self._folder(f"{edges_kind}_edges"), task, table)
+        write_edges(ctx, ctx.scratch_write(f"{edges_kind}_edges"), task, table)
         return {"candidate_edges": table.num_rows}
 
     # ------------------------------------------------------------ groups (per kind)
     def groups(self, ctx: Context, kind: str) -> dict[str, Any]:
         shards = len(ctx.workspace.shards(self._source(kind)))
+        edges, dropped = ctx.scratch_read(f"{kind}_edges"), ctx.scratch_write(f"{kind}_dropped")
         if kind == IMAGES:
-            write_dropped(ctx, self._folder("images_edges"), self._folder("images_dropped"),
-                          shards, None, IMAGE_REASON)
+            write_dropped(ctx, edges, dropped, shards, None, IMAGE_REASON)
         else:
-            write_dropped(ctx, self._folder("sentences_edges"),
-                          self._folder("sentences_dropped"), shards, EXACT_REASON, NEAR_REASON)
+            write_dropped(ctx, edges, dropped, shards, EXACT_REASON, NEAR_REASON)
         return {}
 
     # ------------------------------------------------------------ filter (per shard)
     def filter(self, ctx: Context, task: str) -> dict[str, Any]:
         kind = split_task(task)[0]
         reasons = [IMAGE_REASON] if kind == IMAGES else [EXACT_REASON, NEAR_REASON]
-        return self.write_kept(ctx, task, self._folder(f"{kind}_dropped"), reasons)[3]
+        return self.write_kept(ctx, task, ctx.scratch_read(f"{kind}_dropped"), reasons)[3]

@@ -12,7 +12,6 @@ filter step then keeps, per shard, the rows not dropped.
 from __future__ import annotations
 
 import io
-import posixpath
 from typing import Any
 
 import numpy as np
@@ -114,7 +113,3 @@ def write_array_file(ctx: Context, path: str, array: np.ndarray) -> None:
 
 def read_array_file(ctx: Context, path: str) -> np.ndarray:
     return np.load(io.BytesIO(ctx.workspace.read_bytes(path)), allow_pickle=False)
-
-
-def scratch(stage: str, *parts: str) -> str:
-    return posixpath.join("scratch", stage, *parts)

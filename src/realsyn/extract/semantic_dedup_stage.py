@@ -29,7 +29,6 @@ from realsyn.extract.dedup_stage import image_priority
 from realsyn.extract.dedup_steps import (
     edge_table,
     read_array_file,
-    scratch,
     shard_index,
     split_task,
     task_key,
@@ -47,6 +46,11 @@ _ENCODERS: dict[tuple, Any] = {}  # one paraphrase model per process, loaded on 
 def _vector_column(vectors: np.ndarray) -> pa.FixedSizeListArray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     return pa.FixedSizeListArray.from_arrays(vectors.ravel(), vectors.shape[1])
+
+
+def _per_kind(name: str) -> tuple[str, ...]:
+    """The scratch datasets `name` of both kinds ("images_<name>", "sentences_<name>")."""
+    return tuple(f"{kind}_{name}" for kind in (IMAGES, SENTENCES))
 
 
 def _vectors_of(table: pa.Table, column: str = "vector") -> np.ndarray:
@@ -92,20 +96,23 @@ class SemanticDedupStage(FunnelStage):
         return [location for name in (self.images_out, self.sentences_out)
                 for location in (datasets.dataset(name), datasets.array(name))]
 
-    def scratch(self, config) -> list[str]:
-        return [scratch(self.name)]
-
     def steps(self, config) -> list[Step]:
-        return [Step("centroids", self.kind_tasks, self.centroids),
-                Step("assign", self.shard_tasks, self.assign),
-                Step("route", self.shard_tasks, self.route),
-                Step("pairs", self.pair_tasks, self.pairs),
-                Step("groups", self.kind_tasks, self.groups),
-                Step("filter", self.shard_tasks, self.filter)]
+        centroids, members, caps, queries, edges, dropped = (
+            _per_kind(name) for name in ("centroids.npy", "members", "caps", "queries",
+                                         "edges", "dropped"))
+        vectors = (f"{SENTENCES}_vectors",)  # a paraphrase model's, cached by assign
+        return [Step("centroids", self.kind_tasks, self.centroids, writes=centroids),
+                Step("assign", self.shard_tasks, self.assign, reads=centroids,
+                     writes=members + caps + vectors),
+                Step("route", self.shard_tasks, self.route, reads=centroids + caps + vectors,
+                     writes=queries),
+                Step("pairs", self.pair_tasks, self.pairs, reads=members + queries,
+                     writes=edges),
+                Step("groups", self.kind_tasks, self.groups, reads=centroids + edges,
+                     writes=dropped),
+                Step("filter", self.shard_tasks, self.filter, reads=dropped)]
 
-    # ------------------------------------------------------------ layout and config
-    def _folder(self, kind: str, name: str) -> str:
-        return scratch(self.name, f"{kind}_{name}")
+    # ------------------------------------------------------------ config
 
     @staticmethod
     def _threshold(ctx: Context, kind: str) -> float | None:
@@ -121,7 +128,7 @@ class SemanticDedupStage(FunnelStage):
 
     def pair_tasks(self, ctx: Context) -> list[str]:
         return [task_key(kind, f"{part:05d}") for kind in (IMAGES, SENTENCES)
-                for part in ctx.workspace.partitions(self._folder(kind, "members"))]
+                for part in ctx.workspace.partitions(ctx.scratch_read(f"{kind}_members"))]
 
     # ------------------------------------------------------------ vectors
     def _check_arrays(self, ctx: Context, source: str) -> None:
@@ -165,11 +172,11 @@ class SemanticDedupStage(FunnelStage):
         """A shard's grouping vectors; a paraphrase model's are cached in scratch by assign,
         so route does not encode the shard twice."""
         if kind == SENTENCES and self._paraphrase(ctx) is not None:
-            path = f"{self._folder(kind, 'vectors')}/{shard}.npy"
+            path = ctx.scratch_read(f"{kind}_vectors", f"{shard}.npy")
             if ctx.workspace.exists(path):
                 return read_array_file(ctx, path)
             vectors = self._grouping_vectors(ctx, kind, shard)
-            write_array_file(ctx, path, vectors)
+            write_array_file(ctx, ctx.scratch_write(f"{kind}_vectors", f"{shard}.npy"), vectors)
             return vectors
         return self._grouping_vectors(ctx, kind, shard)
 
@@ -190,11 +197,11 @@ class SemanticDedupStage(FunnelStage):
             lambda i, rows: self._grouping_vectors(ctx, kind, shards[i], rows))
         centroids = sp.train_centroids(sample, sp.partition_count(count, extract.partition_size),
                                        extract.kmeans_iterations, extract.seed)
-        write_array_file(ctx, f"{self._folder(kind, 'centroids')}.npy", centroids)
+        write_array_file(ctx, ctx.scratch_write(f"{kind}_centroids.npy"), centroids)
         return {f"{kind}_partitions": len(centroids)}
 
     def _centroids(self, ctx: Context, kind: str) -> np.ndarray | None:
-        path = f"{self._folder(kind, 'centroids')}.npy"
+        path = ctx.scratch_read(f"{kind}_centroids.npy")
         return read_array_file(ctx, path) if ctx.workspace.exists(path) else None
 
     def _priority(self, ctx: Context, kind: str, shard: str) -> np.ndarray:
@@ -214,11 +221,11 @@ class SemanticDedupStage(FunnelStage):
         ids = row_codes(shard_index(ctx, self._source(kind), shard), len(vectors))
         members = pa.table({"id": ids, "priority": self._priority(ctx, kind, shard),
                             "vector": _vector_column(vectors)})
-        ctx.workspace.write_partitioned(self._folder(kind, "members"), shard, members, home,
+        ctx.workspace.write_partitioned(ctx.scratch_write(f"{kind}_members"), shard, members, home,
                                         len(centroids))
         caps = sp.partition_caps(home, similarity, len(centroids))
         table = pa.table({"partition": np.arange(len(caps)), "cap": caps})
-        ctx.workspace.write_partitioned(self._folder(kind, "caps"), shard, table,
+        ctx.workspace.write_partitioned(ctx.scratch_write(f"{kind}_caps"), shard, table,
                                         np.zeros(len(caps), np.int64), 1)
         return {}
 
@@ -228,7 +235,7 @@ class SemanticDedupStage(FunnelStage):
         if centroids is None:
             return {}
         caps = np.full(len(centroids), np.inf)
-        table = ctx.workspace.read_partition(self._folder(kind, "caps"), 0)
+        table = ctx.workspace.read_partition(ctx.scratch_read(f"{kind}_caps"), 0)
         np.minimum.at(caps, table.column("partition").to_numpy(),
                       table.column("cap").to_numpy())
         vectors = self._shard_vectors(ctx, kind, shard)
@@ -239,15 +246,15 @@ class SemanticDedupStage(FunnelStage):
         queries = pa.table({"id": ids[rows],
                             "priority": self._priority(ctx, kind, shard)[rows],
                             "vector": _vector_column(vectors[rows])})
-        ctx.workspace.write_partitioned(self._folder(kind, "queries"), shard, queries, parts,
+        ctx.workspace.write_partitioned(ctx.scratch_write(f"{kind}_queries"), shard, queries, parts,
                                         len(centroids))
         return {f"{kind}_routed_queries": len(rows), f"{kind}_routes_at_cap": at_cap}
 
     # ------------------------------------------------------------ pairs (per partition)
     def pairs(self, ctx: Context, task: str) -> dict[str, Any]:
         kind, part = split_task(task)
-        members = ctx.workspace.read_partition(self._folder(kind, "members"), int(part))
-        queries = ctx.workspace.read_partition(self._folder(kind, "queries"), int(part))
+        members = ctx.workspace.read_partition(ctx.scratch_read(f"{kind}_members"), int(part))
+        queries = ctx.workspace.read_partition(ctx.scratch_read(f"{kind}_queries"), int(part))
         member_ids = members.column("id").to_numpy()
         query_ids = queries.column("id").to_numpy()
         edges = sp.partition_edges(member_ids, _vectors_of(members), query_ids,
@@ -255,13 +262,14 @@ class SemanticDedupStage(FunnelStage):
         table = edge_table(edges, np.concatenate([member_ids, query_ids]),
                            np.concatenate([members.column("priority").to_numpy(),
                                            queries.column("priority").to_numpy()]))
-        write_edges(ctx, self._folder(kind, "edges"), task, table)
+        write_edges(ctx, ctx.scratch_write(f"{kind}_edges"), task, table)
         return {}
 
     # ------------------------------------------------------------ groups (per kind)
     def groups(self, ctx: Context, kind: str) -> dict[str, Any]:
         if self._centroids(ctx, kind) is not None:
-            write_dropped(ctx, self._folder(kind, "edges"), self._folder(kind, "dropped"),
+            write_dropped(ctx, ctx.scratch_read(f"{kind}_edges"),
+                          ctx.scratch_write(f"{kind}_dropped"),
                           len(ctx.workspace.shards(self._source(kind))), None, REASONS[kind])
         return {}
 
@@ -269,7 +277,7 @@ class SemanticDedupStage(FunnelStage):
     def filter(self, ctx: Context, task: str) -> dict[str, Any]:
         """Kept rows, and the same rows of the embed stage's array."""
         kind = split_task(task)[0]
-        kind, shard, keep, stats = self.write_kept(ctx, task, self._folder(kind, "dropped"),
+        kind, shard, keep, stats = self.write_kept(ctx, task, ctx.scratch_read(f"{kind}_dropped"),
                                                    [REASONS[kind]], f"dropped_{kind}_")
         source = self._source(kind)
         array = np.asarray(self._embeddings(ctx, source, shard, len(keep)))

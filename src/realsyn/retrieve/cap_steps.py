@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from realsyn.retrieve.candidates import cap_uses_top_first, key_matrix, pick, search_depth
-from realsyn.retrieve.lists import CANDIDATES, CAPPED, PAIRS, read_meta, scratch
+from realsyn.retrieve.lists import CANDIDATES, CAPPED, PAIRS, PROBES, read_meta
 from realsyn.stage import Context
 
 
@@ -21,24 +21,25 @@ class CapSteps:
         """One sentence partition: each sentence keeps its `uses_cap` best images, first among
         the images that hold it in their top_k, then among the others (candidates.py; ties:
         lower global image row); the survivors go back to their image shard."""
-        workspace, meta = ctx.workspace, read_meta(ctx.workspace)
-        pairs = workspace.read_partition(PAIRS, int(shard))
+        workspace, meta = ctx.workspace, read_meta(ctx)
+        pairs = workspace.read_partition(ctx.scratch_read(PAIRS), int(shard))
         keep = cap_uses_top_first(
             np.asarray(pairs.column("key")), np.asarray(pairs.column("score")),
             np.asarray(pairs.column("image_row")), np.asarray(pairs.column("rank")),
             meta["uses_cap"], ctx.config.retrieve.top_k)
         kept = pairs.take(pa.array(keep))
-        workspace.write_partitioned(CAPPED, shard, kept, np.asarray(kept.column("image_shard")),
+        workspace.write_partitioned(ctx.scratch_write(CAPPED), shard, kept,
+                                    np.asarray(kept.column("image_shard")),
                                     len(meta["image_offsets"]))
         return {}
 
     def write_capped(self, ctx: Context, shard: str) -> dict[str, Any]:
-        workspace, top_k, meta = ctx.workspace, ctx.config.retrieve.top_k, read_meta(ctx.workspace)
+        workspace, top_k, meta = ctx.workspace, ctx.config.retrieve.top_k, read_meta(ctx)
         index_of = list(meta["image_offsets"]).index(shard)
-        routed = workspace.read_npy(scratch("probes", f"{shard}.npy"))
+        routed = workspace.read_npy(ctx.scratch_read(PROBES, f"{shard}.npy"))
         rows, probes = routed[:, 0], routed[:, 1:]
         before = pick(self.uncapped(ctx, index_of), top_k, None)
-        after = pick(workspace.read_partition(CAPPED, index_of), top_k, None)
+        after = pick(workspace.read_partition(ctx.scratch_read(CAPPED), index_of), top_k, None)
         had = np.unique(np.asarray(before.column("row")))
         before_keys, _ = key_matrix(before, had, top_k)
         after_keys, _ = key_matrix(after, had, top_k)
@@ -51,5 +52,5 @@ class CapSteps:
 
     @staticmethod
     def uncapped(ctx: Context, index_of: int) -> pa.Table:
-        candidates = ctx.workspace.read_partition(CANDIDATES, index_of)
+        candidates = ctx.workspace.read_partition(ctx.scratch_read(CANDIDATES), index_of)
         return pick(candidates, search_depth(ctx.config.retrieve), ctx.config.retrieve.min_score)

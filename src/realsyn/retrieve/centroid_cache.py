@@ -14,7 +14,7 @@ from realsyn import datasets
 from realsyn.commit import folder_identity, location_url
 from realsyn.dataflow import kmeans, sampling
 from realsyn.partitioning import MB
-from realsyn.retrieve.lists import list_count, scratch
+from realsyn.retrieve.lists import USABLE, list_count
 from realsyn.stage import Context
 from realsyn.workspace import Workspace
 
@@ -41,7 +41,7 @@ def cached_centroids(ctx: Context, sentences: str, shards: list[str], usable_cou
         return workspace.committed.read_npy(f"{INDEX_DIR}/centroids.npy"), cached
 
     def read(i: int, rows: np.ndarray) -> np.ndarray:  # rows among the shard's usable ones
-        usable = workspace.read_npy(scratch("usable", f"{shards[i]}.npy"))
+        usable = workspace.read_npy(ctx.scratch_read(USABLE, f"{shards[i]}.npy"))
         return workspace.read_array(sentences, shards[i])[usable[rows]]
 
     sample = sampling.sample_across(usable_counts, size, config.seed, read)

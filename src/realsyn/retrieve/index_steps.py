@@ -18,10 +18,11 @@ from realsyn.retrieve.lists import (
     LIST_ROW_OVERHEAD,
     LISTS,
     META,
+    ROWS,
     TEXT_COLUMNS,
+    USABLE,
     partition_of,
     read_meta,
-    scratch,
     vectors_column,
 )
 from realsyn.retrieve.queries import exact_is_cheap, sample_rows
@@ -36,8 +37,8 @@ class IndexSteps:
         out, counted)."""
         rows = aligned_rows(ctx.workspace, self.sentences, shard)
         usable = np.flatnonzero(usable_rows(ctx.workspace.read_array(self.sentences, shard)))
-        ctx.workspace.write_npy(scratch("usable", f"{shard}.npy"), usable)
-        ctx.workspace.write_json(scratch("rows", f"{shard}.json"), rows)
+        ctx.workspace.write_npy(ctx.scratch_write(USABLE, f"{shard}.npy"), usable)
+        ctx.workspace.write_json(ctx.scratch_write(ROWS, f"{shard}.json"), rows)
         return {"sentences_in": rows, "sentences_indexed": len(usable),
                 "sentences_dropped_bad_embedding": rows - len(usable)}
 
@@ -46,8 +47,8 @@ class IndexSteps:
         that samples the whole), the partition count, and the image samples."""
         workspace, config = ctx.workspace, ctx.config.retrieve
         shards = self.sentence_shards(ctx)
-        rows = [workspace.read_json(scratch("rows", f"{s}.json")) for s in shards]
-        usable_counts = [len(workspace.read_npy(scratch("usable", f"{s}.npy")))
+        rows = [workspace.read_json(ctx.scratch_read(ROWS, f"{s}.json")) for s in shards]
+        usable_counts = [len(workspace.read_npy(ctx.scratch_read(USABLE, f"{s}.npy")))
                          for s in shards]
         n = sum(usable_counts)
         image_shards = self.image_shards(ctx)
@@ -70,18 +71,18 @@ class IndexSteps:
                         training_points=built["training_points"],
                         exact=exact_is_cheap(int(sum(image_rows)), n, config),
                         partitions=min(len(centroids), config.partitions or wanted))
-            workspace.write_npy(CENTROIDS, centroids)
+            workspace.write_npy(ctx.scratch_write(CENTROIDS), centroids)
             stats = {"clusters": len(centroids)}
-        workspace.write_json(META, meta)
+        workspace.write_json(ctx.scratch_write(META), meta)
         return stats
 
     def assign(self, ctx: Context, shard: str) -> dict[str, Any]:
         """Each usable sentence of a shard to its nearest centre, written into the list
         partition of that centre."""
-        workspace, meta = ctx.workspace, read_meta(ctx.workspace)
+        workspace, meta = ctx.workspace, read_meta(ctx)
         block = workspace.read_array(self.sentences, shard)
-        usable = workspace.read_npy(scratch("usable", f"{shard}.npy"))
-        coarse = kmeans.centroid_index(workspace.read_npy(CENTROIDS))
+        usable = workspace.read_npy(ctx.scratch_read(USABLE, f"{shard}.npy"))
+        coarse = kmeans.centroid_index(workspace.read_npy(ctx.scratch_read(CENTROIDS)))
         # the whole block, chunked as the single-process build chunks it: the same products
         clusters = kmeans.assign(coarse, [block])[usable]
         table = workspace.read_table(self.sentences, shard, columns=list(TEXT_COLUMNS))
@@ -93,6 +94,6 @@ class IndexSteps:
             "doc_key": pa.array(signed_hashes(doc_ids), pa.int64()),
             **{name: table.column(name) for name in TEXT_COLUMNS},
             "vector": vectors_column(np.asarray(block[usable], dtype=np.float16))})
-        workspace.write_partitioned(LISTS, shard, lists, partition_of(
+        workspace.write_partitioned(ctx.scratch_write(LISTS), shard, lists, partition_of(
             clusters, meta["n_clusters"], meta["partitions"]), meta["partitions"])
         return {}

@@ -15,7 +15,6 @@ score ties exactly as that index does.
 from __future__ import annotations
 
 import json
-import posixpath
 from typing import Any
 
 import numpy as np
@@ -23,20 +22,28 @@ import pyarrow as pa
 
 from realsyn.dataflow.kmeans import default_n_clusters
 from realsyn.retrieve.index import ClusterIndex
-from realsyn.workspace import Workspace
+from realsyn.stage import Context
 
-SCRATCH = "scratch/retrieve"
-LISTS = f"{SCRATCH}/lists"
-META = f"{SCRATCH}/meta.json"
+# The steps' scratch datasets (under scratch/<stage>; RetrieveStage.steps says which step
+# writes and reads which).
+USABLE = "usable"  # per sentence shard: its usable rows
+ROWS = "rows"  # per sentence shard: its row count
+META = "meta.json"  # the train step's plan: clusters, partitions, offsets, image samples
+CENTROIDS = "centroids.npy"
+LISTS = "lists"  # the inverted lists, partitioned by cluster range
+FIT = "fit"  # (learned routing) per list partition: the fit images' best score per list
+SIZES = "sizes"  # (learned routing) per list partition: its list sizes
+ROUTER = "router.npy"  # the router's keys
+ROUTING = "router.json"  # the router's kind, margin and lists probed
+PROBES = "probes"  # per image shard: each usable image's probed lists
+QUERIES = "queries"  # (image, probed list) pairs, partitioned like the lists
+CANDIDATES = "candidates"  # per image shard: each probe's best sentences
+AUDIT = "audit"  # per image shard: each audit image's exact best per partition
+PAIRS = "pairs"  # (max uses) each image's candidates, partitioned by sentence
+CAPPED = "capped"  # (max uses) the pairs left by the cap, per image shard
+TEXT1 = "text1"  # each image's text1, partitioned by sentence
+REUSE = "reuse"  # per list partition: how many images use each sentence as text1
 TEXT_COLUMNS = ("sentence_id", "text", "doc_id")
-CENTROIDS = f"{SCRATCH}/centroids.npy"
-ROUTER = f"{SCRATCH}/router.npy"
-QUERIES = f"{SCRATCH}/queries"  # (image, probed list) pairs, partitioned like the lists
-CANDIDATES = f"{SCRATCH}/candidates"  # per image shard: each probe's best sentences
-AUDIT = f"{SCRATCH}/audit"  # per image shard: each audit image's exact best per partition
-PAIRS = f"{SCRATCH}/pairs"  # (max uses) each image's candidates, partitioned by sentence
-CAPPED = f"{SCRATCH}/capped"  # (max uses) the pairs left by the cap, per image shard
-TEXT1 = f"{SCRATCH}/text1"  # each image's text1, partitioned by sentence
 AUDIT_SUMS = "audit_sum_"  # per-shard sums of the audit; the ratios are in the report step
 # Bytes of a list row beyond its float16 vector: ids, keys and an average sentence.
 LIST_ROW_OVERHEAD = 256
@@ -77,20 +84,16 @@ def column_vectors(column: pa.ChunkedArray | pa.Array, dtype, dim: int) -> np.nd
     return data.view(dtype).reshape(len(array), dim)
 
 
-def scratch(*parts: str) -> str:
-    return posixpath.join(SCRATCH, *parts)
+def read_meta(ctx: Context) -> dict[str, Any]:
+    return json.loads(ctx.workspace.read_bytes(ctx.scratch_read(META)))
 
 
-def read_meta(workspace: Workspace) -> dict[str, Any]:
-    return json.loads(workspace.read_bytes(META))
-
-
-def partition_index(workspace: Workspace, meta: dict[str, Any], partition: int
+def partition_index(ctx: Context, meta: dict[str, Any], partition: int
                     ) -> tuple[ClusterIndex, pa.Table, int]:
     """The lists of one partition as a ClusterIndex over its clusters (local cluster ids
     0..hi-lo), the sentence table in index order, and the partition's first cluster."""
     lo, hi = cluster_range(partition, meta["n_clusters"], meta["partitions"])
-    table = workspace.read_partition(LISTS, partition)
+    table = ctx.workspace.read_partition(ctx.scratch_read(LISTS), partition)
     clusters = np.asarray(table.column("cluster"), dtype=np.int64)
     rows = np.asarray(table.column("row"), dtype=np.int64)
     order = np.lexsort((rows, clusters))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from realsyn.retrieve import quality
-from realsyn.retrieve.lists import AUDIT_SUMS, TEXT1, scratch
+from realsyn.retrieve.lists import AUDIT_SUMS, REUSE, ROUTING, TEXT1
 from realsyn.retrieve.preview import preview
 from realsyn.stage import Context
 
@@ -21,7 +21,7 @@ class ReportSteps:
 
     def reuse(self, ctx: Context, shard: str) -> dict[str, Any]:
         """One sentence partition: how many images use each sentence as text1."""
-        text1 = ctx.workspace.read_partition(TEXT1, int(shard))
+        text1 = ctx.workspace.read_partition(ctx.scratch_read(TEXT1), int(shard))
         keys, first, uses = np.unique(np.asarray(text1.column("key")), return_index=True,
                                       return_counts=True)
         values, counts = np.unique(uses, return_counts=True)
@@ -29,7 +29,7 @@ class ReportSteps:
         top = [{"uses": int(uses[i]), "key": int(keys[i]),
                 "sentence_id": text1.column("sentence_id")[int(first[i])].as_py(),
                 "text": text1.column("text")[int(first[i])].as_py()} for i in order]
-        ctx.workspace.write_json(scratch("reuse", f"{shard}.json"), {
+        ctx.workspace.write_json(ctx.scratch_write(REUSE, f"{shard}.json"), {
             "uses": values.tolist(), "sentences": counts.tolist(), "top": top})
         return {}
 
@@ -37,9 +37,9 @@ class ReportSteps:
         """The run's reuse and audit figures from the partial sums, and report/retrieve.json."""
         workspace = ctx.workspace
         stats = workspace.committed.merge_stats(self.name)  # every task finished so far
-        routing = (workspace.read_json(scratch("router.json"), {})
-                   if workspace.exists(scratch("router.json")) else {})
-        parts = [workspace.read_json(scratch("reuse", f"{p}.json"))
+        routing = (workspace.read_json(ctx.scratch_read(ROUTING), {})
+                   if workspace.exists(ctx.scratch_read(ROUTING)) else {})
+        parts = [workspace.read_json(ctx.scratch_read(REUSE, f"{p}.json"))
                  for p in self.list_partitions(ctx)]
         reuse = quality.reuse_report(parts)
         audit = quality.audit_figures(stats, ctx.config.retrieve.top_k)

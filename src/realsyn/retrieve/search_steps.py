@@ -23,12 +23,12 @@ from realsyn.retrieve.lists import (
     AUDIT,
     CANDIDATES,
     PAIRS,
+    PROBES,
     QUERIES,
     TEXT1,
     partition_index,
     partition_of,
     read_meta,
-    scratch,
 )
 from realsyn.retrieve.output import IMAGE_COLUMNS, output_table
 from realsyn.retrieve.routing_steps import lists_probed
@@ -44,13 +44,13 @@ class SearchSteps:
         once (one product per list and batch of up to query_batch_size queries, so the
         products stay large however many shards and lists there are), and the audit images
         against all its lists."""
-        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx)
         partition = int(shard)
-        index, sentences, lo = partition_index(workspace, meta, partition)
+        index, sentences, lo = partition_index(ctx, meta, partition)
         searcher = HierarchicalSearcher(index)
-        routed = workspace.read_partition(QUERIES, partition)
+        routed = workspace.read_partition(ctx.scratch_read(QUERIES), partition)
         images = self.image_rows(ctx, meta)
-        nprobe = lists_probed(workspace, meta, config)
+        nprobe = lists_probed(ctx, meta)
         own = config.exclude_own_document
         # the queries as global image rows, each once, in order
         queries = images.global_rows(routed.column("shard").to_numpy(zero_copy_only=False),
@@ -90,21 +90,22 @@ class SearchSteps:
             table = (pa.concat_tables(parts) if parts
                      else candidate_schema().empty_table().select(
                          AUDIT_COLUMNS if name == AUDIT else candidate_schema().names))
-            workspace.write_partitioned(name, shard, table.drop_columns(["image_shard"]),
+            workspace.write_partitioned(ctx.scratch_write(name), shard,
+                                        table.drop_columns(["image_shard"]),
                                         np.asarray(table.column("image_shard")), n_shards)
         return {"empty_clusters": int((index.list_sizes() == 0).sum())}
 
     def merge(self, ctx: Context, shard: str) -> dict[str, Any]:
         """One image shard: its candidates from every partition, merged into each image's best
         (and the audit images' exact best from every partition, compared)."""
-        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx.workspace)
+        workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx)
         index_of = list(meta["image_offsets"]).index(shard)
-        routed = workspace.read_npy(scratch("probes", f"{shard}.npy"))
+        routed = workspace.read_npy(ctx.scratch_read(PROBES, f"{shard}.npy"))
         rows, probes = routed[:, 0], routed[:, 1:]
         total = workspace.shard_rows(self.images, shard)
         stats: dict[str, Any] = {RECORDS: total, "dropped_bad_embedding": total - len(rows)}
         if meta["n_clusters"]:
-            candidates = workspace.read_partition(CANDIDATES, index_of)
+            candidates = workspace.read_partition(ctx.scratch_read(CANDIDATES), index_of)
         else:
             candidates = candidate_schema().empty_table().drop_columns(["image_shard"])
         picked = pick(candidates, search_depth(config), config.min_score)
@@ -120,7 +121,7 @@ class SearchSteps:
             ).append_column("rank", pa.array(rank_within(np.asarray(picked.column("row"))),
                                              pa.int64()))
             clusters = np.asarray(pairs.column("key")) // max(1, meta["n_rows"])
-            workspace.write_partitioned(PAIRS, shard, pairs, partition_of(
+            workspace.write_partitioned(ctx.scratch_write(PAIRS), shard, pairs, partition_of(
                 clusters, meta["n_clusters"], meta["partitions"]), max(1, meta["partitions"]))
             return stats
         stats["retrieved"] = len(found_rows)
@@ -136,7 +137,7 @@ class SearchSteps:
         local = rows[audited]
         if not len(local):
             return {}
-        exact = pick(ctx.workspace.read_partition(AUDIT, index_of), top_k,
+        exact = pick(ctx.workspace.read_partition(ctx.scratch_read(AUDIT), index_of), top_k,
                      ctx.config.retrieve.min_score)
         routed = pick(picked, top_k, None)
         routed_keys, routed_scores = key_matrix(routed, local, top_k)
@@ -169,6 +170,7 @@ class SearchSteps:
         if meta["n_clusters"]:
             first = picked.filter(pa.array(rank_within(np.asarray(picked.column("row"))) == 0))
             clusters = np.asarray(first.column("key")) // max(1, meta["n_rows"])
-            workspace.write_partitioned(TEXT1, shard, first.select(["key", "sentence_id", "text"]),
+            workspace.write_partitioned(ctx.scratch_write(TEXT1), shard,
+                                        first.select(["key", "sentence_id", "text"]),
                                         partition_of(clusters, meta["n_clusters"],
                                                      meta["partitions"]), meta["partitions"])

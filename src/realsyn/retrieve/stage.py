@@ -48,7 +48,26 @@ from realsyn import datasets
 from realsyn.dataflow.rows import aligned_shards
 from realsyn.retrieve.cap_steps import CapSteps
 from realsyn.retrieve.index_steps import IndexSteps
-from realsyn.retrieve.lists import SCRATCH, read_meta
+from realsyn.retrieve.lists import (
+    AUDIT,
+    CANDIDATES,
+    CAPPED,
+    CENTROIDS,
+    FIT,
+    LISTS,
+    META,
+    PAIRS,
+    PROBES,
+    QUERIES,
+    REUSE,
+    ROUTER,
+    ROUTING,
+    ROWS,
+    SIZES,
+    TEXT1,
+    USABLE,
+    read_meta,
+)
 from realsyn.retrieve.queries import ImageRows
 from realsyn.retrieve.report_steps import ReportSteps
 from realsyn.retrieve.routing import LEARNED
@@ -78,24 +97,37 @@ class RetrieveStage(IndexSteps, RoutingSteps, SearchSteps, CapSteps, ReportSteps
     def writes(self, config) -> list[str]:
         return [datasets.dataset(self.output)]
 
-    def scratch(self, config) -> list[str]:
-        return [SCRATCH]  # the centres reused across runs are a cache, in index/retrieve
-
+    # The scratch (scratch/<stage>) holds the steps' data only: the centres reused across runs
+    # are a cache, in index/retrieve.
     def steps(self, config) -> list[Step]:
-        steps = [Step("scan", self.sentence_shards, self.scan),
-                 Step("train", self.single, self.train),
-                 Step("assign", self.assign_shards, self.assign)]
-        if config.retrieve.routing == LEARNED:
-            steps.append(Step("fit", self.list_partitions, self.fit))
-        steps += [Step("router", self.single, self.fit_router),
-                  Step("route", self.image_shards, self.route),
-                  Step("search", self.list_partitions, self.search),
-                  Step("merge", self.image_shards, self.merge)]
-        if config.retrieve.capped:
-            steps += [Step("cap", self.list_partitions, self.cap),
-                      Step("write", self.capped_shards, self.write_capped)]
-        steps += [Step("reuse", self.list_partitions, self.reuse),
-                  Step("report", self.single, self.report)]
+        learned, capped = config.retrieve.routing == LEARNED, config.retrieve.capped
+        fitted = (FIT, SIZES) if learned else ()
+        steps = [Step("scan", self.sentence_shards, self.scan, writes=(USABLE, ROWS)),
+                 Step("train", self.single, self.train, reads=(ROWS, USABLE),
+                      writes=(CENTROIDS, META)),
+                 Step("assign", self.assign_shards, self.assign,
+                      reads=(META, USABLE, CENTROIDS), writes=(LISTS,))]
+        if learned:
+            steps.append(Step("fit", self.list_partitions, self.fit, reads=(META, LISTS),
+                              writes=fitted))
+        steps += [Step("router", self.single, self.fit_router,
+                       reads=(META, CENTROIDS, *fitted), writes=(ROUTER, ROUTING)),
+                  Step("route", self.image_shards, self.route, reads=(META, ROUTER, ROUTING),
+                       writes=(PROBES, QUERIES)),
+                  Step("search", self.list_partitions, self.search,
+                       reads=(META, LISTS, QUERIES, ROUTING), writes=(CANDIDATES, AUDIT)),
+                  # capped, the merged candidates go to the cap, and its write step writes
+                  Step("merge", self.image_shards, self.merge,
+                       reads=(META, PROBES, CANDIDATES, AUDIT),
+                       writes=(PAIRS,) if capped else (TEXT1,))]
+        if capped:
+            steps += [Step("cap", self.list_partitions, self.cap, reads=(META, PAIRS),
+                           writes=(CAPPED,)),
+                      Step("write", self.capped_shards, self.write_capped,
+                           reads=(META, PROBES, CANDIDATES, CAPPED), writes=(TEXT1,))]
+        steps += [Step("reuse", self.list_partitions, self.reuse, reads=(META, TEXT1),
+                       writes=(REUSE,)),
+                  Step("report", self.single, self.report, reads=(META, ROUTING, REUSE))]
         return steps
 
     # ------------------------------------------------------------------ task lists
@@ -110,14 +142,14 @@ class RetrieveStage(IndexSteps, RoutingSteps, SearchSteps, CapSteps, ReportSteps
         return [GLOBAL_SHARD]
 
     def assign_shards(self, ctx: Context) -> list[str]:
-        return self.sentence_shards(ctx) if read_meta(ctx.workspace)["n_clusters"] else []
+        return self.sentence_shards(ctx) if read_meta(ctx)["n_clusters"] else []
 
     def capped_shards(self, ctx: Context) -> list[str]:
-        return self.image_shards(ctx) if read_meta(ctx.workspace)["n_clusters"] else []
+        return self.image_shards(ctx) if read_meta(ctx)["n_clusters"] else []
 
     @staticmethod
     def list_partitions(ctx: Context) -> list[str]:
-        meta = read_meta(ctx.workspace)
+        meta = read_meta(ctx)
         return [f"{p:05d}" for p in range(meta["partitions"])] if meta["n_clusters"] else []
 
     def image_rows(self, ctx: Context, meta: dict[str, Any]) -> ImageRows:
