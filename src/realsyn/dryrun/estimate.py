@@ -8,8 +8,9 @@ still the stage it was), not by their names. Duplicates span documents, so a few
 few of them: the images left after dedup are corrected by the census's quality and pHash dedup
 of an image sample, and the images left after semantic dedup by the census's semantic dedup of
 that sample's pHash survivors (embedded with the run's encoder, grouped at the stage's
-threshold). What retrieval drops after that (images without a usable sentence) comes from the
-probe.
+threshold). The sentences left after extraction are corrected the same way, by the share of the
+census's sentence sample that every sentence filter keeps (a few pages keep their own share).
+What retrieval drops after that (images without a usable sentence) comes from the probe.
 
 Time = the stage's fixed cost, measured in the probe as it will be paid (pool start, each
 worker's imports and model loads, finalize, commit: the probe runs the same pool) + its work:
