@@ -206,7 +206,8 @@ MODULES: dict[str, list[str]] = {
                          "test_stages_keep_the_single_process_records[3]"],
     # k-means and nearest centres: trained and assigned by the retrieve index, the balance
     # stage and semantic_dedup's partitions.
-    "dataflow/kmeans.py": ["tests/dataflow/test_primitives.py", "tests/retrieve/test_clustering.py",
+    "dataflow/kmeans.py": ["tests/dataflow/test_kmeans_mutants.py",
+                           "tests/dataflow/test_primitives.py", "tests/retrieve/test_clustering.py",
                            "tests/retrieve/test_cluster_index.py",
                            "tests/retrieve/test_index_mutants.py",
                            "tests/retrieve/test_partitioned_retrieve.py::"

@@ -23,3 +23,10 @@ def test_assigning_no_rows_gives_an_empty_int64_array():
     for blocks in ([], [np.zeros((0, 4), np.float32)]):
         labels = kmeans.assign(index, blocks)
         assert labels.shape == (0,) and labels.dtype == np.int64
+
+
+def test_nearest_centres_gives_the_one_nearest_by_default():
+    index = kmeans.centroid_index(np.eye(3, 4, dtype=np.float32))
+    vectors = np.array([[0, 0.9, 0.1, 0], [0.2, 0, 0.8, 0]], np.float32)
+    assert kmeans.nearest_centres(index, vectors).tolist() == [[1], [2]]
+    assert kmeans.nearest_centres(index, vectors, 2).tolist() == [[1, 2], [2, 0]]
