@@ -66,7 +66,7 @@ WRITE_STAGE_TESTS = [f"tests/write/test_write_stage.py::{name}" for name in (
 # The retrieve stage's tests that run its partitioned search, cap and output, without those of
 # the index's reuse (seconds each, they only change when the index is rebuilt).
 RETRIEVE_STAGE_TESTS = [
-    "tests/retrieve/test_candidates.py",
+    "tests/retrieve/test_candidates.py", "tests/retrieve/test_candidates_mutants.py",
     *[f"tests/retrieve/test_retrieve_stage.py::{name}" for name in (
         "test_retrieves_top3_of_the_right_topic", "test_exclude_own_document_and_min_score",
         "test_images_with_nothing_above_min_score_are_dropped",

@@ -30,3 +30,46 @@ def test_nearest_centres_gives_the_one_nearest_by_default():
     vectors = np.array([[0, 0.9, 0.1, 0], [0.2, 0, 0.8, 0]], np.float32)
     assert kmeans.nearest_centres(index, vectors).tolist() == [[1], [2]]
     assert kmeans.nearest_centres(index, vectors, 2).tolist() == [[1, 2], [2, 0]]
+
+
+def test_a_zero_centre_stays_zero():
+    # the mean of opposite points (as an empty cluster's centre) attracts nothing: not NaN
+    centres = kmeans.train_centroids(np.array([[1, 0], [-1, 0]], np.float32), 1, 10, 0)
+    assert centres.tolist() == [[0, 0]] and centres.dtype == np.float32
+
+
+def test_a_single_centre_is_the_float32_mean_of_a_float16_sample():
+    # float16 means round to 3 decimal digits; the centre is that of the float32 sample
+    sample = np.array([[0.1, 0.3], [0.2, 0.7], [0.31, 0.9]], np.float16)
+    mean = sample.astype(np.float32).mean(axis=0)
+    centre = kmeans.train_centroids(sample, 1, 10, 0)
+    assert centre.dtype == np.float32
+    assert np.allclose(centre[0], mean / np.linalg.norm(mean), rtol=0, atol=1e-6)
+
+
+def test_two_clusters_are_trained_and_as_many_clusters_as_points_is_allowed():
+    groups = np.array([[1, 0.1, 0], [1, -0.1, 0], [0, 0.1, 1], [0, -0.1, 1]], np.float32)
+    groups /= np.linalg.norm(groups, axis=1, keepdims=True)
+    centres = kmeans.train_centroids(groups, 2, iterations=10, seed=0)
+    assert sorted(np.round(centres, 5).tolist()) == [[0, 0, 1], [1, 0, 0]]
+    points = np.eye(3, dtype=np.float32)
+    centres = kmeans.train_centroids(points, 3, iterations=10, seed=0)
+    assert sorted(centres.tolist()) == sorted(points.tolist())
+
+
+def test_faiss_runs_the_iterations_asked_and_the_gpu_only_when_one_is_seen(monkeypatch):
+    made = []
+
+    class Recording(faiss.Kmeans):
+        def __init__(self, d, k, **settings):
+            made.append(settings)
+            super().__init__(d, k, **settings)
+
+    monkeypatch.setattr(faiss, "Kmeans", Recording)
+    sample = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    kmeans.faiss_kmeans(sample, 3, 7, 5, 256)  # as semantic_dedup trains its partitions
+    assert made[-1]["niter"] == 7 and made[-1]["seed"] == 5 and made[-1]["gpu"] is False
+    # faiss reads gpu=True as "every GPU there is": none here, so it still trains on the CPU
+    monkeypatch.setattr(kmeans, "gpu_available", lambda: True)
+    kmeans.train_centroids(sample, 3, iterations=4, seed=0)
+    assert made[-1]["niter"] == 4 and made[-1]["gpu"] is True
