@@ -66,10 +66,23 @@ def test_faiss_runs_the_iterations_asked_and_the_gpu_only_when_one_is_seen(monke
             super().__init__(d, k, **settings)
 
     monkeypatch.setattr(faiss, "Kmeans", Recording)
-    sample = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    sample = np.random.default_rng(0).standard_normal((601, 4)).astype(np.float32)
     kmeans.faiss_kmeans(sample, 3, 7, 5, 256)  # as semantic_dedup trains its partitions
-    assert made[-1]["niter"] == 7 and made[-1]["seed"] == 5 and made[-1]["gpu"] is False
+    # spherical, silent, every point of the sample used, a cluster of one point allowed
+    assert made[-1] == {"niter": 7, "seed": 5, "spherical": True, "max_points_per_centroid": 256,
+                        "min_points_per_centroid": 1, "verbose": False, "gpu": False}
     # faiss reads gpu=True as "every GPU there is": none here, so it still trains on the CPU
     monkeypatch.setattr(kmeans, "gpu_available", lambda: True)
     kmeans.train_centroids(sample, 3, iterations=4, seed=0)
     assert made[-1]["niter"] == 4 and made[-1]["gpu"] is True
+    assert made[-1]["max_points_per_centroid"] == 256  # the sample is already bounded
+    kmeans.train_centroids(sample, 2, iterations=4, seed=0)
+    assert made[-1]["max_points_per_centroid"] == 301  # ceil(601 / 2): faiss subsamples none
+    assert type(made[-1]["max_points_per_centroid"]) is int
+
+
+def test_training_prints_nothing(capfd):
+    sample = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    kmeans.faiss_kmeans(sample, 3, 5, 0, 256)
+    kmeans.train_centroids(sample, 3, iterations=5, seed=0)
+    assert capfd.readouterr() == ("", "")
