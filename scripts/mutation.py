@@ -220,7 +220,7 @@ MODULES: dict[str, list[str]] = {
     # The retrieve stage's candidates, cap and output: its partitioned tests check them against
     # the single-process search.
     "retrieve/candidates.py": RETRIEVE_STAGE_TESTS,
-    "retrieve/cap_steps.py": RETRIEVE_STAGE_TESTS,
+    "retrieve/cap_steps.py": ["tests/retrieve/test_cap_steps_mutants.py", *RETRIEVE_STAGE_TESTS],
     "retrieve/output.py": RETRIEVE_STAGE_TESTS,
     # The samples, exact-search budget and routers of a run, with the routing quality tests.
     "retrieve/queries.py": [*[test for test in RETRIEVE_STAGE_TESTS if not test.startswith((
