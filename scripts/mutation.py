@@ -223,10 +223,11 @@ MODULES: dict[str, list[str]] = {
     "retrieve/cap_steps.py": ["tests/retrieve/test_cap_steps_mutants.py", *RETRIEVE_STAGE_TESTS],
     "retrieve/output.py": ["tests/retrieve/test_output_mutants.py", *RETRIEVE_STAGE_TESTS],
     # The samples, exact-search budget and routers of a run, with the routing quality tests.
-    "retrieve/queries.py": ["tests/retrieve/test_queries_mutants.py", *[test for test in RETRIEVE_STAGE_TESTS if not test.startswith((
-        "tests/retrieve/test_retrieve_quality.py", "tests/retrieve/test_exact_when_cheap.py"))],
-                            "tests/retrieve/test_retrieve_quality.py",
-                            "tests/retrieve/test_exact_when_cheap.py"],
+    "retrieve/queries.py": [
+        "tests/retrieve/test_queries_mutants.py",
+        *[test for test in RETRIEVE_STAGE_TESTS if not test.startswith((
+            "tests/retrieve/test_retrieve_quality.py", "tests/retrieve/test_exact_when_cheap.py"))],
+        "tests/retrieve/test_retrieve_quality.py", "tests/retrieve/test_exact_when_cheap.py"],
 }
 
 # Extra mutmut settings of a module. Ray's gRPC does not survive a fork of a process that ran
