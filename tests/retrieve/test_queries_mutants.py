@@ -8,8 +8,14 @@ import time
 import numpy as np
 
 from realsyn.config import RetrieveConfig
-from realsyn.retrieve.queries import exact_router, fallback_nprobe, routing_stats
-from realsyn.retrieve.routing import EXACT, LEARNED, paper_router
+from realsyn.retrieve.queries import (
+    exact_is_cheap,
+    exact_router,
+    fallback_nprobe,
+    router_from_maxima,
+    routing_stats,
+)
+from realsyn.retrieve.routing import EXACT, LEARNED, PAPER, paper_router
 
 
 def test_exact_search_says_so_and_probes_every_list():
@@ -38,3 +44,44 @@ def test_learned_routing_reports_its_fit_time_in_milliseconds():
                           RetrieveConfig(nprobe=1, routing_fallback_images=50))
     assert stats == {"routing_learned": 0, "routing_fit_images": 2, "lists_probed": 2,
                      "routing_fallback_too_few_fit_images": 1}
+
+
+def test_no_fit_images_fall_back_to_the_paper_router():
+    centroids = np.eye(3, 4, dtype=np.float32)
+    router, usable = router_from_maxima(np.zeros((0, 4), np.float32),
+                                        np.zeros((0, 3), np.float32), centroids,
+                                        np.array([5, 5, 5]), 1.0, 1)
+    assert usable == 0 and router.name == PAPER
+    assert np.array_equal(router.keys, paper_router(centroids).keys)
+
+
+def test_the_learned_router_has_no_size_penalty_unless_asked():
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((40, 4)).astype(np.float32)
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    centroids = np.eye(3, 4, dtype=np.float32)
+    maxima = (images @ centroids.T).astype(np.float32)
+    sizes = np.array([1, 50, 2000])
+    router, usable = router_from_maxima(images, maxima, centroids, sizes, 1.0, 8)
+    plain, _ = router_from_maxima(images, maxima, centroids, sizes, 1.0, 8, size_penalty=0.0)
+    penalised, _ = router_from_maxima(images, maxima, centroids, sizes, 1.0, 8,
+                                      size_penalty=1.0)
+    assert usable == 40 and router.name == LEARNED
+    assert np.array_equal(router.keys, plain.keys)
+    assert not np.array_equal(router.keys, penalised.keys)
+
+
+def test_the_learned_router_keeps_its_margin():
+    rng = np.random.default_rng(1)
+    images = rng.standard_normal((20, 4)).astype(np.float32)
+    centroids = np.eye(3, 4, dtype=np.float32)
+    maxima = (images @ centroids.T).astype(np.float32)
+    router, _ = router_from_maxima(images, maxima, centroids, np.array([3, 4, 5]), 1.0, 8,
+                                   margin=0.05, size_penalty=1.0)
+    assert router.name == LEARNED and router.margin == 0.05
+
+
+def test_exact_search_is_cheap_up_to_the_budget_of_products():
+    config = RetrieveConfig(exact_search_max_products=1000)
+    assert exact_is_cheap(10, 100, config) and exact_is_cheap(1, 1000, config)
+    assert not exact_is_cheap(11, 100, config) and not exact_is_cheap(100, 100, config)
