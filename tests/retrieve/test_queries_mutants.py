@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pyarrow as pa
 
 from realsyn.config import RetrieveConfig
+from realsyn.dataflow.digest import signed_hashes
 from realsyn.retrieve.queries import (
+    ImageRows,
     exact_is_cheap,
     exact_router,
     fallback_nprobe,
@@ -16,6 +19,7 @@ from realsyn.retrieve.queries import (
     routing_stats,
 )
 from realsyn.retrieve.routing import EXACT, LEARNED, PAPER, paper_router
+from realsyn.workspace import Workspace
 
 
 def test_exact_search_says_so_and_probes_every_list():
@@ -85,3 +89,31 @@ def test_exact_search_is_cheap_up_to_the_budget_of_products():
     config = RetrieveConfig(exact_search_max_products=1000)
     assert exact_is_cheap(10, 100, config) and exact_is_cheap(1, 1000, config)
     assert not exact_is_cheap(11, 100, config) and not exact_is_cheap(100, 100, config)
+
+
+def test_as_many_fit_images_as_the_minimum_fit_the_learned_router():
+    rng = np.random.default_rng(2)
+    images = rng.standard_normal((8, 4)).astype(np.float32)
+    centroids = np.eye(3, 4, dtype=np.float32)
+    maxima = (images @ centroids.T).astype(np.float32)
+    router, usable = router_from_maxima(images, maxima, centroids, np.array([3, 4, 5]), 1.0, 8)
+    assert usable == 8 and router.name == LEARNED
+
+
+def test_image_rows_read_float32_vectors_and_document_keys_across_shards(tmp_path):
+    workspace = Workspace(str(tmp_path))
+    data = np.arange(20, dtype=np.float16).reshape(5, 4) / 8
+    docs = ["a", "b", "c", "d", "e"]
+    for shard, lo, hi in (("00000", 0, 2), ("00001", 2, 5)):
+        workspace.write_table("images", shard, pa.table({"doc_id": docs[lo:hi],
+                                                         "url": ["u"] * (hi - lo)}))
+        workspace.write_array("images", shard, data[lo:hi])
+    images = ImageRows(workspace, "images", ["00000", "00001"], [2, 3])
+    vectors, keys = images.read(np.array([1, 2, 4]))
+    assert vectors.dtype == np.float32
+    assert np.array_equal(vectors, data[[1, 2, 4]].astype(np.float32))
+    assert keys.tolist() == signed_hashes(["b", "c", "e"]).tolist()
+    vectors, keys = images.read(np.zeros(0, np.int64))
+    assert vectors.shape == (0, 0) and vectors.dtype == np.float32
+    assert keys.shape == (0,) and keys.dtype == np.int64
+    assert images.global_rows(np.array(["00001", "00000"]), np.array([1, 0])).tolist() == [3, 0]
