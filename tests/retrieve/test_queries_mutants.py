@@ -17,6 +17,7 @@ from realsyn.retrieve.queries import (
     fallback_nprobe,
     router_from_maxima,
     routing_stats,
+    sample_rows,
 )
 from realsyn.retrieve.routing import EXACT, LEARNED, PAPER, paper_router
 from realsyn.workspace import Workspace
@@ -117,3 +118,12 @@ def test_image_rows_read_float32_vectors_and_document_keys_across_shards(tmp_pat
     assert vectors.shape == (0, 0) and vectors.dtype == np.float32
     assert keys.shape == (0,) and keys.dtype == np.int64
     assert images.global_rows(np.array(["00001", "00000"]), np.array([1, 0])).tolist() == [3, 0]
+
+
+def test_only_learned_routing_takes_a_fit_sample():
+    fit, audit = sample_rows(100, RetrieveConfig(routing="paper", audit_queries=10))
+    assert len(fit) == 0 and len(audit) == 10
+    fit, audit = sample_rows(100, RetrieveConfig(routing="learned", audit_queries=10,
+                                                 routing_fit_images=30))
+    assert len(fit) == 30 and len(audit) == 10 and not set(fit) & set(audit)
+    assert fit.tolist() == sorted(fit.tolist()) and audit.tolist() == sorted(audit.tolist())
