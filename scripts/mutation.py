@@ -63,6 +63,25 @@ WRITE_STAGE_TESTS = [f"tests/write/test_write_stage.py::{name}" for name in (
     "test_counts_and_layout", "test_webdataset_round_trip", "test_release_and_extended_parquet",
     "test_rerun_skips_and_outputs_are_deterministic")]
 
+# The retrieve stage's tests that run its partitioned search, cap and output, without those of
+# the index's reuse (seconds each, they only change when the index is rebuilt).
+RETRIEVE_STAGE_TESTS = [
+    "tests/retrieve/test_candidates.py", "tests/retrieve/test_candidates_mutants.py",
+    *[f"tests/retrieve/test_retrieve_stage.py::{name}" for name in (
+        "test_retrieves_top3_of_the_right_topic", "test_exclude_own_document_and_min_score",
+        "test_images_with_nothing_above_min_score_are_dropped",
+        "test_misaligned_embeddings_fail_clearly", "test_summary_prints_top_texts_with_scores",
+        "test_remote_workspace_keeps_the_index_in_the_store",
+        "test_no_usable_sentence_drops_every_image")],
+    *[f"tests/retrieve/test_partitioned_retrieve.py::{name}" for name in (
+        "test_partitioned_search_equals_single_process[1-paper-3]",
+        "test_partitioned_search_equals_single_process[4-learned-3]",
+        "test_own_document_filter_and_score_floor_equal_single_process[learned]",
+        "test_sentence_cap_is_the_documented_reduce")],
+    "tests/retrieve/test_retrieve_quality.py::test_sentence_cap_limits_uses_and_keeps_the_best_"
+    "pairs",
+    "tests/retrieve/test_exact_when_cheap.py::test_a_hub_sentence_is_capped_by_default"]
+
 # Module (under src/realsyn) -> the fast tests that exercise it (pytest node ids or files).
 MODULES: dict[str, list[str]] = {
     # The other pipeline tests run the model stages: minutes per mutant.
@@ -174,6 +193,48 @@ MODULES: dict[str, list[str]] = {
         *WRITE_STAGE_TESTS,
         "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
         "temporary"],
+    # Usable rows, row alignment and row codes: read by the retrieve, balance and dedup stages.
+    "dataflow/rows.py": ["tests/dataflow/test_rows_mutants.py", "tests/dataflow/test_primitives.py",
+                         "tests/retrieve/test_index_mutants.py",
+                         "tests/retrieve/test_retrieve_stage.py",
+                         "tests/retrieve/test_partitioned_retrieve.py::"
+                         "test_two_workers_give_the_same_records",
+                         *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                             "test_zero_embedding_counts_as_missing",
+                             "test_kept_set_is_the_single_process_rule")],
+                         "tests/extract/test_partitioned_dedup.py::"
+                         "test_stages_keep_the_single_process_records[3]"],
+    # k-means and nearest centres: trained and assigned by the retrieve index, the balance
+    # stage and semantic_dedup's partitions.
+    "dataflow/kmeans.py": ["tests/dataflow/test_kmeans_mutants.py",
+                           "tests/dataflow/test_primitives.py", "tests/retrieve/test_clustering.py",
+                           "tests/retrieve/test_cluster_index.py",
+                           "tests/retrieve/test_index_mutants.py",
+                           "tests/retrieve/test_partitioned_retrieve.py::"
+                           "test_two_workers_give_the_same_records",
+                           *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+                               "test_target_sets_cap_and_is_deterministic",
+                               "test_kept_set_is_the_single_process_rule")],
+                           "tests/extract/test_partitioned_dedup.py::"
+                           "test_semantic_partitions_find_the_exhaustive_groups"],
+    # The retrieve stage's candidates, cap and output: its partitioned tests check them against
+    # the single-process search.
+    "retrieve/candidates.py": RETRIEVE_STAGE_TESTS,
+    "retrieve/cap_steps.py": ["tests/retrieve/test_cap_steps_mutants.py", *RETRIEVE_STAGE_TESTS],
+    "retrieve/output.py": ["tests/retrieve/test_output_mutants.py", *RETRIEVE_STAGE_TESTS],
+    # The samples, exact-search budget and routers of a run, with the routing quality tests.
+    "retrieve/queries.py": [
+        "tests/retrieve/test_queries_mutants.py",
+        *[test for test in RETRIEVE_STAGE_TESTS if not test.startswith((
+            "tests/retrieve/test_retrieve_quality.py", "tests/retrieve/test_exact_when_cheap.py"))],
+        "tests/retrieve/test_retrieve_quality.py", "tests/retrieve/test_exact_when_cheap.py"],
+    # semantic_dedup's k-means partitions and routing, with its partitioned tests against the
+    # exhaustive pairs (the stage test against the single-process records takes 5-7 s a run:
+    # left out, as it calls these functions the way those tests do).
+    "extract/semantic_partition.py": ["tests/extract/test_semantic_partition_mutants.py", *[
+        f"tests/extract/test_partitioned_dedup.py::{name}" for name in (
+            "test_semantic_partitions_find_the_exhaustive_groups",
+            "test_route_caps_the_fan_out_at_the_nearest_admitted_partitions")]],
 }
 
 # Extra mutmut settings of a module. Ray's gRPC does not survive a fork of a process that ran

@@ -52,11 +52,14 @@ def cap_uses_top_first(keys: np.ndarray, scores: np.ndarray, images: np.ndarray,
     used_keys, used = np.unique(keys[kept], return_counts=True)
     rest = np.flatnonzero(ranks >= top_k)
     order = rest[np.lexsort((images[rest], -scores[rest], keys[rest]))]
+    # uses of each further candidate's sentence in the first round (none: a partition may hold
+    # no pair within its image's top_k at all)
     at = np.searchsorted(used_keys, keys[order])
-    known = (at < len(used_keys)) & (used_keys[np.minimum(at, len(used_keys) - 1)]
-                                     == keys[order])
-    left = cap - np.where(known, used[np.minimum(at, len(used_keys) - 1)], 0)
-    more = order[rank_within(keys[order]) < left]
+    known = at < len(used_keys)
+    known[known] = used_keys[at[known]] == keys[order][known]
+    uses = np.zeros(len(order), dtype=np.int64)
+    uses[known] = used[at[known]]
+    more = order[rank_within(keys[order]) < cap - uses]
     return np.sort(np.concatenate([kept, more]))
 
 
