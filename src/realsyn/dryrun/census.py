@@ -164,6 +164,19 @@ def full_sentence_filter(config: RealsynConfig) -> SentenceFilter:
     return SentenceFilter(cfg, nlp, scorer)
 
 
+def usable_image(data: bytes, cfg):
+    """The image decoded as extract_images decodes it, when it passes its size and aspect
+    rules (None when it does not, or does not decode)."""
+    try:
+        decoded = decode_image(data, cfg.max_pixels)
+    except ImageRejected:
+        return None
+    if quality_reason(decoded.width, decoded.height, cfg.min_side, cfg.min_aspect,
+                      cfg.max_aspect) is not None:
+        return None
+    return decoded
+
+
 def _image_bytes(local: LocalImages, root: str, item: dict) -> bytes | None:
     if item.get("image_bytes"):
         return item["image_bytes"]
@@ -188,12 +201,8 @@ def _dedup_sample(config: RealsynConfig, census: Census, images: list[tuple[str,
         if data is None:
             continue
         census.images_sampled += 1
-        try:
-            decoded = decode_image(data, cfg.max_pixels)  # as extract_images: same hashes
-        except ImageRejected:
-            continue
-        if quality_reason(decoded.width, decoded.height, cfg.min_side, cfg.min_aspect,
-                          cfg.max_aspect) is None:
+        decoded = usable_image(data, cfg)  # as extract_images: same hashes
+        if decoded is not None:
             hashes.append(phash(decoded.image))
             passed.append((root, item))
     census.images_quality_ok = len(hashes)

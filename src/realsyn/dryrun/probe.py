@@ -32,9 +32,9 @@ import pyarrow as pa
 
 from realsyn import datasets
 from realsyn.config import RealsynConfig
+from realsyn.dryrun.census import usable_image
 from realsyn.executors.base import WALL
 from realsyn.executors.local import LocalExecutor
-from realsyn.extract.images import ImageRejected, decode_image, quality_reason
 from realsyn.pipeline import Pipeline
 from realsyn.progress import StageProgress
 from realsyn.registry import STAGES
@@ -280,17 +280,8 @@ def usable_images(workspace: Workspace, shard: str, config: RealsynConfig) -> in
     if shard not in workspace.shards(IMAGES):
         return 0
     cfg = config.extract.images
-    usable = 0
-    for data in workspace.read_table(IMAGES, shard, columns=["bytes"]).column("bytes").to_pylist():
-        if not data:
-            continue
-        try:
-            decoded = decode_image(data, cfg.max_pixels)
-        except ImageRejected:
-            continue
-        usable += quality_reason(decoded.width, decoded.height, cfg.min_side, cfg.min_aspect,
-                                 cfg.max_aspect) is None
-    return usable
+    column = workspace.read_table(IMAGES, shard, columns=["bytes"]).column("bytes")
+    return sum(usable_image(data, cfg) is not None for data in column.to_pylist() if data)
 
 
 class FixedShards:
