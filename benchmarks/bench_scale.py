@@ -239,6 +239,16 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
+def scratch_files(folders: list[Path]) -> dict[str, int]:
+    """Files in each scratch dataset of a stage (its folders' subfolders): a shuffle step's
+    count is what an object store is asked to hold and list."""
+    counts: dict[str, int] = {}
+    for folder in folders:
+        for dataset in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else ():
+            counts[dataset.name] = sum(1 for p in dataset.rglob("*") if p.is_file())
+    return counts
+
+
 def task_stats(root: Path, stage: str):
     """(step, stats) of every task of a stage."""
     for path in (root / "stages" / stage / "stats").glob("*.json"):
@@ -297,6 +307,7 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
         report[stage.name] = {"wall_s": round(wall, 2), "records": stats.get(RECORDS, 0),
                               "bytes_written": sum(folder_bytes(p) for p in outputs),
                               "scratch_bytes": sum(folder_bytes(p) for p in scratch),
+                              "scratch_files": scratch_files(scratch),
                               "task_seconds": step_seconds(Path(root), stage.name),
                               "task_peak_rss_mib": step_peak_rss(Path(root), stage.name),
                               "dropped": {key: value for key, value in sorted(stats.items())
@@ -510,6 +521,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"{row['bytes_written'] / 1e6:>9.1f} MB + scratch "
                       f"{row['scratch_bytes'] / 1e6:.1f} MB  {row['task_seconds']}"
                       f"  peak MiB {row['task_peak_rss_mib']}"
+                      f"  scratch files {row['scratch_files']}"
                       + (f"  dropped {row['dropped']}" if row["dropped"] else ""))
         save()
     largest = max(args.scales)
