@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
@@ -74,8 +73,7 @@ KINDS = (IMAGES, SENTENCES)
 SOURCES = {IMAGES: datasets.IMAGES_FILTERED, SENTENCES: datasets.SENTENCES_FILTERED}
 KEPT = {IMAGES: datasets.IMAGES_DEDUP, SENTENCES: datasets.SENTENCES_DEDUP}
 PAPER = {"images": 198e6, "sentences": 0.84e9, "dim": 1024, "clusters": 2e6,
-         "balance_clusters": 1e6, "sentences_per_cluster": 420,
-         "shard_rows": 1e6}  # shards of a million rows: 840 sentence shards
+         "balance_clusters": 1e6, "sentences_per_cluster": 420}
 # The retrieve index a run builds with the default settings: lists per paper cluster, probes.
 DEFAULT_LISTS = {"lists_per_cluster": RetrieveConfig().list_split,
                  "nprobe": RetrieveConfig().lists_probed}
@@ -341,23 +339,21 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
             "balance:assign": n_images * balance_clusters * dim}
 
 
-def dedup_units(n_sentences: float, n_images: float, dim: int,
-                shard_rows: float) -> dict[str, float]:
+def dedup_units(n_sentences: float, n_images: float, dim: int) -> dict[str, float]:
     """Work of the two dedup stages' steps, at extract's defaults (partitions of
     PARTITION_SIZE, k-means on at most SEMANTIC_TRAINING points per kind). The semantic
     steps' sizes are those of their inputs, taken as the dedup stage's (a few % fewer).
-    `assign` and `route` write one file per (shard, partition) they send rows to: at these
-    sizes that, not the nearest-centroid search, is their cost, so their unit is a file."""
+    `assign` and `route` write one file per shard, its rows grouped by partition
+    (realsyn.partfile), so their unit is a row; their nearest-centroid searches are priced
+    apart (centroid_search_units)."""
     rows = n_sentences + n_images
     kinds = (n_sentences, n_images)
     parts = [max(1.0, count / PARTITION_SIZE) for count in kinds]
-    files = sum(math.ceil(c / shard_rows) * min(p, shard_rows)
-                for c, p in zip(kinds, parts, strict=True))
     return {"dedup:keys": rows, "dedup:pairs": rows, "dedup:groups": rows,
             "dedup:filter": rows,
             "semantic_dedup:centroids": sum(min(c, SEMANTIC_TRAINING) * min(p, c, SEMANTIC_TRAINING)
                                             * dim for c, p in zip(kinds, parts, strict=True)),
-            "semantic_dedup:assign": files, "semantic_dedup:route": files,
+            "semantic_dedup:assign": rows, "semantic_dedup:route": rows,
             "semantic_dedup:pairs": rows * PARTITION_SIZE * dim,
             "semantic_dedup:groups": rows, "semantic_dedup:filter": rows * dim}
 
@@ -370,12 +366,12 @@ def centroid_search_units(n_sentences: float, n_images: float, dim: int) -> dict
     return {"semantic_dedup:assign+route (centroid search)": 2 * work}
 
 
-def scale_units(n: int, dim: int, shard_rows: int, lists: dict[str, int]) -> dict[str, float]:
+def scale_units(n: int, dim: int, lists: dict[str, int]) -> dict[str, float]:
     """The work units of a bench scale with `n` sentences (the bench's settings, and the
     retrieve index `lists` it ran with)."""
     images = n // 4
     clusters = list_count(n, None, PAPER["sentences_per_cluster"], lists["lists_per_cluster"])
-    return {**dedup_units(n, images, dim, shard_rows),
+    return {**dedup_units(n, images, dim),
             **work_units(n, images, dim, clusters, balance_clusters(images),
                          lists["nprobe"], min(100_000, 64 * clusters))}
 
@@ -387,8 +383,7 @@ def balance_clusters(images: int) -> int:
                               defaults.cluster_floor_exponent)
 
 
-def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000,
-             lists: dict[str, int] = DEFAULT_LISTS) -> dict:
+def estimate(results: dict, n: int, dim: int, lists: dict[str, int] = DEFAULT_LISTS) -> dict:
     """The paper's scale from the per-step rates measured here.
 
     A step's task-seconds are fitted as a + b * units over the smallest and the largest scale:
@@ -405,10 +400,9 @@ def estimate(results: dict, n: int, dim: int, shard_rows: int = 10_000,
     of the index the runs built (`lists`); the paper's units are those of the default index."""
     scales = sorted(results, key=int)
     low, high = results[scales[0]], results[scales[-1]]
-    units_low = scale_units(n * int(scales[0]), dim, shard_rows, lists)
-    units_high = scale_units(n * int(scales[-1]), dim, shard_rows, lists)
-    paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"],
-                           PAPER["shard_rows"]),
+    units_low = scale_units(n * int(scales[0]), dim, lists)
+    units_high = scale_units(n * int(scales[-1]), dim, lists)
+    paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"]),
              **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"],
                           PAPER["clusters"] * DEFAULT_LISTS["lists_per_cluster"],
                           PAPER["balance_clusters"], DEFAULT_LISTS["nprobe"], 1_000_000)}
@@ -475,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.estimate_from:
         earlier = json.loads(Path(args.estimate_from).read_text())
         print(json.dumps(estimate(earlier["scales"], earlier["args"]["n"],
-                                  earlier["args"]["dim"], earlier["args"]["shard_size"],
+                                  earlier["args"]["dim"],
                                   earlier.get("retrieve_lists", EARLIER_LISTS)), indent=2))
         return
     if args.child:  # one scale's corpus or run, in its own process
@@ -531,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
                                         / results[first]["_rss"]["largest_task_mib"], 3),
         "throughput_ratio": round(results[largest]["records_per_s_per_core"]
                                   / results[first]["records_per_s_per_core"], 3),
-        "paper_estimate": estimate(results, args.n, args.dim, args.shard_size)}
+        "paper_estimate": estimate(results, args.n, args.dim)}
     print(json.dumps(summary, indent=2))
     save(**summary)
 

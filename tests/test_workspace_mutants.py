@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from realsyn import partfile
 from realsyn.workspace import (
-    PARTITION_SCHEMA,
+    PART_FILE_SUFFIX,
     Workspace,
     WorkspaceError,
     add_counters,
-    partition_folder,
     staging_path,
 )
 
@@ -42,10 +42,8 @@ def _files(workspace: Workspace) -> list[str]:
 
 
 # ---------------------------------------------------------------- names and staging
-def test_names_of_staging_and_partition_folders():
+def test_names_of_staging_folders():
     assert staging_path("/ws/datasets/balanced") == "/ws/datasets/.staging-balanced"
-    assert partition_folder(7) == "part-00007"
-    assert partition_folder(12345) == "part-12345"
 
 
 def test_a_staged_view_redirects_only_its_outputs(tmp_path):
@@ -221,6 +219,70 @@ def test_partitions_hold_each_row_once_in_order_against_brute_force(workspace):
             "x"]
 
 
+def test_a_map_task_writes_one_file_whatever_the_partitions(workspace, monkeypatch):
+    """The shuffle for object stores: files per step = map tasks, not map tasks x partitions,
+    and a reduce reads its partition's byte range, not the map task's whole file."""
+    rng = np.random.default_rng(3)
+    rows = 3000
+    table = pa.table({"key": np.arange(rows), "x": rng.random(rows)})
+    ids = rng.integers(0, 40, rows)
+    for shard in ("00000", "00001", "00002"):
+        workspace.write_partitioned("s", shard, table, ids, 40)
+    assert workspace.list_files("s") == [f"0000{i}{PART_FILE_SUFFIX}" for i in range(3)]
+    assert _files(workspace) == [f"s/0000{i}{PART_FILE_SUFFIX}" for i in range(3)]
+    reads: list[tuple[int | None, int | None]] = []
+    cat_file = workspace.fs.cat_file
+
+    def recording(path, start=None, end=None, **kwargs):
+        reads.append((start, end))
+        return cat_file(path, start=start, end=end, **kwargs)
+
+    monkeypatch.setattr(partfile, "TAIL_READ", 4096)
+    monkeypatch.setattr(workspace.fs, "cat_file", recording)
+    got = workspace.read_partition("s", 7)
+    assert got.column("key").to_pylist() == np.flatnonzero(ids == 7).tolist() * 3
+    size = workspace.fs.size(workspace.path("s", f"00000{PART_FILE_SUFFIX}"))
+    assert size > 2 * partfile.TAIL_READ  # so the tail read is not the whole file
+    assert reads[:3] == [(-partfile.TAIL_READ, None)] * 3  # each index, from the tail
+    ranges = reads[3:]
+    assert len(ranges) == 3 and all(0 <= start < end < size and end - start < size // 10
+                                    for start, end in ranges)
+
+
+def test_an_index_longer_than_the_first_tail_read(workspace, monkeypatch):
+    monkeypatch.setattr(partfile, "TAIL_READ", 64)  # the index alone is longer than that
+    table = pa.table({"a": list(range(50))})
+    workspace.write_partitioned("s", "00000", table, np.arange(50) % 25, 25)
+    assert workspace.partitions("s") == list(range(25))
+    assert workspace.read_partition("s", 24).column("a").to_pylist() == [24, 49]
+
+
+def test_a_file_that_is_not_a_shuffle_file_is_named(workspace):
+    workspace.write_bytes(f"s/00000{PART_FILE_SUFFIX}", b"x" * 40)
+    with pytest.raises(partfile.NotAPartFile) as raised:
+        workspace.partitions("s")
+    assert str(raised.value) == (f"{workspace.path('s', '00000' + PART_FILE_SUFFIX)} is not a "
+                                 "shuffle file (no RSPARTS1 trailer)")
+
+
+def test_part_file_layout():
+    blocks = [(2, b"first"), (5, b"second block")]
+    schema = pa.schema([("a", pa.int64())])
+    data = partfile.pack(blocks, schema)
+    assert data.startswith(b"firstsecond block") and data.endswith(partfile.MAGIC)
+    index = partfile.read_index(data, "f")
+    assert index.blocks == {2: (0, 5), 5: (5, 12)} and index.schema == schema
+    assert index.tail_start == 0 and index.cached_block(5) == b"second block"
+    short = data[-30:]
+    needed = partfile.read_index(short, "f")
+    assert needed == len(data) - len(b"firstsecond block")
+    tail = partfile.read_index(data[-needed:], "f")
+    assert tail.blocks == index.blocks and tail.tail_start == len(b"firstsecond block")
+    assert tail.cached_block(2) is None and tail.cached_block(5) is None
+    with_block = partfile.read_index(data[-(needed + 12):], "f")
+    assert with_block.cached_block(5) == b"second block" and with_block.cached_block(2) is None
+
+
 def test_partition_ids_are_checked(workspace):
     table = pa.table({"a": [1, 2, 3]})
     with pytest.raises(ValueError) as raised:
@@ -237,7 +299,7 @@ def test_a_shard_with_no_rows_still_gives_empty_partitions_their_schema(workspac
     empty = pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.string())})
     assert workspace.write_partitioned("p", "00000", empty, np.array([], np.int64), 3) == []
     assert workspace.partitions("p") == []
-    assert workspace.exists("p", PARTITION_SCHEMA)
+    assert workspace.list_files("p") == [f"00000{PART_FILE_SUFFIX}"]  # its schema is in it
     read = workspace.read_partition("p", 2)
     assert read.num_rows == 0 and read.schema == empty.schema
     assert workspace.read_partition("p", 0, ["b"]).schema == pa.schema([("b", pa.string())])
@@ -278,7 +340,7 @@ def test_stray_files_beside_shards_and_partitions_are_not_data(workspace):
     workspace.write_table("things", "00000", pa.table({"a": [1]}))
     workspace.write_array("emb", "00000", np.zeros(2))
     workspace.write_partitioned("p", "00000", pa.table({"a": [1]}), np.array([0]), 1)
-    for folder in ("datasets/things", "arrays/emb", "p/part-00000"):
+    for folder in ("datasets/things", "arrays/emb", "p"):
         workspace.write_bytes(f"{folder}/notes.txt", b"not data")
     assert workspace.shards("things") == ["00000"]
     assert workspace.array_shards("emb") == ["00000"]

@@ -11,8 +11,10 @@ Layout under the root (local path or any fsspec URL):
     stages/<stage>/stats/<shard>.json  one stats file per finished shard
     stages/<stage>/stats.json          merged stats of the stage
     stages/<stage>/state.json          fingerprint, config and inputs of the committed outputs
-    scratch/<stage>/<name>/part-<p>/<shard>.parquet   a stage's partitioned intermediate data
-                                       (not committed: removed once the stage commits)
+    scratch/<stage>/<name>/<shard>.parts   a stage's partitioned intermediate data: one file
+                                       per map task, its rows grouped by partition, with an
+                                       index (realsyn.partfile; not committed: removed once
+                                       the stage commits)
 
 Every file is written under a temporary name and renamed into place, so a killed process never
 leaves a half-written file under a final name (on an object store, where an upload appears whole
@@ -29,6 +31,7 @@ import posixpath
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from typing import Any
 
 import fsspec
@@ -36,10 +39,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from realsyn import partfile
+
 MANIFEST = "manifest"  # a folder: one file per entry, so concurrent writers never lose one
 LEGACY_MANIFEST = "manifest.json"  # one file for every entry (read in older workspaces)
-PARTITION_PREFIX = "part-"
-PARTITION_SCHEMA = "schema.arrow"  # beside the partitions: the schema of an empty partition
+PART_FILE_SUFFIX = ".parts"  # a map task's partitioned rows (realsyn.partfile)
 TEMPORARY_PREFIX = ".tmp-"  # every file is written under this prefix, then renamed
 ROW_GROUP_BYTES = 64 << 20  # of a dataset shard, uncompressed (its images' bytes, mostly)
 DEFAULT_ROW_GROUP_ROWS = 1 << 20  # pyarrow's own limit
@@ -96,8 +100,10 @@ def remove_temporaries(fs: Any, root: str) -> int:
 DECLARED_FOLDERS = ("datasets", "arrays")
 
 
-def partition_folder(partition: int) -> str:
-    return f"{PARTITION_PREFIX}{partition:05d}"
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 def add_counters(total: Counter[str], stats: dict[str, Any]) -> None:
@@ -300,67 +306,68 @@ class Workspace:
     # ------------------------------------------------------------------ partitioned data
     def write_partitioned(self, name: str, shard: str, table: pa.Table,
                           partition_ids: np.ndarray, partitions: int) -> list[int]:
-        """Write the rows of `table` whose `partition_ids == p` to
-        `<name>/part-<p:05d>/<shard>.parquet` (folder `name` relative to the root), for every
-        non-empty partition p; returns those partitions. Rows keep their order."""
+        """Write the rows of `table` grouped by partition to one file,
+        `<name>/<shard>.parts` (folder `name` relative to the root): for every non-empty
+        partition p, the rows whose `partition_ids == p` as one block, in their order, and an
+        index of the blocks (realsyn.partfile). Returns those partitions."""
         ids = np.asarray(partition_ids, dtype=np.int64)
         if len(ids) != table.num_rows:
             raise ValueError(f"{len(ids)} partition ids for {table.num_rows} rows")
         if len(ids) and (ids.min() < 0 or ids.max() >= partitions):
             raise ValueError(f"partition ids must lie in [0, {partitions})")
-        self.write_bytes(posixpath.join(name, PARTITION_SCHEMA),
-                         table.schema.serialize().to_pybytes())
         order = np.argsort(ids, kind="stable")  # one pass: rows grouped by partition
         bounds = np.searchsorted(ids[order], np.arange(partitions + 1))
-        written = []
-        for partition in range(partitions):
-            start, stop = bounds[partition], bounds[partition + 1]
-            if start == stop:
-                continue
-            self.write_parquet(posixpath.join(name, partition_folder(partition),
-                                              f"{shard}.parquet"),
-                               table.take(pa.array(order[start:stop])))
-            written.append(partition)
-        return written
+        blocks = [(partition, _parquet_bytes(table.take(pa.array(order[start:stop]))))
+                  for partition, (start, stop) in enumerate(pairwise(bounds))
+                  if start < stop]
+        self.write_bytes(posixpath.join(name, f"{shard}{PART_FILE_SUFFIX}"),
+                         partfile.pack(blocks, table.schema))
+        return [partition for partition, _ in blocks]
 
     def read_partition(self, name: str, partition: int,
                        columns: list[str] | None = None) -> pa.Table:
         """Partition `partition` of `name` from every shard that wrote it, in sorted shard
-        order; an empty table of the written schema when no shard did."""
-        folder = posixpath.join(name, partition_folder(partition))
+        order; an empty table of the written schema when no shard did. Reads each shard's
+        index, then only the partition's byte range."""
+        indexes = self._part_indexes(name)
+        if not indexes:
+            raise FileNotFoundError(f"partitioned data {name!r} was never written in {self.url}")
         tables = []
-        for file in self.list_files(folder, ".parquet"):
-            path = self.path(folder, file)
-            if self.is_local:
-                tables.append(pq.read_table(path, columns=columns))
-            else:
-                with self.fs.open(path, "rb") as handle:
-                    tables.append(pq.read_table(pa.BufferReader(handle.read()),
-                                                columns=columns))
+        for path, index in indexes:
+            if partition not in index.blocks:
+                continue
+            block = index.cached_block(partition)
+            if block is None:
+                offset, length = index.blocks[partition]
+                block = self.fs.cat_file(path, start=offset, end=offset + length)
+            tables.append(pq.read_table(pa.BufferReader(block), columns=columns))
         if tables:
             return pa.concat_tables(tables)
-        schema_file = posixpath.join(name, PARTITION_SCHEMA)
-        if not self.exists(schema_file):
-            raise FileNotFoundError(f"partitioned data {name!r} was never written in {self.url}")
-        schema = pa.ipc.read_schema(pa.py_buffer(self.read_bytes(schema_file)))
+        schema = indexes[0][1].schema
         if columns is not None:
             schema = pa.schema([schema.field(column) for column in columns])
         return schema.empty_table()
 
     def partitions(self, name: str) -> list[int]:
         """The partitions of `name` that some shard wrote, sorted."""
-        full = self.path(name)
-        if not self.fs.exists(full):
-            return []
-        names = (posixpath.basename(p) for p in self.fs.ls(full, detail=False))
-        return sorted(int(n[len(PARTITION_PREFIX):]) for n in names
-                      if n.startswith(PARTITION_PREFIX))
+        return sorted({partition for _, index in self._part_indexes(name)
+                       for partition in index.blocks})
+
+    def _part_indexes(self, name: str) -> list[tuple[str, partfile.PartIndex]]:
+        """(path, index) of every shard's file of partitioned data `name`, in shard order:
+        one tail read each (two when an index is longer than partfile.TAIL_READ)."""
+        indexes = []
+        for file in self.list_files(name, PART_FILE_SUFFIX):
+            path = self.path(name, file)
+            index = partfile.read_index(self.fs.cat_file(path, start=-partfile.TAIL_READ), path)
+            if isinstance(index, int):
+                index = partfile.read_index(self.fs.cat_file(path, start=-index), path)
+            indexes.append((path, index))
+        return indexes
 
     # ------------------------------------------------------------------ single files
     def write_parquet(self, relpath: str, table: pa.Table) -> None:
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        self.write_bytes(relpath, buffer.getvalue())
+        self.write_bytes(relpath, _parquet_bytes(table))
 
     def read_parquet(self, relpath: str, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(pa.BufferReader(self.read_bytes(relpath)), columns=columns)

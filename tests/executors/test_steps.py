@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import slow_stage
 import stepped_stage
@@ -83,7 +84,7 @@ def test_kept_scratch_is_shown_and_the_next_run_removes_it_without_rerunning(tmp
     pipeline = Pipeline([stepped_stage.SteppedSumStage()])
     pipeline.run(kept, executor=LocalExecutor(workers=1), report=lambda line: None)
     size = _scratch_bytes(tmp_path)
-    assert (tmp_path / stepped_stage.BY_REST / "part-00002").is_dir() and size > 0
+    assert Workspace(str(tmp_path)).partitions(stepped_stage.BY_REST) == [0, 1, 2] and size > 0
     (item,) = pipeline.status(kept)
     assert item.state == UP_TO_DATE and item.scratch_bytes == size
     assert format_status([item]).splitlines()[-1] == f"scratch in total: {format_size(size)}"
@@ -108,8 +109,9 @@ def test_a_new_attempt_starts_without_the_kept_scratch(tmp_path):
     assert _sums(kept) == _sums(clean), "kept or not, the outputs are the same"
     # A partition no shard of this data writes: a reduce would plan a task for it.
     stray = Workspace(str(kept))
-    stray.write_parquet(f"{stepped_stage.BY_REST}/part-00007/00000.parquet",
-                        stray.read_table("numbers", "00000"))
+    numbers = stray.read_table("numbers", "00000")
+    stray.write_partitioned(stepped_stage.BY_REST, "stray", numbers,
+                            np.full(numbers.num_rows, 7), 8)
     Pipeline([stage]).run(config, executor=LocalExecutor(workers=1), rerun=True,
                           report=lambda line: None)
     assert _sums(kept) == _sums(clean)
