@@ -383,55 +383,74 @@ def balance_clusters(images: int) -> int:
                               defaults.cluster_floor_exponent)
 
 
-def estimate(results: dict, n: int, dim: int, lists: dict[str, int] = DEFAULT_LISTS) -> dict:
-    """The paper's scale from the per-step rates measured here.
+def step_rates(seconds: list[float], units: list[float]) -> list[float]:
+    """Seconds per work unit of one step, one figure per fit of its task-seconds against its
+    units: the least-squares line a + b * units over every scale, and the line through each
+    pair of scales. A fit whose slope is not positive (noise, or fixed costs that hide the
+    growth) gives the larger scale's seconds per unit instead, an upper bound."""
+    points = [(u, s) for u, s in zip(units, seconds, strict=True) if s > 0]
+    if not points:
+        return []
+    fits = []
+    if len(points) > 2:
+        fits.append(np.polyfit([u for u, _ in points], [s for _, s in points], 1)[0])
+    fits += [(s_high - s_low) / (u_high - u_low)
+             for i, (u_low, s_low) in enumerate(points) for u_high, s_high in points[i + 1:]
+             if u_high > u_low]
+    largest_units, largest_seconds = max(points)
+    bound = largest_seconds / largest_units
+    return [float(fit) if fit > 0 else bound for fit in fits] or [bound]
 
-    A step's task-seconds are fitted as a + b * units over the smallest and the largest scale:
-    b (seconds per work unit) is the step's rate, a its fixed cost (process start, imports,
-    file opens), which small runs are full of and which does not grow with the data. The
-    paper's hours of a step are b times the paper's units over the named cluster's cores
-    (every step is parallel over shards or partitions, except those in PARALLEL: the
-    k-means trainings on one node's cores, the union-find `groups` on one core per kind).
-    With one scale, or a
-    non-positive slope, the largest scale's seconds per unit are used (an upper bound).
-    Memory per node: its cores' tasks at the per-task budget. Storage: bytes of the outputs
-    plus the largest stage's scratch (the peak: each stage's goes when it commits) per input
-    record, times the paper's records, scaled by the dimension. The rates are per unit
-    of the index the runs built (`lists`); the paper's units are those of the default index."""
+
+def estimate(results: dict, n: int, dim: int, lists: dict[str, int] = DEFAULT_LISTS) -> dict:
+    """The paper's scale from the per-step rates measured here, as a range.
+
+    A step's task-seconds are fitted as a + b * units (step_rates): b (seconds per work unit)
+    is the step's rate, a its fixed cost (process start, imports, file opens), which small runs
+    are full of and which does not grow with the data. The paper's hours of a step are b times
+    the paper's units over the named cluster's cores (every step is parallel over shards or
+    partitions, except those in PARALLEL: the k-means trainings on one node's cores, the
+    union-find `groups` on one core per kind). With three or more scales the estimate is the
+    least-squares fit over all of them and the range spans the fits through each pair of
+    scales (every step at its lowest, every step at its highest); with two, one line, so the
+    range is a point. Memory per node: its cores' tasks at the per-task budget. Storage: bytes
+    of the outputs plus the largest stage's scratch (the peak: each stage's goes when it
+    commits) per input record, times the paper's records, scaled by the dimension. The rates
+    are per unit of the index the runs built (`lists`); the paper's units are those of the
+    default index."""
     scales = sorted(results, key=int)
-    low, high = results[scales[0]], results[scales[-1]]
-    units_low = scale_units(n * int(scales[0]), dim, lists)
-    units_high = scale_units(n * int(scales[-1]), dim, lists)
+    units = [scale_units(n * int(scale), dim, lists) for scale in scales]
+    high = results[scales[-1]]
     paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"]),
              **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"],
                           PAPER["clusters"] * DEFAULT_LISTS["lists_per_cluster"],
                           PAPER["balance_clusters"], DEFAULT_LISTS["nprobe"], 1_000_000)}
     cores = CLUSTER["nodes"] * CLUSTER["cores_per_node"]
-    rows, total, rates = [], 0.0, {}
-    for key, units in paper.items():
+    rows, totals, assign_rates = [], np.zeros(3), None
+    for key, paper_units in paper.items():
         stage, step = key.split(":")
         if stage not in high:  # an earlier --output, before the dedup stages were in it
             continue
-        s_low = low[stage]["task_seconds"].get(step, 0.0)
-        s_high = high[stage]["task_seconds"].get(step, 0.0)
-        if not s_high:
+        seconds = [results[scale][stage]["task_seconds"].get(step, 0.0) for scale in scales]
+        rates = step_rates(seconds, [row[key] for row in units])
+        if not rates:
             continue
-        slope = ((s_high - s_low) / (units_high[key] - units_low[key])
-                 if units_high[key] > units_low[key] else 0.0)
-        rate = rates[key] = slope if slope > 0 else s_high / units_high[key]
-        parallel = PARALLEL.get(step, cores)
-        hours = rate * units / parallel / 3600
-        total += hours
-        rows.append({"step": key, "seconds": [s_low, s_high], "s_per_unit": f"{rate:.3g}",
-                     "paper_hours": round(hours, 2)})
-    if "retrieve:assign" in rates:
-        for key, units in centroid_search_units(PAPER["sentences"], PAPER["images"],
-                                                PAPER["dim"]).items():
-            hours = rates["retrieve:assign"] * units / cores / 3600
-            total += hours
-            rows.append({"step": key, "seconds": None,
-                         "s_per_unit": f"{rates['retrieve:assign']:.3g}",
-                         "paper_hours": round(hours, 2)})
+        if key == "retrieve:assign":
+            assign_rates = rates
+        hours = [rate * paper_units / PARALLEL.get(step, cores) / 3600 for rate in rates]
+        spread = np.array([hours[0], min(hours), max(hours)])
+        totals += spread
+        rows.append({"step": key, "seconds": seconds, "s_per_unit": f"{rates[0]:.3g}",
+                     "paper_hours": round(hours[0], 2),
+                     "paper_hours_range": [round(min(hours), 2), round(max(hours), 2)]})
+    if assign_rates is not None:
+        for key, search_units in centroid_search_units(PAPER["sentences"], PAPER["images"],
+                                                       PAPER["dim"]).items():
+            hours = [rate * search_units / cores / 3600 for rate in assign_rates]
+            totals += np.array([hours[0], min(hours), max(hours)])
+            rows.append({"step": key, "seconds": None, "s_per_unit": f"{assign_rates[0]:.3g}",
+                         "paper_hours": round(hours[0], 2),
+                         "paper_hours_range": [round(min(hours), 2), round(max(hours), 2)]})
     records = n * int(scales[-1]) * 5 // 4
     stages = [row for row in high.values() if isinstance(row, dict) and "bytes_written" in row]
     # Outputs stay; a stage's scratch lives until it commits, so at most one stage's is on
@@ -443,7 +462,11 @@ def estimate(results: dict, n: int, dim: int, lists: dict[str, int] = DEFAULT_LI
         return round(size / records * (PAPER["sentences"] + PAPER["images"])
                      * PAPER["dim"] / dim / 1e12, 1)
 
-    return {"cluster": CLUSTER, "steps": rows, "total_hours": round(total, 1),
+    return {"cluster": CLUSTER, "scales": [int(scale) for scale in scales], "steps": rows,
+            "total_hours": round(float(totals[0]), 1),
+            "total_hours_range": [round(float(totals[1]), 1), round(float(totals[2]), 1)],
+            "largest_step_hours": max((row["paper_hours_range"][1] for row in rows),
+                                      default=0.0),
             "storage_tb": paper_tb(stored + peak_scratch), "outputs_tb": paper_tb(stored),
             "peak_scratch_tb": paper_tb(peak_scratch),
             "memory_gib_per_node": "cores x executor.task_memory_mb (e.g. 32 x 4 GiB = 128 GiB)"}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tests.extract.oracle_dedup_pairs import exact_pairs, minhash_pairs
 
 from realsyn.extract import dedup
@@ -90,3 +91,42 @@ def test_scale_bench_drops_the_planted_copies(tmp_path, monkeypatch):
     steps = {row["step"].split(":")[0] for row in estimate["steps"]}
     assert {"dedup", "semantic_dedup", "retrieve", "balance"} <= steps
     assert estimate["total_hours"] > 0 and estimate["storage_tb"] > 0
+
+
+def test_step_rates_fit_every_scale_and_every_pair(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_scale
+
+    # a fixed cost of 2 s and 1 s per unit: every fit finds the slope
+    assert bench_scale.step_rates([3.0, 5.0, 12.0], [1.0, 3.0, 10.0]) == [
+        pytest.approx(1.0)] * 4
+    # noisy: the least-squares line first, then the line through each pair of scales
+    rates = bench_scale.step_rates([2.0, 5.0, 9.0], [1.0, 3.0, 10.0])
+    assert rates[0] == pytest.approx(np.polyfit([1, 3, 10], [2, 5, 9], 1)[0])
+    assert rates[1:] == [pytest.approx(1.5), pytest.approx(7 / 9), pytest.approx(4 / 7)]
+    # a falling pair (noise) gives the larger scale's seconds per unit, an upper bound
+    assert bench_scale.step_rates([4.0, 3.0], [1.0, 10.0]) == [pytest.approx(0.3)]
+    assert bench_scale.step_rates([0.0, 0.0], [1.0, 10.0]) == []  # the step did not run
+
+
+def test_the_estimate_is_a_range_over_the_fits(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_scale
+
+    n, dim = 1000, 16
+    units = {scale: bench_scale.scale_units(n * scale, dim, bench_scale.DEFAULT_LISTS)
+             for scale in (1, 3, 10)}
+    noise = {1: 1.0, 3: 1.3, 10: 0.9}  # the 3N run was slow
+    results = {str(scale): {"retrieve": {
+        "task_seconds": {"assign": 0.5 + 1e-9 * units[scale]["retrieve:assign"] * noise[scale]},
+        "bytes_written": 1000 * scale, "scratch_bytes": 100 * scale}} for scale in (1, 3, 10)}
+    result = bench_scale.estimate(results, n, dim)
+    (assign,) = [row for row in result["steps"] if row["step"] == "retrieve:assign"]
+    low, high = assign["paper_hours_range"]
+    assert low < assign["paper_hours"] < high
+    assert result["total_hours_range"][0] < result["total_hours"] < result["total_hours_range"][1]
+    assert result["largest_step_hours"] == max(row["paper_hours_range"][1]
+                                               for row in result["steps"])
+    assert result["scales"] == [1, 3, 10]
+    two = bench_scale.estimate({k: results[k] for k in ("1", "10")}, n, dim)
+    assert two["total_hours_range"] == [two["total_hours"]] * 2  # one line: a point
