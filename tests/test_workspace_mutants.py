@@ -237,24 +237,40 @@ def test_a_map_task_writes_one_file_whatever_the_partitions(workspace, monkeypat
         reads.append((start, end))
         return cat_file(path, start=start, end=end, **kwargs)
 
-    monkeypatch.setattr(partfile, "TAIL_READ", 4096)
+    monkeypatch.setattr(partfile, "HEAD_READ", 4096)
     monkeypatch.setattr(workspace.fs, "cat_file", recording)
     got = workspace.read_partition("s", 7)
     assert got.column("key").to_pylist() == np.flatnonzero(ids == 7).tolist() * 3
     size = workspace.fs.size(workspace.path("s", f"00000{PART_FILE_SUFFIX}"))
-    assert size > 2 * partfile.TAIL_READ  # so the tail read is not the whole file
-    assert reads[:3] == [(-partfile.TAIL_READ, None)] * 3  # each index, from the tail
-    ranges = reads[3:]
-    assert len(ranges) == 3 and all(0 <= start < end < size and end - start < size // 10
-                                    for start, end in ranges)
+    assert size > 2 * partfile.HEAD_READ  # so the first read is not the whole file
+    # each file's header and offset table in its first read, then the partition's block only
+    assert reads[:3] == [(0, partfile.HEAD_READ)] * 3
+    assert all(partfile.HEAD_READ < start < end <= size and end - start < size // 10
+               for start, end in reads[3:]) and len(reads) == 6
 
 
-def test_an_index_longer_than_the_first_tail_read(workspace, monkeypatch):
-    monkeypatch.setattr(partfile, "TAIL_READ", 64)  # the index alone is longer than that
+def test_an_offset_table_longer_than_the_first_read(workspace, monkeypatch):
+    monkeypatch.setattr(partfile, "HEAD_READ", 64)  # the header and 4 offsets
     table = pa.table({"a": list(range(50))})
     workspace.write_partitioned("s", "00000", table, np.arange(50) % 25, 25)
+    reads: list[tuple[int, int]] = []
+    cat_file = workspace.fs.cat_file
+
+    def recording(path, start=None, end=None, **kwargs):
+        reads.append((start, end))
+        return cat_file(path, start=start, end=end, **kwargs)
+
+    monkeypatch.setattr(workspace.fs, "cat_file", recording)
     assert workspace.partitions("s") == list(range(25))
+    assert reads == [(0, 64), (partfile.HEADER, partfile.HEADER + 8 * 26)]  # then the rest
+    reads.clear()
     assert workspace.read_partition("s", 24).column("a").to_pylist() == [24, 49]
+    # far into the table: the header alone, the partition's two offsets, its block
+    entry = partfile.HEADER + 8 * 24
+    assert reads[:2] == [(0, partfile.HEADER), (entry, entry + 16)] and len(reads) == 3
+    reads.clear()
+    assert workspace.read_partition("s", 1).column("a").to_pylist() == [1, 26]
+    assert reads[0] == (0, 64) and len(reads) == 2  # offsets in the first read
 
 
 def test_a_file_that_is_not_a_shuffle_file_is_named(workspace):
@@ -262,25 +278,28 @@ def test_a_file_that_is_not_a_shuffle_file_is_named(workspace):
     with pytest.raises(partfile.NotAPartFile) as raised:
         workspace.partitions("s")
     assert str(raised.value) == (f"{workspace.path('s', '00000' + PART_FILE_SUFFIX)} is not a "
-                                 "shuffle file (no RSPARTS1 trailer)")
+                                 "shuffle file (no RSPARTS2 header)")
 
 
 def test_part_file_layout():
     blocks = [(2, b"first"), (5, b"second block")]
     schema = pa.schema([("a", pa.int64())])
-    data = partfile.pack(blocks, schema)
-    assert data.startswith(b"firstsecond block") and data.endswith(partfile.MAGIC)
-    index = partfile.read_index(data, "f")
-    assert index.blocks == {2: (0, 5), 5: (5, 12)} and index.schema == schema
-    assert index.tail_start == 0 and index.cached_block(5) == b"second block"
-    short = data[-30:]
-    needed = partfile.read_index(short, "f")
-    assert needed == len(data) - len(b"firstsecond block")
-    tail = partfile.read_index(data[-needed:], "f")
-    assert tail.blocks == index.blocks and tail.tail_start == len(b"firstsecond block")
-    assert tail.cached_block(2) is None and tail.cached_block(5) is None
-    with_block = partfile.read_index(data[-(needed + 12):], "f")
-    assert with_block.cached_block(5) == b"second block" and with_block.cached_block(2) is None
+    data = partfile.pack(blocks, schema, 7)
+    table_end = partfile.HEADER + 8 * 8
+    assert data[:8] == partfile.MAGIC
+    assert data[table_end:table_end + 17] == b"firstsecond block"
+    head = partfile.read_head(data, "f")
+    assert (head.partitions, head.schema_offset) == (7, table_end + 17)
+    assert partfile.read_schema(data[head.schema_offset:]) == schema
+    assert head.schema_length == len(data) - head.schema_offset
+    table = partfile.offsets(data[slice(*head.table_slice(0, 8))])
+    assert np.diff(table).tolist() == [0, 0, 5, 0, 0, 12, 0]
+    assert table[0] == table_end and head.table_slice(5, 7) == (partfile.HEADER + 40,
+                                                               partfile.HEADER + 56)
+    short = partfile.read_head(data[:40], "f")
+    assert short.cached(0, 40) == data[:40] and short.cached(30, 41) is None
+    with pytest.raises(partfile.NotAPartFile):
+        partfile.read_head(data[:partfile.HEADER - 1], "f")
 
 
 def test_partition_ids_are_checked(workspace):

@@ -1,70 +1,76 @@
-"""The file one map task of a shuffle writes: its rows grouped by partition, and an index.
+"""The file one map task of a shuffle writes: its rows grouped by partition, with an index.
 
-    <block of partition a><block of partition b>...<index (JSON)><index length (8 bytes)><MAGIC>
+    MAGIC | partitions P | schema offset | schema length        header, HEADER bytes
+    P + 1 offsets (uint64, little-endian)                        block p = [offset p, offset p+1)
+    block of partition 0 | block of partition 1 | ...            (an empty partition: no bytes)
+    schema of the rows (Arrow IPC)                               (for partitions nobody wrote)
 
-A block is the rows of one partition as a whole parquet file, so a reduce task reads its
-partition's byte range and nothing else. The index gives each block's offset and length and the
-rows' schema (a partition that no map task wrote is an empty table of it). One file per map
-task and step: an object store holds and lists map-task files, not map tasks x partitions, and
-a reduce reads the index from a file's tail in one request (TAIL_READ bytes; for a small file
-that request holds its blocks too).
+A block is the rows of one partition as a whole parquet file. One file per map task and step:
+an object store holds and lists map-task files, not map tasks x partitions. The offset table
+is dense, so a reduce task finds its block from two offsets at a known place and reads only
+those 16 bytes and its block, however many partitions there are; a first read of HEAD_READ
+bytes from the start holds the header, the table of up to ~8,000 partitions and, for a small
+file, its blocks too, so a small shuffle costs one request per (map file, reduce task).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import struct
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
-MAGIC = b"RSPARTS1"
-_LENGTH = struct.Struct("<Q")
-TRAILER = _LENGTH.size + len(MAGIC)
-TAIL_READ = 64 << 10  # bytes a reader asks for first: the index of up to ~3,000 partitions
+MAGIC = b"RSPARTS2"
+_HEADER = struct.Struct("<8sQQQ")
+HEADER = _HEADER.size
+HEAD_READ = 64 << 10  # bytes a reader asks for first
 
 
 class NotAPartFile(ValueError):
-    """A file where a shuffle file was expected does not end in one's trailer."""
+    """A file where a shuffle file was expected does not start with one's header."""
 
 
 @dataclass(frozen=True)
-class PartIndex:
-    schema: pa.Schema
-    blocks: dict[int, tuple[int, int]]  # partition -> (offset, length) in the file
-    tail: bytes  # the file's last bytes as read, from offset tail_start on
-    tail_start: int
+class Head:
+    """What the first read of a file holds: its header and a prefix of the file."""
+    partitions: int
+    schema_offset: int
+    schema_length: int
+    prefix: bytes  # the file's first bytes, as read
 
-    def cached_block(self, partition: int) -> bytes | None:
-        """The block of `partition` when the tail read already holds all of it."""
-        offset, length = self.blocks[partition]
-        start = offset - self.tail_start
-        return self.tail[start:start + length] if start >= 0 else None
+    def table_slice(self, first: int, stop: int) -> tuple[int, int]:
+        """File offsets of the offset table's entries [first, stop)."""
+        return HEADER + 8 * first, HEADER + 8 * stop
+
+    def cached(self, start: int, stop: int) -> bytes | None:
+        """Bytes [start, stop) of the file when the first read holds them."""
+        return self.prefix[start:stop] if stop <= len(self.prefix) else None
 
 
-def pack(blocks: list[tuple[int, bytes]], schema: pa.Schema) -> bytes:
-    """The file of `blocks` ((partition, parquet bytes), in partition order)."""
-    index, offset = [], 0
+def pack(blocks: list[tuple[int, bytes]], schema: pa.Schema, partitions: int) -> bytes:
+    """The file of `blocks` ((partition, parquet bytes), in partition order) of `partitions`."""
+    sizes = np.zeros(partitions + 1, dtype=np.int64)
     for partition, block in blocks:
-        index.append([partition, offset, len(block)])
-        offset += len(block)
-    meta = json.dumps({"blocks": index, "data_bytes": offset,
-                       "schema": base64.b64encode(schema.serialize().to_pybytes()).decode()},
-                      separators=(",", ":")).encode()
-    return b"".join([*(block for _, block in blocks), meta, _LENGTH.pack(len(meta)), MAGIC])
+        sizes[partition + 1] = len(block)
+    offsets = HEADER + 8 * (partitions + 1) + np.cumsum(sizes)
+    schema_bytes = schema.serialize().to_pybytes()
+    header = _HEADER.pack(MAGIC, partitions, int(offsets[-1]), len(schema_bytes))
+    return b"".join([header, offsets.astype("<u8").tobytes(), *(b for _, b in blocks),
+                     schema_bytes])
 
 
-def read_index(tail: bytes, name: str) -> PartIndex | int:
-    """The index from the last bytes of a file (`tail`), or, when `tail` is too short to hold
-    it, how many last bytes it needs. `name` is for errors."""
-    if len(tail) < TRAILER or tail[-len(MAGIC):] != MAGIC:
-        raise NotAPartFile(f"{name} is not a shuffle file (no {MAGIC.decode()} trailer)")
-    (meta_length,) = _LENGTH.unpack(tail[-TRAILER:-len(MAGIC)])
-    if len(tail) < meta_length + TRAILER:
-        return meta_length + TRAILER
-    meta = json.loads(tail[len(tail) - TRAILER - meta_length:len(tail) - TRAILER])
-    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(meta["schema"])))
-    blocks = {partition: (offset, length) for partition, offset, length in meta["blocks"]}
-    tail_start = meta["data_bytes"] - (len(tail) - TRAILER - meta_length)
-    return PartIndex(schema, blocks, tail, tail_start)
+def read_head(prefix: bytes, name: str) -> Head:
+    """The header from a file's first bytes (at least HEADER of them). `name` is for errors."""
+    if len(prefix) < HEADER or prefix[:len(MAGIC)] != MAGIC:
+        raise NotAPartFile(f"{name} is not a shuffle file (no {MAGIC.decode()} header)")
+    _, partitions, schema_offset, schema_length = _HEADER.unpack(prefix[:HEADER])
+    return Head(partitions, schema_offset, schema_length, prefix)
+
+
+def offsets(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw, dtype="<u8").astype(np.int64)
+
+
+def read_schema(raw: bytes) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(raw))

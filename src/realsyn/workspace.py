@@ -308,8 +308,8 @@ class Workspace:
                           partition_ids: np.ndarray, partitions: int) -> list[int]:
         """Write the rows of `table` grouped by partition to one file,
         `<name>/<shard>.parts` (folder `name` relative to the root): for every non-empty
-        partition p, the rows whose `partition_ids == p` as one block, in their order, and an
-        index of the blocks (realsyn.partfile). Returns those partitions."""
+        partition p, the rows whose `partition_ids == p` as one block, in their order, behind
+        a table of the blocks' offsets (realsyn.partfile). Returns those partitions."""
         ids = np.asarray(partition_ids, dtype=np.int64)
         if len(ids) != table.num_rows:
             raise ValueError(f"{len(ids)} partition ids for {table.num_rows} rows")
@@ -321,49 +321,63 @@ class Workspace:
                   for partition, (start, stop) in enumerate(pairwise(bounds))
                   if start < stop]
         self.write_bytes(posixpath.join(name, f"{shard}{PART_FILE_SUFFIX}"),
-                         partfile.pack(blocks, table.schema))
+                         partfile.pack(blocks, table.schema, partitions))
         return [partition for partition, _ in blocks]
 
     def read_partition(self, name: str, partition: int,
                        columns: list[str] | None = None) -> pa.Table:
         """Partition `partition` of `name` from every shard that wrote it, in sorted shard
-        order; an empty table of the written schema when no shard did. Reads each shard's
-        index, then only the partition's byte range."""
-        indexes = self._part_indexes(name)
-        if not indexes:
+        order; an empty table of the written schema when no shard did. Of each shard's file
+        it reads the header, the partition's two offsets and its block (partfile)."""
+        # a first read that holds the partition's offsets, or, far into a long table, only the
+        # header (the offsets are then 16 bytes read apart)
+        entry_end = partfile.HEADER + 8 * (partition + 2)
+        heads = self._part_heads(name, partfile.HEAD_READ if entry_end <= partfile.HEAD_READ
+                                 else partfile.HEADER)
+        if not heads:
             raise FileNotFoundError(f"partitioned data {name!r} was never written in {self.url}")
         tables = []
-        for path, index in indexes:
-            if partition not in index.blocks:
+        for path, head in heads:
+            if partition >= head.partitions:
                 continue
-            block = index.cached_block(partition)
-            if block is None:
-                offset, length = index.blocks[partition]
-                block = self.fs.cat_file(path, start=offset, end=offset + length)
-            tables.append(pq.read_table(pa.BufferReader(block), columns=columns))
+            start, stop = partfile.offsets(self._part_range(
+                path, head, *head.table_slice(partition, partition + 2))).tolist()
+            if start < stop:
+                tables.append(pq.read_table(
+                    pa.BufferReader(self._part_range(path, head, start, stop)), columns=columns))
         if tables:
             return pa.concat_tables(tables)
-        schema = indexes[0][1].schema
+        path, head = heads[0]
+        schema = partfile.read_schema(self._part_range(
+            path, head, head.schema_offset, head.schema_offset + head.schema_length))
         if columns is not None:
             schema = pa.schema([schema.field(column) for column in columns])
         return schema.empty_table()
 
     def partitions(self, name: str) -> list[int]:
-        """The partitions of `name` that some shard wrote, sorted."""
-        return sorted({partition for _, index in self._part_indexes(name)
-                       for partition in index.blocks})
+        """The partitions of `name` that some shard wrote, sorted (from each shard's offset
+        table: a partition is written where its block is not empty)."""
+        written: set[int] = set()
+        for path, head in self._part_heads(name, partfile.HEAD_READ):
+            table = partfile.offsets(self._part_range(
+                path, head, *head.table_slice(0, head.partitions + 1)))
+            written.update(np.flatnonzero(np.diff(table) > 0).tolist())
+        return sorted(written)
 
-    def _part_indexes(self, name: str) -> list[tuple[str, partfile.PartIndex]]:
-        """(path, index) of every shard's file of partitioned data `name`, in shard order:
-        one tail read each (two when an index is longer than partfile.TAIL_READ)."""
-        indexes = []
+    def _part_heads(self, name: str, first_read: int) -> list[tuple[str, partfile.Head]]:
+        """(path, first bytes) of every shard's file of partitioned data `name`, in shard
+        order: one read of `first_read` bytes each."""
+        heads = []
         for file in self.list_files(name, PART_FILE_SUFFIX):
             path = self.path(name, file)
-            index = partfile.read_index(self.fs.cat_file(path, start=-partfile.TAIL_READ), path)
-            if isinstance(index, int):
-                index = partfile.read_index(self.fs.cat_file(path, start=-index), path)
-            indexes.append((path, index))
-        return indexes
+            prefix = self.fs.cat_file(path, start=0, end=first_read)
+            heads.append((path, partfile.read_head(prefix, path)))
+        return heads
+
+    def _part_range(self, path: str, head: partfile.Head, start: int, stop: int) -> bytes:
+        """Bytes [start, stop) of a shuffle file: from its first read when that holds them."""
+        cached = head.cached(start, stop)
+        return cached if cached is not None else self.fs.cat_file(path, start=start, end=stop)
 
     # ------------------------------------------------------------------ single files
     def write_parquet(self, relpath: str, table: pa.Table) -> None:
