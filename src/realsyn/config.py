@@ -293,10 +293,10 @@ class ImageFilterConfig(Section):
 # perplexity_labelled_set.CALIBRATION the shares): the gguf window's upper bound keeps 97% of the
 # clean sentences and its lower one lets 0.5% fall below; the ngram window's upper bound keeps
 # 99% and its lower one all of them. The ngram scorer's value is perplexity with a rarity
-# discount and a repeat penalty (realsyn.models.ngram_lm), so its window reads on another scale;
-# the held-out set (perplexity_heldout_set.py) measures both.
+# discount, a repeat penalty and an order contrast (realsyn.models.ngram_lm), so its window
+# reads on another scale; the held-out set (perplexity_heldout_set.py) measures both.
 PAPER_PERPLEXITY_WINDOW = (30.0, 200.0)
-PERPLEXITY_WINDOWS = {"ngram": (13.0, 740.0), "gguf": (16.0, 500.0)}
+PERPLEXITY_WINDOWS = {"ngram": (2.9e-05, 21.0), "gguf": (16.0, 500.0)}
 
 
 class SentenceFilterConfig(Section):
@@ -331,8 +331,8 @@ class SentenceFilterConfig(Section):
     perplexity_scorer: Literal["ngram", "gguf", "kenlm", "hf", "none"] = Field(
         default="ngram", description="ngram: the fast default (a 3-gram model built from Debian "
         "packages and wordfreq's word frequencies; its value is perplexity with a rarity "
-        "discount and a repeat penalty, window [13, 740]); gguf: Gemma-3-270M through "
-        "llama.cpp, about 15,000x slower.")
+        "discount, a repeat penalty and an order contrast, window [2.9e-05, 21]); gguf: "
+        "Gemma-3-270M through llama.cpp, about 15,000x slower.")
     perplexity_model: str | None = Field(
         default=None, description="Model path/name; None: the offline default of the scorer.")
     perplexity_threads: int = Field(default=1, ge=1, description="Threads per worker.")
