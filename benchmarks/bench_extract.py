@@ -185,7 +185,11 @@ def bench_perplexity_quality(results: dict, scorers: dict) -> None:
 
 
 def _quality_on(results: dict, scorers: dict, name: str, clean: dict, bad: dict) -> None:
-    from tests.extract.perplexity_labelled_set import quality_report
+    from tests.extract.perplexity_labelled_set import (
+        CALIBRATION,
+        DEFAULT_CALIBRATION,
+        quality_report,
+    )
 
     print(f"perplexity quality, {name} set: {sum(map(len, clean.values()))} clean sentences "
           f"({', '.join(f'{k} {len(v)}' for k, v in clean.items())}), "
@@ -194,7 +198,8 @@ def _quality_on(results: dict, scorers: dict, name: str, clean: dict, bad: dict)
         config = SentenceFilterConfig(perplexity_scorer=kind)
         window = (config.min_perplexity, config.max_perplexity)
         quality = quality_report({k: scorer.perplexities(v) for k, v in clean.items()},
-                                 {k: scorer.perplexities(v) for k, v in bad.items()}, window)
+                                 {k: scorer.perplexities(v) for k, v in bad.items()}, window,
+                                 CALIBRATION.get(kind, DEFAULT_CALIBRATION))
         results[f"quality_{name}_{kind}"] = quality
         kept = ", ".join(f"{k} {v:.1%}" for k, v in quality["kept_by_kind"].items())
         dropped = ", ".join(f"{k} {v:.0%}" for k, v in quality["dropped_by_kind"].items())

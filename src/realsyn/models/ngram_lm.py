@@ -22,6 +22,21 @@ Two options serve a small training text that must judge broad English:
   (exp(mean(-log p(w|h) + discount * log p_unigram(w)))), so a sentence is judged by how well
   its words fit together more than by how rare they are (the idea of SLOR, Pauls & Klein 2012;
   Lau et al. 2017). Unknown words get no refund: broken text stays costly. 0: plain perplexity.
+
+A word n-gram model cannot see repetition longer than its order: in "they must be they must be
+they must be" every trigram is common English, and a doubled word ("fire fire") costs only a
+back-off to the word's unigram probability, which the rarity discount then refunds. So
+`perplexities` takes a repeat penalty: a token that repeats the word just before it, or that
+ends a trigram the sentence already had, gets no credit for its context and no refund, but its
+plain unigram surprisal plus `repeat_penalty` nats. 0: no penalty.
+
+Nor does perplexity tell word order from vocabulary: a shuffled sentence keeps every word, and
+a plain sentence of rare words costs as much as scrambled common ones. So `perplexities` can
+contrast the sentence with itself read backwards (the same tokens, so the same vocabulary and
+rarity, in the reverse order): with per-token costs c (forwards) and r (backwards), the value is
+exp(c + order_contrast * (c - r)). English read forwards is far more probable than backwards, so
+plain prose gets a lower value; shuffled or listed words read about as badly either way and get
+no such gain. 0: no contrast (one scoring pass instead of two).
 """
 
 from __future__ import annotations
@@ -40,6 +55,7 @@ import numpy as np
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 _UNK_ID, _BOS_ID, _EOS_ID = 0, 1, 2
 FORMAT_VERSION = 1
+REPEAT_ORDER = 3  # a token that ends an n-gram of this order seen earlier in its sentence repeats
 
 _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 _DIGIT = re.compile(r"\d")
@@ -98,7 +114,8 @@ class NgramLM:
     `perplexities(texts)`."""
 
     def __init__(self, vocab: list[str], unigram: np.ndarray, tables: list[dict[str, np.ndarray]],
-                 metadata: dict[str, str] | None = None, rarity_discount: float | None = None):
+                 metadata: dict[str, str] | None = None, rarity_discount: float | None = None,
+                 repeat_penalty: float | None = None, order_contrast: float | None = None):
         self.vocab = vocab
         self.ids = {word: i for i, word in enumerate(vocab)}
         self.order = len(tables) + 1
@@ -111,13 +128,29 @@ class NgramLM:
             raise ValueError("rarity_discount must be in [0, 1]")
         self.rarity_discount = rarity_discount
         self.metadata["rarity_discount"] = f"{rarity_discount:g}"
+        if repeat_penalty is None:
+            repeat_penalty = float(self.metadata.get("repeat_penalty", 0.0))
+        if not 0.0 <= repeat_penalty < float("inf"):
+            raise ValueError("repeat_penalty must be a finite number >= 0")
+        self.repeat_penalty = repeat_penalty
+        self.metadata["repeat_penalty"] = f"{repeat_penalty:g}"
+        if order_contrast is None:
+            order_contrast = float(self.metadata.get("order_contrast", 0.0))
+        if not 0.0 <= order_contrast < float("inf"):
+            raise ValueError("order_contrast must be a finite number >= 0")
+        self.order_contrast = order_contrast
+        self.metadata["order_contrast"] = f"{order_contrast:g}"
+        # words (a letter or digit in them): only these count as doubled ("..." does not)
+        self._is_word = np.array([any(c.isalnum() for c in w) for w in vocab], dtype=bool)
+        self._is_word[_UNK_ID] = False  # two different unknown words share the id
 
     # ------------------------------------------------------------------ training
     @classmethod
     def train(cls, sentences: Iterable[str], order: int = 3,
               metadata: dict[str, str] | None = None,
               unigram_prior: Mapping[str, float] | None = None,
-              prior_weight: float = 0.0, rarity_discount: float = 0.0) -> NgramLM:
+              prior_weight: float = 0.0, rarity_discount: float = 0.0,
+              repeat_penalty: float = 0.0, order_contrast: float = 0.0) -> NgramLM:
         """`unigram_prior` (word -> frequency, e.g. wordfreq's) is mixed into the unigram level
         with weight `prior_weight`: a small training text then still knows the everyday words
         it never saw, at their frequency in broad English, instead of the uniform share an
@@ -174,7 +207,8 @@ class NgramLM:
                 **({"prior_words": str(len(prior)), "prior_weight": f"{prior_weight:g}"}
                    if prior else {}),
                 **(metadata or {})}
-        return cls(vocab, unigram, tables, info, rarity_discount)
+        return cls(vocab, unigram, tables, info, rarity_discount, repeat_penalty,
+                   order_contrast)
 
     @staticmethod
     def _unigram(vocab_size: int, word_ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -233,22 +267,53 @@ class NgramLM:
         return np.log(probability), counts
 
     def perplexities(self, texts: Sequence[str]) -> list[float]:
-        """exp(mean negative log-likelihood per token, </s> included), less the rarity discount
-        (module doc); nan for texts without a word (as the other scorers)."""
+        """exp(mean negative log-likelihood per token, </s> included), less the rarity discount,
+        plus the repeat penalty, contrasted with the reversed sentence (module doc); nan for
+        texts without a word (as the other scorers)."""
         encoded = [self.encode(text) for text in texts]
         if not encoded:
             return []
+        if self.order_contrast:
+            # both readings in one batch: the sentences, then each one reversed
+            costs = self.costs([*encoded, *(ids[::-1] for ids in encoded)])
+            forwards, backwards = costs[:len(encoded)], costs[len(encoded):]
+            costs = forwards + self.order_contrast * (forwards - backwards)
+        else:
+            costs = self.costs(encoded)
+        values = np.exp(costs)
+        return [float(v) if words else float("nan")
+                for v, words in zip(values.tolist(), encoded, strict=True)]
+
+    def costs(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """Mean cost per token of each sentence: its negative log-probability less the rarity
+        discount, or for a repeated token its unigram surprisal plus the repeat penalty."""
         log_probs, counts = self.log_probs(encoded)
-        if self.rarity_discount:
+        if self.rarity_discount or self.repeat_penalty:
             # the scored tokens in order: each sentence's words, then </s>
             scored = np.fromiter(chain.from_iterable([*ids, _EOS_ID] for ids in encoded),
                                  dtype=np.int64, count=len(log_probs))
-            refund = self.unigram_log[scored] * (scored != _UNK_ID)
-            log_probs = log_probs - self.rarity_discount * refund
+            unigram = self.unigram_log[scored]
+            log_probs = log_probs - self.rarity_discount * unigram * (scored != _UNK_ID)
+            if self.repeat_penalty:
+                log_probs = np.where(self.repeats(encoded), unigram - self.repeat_penalty,
+                                     log_probs)
         sums = np.add.reduceat(log_probs, np.concatenate([[0], np.cumsum(counts)[:-1]]))
-        values = np.exp(-sums / counts)
-        return [float(v) if words else float("nan")
-                for v, words in zip(values.tolist(), encoded, strict=True)]
+        return -sums / counts
+
+    def repeats(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """For each scored token (as log_probs orders them): whether it repeats the word just
+        before it, or ends an n-gram of REPEAT_ORDER tokens that came earlier in its sentence."""
+        sequence, sentence_of = _padded(encoded, REPEAT_ORDER)
+        targets = np.flatnonzero(sequence != _BOS_ID)
+        windows = np.stack([sequence[targets - k] for k in range(REPEAT_ORDER - 1, -1, -1)],
+                           axis=1)
+        doubled = (windows[:, -1] == windows[:, -2]) & self._is_word[windows[:, -1]]
+        # the n-gram keyed together with its sentence: a repeat is any but the first occurrence
+        keys = _keys(np.column_stack([sentence_of[targets], windows]))
+        _, first = np.unique(keys, return_index=True)
+        again = np.ones(len(keys), dtype=bool)
+        again[first] = False
+        return doubled | again
 
     # ------------------------------------------------------------------ storage
     def save(self, path: str | Path) -> None:

@@ -11,8 +11,10 @@ n-gram default then refunds part of each word's rarity, below):
   (`ngram_lm.NgramLM`, the class of model CCNet scores with KenLM), trained on WordNet and the
   Python documentation (`ngram_corpus`, Debian packages) with wordfreq's broad-English word
   frequencies as its unigram prior, into the cache on first use; tens of thousands of
-  sentences per second per core. Its value is perplexity with a rarity discount (ngram_lm), so
-  rare everyday words cost a sentence less than in plain perplexity.
+  sentences per second per core. Its value is perplexity with a rarity discount, a repeat
+  penalty and an order contrast (ngram_lm): rare everyday words cost a sentence less than in
+  plain perplexity, repeated words or phrases more, and words that read no better forwards
+  than backwards (shuffled, listed) more.
 - `GGUFScorer` (about 15,000x slower; a neural LM that knows far more English, though it finds
   spam, menus and repetition predictable): a GGUF model run by llama.cpp through `xllamacpp`.
   llama.cpp's completion API cannot return log-probabilities of *prompt* tokens ("echo" is
@@ -80,7 +82,7 @@ def default_gguf_path() -> Path:
 
 
 # The name changes with the training data or scoring, so that no stale cache is used.
-NGRAM_NAME = "ngram-wordnet-pydoc-wordfreq-3gram-v2.npz"
+NGRAM_NAME = "ngram-wordnet-pydoc-wordfreq-3gram-v3.npz"
 
 
 def ngram_cache_path() -> Path:
@@ -105,7 +107,9 @@ def build_default_ngram(target: Path) -> NgramLM:
                           metadata={"corpus": " + ".join([*corpus.PACKAGES, "wordfreq"])},
                           unigram_prior=corpus.wordfreq_prior(),
                           prior_weight=corpus.PRIOR_WEIGHT,
-                          rarity_discount=corpus.RARITY_DISCOUNT)
+                          rarity_discount=corpus.RARITY_DISCOUNT,
+                          repeat_penalty=corpus.REPEAT_PENALTY,
+                          order_contrast=corpus.ORDER_CONTRAST)
     _publish(target, model.save)
     return model
 
