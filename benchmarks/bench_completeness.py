@@ -33,11 +33,12 @@ def read_set(name: str) -> list[tuple[str, str]]:
 
 def measure(rows: list[tuple[str, str]], nlp) -> dict[str, object]:
     """Per label: how many, how many the filter drops, and by which reason."""
-    finite = [a.finite_verb for a in analyse_many(nlp, [text for _, text in rows])]
+    parses = [(a.finite_verb, a.subordinate)
+              for a in analyse_many(nlp, [text for _, text in rows])]
     out: dict[str, object] = {}
     for label in "CFX":
-        reasons = Counter(incomplete_reason(text, verb) for (lab, text), verb
-                          in zip(rows, finite, strict=True) if lab == label)
+        reasons = Counter(incomplete_reason(text, *parse) for (lab, text), parse
+                          in zip(rows, parses, strict=True) if lab == label)
         total = sum(reasons.values())
         dropped = total - reasons.pop(None, 0)
         out[label] = {"count": total, "dropped": dropped,
