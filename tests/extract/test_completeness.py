@@ -265,3 +265,22 @@ def test_the_figures_of_each_labelled_set_do_not_regress(bench, name, expected):
     assert (figures["F"]["count"], figures["C"]["count"]) == (fragments, complete)
     assert figures["F"]["dropped"] >= fragments_dropped, figures["F"]
     assert figures["C"]["dropped"] <= complete_dropped, figures["C"]
+
+
+# Pathological lines for each pattern the rules scan: a label and a colon, a definition's dashes,
+# a subordinate clause, a gerund, brackets and quotes, list markers.
+LINEAR_PATTERNS = {"words": "a ", "colon": "a: ", "dash": "x - ", "quote": "'a' ", "dot": "a.",
+                   "brackets": "( ", "wh": "what about ", "caps": "ABC "}
+LINEAR_LEADS = ("If ", "Explicit: set ", "Passing ", "- ")
+
+
+@pytest.mark.parametrize("pattern", sorted(LINEAR_PATTERNS))
+def test_the_rules_take_linear_time(pattern):
+    from linear_time import MAX_RATIO, growth
+
+    unit = LINEAR_PATTERNS[pattern]
+    ratios = {lead: growth(lambda text: (incomplete_reason(text, True, True),
+                                         incomplete_reason(text, False, None)),
+                           lambda n, lead=lead: lead + unit * n + " end", 2_000)
+              for lead in LINEAR_LEADS}
+    assert max(ratios.values()) < MAX_RATIO, ratios
