@@ -13,6 +13,7 @@ benchmarks/bench_completeness.py, docs/stages/extract.md.
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 ENDS_IN_COLON = "ends_in_colon"
 DANGLING_WORD = "dangling_word"
@@ -133,10 +134,11 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
             _DEFINITION.match(stripped) or (_LIST_MARKER.match(stripped)
                                             and len(stripped.split()) <= LIST_STUB_WORDS))):
         return LIST_STUB
-    words = _WORD.findall(_LIST_MARKER.sub("", stripped, count=1))
-    gerund = _gerund_lead(words)
+    body = _LIST_MARKER.sub("", stripped, count=1)
+    head = [match.group() for match in islice(_WORD.finditer(body), 2)]  # the first two words
+    gerund = _gerund_lead(head)
     if not ends_sentence and (_title_case(stripped) or _LABEL.match(stripped)
-                              or (finite_verb is False and not _instruction(stripped, words))
+                              or (finite_verb is False and not _instruction(stripped, head))
                               or (gerund and "," not in stripped) or _label(stripped.split())):
         return HEADING
     # A question needs a finite verb ("Does it ...?"): without one it is a heading
@@ -145,9 +147,10 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
         return HEADING
     last = stripped.split()[-1].rstrip(".!?…" + _CLOSERS).lower()
     if last in ALWAYS_DANGLING or (last in OPEN_DANGLING and not ends_sentence and not (
-            last in PREPOSITIONS and any(word.lower() in WH_WORDS for word in words))):
+            last in PREPOSITIONS and any(word.lower() in WH_WORDS
+                                         for word in _WORD.findall(body)))):
         return DANGLING_WORD
-    if _subordinate_alone(words, stripped, subordinate):
+    if _subordinate_alone(head, body, subordinate):
         return SUBORDINATE_CLAUSE
     # The parse's tags are unreliable on technical prose ("prints", "Returns" tagged as
     # nouns), so a sentence without a finite verb is a fragment only when it opens with a
@@ -174,13 +177,13 @@ def _unbalanced(text: str) -> bool:
 def _instruction(text: str, words: list[str]) -> bool:
     """A step that opens with an imperative verb ("Install the selected services"), or one
     after a label and a colon ("Explicit: set detect_types to PARSE_COLNAMES"); `words`: the
-    text's words after its list marker."""
+    first two words after the text's list marker."""
     if len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS:
         return True
     label, colon, rest = text.partition(": ")
     if not colon or len(label.split()) != 1:
         return False
-    step = _WORD.findall(rest)
+    step = [match.group() for match in islice(_WORD.finditer(rest), 2)]
     return len(step) >= 2 and step[0].lower() in IMPERATIVE_VERBS
 
 
@@ -197,22 +200,24 @@ def _gerund_lead(words: list[str]) -> bool:
         words[0].lower() not in NOT_GERUNDS)
 
 
-def _subordinate_alone(words: list[str], text: str, subordinate: bool | None) -> bool:
+def _subordinate_alone(head: list[str], text: str, subordinate: bool | None) -> bool:
     """A subordinate clause without its main clause: a literal value opens a condition ("true
     if the keys are allowed."), or the text opens with a subordinating conjunction and has no
     comma, semicolon or "then" where a main clause would start, and at most one auxiliary
     (a second opens the main clause: "If you have ... this can make ..."), and the parse, when
     there is one, makes the conjunction's clause the root ("If logging capture is enabled.").
-    A question ("When does the loop stop?") opens with an interrogative, not a conjunction."""
-    if len(words) < 2:
+    A question ("When does the loop stop?") opens with an interrogative, not a conjunction.
+    `head`: the first two words of `text` (the text after its list marker)."""
+    if len(head) < 2:
         return False
-    lower = [word.lower() for word in words]
-    if lower[0] in VALUE_WORDS and lower[1] in ("if", "when", "unless", "iff"):
+    first, second = head[0].lower(), head[1].lower()
+    if first in VALUE_WORDS and second in ("if", "when", "unless", "iff"):
         return True
-    return (lower[0] in SUBORDINATORS and subordinate is not False
-            and not text.rstrip(_CLOSERS).endswith("?") and "," not in text
-            and ";" not in text and "then" not in lower
-            and sum(word in AUXILIARIES for word in lower) <= 1)
+    if (first not in SUBORDINATORS or subordinate is False or "," in text or ";" in text
+            or text.rstrip(_CLOSERS).endswith("?")):
+        return False
+    lower = [word.lower() for word in _WORD.findall(text)]
+    return "then" not in lower and sum(word in AUXILIARIES for word in lower) <= 1
 
 
 def _title_case(text: str) -> bool:
