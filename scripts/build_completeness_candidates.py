@@ -18,6 +18,8 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     completeness_<toolchain>.tsv. The held-out sets, drawn after the rules were written:
     ... --held-out --per-stratum 40 --only docbook
     ... --held-out --per-stratum 40 --pool 6000 --only sphinx doxygen
+    The other Sphinx sets: ... --per-stratum 50 --only sphinx_fourth (and likewise for
+    sphinx_other and sphinx_third)
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ TOOLCHAINS = {
     # (python-behave-doc, BSD-2-Clause; python-bleak-doc, MIT).
     "sphinx_third": [Path("/usr/share/doc/python-behave-doc/html"),
                      Path("/usr/share/doc/python3-bleak/html")],
+    # And two more, drawn after the rules' fourth round (a subordinate clause alone, gerund
+    # lines, questions without a verb): Requests' manual and Sphinx's own manual
+    # (python-requests-doc, Apache-2.0; sphinx-doc, BSD-2-Clause).
+    "sphinx_fourth": [Path("/usr/share/doc/python-requests-doc/html"),
+                      Path("/usr/share/doc/sphinx-doc/html")],
 }
 _ENDS = re.compile(r"[.!?][\"')\]]*$")
 

@@ -4,15 +4,17 @@ The paper's filters keep text that is long, parseable and has an action, so docu
 fragments pass: a clause cut where a line or a list item broke ("This 3D effect is achieved
 by"), a lead-in to a figure or a list ("We get following image :"), a heading ("What It
 Does"), a list item cut at a comma, a quotation or bracket opened and never closed ("You can
-observe the scene \""). Each is a separate drop reason. The rules read the text and one fact of
-the parse the paper's filters already made (whether there is a finite verb), so they cost
-microseconds per sentence. Measured on labelled documentation sentences of three toolchains:
-benchmarks/bench_completeness.py, docs/stages/extract.md.
+observe the scene \""), a subordinate clause without its main clause ("If logging capture is
+enabled."). Each is a separate drop reason. The rules read the text and two facts of the parse
+the paper's filters already made (whether there is a finite verb, whether the root clause is a
+subordinate one), so they cost microseconds per sentence. Measured on labelled documentation
+sentences of three toolchains: benchmarks/bench_completeness.py, docs/stages/extract.md.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 ENDS_IN_COLON = "ends_in_colon"
 DANGLING_WORD = "dangling_word"
@@ -20,8 +22,9 @@ HEADING = "heading"
 NO_FINITE_VERB = "no_finite_verb"
 LIST_STUB = "list_stub"
 UNBALANCED = "unbalanced_quotes_or_brackets"
+SUBORDINATE_CLAUSE = "subordinate_clause"
 COMPLETENESS_REASONS = (ENDS_IN_COLON, DANGLING_WORD, HEADING, LIST_STUB, UNBALANCED,
-                        NO_FINITE_VERB)
+                        NO_FINITE_VERB, SUBORDINATE_CLAUSE)
 
 # Words that cannot end a sentence even before a full stop: the noun phrase or clause they
 # open is missing ("... click on the.", "... the mask and.").
@@ -32,18 +35,24 @@ ALWAYS_DANGLING = ARTICLES | CONJUNCTIONS
 # Words that can end a complete sentence ("the layer it is applied to.", "if any.", "Yes, it
 # is."), so they dangle only when the text does not end a sentence (no . ! ?): the line was cut
 # ("This 3D effect is achieved by").
-OPEN_DANGLING = {
-    # prepositions
-    "about", "above", "across", "after", "against", "along", "among", "around", "as", "at",
-    "before", "behind", "below", "beneath", "beside", "between", "beyond", "by", "during",
+# Prepositions ("above" and "below" are left out: at the end they are adverbs, "(see below)").
+PREPOSITIONS = {
+    "about", "across", "after", "against", "along", "among", "around", "as", "at",
+    "before", "behind", "beneath", "beside", "between", "beyond", "by", "during",
     "except", "for", "from", "in", "inside", "into", "like", "near", "of", "off", "on", "onto",
     "over", "per", "since", "through", "throughout", "to", "toward", "towards", "under",
-    "upon", "via", "with", "within", "without",
+    "upon", "via", "with", "within", "without"}
+# A wh-word before a final preposition strands it in a clause of its own: "identify what
+# category the issue falls under" is complete without a full stop.
+WH_WORDS = {"what", "which", "who", "whom", "whose", "where"}
+OPEN_DANGLING = PREPOSITIONS | {
     # determiners, conjunctions and auxiliaries that open what follows
     "this", "these", "those", "every", "each", "some", "any", "no", "his", "her", "so", "if",
     "when", "while", "that", "until", "is", "are", "was", "were", "be", "been", "being", "am",
     "has", "have", "had", "will", "would", "shall", "should", "can", "could", "may", "might",
-    "must", "does", "do", "did"}
+    "must", "does", "do", "did",
+    # "... one of the following": a lead-in to a list, like a colon
+    "following"}
 # Words a title leaves in lower case ("Using the Paint Tools").
 TITLE_MINOR = ALWAYS_DANGLING | OPEN_DANGLING | {"vs", "v"}
 # A list item this short without a sentence end is a label ("1. Brush Options"), not a step
@@ -62,8 +71,25 @@ IMPERATIVE_VERBS = {
     "stop", "try", "turn", "type", "update", "use", "write"}
 
 # A line this short without a sentence end names an option or a menu item ("Work on copy",
-# "Crop to result"): a label, not a sentence.
+# "Crop to result"): a label, not a sentence, unless its second word is an auxiliary after a
+# subject ("pip is installed").
 LABEL_WORDS = 3
+AUXILIARIES = {"is", "are", "was", "were", "has", "have", "had", "can", "could", "will",
+               "would", "shall", "should", "may", "might", "must", "does", "do", "did"}
+
+# Conjunctions that open a subordinate clause: alone ("If logging capture is enabled."), with no
+# comma or "then" before a main clause, it is a condition cut from its sentence.
+SUBORDINATORS = {"if", "when", "whenever", "unless", "whether", "although", "though",
+                 "because", "whereas"}
+# A literal value before a condition describes a return value or a flag ("true if numeric
+# object keys are allowed."): there is no main clause, comma or not.
+VALUE_WORDS = {"true", "false", "none", "null", "zero", "nonzero"}
+# Words in -ing that open a line but are not gerunds (nouns, pronouns, and participles used as
+# prepositions, which open an adverbial before a main clause: "Depending on ..., ...").
+NOT_GERUNDS = {"anything", "everything", "nothing", "something", "string", "thing", "things",
+               "according", "concerning", "considering", "during", "excluding", "following",
+               "including", "notwithstanding", "pending", "regarding", "morning", "evening",
+               "ceiling", "spring", "bring", "king", "ring", "sing", "swing", "ping", "wing"}
 
 _CLOSERS = "\"'”’»)]}"
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
@@ -79,17 +105,22 @@ _LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})* [A-Z]")
 # is lower case, quoted or an upper-case constant, so a caption such as "Photo: a red car"
 # is not one.
 _DEFINITION = re.compile(r"^(?:[a-z_][\w.+-]*|[A-Z][A-Z0-9_]+|['\"‘“`][^'\"’”`]+['\"’”`])"
-                         r"\s*:\s+\S")
+                         r"(?:\s*:|\s+[-–—])\s+\S")  # "term: ..." or "term - ..."
 _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|as)\b")
+# A gerund opening a line: "Passing a URL to ...", "Developing a library?"
+_GERUND = re.compile(r"[A-Z][a-z]+ing")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
 
 
-def incomplete_reason(text: str, finite_verb: bool | None = None) -> str | None:
+def incomplete_reason(text: str, finite_verb: bool | None = None,
+                      subordinate: bool | None = None) -> str | None:
     """The reason a sentence is a fragment, or None when it reads as complete. `finite_verb`
     (from the parse; None: not parsed) says whether it has a clause of its own: a line with
     neither a finite verb nor a sentence end is a heading or a caption ("Managing the XMPP
     server"), a sentence without one that opens with a participle a phrase ("Referenced by
-    parse().")."""
+    parse()."), a question without one a heading ("Developing a library?"). `subordinate`
+    (from the parse; None: not parsed) says whether its root clause opens with a subordinating
+    conjunction: a condition without a main clause ("If logging capture is enabled.")."""
     stripped = text.strip()
     if not stripped:
         return None
@@ -104,16 +135,28 @@ def incomplete_reason(text: str, finite_verb: bool | None = None) -> str | None:
             _DEFINITION.match(stripped) or (_LIST_MARKER.match(stripped)
                                             and len(stripped.split()) <= LIST_STUB_WORDS))):
         return LIST_STUB
+    body = _LIST_MARKER.sub("", stripped, count=1)
+    head = [match.group() for match in islice(_WORD.finditer(body), 2)]  # the first two words
+    gerund = _gerund_lead(head)
     if not ends_sentence and (_title_case(stripped) or _LABEL.match(stripped)
-                              or (finite_verb is False and not _instruction(stripped))
-                              or len(stripped.split()) <= LABEL_WORDS):
+                              or (finite_verb is False and not _instruction(stripped, head))
+                              or (gerund and "," not in stripped) or _label(stripped.split())):
+        return HEADING
+    # A question needs a finite verb ("Does it ...?"): without one it is a heading
+    # ("Developing a library?").
+    if finite_verb is False and stripped.rstrip(_CLOSERS).endswith("?"):
         return HEADING
     last = stripped.split()[-1].rstrip(".!?…" + _CLOSERS).lower()
-    if last in ALWAYS_DANGLING or (last in OPEN_DANGLING and not ends_sentence):
+    if last in ALWAYS_DANGLING or (last in OPEN_DANGLING and not ends_sentence and not (
+            last in PREPOSITIONS and any(word.lower() in WH_WORDS
+                                         for word in _WORD.findall(body)))):
         return DANGLING_WORD
+    if _subordinate_alone(head, body, subordinate):
+        return SUBORDINATE_CLAUSE
     # The parse's tags are unreliable on technical prose ("prints", "Returns" tagged as
     # nouns), so a sentence without a finite verb is a fragment only when it opens with a
-    # participle phrase: "Referenced by parse().", "(Contributed by Larry Hastings.)"
+    # participle phrase: "Referenced by parse().", "(Contributed by Larry Hastings.)". (Not
+    # a gerund: "Pressing the Shift key toggles ..." is a sentence whose verb it misses.)
     if finite_verb is False and _PARTICIPLE_LEAD.match(stripped):
         return NO_FINITE_VERB
     return None
@@ -132,10 +175,50 @@ def _unbalanced(text: str) -> bool:
     return text.count('"') % 2 == 1
 
 
-def _instruction(text: str) -> bool:
-    """A step that opens with an imperative verb ("Install the selected services")."""
-    words = _WORD.findall(_LIST_MARKER.sub("", text, count=1))
-    return len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS
+def _instruction(text: str, words: list[str]) -> bool:
+    """A step that opens with an imperative verb ("Install the selected services"), or one
+    after a label and a colon ("Explicit: set detect_types to PARSE_COLNAMES"); `words`: the
+    first two words after the text's list marker."""
+    if len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS:
+        return True
+    label, colon, rest = text.partition(": ")
+    if not colon or len(label.split()) != 1:
+        return False
+    step = [match.group() for match in islice(_WORD.finditer(rest), 2)]
+    return len(step) >= 2 and step[0].lower() in IMPERATIVE_VERBS
+
+
+def _label(tokens: list[str]) -> bool:
+    """A line of at most three words names an option ("Work on copy"), unless a subject and an
+    auxiliary open a clause ("pip is installed")."""
+    return len(tokens) <= LABEL_WORDS and not (len(tokens) >= 2
+                                               and tokens[1].lower() in AUXILIARIES)
+
+
+def _gerund_lead(words: list[str]) -> bool:
+    """The line opens with a gerund ("Passing a URL to ...", "Developing a library?")."""
+    return bool(words) and _GERUND.fullmatch(words[0]) is not None and (
+        words[0].lower() not in NOT_GERUNDS)
+
+
+def _subordinate_alone(head: list[str], text: str, subordinate: bool | None) -> bool:
+    """A subordinate clause without its main clause: a literal value opens a condition ("true
+    if the keys are allowed."), or the text opens with a subordinating conjunction and has no
+    comma, semicolon or "then" where a main clause would start, and at most one auxiliary
+    (a second opens the main clause: "If you have ... this can make ..."), and the parse, when
+    there is one, makes the conjunction's clause the root ("If logging capture is enabled.").
+    A question ("When does the loop stop?") opens with an interrogative, not a conjunction.
+    `head`: the first two words of `text` (the text after its list marker)."""
+    if len(head) < 2:
+        return False
+    first, second = head[0].lower(), head[1].lower()
+    if first in VALUE_WORDS and second in ("if", "when", "unless", "iff"):
+        return True
+    if (first not in SUBORDINATORS or subordinate is False or "," in text or ";" in text
+            or text.rstrip(_CLOSERS).endswith("?")):
+        return False
+    lower = [word.lower() for word in _WORD.findall(text)]
+    return "then" not in lower and sum(word in AUXILIARIES for word in lower) <= 1
 
 
 def _title_case(text: str) -> bool:

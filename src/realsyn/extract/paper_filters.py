@@ -104,12 +104,14 @@ class PerplexityBand(RecordFilter):
 
 class Completeness(RecordFilter):
     """Beyond the paper: drops fragments, each with its own reason (extract/completeness.py).
-    Reads the parse for whether the text has a finite verb."""
+    Reads the parse for whether the text has a finite verb and whether its root clause is
+    subordinate."""
 
     needs = (ANALYSIS,)
 
     def keep(self, record: Record) -> bool | str:
-        return incomplete_reason(record["text"], record["finite_verb"]) or True
+        return incomplete_reason(record["text"], record["finite_verb"],
+                                 record["subordinate"]) or True
 
 
 def image_filters(cfg) -> list[RecordFilter]:
@@ -145,7 +147,8 @@ def sentence_record(sentence: str, cfg, stats: Counter) -> Record:
     stats["cleaned_emoji"] += cleaned.had_emoji
     stats["cleaned_url"] += cleaned.had_url
     return {"text": cleaned.text, "words": count_words(cleaned.text), "complexity": -1,
-            "has_action": False, "finite_verb": False, "entropy": math.nan,
+            "has_action": False, "finite_verb": False, "subordinate": False,
+            "entropy": math.nan,
             "perplexity": math.nan, "dropped": None}
 
 
@@ -166,7 +169,8 @@ class SentenceMeasures:
             analyses = analyse_many(self.nlp, texts, self.cfg.parse_batch_size)
             for record, analysis in zip(records, analyses, strict=True):
                 record.update(complexity=analysis.complexity, has_action=analysis.has_action,
-                              finite_verb=analysis.finite_verb)
+                              finite_verb=analysis.finite_verb,
+                              subordinate=analysis.subordinate)
         elif name == ENTROPY:
             for record in records:
                 record["entropy"] = entropy(record["text"], self.cfg.entropy)
@@ -189,6 +193,7 @@ class Candidate:
     complexity: int = -1
     has_action: bool = False
     finite_verb: bool = False
+    subordinate: bool = False
     entropy: float = math.nan
     perplexity: float = math.nan
     dropped: str | None = None

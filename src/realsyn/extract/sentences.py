@@ -151,6 +151,9 @@ class Analysis:
     has_action: bool
     objects: int
     finite_verb: bool = False  # a clause of its own: a tensed verb, a modal or an imperative
+    # the root clause opens with a subordinating conjunction ("If logging capture is enabled."):
+    # there is no main clause
+    subordinate: bool = False
 
 
 # Penn tags of tensed verbs and modals; an imperative is a base-form verb at the root.
@@ -199,8 +202,11 @@ def analyse(doc) -> Analysis:
     objects = sum(1 for token in doc if _is_object(token))
     finite = any(token.tag_ in FINITE_TAGS or (token.tag_ == "VB" and token.dep_ == "ROOT")
                  for token in doc)
+    roots = [token for token in doc if token.dep_ == "ROOT"]
+    subordinate = bool(roots) and all(any(child.dep_ == "mark" for child in root.children)
+                                      for root in roots)
     return Analysis(complexity=relations, has_action=action, objects=objects,
-                    finite_verb=finite)
+                    finite_verb=finite, subordinate=subordinate)
 
 
 def load_parser(name: str):
