@@ -88,6 +88,9 @@ MODULES: dict[str, list[str]] = {
     "pipeline.py": ["tests/pipeline/test_pipeline_mutants.py"],
     "workspace.py": ["tests/test_workspace.py", "tests/test_workspace_mutants.py",
                      "tests/executors/test_steps.py::test_partitions_round_trip_and_empty_partition"],
+    # The shuffle file format: written and read by the workspace for every partitioned step.
+    "partfile.py": ["tests/test_workspace_mutants.py",
+                    "tests/executors/test_steps.py::test_partitions_round_trip_and_empty_partition"],
     "executors/base.py": [*LOCAL_TESTS, "tests/executors/test_steps.py",
                           "tests/executors/test_base_mutants.py",
                           "tests/executors/test_task_memory.py",
