@@ -193,6 +193,9 @@ MODULES: dict[str, list[str]] = {
         *WRITE_STAGE_TESTS,
         "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
         "temporary"],
+    # Called by the write stage's finalize (write/stage.py): the card alone, whole, then through
+    # the stage (tests/report/test_card.py reads it after the whole pipeline: minutes, left out).
+    "write/card.py": ["tests/write/test_card_mutants.py", *WRITE_STAGE_TESTS],
     # Usable rows, row alignment and row codes: read by the retrieve, balance and dedup stages.
     "dataflow/rows.py": ["tests/dataflow/test_rows_mutants.py", "tests/dataflow/test_primitives.py",
                          "tests/retrieve/test_index_mutants.py",
