@@ -196,6 +196,15 @@ MODULES: dict[str, list[str]] = {
     # Called by the write stage's finalize (write/stage.py): the card alone, whole, then through
     # the stage (tests/report/test_card.py reads it after the whole pipeline: minutes, left out).
     "write/card.py": ["tests/write/test_card_mutants.py", *WRITE_STAGE_TESTS],
+    # The write stage itself (run by the pipeline): its small hand-made workspace with every
+    # locator case first, then the stage's tests on generated images and the killed writer's
+    # resume into an output folder outside the workspace.
+    "write/stage.py": [
+        "tests/write/test_write_stage_mutants.py",
+        "tests/write/test_card_mutants.py::test_the_write_stage_puts_its_counts_in_the_card",
+        *WRITE_STAGE_TESTS,
+        "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
+        "temporary"],
     # Usable rows, row alignment and row codes: read by the retrieve, balance and dedup stages.
     "dataflow/rows.py": ["tests/dataflow/test_rows_mutants.py", "tests/dataflow/test_primitives.py",
                          "tests/retrieve/test_index_mutants.py",
