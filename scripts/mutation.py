@@ -205,6 +205,14 @@ MODULES: dict[str, list[str]] = {
         *WRITE_STAGE_TESTS,
         "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
         "temporary"],
+    # The dedup stage itself (run by the pipeline after extract): its planted corpus against the
+    # brute-force oracle, the drop report's reasons, the extract stages' real pHashes, then the
+    # larger corpus whose shuffles split into several partitions (22 s: last).
+    "extract/dedup_stage.py": [
+        "tests/extract/test_dedup_stage_mutants.py",
+        "tests/test_drops.py::test_dedup_counts_images_and_sentences_apart",
+        "tests/extract/test_stages.py::test_dedup_keeps_one_per_group",
+        "tests/extract/test_partitioned_dedup.py::test_stages_keep_the_single_process_records[3]"],
     # Usable rows, row alignment and row codes: read by the retrieve, balance and dedup stages.
     "dataflow/rows.py": ["tests/dataflow/test_rows_mutants.py", "tests/dataflow/test_primitives.py",
                          "tests/retrieve/test_index_mutants.py",
