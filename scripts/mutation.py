@@ -213,6 +213,10 @@ MODULES: dict[str, list[str]] = {
         "tests/test_drops.py::test_dedup_counts_images_and_sentences_apart",
         "tests/extract/test_stages.py::test_dedup_keeps_one_per_group",
         "tests/extract/test_partitioned_dedup.py::test_stages_keep_the_single_process_records[3]"],
+    # The retrieve stage's wiring (run by the pipeline): its steps per configuration and its
+    # datasets, then the stage's runs (paper and learned routing, capped and not, no usable
+    # sentence).
+    "retrieve/stage.py": ["tests/retrieve/test_retrieve_stage_mutants.py", *RETRIEVE_STAGE_TESTS],
     # Usable rows, row alignment and row codes: read by the retrieve, balance and dedup stages.
     "dataflow/rows.py": ["tests/dataflow/test_rows_mutants.py", "tests/dataflow/test_primitives.py",
                          "tests/retrieve/test_index_mutants.py",
