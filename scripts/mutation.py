@@ -196,6 +196,30 @@ MODULES: dict[str, list[str]] = {
         *WRITE_STAGE_TESTS,
         "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
         "temporary"],
+    # Called by the write stage's finalize (write/stage.py): the card alone, whole, then through
+    # the stage (tests/report/test_card.py reads it after the whole pipeline: minutes, left out).
+    "write/card.py": ["tests/write/test_card_mutants.py", *WRITE_STAGE_TESTS],
+    # The write stage itself (run by the pipeline): its small hand-made workspace with every
+    # locator case first, then the stage's tests on generated images and the killed writer's
+    # resume into an output folder outside the workspace.
+    "write/stage.py": [
+        "tests/write/test_write_stage_mutants.py",
+        "tests/write/test_card_mutants.py::test_the_write_stage_puts_its_counts_in_the_card",
+        *WRITE_STAGE_TESTS,
+        "tests/write/test_write_stage.py::test_a_writer_killed_mid_shard_never_publishes_its_"
+        "temporary"],
+    # The dedup stage itself (run by the pipeline after extract): its planted corpus against the
+    # brute-force oracle, the drop report's reasons, the extract stages' real pHashes, then the
+    # larger corpus whose shuffles split into several partitions (22 s: last).
+    "extract/dedup_stage.py": [
+        "tests/extract/test_dedup_stage_mutants.py",
+        "tests/test_drops.py::test_dedup_counts_images_and_sentences_apart",
+        "tests/extract/test_stages.py::test_dedup_keeps_one_per_group",
+        "tests/extract/test_partitioned_dedup.py::test_stages_keep_the_single_process_records[3]"],
+    # The retrieve stage's wiring (run by the pipeline): its steps per configuration and its
+    # datasets, then the stage's runs (paper and learned routing, capped and not, no usable
+    # sentence).
+    "retrieve/stage.py": ["tests/retrieve/test_retrieve_stage_mutants.py", *RETRIEVE_STAGE_TESTS],
     # Usable rows, row alignment and row codes: read by the retrieve, balance and dedup stages.
     "dataflow/rows.py": ["tests/dataflow/test_rows_mutants.py", "tests/dataflow/test_primitives.py",
                          "tests/retrieve/test_index_mutants.py",
