@@ -302,6 +302,14 @@ def test_part_file_layout():
         partfile.read_head(data[:partfile.HEADER - 1], "f")
 
 
+def test_a_partition_nobody_wrote_has_the_schema_behind_the_last_block(workspace):
+    table = pa.table({"a": [1, 2], "b": ["x", "y"]})
+    workspace.write_partitioned("s", "00000", table, np.array([0, 2]), 3)  # the last one too
+    empty = workspace.read_partition("s", 1)
+    assert empty.num_rows == 0 and empty.schema == table.schema
+    assert workspace.read_partition("s", 2).to_pydict() == {"a": [2], "b": ["y"]}
+
+
 def test_partition_ids_are_checked(workspace):
     table = pa.table({"a": [1, 2, 3]})
     with pytest.raises(ValueError) as raised:
