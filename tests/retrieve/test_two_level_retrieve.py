@@ -109,3 +109,13 @@ def test_a_two_level_router_searches_through_the_cells():
     one = Router(keys, coarse=cells, cells=centres.cells, centre_probes=1).probes(queries, 3)
     assert (one[:, 0] == flat[:, 0]).mean() < 1  # one cell misses some
     assert one.shape == (100, 3) and (one >= -1).all()
+
+
+def test_a_fallback_that_probes_every_list_searches_them_all(tmp_path):
+    # too few fit images: the fallback probes every list of a corpus of <= 200 images, which
+    # one coarse cell of five would not hold
+    _, stats, _, _ = run(tmp_path / "ws", lists_per_cluster=3, flat_centre_limit=4,
+                         centre_probes=1, routing_min_fit_images=1000)
+    assert stats["routing_fallback_too_few_fit_images"] == 1 and stats["lists_probed"] == 24
+    assert stats["audit_lists_per_image"] == 24
+    assert stats["audit_recall@3"] == 1.0 and stats["audit_score_ratio"] == 1.0

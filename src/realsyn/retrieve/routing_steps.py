@@ -77,9 +77,10 @@ class RoutingSteps:
             stats = routing_stats(router, usable, started, sum(meta["image_rows"]),
                                   len(centroids), config)
         workspace.write_npy(ctx.scratch_write(ROUTER), router.keys)
-        # exact search probes every list: flat
+        # every list probed (exact search, or a fallback for few images): flat, so none is missed
+        every = meta.get("exact") or stats["lists_probed"] >= len(centroids)
         workspace.write_npy(ctx.scratch_write(ROUTER_COARSE), coarse_keys(
-            router.keys, centres if not meta.get("exact") else kmeans.Centres.flat(centroids)))
+            router.keys, kmeans.Centres.flat(centroids) if every else centres))
         workspace.write_json(ctx.scratch_write(ROUTING), {"routing": router.name,
                                                           "margin": router.margin, **stats})
         return stats
