@@ -58,7 +58,7 @@ import pyarrow as pa
 from realsyn import datasets
 from realsyn.balance.sampling import default_n_clusters
 from realsyn.config import BalanceConfig, RetrieveConfig, parse_config
-from realsyn.dataflow.kmeans import coarse_count
+from realsyn.dataflow.kmeans import REFINE_ITERATIONS, coarse_count
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
 from realsyn.retrieve.lists import list_count
@@ -334,7 +334,9 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
     clusters are above flat_centre_limit, and run_scale sets the limit low so that the rates
     are measured on that path): a nearest-centre search scores the ~sqrt(K) coarse centres,
     then the centres of the `centre_probes` nearest cells; a training iteration scores each
-    sample point against the coarse centres, then against its cell's centres."""
+    sample point against the coarse centres, then against its cell's centres, and each of the
+    REFINE_ITERATIONS that follow (of kmeans_iterations in all) searches it as an assignment
+    does."""
     per_list = n_sentences / max(clusters, 1)
     retrieve, balance = RetrieveConfig(), BalanceConfig()
 
@@ -342,9 +344,10 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
         cells = coarse_count(int(centres))
         return cells + min(probes, cells) * centres / cells
 
-    def training_per_point(centres: float) -> float:
+    def training_per_point(centres: float) -> float:  # per iteration of the cells' training
         cells = coarse_count(int(centres))
-        return cells + centres / cells
+        refining = REFINE_ITERATIONS / retrieve.kmeans_iterations
+        return cells + centres / cells + refining * search(centres, retrieve.centre_probes)
 
     return {"retrieve:scan": n_sentences * dim,
             "retrieve:train": training * training_per_point(clusters) * dim,

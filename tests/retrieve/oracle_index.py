@@ -112,7 +112,7 @@ def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.nd
     sample = gather_rows(blocks, kept[sampling.sample_rows(n, sample_size,
                                                                         params.seed)])
     centres = kmeans.train_centres(sample, n_clusters, params.iterations, params.seed,
-                                   params.flat_centre_limit)
+                                   params.flat_centre_limit, params.centre_probes)
     centroids = centres.fine
     del sample
     trained = time.perf_counter()

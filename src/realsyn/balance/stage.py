@@ -375,7 +375,7 @@ class BalanceStage(SteppedStage):
             centres = kmeans.train_centres(samples.sample_across(counts, size, config.seed,
                                                                  read),
                                            n_clusters, config.kmeans_iterations, config.seed,
-                                           config.flat_centre_limit)
+                                           config.flat_centre_limit, config.centre_probes)
             for name, array in ((CENTROIDS, centres.fine), (COARSE, centres.coarse),
                                 (CELLS, centres.cells)):
                 workspace.write_npy(ctx.scratch_write(name), array)

@@ -98,6 +98,10 @@ def assign(index: faiss.Index, blocks: Iterable[np.ndarray]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- two levels
+# Lloyd iterations over every centre after the cells are trained (`refine`): on the real
+# photo set of benchmarks/bench_retrieval.py (183 lists, 14 cells) recall@3 of the default routing
+# was 0.820 with none, 0.835 with 2, 0.841 with 5 (flat k-means: 0.857).
+REFINE_ITERATIONS = 5
 @dataclass
 class Centres:
     """K fine centres (float32, K x d) and, two-level, the coarse centres over them (C x d)
@@ -151,9 +155,10 @@ def allocate(points: np.ndarray, total: int) -> np.ndarray:
 
 
 def train_centres(sample: np.ndarray, n_clusters: int, iterations: int, seed: int,
-                  flat_limit: int) -> Centres:
+                  flat_limit: int, probes: int = 16) -> Centres:
     """`n_clusters` normalised centres of `sample`: flat k-means (`train_centroids`) up to
-    `flat_limit` centres, two-level above it (the module doc)."""
+    `flat_limit` centres, two-level above it (the module doc), then REFINE_ITERATIONS Lloyd
+    iterations over all of them, each point assigned through the hierarchy (`probes` cells)."""
     if n_clusters <= flat_limit:
         return Centres.flat(train_centroids(sample, n_clusters, iterations, seed))
     sample = np.ascontiguousarray(sample, dtype=np.float32)
@@ -171,8 +176,23 @@ def train_centres(sample: np.ndarray, n_clusters: int, iterations: int, seed: in
         members = sample[order[bounds[cell]:bounds[cell + 1]]]
         fine.append(members if share == len(members) else
                     train_centroids(members, int(share), iterations, seed))
-    return Centres(_normalise(np.concatenate(fine)), coarse[kept],
-                   np.repeat(np.arange(len(kept), dtype=np.int64), shares))
+    centres = Centres(_normalise(np.concatenate(fine)), coarse[kept],
+                      np.repeat(np.arange(len(kept), dtype=np.int64), shares))
+    for _ in range(REFINE_ITERATIONS):
+        centres = refine(centres, sample, probes)
+    return centres
+
+
+def refine(centres: Centres, sample: np.ndarray, probes: int) -> Centres:
+    """One Lloyd iteration over every centre: each sample point to its nearest centre through
+    the hierarchy (a point near a cell's border goes to the neighbouring cell's centre), each
+    centre moved to its points' normalised mean (a centre without points stays); the cells stay."""
+    labels = nearest_centres(centres.index(probes), sample, 1)[:, 0]
+    order = np.argsort(labels, kind="stable")
+    used, starts = np.unique(labels[order], return_index=True)
+    fine = centres.fine.copy()
+    fine[used] = _normalise(np.add.reduceat(sample[order].astype(np.float64), starts, axis=0))
+    return Centres(fine, centres.coarse, centres.cells)
 
 
 def hierarchy_index(fine: np.ndarray, coarse: np.ndarray, cells: np.ndarray,

@@ -34,7 +34,7 @@ def cached_centroids(ctx: Context, sentences: str, shards: list[str], usable_cou
     params = {"n_clusters": n_clusters, "iterations": config.kmeans_iterations,
               "training_points": size, "seed": config.seed}
     if n_clusters > config.flat_centre_limit:  # flat centres keep their earlier fingerprint
-        params["two_level"] = True
+        params.update(two_level=True, centre_probes=config.centre_probes)  # probes refine them
     identity = sentence_identity(workspace, sentences, shards)
     fingerprint = _fingerprint(shards, usable_counts, identity, params,
                                workspace.manifest().get("encoder"))
@@ -48,7 +48,7 @@ def cached_centroids(ctx: Context, sentences: str, shards: list[str], usable_cou
 
     sample = sampling.sample_across(usable_counts, size, config.seed, read)
     centres = kmeans.train_centres(sample, n_clusters, config.kmeans_iterations, config.seed,
-                                   config.flat_centre_limit)
+                                   config.flat_centre_limit, config.centre_probes)
     meta = {**params, "fingerprint": fingerprint}
     workspace.committed.write_npy(f"{INDEX_DIR}/centroids.npy", centres.fine)
     if centres.two_level:
