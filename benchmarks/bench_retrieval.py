@@ -343,10 +343,11 @@ def evaluate(name: str, index: ClusterIndex, queries: np.ndarray, labels: np.nda
     return rows
 
 
-def through_cells(router: Router, centres: Centres, probes: int) -> Router:
-    """`router` searching its keys through the coarse cells of two-level centres (as the
-    retrieve stage's route step does); itself with flat centres."""
-    if not centres.two_level:
+def through_cells(router: Router, centres: Centres, probes: int | None) -> Router:
+    """`router` searching its keys through `probes` coarse cells of two-level centres (as the
+    retrieve stage's route step does with routing_centre_probes); itself with flat centres or
+    no probes (flat routing, the default)."""
+    if not centres.two_level or probes is None:
         return router
     return Router(router.keys, router.name, router.margin, coarse_keys(router.keys, centres),
                   centres.cells, probes)
@@ -364,8 +365,8 @@ def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries
     their true best score bounds what any routing of whole lists can reach.
     Cost is machine-independent: centres plus list rows scored per query, and its ratio to
     paper routing at nprobe 1. With two-level centres (--flat-centre-limit below the lists),
-    every router but the oracle searches its keys through the coarse cells (`centres`: the
-    centres of each index, by id)."""
+    and --routing-centre-probes, every router but the oracle searches its keys through the
+    coarse cells (`centres`: the centres of each index, by id)."""
     order = np.random.default_rng(args.seed + 2).permutation(len(queries))
     n_fit = min(args.fit_images, len(queries) // 2)
     fit, held_out = queries[np.sort(order[:n_fit])], queries[np.sort(order[n_fit:])]
@@ -374,11 +375,12 @@ def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries
 
     def learned_on(lists: ClusterIndex, size_penalty: float) -> tuple[Router, int]:
         router, used = fit_learned_router(lists, fit, None, args.ridge, 2, None, size_penalty)
-        return through_cells(router, centres[id(lists)], args.centre_probes), used
+        return through_cells(router, centres[id(lists)], args.routing_centre_probes), used
 
     learned, used = learned_on(fine, args.size_penalty)
     split = f"{fine.n_clusters // max(1, index.n_clusters)}x lists"
-    paper = through_cells(paper_router(index.centroids), centres[id(index)], args.centre_probes)
+    paper = through_cells(paper_router(index.centroids), centres[id(index)],
+                          args.routing_centre_probes)
     runs = [(index, paper, n, "paper") for n in args.routing_nprobe]
     on_paper_lists = learned_on(index, args.size_penalty)[0]  # fitted once: an exact search
     runs += [(index, on_paper_lists, n, "learned, paper lists") for n in (2, 3)]
@@ -388,7 +390,7 @@ def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries
                  f"learned, {split}, size penalty 0"))
     for margin in args.margin:
         adaptive = through_cells(Router(learned.keys, learned.name, margin), centres[id(fine)],
-                                 args.centre_probes)
+                                 args.routing_centre_probes)
         runs.append((fine, adaptive, args.adaptive_nprobe + 2,
                      f"learned, {split}, margin {margin}"))
     # the bound of any routing that probes whole lists: lists ranked by their true best score
@@ -503,6 +505,10 @@ def main(argv: list[str] | None = None) -> None:
                              "set it low to measure the two-level path on these sets).")
     parser.add_argument("--centre-probes", type=int, default=RetrieveConfig().centre_probes,
                         help="two-level centres: coarse cells searched (retrieve's setting).")
+    parser.add_argument("--routing-centre-probes", type=int,
+                        default=RetrieveConfig().routing_centre_probes,
+                        help="two-level centres: coarse cells the routers search (retrieve's "
+                             "setting; default: every key, flat).")
     parser.add_argument("--set", choices=list(REAL_SETS), default="photos",
                         help="real: which image set, against which sentences (see REAL_SETS).")
     parser.add_argument("--seed", type=int, default=0)

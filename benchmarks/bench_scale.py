@@ -333,7 +333,8 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
     The k-means centres are two-level (dataflow/kmeans.py; the paper's 6M lists and 1M
     clusters are above flat_centre_limit, and run_scale sets the limit low so that the rates
     are measured on that path): a nearest-centre search scores the ~sqrt(K) coarse centres,
-    then the centres of the `centre_probes` nearest cells; a training iteration scores each
+    then the centres of the `centre_probes` nearest cells (the images' routing stays flat by
+    default, retrieve.routing_centre_probes: every list key); a training iteration scores each
     sample point against the coarse centres, then against its cell's centres, and each of the
     REFINE_ITERATIONS that follow (of kmeans_iterations in all) searches it as an assignment
     does."""
@@ -353,7 +354,8 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
             "retrieve:train": training * training_per_point(clusters) * dim,
             "retrieve:assign": n_sentences * search(clusters, retrieve.centre_probes) * dim,
             "retrieve:fit": FIT_IMAGES * n_sentences * dim,
-            "retrieve:route": n_images * search(clusters, retrieve.centre_probes) * dim,
+            "retrieve:route": n_images * (clusters if retrieve.routing_centre_probes is None else
+                                          search(clusters, retrieve.routing_centre_probes)) * dim,
             "retrieve:search": n_images * nprobe * per_list * dim,
             "retrieve:merge": n_images * nprobe,
             "balance:score": n_images * dim,

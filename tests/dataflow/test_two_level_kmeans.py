@@ -109,6 +109,12 @@ def test_assignment_through_the_hierarchy_agrees_with_the_flat_search():
                                                   sample[:50], 3).tolist()
 
 
+def test_the_routing_probes_name_their_field():
+    assert RetrieveConfig().routing_centre_probes is None  # flat routing unless asked
+    with pytest.raises(ConfigError, match=r"retrieve\.routing_centre_probes"):
+        parse_config({"workspace": "/tmp/x", "retrieve": {"routing_centre_probes": 0}})
+
+
 @pytest.mark.parametrize("section", ["retrieve", "balance"])
 @pytest.mark.parametrize("field", ["flat_centre_limit", "centre_probes"])
 def test_bad_settings_name_the_field(section, field):

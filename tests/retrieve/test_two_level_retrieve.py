@@ -37,7 +37,7 @@ def test_two_level_centres_retrieve_the_planted_top3_as_the_flat_ones(tmp_path, 
     # 8 clusters x 3 lists = 24 centres over 5 coarse cells, 2 of them probed
     two, stats, sentence_topic, image_topic = run(tmp_path / "two", routing=routing,
                                                   lists_per_cluster=3, flat_centre_limit=8,
-                                                  centre_probes=2)
+                                                  centre_probes=2, routing_centre_probes=2)
     assert stats["clusters"] == 24
     meta = two.workspace.committed.read_json(f"{INDEX_DIR}/meta.json")
     assert meta["two_level"] is True  # the cache keeps the coarse level
@@ -55,7 +55,7 @@ def test_two_level_centres_retrieve_the_planted_top3_as_the_flat_ones(tmp_path, 
     assert stats["audit_score_ratio"] >= flat["audit_score_ratio"] - 0.01
     # seeded: a second run (a fresh workspace) writes the same rows
     again, _, _, _ = run(tmp_path / "again", routing=routing, lists_per_cluster=3,
-                         flat_centre_limit=8, centre_probes=2)
+                         flat_centre_limit=8, centre_probes=2, routing_centre_probes=2)
     assert again.workspace.read_dataset("retrieved").equals(two.workspace.read_dataset(
         "retrieved"))
 
@@ -115,7 +115,7 @@ def test_a_fallback_that_probes_every_list_searches_them_all(tmp_path):
     # too few fit images: the fallback probes every list of a corpus of <= 200 images, which
     # one coarse cell of five would not hold
     _, stats, _, _ = run(tmp_path / "ws", lists_per_cluster=3, flat_centre_limit=4,
-                         centre_probes=1, routing_min_fit_images=1000)
+                         routing_centre_probes=1, routing_min_fit_images=1000)
     assert stats["routing_fallback_too_few_fit_images"] == 1 and stats["lists_probed"] == 24
     assert stats["audit_lists_per_image"] == 24
     assert stats["audit_recall@3"] == 1.0 and stats["audit_score_ratio"] == 1.0

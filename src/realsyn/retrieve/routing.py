@@ -19,10 +19,12 @@ adaptive the learned estimates also say when a second or third list is worth its
          then scans one list, an uncertain one several (measured: docs/stages/retrieve.md,
          routing table).
          Unused probe slots are -1 (/work/briefs/routing-contract.md).
-two-level with two-level centres (retrieve.flat_centre_limit), a query scores only the lists
-         of its `centre_probes` best coarse cells (dataflow/kmeans.py): a cell's key is its
-         coarse centre moved by the mean learned shift (key - centre) of its lists, with their
-         median offset (`coarse_keys`; the paper's keys give the coarse centre itself).
+two-level with two-level centres (retrieve.flat_centre_limit) and routing_centre_probes set, a
+         query scores only the lists of its `routing_centre_probes` best coarse cells
+         (dataflow/kmeans.py): a cell's key is its coarse centre moved by the mean learned
+         shift (key - centre) of its lists, with their median offset (`coarse_keys`; the
+         paper's keys give the coarse centre itself). Off by default: on real photos 2 of 14
+         cells lost a third of recall@3 (docs/stages/retrieve.md).
 """
 
 from __future__ import annotations

@@ -77,8 +77,10 @@ class RoutingSteps:
             stats = routing_stats(router, usable, started, sum(meta["image_rows"]),
                                   len(centroids), config)
         workspace.write_npy(ctx.scratch_write(ROUTER), router.keys)
-        # every list probed (exact search, or a fallback for few images): flat, so none is missed
-        every = meta.get("exact") or stats["lists_probed"] >= len(centroids)
+        # flat unless asked (routing_centre_probes); and when every list is probed (exact
+        # search, or a fallback for few images), so that none is missed
+        every = (config.routing_centre_probes is None or meta.get("exact")
+                 or stats["lists_probed"] >= len(centroids))
         workspace.write_npy(ctx.scratch_write(ROUTER_COARSE), coarse_keys(
             router.keys, kmeans.Centres.flat(centroids) if every else centres))
         workspace.write_json(ctx.scratch_write(ROUTING), {"routing": router.name,
@@ -99,7 +101,8 @@ class RoutingSteps:
             saved = workspace.read_json(ctx.scratch_read(ROUTING))
             router = Router(keys, saved["routing"], saved.get("margin"),
                             workspace.read_npy(ctx.scratch_read(ROUTER_COARSE)),
-                            workspace.read_npy(ctx.scratch_read(CELLS)), config.centre_probes)
+                            workspace.read_npy(ctx.scratch_read(CELLS)),
+                            config.routing_centre_probes or 1)
             for start in range(0, len(rows), config.query_batch_size):
                 batch = rows[start:start + config.query_batch_size]
                 found = router.probes(np.ascontiguousarray(embeddings[batch], np.float32),
