@@ -38,14 +38,15 @@ import faiss
 import numpy as np
 
 from realsyn.config import RetrieveConfig
+from realsyn.dataflow.kmeans import Centres
 from realsyn.retrieve.index import ClusterIndex
-from realsyn.retrieve.routing import Router, paper_router
+from realsyn.retrieve.routing import Router, coarse_keys, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 
 # The single-process index build and router fit (the retrieve stage's test oracles, whose lists
 # and router the stage reproduces) live with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "retrieve"))
-from oracle_index import BuildParams, build_index, load_index
+from oracle_index import BuildParams, build_index, load_centres, load_index
 from oracle_routing import fit_learned_router
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -342,8 +343,18 @@ def evaluate(name: str, index: ClusterIndex, queries: np.ndarray, labels: np.nda
     return rows
 
 
+def through_cells(router: Router, centres: Centres, probes: int | None) -> Router:
+    """`router` searching its keys through `probes` coarse cells of two-level centres (as the
+    retrieve stage's route step does with routing_centre_probes); itself with flat centres or
+    no probes (flat routing, the default)."""
+    if not centres.two_level or probes is None:
+        return router
+    return Router(router.keys, router.name, router.margin, coarse_keys(router.keys, centres),
+                  centres.cells, probes)
+
+
 def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries: np.ndarray,
-                     args: argparse.Namespace) -> list[dict]:
+                     args: argparse.Namespace, centres: dict[int, Centres]) -> list[dict]:
     """Paper vs learned routing on held-out images: the learned router is fitted (as the
     retrieve stage fits it) on a seeded half of the images, at most --fit-images, and every
     figure is measured on the other half against exact search. Paper routing probes the
@@ -353,7 +364,9 @@ def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries
     lists; learned routing over the paper's lists is shown too. An oracle that ranks lists by
     their true best score bounds what any routing of whole lists can reach.
     Cost is machine-independent: centres plus list rows scored per query, and its ratio to
-    paper routing at nprobe 1."""
+    paper routing at nprobe 1. With two-level centres (--flat-centre-limit below the lists),
+    and --routing-centre-probes, every router but the oracle searches its keys through the
+    coarse cells (`centres`: the centres of each index, by id)."""
     order = np.random.default_rng(args.seed + 2).permutation(len(queries))
     n_fit = min(args.fit_images, len(queries) // 2)
     fit, held_out = queries[np.sort(order[:n_fit])], queries[np.sort(order[n_fit:])]
@@ -361,11 +374,14 @@ def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries
     exact_rows = np.asarray(index.rows)[exact.positions]  # row ids are shared by both indexes
 
     def learned_on(lists: ClusterIndex, size_penalty: float) -> tuple[Router, int]:
-        return fit_learned_router(lists, fit, None, args.ridge, 2, None, size_penalty)
+        router, used = fit_learned_router(lists, fit, None, args.ridge, 2, None, size_penalty)
+        return through_cells(router, centres[id(lists)], args.routing_centre_probes), used
 
     learned, used = learned_on(fine, args.size_penalty)
     split = f"{fine.n_clusters // max(1, index.n_clusters)}x lists"
-    runs = [(index, paper_router(index.centroids), n, "paper") for n in args.routing_nprobe]
+    paper = through_cells(paper_router(index.centroids), centres[id(index)],
+                          args.routing_centre_probes)
+    runs = [(index, paper, n, "paper") for n in args.routing_nprobe]
     on_paper_lists = learned_on(index, args.size_penalty)[0]  # fitted once: an exact search
     runs += [(index, on_paper_lists, n, "learned, paper lists") for n in (2, 3)]
     runs += [(fine, learned, n, f"learned, {split}") for n in sorted(
@@ -373,7 +389,9 @@ def evaluate_routing(name: str, index: ClusterIndex, fine: ClusterIndex, queries
     runs.append((fine, learned_on(fine, 0.0)[0], args.adaptive_nprobe,
                  f"learned, {split}, size penalty 0"))
     for margin in args.margin:
-        runs.append((fine, Router(learned.keys, learned.name, margin), args.adaptive_nprobe + 2,
+        adaptive = through_cells(Router(learned.keys, learned.name, margin), centres[id(fine)],
+                                 args.routing_centre_probes)
+        runs.append((fine, adaptive, args.adaptive_nprobe + 2,
                      f"learned, {split}, margin {margin}"))
     # the bound of any routing that probes whole lists: lists ranked by their true best score
     for lists, label, probes in ((index, "paper lists", (1, 2, 3)), (fine, split, (2, 3, 4))):
@@ -481,6 +499,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lists-per-cluster", type=int,
                         default=RetrieveConfig().list_split,
                         help="real: learned routing's lists per paper cluster (the default's).")
+    parser.add_argument("--flat-centre-limit", type=int,
+                        default=RetrieveConfig().flat_centre_limit,
+                        help="two-level centres above this many lists (retrieve's setting; "
+                             "set it low to measure the two-level path on these sets).")
+    parser.add_argument("--centre-probes", type=int, default=RetrieveConfig().centre_probes,
+                        help="two-level centres: coarse cells searched (retrieve's setting).")
+    parser.add_argument("--routing-centre-probes", type=int,
+                        default=RetrieveConfig().routing_centre_probes,
+                        help="two-level centres: coarse cells the routers search (retrieve's "
+                             "setting; default: every key, flat).")
     parser.add_argument("--set", choices=list(REAL_SETS), default="photos",
                         help="real: which image set, against which sentences (see REAL_SETS).")
     parser.add_argument("--seed", type=int, default=0)
@@ -497,7 +525,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     params = BuildParams(n_clusters=args.n_clusters,
                          training_points_per_cluster=args.training_points_per_cluster,
-                         seed=args.seed)
+                         seed=args.seed, flat_centre_limit=args.flat_centre_limit,
+                         centre_probes=args.centre_probes)
     built = build(folder, params, args.threads)
     meta = built["meta"]
     print(f"build: {meta['ntotal']:,} sentences, {meta['n_clusters']:,} clusters (largest "
@@ -523,7 +552,10 @@ def main(argv: list[str] | None = None) -> None:
         rows += evaluate(f"{args.data}/{name}", index, queries, labels, topic_sorted, args,
                          flat, ivf)
         if name in data.get("image_sets", ()):
-            routing_rows += evaluate_routing(f"{args.data}/{name}", index, fine, queries, args)
+            centres = {id(index): load_centres(folder / "index"),
+                       id(fine): load_centres(folder / "index-fine")}
+            routing_rows += evaluate_routing(f"{args.data}/{name}", index, fine, queries, args,
+                                             centres)
     summary = {"args": vars(args), "build": built, "rows": rows, "routing_rows": routing_rows,
                "threads": args.threads, "cpu_count": os.cpu_count()}
     name = args.data if args.data == "synthetic" else f"{args.data}-{args.set}"

@@ -58,6 +58,7 @@ import pyarrow as pa
 from realsyn import datasets
 from realsyn.balance.sampling import default_n_clusters
 from realsyn.config import BalanceConfig, RetrieveConfig, parse_config
+from realsyn.dataflow.kmeans import REFINE_ITERATIONS, coarse_count
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
 from realsyn.retrieve.lists import list_count
@@ -286,9 +287,11 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
         # kept, so that its size is measured; a run removes it as each stage commits
         "executor": {"workers": workers, "task_memory_mb": task_memory_mb,
                      "keep_scratch": True},
-        "retrieve": {"max_training_points": 100_000, "audit_queries": 200},
+        # two-level centres at every scale, as at the paper's (work_units)
+        "retrieve": {"max_training_points": 100_000, "audit_queries": 200,
+                     "flat_centre_limit": 1},
         "balance": {"min_similarity": 0.0, "max_similarity": 1.0,
-                    "max_training_points": 100_000}})
+                    "max_training_points": 100_000, "flat_centre_limit": 1}})
     ctx = Context(config=config, workspace=Workspace(root))
     stages: list[Stage] = [DedupStage(),
                            StandInEmbed(args.n, args.shard_size, args.dim, args.seed),
@@ -325,18 +328,39 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------------------- the estimate
 def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
                balance_clusters: float, nprobe: int, training: float) -> dict[str, float]:
-    """Work of each step in the units its cost grows with (multiply-adds or rows)."""
+    """Work of each step in the units its cost grows with (multiply-adds or rows).
+
+    The k-means centres are two-level (dataflow/kmeans.py; the paper's 6M lists and 1M
+    clusters are above flat_centre_limit, and run_scale sets the limit low so that the rates
+    are measured on that path): a nearest-centre search scores the ~sqrt(K) coarse centres,
+    then the centres of the `centre_probes` nearest cells (the images' routing stays flat by
+    default, retrieve.routing_centre_probes: every list key); a training iteration scores each
+    sample point against the coarse centres, then against its cell's centres, and each of the
+    REFINE_ITERATIONS that follow (of kmeans_iterations in all) searches it as an assignment
+    does."""
     per_list = n_sentences / max(clusters, 1)
+    retrieve, balance = RetrieveConfig(), BalanceConfig()
+
+    def search(centres: float, probes: int) -> float:  # centres scored per vector
+        cells = coarse_count(int(centres))
+        return cells + min(probes, cells) * centres / cells
+
+    def training_per_point(centres: float) -> float:  # per iteration of the cells' training
+        cells = coarse_count(int(centres))
+        refining = REFINE_ITERATIONS / retrieve.kmeans_iterations
+        return cells + centres / cells + refining * search(centres, retrieve.centre_probes)
+
     return {"retrieve:scan": n_sentences * dim,
-            "retrieve:train": training * clusters * dim,
-            "retrieve:assign": n_sentences * clusters * dim,
+            "retrieve:train": training * training_per_point(clusters) * dim,
+            "retrieve:assign": n_sentences * search(clusters, retrieve.centre_probes) * dim,
             "retrieve:fit": FIT_IMAGES * n_sentences * dim,
-            "retrieve:route": n_images * clusters * dim,
+            "retrieve:route": n_images * (clusters if retrieve.routing_centre_probes is None else
+                                          search(clusters, retrieve.routing_centre_probes)) * dim,
             "retrieve:search": n_images * nprobe * per_list * dim,
             "retrieve:merge": n_images * nprobe,
             "balance:score": n_images * dim,
-            "balance:train": training * balance_clusters * dim,
-            "balance:assign": n_images * balance_clusters * dim}
+            "balance:train": training * training_per_point(balance_clusters) * dim,
+            "balance:assign": n_images * search(balance_clusters, balance.centre_probes) * dim}
 
 
 def dedup_units(n_sentences: float, n_images: float, dim: int) -> dict[str, float]:

@@ -234,6 +234,7 @@ MODULES: dict[str, list[str]] = {
     # k-means and nearest centres: trained and assigned by the retrieve index, the balance
     # stage and semantic_dedup's partitions.
     "dataflow/kmeans.py": ["tests/dataflow/test_kmeans_mutants.py",
+                           "tests/dataflow/test_two_level_kmeans.py",
                            "tests/dataflow/test_primitives.py", "tests/retrieve/test_clustering.py",
                            "tests/retrieve/test_cluster_index.py",
                            "tests/retrieve/test_index_mutants.py",

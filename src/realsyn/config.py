@@ -498,6 +498,25 @@ class RetrieveConfig(Section):
         "cluster (faiss needs >= 39 for stable centres); the whole corpus when smaller.")
     max_training_points: int = Field(default=1_000_000, ge=1,
                                      description="Upper bound of the k-means training sample.")
+    flat_centre_limit: int = Field(
+        default=65_536, ge=1, description="Up to this many k-means centres the sentence "
+        "k-means trains and searches every centre (flat); above it, two levels "
+        "(dataflow/kmeans.py): about sqrt(K) coarse centres, each cell's share of the K "
+        "centres trained within it (proportional to its sample points), and a nearest-centre "
+        "search of the centre_probes nearest cells only: about (1 + centre_probes) x "
+        "sqrt(K) instead of K products per point (docs/cluster.md). The default keeps "
+        "corpora of up to about 9M sentences flat (3 lists per 420 sentences); the "
+        "paper's 6M lists are two-level.")
+    centre_probes: int = Field(
+        default=16, ge=1, description="Two-level centres (above flat_centre_limit): coarse "
+        "cells searched for a point's nearest centre. 16 found the flat nearest centre for "
+        "99.9% of clustered synthetic points (tests/dataflow/test_two_level_kmeans.py).")
+    routing_centre_probes: int | None = Field(
+        default=None, ge=1, description="Two-level centres: coarse cells an image's router "
+        "searches for its lists. None (default): every list's key is scored (flat), as below "
+        "the limit: images lie apart from the sentences (the modality gap), and on the real "
+        "photo set 2 of 14 cells found recall@3 0.58 where every cell found 0.84 "
+        "(docs/stages/retrieve.md); a number makes the routing sub-linear too.")
     query_batch_size: int = Field(default=65_536, ge=1,
                                   description="Images searched per batch (bounds memory).")
     exclude_own_document: bool = Field(
@@ -762,6 +781,18 @@ class BalanceConfig(Section):
         "cluster; the whole set when smaller.")
     max_training_points: int = Field(default=1_000_000, ge=1,
                                      description="Upper bound of the k-means training sample.")
+    flat_centre_limit: int = Field(
+        default=65_536, ge=1, description="Up to this many k-means centres the image "
+        "k-means trains and searches every centre (flat); above it, two levels "
+        "(dataflow/kmeans.py): about sqrt(K) coarse centres, each cell's share of the K "
+        "centres trained within it (proportional to its sample points), and a nearest-centre "
+        "search of the centre_probes nearest cells only: about (1 + centre_probes) x "
+        "sqrt(K) instead of K products per point (docs/cluster.md). The default keeps sets "
+        "of up to about 11M images flat (168 per cluster); the paper's 1M clusters are two-level.")
+    centre_probes: int = Field(
+        default=16, ge=1, description="Two-level centres (above flat_centre_limit): coarse "
+        "cells searched for a point's nearest centre. 16 found the flat nearest centre for "
+        "99.9% of clustered synthetic points (tests/dataflow/test_two_level_kmeans.py).")
     partitions: int | None = Field(
         default=None, ge=1, description="Partitions of the image join and of the clusters "
         "(tasks of those steps). None: from the data size and executor.task_memory_mb.")

@@ -57,6 +57,15 @@ def load_index(folder: str | os.PathLike, mmap: bool = True) -> ClusterIndex:
                         rows=load("rows.npy"), doc_keys=load("doc_keys.npy"), meta=meta)
 
 
+def load_centres(folder: str | os.PathLike) -> kmeans.Centres:
+    """The centres of the index in `folder`, with their coarse level when two-level."""
+    folder = Path(folder)
+    fine = np.load(folder / "centroids.npy")
+    if not (folder / "coarse.npy").exists():
+        return kmeans.Centres.flat(fine)
+    return kmeans.Centres(fine, np.load(folder / "coarse.npy"), np.load(folder / "cells.npy"))
+
+
 def index_exists(folder: str | os.PathLike) -> bool:
     return (Path(folder) / "meta.json").exists()
 
@@ -70,6 +79,8 @@ class BuildParams:
     training_points_per_cluster: int = 64
     max_training_points: int = 1_000_000
     seed: int = 0
+    flat_centre_limit: int = 65_536  # retrieve.flat_centre_limit: two-level centres above it
+    centre_probes: int = 16  # retrieve.centre_probes
 
 
 def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.ndarray,
@@ -100,12 +111,13 @@ def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.nd
         n, n_clusters, params.training_points_per_cluster, params.max_training_points)
     sample = gather_rows(blocks, kept[sampling.sample_rows(n, sample_size,
                                                                         params.seed)])
-    centroids = kmeans.train_centroids(sample, n_clusters, params.iterations, params.seed)
+    centres = kmeans.train_centres(sample, n_clusters, params.iterations, params.seed,
+                                   params.flat_centre_limit, params.centre_probes)
+    centroids = centres.fine
     del sample
     trained = time.perf_counter()
 
-    coarse = kmeans.centroid_index(centroids)
-    assignment = kmeans.assign(coarse, blocks)[kept]
+    assignment = kmeans.assign(centres.index(params.centre_probes), blocks)[kept]
     order = np.argsort(assignment, kind="stable")
     offsets = np.zeros(n_clusters + 1, dtype=np.int64)
     np.cumsum(np.bincount(assignment, minlength=n_clusters), out=offsets[1:])
@@ -123,6 +135,9 @@ def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.nd
         vectors.flush()
         del vectors
         np.save(temporary / "centroids.npy", centroids)
+        if centres.two_level:
+            np.save(temporary / "coarse.npy", centres.coarse)
+            np.save(temporary / "cells.npy", centres.cells)
         np.save(temporary / "offsets.npy", offsets)
         np.save(temporary / "rows.npy", kept[order])
         np.save(temporary / "doc_keys.npy", np.asarray(keys, dtype=np.int64)[kept[order]])
@@ -132,7 +147,8 @@ def build_index(folder: str | os.PathLike, blocks: list[np.ndarray], keys: np.nd
             "n_input": n_input, "ntotal": n, "dim": dim, "n_clusters": n_clusters,
             "dropped_bad_embedding": n_input - n,
             "training_points": sample_size, "kmeans_iterations": params.iterations,
-            "seed": params.seed, "empty_clusters": int((sizes_per_list == 0).sum()),
+            "seed": params.seed, **({"two_level": True} if centres.two_level else {}),
+            "empty_clusters": int((sizes_per_list == 0).sum()),
             "largest_cluster": int(sizes_per_list.max()),
             "train_seconds": round(trained - started, 3),
             "build_seconds": round(time.perf_counter() - started, 3),

@@ -151,7 +151,9 @@ class SingleProcessRetrieve(Stage):
                              lists_per_cluster=config.list_split,
                              iterations=config.kmeans_iterations,
                              training_points_per_cluster=config.training_points_per_cluster,
-                             max_training_points=config.max_training_points, seed=config.seed)
+                             max_training_points=config.max_training_points, seed=config.seed,
+                             flat_centre_limit=config.flat_centre_limit,
+                             centre_probes=config.centre_probes)
         fingerprint = index_key(workspace, self.sentences, shards, params)
         folder, local = self._index_folder(workspace)
         index = None

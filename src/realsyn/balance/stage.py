@@ -72,6 +72,8 @@ BAND = "band.json"  # the band applied: kind, cosines, deciding settings
 IN_BAND = "in_band"  # per generated shard: the scored rows inside the band
 EXAMPLES = "examples"  # per generated shard: the score histogram and the band's drops
 CENTROIDS = "centroids.npy"
+COARSE = "coarse.npy"  # two-level centres (balance.flat_centre_limit): the coarse level
+CELLS = "cells.npy"  # two-level centres: each cluster's coarse cell
 PLAN = "plan.json"  # clusters and partitions; the plan step adds the cap
 LABELS = "labels"  # per generated shard: each band row's cluster
 COUNTS = "counts"  # per generated shard: its band rows per cluster
@@ -186,9 +188,10 @@ class BalanceStage(SteppedStage):
                 Step("cut", self.generated_shards, self.cut, reads=(BAND, SCORED),
                      writes=(IN_BAND, EXAMPLES)),
                 Step("train", self.single, self.train, reads=(IN_BAND,),
-                     writes=(CENTROIDS, PLAN)),
+                     writes=(CENTROIDS, COARSE, CELLS, PLAN)),
                 Step("assign", self.generated_shards, self.assign,
-                     reads=(PLAN, IN_BAND, CENTROIDS), writes=(LABELS, COUNTS, MEMBERS)),
+                     reads=(PLAN, IN_BAND, CENTROIDS, COARSE, CELLS),
+                     writes=(LABELS, COUNTS, MEMBERS)),
                 Step("plan", self.single, self.plan, reads=(PLAN, COUNTS), writes=(CAPS, PLAN)),
                 Step("select", self.cluster_partitions, self.select,
                      reads=(PLAN, MEMBERS, CAPS), writes=(KEPT,)),
@@ -369,10 +372,13 @@ class BalanceStage(SteppedStage):
                 return self.embeddings(ctx, np.asarray(band.column("image_index")),
                                        np.asarray(band.column("image_row")))
 
-            centroids = kmeans.train_centroids(samples.sample_across(counts, size, config.seed,
-                                                                     read),
-                                               n_clusters, config.kmeans_iterations, config.seed)
-            workspace.write_npy(ctx.scratch_write(CENTROIDS), centroids)
+            centres = kmeans.train_centres(samples.sample_across(counts, size, config.seed,
+                                                                 read),
+                                           n_clusters, config.kmeans_iterations, config.seed,
+                                           config.flat_centre_limit, config.centre_probes)
+            for name, array in ((CENTROIDS, centres.fine), (COARSE, centres.coarse),
+                                (CELLS, centres.cells)):
+                workspace.write_npy(ctx.scratch_write(name), array)
             wanted = partitions_for(n, MEMBER_ROW_BYTES, ctx.config.executor.task_memory_mb * MB)
             plan.update(n_clusters=n_clusters,
                         partitions=min(n_clusters, config.partitions or wanted))
@@ -389,7 +395,9 @@ class BalanceStage(SteppedStage):
         if plan["n_clusters"] and band.num_rows:
             images = self.embeddings(ctx, np.asarray(band.column("image_index")),
                                      np.asarray(band.column("image_row")))
-            index = kmeans.centroid_index(workspace.read_npy(ctx.scratch_read(CENTROIDS)))
+            index = kmeans.Centres(*(workspace.read_npy(ctx.scratch_read(name))
+                                     for name in (CENTROIDS, COARSE, CELLS))
+                                   ).index(config.centre_probes)
             labels = kmeans.assign(index, [images]).astype(np.int64)
         workspace.write_npy(ctx.scratch_write(LABELS, f"{shard}.npy"), labels)
         workspace.write_npy(ctx.scratch_write(COUNTS, f"{shard}.npy"),

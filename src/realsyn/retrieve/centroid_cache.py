@@ -22,9 +22,9 @@ INDEX_DIR = "index/retrieve"
 
 
 def cached_centroids(ctx: Context, sentences: str, shards: list[str], usable_counts: list[int]
-                     ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The centres, reused from `index/retrieve` when its inputs and build settings are
-    unchanged (another nprobe or top_k does not re-cluster)."""
+                     ) -> tuple[kmeans.Centres, dict[str, Any]]:
+    """The centres (two-level: with their coarse level), reused from `index/retrieve` when its
+    inputs and build settings are unchanged (another nprobe or top_k does not re-cluster)."""
     workspace, config = ctx.workspace, ctx.config.retrieve
     n = sum(usable_counts)
     n_clusters = list_count(n, config.n_clusters, config.sentences_per_cluster,
@@ -33,24 +33,37 @@ def cached_centroids(ctx: Context, sentences: str, shards: list[str], usable_cou
                                          config.max_training_points)
     params = {"n_clusters": n_clusters, "iterations": config.kmeans_iterations,
               "training_points": size, "seed": config.seed}
+    if n_clusters > config.flat_centre_limit:  # flat centres keep their earlier fingerprint
+        params.update(two_level=True, centre_probes=config.centre_probes)  # probes refine them
     identity = sentence_identity(workspace, sentences, shards)
     fingerprint = _fingerprint(shards, usable_counts, identity, params,
                                workspace.manifest().get("encoder"))
     cached = workspace.committed.read_json(f"{INDEX_DIR}/meta.json", {})
     if cached.get("fingerprint") == fingerprint:
-        return workspace.committed.read_npy(f"{INDEX_DIR}/centroids.npy"), cached
+        return _read(workspace, cached), cached
 
     def read(i: int, rows: np.ndarray) -> np.ndarray:  # rows among the shard's usable ones
         usable = workspace.read_npy(ctx.scratch_read(USABLE, f"{shards[i]}.npy"))
         return workspace.read_array(sentences, shards[i])[usable[rows]]
 
     sample = sampling.sample_across(usable_counts, size, config.seed, read)
-    centroids = kmeans.train_centroids(sample, n_clusters, config.kmeans_iterations,
-                                       config.seed)
+    centres = kmeans.train_centres(sample, n_clusters, config.kmeans_iterations, config.seed,
+                                   config.flat_centre_limit, config.centre_probes)
     meta = {**params, "fingerprint": fingerprint}
-    workspace.committed.write_npy(f"{INDEX_DIR}/centroids.npy", centroids)
+    workspace.committed.write_npy(f"{INDEX_DIR}/centroids.npy", centres.fine)
+    if centres.two_level:
+        workspace.committed.write_npy(f"{INDEX_DIR}/coarse.npy", centres.coarse)
+        workspace.committed.write_npy(f"{INDEX_DIR}/cells.npy", centres.cells)
     workspace.committed.write_json(f"{INDEX_DIR}/meta.json", meta)
-    return centroids, meta
+    return centres, meta
+
+
+def _read(workspace: Workspace, meta: dict[str, Any]) -> kmeans.Centres:
+    fine = workspace.committed.read_npy(f"{INDEX_DIR}/centroids.npy")
+    if not meta.get("two_level"):
+        return kmeans.Centres.flat(fine)
+    return kmeans.Centres(fine, workspace.committed.read_npy(f"{INDEX_DIR}/coarse.npy"),
+                          workspace.committed.read_npy(f"{INDEX_DIR}/cells.npy"))
 
 
 def sentence_identity(workspace: Workspace, sentences: str, shards: list[str]) -> list[str]:

@@ -14,7 +14,6 @@ from realsyn.dataflow.rows import aligned_rows, shard_offsets, usable_rows
 from realsyn.partitioning import MB, partitions_for
 from realsyn.retrieve.centroid_cache import cached_centroids
 from realsyn.retrieve.lists import (
-    CENTROIDS,
     LIST_ROW_OVERHEAD,
     LISTS,
     META,
@@ -22,8 +21,10 @@ from realsyn.retrieve.lists import (
     TEXT_COLUMNS,
     USABLE,
     partition_of,
+    read_centres,
     read_meta,
     vectors_column,
+    write_centres,
 )
 from realsyn.retrieve.queries import exact_is_cheap, sample_rows
 from realsyn.stage import Context
@@ -63,16 +64,16 @@ class IndexSteps:
             "fit_rows": fit_rows.tolist(), "audit_rows": audit_rows.tolist()}
         stats: dict[str, Any] = {}
         if n:
-            centroids, built = cached_centroids(ctx, self.sentences, shards, usable_counts)
-            dim = centroids.shape[1]
+            centres, built = cached_centroids(ctx, self.sentences, shards, usable_counts)
+            dim = centres.fine.shape[1]
             wanted = partitions_for(n, 2 * dim + LIST_ROW_OVERHEAD,
                                     ctx.config.executor.task_memory_mb * MB)
-            meta.update(n_clusters=len(centroids), dim=dim,
+            meta.update(n_clusters=len(centres.fine), dim=dim,
                         training_points=built["training_points"],
                         exact=exact_is_cheap(int(sum(image_rows)), n, config),
-                        partitions=min(len(centroids), config.partitions or wanted))
-            workspace.write_npy(ctx.scratch_write(CENTROIDS), centroids)
-            stats = {"clusters": len(centroids)}
+                        partitions=min(len(centres.fine), config.partitions or wanted))
+            write_centres(ctx, centres)
+            stats = {"clusters": len(centres.fine)}
         workspace.write_json(ctx.scratch_write(META), meta)
         return stats
 
@@ -82,9 +83,9 @@ class IndexSteps:
         workspace, meta = ctx.workspace, read_meta(ctx)
         block = workspace.read_array(self.sentences, shard)
         usable = workspace.read_npy(ctx.scratch_read(USABLE, f"{shard}.npy"))
-        coarse = kmeans.centroid_index(workspace.read_npy(ctx.scratch_read(CENTROIDS)))
+        centres = read_centres(ctx).index(ctx.config.retrieve.centre_probes)
         # the whole block, chunked as the single-process build chunks it: the same products
-        clusters = kmeans.assign(coarse, [block])[usable]
+        clusters = kmeans.assign(centres, [block])[usable]
         table = workspace.read_table(self.sentences, shard, columns=list(TEXT_COLUMNS))
         table = table.take(pa.array(usable))
         doc_ids = table.column("doc_id").to_pylist()

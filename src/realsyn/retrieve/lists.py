@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from realsyn.dataflow.kmeans import default_n_clusters
+from realsyn.dataflow.kmeans import Centres, default_n_clusters
 from realsyn.retrieve.index import ClusterIndex
 from realsyn.stage import Context
 
@@ -29,11 +29,16 @@ from realsyn.stage import Context
 USABLE = "usable"  # per sentence shard: its usable rows
 ROWS = "rows"  # per sentence shard: its row count
 META = "meta.json"  # the train step's plan: clusters, partitions, offsets, image samples
-CENTROIDS = "centroids.npy"
+CENTROIDS = "centroids.npy"  # one centre per list
+# Two-level centres (retrieve.flat_centre_limit): the coarse centres and each list's coarse
+# cell (no rows when flat; dataflow/kmeans.py)
+COARSE = "coarse.npy"
+CELLS = "cells.npy"
 LISTS = "lists"  # the inverted lists, partitioned by cluster range
 FIT = "fit"  # (learned routing) per list partition: the fit images' best score per list
 SIZES = "sizes"  # (learned routing) per list partition: its list sizes
 ROUTER = "router.npy"  # the router's keys
+ROUTER_COARSE = "router_coarse.npy"  # two-level centres: the router's cell keys
 ROUTING = "router.json"  # the router's kind, margin and lists probed
 PROBES = "probes"  # per image shard: each usable image's probed lists
 QUERIES = "queries"  # (image, probed list) pairs, partitioned like the lists
@@ -82,6 +87,17 @@ def column_vectors(column: pa.ChunkedArray | pa.Array, dtype, dim: int) -> np.nd
     data = np.frombuffer(array.buffers()[1], dtype=np.uint8)
     data = data[array.offset * width:(array.offset + len(array)) * width]
     return data.view(dtype).reshape(len(array), dim)
+
+
+def write_centres(ctx: Context, centres: Centres) -> None:
+    for name, array in ((CENTROIDS, centres.fine), (COARSE, centres.coarse),
+                        (CELLS, centres.cells)):
+        ctx.workspace.write_npy(ctx.scratch_write(name), array)
+
+
+def read_centres(ctx: Context) -> Centres:
+    return Centres(*(ctx.workspace.read_npy(ctx.scratch_read(name))
+                     for name in (CENTROIDS, COARSE, CELLS)))
 
 
 def read_meta(ctx: Context) -> dict[str, Any]:

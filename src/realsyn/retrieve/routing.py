@@ -19,6 +19,12 @@ adaptive the learned estimates also say when a second or third list is worth its
          then scans one list, an uncertain one several (measured: docs/stages/retrieve.md,
          routing table).
          Unused probe slots are -1 (/work/briefs/routing-contract.md).
+two-level with two-level centres (retrieve.flat_centre_limit) and routing_centre_probes set, a
+         query scores only the lists of its `routing_centre_probes` best coarse cells
+         (dataflow/kmeans.py): a cell's key is its coarse centre moved by the mean learned
+         shift (key - centre) of its lists, with their median offset (`coarse_keys`; the
+         paper's keys give the coarse centre itself). Off by default: on real photos 2 of 14
+         cells lost a third of recall@3 (docs/stages/retrieve.md).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
+
+from realsyn.dataflow.kmeans import Centres, hierarchy_index
 
 PAPER = "paper"
 LEARNED = "learned"
@@ -39,11 +47,19 @@ class Router:
     keys: np.ndarray  # float32 (n_clusters, dim + 1): a query [x, 1] scores centre c by x . key
     name: str = PAPER
     margin: float | None = None  # adaptive: probe lists scored within this of the best one
+    # two-level: the cells' keys (`coarse_keys`), each list's cell, coarse cells searched
+    coarse: np.ndarray | None = None
+    cells: np.ndarray | None = None
+    centre_probes: int = 1
 
     def __post_init__(self) -> None:
         self.keys = np.ascontiguousarray(self.keys, dtype=np.float32)
-        self._index = faiss.IndexFlatIP(self.keys.shape[1])
-        self._index.add(self.keys)
+        if self.coarse is not None and len(self.coarse):
+            self._index = hierarchy_index(self.keys, np.asarray(self.coarse, np.float32),
+                                          self.cells, self.centre_probes)
+        else:
+            self._index = faiss.IndexFlatIP(self.keys.shape[1])
+            self._index.add(self.keys)
 
     @property
     def n_clusters(self) -> int:
@@ -63,6 +79,21 @@ def augment(queries: np.ndarray) -> np.ndarray:
     """[x, 1] rows: the constant column carries the map's offset."""
     queries = np.asarray(queries, dtype=np.float32)
     return np.ascontiguousarray(np.hstack([queries, np.ones((len(queries), 1), np.float32)]))
+
+
+def coarse_keys(keys: np.ndarray, centres: Centres) -> np.ndarray:
+    """The key of each coarse cell of two-level centres (no rows when flat): its coarse
+    centre moved by the mean of its lists' learned shifts (key - centre), and the median of
+    their offsets (an empty list's -10 does not drag its cell down)."""
+    dim = centres.fine.shape[1]
+    if not centres.two_level:
+        return np.zeros((0, dim + 1), np.float32)
+    keys = np.asarray(keys, dtype=np.float64)
+    starts = np.searchsorted(centres.cells, np.arange(len(centres.coarse)))
+    sizes = np.diff(np.append(starts, len(centres.cells)))[:, None]
+    shift = np.add.reduceat(keys[:, :dim] - centres.fine, starts, axis=0) / sizes
+    offsets = [np.median(part) for part in np.split(keys[:, dim], starts[1:])]
+    return np.hstack([centres.coarse + shift, np.asarray(offsets)[:, None]]).astype(np.float32)
 
 
 def paper_router(centroids: np.ndarray, name: str = PAPER) -> Router:

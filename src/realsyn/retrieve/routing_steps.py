@@ -10,21 +10,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from realsyn.dataflow import kmeans
 from realsyn.dataflow.rows import aligned_rows, usable_rows
 from realsyn.retrieve.lists import (
-    CENTROIDS,
+    CELLS,
     FIT,
     PROBES,
     QUERIES,
     ROUTER,
+    ROUTER_COARSE,
     ROUTING,
     SIZES,
     partition_index,
     partition_of,
+    read_centres,
     read_meta,
 )
 from realsyn.retrieve.queries import exact_router, router_from_maxima, routing_stats
-from realsyn.retrieve.routing import PAPER, Router, paper_router
+from realsyn.retrieve.routing import PAPER, Router, coarse_keys, paper_router
 from realsyn.retrieve.search import HierarchicalSearcher
 from realsyn.stage import Context
 
@@ -50,7 +53,8 @@ class RoutingSteps:
         workspace, config, meta = ctx.workspace, ctx.config.retrieve, read_meta(ctx)
         if not meta["n_clusters"]:
             return {}
-        centroids = workspace.read_npy(ctx.scratch_read(CENTROIDS))
+        centres = read_centres(ctx)
+        centroids = centres.fine
         if meta.get("exact"):
             router, stats = exact_router(centroids)
         elif config.routing == PAPER:
@@ -73,6 +77,12 @@ class RoutingSteps:
             stats = routing_stats(router, usable, started, sum(meta["image_rows"]),
                                   len(centroids), config)
         workspace.write_npy(ctx.scratch_write(ROUTER), router.keys)
+        # flat unless asked (routing_centre_probes); and when every list is probed (exact
+        # search, or a fallback for few images), so that none is missed
+        every = (config.routing_centre_probes is None or meta.get("exact")
+                 or stats["lists_probed"] >= len(centroids))
+        workspace.write_npy(ctx.scratch_write(ROUTER_COARSE), coarse_keys(
+            router.keys, kmeans.Centres.flat(centroids) if every else centres))
         workspace.write_json(ctx.scratch_write(ROUTING), {"routing": router.name,
                                                           "margin": router.margin, **stats})
         return stats
@@ -89,7 +99,10 @@ class RoutingSteps:
         if meta["n_clusters"] and len(rows):
             keys = workspace.read_npy(ctx.scratch_read(ROUTER))
             saved = workspace.read_json(ctx.scratch_read(ROUTING))
-            router = Router(keys, saved["routing"], saved.get("margin"))
+            router = Router(keys, saved["routing"], saved.get("margin"),
+                            workspace.read_npy(ctx.scratch_read(ROUTER_COARSE)),
+                            workspace.read_npy(ctx.scratch_read(CELLS)),
+                            config.routing_centre_probes or 1)
             for start in range(0, len(rows), config.query_batch_size):
                 batch = rows[start:start + config.query_batch_size]
                 found = router.probes(np.ascontiguousarray(embeddings[batch], np.float32),

@@ -52,7 +52,9 @@ from realsyn.retrieve.lists import (
     AUDIT,
     CANDIDATES,
     CAPPED,
+    CELLS,
     CENTROIDS,
+    COARSE,
     FIT,
     LISTS,
     META,
@@ -61,6 +63,7 @@ from realsyn.retrieve.lists import (
     QUERIES,
     REUSE,
     ROUTER,
+    ROUTER_COARSE,
     ROUTING,
     ROWS,
     SIZES,
@@ -104,15 +107,17 @@ class RetrieveStage(IndexSteps, RoutingSteps, SearchSteps, CapSteps, ReportSteps
         fitted = (FIT, SIZES) if learned else ()
         steps = [Step("scan", self.sentence_shards, self.scan, writes=(USABLE, ROWS)),
                  Step("train", self.single, self.train, reads=(ROWS, USABLE),
-                      writes=(CENTROIDS, META)),
+                      writes=(CENTROIDS, COARSE, CELLS, META)),
                  Step("assign", self.assign_shards, self.assign,
-                      reads=(META, USABLE, CENTROIDS), writes=(LISTS,))]
+                      reads=(META, USABLE, CENTROIDS, COARSE, CELLS), writes=(LISTS,))]
         if learned:
             steps.append(Step("fit", self.list_partitions, self.fit, reads=(META, LISTS),
                               writes=fitted))
         steps += [Step("router", self.single, self.fit_router,
-                       reads=(META, CENTROIDS, *fitted), writes=(ROUTER, ROUTING)),
-                  Step("route", self.image_shards, self.route, reads=(META, ROUTER, ROUTING),
+                       reads=(META, CENTROIDS, COARSE, CELLS, *fitted),
+                       writes=(ROUTER, ROUTER_COARSE, ROUTING)),
+                  Step("route", self.image_shards, self.route,
+                       reads=(META, ROUTER, ROUTER_COARSE, CELLS, ROUTING),
                        writes=(PROBES, QUERIES)),
                   Step("search", self.list_partitions, self.search,
                        reads=(META, LISTS, QUERIES, ROUTING), writes=(CANDIDATES, AUDIT)),
