@@ -84,6 +84,7 @@ def test_scale_bench_drops_the_planted_copies(tmp_path, monkeypatch):
         peak for stage in report.values() if "task_peak_rss_mib" in stage
         for peak in stage["task_peak_rss_mib"].values())
     json.dumps(report)  # what the driver prints
+    assert 0 < report["_search"]["flat_s_per_madd"] < 1e-6  # a flat search's rate, measured
 
     # the paper-scale estimate covers the dedup steps too
     scale = {"sentences": args.n, "images": args.n // 4, "wall_s": 1.0, **report}
