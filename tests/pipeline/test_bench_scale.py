@@ -131,3 +131,20 @@ def test_the_estimate_is_a_range_over_the_fits(monkeypatch):
     assert result["scales"] == [1, 3, 10]
     two = bench_scale.estimate({k: results[k] for k in ("1", "10")}, n, dim)
     assert two["total_hours_range"] == [two["total_hours"]] * 2  # one line: a point
+
+
+def test_the_documented_estimate_is_the_committed_measurement(monkeypatch):
+    """The paper-scale figures of docs/cluster.md and the README come from the committed
+    results (benchmarks/measured/scale.json), so anyone can reproduce them."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_scale
+
+    measured = json.loads((BENCHMARKS / "measured" / "scale.json").read_text())
+    assert sorted(measured["scales"], key=int) == ["1", "3", "10"]  # at least three scales
+    result = bench_scale.estimate(measured["scales"], measured["args"]["n"],
+                                  measured["args"]["dim"], measured["retrieve_lists"])
+    low, high = result["total_hours_range"]
+    stated = f"{result['total_hours']} h, range {low} h to {high} h"
+    root = BENCHMARKS.parent
+    for page in (root / "docs" / "cluster.md", root / "README.md"):
+        assert stated in " ".join(page.read_text().replace("*", "").split()), page
