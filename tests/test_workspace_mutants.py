@@ -20,6 +20,7 @@ import pytest
 from realsyn import partfile
 from realsyn.workspace import (
     PART_FILE_SUFFIX,
+    UndeclaredDatasetError,
     Workspace,
     WorkspaceError,
     add_counters,
@@ -302,7 +303,8 @@ def test_part_file_layout():
         partfile.read_head(data[:partfile.HEADER - 1], "f")
 
 
-def test_a_partition_nobody_wrote_has_the_schema_behind_the_last_block(workspace):
+def test_a_partition_nobody_wrote_has_the_schema_behind_the_last_block(workspace, monkeypatch):
+    monkeypatch.setattr(partfile, "HEAD_READ", partfile.HEADER)  # the schema is read apart
     table = pa.table({"a": [1, 2], "b": ["x", "y"]})
     workspace.write_partitioned("s", "00000", table, np.array([0, 2]), 3)  # the last one too
     empty = workspace.read_partition("s", 1)
@@ -496,3 +498,95 @@ def test_writers_in_several_processes_lose_no_entry(tmp_path):
     manifest = Workspace(str(tmp_path)).manifest()
     assert set(manifest.pop("datasets")) == names
     assert set(manifest) == names
+
+
+# ---------------------------------------------------------------- declared folders, sizes, removal
+def test_a_stage_view_refuses_undeclared_datasets_and_names_the_stage(tmp_path):
+    workspace = Workspace(str(tmp_path))
+    assert workspace.declared is None and workspace.declared_by == ""
+    view = workspace.staged(["datasets/out"], reads=["datasets/in", "arrays/emb"], stage="s1")
+    assert view.declared == frozenset({"datasets/out", "datasets/in", "arrays/emb"})
+    assert view.declared_by == "s1"
+    for allowed in ("datasets/in", "datasets/in/00000.parquet", "arrays/emb/00000.npy",
+                    "datasets/out/x", "stages/s1/stats.json", "scratch/s1/parts", "datasets",
+                    "manifest/x.json"):
+        view.path(allowed)  # no error
+    for refused, folder in (("datasets/other/00000.parquet", "datasets/other"),
+                            ("datasets/in2", "datasets/in2"), ("arrays/embx/0.npy", "arrays/embx")):
+        with pytest.raises(UndeclaredDatasetError) as raised:
+            view.path(refused)
+        assert str(raised.value) == (
+            f"stage 's1' touched {folder}, which its reads() and writes() do not declare "
+            "(declared: arrays/emb, datasets/in, datasets/out)")
+    # declared folders match whole names only: "datasets/in" does not declare "datasets/in2"
+    assert workspace.staged([], reads=["datasets/in"]).declared == frozenset({"datasets/in"})
+    # no reads given (a view outside the executor) or nothing declared: nothing is checked
+    assert workspace.staged(["datasets/out"]).declared is None
+    assert workspace.staged([], reads=[]).declared is None
+    assert workspace.staged(["datasets/out"], reads=[]).declared == frozenset({"datasets/out"})
+    assert workspace.staged(["datasets/out"], reads=[]).declared_by == ""
+    # a location with a URL is staged apart, never declared as a folder
+    assert workspace.staged(["s3://b/x"], reads=["datasets/in"]).declared == frozenset(
+        {"datasets/in"})
+
+
+def test_folder_bytes_and_remove_folder(workspace):
+    assert workspace.folder_bytes("scratch/s") == 0
+    assert workspace.remove_folder("scratch/s") is False
+    workspace.write_bytes("scratch/s/a/one", b"x" * 10)
+    workspace.write_bytes("scratch/s/two", b"y" * 7)
+    workspace.write_bytes("scratch/other", b"z" * 5)
+    assert workspace.folder_bytes("scratch/s") == 17
+    assert workspace.folder_bytes("scratch") == 22
+    assert workspace.remove_folder("scratch/s") is True
+    assert not workspace.exists("scratch/s") and workspace.exists("scratch/other")
+    assert workspace.folder_bytes("scratch") == 5
+
+
+def test_removing_temporaries_counts_them_and_keeps_the_rest(tmp_path):
+    workspace = Workspace(str(tmp_path / "never"))
+    workspace.fs.rm(workspace.root, recursive=True)
+    assert workspace.remove_temporaries() == 0  # no workspace folder: nothing removed
+    workspace = Workspace(str(tmp_path / "ws"))
+    workspace.write_bytes("datasets/a/00000.parquet", b"kept")
+    for name in ("datasets/a/.tmp-1-00001.parquet", ".tmp-2-config.yaml",
+                 "datasets/.tmp-3-folder/inner/file"):
+        workspace.write_bytes(name, b"half")
+    assert workspace.remove_temporaries() == 3  # a temporary folder counts once, with its files
+    assert sorted(p.relative_to(tmp_path / "ws").as_posix()
+                  for p in (tmp_path / "ws").rglob("*") if p.is_file()) == [
+        "datasets/a/00000.parquet"]
+
+
+def test_a_partition_past_a_shorter_file_is_read_from_the_longer_ones(workspace):
+    """Map tasks may write different partition counts: a file with fewer partitions holds
+    none of the later ones, and the files after it still do."""
+    workspace.write_partitioned("s", "00000", pa.table({"a": [1]}), np.array([0]), 1)
+    workspace.write_partitioned("s", "00001", pa.table({"a": [2, 3]}), np.array([1, 0]), 2)
+    assert workspace.partitions("s") == [0, 1]
+    assert workspace.read_partition("s", 1).column("a").to_pylist() == [2]
+    assert workspace.read_partition("s", 0).column("a").to_pylist() == [1, 3]
+    # a partition of one row: its block is written and found
+    workspace.write_partitioned("t", "00000", pa.table({"a": [5, 6]}), np.array([3, 0]), 4)
+    assert workspace.partitions("t") == [0, 3]
+
+
+def test_the_first_read_holds_offsets_up_to_its_last_byte(workspace, monkeypatch):
+    """The offsets of partition p end at HEADER + 8 * (p + 2): when that is exactly the first
+    read's size, they come from it; one byte past, from a read of their own."""
+    table = pa.table({"a": list(range(8))})
+    workspace.write_partitioned("s", "00000", table, np.arange(8), 8)
+    reads: list[tuple[int, int]] = []
+    cat_file = workspace.fs.cat_file
+
+    def recording(path, start=None, end=None, **kwargs):
+        reads.append((start, end))
+        return cat_file(path, start=start, end=end, **kwargs)
+
+    monkeypatch.setattr(workspace.fs, "cat_file", recording)
+    monkeypatch.setattr(partfile, "HEAD_READ", partfile.HEADER + 8 * 5)  # offsets of 0..3
+    assert workspace.read_partition("s", 3).column("a").to_pylist() == [3]
+    assert reads[0] == (0, partfile.HEADER + 8 * 5) and len(reads) == 2  # then the block
+    reads.clear()
+    assert workspace.read_partition("s", 4).column("a").to_pylist() == [4]
+    assert reads[:2] == [(0, partfile.HEADER), (partfile.HEADER + 32, partfile.HEADER + 48)]
