@@ -221,9 +221,9 @@ MODULES: dict[str, list[str]] = {
     # sentence).
     "retrieve/stage.py": ["tests/retrieve/test_retrieve_stage_mutants.py", *RETRIEVE_STAGE_TESTS],
     # The semantic_dedup stage itself (run by the pipeline after dedup): its planted workspace
-    # against the brute-force oracle and the scratch of each step, the extract stages' run with
-    # its funnel, the larger corpus with a capped fan-out (20 s), then the paraphrase model
-    # (10 s: last).
+    # against the brute-force oracle and the scratch of each step (with a paraphrase model
+    # last: 35 s), the extract stages' run with its funnel, the larger corpus with a capped
+    # fan-out (20 s), then the older paraphrase-model test (10 s).
     "extract/semantic_dedup_stage.py": [
         "tests/extract/test_semantic_dedup_stage_mutants.py",
         "tests/extract/test_stages.py::test_semantic_dedup_keeps_arrays_aligned",

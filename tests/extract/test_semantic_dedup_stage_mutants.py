@@ -268,7 +268,8 @@ def test_missing_or_misaligned_embeddings_fail_clearly(tmp_path):
                                   "the embed stage first); missing array shards: ['00000', "
                                   "'00001', '00002', '00004', '00005']") == 1
     ws.write_array("images_dedup", "00001", vectors["images"][:3])  # 4 rows in the table
-    with pytest.raises(Exception, match="00001"):
+    with pytest.raises(Exception, match=r"ValueError: images_dedup/00001: 4 records but 3 "
+                       r"embedding rows$"):
         LocalExecutor(workers=1).run(SemanticDedupStage(), ctx)
 
 
@@ -306,6 +307,22 @@ def test_the_stage_names_its_inputs_outputs_steps_and_settings(tmp_path):
                     "sentences_edges"), ("images_dropped", "sentences_dropped")),
         ("filter", ("images_dropped", "sentences_dropped"), ())]
 
+
+def test_each_kind_numbers_its_rows_by_its_own_shards(tmp_path):
+    """Sentences on other shards than the images ("00001", "00004", "00007"): each kind's rows
+    are coded by their shard's place in their own dataset."""
+    ctx, vectors, areas = _workspace(tmp_path / "ws", sentence_shards=["00001", "00004",
+                                                                      "00007"])
+    ws = ctx.workspace
+    LocalExecutor(workers=1).run(SemanticDedupStage(), ctx)
+    for kind, column in (("images", "image_id"), ("sentences", "sentence_id")):
+        kept = _expected_kept(kind, np.asarray(vectors[kind], np.float32), areas)
+        assert ws.read_dataset(f"{kind}_final").column(column).to_pylist() == [
+            f"{column[0]}{i}" for i in kept]
+        members = _partition_rows(ws, f"{SCRATCH}/{kind}_members", kind)
+        assert sorted(row for rows in members.values() for row in rows) == list(
+            range(sum(SIZES[kind])))
+    assert ws.shards("sentences_final") == ["00001", "00004", "00007"]
 
 def test_without_a_paraphrase_model_no_vectors_are_cached(tmp_path):
     ctx, _, _ = _workspace(tmp_path / "ws")
@@ -369,19 +386,3 @@ def test_a_paraphrase_model_groups_the_sentences_and_the_images_keep_their_vecto
     assert ws.read_dataset("images_final").column("image_id").to_pylist() == [
         f"i{i}" for i in image_kept]
 
-
-def test_each_kind_numbers_its_rows_by_its_own_shards(tmp_path):
-    """Sentences on other shards than the images ("00001", "00004", "00007"): each kind's rows
-    are coded by their shard's place in their own dataset."""
-    ctx, vectors, areas = _workspace(tmp_path / "ws", sentence_shards=["00001", "00004",
-                                                                      "00007"])
-    ws = ctx.workspace
-    LocalExecutor(workers=1).run(SemanticDedupStage(), ctx)
-    for kind, column in (("images", "image_id"), ("sentences", "sentence_id")):
-        kept = _expected_kept(kind, np.asarray(vectors[kind], np.float32), areas)
-        assert ws.read_dataset(f"{kind}_final").column(column).to_pylist() == [
-            f"{column[0]}{i}" for i in kept]
-        members = _partition_rows(ws, f"{SCRATCH}/{kind}_members", kind)
-        assert sorted(row for rows in members.values() for row in rows) == list(
-            range(sum(SIZES[kind])))
-    assert ws.shards("sentences_final") == ["00001", "00004", "00007"]
