@@ -255,19 +255,23 @@ def test_one_stage_object_runs_twice(tmp_path, fake_server):
 
 
 def test_batches_are_a_short_first_one_then_batch_size_rows(tmp_path, fake_server):
-    """batch_size 6 over 8 rows: batches of 1 (a quarter of 6, rounded down), 6 and 1 row; a
-    batch's rows finish (are fused) in the round after it is prepared."""
+    """batch_size 8 over 12 rows: batches of 2 (a quarter of 8), 8 and 2 rows; a batch's rows
+    finish (are fused) in the round after it is prepared. The helper thread's wait is in
+    seconds, to the millisecond."""
     from realsyn import progress
     from realsyn.executors.base import run_one_shard
 
-    rows = photo_rows()[:8]
+    rows = photo_rows()
+    assert len(rows) == 12
     write_inputs(tmp_path, rows)
-    config = config_for(tmp_path, fake_server.base_url, batch_size=6)
+    config = config_for(tmp_path, fake_server.base_url, batch_size=8)
     sent: list[tuple] = []
     with progress.sending_to(lambda *message: sent.append(message)):
         stats = run_one_shard(GenerateStage(), Context(config, Workspace(config.workspace)),
                               "00000")
-    assert stats["syn_ok"] == 8
-    assert sorted({done for _, done, _ in sent}) == [0, 1, 7, 8]
+    assert stats["syn_ok"] == 12
+    assert sorted({done for _, done, _ in sent}) == [0, 2, 10, 12]
     out = Workspace(config.workspace).read_table("generated", "00000")
     assert out.column("syn_text").to_pylist() == [fused(row["text1"]) for row in rows]
+    wait = stats["wait_for_tags_s"]
+    assert isinstance(wait, float) and wait == round(wait, 3) and 0 <= wait < 60
