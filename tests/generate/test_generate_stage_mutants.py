@@ -275,3 +275,15 @@ def test_batches_are_a_short_first_one_then_batch_size_rows(tmp_path, fake_serve
     assert out.column("syn_text").to_pylist() == [fused(row["text1"]) for row in rows]
     wait = stats["wait_for_tags_s"]
     assert isinstance(wait, float) and wait == round(wait, 3) and 0 <= wait < 60
+
+
+def test_an_empty_shard_keeps_the_output_schema(tmp_path, fake_server):
+    rows = photo_rows(["chelsea"])
+    ws = write_inputs(tmp_path, rows)
+    write_inputs(tmp_path, rows, shard="00001")
+    ws.write_table("retrieved", "00001", ws.read_table("retrieved", "00001").slice(0, 0))
+    stats, ws = run(config_for(tmp_path, fake_server.base_url))
+    full, empty = (ws.read_table("generated", shard) for shard in ("00000", "00001"))
+    assert empty.num_rows == 0 and empty.schema == full.schema
+    assert [full.schema.field(name).type for name in FIELDS] == [pa.string()] * 4
+    assert stats["records_in"] == 1 and stats["syn_ok"] == 1
