@@ -287,3 +287,22 @@ def test_an_empty_shard_keeps_the_output_schema(tmp_path, fake_server):
     assert empty.num_rows == 0 and empty.schema == full.schema
     assert [full.schema.field(name).type for name in FIELDS] == [pa.string()] * 4
     assert stats["records_in"] == 1 and stats["syn_ok"] == 1
+
+
+def test_a_failed_caption_falls_back_with_its_reason(tmp_path, fake_server):
+    """The vision server answers 500 to every caption request (its prompt carries the fake's
+    fault marker): each decodable row keeps text1, flagged with the caption's error, with an
+    empty caption; nothing is sent for fusion."""
+    rows = photo_rows(["chelsea", "coffee"])
+    rows.append({"name": "broken", "bytes": b"not an image", "text1": "A broken file.",
+                 "text2": "x", "text3": "y"})
+    write_inputs(tmp_path, rows)
+    config = config_for(tmp_path, fake_server.base_url,
+                        captioner_prompt="Describe the photo. [fault:500]")
+    stats, ws = run(config)
+    out = ws.read_table("generated", "00000").to_pylist()
+    assert [(row["caption"], row["tags"], row["syn_text"], row["syn_status"]) for row in out] == [
+        ("", "[]", rows[0]["text1"], "fallback:caption_http_500"),
+        ("", "[]", rows[1]["text1"], "fallback:caption_http_500"),
+        ("", "[]", "A broken file.", "fallback:bad_image")]
+    assert stats["fallback_caption_http_500"] == 2 and stats.get("cache_misses", 0) == 0
