@@ -306,3 +306,24 @@ def test_a_failed_caption_falls_back_with_its_reason(tmp_path, fake_server):
         ("", "[]", rows[1]["text1"], "fallback:caption_http_500"),
         ("", "[]", "A broken file.", "fallback:bad_image")]
     assert stats["fallback_caption_http_500"] == 2 and stats.get("cache_misses", 0) == 0
+
+
+def test_the_fusion_request_carries_the_caption_and_the_llm_settings(tmp_path, fake_server):
+    """One fusion request per row: the prompt of text1, the caption and the tags, with the
+    configured max_tokens, temperature and seed. keep_facts off: no fact is counted."""
+    from realsyn.generate.fusion import fusion_messages
+
+    rows = photo_rows(["chelsea"])
+    write_inputs(tmp_path, rows)
+    config = config_for(tmp_path, fake_server.base_url, keep_facts=False,
+                        llm={"backend": "openai", "base_url": fake_server.base_url,
+                             "model": "test", "timeout_s": 2, "retries": 0,
+                             "max_tokens": 77, "temperature": 0.3, "seed": 5})
+    stats, _ = run(config)
+    fusions = [body for body in fake_server.received
+               if body["messages"] == fusion_messages(rows[0]["text1"], CAPTION, [])]
+    assert len(fusions) == 1
+    assert (fusions[0]["max_tokens"], fusions[0]["temperature"], fusions[0]["seed"]) == (
+        77, 0.3, 5)
+    assert stats["syn_ok"] == 1 and stats["quality_answers_rewritten"] == 1
+    assert stats["quality_answer_facts"] == stats["quality_answer_facts_kept"] == 0
