@@ -220,6 +220,26 @@ MODULES: dict[str, list[str]] = {
     # datasets, then the stage's runs (paper and learned routing, capped and not, no usable
     # sentence).
     "retrieve/stage.py": ["tests/retrieve/test_retrieve_stage_mutants.py", *RETRIEVE_STAGE_TESTS],
+    # The semantic_dedup stage itself (run by the pipeline after dedup): its planted workspace
+    # against the brute-force oracle and the scratch of each step (with a paraphrase model
+    # last: 35 s), the extract stages' run with its funnel, the larger corpus with a capped
+    # fan-out (20 s), then the older paraphrase-model test (10 s).
+    "extract/semantic_dedup_stage.py": [
+        "tests/extract/test_semantic_dedup_stage_mutants.py",
+        "tests/extract/test_stages.py::test_semantic_dedup_keeps_arrays_aligned",
+        "tests/extract/test_stages.py::test_semantic_dedup_without_embeddings_says_so",
+        "tests/extract/test_partitioned_dedup.py::test_stages_keep_the_single_process_records[3]",
+        "tests/extract/test_stages.py::test_paraphrase_model_groups_sentences_and_the_joint_"
+        "arrays_are_kept"],
+    # The generate stage (run by the pipeline after retrieve), on real photos and the local
+    # fake OpenAI-compatible server: its whole output and stats per rule, retry_failed, then
+    # its fault tests (without the killed subprocess run: 13 s).
+    "generate/stage.py": [
+        "tests/generate/test_generate_stage_mutants.py",
+        *[f"tests/generate/test_stage_faults.py::{name}" for name in (
+            "test_faults_are_bounded_flagged_and_lose_nothing",
+            "test_retry_failed_redoes_only_flagged_rows", "test_shards_run_in_a_process_pool",
+            "test_a_shard_counts_its_rows_for_the_progress_lines_as_batches_finish")]],
     # Usable rows, row alignment and row codes: read by the retrieve, balance and dedup stages.
     "dataflow/rows.py": ["tests/dataflow/test_rows_mutants.py", "tests/dataflow/test_primitives.py",
                          "tests/retrieve/test_index_mutants.py",
