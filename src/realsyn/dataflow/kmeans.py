@@ -102,6 +102,8 @@ def assign(index: faiss.Index, blocks: Iterable[np.ndarray]) -> np.ndarray:
 # photo set of benchmarks/bench_retrieval.py (183 lists, 14 cells) recall@3 of the default routing
 # was 0.820 with none, 0.835 with 2, 0.841 with 5 (flat k-means: 0.857).
 REFINE_ITERATIONS = 5
+
+
 @dataclass
 class Centres:
     """K fine centres (float32, K x d) and, two-level, the coarse centres over them (C x d)
