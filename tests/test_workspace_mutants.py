@@ -220,6 +220,19 @@ def test_partitions_hold_each_row_once_in_order_against_brute_force(workspace):
             "x"]
 
 
+def _record_reads(workspace: Workspace, monkeypatch) -> list[tuple[int, int]]:
+    """The (start, end) of every ranged read the workspace makes from now on."""
+    reads: list[tuple[int, int]] = []
+    cat_file = workspace.fs.cat_file
+
+    def recording(path, start=None, end=None, **kwargs):
+        reads.append((start, end))
+        return cat_file(path, start=start, end=end, **kwargs)
+
+    monkeypatch.setattr(workspace.fs, "cat_file", recording)
+    return reads
+
+
 def test_a_map_task_writes_one_file_whatever_the_partitions(workspace, monkeypatch):
     """The shuffle for object stores: files per step = map tasks, not map tasks x partitions,
     and a reduce reads its partition's byte range, not the map task's whole file."""
@@ -231,15 +244,8 @@ def test_a_map_task_writes_one_file_whatever_the_partitions(workspace, monkeypat
         workspace.write_partitioned("s", shard, table, ids, 40)
     assert workspace.list_files("s") == [f"0000{i}{PART_FILE_SUFFIX}" for i in range(3)]
     assert _files(workspace) == [f"s/0000{i}{PART_FILE_SUFFIX}" for i in range(3)]
-    reads: list[tuple[int | None, int | None]] = []
-    cat_file = workspace.fs.cat_file
-
-    def recording(path, start=None, end=None, **kwargs):
-        reads.append((start, end))
-        return cat_file(path, start=start, end=end, **kwargs)
-
     monkeypatch.setattr(partfile, "HEAD_READ", 4096)
-    monkeypatch.setattr(workspace.fs, "cat_file", recording)
+    reads = _record_reads(workspace, monkeypatch)
     got = workspace.read_partition("s", 7)
     assert got.column("key").to_pylist() == np.flatnonzero(ids == 7).tolist() * 3
     size = workspace.fs.size(workspace.path("s", f"00000{PART_FILE_SUFFIX}"))
@@ -254,14 +260,7 @@ def test_an_offset_table_longer_than_the_first_read(workspace, monkeypatch):
     monkeypatch.setattr(partfile, "HEAD_READ", 64)  # the header and 4 offsets
     table = pa.table({"a": list(range(50))})
     workspace.write_partitioned("s", "00000", table, np.arange(50) % 25, 25)
-    reads: list[tuple[int, int]] = []
-    cat_file = workspace.fs.cat_file
-
-    def recording(path, start=None, end=None, **kwargs):
-        reads.append((start, end))
-        return cat_file(path, start=start, end=end, **kwargs)
-
-    monkeypatch.setattr(workspace.fs, "cat_file", recording)
+    reads = _record_reads(workspace, monkeypatch)
     assert workspace.partitions("s") == list(range(25))
     assert reads == [(0, 64), (partfile.HEADER, partfile.HEADER + 8 * 26)]  # then the rest
     reads.clear()
@@ -576,14 +575,7 @@ def test_the_first_read_holds_offsets_up_to_its_last_byte(workspace, monkeypatch
     read's size, they come from it; one byte past, from a read of their own."""
     table = pa.table({"a": list(range(8))})
     workspace.write_partitioned("s", "00000", table, np.arange(8), 8)
-    reads: list[tuple[int, int]] = []
-    cat_file = workspace.fs.cat_file
-
-    def recording(path, start=None, end=None, **kwargs):
-        reads.append((start, end))
-        return cat_file(path, start=start, end=end, **kwargs)
-
-    monkeypatch.setattr(workspace.fs, "cat_file", recording)
+    reads = _record_reads(workspace, monkeypatch)
     monkeypatch.setattr(partfile, "HEAD_READ", partfile.HEADER + 8 * 5)  # offsets of 0..3
     assert workspace.read_partition("s", 3).column("a").to_pylist() == [3]
     assert reads[0] == (0, partfile.HEADER + 8 * 5) and len(reads) == 2  # then the block
