@@ -122,27 +122,24 @@ class NgramLM:
         self.unigram_log = np.log(unigram)  # indexed by word id
         self.tables = tables  # orders 2..N: ngram keys/weights, history keys/backoff
         self.metadata = dict(metadata or {})
-        if rarity_discount is None:
-            rarity_discount = float(self.metadata.get("rarity_discount", 0.0))
-        if not 0.0 <= rarity_discount <= 1.0:
-            raise ValueError("rarity_discount must be in [0, 1]")
-        self.rarity_discount = rarity_discount
-        self.metadata["rarity_discount"] = f"{rarity_discount:g}"
-        if repeat_penalty is None:
-            repeat_penalty = float(self.metadata.get("repeat_penalty", 0.0))
-        if not 0.0 <= repeat_penalty < float("inf"):
-            raise ValueError("repeat_penalty must be a finite number >= 0")
-        self.repeat_penalty = repeat_penalty
-        self.metadata["repeat_penalty"] = f"{repeat_penalty:g}"
-        if order_contrast is None:
-            order_contrast = float(self.metadata.get("order_contrast", 0.0))
-        if not 0.0 <= order_contrast < float("inf"):
-            raise ValueError("order_contrast must be a finite number >= 0")
-        self.order_contrast = order_contrast
-        self.metadata["order_contrast"] = f"{order_contrast:g}"
+        self.rarity_discount = self._setting("rarity_discount", rarity_discount, 1.0, "in [0, 1]")
+        self.repeat_penalty = self._setting("repeat_penalty", repeat_penalty, float("inf"),
+                                            "a finite number >= 0")
+        self.order_contrast = self._setting("order_contrast", order_contrast, float("inf"),
+                                            "a finite number >= 0")
         # words (a letter or digit in them): only these count as doubled ("..." does not)
         self._is_word = np.array([any(c.isalnum() for c in w) for w in vocab], dtype=bool)
         self._is_word[_UNK_ID] = False  # two different unknown words share the id
+
+    def _setting(self, name: str, value: float | None, top: float, rule: str) -> float:
+        """A scoring setting: the given value, else the one the model file recorded (else 0),
+        checked to lie in [0, top] ([0, inf) for an infinite top) and recorded in metadata."""
+        if value is None:
+            value = float(self.metadata.get(name, 0.0))
+        if not (0.0 <= value <= top and value != float("inf")):
+            raise ValueError(f"{name} must be {rule}")
+        self.metadata[name] = f"{value:g}"
+        return value
 
     # ------------------------------------------------------------------ training
     @classmethod
