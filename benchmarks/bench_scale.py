@@ -34,9 +34,8 @@ balance):
     10N    375,000  129.1 s  1453        157 MiB  427 MiB       1226 / 94 / 1250 / 162 / 19 / 6.7
 
 10N / 1N: largest task RSS 1.19x, throughput per core 1.02x (targets <= 1.25x, >= 0.8x). The
-paper-scale estimate: about 55 h on 64 nodes of 32 cores, 61 TB written, outputs and scratch
-together (docs/cluster.md, "How it scales": scratch now goes as each stage commits, so the peak is
-the outputs plus the largest stage's scratch, about 25 TB from a later 1N run).
+current results and the paper-scale estimate they give (committed: benchmarks/measured/scale.json,
+`--estimate-from`) are in docs/cluster.md, "How it scales".
 """
 
 from __future__ import annotations
@@ -335,11 +334,12 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
     The k-means centres are two-level (dataflow/kmeans.py; the paper's 6M lists and 1M
     clusters are above flat_centre_limit, and run_scale sets the limit low so that the rates
     are measured on that path): a nearest-centre search scores the ~sqrt(K) coarse centres,
-    then the centres of the `centre_probes` nearest cells (the images' routing stays flat by
-    default, retrieve.routing_centre_probes: every list key); a training iteration scores each
+    then the centres of the `centre_probes` nearest cells; a training iteration scores each
     sample point against the coarse centres, then against its cell's centres, and each of the
     REFINE_ITERATIONS that follow (of kmeans_iterations in all) searches it as an assignment
-    does."""
+    does. The images' routing scores every list key by default (retrieve.routing_centre_probes
+    unset): its `route` is then counted in rows (the probes it writes), and that flat key search
+    is priced apart, at the measured flat search rate (flat_search_units)."""
     per_list = n_sentences / max(clusters, 1)
     retrieve, balance = RetrieveConfig(), BalanceConfig()
 
@@ -356,8 +356,8 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
             "retrieve:train": training * training_per_point(clusters) * dim,
             "retrieve:assign": n_sentences * search(clusters, retrieve.centre_probes) * dim,
             "retrieve:fit": FIT_IMAGES * n_sentences * dim,
-            "retrieve:route": n_images * (clusters if retrieve.routing_centre_probes is None else
-                                          search(clusters, retrieve.routing_centre_probes)) * dim,
+            "retrieve:route": (n_images if retrieve.routing_centre_probes is None else
+                               n_images * search(clusters, retrieve.routing_centre_probes) * dim),
             "retrieve:search": n_images * nprobe * per_list * dim,
             "retrieve:merge": n_images * nprobe,
             "balance:score": n_images * dim,
@@ -371,7 +371,7 @@ def dedup_units(n_sentences: float, n_images: float, dim: int) -> dict[str, floa
     steps' sizes are those of their inputs, taken as the dedup stage's (a few % fewer).
     `assign` and `route` write one file per shard, its rows grouped by partition
     (realsyn.partfile), so their unit is a row; their nearest-centroid searches are priced
-    apart (centroid_search_units)."""
+    apart (flat_search_units)."""
     rows = n_sentences + n_images
     kinds = (n_sentences, n_images)
     parts = [max(1.0, count / PARTITION_SIZE) for count in kinds]
@@ -384,14 +384,23 @@ def dedup_units(n_sentences: float, n_images: float, dim: int) -> dict[str, floa
             "semantic_dedup:groups": rows, "semantic_dedup:filter": rows * dim}
 
 
-def centroid_search_units(n_sentences: float, n_images: float, dim: int) -> dict[str, float]:
-    """The nearest-centroid searches of semantic_dedup's assign and route: multiply-adds
-    against every centroid (a flat search; its k-means makes at most SEMANTIC_TRAINING
-    centroids, one per sample point at most), charged at the flat search rate the run
-    measured (flat_search_rate); negligible at the bench's sizes, not at the paper's."""
+def flat_search_units(n_sentences: float, n_images: float, dim: int,
+                      clusters: float) -> dict[str, float]:
+    """The flat searches of the run, in multiply-adds, charged at the flat search rate the run
+    measured (flat_search_rate), which times that very kernel at a size where it is long
+    enough to time: a fit of a step's task-seconds cannot, where the search is a fraction of
+    a second at the bench's sizes and most of the step at the paper's.
+
+    semantic_dedup's assign and route: every vector against every centroid (its k-means makes
+    at most SEMANTIC_TRAINING centroids, one per sample point at most). retrieve's `route`
+    with flat routing (the default): every image's [x, 1] against every list's key, dim + 1
+    wide (retrieve/routing.py)."""
     work = sum(c * min(max(1.0, c / PARTITION_SIZE), SEMANTIC_TRAINING) * dim
                for c in (n_sentences, n_images))
-    return {"semantic_dedup:assign+route (centroid search)": 2 * work}
+    searches = {"semantic_dedup:assign+route (centroid search)": 2 * work}
+    if RetrieveConfig().routing_centre_probes is None:
+        searches["retrieve:route (list key search)"] = n_images * clusters * (dim + 1)
+    return searches
 
 
 def flat_search_rate(dim: int, queries: int = 20_000, centres: int = 2_000,
@@ -494,15 +503,16 @@ def estimate(results: dict, n: int, dim: int, lists: dict[str, int] = DEFAULT_LI
         rows.append({"step": key, "seconds": seconds, "s_per_unit": f"{rates[0]:.3g}",
                      "paper_hours": round(hours[0], 2),
                      "paper_hours_range": [round(min(hours), 2), round(max(hours), 2)]})
-    # semantic_dedup's centroid searches are flat: priced at the flat search rate each scale's
-    # run measured (older results without it: retrieve:assign's, then a flat search too)
+    # the flat searches (semantic_dedup's centroids, retrieve's routing keys): priced at the
+    # flat search rate each scale's run measured (older results without it: retrieve:assign's)
     flat_rates = [results[scale]["_search"]["flat_s_per_madd"] for scale in scales
                   if "_search" in results[scale]]
     search_rates = ([float(np.median(flat_rates)), *flat_rates] if flat_rates
                     else assign_rates)
     if search_rates is not None:
-        for key, search_units in centroid_search_units(PAPER["sentences"], PAPER["images"],
-                                                       PAPER["dim"]).items():
+        for key, search_units in flat_search_units(
+                PAPER["sentences"], PAPER["images"], PAPER["dim"],
+                PAPER["clusters"] * DEFAULT_LISTS["lists_per_cluster"]).items():
             hours = [rate * search_units / cores / 3600 for rate in search_rates]
             totals += np.array([hours[0], min(hours), max(hours)])
             rows.append({"step": key, "seconds": None, "s_per_unit": f"{search_rates[0]:.3g}",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tests.extract.oracle_dedup_pairs import exact_pairs, minhash_pairs
 
+from realsyn.config import RetrieveConfig
 from realsyn.extract import dedup
 from realsyn.workspace import Workspace
 
@@ -131,6 +132,36 @@ def test_the_estimate_is_a_range_over_the_fits(monkeypatch):
     assert result["scales"] == [1, 3, 10]
     two = bench_scale.estimate({k: results[k] for k in ("1", "10")}, n, dim)
     assert two["total_hours_range"] == [two["total_hours"]] * 2  # one line: a point
+
+
+def test_flat_searches_are_priced_at_the_measured_flat_rate(monkeypatch):
+    """The default routing scores every list key: at the paper's scale that search is most of
+    `route`, at the bench's a fraction of a second, so it is priced from the flat search rate
+    the runs measured (like semantic_dedup's centroid searches), and `route` itself per row."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_scale
+
+    assert RetrieveConfig().routing_centre_probes is None  # flat routing is the default
+    n, dim, rate = 1000, 16, 2e-11
+    units = {scale: bench_scale.scale_units(n * scale, dim, bench_scale.DEFAULT_LISTS)
+             for scale in (1, 3, 10)}
+    assert [units[scale]["retrieve:route"] for scale in (1, 3, 10)] == [250, 750, 2500]
+    results = {str(scale): {
+        "retrieve": {"task_seconds": {"route": 0.1 + 1e-4 * units[scale]["retrieve:route"]},
+                     "bytes_written": 1000 * scale, "scratch_bytes": 100 * scale},
+        "_search": {"flat_s_per_madd": rate * factor}}
+        for scale, factor in ((1, 1.0), (3, 1.5), (10, 0.5))}
+    steps = {row["step"]: row for row in bench_scale.estimate(results, n, dim)["steps"]}
+    paper, cores = bench_scale.PAPER, 64 * 32
+    lists = paper["clusters"] * bench_scale.DEFAULT_LISTS["lists_per_cluster"]
+    key_search = steps["retrieve:route (list key search)"]
+    hours = rate * paper["images"] * lists * (paper["dim"] + 1) / cores / 3600
+    assert key_search["paper_hours"] == pytest.approx(hours, abs=0.01)  # the median rate
+    assert key_search["paper_hours_range"] == [pytest.approx(hours / 2, abs=0.01),
+                                               pytest.approx(1.5 * hours, abs=0.01)]
+    # the step's own fit: 1e-4 s per routed image
+    assert steps["retrieve:route"]["paper_hours"] == pytest.approx(
+        1e-4 * paper["images"] / cores / 3600, abs=0.01)
 
 
 def test_the_documented_estimate_is_the_committed_measurement(monkeypatch):
