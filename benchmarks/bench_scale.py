@@ -59,6 +59,7 @@ from realsyn import datasets
 from realsyn.balance.sampling import default_n_clusters
 from realsyn.config import BalanceConfig, RetrieveConfig, parse_config
 from realsyn.dataflow.kmeans import REFINE_ITERATIONS, coarse_count
+from realsyn.dataflow.sampling import training_sample_size
 from realsyn.executors.base import TASK_MEMORY
 from realsyn.executors.local import LocalExecutor
 from realsyn.retrieve.lists import list_count
@@ -87,6 +88,7 @@ CLUSTER = {"nodes": 64, "cores_per_node": 32, "memory_gib_per_node": 256}
 PARALLEL = {"train": CLUSTER["cores_per_node"], "centroids": CLUSTER["cores_per_node"],
             "groups": 2}
 PARTITION_SIZE = 2000  # extract.partition_size
+BENCH_TRAINING = 100_000  # run_scale's retrieve. and balance.max_training_points
 SEMANTIC_TRAINING = 100_000  # extract.max_training_points
 
 
@@ -288,10 +290,10 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
         "executor": {"workers": workers, "task_memory_mb": task_memory_mb,
                      "keep_scratch": True},
         # two-level centres at every scale, as at the paper's (work_units)
-        "retrieve": {"max_training_points": 100_000, "audit_queries": 200,
+        "retrieve": {"max_training_points": BENCH_TRAINING, "audit_queries": 200,
                      "flat_centre_limit": 1},
         "balance": {"min_similarity": 0.0, "max_similarity": 1.0,
-                    "max_training_points": 100_000, "flat_centre_limit": 1}})
+                    "max_training_points": BENCH_TRAINING, "flat_centre_limit": 1}})
     ctx = Context(config=config, workspace=Workspace(root))
     stages: list[Stage] = [DedupStage(),
                            StandInEmbed(args.n, args.shard_size, args.dim, args.seed),
@@ -328,7 +330,8 @@ def run_scale(root: str, args: argparse.Namespace) -> dict:
 
 # ---------------------------------------------------------------------------- the estimate
 def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
-               balance_clusters: float, nprobe: int, training: float) -> dict[str, float]:
+               balance_clusters: float, nprobe: int, training: float,
+               balance_training: float) -> dict[str, float]:
     """Work of each step in the units its cost grows with (multiply-adds or rows).
 
     The k-means centres are two-level (dataflow/kmeans.py; the paper's 6M lists and 1M
@@ -361,7 +364,7 @@ def work_units(n_sentences: float, n_images: float, dim: int, clusters: float,
             "retrieve:search": n_images * nprobe * per_list * dim,
             "retrieve:merge": n_images * nprobe,
             "balance:score": n_images * dim,
-            "balance:train": training * training_per_point(balance_clusters) * dim,
+            "balance:train": balance_training * training_per_point(balance_clusters) * dim,
             "balance:assign": n_images * search(balance_clusters, balance.centre_probes) * dim}
 
 
@@ -433,7 +436,16 @@ def scale_units(n: int, dim: int, lists: dict[str, int]) -> dict[str, float]:
     clusters = list_count(n, None, PAPER["sentences_per_cluster"], lists["lists_per_cluster"])
     return {**dedup_units(n, images, dim),
             **work_units(n, images, dim, clusters, balance_clusters(images),
-                         lists["nprobe"], min(100_000, 64 * clusters))}
+                         lists["nprobe"], training_points(n, clusters, BENCH_TRAINING),
+                         training_points(images, balance_clusters(images), BENCH_TRAINING))}
+
+
+def training_points(rows: float, clusters: float, max_points: int) -> int:
+    """The sample a k-means of retrieve or balance trains on (their rule, dataflow/sampling.py;
+    both default to 64 points per cluster): at the paper's 6M lists that is 6M points, not
+    max_training_points, since it never trains fewer points than centres."""
+    return training_sample_size(int(rows), int(clusters),
+                                RetrieveConfig().training_points_per_cluster, max_points)
 
 
 def balance_clusters(images: int) -> int:
@@ -481,10 +493,14 @@ def estimate(results: dict, n: int, dim: int, lists: dict[str, int] = DEFAULT_LI
     scales = sorted(results, key=int)
     units = [scale_units(n * int(scale), dim, lists) for scale in scales]
     high = results[scales[-1]]
+    lists_at_paper = PAPER["clusters"] * DEFAULT_LISTS["lists_per_cluster"]
     paper = {**dedup_units(PAPER["sentences"], PAPER["images"], PAPER["dim"]),
-             **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"],
-                          PAPER["clusters"] * DEFAULT_LISTS["lists_per_cluster"],
-                          PAPER["balance_clusters"], DEFAULT_LISTS["nprobe"], 1_000_000)}
+             **work_units(PAPER["sentences"], PAPER["images"], PAPER["dim"], lists_at_paper,
+                          PAPER["balance_clusters"], DEFAULT_LISTS["nprobe"],
+                          training_points(PAPER["sentences"], lists_at_paper,
+                                          RetrieveConfig().max_training_points),
+                          training_points(PAPER["images"], PAPER["balance_clusters"],
+                                          BalanceConfig().max_training_points))}
     cores = CLUSTER["nodes"] * CLUSTER["cores_per_node"]
     rows, totals, assign_rates = [], np.zeros(3), None
     for key, paper_units in paper.items():

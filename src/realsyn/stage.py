@@ -106,6 +106,15 @@ class Stage:
     # Resources one worker of this stage needs (for schedulers such as Ray).
     num_cpus: ClassVar[float] = 1.0
     num_gpus: ClassVar[float] = 0.0
+    # What a stage leaves beside its outputs, declared like them (the workspace refuses the
+    # rest while it runs): files under report/ it writes for people, the HTML report and the
+    # card (rewritten by every run, not committed with the outputs); reports of earlier
+    # stages it reads when they are there (the writer's card shows the extraction funnel);
+    # paths it keeps across runs for its own reuse (not outputs: a rerun with other
+    # settings may reuse them).
+    reports: ClassVar[tuple[str, ...]] = ()
+    report_reads: ClassVar[tuple[str, ...]] = ()
+    caches: ClassVar[tuple[str, ...]] = ()
 
     def reads(self, config: RealsynConfig) -> list[str]:
         """Workspace folders this stage reads (`realsyn.datasets.dataset(...)` / `array(...)`)."""

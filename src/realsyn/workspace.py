@@ -97,7 +97,9 @@ def remove_temporaries(fs: Any, root: str) -> int:
 
 
 # The top-level folders whose sub-folders stages declare (realsyn.datasets.dataset / array).
-DECLARED_FOLDERS = ("datasets", "arrays")
+# What a stage may touch only where it declares it: the data between stages, the reports and
+# the caches (realsyn.stage.Stage: reads, writes, reports, report_reads, caches).
+DECLARED_FOLDERS = ("datasets", "arrays", "report", "index", "generate")
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
@@ -135,17 +137,19 @@ class Workspace:
         return self._redirect(posixpath.join(self.root, *parts))
 
     def _check_declared(self, relative: str) -> None:
-        """Datasets and arrays are the data plane between stages: a stage may touch only the
-        folders it declares, so the wiring check, the fingerprints and the staging of outputs
-        see every dependency (what a stage keeps of its own lives under stages/ or scratch/)."""
+        """Datasets and arrays are the data plane between stages, reports and caches what they
+        leave beside it: a stage may touch only the folders it declares, so the wiring check,
+        the fingerprints and the staging of outputs see every dependency (what a stage keeps
+        of its own lives under stages/ or scratch/)."""
         top = relative.split("/", 2)
         if len(top) < 2 or top[0] not in DECLARED_FOLDERS:
             return
         if not any(relative == folder or relative.startswith(folder + "/")
                    for folder in self.declared):
             raise UndeclaredDatasetError(
-                f"stage {self.declared_by!r} touched {top[0]}/{top[1]}, which its reads() and "
-                f"writes() do not declare (declared: {', '.join(sorted(self.declared))})")
+                f"stage {self.declared_by!r} touched {top[0]}/{top[1]}, which its reads(), "
+                f"writes(), reports, report_reads and caches do not declare (declared: "
+                f"{', '.join(sorted(self.declared))})")
 
     def _redirect(self, full: str) -> str:
         for final, staged in self.redirects.items():

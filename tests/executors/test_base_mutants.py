@@ -263,8 +263,9 @@ class SetupPeeker(Doubler):
 
 def test_a_stage_that_reads_a_dataset_it_did_not_declare_fails_naming_it(ctx):
     ctx.workspace.write_table("secret", "00000", pa.table({"value": [1]}))
-    with pytest.raises(StageError, match=r"'peeker' touched datasets/secret, which its reads\(\)"
-                                          r" and writes\(\) do not declare"):
+    with pytest.raises(StageError, match=r"'peeker' touched datasets/secret, which its reads\(\),"
+                                          r" writes\(\), reports, report_reads and caches do "
+                                          r"not declare"):
         LocalExecutor().run(Peeker(), ctx)
     assert not ctx.workspace.exists("datasets/doubled")
     with pytest.raises(Exception, match="'setup_peeker' touched arrays/secret"):
@@ -274,3 +275,44 @@ def test_a_stage_that_reads_a_dataset_it_did_not_declare_fails_naming_it(ctx):
     assert stats[RECORDS] == SHARDS * 2
     # outside a stage (CLI, report, tests) the workspace reads anything
     assert ctx.workspace.read_dataset("secret").num_rows == 1
+
+
+class Reporter(Doubler):
+    """Doubles its numbers, writes a report and a cache, and reads an earlier stage's report
+    (each of which a subclass leaves undeclared)."""
+
+    name = "reporter"
+    reports = ("report/reporter.json",)
+    report_reads = ("report/funnel.json",)
+    caches = ("index/reporter",)
+
+    def finalize(self, ctx, stats):
+        ctx.workspace.read_json("report/funnel.json")
+        ctx.workspace.write_json("index/reporter/meta.json", {"kept": True})
+        ctx.workspace.write_json("report/reporter.json", {"records": stats[RECORDS]})
+
+
+class UndeclaredReport(Reporter):
+    reports = ()
+
+
+class UndeclaredReportRead(Reporter):
+    report_reads = ()
+
+
+class UndeclaredCache(Reporter):
+    caches = ()
+
+
+@pytest.mark.parametrize("stage, folder", [(UndeclaredReport(), "report/reporter.json"),
+                                           (UndeclaredReportRead(), "report/funnel.json"),
+                                           (UndeclaredCache(), "index/reporter")])
+def test_reports_and_caches_are_declared_like_outputs(ctx, stage, folder):
+    """A stage's reports, the reports it reads and its caches are declared like its datasets:
+    one it leaves out is refused, naming it; declared, they are open to it."""
+    ctx.workspace.write_json("report/funnel.json", {"images": {}})
+    with pytest.raises(Exception, match=f"'reporter' touched {folder}, which its reads"):
+        LocalExecutor().run(stage, ctx)
+    LocalExecutor().run(Reporter(), ctx)
+    assert ctx.workspace.read_json("report/reporter.json") == {"records": SHARDS * 2}
+    assert ctx.workspace.read_json("index/reporter/meta.json") == {"kept": True}

@@ -159,6 +159,9 @@ def test_flat_searches_are_priced_at_the_measured_flat_rate(monkeypatch):
     assert key_search["paper_hours"] == pytest.approx(hours, abs=0.01)  # the median rate
     assert key_search["paper_hours_range"] == [pytest.approx(hours / 2, abs=0.01),
                                                pytest.approx(1.5 * hours, abs=0.01)]
+    # retrieve's k-means never trains on fewer points than centres: 6M at the paper's lists
+    assert bench_scale.training_points(paper["sentences"], lists, 1_000_000) == lists
+    assert bench_scale.training_points(paper["images"], 1e6, 1_000_000) == 1_000_000
     # the step's own fit: 1e-4 s per routed image
     assert steps["retrieve:route"]["paper_hours"] == pytest.approx(
         1e-4 * paper["images"] / cores / 3600, abs=0.01)

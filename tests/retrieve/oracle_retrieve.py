@@ -76,6 +76,8 @@ class SingleProcessRetrieve(Stage):
     name = "retrieve"
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
     config_paths = ("retrieve", "embed.encoder")
+    reports = (REPORT,)
+    caches = (INDEX_DIR,)
 
     def __init__(self, sentences: str = SENTENCES, images: str = datasets.IMAGES_FINAL,
                  output: str = datasets.RETRIEVED) -> None:

@@ -159,6 +159,7 @@ class BalanceStage(SteppedStage):
 
     config_paths = ("balance", "embed.encoder")
     version = "3"
+    reports = (REPORT,)
 
     def __init__(self, encoder: Any = None, generated: str = INPUT, images: str = IMAGES,
                  output: str = OUTPUT):

@@ -18,6 +18,7 @@ from realsyn.commit import (
     remove_staged_temporaries,
     state_path,
 )
+from realsyn.config import RealsynConfig
 from realsyn.fingerprint import Fingerprint, config_values, flatten
 from realsyn.progress import StageProgress, library_bars_silenced, progress_bar
 from realsyn.stage import Context, Stage, SteppedStage, StepTasks, WiringError
@@ -77,6 +78,11 @@ def stage_fingerprint(stage: Stage, ctx: Context,
         inputs = {location: input_fingerprint(ctx, location)
                   for location in stage.reads(ctx.config)}
     return Fingerprint(stage.name, stage.version, values, inputs)
+
+
+def declared_beside_outputs(stage: Stage, config: RealsynConfig) -> list[str]:
+    """What the running stage may touch besides its outputs (Workspace.staged checks it)."""
+    return [*stage.reads(config), *stage.report_reads, *stage.reports, *stage.caches]
 
 
 def missing_inputs(stage: Stage, ctx: Context) -> list[str]:
@@ -139,7 +145,7 @@ class Executor:
             clear_scratch(stage, ctx)
             return workspace.stage_stats(stage.name)
         staged = Context(config=ctx.config, workspace=workspace.staged(
-            outputs, reads=stage.reads(ctx.config), stage=stage.name))
+            outputs, reads=declared_beside_outputs(stage, ctx.config), stage=stage.name))
         try:
             with library_bars_silenced():
                 tasks = self._run_all(stage, staged)

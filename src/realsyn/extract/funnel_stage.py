@@ -18,6 +18,8 @@ IMAGES, SENTENCES = "images", "sentences"
 
 
 class FunnelStage(SteppedStage):
+    reports = (funnel.FUNNEL_PATH,)
+
     def __init__(self, images: str, sentences: str, images_out: str,
                  sentences_out: str) -> None:
         self.images, self.sentences = images, sentences

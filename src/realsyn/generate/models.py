@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # the captioners import their model libraries only when built
 
 log = logging.getLogger(__name__)
 
-MINED_TAGS = "generate/mined_tags.json"
+# The generate stage's caches (its declared `caches`): the LLM answers and the mined tags.
+CACHE_FOLDER = "generate"
+MINED_TAGS = f"{CACHE_FOLDER}/mined_tags.json"
 CACHE_FILE = "llm-cache.sqlite"
 
 
@@ -53,7 +55,7 @@ def llm_cache_path(config: RealsynConfig, workspace: Workspace) -> Path:
     if config.generate.cache_path:
         return Path(config.generate.cache_path)
     if workspace.is_local:
-        return Path(workspace.path("generate", CACHE_FILE))
+        return Path(workspace.path(CACHE_FOLDER, CACHE_FILE))
     from realsyn.models.llm.gguf import cache_dir
 
     return cache_dir() / CACHE_FILE

@@ -28,6 +28,7 @@ from realsyn import datasets, progress
 from realsyn.config import LLMConfig
 from realsyn.generate.fusion import clean_output, fusion_messages, normalize_space, parse_tags
 from realsyn.generate.images import ImageStore, decode_image
+from realsyn.generate.models import CACHE_FOLDER
 from realsyn.generate.quality import (
     QualityCounter,
     load_quality_counter,
@@ -76,6 +77,8 @@ class GenerateStage(Stage):
     description = "Caption and tag each image, fuse text1 + caption + tags with an LLM."
 
     config_paths = ("generate", "embed.encoder")
+    reports = (REPORT,)
+    caches = (CACHE_FOLDER,)  # the LLM answer cache and the tag miner's nouns
 
     def __init__(self, retrieved: str = INPUT, images: str = datasets.IMAGES_FINAL,
                  output: str = OUTPUT, sentences: str = datasets.SENTENCES_FINAL) -> None:

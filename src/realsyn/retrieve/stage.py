@@ -47,6 +47,7 @@ from typing import Any
 from realsyn import datasets
 from realsyn.dataflow.rows import aligned_shards
 from realsyn.retrieve.cap_steps import CapSteps
+from realsyn.retrieve.centroid_cache import INDEX_DIR
 from realsyn.retrieve.index_steps import IndexSteps
 from realsyn.retrieve.lists import (
     AUDIT,
@@ -72,7 +73,7 @@ from realsyn.retrieve.lists import (
     read_meta,
 )
 from realsyn.retrieve.queries import ImageRows
-from realsyn.retrieve.report_steps import ReportSteps
+from realsyn.retrieve.report_steps import REPORT, ReportSteps
 from realsyn.retrieve.routing import LEARNED
 from realsyn.retrieve.routing_steps import RoutingSteps
 from realsyn.retrieve.search_steps import SearchSteps
@@ -88,6 +89,8 @@ class RetrieveStage(IndexSteps, RoutingSteps, SearchSteps, CapSteps, ReportSteps
     description = "Hierarchical retrieval of each image's top-k real sentences (k-means + IVF)."
     config_paths = ("retrieve", "embed.encoder")
     version = "3"  # 3: exact search when cheap, fallback probes, the two-round cap
+    reports = (REPORT,)
+    caches = (INDEX_DIR,)  # the centres, reused while the sentence vectors are the same
 
     def __init__(self, sentences: str = SENTENCES, images: str = IMAGES,
                  output: str = OUTPUT) -> None:

@@ -18,7 +18,7 @@ import fsspec
 import yaml
 
 from realsyn.config import RealsynConfig, dump_config
-from realsyn.extract.funnel import IMAGE_STEPS, SENTENCE_STEPS
+from realsyn.extract.funnel import FUNNEL_PATH, IMAGE_STEPS, SENTENCE_STEPS
 from realsyn.workspace import Workspace
 
 CARD_NAME = "README.md"
@@ -143,7 +143,7 @@ def render_card(config: RealsynConfig, workspace: Workspace, write_stats: dict[s
     samples = int(write_stats.get("records_out", 0))
     ingest = workspace.stage_stats("ingest")
     balance = workspace.stage_stats("balance")
-    funnel = workspace.read_json("report/funnel.json", {}) or {}
+    funnel = workspace.read_json(FUNNEL_PATH, {}) or {}
     models = "\n".join(f"| {name} | `{value}` |" for name, value in _models(config, workspace))
     thresholds = "\n".join(f"| `{name}` | {value} |" for name, value in _thresholds(config))
     counts = [

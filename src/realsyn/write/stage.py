@@ -27,6 +27,7 @@ import fsspec
 import pyarrow as pa
 
 from realsyn import datasets, progress
+from realsyn.extract.funnel import FUNNEL_PATH
 from realsyn.stage import RECORDS, Context, Stage
 from realsyn.workspace import Workspace
 from realsyn.write import card, parquet
@@ -110,6 +111,7 @@ class WriteStage(Stage):
     name = "write"
     description = "WebDataset shards (img2dataset layout) and the release parquet."
     config_paths = ("write",)
+    report_reads = (FUNNEL_PATH,)  # the card's extraction funnel
 
     def __init__(self, balanced: str = INPUT, images: str = IMAGES) -> None:
         self.balanced, self.images = balanced, images
