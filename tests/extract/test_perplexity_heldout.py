@@ -40,12 +40,7 @@ def scorer():
 
 @pytest.fixture(scope="module")
 def quality(scorer):
-    config = SentenceFilterConfig()
-    clean = {k: scorer.perplexities(v) for k, v in heldout.clean_sentences().items()}
-    bad = {k: scorer.perplexities(v) for k, v in heldout.bad_sentences().items()}
-    report = tuning.quality_report(clean, bad, (config.min_perplexity, config.max_perplexity))
-    print(report)
-    return report
+    return tuning.default_window_quality(scorer, heldout)
 
 
 def test_heldout_set_is_apart_from_the_tuning_set():

@@ -12,7 +12,6 @@ from tests.extract import perplexity_heldout_set as tuning2
 from tests.extract import perplexity_labelled_set as tuning
 from tests.extract import perplexity_unseen_set as unseen
 
-from realsyn.config import SentenceFilterConfig
 from realsyn.models import ngram_corpus
 from realsyn.models.perplexity import make_scorer, ngram_cache_path
 
@@ -21,13 +20,7 @@ from realsyn.models.perplexity import make_scorer, ngram_cache_path
 def quality():
     if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
         pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
-    scorer = make_scorer("ngram")
-    config = SentenceFilterConfig()
-    clean = {k: scorer.perplexities(v) for k, v in unseen.clean_sentences().items()}
-    bad = {k: scorer.perplexities(v) for k, v in unseen.bad_sentences().items()}
-    report = tuning.quality_report(clean, bad, (config.min_perplexity, config.max_perplexity))
-    print(report)
-    return report
+    return tuning.default_window_quality(make_scorer("ngram"), unseen)
 
 
 def test_unseen_set_is_apart_from_both_tuning_sets():
