@@ -21,7 +21,7 @@ Measured:
   scorer's default window (`--no-gguf-quality` skips the GGUF half, some
   CPU-minutes);
 - `--perplexity-only`: just the n-gram scorer's speed (sentences/s per core on the sample
-  corpus's sentences; issue #25 asks for >= 10,000) and its quality on both sets, in seconds
+  corpus's sentences; issue #25 asks for >= 10,000) and its quality on the three sets, in seconds
   and without the peers;
 - images: decode + normalise + quality + pHash (ours) vs PIL open + imagehash.phash.
 
