@@ -13,14 +13,15 @@ Measured:
 - sentence filters: cheap (cleaning, word count, entropy); + spaCy parse (CAT complexity and
   action); + perplexity: the n-gram default (all sentences) and the GGUF scorer (a subset);
   datatrove's Gopher quality + Gopher repetition + C4 line filters applied per sentence;
-- perplexity quality of both scorers on the tuning set of the tests
-  (tests/extract/perplexity_labelled_set.py, the set the default windows are calibrated on)
-  and on the held-out set (tests/extract/perplexity_heldout_set.py, other sources, only
-  measured): ROC AUC of clean against machine-made bad sentences, and the shares kept /
-  dropped by each scorer's default window (`--no-gguf-quality` skips the GGUF half, some
+- perplexity quality of both scorers on the two tuning sets of the tests
+  (tests/extract/perplexity_labelled_set.py and the former held-out set,
+  perplexity_heldout_set.py: the n-gram window is calibrated on both) and on the unseen set
+  (tests/extract/perplexity_unseen_set.py, packages never used before, only measured): ROC
+  AUC of clean against machine-made bad sentences, and the shares kept / dropped by each
+  scorer's default window (`--no-gguf-quality` skips the GGUF half, some
   CPU-minutes);
 - `--perplexity-only`: just the n-gram scorer's speed (sentences/s per core on the sample
-  corpus's sentences; issue #25 asks for >= 10,000) and its quality on both sets, in seconds
+  corpus's sentences; issue #25 asks for >= 10,000) and its quality on the three sets, in seconds
   and without the peers;
 - images: decode + normalise + quality + pHash (ours) vs PIL open + imagehash.phash.
 
@@ -175,12 +176,17 @@ def print_ngram_rate(rate: float) -> None:
 
 
 def bench_perplexity_quality(results: dict, scorers: dict) -> None:
-    """AUC and keep/drop shares of each scorer at its default window on the tuning set and on
-    the held-out set."""
-    from tests.extract import perplexity_heldout_set, perplexity_labelled_set
+    """AUC and keep/drop shares of each scorer at its default window on the two tuning sets
+    and on the unseen set."""
+    from tests.extract import (
+        perplexity_heldout_set,
+        perplexity_labelled_set,
+        perplexity_unseen_set,
+    )
 
     for name, labelled in (("tuning", perplexity_labelled_set),
-                           ("held-out", perplexity_heldout_set)):
+                           ("tuning-2", perplexity_heldout_set),  # the former held-out set
+                           ("unseen", perplexity_unseen_set)):
         _quality_on(results, scorers, name, labelled.clean_sentences(), labelled.bad_sentences())
 
 

@@ -292,11 +292,13 @@ class ImageFilterConfig(Section):
 # tests/extract/perplexity_labelled_set.py (benchmarks/bench_extract.py prints the calibration,
 # perplexity_labelled_set.CALIBRATION the shares): the gguf window's upper bound keeps 97% of the
 # clean sentences and its lower one lets 0.5% fall below; the ngram window's upper bound keeps
-# 99% and its lower one all of them. The ngram scorer's value is perplexity with a rarity
-# discount, a repeat penalty and an order contrast (realsyn.models.ngram_lm), so its window
-# reads on another scale; the held-out set (perplexity_heldout_set.py) measures both.
+# 99% and its lower one all of them, of the clean sentences of both tuning sets
+# (perplexity_labelled_set.py and the former held-out set, perplexity_heldout_set.py). The
+# ngram scorer's value is perplexity with a rarity discount and penalties
+# (realsyn.models.ngram_lm), so its window reads on another scale; the unseen set
+# (perplexity_unseen_set.py) measures it.
 PAPER_PERPLEXITY_WINDOW = (30.0, 200.0)
-PERPLEXITY_WINDOWS = {"ngram": (2.9e-05, 21.0), "gguf": (16.0, 500.0)}
+PERPLEXITY_WINDOWS = {"ngram": (1.1e-06, 23.0), "gguf": (16.0, 500.0)}
 
 
 class SentenceFilterConfig(Section):
@@ -331,7 +333,7 @@ class SentenceFilterConfig(Section):
     perplexity_scorer: Literal["ngram", "gguf", "kenlm", "hf", "none"] = Field(
         default="ngram", description="ngram: the fast default (a 3-gram model built from Debian "
         "packages and wordfreq's word frequencies; its value is perplexity with a rarity "
-        "discount, a repeat penalty and an order contrast, window [2.9e-05, 21]); gguf: "
+        "discount, repeat, order, symbol and unknown-word terms, window [1.1e-06, 23]); gguf: "
         "Gemma-3-270M through llama.cpp, about 15,000x slower.")
     perplexity_model: str | None = Field(
         default=None, description="Model path/name; None: the offline default of the scorer.")

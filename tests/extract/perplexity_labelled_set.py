@@ -169,6 +169,19 @@ def _round_down(value: float) -> float:
     return round(math.floor(value / step) * step, 12)
 
 
+def default_window_quality(scorer, labelled) -> dict:
+    """quality_report of `scorer` on the set of the module `labelled` (clean_sentences,
+    bad_sentences) at the default window of the config's scorer (SentenceFilterConfig)."""
+    from realsyn.config import SentenceFilterConfig
+
+    config = SentenceFilterConfig()
+    clean = {k: scorer.perplexities(v) for k, v in labelled.clean_sentences().items()}
+    bad = {k: scorer.perplexities(v) for k, v in labelled.bad_sentences().items()}
+    report = quality_report(clean, bad, (config.min_perplexity, config.max_perplexity))
+    print(report)
+    return report
+
+
 def quality_report(clean: dict[str, list[float]], bad: dict[str, list[float]],
                    window: tuple[float, float],
                    calibration: tuple[float, float] = DEFAULT_CALIBRATION) -> dict:

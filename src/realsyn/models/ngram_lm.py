@@ -37,6 +37,17 @@ rarity, in the reverse order): with per-token costs c (forwards) and r (backward
 exp(c + order_contrast * (c - r)). English read forwards is far more probable than backwards, so
 plain prose gets a lower value; shuffled or listed words read about as badly either way and get
 no such gain. 0: no contrast (one scoring pass instead of two).
+
+Code reads as English to a word model where its names are words ("if self.name is not None"),
+and markup and menus are lists of words. So `perplexities` takes a symbol penalty: each mark
+of code or markup in the raw text (one of = _ { } [ ] < > $ @ | ` ~ ^ or a backslash, a word
+followed at once by "(", or two dotted words such as os.path) adds `symbol_penalty` nats to the
+sentence's cost, spread over its tokens. Plain prose has almost none of them. 0: no penalty.
+
+Misspelt and garbled words are unknown to the model, and an unknown word costs only the share
+of the unigram level left for unseen words. `unknown_penalty` adds that many nats to each
+unknown token; the vocabulary (with the wordfreq prior, 325k words) holds the words of plain
+prose, so it is garbled text that pays. 0: no penalty.
 """
 
 from __future__ import annotations
@@ -58,6 +69,8 @@ FORMAT_VERSION = 1
 REPEAT_ORDER = 3  # a token that ends an n-gram of this order seen earlier in its sentence repeats
 
 _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+# marks of code or markup (module doc): symbols prose does not use, a call "name(", a dotted name
+_SYMBOL = re.compile(r"[=_{}\[\]<>$@\\|`~^]|\w\(|[a-z]{2}\.[a-z]{2}")
 _DIGIT = re.compile(r"\d")
 
 # One random odd 64-bit multiplier per position in the n-gram (fixed: the keys are stored).
@@ -115,7 +128,8 @@ class NgramLM:
 
     def __init__(self, vocab: list[str], unigram: np.ndarray, tables: list[dict[str, np.ndarray]],
                  metadata: dict[str, str] | None = None, rarity_discount: float | None = None,
-                 repeat_penalty: float | None = None, order_contrast: float | None = None):
+                 repeat_penalty: float | None = None, order_contrast: float | None = None,
+                 symbol_penalty: float | None = None, unknown_penalty: float | None = None):
         self.vocab = vocab
         self.ids = {word: i for i, word in enumerate(vocab)}
         self.order = len(tables) + 1
@@ -127,6 +141,10 @@ class NgramLM:
                                             "a finite number >= 0")
         self.order_contrast = self._setting("order_contrast", order_contrast, float("inf"),
                                             "a finite number >= 0")
+        self.symbol_penalty = self._setting("symbol_penalty", symbol_penalty, float("inf"),
+                                            "a finite number >= 0")
+        self.unknown_penalty = self._setting("unknown_penalty", unknown_penalty, float("inf"),
+                                             "a finite number >= 0")
         # words (a letter or digit in them): only these count as doubled ("..." does not)
         self._is_word = np.array([any(c.isalnum() for c in w) for w in vocab], dtype=bool)
         self._is_word[_UNK_ID] = False  # two different unknown words share the id
@@ -147,7 +165,8 @@ class NgramLM:
               metadata: dict[str, str] | None = None,
               unigram_prior: Mapping[str, float] | None = None,
               prior_weight: float = 0.0, rarity_discount: float = 0.0,
-              repeat_penalty: float = 0.0, order_contrast: float = 0.0) -> NgramLM:
+              repeat_penalty: float = 0.0, order_contrast: float = 0.0,
+              symbol_penalty: float = 0.0, unknown_penalty: float = 0.0) -> NgramLM:
         """`unigram_prior` (word -> frequency, e.g. wordfreq's) is mixed into the unigram level
         with weight `prior_weight`: a small training text then still knows the everyday words
         it never saw, at their frequency in broad English, instead of the uniform share an
@@ -205,7 +224,7 @@ class NgramLM:
                    if prior else {}),
                 **(metadata or {})}
         return cls(vocab, unigram, tables, info, rarity_discount, repeat_penalty,
-                   order_contrast)
+                   order_contrast, symbol_penalty, unknown_penalty)
 
     @staticmethod
     def _unigram(vocab_size: int, word_ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -265,8 +284,8 @@ class NgramLM:
 
     def perplexities(self, texts: Sequence[str]) -> list[float]:
         """exp(mean negative log-likelihood per token, </s> included), less the rarity discount,
-        plus the repeat penalty, contrasted with the reversed sentence (module doc); nan for
-        texts without a word (as the other scorers)."""
+        plus the repeat penalty, contrasted with the reversed sentence, plus the symbol penalty
+        (module doc); nan for texts without a word (as the other scorers)."""
         encoded = [self.encode(text) for text in texts]
         if not encoded:
             return []
@@ -277,20 +296,27 @@ class NgramLM:
             costs = forwards + self.order_contrast * (forwards - backwards)
         else:
             costs = self.costs(encoded)
+        if self.symbol_penalty:
+            marks = np.array([len(_SYMBOL.findall(text)) for text in texts], dtype=np.float64)
+            tokens = np.array([len(ids) + 1 for ids in encoded], dtype=np.float64)  # </s> too
+            costs = costs + self.symbol_penalty * marks / tokens
         values = np.exp(costs)
         return [float(v) if words else float("nan")
                 for v, words in zip(values.tolist(), encoded, strict=True)]
 
     def costs(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
         """Mean cost per token of each sentence: its negative log-probability less the rarity
-        discount, or for a repeated token its unigram surprisal plus the repeat penalty."""
+        discount (plus the unknown penalty for an unknown word), or for a repeated token its
+        unigram surprisal plus the repeat penalty."""
         log_probs, counts = self.log_probs(encoded)
-        if self.rarity_discount or self.repeat_penalty:
+        if self.rarity_discount or self.repeat_penalty or self.unknown_penalty:
             # the scored tokens in order: each sentence's words, then </s>
             scored = np.fromiter(chain.from_iterable([*ids, _EOS_ID] for ids in encoded),
                                  dtype=np.int64, count=len(log_probs))
             unigram = self.unigram_log[scored]
-            log_probs = log_probs - self.rarity_discount * unigram * (scored != _UNK_ID)
+            known = scored != _UNK_ID
+            log_probs = (log_probs - self.rarity_discount * unigram * known
+                         - self.unknown_penalty * ~known)
             if self.repeat_penalty:
                 log_probs = np.where(self.repeats(encoded), unigram - self.repeat_penalty,
                                      log_probs)
