@@ -9,6 +9,7 @@ import codecs
 import json
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urljoin
 
 from realsyn.config import IngestConfig
 from realsyn.ingest.html import (
@@ -223,8 +224,8 @@ def test_sources_of_a_page_on_disk():
 
 
 def test_a_base_of_a_page_on_disk():
-    # A relative <base> moves the page's folder, with or without its trailing "/".
-    for href in ("../assets", "../assets/", " ../assets "):
+    # A relative <base> moves the page's folder as a browser resolves it.
+    for href in ("../assets/", " ../assets/ ", "../assets/?v=1"):
         page = f'<head><base href="{href}"></head><body><img src="a.png"></body>'
         assert _urls(page, PageLocation(path="site/docs/page.html")) == ["site/assets/a.png"]
     # An http(s) <base> makes the page's sources URLs, public ones too.
@@ -449,3 +450,19 @@ def test_an_http_base_of_a_page_on_disk():
     assert _meta(page, PageLocation(path="site/page.html")) == [
         {"raw_url": "http://cdn.example/x/a.png"}]
     assert _urls(page, PageLocation(path="site/page.html")) == ["http://cdn.example/x/a.png"]
+
+
+def test_a_base_of_a_page_on_disk_resolves_as_a_browser_resolves_it():
+    # The oracle: RFC 3986 resolution (urllib) of the <base> and then the source against the
+    # page's path under an http root. "../assets" names a file in "..", not a folder; a base
+    # that is only a query or fragment leaves the page's folder as it is.
+    for href in ("../assets", "../assets/", "../assets/x.html", ".", "..", "./", "sub",
+                 "sub/", "/top", "/top/", "/", "?v=1", "#f", "a/./b/../c/", "../assets?q=1#f",
+                 "sub/?q=1?r/", "sub/#f#g/"):
+        page = (f'<head><link rel="canonical" href="https://h.example/site/docs/page.html">'
+                f'<base href="{href}"></head><body><img src="img/a.png"></body>')
+        expected = urljoin(urljoin("https://h.example/site/docs/page.html", href), "img/a.png")
+        items, _ = parse_page(page, PageLocation(path="site/docs/page.html"), Counter())
+        assert "https://h.example/" + items[0]["image_url"] == expected, href
+        # The public URL and the file agree.
+        assert json.loads(items[0]["image_meta"])["raw_url"] == expected, href
