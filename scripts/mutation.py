@@ -283,6 +283,18 @@ MODULES: dict[str, list[str]] = {
         f"tests/extract/test_partitioned_dedup.py::{name}" for name in (
             "test_semantic_partitions_find_the_exhaustive_groups",
             "test_route_caps_the_fan_out_at_the_nearest_admitted_partitions")]],
+    # The HTML reader: its own tests, the page tests (chrome tokens, srcset, documentation pages,
+    # text loss) and the ingest stage's HTML inputs (HTML files, WARC pages, bad inputs). Left
+    # out: the Chromium comparison (a browser per run) and the linear-time tests (10 s a case).
+    "ingest/html.py": [
+        "tests/ingest/test_html_mutants.py", "tests/ingest/test_html.py",
+        "tests/ingest/test_html_self_closed.py",
+        "tests/ingest/test_chrome_tokens.py", "tests/ingest/test_doc_pages.py",
+        "tests/ingest/test_text_loss.py", "tests/ingest/test_bad_inputs.py",
+        "tests/ingest/test_srcset.py::test_img_and_picture_take_their_largest_source",
+        "tests/ingest/test_warc.py::test_sample_corpus_round_trip_through_warc",
+        "tests/ingest/test_warc.py::test_binary_payload_labelled_html_is_not_read_as_text",
+        "tests/ingest/test_stage.py::test_realsyn_ingest_command_on_each_input_kind[html]"],
 }
 
 # Extra mutmut settings of a module. Ray's gRPC does not survive a fork of a process that ran

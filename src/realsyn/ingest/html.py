@@ -255,9 +255,15 @@ class PageLocation:
         elif urlsplit(href).scheme in ("http", "https"):
             self.public_base = self.base = href
         elif self.path is not None:
-            # A relative <base> of a page on disk moves its folder.
-            folder = posixpath.dirname(self.path)
-            target = self._local(href if href.endswith("/") else href + "/", folder)
+            # A relative <base> of a page on disk moves its folder as a browser resolves it
+            # (and as public_base does): "../assets/" names a folder, "../assets" a file in
+            # "..". Only a query or fragment names the page itself: its folder stays.
+            path = href.split("#", 1)[0].split("?", 1)[0]
+            if not path:
+                return
+            target = self._local(path, posixpath.dirname(self.path))
+            if not (path.endswith("/") or posixpath.basename(path) in (".", "..")):
+                target = posixpath.dirname(target)
             self.path = posixpath.join(target, posixpath.basename(self.path))
 
     def resolve(self, src: str | None) -> str | None:
