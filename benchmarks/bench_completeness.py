@@ -36,7 +36,7 @@ def read_set(name: str) -> list[tuple[str, str]]:
 
 def measure(rows: list[tuple[str, str]], nlp) -> dict[str, object]:
     """Per label: how many, how many the filter drops, and by which reason."""
-    parses = [(a.finite_verb, a.subordinate)
+    parses = [(a.finite_verb, a.subordinate, a.main_clause, a.relative_noun)
               for a in analyse_many(nlp, [text for _, text in rows])]
     out: dict[str, object] = {}
     for label in "CFX":
