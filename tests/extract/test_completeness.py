@@ -323,6 +323,10 @@ FIGURES = {
     # drawn and labelled after the fourth round of rules, measured once (29/42 and 5/124),
     # then tuned on in the fifth round
     "sphinx_fourth": (40, 42, 2, 124),
+    # held out: two toolchains never used before, drawn and labelled after the fifth round,
+    # measured once (issue 25's goal is not met on them)
+    "texinfo": (40, 46, 0, 58),
+    "mkdocs": (37, 39, 4, 71),
 }
 
 
