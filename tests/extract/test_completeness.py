@@ -219,6 +219,20 @@ def test_the_parse_finds_a_noun_with_a_relative_clause_and_not_a_misread_verb(pa
     assert not parse("Passing a URL to an external resource that should be used").main_clause
 
 
+def test_a_when_clause_alone_is_subordinate_in_the_parse(parse):
+    # the parser makes "when" an adverb of the root, not a mark (text1 of a demo image)
+    facts = parse("When you activate the first button")
+    assert facts.subordinate
+    assert incomplete_reason("When you activate the first button", facts.finite_verb,
+                             facts.subordinate, facts.main_clause, facts.relative_noun) == (
+        SUBORDINATE_CLAUSE)
+    for text in ("When you click, the dialog opens.", "When does the event loop stop?",
+                 "Where the file is stored depends on the platform."):
+        facts = parse(text)
+        assert incomplete_reason(text, facts.finite_verb, facts.subordinate, facts.main_clause,
+                                 facts.relative_noun) is None, text
+
+
 def test_a_main_clause_a_changelog_label_and_a_permalink():
     # a gerund subject of a main clause is a sentence, not a heading
     assert incomplete_reason("#4664: Reading objects.inv fails again", True, False, True) is None

@@ -210,14 +210,22 @@ def analyse(doc) -> Analysis:
     finite = any(token.tag_ in FINITE_TAGS or (token.tag_ == "VB" and token.dep_ == "ROOT")
                  for token in doc)
     roots = [token for token in doc if token.dep_ == "ROOT"]
-    subordinate = bool(roots) and all(any(child.dep_ == "mark" for child in root.children)
-                                      for root in roots)
+    subordinate = bool(roots) and all(_opens_subordinate(root) for root in roots)
     main = any(root.tag_ in FINITE_TAGS or root.tag_ == "VB"
                or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
                       for child in root.children) for root in roots)
     return Analysis(complexity=relations, has_action=action, objects=objects,
                     finite_verb=finite, subordinate=subordinate, main_clause=main,
                     relative_noun=not main and _relative_noun(doc, roots))
+
+
+def _opens_subordinate(root) -> bool:
+    """The root's clause opens with a subordinating conjunction ("If logging capture is
+    enabled.": a "mark"), or with a wh-adverb of its own ("When you activate the first
+    button": the parser makes "when" an adverb of the root, not a mark)."""
+    first = root.left_edge
+    return any(child.dep_ == "mark" for child in root.children) or (
+        first.tag_ == "WRB" and first.dep_ == "advmod" and first.head.i == root.i)
 
 
 def _relative_noun(doc, roots) -> bool:
