@@ -18,8 +18,9 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     completeness_<toolchain>.tsv. The held-out sets, drawn after the rules were written:
     ... --held-out --per-stratum 40 --only docbook
     ... --held-out --per-stratum 40 --pool 6000 --only sphinx doxygen
-    The other Sphinx sets: ... --per-stratum 50 --only sphinx_fourth (and likewise for
-    sphinx_other and sphinx_third)
+    The other Sphinx sets: ... --per-stratum 50 --only sphinx_other (and likewise for
+    sphinx_third; sphinx_fourth with --per-stratum 100). The Texinfo and MkDocs sets, drawn
+    after the fifth round: ... --per-stratum 60 --only texinfo mkdocs
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ TOOLCHAINS = {
     # (python-requests-doc, Apache-2.0; sphinx-doc, BSD-2-Clause).
     "sphinx_fourth": [Path("/usr/share/doc/python-requests-doc/html"),
                       Path("/usr/share/doc/sphinx-doc/html")],
+    # Two toolchains never used before, drawn after the rules' fifth round: Texinfo, the GNU
+    # gettext manual as texi2html made it (gettext-doc 0.21, GFDL-1.2+ with no invariant
+    # sections or GPL-2+; only the manual's gettext_*.html pages, not its man pages, Javadoc or
+    # C# pages); MkDocs, MkDocs' own manual (mkdocs-doc 1.4, BSD-2-Clause).
+    "texinfo": [Path("/usr/share/doc/gettext/gettext_*.html")],
+    "mkdocs": [Path("/usr/share/doc/mkdocs/html")],
 }
 _ENDS = re.compile(r"[.!?][\"')\]]*$")
 
@@ -62,14 +69,20 @@ _ENDS = re.compile(r"[.!?][\"')\]]*$")
 def page_sentences(roots: list[Path]) -> list[str]:
     """Every split sentence of the HTML pages under `roots`, in page order, each once."""
     seen: dict[str, None] = {}
-    for root, page in ((top, page) for top in roots for page in sorted(top.rglob("*.html"))):
+    for root, page in ((top, page) for top in roots for page in _pages(top)):
+        folder = root if root.is_dir() else root.parent
         items, _ = parse_page(page.read_text(encoding="utf-8", errors="replace"),
-                              PageLocation(path=str(page.relative_to(root))), Counter())
+                              PageLocation(path=str(page.relative_to(folder))), Counter())
         for item in items:
             if item["kind"] == ITEM_TEXT and item["text"]:
                 for sentence in split_sentences(item["text"]):
                     seen.setdefault(sentence, None)
     return list(seen)
+
+
+def _pages(root: Path) -> list[Path]:
+    """The HTML pages under a folder, or those a pattern in the last part of `root` names."""
+    return sorted(root.rglob("*.html") if root.is_dir() else root.parent.glob(root.name))
 
 
 def candidates(sentences: list[str], nlp) -> list[str]:

@@ -14,6 +14,7 @@ from realsyn.extract.completeness import (
     HEADING,
     LIST_STUB,
     NO_FINITE_VERB,
+    NOUN_PHRASE,
     SUBORDINATE_CLAUSE,
     UNBALANCED,
     incomplete_reason,
@@ -172,6 +173,84 @@ def test_a_definition_with_a_dash_and_a_labelled_step():
     assert incomplete_reason("Explicit: the detect_types option", False) == HEADING
 
 
+# Rules of the fifth round (written on the Requests + Sphinx set's misses), each with what it
+# must keep.
+def test_a_noun_with_a_relative_clause_and_no_main_clause_describes_a_value():
+    for text in ("A regular expression that matches a URI.",
+                 "The command name to invoke dvipng.",
+                 "Language to be used for generating the HTML full-text search index."):
+        assert incomplete_reason(text, True, False, False, True) == NOUN_PHRASE, text
+    # a comma outside brackets sets off a clause the parse may have missed; an opening
+    # imperative is a step; without the parse's fact nothing changes
+    for text, relative in (("single acts as a counterpart, and leads to a package that is "
+                            "dependent on the architecture.", True),
+                           ("Use array.tobytes() to obtain a string that holds the bytes.", True),
+                           ("Print list of available compilers (used by the build options).",
+                            True),
+                           ("A regular expression that matches a URI.", None)):
+        assert incomplete_reason(text, True, False, False, relative) is None, text
+
+
+@pytest.fixture(scope="module")
+def parse():
+    from realsyn.config import SentenceFilterConfig
+    from realsyn.extract.sentences import analyse, load_parser
+
+    nlp = load_parser(SentenceFilterConfig().spacy_model)
+    return lambda text: analyse(nlp(text))
+
+
+def test_the_parse_finds_a_noun_with_a_relative_clause_and_not_a_misread_verb(parse):
+    for text in ("The command name to invoke dvipng.", "A regular expression that matches a URI.",
+                 "A simple way to update a specific setting."):
+        facts = parse(text)
+        assert facts.relative_noun and not facts.main_clause, text
+    # complete sentences whose verb the tagger misreads: a third-person verb as a plural noun,
+    # a verb in a prepositional phrase, an imperative as a noun; and the paper's caption
+    for text in ("The Linear Motion Blur filter blurs in a direction that you can set.",
+                 "This slider selects which colors will be treated as gray.",
+                 "A click on the color button displays the GIMP color selector where you can "
+                 "change the mask color.",
+                 "Click-and-drag the midpoint line to move it.",
+                 "A dog sitting next to a door.",
+                 "The filter applies the mask that you chose."):
+        assert not parse(text).relative_noun, text
+    assert parse("#4664: Reading objects.inv fails again").main_clause
+    assert not parse("Passing a URL to an external resource that should be used").main_clause
+
+
+def test_a_when_clause_alone_is_subordinate_in_the_parse(parse):
+    # the parser makes "when" an adverb of the root, not a mark (text1 of a demo image)
+    facts = parse("When you activate the first button")
+    assert facts.subordinate
+    assert incomplete_reason("When you activate the first button", facts.finite_verb,
+                             facts.subordinate, facts.main_clause, facts.relative_noun) == (
+        SUBORDINATE_CLAUSE)
+    for text in ("When you click, the dialog opens.", "When does the event loop stop?",
+                 "Where the file is stored depends on the platform."):
+        facts = parse(text)
+        assert incomplete_reason(text, facts.finite_verb, facts.subordinate, facts.main_clause,
+                                 facts.relative_noun) is None, text
+
+
+def test_a_main_clause_a_changelog_label_and_a_permalink():
+    # a gerund subject of a main clause is a sentence, not a heading
+    assert incomplete_reason("#4664: Reading objects.inv fails again", True, False, True) is None
+    assert incomplete_reason("Passing a URL to an external resource that should be used", True,
+                             False, False) == HEADING
+    # a changelog entry: labels before an imperative the parser misreads
+    assert incomplete_reason("#6816: linkcheck: Add linkcheck_auth option to provide "
+                             "authentication information", False) is None
+    assert incomplete_reason("#6816: linkcheck: the linkcheck_auth option", False) == HEADING
+    # a permalink sign ends a heading
+    assert incomplete_reason("Release 1.5.5 (released Apr 03, 2017)¶", True) == HEADING
+    # a definition item without a main clause is one even with a full stop
+    text = "stream – (optional) whether to immediately download the response content."
+    assert incomplete_reason(text, False, False, False) == LIST_STUB
+    assert incomplete_reason("bpo-7652 - integrate fast native decimal arithmetic.", True,
+                             False, True) is None
+
+
 def _context(root, completeness: bool) -> Context:
     config = parse_config({"workspace": str(root), "extract": {"sentences": {
         "perplexity_scorer": "none", "keep_excluded": True, "completeness": completeness}}})
@@ -184,7 +263,8 @@ def _context(root, completeness: bool) -> Context:
         "If logging capture is enabled.\n"
         "Using the Paint Tools",
         "The barista poured a double espresso into a small white porcelain cup.\n"
-        "The brush draws soft lines on the canvas,",
+        "The brush draws soft lines on the canvas,\n"
+        "The command name to invoke the external image converter.",
     ]
     rows = [{"text_id": text_id(f"doc-{i}", 0), "doc_id": f"doc-{i}", "position": 0,
              "text": text} for i, text in enumerate(texts)]
@@ -201,6 +281,7 @@ def test_the_stage_counts_each_reason_and_keeps_the_fragments_in_excluded(tmp_pa
     assert stats[f"dropped_{DANGLING_WORD}"] == 1 and stats[f"dropped_{ENDS_IN_COLON}"] == 1
     assert stats[f"dropped_{UNBALANCED}"] == 1 and stats[f"dropped_{LIST_STUB}"] == 1
     assert stats[f"dropped_{HEADING}"] == 1 and stats[f"dropped_{SUBORDINATE_CLAUSE}"] == 1
+    assert stats[f"dropped_{NOUN_PHRASE}"] == 1  # the parse's facts reach the filter
     excluded = ctx.workspace.read_dataset("excluded/extract_sentences").to_pylist()
     reasons = {row["text"]: row["reason"] for row in excluded}
     assert reasons["This 3D effect is achieved by"] == DANGLING_WORD
@@ -213,7 +294,7 @@ def test_one_switch_gives_the_papers_filters(tmp_path):
     ctx = _context(tmp_path / "off", False)
     stats = LocalExecutor(workers=1).run(ExtractSentencesStage(), ctx)
     kept = ctx.workspace.read_dataset("sentences_filtered").column("text").to_pylist()
-    assert "This 3D effect is achieved by" in kept and len(kept) == 8  # every text line
+    assert "This 3D effect is achieved by" in kept and len(kept) == 9  # every text line
     assert not any(key.startswith(f"dropped_{DANGLING_WORD}") for key in stats)
 
 
@@ -250,11 +331,16 @@ FIGURES = {
     "doxygen": (10, 14, 0, 27),
     "docbook_heldout": (35, 35, 0, 41),
     "sphinx_heldout": (26, 27, 0, 43),
-    "doxygen_heldout": (10, 18, 0, 14),
+    "doxygen_heldout": (13, 18, 0, 14),
     "sphinx_other": (35, 37, 0, 48),
     "sphinx_third": (34, 37, 0, 50),
-    # held out: drawn and labelled after the fourth round of rules, measured once
-    "sphinx_fourth": (29, 42, 5, 124),
+    # drawn and labelled after the fourth round of rules, measured once (29/42 and 5/124),
+    # then tuned on in the fifth round
+    "sphinx_fourth": (40, 42, 2, 124),
+    # held out: two toolchains never used before, drawn and labelled after the fifth round,
+    # measured once (issue 25's goal is not met on them)
+    "texinfo": (40, 46, 0, 58),
+    "mkdocs": (37, 39, 4, 71),
 }
 
 

@@ -5,9 +5,11 @@ fragments pass: a clause cut where a line or a list item broke ("This 3D effect 
 by"), a lead-in to a figure or a list ("We get following image :"), a heading ("What It
 Does"), a list item cut at a comma, a quotation or bracket opened and never closed ("You can
 observe the scene \""), a subordinate clause without its main clause ("If logging capture is
-enabled."). Each is a separate drop reason. The rules read the text and two facts of the parse
-the paper's filters already made (whether there is a finite verb, whether the root clause is a
-subordinate one), so they cost microseconds per sentence. Measured on labelled documentation
+enabled."), a noun described by a relative clause ("The command name to invoke dvipng.").
+Each is a separate drop reason. The rules read the text and four facts of the parse the paper's
+filters already made (whether there is a finite verb, whether the root clause is a subordinate
+one, whether there is a main clause, whether the text is a noun with a relative clause), so
+they cost microseconds per sentence. Measured on labelled documentation
 sentences of three toolchains: benchmarks/bench_completeness.py, docs/stages/extract.md.
 """
 
@@ -23,8 +25,9 @@ NO_FINITE_VERB = "no_finite_verb"
 LIST_STUB = "list_stub"
 UNBALANCED = "unbalanced_quotes_or_brackets"
 SUBORDINATE_CLAUSE = "subordinate_clause"
+NOUN_PHRASE = "noun_phrase"
 COMPLETENESS_REASONS = (ENDS_IN_COLON, DANGLING_WORD, HEADING, LIST_STUB, UNBALANCED,
-                        NO_FINITE_VERB, SUBORDINATE_CLAUSE)
+                        NO_FINITE_VERB, SUBORDINATE_CLAUSE, NOUN_PHRASE)
 
 # Words that cannot end a sentence even before a full stop: the noun phrase or clause they
 # open is missing ("... click on the.", "... the mask and.").
@@ -68,7 +71,11 @@ IMPERATIVE_VERBS = {
     "drag", "edit", "enable", "enter", "find", "follow", "install", "keep", "let", "load",
     "make", "move", "open", "pass", "press", "put", "read", "remove", "rename", "replace",
     "resolve", "restart", "return", "run", "save", "see", "select", "set", "specify", "start",
-    "stop", "try", "turn", "type", "update", "use", "write"}
+    "stop", "try", "turn", "type", "update", "use", "write",
+    # and verbs that open a function's or a command's summary ("Print list of available
+    # compilers (used by ...).", "Generate ctags-like information for ...")
+    "calculate", "compute", "convert", "display", "fix", "generate", "get", "print", "send",
+    "show"}
 
 # A line this short without a sentence end names an option or a menu item ("Work on copy",
 # "Crop to result"): a label, not a sentence, unless its second word is an auxiliary after a
@@ -110,37 +117,54 @@ _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|a
 # A gerund opening a line: "Passing a URL to ...", "Developing a library?"
 _GERUND = re.compile(r"[A-Z][a-z]+ing")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+# A permalink sign that Sphinx and other generators put after a heading's text
+_PERMALINK = "¶"
+# Bracketed asides, left out where a rule looks for a comma of the sentence itself
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+# Labels before a changelog entry or a step: "#6816: linkcheck: Add ...", "Explicit: set ..."
+MAX_LABELS = 3
 
 
 def incomplete_reason(text: str, finite_verb: bool | None = None,
-                      subordinate: bool | None = None) -> str | None:
+                      subordinate: bool | None = None, main_clause: bool | None = None,
+                      relative_noun: bool | None = None) -> str | None:
     """The reason a sentence is a fragment, or None when it reads as complete. `finite_verb`
     (from the parse; None: not parsed) says whether it has a clause of its own: a line with
     neither a finite verb nor a sentence end is a heading or a caption ("Managing the XMPP
     server"), a sentence without one that opens with a participle a phrase ("Referenced by
     parse()."), a question without one a heading ("Developing a library?"). `subordinate`
     (from the parse; None: not parsed) says whether its root clause opens with a subordinating
-    conjunction: a condition without a main clause ("If logging capture is enabled.")."""
+    conjunction: a condition without a main clause ("If logging capture is enabled.").
+    `main_clause` (from the parse; None: not parsed) says whether the root is a tensed verb or
+    an imperative: "Reading objects.inv fails again" is a sentence, not a gerund heading, and
+    "latex: merged cells allow ..." a changelog entry, not a definition-list item.
+    `relative_noun` (from the parse) says whether the text is a noun with a relative clause or
+    an infinitive and no main clause: "The command name to invoke dvipng." describes a value."""
     stripped = text.strip()
     if not stripped:
         return None
     ends_sentence = bool(_SENTENCE_END.search(stripped))
-    if _MARKDOWN_HEADING.match(stripped):
+    if _MARKDOWN_HEADING.match(stripped) or stripped.endswith(_PERMALINK):
         return HEADING
     if stripped.rstrip(_CLOSERS + " ").endswith(":"):
         return ENDS_IN_COLON
     if _unbalanced(stripped):
         return UNBALANCED
-    if stripped.endswith((",", ";")) or (not ends_sentence and (
-            _DEFINITION.match(stripped) or (_LIST_MARKER.match(stripped)
-                                            and len(stripped.split()) <= LIST_STUB_WORDS))):
+    # A definition item is a term and its description; when the parse finds no main clause a
+    # full stop does not make it a sentence ("stream - (optional) whether to download the
+    # response content.").
+    definition = _DEFINITION.match(stripped) and (not ends_sentence or main_clause is False)
+    if stripped.endswith((",", ";")) or definition or (
+            not ends_sentence and _LIST_MARKER.match(stripped)
+            and len(stripped.split()) <= LIST_STUB_WORDS):
         return LIST_STUB
     body = _LIST_MARKER.sub("", stripped, count=1)
     head = [match.group() for match in islice(_WORD.finditer(body), 2)]  # the first two words
     gerund = _gerund_lead(head)
     if not ends_sentence and (_title_case(stripped) or _LABEL.match(stripped)
                               or (finite_verb is False and not _instruction(stripped, head))
-                              or (gerund and "," not in stripped) or _label(stripped.split())):
+                              or (gerund and "," not in stripped and main_clause is not True)
+                              or _label(stripped.split())):
         return HEADING
     # A question needs a finite verb ("Does it ...?"): without one it is a heading
     # ("Developing a library?").
@@ -159,6 +183,14 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     # a gerund: "Pressing the Shift key toggles ..." is a sentence whose verb it misses.)
     if finite_verb is False and _PARTICIPLE_LEAD.match(stripped):
         return NO_FINITE_VERB
+    # A noun and its relative clause or infinitive, with a full stop and no main clause, is
+    # the description of a parameter or a value ("A regular expression that matches a URI.").
+    # A comma outside brackets sets off a clause the parse may have missed ("single acts as
+    # a counterpart, and leads to ..."), and an opening imperative is a step the parser
+    # tagged as a noun ("Use array.tobytes() to obtain ...").
+    if (relative_noun and ends_sentence and "," not in _BRACKETED.sub("", stripped)
+            and not _instruction(stripped, head)):
+        return NOUN_PHRASE
     return None
 
 
@@ -177,15 +209,20 @@ def _unbalanced(text: str) -> bool:
 
 def _instruction(text: str, words: list[str]) -> bool:
     """A step that opens with an imperative verb ("Install the selected services"), or one
-    after a label and a colon ("Explicit: set detect_types to PARSE_COLNAMES"); `words`: the
-    first two words after the text's list marker."""
+    after up to MAX_LABELS one-word labels and colons ("Explicit: set detect_types to
+    PARSE_COLNAMES", "#6816: linkcheck: Add ..."); `words`: the first two words after the
+    text's list marker."""
     if len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS:
         return True
-    label, colon, rest = text.partition(": ")
-    if not colon or len(label.split()) != 1:
-        return False
-    step = [match.group() for match in islice(_WORD.finditer(rest), 2)]
-    return len(step) >= 2 and step[0].lower() in IMPERATIVE_VERBS
+    rest = text
+    for _ in range(MAX_LABELS):  # "#6816: linkcheck: Add linkcheck_auth option ..."
+        label, colon, rest = rest.partition(": ")
+        if not colon or len(label.split()) != 1:
+            return False
+        step = [match.group() for match in islice(_WORD.finditer(rest), 2)]
+        if len(step) >= 2 and step[0].lower() in IMPERATIVE_VERBS:
+            return True
+    return False
 
 
 def _label(tokens: list[str]) -> bool:

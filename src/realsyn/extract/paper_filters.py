@@ -104,14 +104,14 @@ class PerplexityBand(RecordFilter):
 
 class Completeness(RecordFilter):
     """Beyond the paper: drops fragments, each with its own reason (extract/completeness.py).
-    Reads the parse for whether the text has a finite verb and whether its root clause is
-    subordinate."""
+    Reads the parse for whether the text has a finite verb, whether its root clause is
+    subordinate, whether it has a main clause and whether it is a noun with a relative clause."""
 
     needs = (ANALYSIS,)
 
     def keep(self, record: Record) -> bool | str:
-        return incomplete_reason(record["text"], record["finite_verb"],
-                                 record["subordinate"]) or True
+        return incomplete_reason(record["text"], record["finite_verb"], record["subordinate"],
+                                 record["main_clause"], record["relative_noun"]) or True
 
 
 def image_filters(cfg) -> list[RecordFilter]:
@@ -148,6 +148,7 @@ def sentence_record(sentence: str, cfg, stats: Counter) -> Record:
     stats["cleaned_url"] += cleaned.had_url
     return {"text": cleaned.text, "words": count_words(cleaned.text), "complexity": -1,
             "has_action": False, "finite_verb": False, "subordinate": False,
+            "main_clause": False, "relative_noun": False,
             "entropy": math.nan,
             "perplexity": math.nan, "dropped": None}
 
@@ -170,7 +171,9 @@ class SentenceMeasures:
             for record, analysis in zip(records, analyses, strict=True):
                 record.update(complexity=analysis.complexity, has_action=analysis.has_action,
                               finite_verb=analysis.finite_verb,
-                              subordinate=analysis.subordinate)
+                              subordinate=analysis.subordinate,
+                              main_clause=analysis.main_clause,
+                              relative_noun=analysis.relative_noun)
         elif name == ENTROPY:
             for record in records:
                 record["entropy"] = entropy(record["text"], self.cfg.entropy)
@@ -194,6 +197,8 @@ class Candidate:
     has_action: bool = False
     finite_verb: bool = False
     subordinate: bool = False
+    main_clause: bool = False
+    relative_noun: bool = False
     entropy: float = math.nan
     perplexity: float = math.nan
     dropped: str | None = None

@@ -154,10 +154,17 @@ class Analysis:
     # the root clause opens with a subordinating conjunction ("If logging capture is enabled."):
     # there is no main clause
     subordinate: bool = False
+    # the root is a tensed verb or an imperative, or carries a tensed auxiliary: a main clause
+    # ("Reading objects.inv fails again"), not a phrase whose only verbs sit in its modifiers
+    main_clause: bool = False
+    # no main clause, and the root is a noun with a relative clause or an infinitive: the
+    # description of a value ("The command name to invoke dvipng.")
+    relative_noun: bool = False
 
 
 # Penn tags of tensed verbs and modals; an imperative is a base-form verb at the root.
 FINITE_TAGS = {"VBD", "VBP", "VBZ", "MD"}
+SINGULAR_NOUN_TAGS = {"NN", "NNP"}
 
 
 def _is_object(token) -> bool:
@@ -203,10 +210,39 @@ def analyse(doc) -> Analysis:
     finite = any(token.tag_ in FINITE_TAGS or (token.tag_ == "VB" and token.dep_ == "ROOT")
                  for token in doc)
     roots = [token for token in doc if token.dep_ == "ROOT"]
-    subordinate = bool(roots) and all(any(child.dep_ == "mark" for child in root.children)
-                                      for root in roots)
+    subordinate = bool(roots) and all(_opens_subordinate(root) for root in roots)
+    main = any(root.tag_ in FINITE_TAGS or root.tag_ == "VB"
+               or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
+                      for child in root.children) for root in roots)
     return Analysis(complexity=relations, has_action=action, objects=objects,
-                    finite_verb=finite, subordinate=subordinate)
+                    finite_verb=finite, subordinate=subordinate, main_clause=main,
+                    relative_noun=not main and _relative_noun(doc, roots))
+
+
+def _opens_subordinate(root) -> bool:
+    """The root's clause opens with a subordinating conjunction ("If logging capture is
+    enabled.": a "mark"), or with a wh-adverb of its own ("When you activate the first
+    button": the parser makes "when" an adverb of the root, not a mark)."""
+    first = root.left_edge
+    return any(child.dep_ == "mark" for child in root.children) or (
+        first.tag_ == "WRB" and first.dep_ == "advmod" and first.head.i == root.i)
+
+
+def _relative_noun(doc, roots) -> bool:
+    """Every root is a singular noun and one carries a relative clause or an infinitive ("A
+    regular expression that matches a URI."). The tagger often reads a third-person verb as
+    a plural noun ("The filter blurs in a direction that you can set.", "This slider selects
+    which ..."), or as a verb where a noun should be ("A click on the button displays the
+    selector where ..."), and an imperative as a noun ("Click-and-drag a line to move it."):
+    a plural root, a tensed verb outside the modifiers, or a verb first are not this phrase."""
+    if not roots or doc[0].tag_ == "VB" or any(root.tag_ not in SINGULAR_NOUN_TAGS
+                                                  for root in roots):
+        return False
+    modifiers = {inner.i for head in doc if head.dep_ in ("relcl", "acl")
+                 for inner in head.subtree}
+    if any(token.tag_ in FINITE_TAGS and token.i not in modifiers for token in doc):
+        return False
+    return any(token.dep_ == "relcl" for root in roots for token in root.subtree)
 
 
 def load_parser(name: str):
