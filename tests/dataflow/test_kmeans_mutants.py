@@ -194,3 +194,10 @@ def test_flat_centres_have_the_two_level_types():
         np.float32, np.float32, np.int64)
     assert (centres.coarse.shape, centres.cells.shape) == ((0, 3), (0,))
     assert not centres.two_level
+
+
+def test_normalised_vectors_are_float32_whatever_they_come_as():
+    # refine hands it float64 sums: the centres are normalised and kept as float32
+    vectors = kmeans._normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert vectors.dtype == np.float32 and vectors.tolist() == [[0.6000000238418579,
+                                                                 0.800000011920929], [0, 0]]
