@@ -6,10 +6,14 @@ equal centres and the hierarchy index's metric, types and probes."""
 from __future__ import annotations
 
 import math
+import signal
+from contextlib import contextmanager
 
 import faiss
 import numpy as np
+import pytest
 
+from realsyn.config import RetrieveConfig
 from realsyn.dataflow import kmeans
 
 
@@ -114,24 +118,53 @@ def reference_allocate(points: list[int], total: int) -> list[int]:
     return share
 
 
+@contextmanager
+def ends_within(seconds: float):
+    """Fails a call that loops (an allocation that never reaches its total) instead of hanging:
+    the work here takes milliseconds, the limit is far above a loaded machine's."""
+    def stop(signum, frame):
+        raise TimeoutError(f"did not end within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_allocation_ends_and_refuses_what_cannot_be_shared():
+    with ends_within(20):
+        for points, total in (([1, 1, 1], 2), ([1, 2], 4), ([3, 0, 2], 3)):
+            with pytest.raises(ValueError, match=f"cannot share {total} centres"):
+                kmeans.allocate(np.array(points), total)
+        assert kmeans.allocate(np.array([5, 3, 2]), 10).tolist() == [5, 3, 2]  # exact
+        assert kmeans.allocate(np.array([4, 3, 3]), 7).tolist() == [3, 2, 2]  # one short
+        assert kmeans.allocate(np.array([98, 1, 1]), 3).tolist() == [1, 1, 1]  # one over
+        assert kmeans.allocate(np.array([2, 2, 8]), 11).tolist() == [2, 2, 7]  # two short
+
+
 def test_allocation_ties_go_to_the_earlier_cells():
-    # quotas 5 x 3 / 12 = 1.25 each: floors 1, and the one left goes to the first cell
-    assert kmeans.allocate(np.array([3, 3, 3, 3]), 5).tolist() == [2, 1, 1, 1]
-    # quotas 7 x (25, 40, 1, 1) / 67 = 2.61, 4.18, 0.10, 0.10: floors 2, 4, raised 1, 1 = 8;
-    # the one too many comes from the cell least under its quota (4 of 4.18)
-    assert kmeans.allocate(np.array([25, 40, 1, 1]), 7).tolist() == [2, 3, 1, 1]
-    # quotas 49 x 20 / 140 = 7 (five cells) and 0.35 (forty raised to 1): 75, 26 too many;
-    # the five tied cells give back one each per pass until one is left to take, the first's
-    assert kmeans.allocate(np.array([20] * 5 + [1] * 40), 49).tolist() == [1] + [2] * 4 + [1] * 40
-    # many tied cells among a few sizes (more than a sort keeps in order without being stable)
-    rng = np.random.default_rng(3)
-    for _ in range(300):
-        sizes = rng.integers(3, 40, int(rng.integers(2, 4)))
-        points = rng.permutation(np.concatenate([np.repeat(sizes, rng.integers(10, 40, len(
-            sizes))), np.ones(int(rng.integers(5, 80)), np.int64)]))
-        total = int(rng.integers(len(points), len(points) + 2 * (points > 1).sum()))
-        assert kmeans.allocate(points, total).tolist() == reference_allocate(
-            points.tolist(), total)
+    with ends_within(60):
+        # quotas 5 x 3 / 12 = 1.25 each: floors 1, and the one left goes to the first cell
+        assert kmeans.allocate(np.array([3, 3, 3, 3]), 5).tolist() == [2, 1, 1, 1]
+        # quotas 7 x (25, 40, 1, 1) / 67 = 2.61, 4.18, 0.10, 0.10: floors 2, 4, raised 1, 1 = 8;
+        # the one too many comes from the cell least under its quota (4 of 4.18)
+        assert kmeans.allocate(np.array([25, 40, 1, 1]), 7).tolist() == [2, 3, 1, 1]
+        # quotas 49 x 20 / 140 = 7 (five cells) and 0.35 (forty raised to 1): 75, 26 too many;
+        # the five tied cells give back one each per pass until one is left to take, the first's
+        assert kmeans.allocate(np.array([20] * 5 + [1] * 40), 49).tolist() == \
+            [1] + [2] * 4 + [1] * 40
+        # many tied cells among a few sizes (more than a sort keeps in order without being stable)
+        rng = np.random.default_rng(3)
+        for _ in range(300):
+            sizes = rng.integers(3, 40, int(rng.integers(2, 4)))
+            points = rng.permutation(np.concatenate([np.repeat(sizes, rng.integers(10, 40, len(
+                sizes))), np.ones(int(rng.integers(5, 80)), np.int64)]))
+            total = int(rng.integers(len(points), len(points) + 2 * (points > 1).sum()))
+            assert kmeans.allocate(points, total).tolist() == reference_allocate(
+                points.tolist(), total)
 
 
 def test_allocation_of_counts_given_as_floats_is_whole_centres():
@@ -201,3 +234,27 @@ def test_normalised_vectors_are_float32_whatever_they_come_as():
     vectors = kmeans._normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
     assert vectors.dtype == np.float32 and vectors.tolist() == [[0.6000000238418579,
                                                                  0.800000011920929], [0, 0]]
+
+
+def spread(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    """`n` normalised random points (float32)."""
+    points = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def test_a_cell_with_as_many_centres_as_points_keeps_them_in_sample_order():
+    sample = spread(300)
+    centres = kmeans.train_centres(sample, 300, iterations=5, seed=0, flat_limit=10)
+    # each point is its own centre, cell by cell, each cell's in sample order
+    home = kmeans.nearest_centres(kmeans.centroid_index(centres.coarse), sample)[:, 0]
+    assert centres.cells.tolist() == np.sort(home).tolist()
+    assert np.allclose(centres.fine, sample[np.argsort(home, kind="stable")], atol=1e-6)
+
+
+def test_training_takes_the_sample_as_float32_and_refines_with_the_default_probes():
+    sample = spread(3000, dim=64, seed=1).astype(np.float64) + 1e-9  # below float32's bits
+    centres = kmeans.train_centres(sample, 300, iterations=2, seed=0, flat_limit=10)
+    assert len(centres.coarse) == 17  # more cells than the 16 probes
+    as_float32 = kmeans.train_centres(sample.astype(np.float32), 300, iterations=2, seed=0,
+                                      flat_limit=10, probes=RetrieveConfig().centre_probes)
+    assert centres.fine.tobytes() == as_float32.fine.tobytes()
