@@ -252,9 +252,11 @@ MODULES: dict[str, list[str]] = {
                          "tests/extract/test_partitioned_dedup.py::"
                          "test_stages_keep_the_single_process_records[3]"],
     # k-means and nearest centres: trained and assigned by the retrieve index, the balance
-    # stage and semantic_dedup's partitions.
+    # stage and semantic_dedup's partitions; two-level centres through the retrieve stage's
+    # index, cache and routing (test_two_level_retrieve.py: 4 s).
     "dataflow/kmeans.py": ["tests/dataflow/test_kmeans_mutants.py",
                            "tests/dataflow/test_two_level_kmeans.py",
+                           "tests/retrieve/test_two_level_retrieve.py",
                            "tests/dataflow/test_primitives.py", "tests/retrieve/test_clustering.py",
                            "tests/retrieve/test_cluster_index.py",
                            "tests/retrieve/test_index_mutants.py",
@@ -319,10 +321,12 @@ LEGACY_KINDS = {
     "detected (timeout)": "timeout",
 }
 
-# mutmut's exit-code verdicts, folded.
+# mutmut's exit-code verdicts, folded. A segfault is the tests' process crashing under the
+# mutant (e.g. faiss handed a None pointer): the tests did not pass, so it counts as killed.
 FOLD = {
     "killed": "killed",
     "caught by type check": "killed",
+    "segfault": "killed",
     "survived": "survived",
     "timeout": "timeout",
     "no tests": "no tests",
@@ -531,15 +535,15 @@ def write_report() -> None:
         "scripts/mutation.py. Score = killed / all mutants; goal "
         f"{GOAL:.0%} per module. Wall time on the 2-core machine shared with other jobs, "
         "1 worker, nice 10 or more.\n\n"
-        "Every mutant is counted in one column. *killed*: a test failed (or mutmut's type check "
-        "caught it). *timeout*: the tests did not end within mutmut's limit. A mutant that "
-        "survived is counted by its judgement: *equivalent*: no input at all tells it apart "
-        "(the judgement says why); *equivalent in use*: only the pipeline's own calls cannot "
-        "tell it apart; *accepted*: a real difference left untested, with the reason. "
-        "*open*: a survivor with no judgement, a stale one (the mutant changed), or one whose "
-        "gap a later test closed but that no run or `--recheck` has decided since. Only "
-        "*killed* counts for the score: equivalent, equivalent in use, accepted, timeout and "
-        "open all count against it.\n\n"
+        "Every mutant is counted in one column. *killed*: a test failed (or mutmut's type check"
+        " caught it, or the tests' process crashed). *timeout*: the tests did not end within "
+        "mutmut's limit. A mutant that survived is counted by its judgement: *equivalent*: no "
+        "input at all tells it apart (the judgement says why); *equivalent in use*: only the "
+        "pipeline's own calls cannot tell it apart; *accepted*: a real difference left "
+        "untested, with the reason. *open*: a survivor with no judgement, a stale one (the "
+        "mutant changed), or one whose gap a later test closed but that no run or `--recheck` "
+        "has decided since. Only *killed* counts for the score: equivalent, equivalent in use, "
+        "accepted, timeout and open all count against it.\n\n"
         "Mutants mutmut finds no test for (it tracks only the test process) are rerun by the "
         "script in a fresh pytest of the module's tests with the mutant active, so code that "
         "runs only in worker processes is judged too; the column \"rerun fresh\" counts them.\n\n"

@@ -511,7 +511,9 @@ def test_a_stage_view_refuses_undeclared_datasets_and_names_the_stage(tmp_path):
                     "manifest/x.json"):
         view.path(allowed)  # no error
     for refused, folder in (("datasets/other/00000.parquet", "datasets/other"),
-                            ("datasets/in2", "datasets/in2"), ("arrays/embx/0.npy", "arrays/embx")):
+                            ("datasets/in2", "datasets/in2"), ("arrays/embx/0.npy", "arrays/embx"),
+                            # deeper: the dataset is the second part, not the one before the file
+                            ("datasets/other/part=1/00000.parquet", "datasets/other")):
         with pytest.raises(UndeclaredDatasetError) as raised:
             view.path(refused)
         assert str(raised.value) == (

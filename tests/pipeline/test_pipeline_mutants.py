@@ -11,8 +11,9 @@ import pytest
 import tiny_stages
 from tiny_stages import PIPELINE, Audit, Doubled, Numbers, Total
 
+from realsyn import datasets, drops
 from realsyn.config import parse_config
-from realsyn.executors.base import MissingInputError
+from realsyn.executors.base import MissingInputError, StageError
 from realsyn.executors.local import LocalExecutor
 from realsyn.pipeline import (
     NOT_RUN,
@@ -29,6 +30,7 @@ from realsyn.pipeline import (
     select_stages,
 )
 from realsyn.registry import STAGES
+from realsyn.stage import RECORDS, Context, Stage, Step, SteppedStage
 from realsyn.workspace import Workspace
 
 
@@ -43,6 +45,14 @@ def run(config, **options):
     lines: list[str] = []
     results = run_pipeline(config, report=lines.append, **options)
     return results, lines
+
+
+def run_log_messages(config) -> list[str]:
+    """The run logger's messages, from every run's log file in the workspace."""
+    logs = Path(Workspace(config.workspace).path("logs"))
+    return [line.split(" realsyn.run: ", 1)[1]
+            for path in sorted(logs.glob("*.log")) for line in path.read_text().splitlines()
+            if " realsyn.run: " in line]
 
 
 def total(config) -> int:
@@ -201,10 +211,7 @@ def test_a_run_without_rerun_keeps_finished_stages_and_logs_every_decision(confi
     pipeline.run(config, report=print)
     pipeline.run(config, only=["doubled"], report=print)  # rerun left at its default
     assert tiny_stages.CALLS == {"numbers": 1, "doubled": 1, "total": 1}
-    logs = Path(Workspace(config.workspace).path("logs"))
-    messages = [line.split(" realsyn.run: ", 1)[1]
-                for path in sorted(logs.glob("*.log")) for line in path.read_text().splitlines()
-                if " realsyn.run: " in line]
+    messages = run_log_messages(config)
     assert "stage numbers started (0 shards already done)" in messages
     assert any(m.startswith("stage doubled finished in ") and m.endswith(" s: 4 rows")
                for m in messages)
@@ -260,3 +267,95 @@ def test_the_executor_follows_the_config(config):
         "executor": config.executor.model_copy(update={"kind": "ray", "workers": 2,
                                                        "ray_address": "auto"})}))
     assert (type(ray).__name__, ray.workers, ray.address) == ("RayExecutor", 2, "auto")
+    patient = make_executor(config.model_copy(update={
+        "executor": config.executor.model_copy(update={"kind": "ray",
+                                                       "placement_timeout_s": 7.5})}))
+    assert patient.placement_timeout_s == 7.5  # not the executor's own default
+
+
+# ------------------------------------------------------------------ drops, steps, scratch
+class Evens(Stage):
+    """Keeps the even numbers and counts the odd ones as dropped (half of 0..3)."""
+
+    name = "evens"
+
+    def reads(self, config):
+        return [datasets.dataset("numbers")]
+
+    def writes(self, config):
+        return [datasets.dataset("evens")]
+
+    def process(self, ctx: Context, shard: str) -> dict:
+        values = ctx.workspace.read_dataset("numbers").column("n").to_pylist()
+        kept = [value for value in values if value % 2 == 0]
+        ctx.workspace.write_table("evens", "all", pa.table({"n": kept}))
+        return {RECORDS: len(values), "dropped_odd": len(values) - len(kept)}
+
+
+def test_a_heavy_drop_is_reported_logged_and_stored_under_its_stage(tmp_path):
+    config = parse_config({"workspace": str(tmp_path / "ws"), "executor": {"workers": 1},
+                           "warn_drop_share": 0.4})
+    lines: list[str] = []
+    Pipeline([Numbers(), Evens()]).run(config, executor=LocalExecutor(), report=lines.append)
+    warning = ("warning: evens dropped 2 of 4 (50%) as odd, more than warn_drop_share=0.4; "
+               "decided by the data, not by a setting")
+    assert lines[2] == warning  # right after the stage's own line
+    assert warning in run_log_messages(config)
+    stored = Workspace(config.workspace).read_json(drops.DROP_WARNINGS)
+    assert list(stored) == ["evens"] and stored["evens"][0]["line"] == warning
+
+
+class Scratched(SteppedStage):
+    """One step that leaves a scratch file next to its output. Its plan reads the config: with
+    more than one worker it cannot be made (a plain error, not a wiring one)."""
+
+    name = "scratched"
+
+    def reads(self, config):
+        return [datasets.dataset("numbers")]
+
+    def writes(self, config):
+        return [datasets.dataset("copied")]
+
+    def steps(self, config):
+        if config.executor.workers > 1:
+            raise ValueError(f"one worker only, not {config.executor.workers}")
+        return [Step("copy", self.copy_shards, self.copy, writes=("notes",))]
+
+    def copy_shards(self, ctx: Context) -> list[str]:
+        return ["all"]
+
+    def copy(self, ctx: Context, shard: str) -> dict:
+        table = ctx.workspace.read_dataset("numbers")
+        ctx.workspace.write_bytes(ctx.scratch_write("notes", "all.txt"), b"notes of the copy")
+        ctx.workspace.write_table("copied", shard, table)
+        return {RECORDS: table.num_rows}
+
+
+def test_a_step_plan_that_fails_names_its_stage_and_the_planning(tmp_path):
+    tiny_stages.CALLS.clear()
+    config = parse_config({"workspace": str(tmp_path / "ws"), "executor": {"workers": 2}})
+    pipeline = Pipeline([Numbers(), Scratched()])
+    message = re.escape("stage 'scratched' failed on shard '(planning)': ValueError: one "
+                        "worker only, not 2")
+    with pytest.raises(StageError, match=f"^{message}$"):
+        pipeline.check_wiring(config, Workspace(config.workspace))
+    with pytest.raises(StageError, match=f"^{message}$"):
+        pipeline.run(config, executor=LocalExecutor(workers=1), report=lambda line: None)
+    assert tiny_stages.CALLS == {}  # refused before any stage ran
+
+
+def test_status_shows_the_bytes_of_kept_scratch_and_a_later_run_removes_it(tmp_path):
+    config = parse_config({"workspace": str(tmp_path / "ws"),
+                           "executor": {"workers": 1, "keep_scratch": True}})
+    pipeline = Pipeline([Numbers(), Scratched()])
+    pipeline.run(config, executor=LocalExecutor(), report=lambda line: None)
+    sizes = {item.name: item.scratch_bytes for item in pipeline.status(config)}
+    assert sizes == {"numbers": 0, "scratched": len(b"notes of the copy")}
+    # the next run without keep_scratch removes the committed stage's scratch, and says so
+    config = config.model_copy(update={
+        "executor": config.executor.model_copy(update={"keep_scratch": False})})
+    lines: list[str] = []
+    pipeline.run(config, executor=LocalExecutor(), report=lines.append)
+    assert lines[0] == "removed the scratch of committed stage scratched"
+    assert [item.scratch_bytes for item in pipeline.status(config)] == [0, 0]
