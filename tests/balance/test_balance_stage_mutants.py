@@ -4,10 +4,10 @@ by mutation testing of src/realsyn/balance/stage.py (issue #27).
 The workspace: 90 images in three well-separated groups over four `images_final` shards (the
 last one repeats an image id with another group's vector: the join keeps the first), one image
 with an all-zero embedding, and 93 `generated` rows over three shards in a seeded order, three
-of them for images that do not exist. Stored scores put rows below, above and exactly on the
-band, with NaN and null scores. Everything expected is worked out here from the inputs: which
-rows pass the band, which group (cluster) each image is in, and which members the cap keeps (the
-smallest seeded hashes of the image ids, ties by generated row).
+of them for images that do not exist (the last shard holds only those). Stored scores put rows
+below, above and exactly on the band, with NaN and null scores. Everything expected is worked
+out here from the inputs: which rows pass the band, which group (cluster) each image is in, and
+which members the cap keeps (the smallest seeded hashes of the image ids, ties by row).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from realsyn.workspace import Workspace
 
 LOW, HIGH = 0.5, 0.625  # float32 holds both exactly: scores sit on the edges
 GROUPS = [40, 30, 20]
-IMAGE_SHARD, GENERATED_SHARD = 25, 40
+IMAGE_SHARD, GENERATED_SHARD = 25, 45  # the last generated shard: 3 lost images only
 LOST = 3
 CAP = 15
 EXAMPLES = 12  # the report keeps the first 12 examples of each reason
@@ -79,11 +79,11 @@ def plant(workspace: Workspace, generated: str = "generated",
     scores[[17, 47]] = np.nan
     scores[18], scores[19] = LOW, HIGH
     write_generated(workspace, gen_ids, scores, shard_size=GENERATED_SHARD)
-    # a null score1 (row 48, the second shard's row 8): no score either
+    # a null score1 (row 48): no score either
     table = workspace.read_table("generated", "00001")
     at = table.column_names.index("score1")
     nulled = table.column("score1").to_pylist()
-    nulled[8] = None
+    nulled[48 - GENERATED_SHARD] = None
     workspace.write_table("generated", "00001",
                           table.set_column(at, "score1", pa.array(nulled, pa.float32())))
     if generated != "generated":
@@ -515,3 +515,31 @@ def test_the_join_is_sized_from_both_inputs_rows(tmp_path):
     assert sized(100_000, 31_072) == ["00000"]
     assert sized(100_000, 31_073) == ["00000", "00001"]
     assert sized(100, 10, partitions=3) == ["00000", "00001", "00002"]
+
+
+def test_summary_and_drops_before_any_count(tmp_path):
+    """A stage with no stats yet (nothing ran, no report): every count shows as 0 and the band
+    as unknown, and nothing is dropped."""
+    ctx = context(tmp_path)
+    assert BalanceStage().summary(ctx, {}) == (
+        "kept 0 of 0 images; band (?) [?, ?] = quantiles [?, ?] on text1 dropped 0 below, "
+        "0 above; cap t=None over 0 clusters dropped 0; entropy 0.000 -> 0.000 bits; report: "
+        f"{ctx.workspace.path('report/balance.json')}")
+    assert BalanceStage().drops(ctx, {}) == []
+    # scores only below: the share below is all of them, the upper edge keeps them all
+    assert "quantiles [1.000, 1.000]" in BalanceStage().summary(
+        ctx, {"scored": 4, "dropped_below_band": 4})
+    assert "quantiles [0.000, 0.500]" in BalanceStage().summary(
+        ctx, {"scored": 4, "dropped_above_band": 2})
+
+
+def test_partitioned_clusters_and_join_keep_the_same_rows(capped_run, tmp_path):
+    """Two join and two cluster partitions (members split by cluster range): the same output
+    as the single partition of the capped run."""
+    ctx, _, stats = capped_run
+    parted = context(tmp_path, band="cosines", min_similarity=LOW, max_similarity=HIGH,
+                     n_clusters=3, cap=CAP, partitions=2)
+    plant(parted.workspace)
+    assert LocalExecutor(1).run(BalanceStage(), parted)["records_out"] == stats["records_out"]
+    assert parted.workspace.read_dataset("balanced").equals(ctx.workspace.read_dataset(
+        "balanced"))
