@@ -258,7 +258,7 @@ def test_a_derived_cap_and_a_quantile_band_with_renamed_datasets(tmp_path):
     count comes from images_per_cluster; the band is the run's quantiles. The stage reads and
     writes the datasets it is given."""
     ctx = context(tmp_path, band="quantiles", low_quantile=0.2, high_quantile=0.9,
-                  images_per_cluster=20, cluster_floor_exponent=0.0, auto_cap=18)
+                  images_per_cluster=20, cluster_floor_exponent=0.0, auto_cap=30)
     planted = plant(ctx.workspace, generated="gen", images="imgs")
     stage = BalanceStage(generated="gen", images="imgs", output="out")
     stats = LocalExecutor(1).run(stage, ctx)
@@ -270,14 +270,14 @@ def test_a_derived_cap_and_a_quantile_band_with_renamed_datasets(tmp_path):
     n_band = int(band.sum())
     assert report["kmeans_clusters"] == round(n_band / 20) == 3
     sizes = band_sizes(Planted(**{**planted.__dict__, "scores": np.where(band, 0.55, 0.0)}))
-    t = min(18, n_band // 3)
-    assert t < max(sizes)  # the derived cap binds
+    t = n_band // 3
+    assert t < 30 and t < max(sizes)  # lowered to the mean size, it binds
     kept = expected_kept(planted, band, t)
     out = ctx.workspace.read_dataset("out")
     assert out.column("image_id").to_pylist() == [planted.generated[r] for r in kept]
     assert not ctx.workspace.exists("datasets/balanced")
     assert report["cap_t"] == stats["cap_t"] == t
-    assert report["cap_setting"] == [CAP_DERIVED, 18]
+    assert report["cap_setting"] == [CAP_DERIVED, 30]
     assert stats["dropped_below_band"] + stats["dropped_above_band"] + n_band == stats["scored"]
     drops = stage.drops(ctx, stats)
     assert [(d.reason, d.setting, d.value) for d in drops] == [
@@ -482,10 +482,11 @@ def test_the_recorded_encoder_must_be_the_configured_one(tmp_path, tiny_encoder)
     identity = ctx.workspace.manifest()["encoder"]["identity"]
     ctx.workspace.update_manifest(encoder=identity)
     assert load_text_encoder(ctx) is tiny_encoder[1]
-    ctx.workspace.update_manifest(encoder="open_clip:another:model")
-    with pytest.raises(ValueError, match=f"with 'open_clip:another:model' but the configured "
-                       f"encoder is '{identity}'"):
-        load_text_encoder(ctx)
+    for recorded in ("open_clip:another:model", {"identity": "open_clip:another:model"}):
+        ctx.workspace.update_manifest(encoder=recorded)
+        with pytest.raises(ValueError, match=f"with 'open_clip:another:model' but the "
+                           f"configured encoder is '{identity}'"):
+            load_text_encoder(ctx)
     table = pa.table({"syn_text": ["a cat"]})
     with pytest.raises(ValueError, match="scoring 'syn_text' needs a text encoder"):
         TextScorer(None, 3).scores(table, "syn_text", np.ones((1, 64), np.float32))
@@ -526,6 +527,9 @@ def test_summary_and_drops_before_any_count(tmp_path):
         "0 above; cap t=None over 0 clusters dropped 0; entropy 0.000 -> 0.000 bits; report: "
         f"{ctx.workspace.path('report/balance.json')}")
     assert BalanceStage().drops(ctx, {}) == []
+    # counters without the counts they are out of: out of nothing
+    assert BalanceStage().drops(ctx, {"dropped_no_embedding": 2, "dropped_cluster_cap": 3}) == [
+        Drop("no_embedding", 2, 0), Drop("cluster_cap", 3, 0, CAP_DERIVED, None)]
     # scores only below: the share below is all of them, the upper edge keeps them all
     assert "quantiles [1.000, 1.000]" in BalanceStage().summary(
         ctx, {"scored": 4, "dropped_below_band": 4})
