@@ -253,7 +253,7 @@ def test_the_drops_name_the_settings_that_decided_them(capped_run):
         Drop("cluster_cap", stats["dropped_cluster_cap"], n_band, "balance.cap", CAP)]
 
 
-def test_a_derived_cap_and_a_quantile_band_with_renamed_datasets(tmp_path):
+def test_a_derived_cap_and_a_quantile_band_with_renamed_datasets(tmp_path, capfd):
     """No cap and no target: t is auto_cap lowered to the mean cluster size; the clusters'
     count comes from images_per_cluster; the band is the run's quantiles. The stage reads and
     writes the datasets it is given."""
@@ -262,6 +262,9 @@ def test_a_derived_cap_and_a_quantile_band_with_renamed_datasets(tmp_path):
     planted = plant(ctx.workspace, generated="gen", images="imgs")
     stage = BalanceStage(generated="gen", images="imgs", output="out")
     stats = LocalExecutor(1).run(stage, ctx)
+    # 93 rows fit one task's memory: one join partition, one cluster partition
+    progress = capfd.readouterr().err
+    assert "[balance:join] 1/1 shards" in progress and "[balance:select] 1/1 shards" in progress
     report = ctx.workspace.read_json("report/balance.json")
     assert report["band_kind"] == "quantiles"
     low, high = report["band"]
@@ -441,6 +444,7 @@ def cosines(model, texts: list[str | None], ctx) -> np.ndarray:
 def test_syn_text_is_embedded_by_the_configured_encoder_in_batches(tmp_path, tiny_encoder):
     ctx, ids, syn = encoded_workspace(tmp_path, "syn", tiny_encoder, "syn_text")
     stats = LocalExecutor(1).run(BalanceStage(), ctx)
+    assert ctx.workspace.read_json("report/balance.json")["kmeans_clusters"] == 1  # n_clusters
     expected = cosines(tiny_encoder[1], syn, ctx)
     out = ctx.workspace.read_dataset("balanced")
     assert out.column("image_id").to_pylist() == [ids[i] for i in (0, 1, 4, 5, 6, 7)]
@@ -537,7 +541,7 @@ def test_summary_and_drops_before_any_count(tmp_path):
         ctx, {"scored": 4, "dropped_above_band": 2})
 
 
-def test_partitioned_clusters_and_join_keep_the_same_rows(capped_run, tmp_path):
+def test_partitioned_clusters_and_join_keep_the_same_rows(capped_run, tmp_path, capfd):
     """Two join and two cluster partitions (members split by cluster range): the same output
     as the single partition of the capped run."""
     ctx, _, stats = capped_run
@@ -545,5 +549,7 @@ def test_partitioned_clusters_and_join_keep_the_same_rows(capped_run, tmp_path):
                      n_clusters=3, cap=CAP, partitions=2)
     plant(parted.workspace)
     assert LocalExecutor(1).run(BalanceStage(), parted)["records_out"] == stats["records_out"]
+    progress = capfd.readouterr().err
+    assert "[balance:join] 2/2 shards" in progress and "[balance:select] 2/2 shards" in progress
     assert parted.workspace.read_dataset("balanced").equals(ctx.workspace.read_dataset(
         "balanced"))
