@@ -131,10 +131,12 @@ def first_per_shard(rows: np.ndarray) -> list[int]:
     return out[:EXAMPLES]
 
 
-@pytest.fixture(scope="module")
-def capped_run(tmp_path_factory):
-    """The planted workspace balanced with the cosine band [LOW, HIGH] and cap 15."""
-    ctx = context(tmp_path_factory.mktemp("balance"), band="cosines", min_similarity=LOW,
+@pytest.fixture
+def capped_run(tmp_path):
+    """The planted workspace balanced with the cosine band [LOW, HIGH] and cap 15. One run per
+    test, not per module: mutmut runs, for a mutant, only the tests during which the mutated
+    function ran."""
+    ctx = context(tmp_path / "capped", band="cosines", min_similarity=LOW,
                   max_similarity=HIGH, n_clusters=3, cap=CAP)
     planted = plant(ctx.workspace)
     stats = LocalExecutor(1).run(BalanceStage(), ctx)
@@ -306,6 +308,8 @@ def test_a_target_fills_and_names_itself(tmp_path):
     assert (report["target"], report["cap_setting"], report["seed"]) == (
         40, ["balance.target", 40], 4)
     assert (report["cap_t"], report["cap_extra"]) == (t, extra)
+    assert isinstance(report["cap_t"], int) and isinstance(report["cap_extra"], int)
+    assert f"; cap t={t} over 3 clusters dropped " in BalanceStage().summary(ctx, stats)
     # each group keeps its members of smallest hash under the configured seed
     out = set(ctx.workspace.read_dataset("balanced").column("image_id").to_pylist())
     rows = np.flatnonzero(in_band(planted))
