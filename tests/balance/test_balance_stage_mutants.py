@@ -557,3 +557,11 @@ def test_partitioned_clusters_and_join_keep_the_same_rows(capped_run, tmp_path, 
     assert "[balance:join] 2/2 shards" in progress and "[balance:select] 2/2 shards" in progress
     assert parted.workspace.read_dataset("balanced").equals(ctx.workspace.read_dataset(
         "balanced"))
+
+
+def test_an_image_shard_whose_embeddings_miss_rows_is_refused_by_name(tmp_path):
+    ctx = context(tmp_path, band="cosines", n_clusters=3, cap=CAP)
+    plant(ctx.workspace)
+    ctx.workspace.write_array("images_final", "00001", np.ones((24, 16), np.float16))
+    with pytest.raises(Exception, match="images_final/00001: 25 records but 24 embedding rows"):
+        LocalExecutor(1).run(BalanceStage(), ctx)
