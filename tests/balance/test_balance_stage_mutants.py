@@ -565,3 +565,15 @@ def test_an_image_shard_whose_embeddings_miss_rows_is_refused_by_name(tmp_path):
     ctx.workspace.write_array("images_final", "00001", np.ones((24, 16), np.float16))
     with pytest.raises(Exception, match="images_final/00001: 25 records but 24 embedding rows"):
         LocalExecutor(1).run(BalanceStage(), ctx)
+
+
+def test_an_injected_encoder_is_used_instead_of_the_configured_one(tmp_path, tiny_encoder):
+    """An encoder given to the stage (tests, notebooks) scores the texts: the configured one,
+    which cannot load here, is never loaded."""
+    ctx, _, syn = encoded_workspace(tmp_path, "injected", tiny_encoder, "syn_text")
+    ctx.config.embed.encoder.model = str(tmp_path / "missing.json")
+    ctx.workspace.update_manifest(encoder={})
+    LocalExecutor(1).run(BalanceStage(encoder=tiny_encoder[1]), ctx)
+    out = ctx.workspace.read_dataset("balanced")
+    assert out.column("balance_score").to_numpy() == pytest.approx(
+        cosines(tiny_encoder[1], syn, ctx)[[0, 1, 4, 5, 6, 7]], abs=1e-5)
