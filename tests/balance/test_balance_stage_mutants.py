@@ -73,11 +73,11 @@ def plant(workspace: Workspace, generated: str = "generated",
             place.setdefault(image_id, (shard, row))
     gen_ids = [ids[i] for i in order] + [f"lost{i}" for i in range(LOST)]
     scores = rng.uniform(0.51, 0.61, len(gen_ids))
-    scores[0:14] = 0.40  # 14 below in the first shard: more than the examples kept per shard
+    scores[0], scores[19] = LOW, HIGH  # on the edges, before the first examples are cut
+    scores[1:15] = 0.40  # 14 below in the first shard: more than the examples kept per shard
     scores[40:45] = 0.45  # 5 more below in the second
-    scores[[14, 15, 16, 45, 46]] = 0.70
-    scores[[17, 47]] = np.nan
-    scores[18], scores[19] = LOW, HIGH
+    scores[[15, 16, 17, 45, 46]] = 0.70
+    scores[[18, 47]] = np.nan
     write_generated(workspace, gen_ids, scores, shard_size=GENERATED_SHARD)
     # a null score1 (row 48): no score either
     table = workspace.read_table("generated", "00001")
