@@ -101,6 +101,34 @@ def context(tmp_path, name: str = "ws", **balance) -> Context:
     return Context(config=config, workspace=Workspace(config.workspace))
 
 
+def test_the_join_is_sized_from_both_inputs_rows(tmp_path):
+    """The join's partition count: every image and generated row at PLACE_ROW_BYTES each over
+    the task budget (16 MB: 131,072 rows a partition), unless balance.partitions is set. First in
+    the file: with a wrong budget every later stage run would name billions of partitions."""
+    from realsyn.stage import GLOBAL_SHARD, StepScope
+
+    def sized(images: int, generated: int, **balance) -> int:
+        config = parse_config({"workspace": str(tmp_path / f"ws{images}-{generated}"),
+                               "executor": {"task_memory_mb": 16}, "balance": balance})
+        ctx = Context(config=config, workspace=Workspace(config.workspace))
+        stage = BalanceStage()
+        ids = pa.array([f"i{i}" for i in range(images)])
+        for shard, part in (("00000", ids[:images // 2]), ("00001", ids[images // 2:])):
+            ctx.workspace.write_table("images_final", shard, pa.table({"image_id": part}))
+            ctx.workspace.write_array("images_final", shard, np.ones((len(part), 1), np.float16))
+        ctx.workspace.write_table("generated", "00000", pa.table(
+            {"image_id": ids[:generated]}))
+        step = stage.steps(config)[0]
+        ctx.step = StepScope(stage.name, step, "scratch/balance")
+        stage.size(ctx, GLOBAL_SHARD)
+        # the count itself (a wrong budget gives billions: never build their names)
+        return ctx.workspace.read_json(ctx.scratch_read("size.json"))["join_partitions"]
+
+    assert sized(100_000, 31_072) == 1
+    assert sized(100_000, 31_073) == 2
+    assert sized(100, 10, partitions=3) == 3
+
+
 def in_band(planted: Planted) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return planted.embedded & (planted.scores >= LOW) & (planted.scores <= HIGH)
@@ -498,33 +526,6 @@ def test_the_recorded_encoder_must_be_the_configured_one(tmp_path, tiny_encoder)
     table = pa.table({"syn_text": ["a cat"]})
     with pytest.raises(ValueError, match="scoring 'syn_text' needs a text encoder"):
         TextScorer(None, 3).scores(table, "syn_text", np.ones((1, 64), np.float32))
-
-
-def test_the_join_is_sized_from_both_inputs_rows(tmp_path):
-    """The join's partition count: every image and generated row at PLACE_ROW_BYTES each over
-    the task budget (16 MB: 131,072 rows a partition), unless balance.partitions is set."""
-    from realsyn.stage import GLOBAL_SHARD, StepScope
-
-    def sized(images: int, generated: int, **balance) -> int:
-        config = parse_config({"workspace": str(tmp_path / f"ws{images}-{generated}"),
-                               "executor": {"task_memory_mb": 16}, "balance": balance})
-        ctx = Context(config=config, workspace=Workspace(config.workspace))
-        stage = BalanceStage()
-        ids = pa.array([f"i{i}" for i in range(images)])
-        for shard, part in (("00000", ids[:images // 2]), ("00001", ids[images // 2:])):
-            ctx.workspace.write_table("images_final", shard, pa.table({"image_id": part}))
-            ctx.workspace.write_array("images_final", shard, np.ones((len(part), 1), np.float16))
-        ctx.workspace.write_table("generated", "00000", pa.table(
-            {"image_id": ids[:generated]}))
-        step = stage.steps(config)[0]
-        ctx.step = StepScope(stage.name, step, "scratch/balance")
-        stage.size(ctx, GLOBAL_SHARD)
-        # the count itself (a wrong budget gives billions: never build their names)
-        return ctx.workspace.read_json(ctx.scratch_read("size.json"))["join_partitions"]
-
-    assert sized(100_000, 31_072) == 1
-    assert sized(100_000, 31_073) == 2
-    assert sized(100, 10, partitions=3) == 3
 
 
 def test_summary_and_drops_before_any_count(tmp_path):
