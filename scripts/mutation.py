@@ -278,6 +278,22 @@ MODULES: dict[str, list[str]] = {
         *[test for test in RETRIEVE_STAGE_TESTS if not test.startswith((
             "tests/retrieve/test_retrieve_quality.py", "tests/retrieve/test_exact_when_cheap.py"))],
         "tests/retrieve/test_retrieve_quality.py", "tests/retrieve/test_exact_when_cheap.py"],
+    # The balance stage itself (run by the pipeline after generate): its planted workspace's
+    # whole output, report, summary and drops (the drop warning's own input), two partitions,
+    # and texts scored by the tiny open_clip; then the stage's tests on planted image groups
+    # (band, cap, target) and the quantile band. Left out: the demo corpus (67 s), the two
+    # tests that load the real offline encoder (20 s to load), the two-worker run (22 s: its
+    # workers import everything afresh) and the drop warning through the pipeline (5 s).
+    "balance/stage.py": [
+        "tests/balance/test_balance_stage_mutants.py",
+        *[f"tests/balance/test_balance_stage.py::{name}" for name in (
+            "test_target_sets_cap_and_is_deterministic",
+            "test_everything_outside_band_gives_empty_output",
+            "test_zero_embedding_counts_as_missing",
+            "test_encoder_mismatch_is_refused_before_loading",
+            "test_kept_set_is_the_single_process_rule[1-1]")],
+        "tests/balance/test_band_and_cap.py", "tests/balance/test_quantile_band.py",
+        "tests/balance/test_cluster_scale.py"],
     # semantic_dedup's k-means partitions and routing, with its partitioned tests against the
     # exhaustive pairs (the stage test against the single-process records takes 5-7 s a run:
     # left out, as it calls these functions the way those tests do).
@@ -330,6 +346,7 @@ FOLD = {
     "survived": "survived",
     "timeout": "timeout",
     "no tests": "no tests",
+    "not checked": "not checked",
 }
 
 
@@ -378,18 +395,23 @@ def mutation_env(module: str, folder: Path) -> dict:
     return env
 
 
-def run_module(module: str) -> dict:
+def run_module(module: str, jobs: int = 1) -> dict:
     folder = prepare(module)
     env = mutation_env(module, folder)
     mutmut = [str(Path(sys.executable).parent / "mutmut")]
     start = time.monotonic()
     done = subprocess.run(
-        ["nice", "-n", "10", *mutmut, "run", "--max-children", "1"], cwd=folder, env=env
+        ["nice", "-n", "10", *mutmut, "run", "--max-children", str(jobs)], cwd=folder, env=env
     )
     wall = time.monotonic() - start
     if done.returncode != 0:
         raise SystemExit(f"mutmut failed on {module} (exit {done.returncode}); see above")
     verdicts = read_verdicts(folder, mutmut, env)
+    # A run stopped before the end (Ctrl-C: mutmut keeps what it decided) leaves mutants it
+    # never ran: listed apart, not counted as decided.
+    not_checked = sorted(name for name, verdict in verdicts.items() if verdict == "not checked")
+    for name in not_checked:
+        del verdicts[name]
     untracked = [name for name, verdict in verdicts.items() if verdict == "no tests"]
     for name in untracked:
         verdicts[name] = run_untracked(folder, module, name, env)
@@ -401,6 +423,8 @@ def run_module(module: str) -> dict:
     wall = time.monotonic() - start
     result = {"module": module, "tests": MODULES[module], "wall_seconds": round(wall),
               "verdicts": verdicts, "diffs": diffs, "untracked": untracked}
+    if not_checked:
+        result["not_checked"] = not_checked
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{slug(module)}.json").write_text(json.dumps(result, indent=1, sort_keys=True))
     return result
@@ -523,6 +547,10 @@ def write_report() -> None:
                              f"again (`--recheck`) after tests that close gaps went in; "
                              f"{sum(result['verdicts'][n] == 'killed' for n in again)} of them "
                              f"are now killed.")
+        if result.get("not_checked"):
+            rechecked.append(f"- {module}: the run was stopped before "
+                             f"{len(result['not_checked'])} more mutants were run; the row "
+                             f"counts only the {total} it decided.")
         if left:
             sections.append(f"### {module}\n")
             for name, verdict in left.items():
@@ -618,7 +646,8 @@ def main() -> None:
                         help="--recheck: only the survivors counted as open (not judged, "
                              "stale, or gap closed)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="--recheck: mutants decided at once (one pytest process each)")
+                        help="mutants decided at once (a run: mutmut's children; --recheck: "
+                             "one pytest process each)")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -632,7 +661,7 @@ def main() -> None:
             rerun_untracked(module)
     elif not args.report_only:
         for module in args.modules or MODULES:
-            result = run_module(module)
+            result = run_module(module, args.jobs)
             print(f"{module}: {len(result['verdicts'])} mutants in {result['wall_seconds']} s")
     write_report()
 
