@@ -1,6 +1,7 @@
 """What every executor does around a stage's shards: refuse missing inputs, name a failing
 shard, record each shard's stats, resume, skip a committed stage, start over when its settings
-change, report progress, and count every task of a stage of steps."""
+change, report progress, and count every task of a stage of steps; ask every declaration
+with the run's config, check a stage's steps first, and clean a resumed stage's scratch."""
 
 from __future__ import annotations
 
@@ -13,21 +14,24 @@ import pytest
 import slow_stage
 import stepped_stage
 
+from realsyn import progress as progress_module
 from realsyn.config import RealsynConfig
 from realsyn.embed.stage import EmbedStage
 from realsyn.executors.base import (
     TASK_MEMORY,
     WALL,
+    Executor,
     MissingInputError,
     StageError,
     guarded,
     input_fingerprint,
     run_one_shard,
+    scratch_bytes,
     stage_fingerprint,
 )
 from realsyn.executors.local import LocalExecutor
 from realsyn.fingerprint import Fingerprint, config_values
-from realsyn.stage import RECORDS, Context, Stage
+from realsyn.stage import RECORDS, Context, Stage, WiringError
 from realsyn.workspace import Workspace
 
 SHARDS = 3
@@ -316,3 +320,133 @@ def test_reports_and_caches_are_declared_like_outputs(ctx, stage, folder):
     LocalExecutor().run(Reporter(), ctx)
     assert ctx.workspace.read_json("report/reporter.json") == {"records": SHARDS * 2}
     assert ctx.workspace.read_json("index/reporter/meta.json") == {"kept": True}
+
+
+class ConfigPlanned(stepped_stage.SteppedSumStage):
+    """Declarations that follow the config, as real stages' do (generate reads sentences only
+    when it mines tags, retrieve's steps follow its routing): its scratch folder is named by a
+    setting, and it records the config every declaration is asked with."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, list] = {"reads": [], "scratch": [], "steps": []}
+
+    def reads(self, config):
+        self.asked["reads"].append(config)
+        return super().reads(config)
+
+    def scratch_folder(self, config):
+        self.asked["scratch"].append(config)
+        return f"scratch/{self.name}/rows{config.executor.shard_size}"
+
+    def steps(self, config):
+        self.asked["steps"].append(config)
+        return super().steps(config)
+
+
+def _numbers_ctx(root, keep_scratch: bool = False) -> Context:
+    ctx = _ctx(root)
+    ctx.config.executor.keep_scratch = keep_scratch
+    slow_stage.make_numbers(ctx.workspace, 2, 6)
+    return ctx
+
+
+def test_every_declaration_is_asked_with_the_runs_config(tmp_path):
+    ctx = _numbers_ctx(tmp_path)
+    stage = ConfigPlanned()
+    stats = LocalExecutor().run(stage, ctx)
+    assert stats[RECORDS] == 12
+    assert all(stage.asked.values())
+    assert all(config is ctx.config for asked in stage.asked.values() for config in asked)
+    # the committed stage's scratch, in the folder its settings name, is gone
+    assert not ctx.workspace.exists("scratch/stepped_sum/rows1000")
+
+
+def test_the_scratch_of_an_unfinished_stage_is_measured_and_its_temporaries_go_on_resume(
+        tmp_path):
+    ctx = _numbers_ctx(tmp_path, keep_scratch=True)
+    ctx.workspace.write_bytes(stepped_stage.FAIL, b"")
+    with pytest.raises(StageError, match="failed on shard 'reduce~00001'"):
+        LocalExecutor().run(ConfigPlanned(), ctx)
+    folder = "scratch/stepped_sum/rows1000"
+    assert scratch_bytes(ConfigPlanned(), ctx) == ctx.workspace.folder_bytes(folder) > 0
+    # what a writer killed in the scratch left goes before the resumed run reuses it
+    killed = f"{folder}/by_rest/.tmp-killed"
+    ctx.workspace.write_bytes(killed, b"half written")
+    ctx.workspace.fs.rm(ctx.workspace.path(stepped_stage.FAIL))
+    assert LocalExecutor().run(ConfigPlanned(), ctx)[RECORDS] == 12
+    assert ctx.workspace.exists(f"{folder}/by_rest"), "kept: executor.keep_scratch"
+    assert not ctx.workspace.exists(killed)
+
+
+def test_a_stage_of_steps_is_checked_before_its_inputs_or_workspace_are_touched(tmp_path):
+    ctx = _ctx(tmp_path)  # no numbers: the wiring error comes first
+    stage = stepped_stage.RedeclaredSumStage(reduce_reads=("by_key",))
+    with pytest.raises(WiringError, match="reads scratch dataset 'by_key', which no step"):
+        LocalExecutor().run(stage, ctx)
+    assert not ctx.workspace.exists("stages")
+
+
+class StepsFailWhenRun(stepped_stage.SteppedSumStage):
+    """Steps that pass the wiring check, then fail when planned for running (a listing that
+    went away between the two)."""
+
+    def __init__(self) -> None:
+        self.planned = 0
+
+    def steps(self, config):
+        self.planned += 1
+        if self.planned > 1:
+            raise OSError("listing refused")
+        return super().steps(config)
+
+
+def test_steps_that_fail_when_planned_for_running_name_the_planning(tmp_path):
+    ctx = _numbers_ctx(tmp_path)
+    with pytest.raises(StageError) as raised:
+        LocalExecutor().run(StepsFailWhenRun(), ctx)
+    assert str(raised.value) == (
+        "stage 'stepped_sum' failed on shard '(planning)': OSError: listing refused")
+
+
+class LateCountExecutor(Executor):
+    """Runs the shards in this process; before them, a count of the step before arrives late
+    (as from a worker pool kept between the steps of a stage)."""
+
+    def map_shards(self, stage, ctx, pending, progress):
+        progress.update("split~00000", 5, 5)
+        for shard in pending:
+            progress.finish(shard, run_one_shard(stage, ctx, shard))
+
+
+def test_a_late_count_of_a_shard_not_of_this_step_is_not_shown(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(progress_module, "_interval_s", 3600.0)  # only the final lines
+    ctx = _numbers_ctx(tmp_path)
+    LateCountExecutor().run(stepped_stage.SteppedSumStage(), ctx)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("[stepped_sum:split] 2/2 shards, 12/12 records")
+    assert lines[1].startswith("[stepped_sum:reduce] 3/3 shards, 0 records")
+    assert "running" not in lines[1]
+
+
+def test_a_task_keeps_the_memory_figures_its_stage_reports(ctx):
+    class Reading(Stage):
+        name = "reading"
+
+        def process(self, ctx, shard):
+            return {RECORDS: 1, TASK_MEMORY: {"reader_peak_rss_mib": 12.5}}
+
+    stats = run_one_shard(Reading(), ctx, "00000")
+    assert set(stats[TASK_MEMORY]) == {"reader_peak_rss_mib", "peak_rss_mib"}
+    assert stats[TASK_MEMORY]["reader_peak_rss_mib"] == 12.5
+
+
+def test_a_committed_state_of_other_settings_is_not_taken_for_this_run(ctx):
+    """Only a commit of this run's settings ends a run at once: one of other settings (a run
+    racing on the same workspace committed it after this one started) is committed again."""
+    LocalExecutor().run(Doubler(), ctx)
+    changed = _ctx(ctx.workspace.url, shard_size=7)
+    fingerprint = stage_fingerprint(Doubler(), changed)
+    ctx.workspace.write_json("stages/doubler/started.json", fingerprint.record())
+    LocalExecutor().run(Doubler(), changed)
+    state = ctx.workspace.read_json("stages/doubler/state.json")
+    assert state["committed"] and state["fingerprint"] == fingerprint.value
