@@ -513,12 +513,16 @@ def test_a_stage_view_refuses_undeclared_datasets_and_names_the_stage(tmp_path):
     for refused, folder in (("datasets/other/00000.parquet", "datasets/other"),
                             ("datasets/in2", "datasets/in2"), ("arrays/embx/0.npy", "arrays/embx"),
                             # deeper: the dataset is the second part, not the one before the file
-                            ("datasets/other/part=1/00000.parquet", "datasets/other")):
+                            ("datasets/other/part=1/00000.parquet", "datasets/other"),
+                            # reports and caches are declared like datasets
+                            ("report/retrieve.json", "report/retrieve.json"),
+                            ("index/retrieve/meta.json", "index/retrieve"),
+                            ("generate/llm-cache.sqlite", "generate/llm-cache.sqlite")):
         with pytest.raises(UndeclaredDatasetError) as raised:
             view.path(refused)
         assert str(raised.value) == (
-            f"stage 's1' touched {folder}, which its reads() and writes() do not declare "
-            "(declared: arrays/emb, datasets/in, datasets/out)")
+            f"stage 's1' touched {folder}, which its reads(), writes(), reports, report_reads "
+            "and caches do not declare (declared: arrays/emb, datasets/in, datasets/out)")
     # declared folders match whole names only: "datasets/in" does not declare "datasets/in2"
     assert workspace.staged([], reads=["datasets/in"]).declared == frozenset({"datasets/in"})
     # no reads given (a view outside the executor) or nothing declared: nothing is checked

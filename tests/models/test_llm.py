@@ -253,3 +253,31 @@ def test_a_local_model_is_identified_by_its_content_not_its_name_and_size(tmp_pa
     renamed = tmp_path / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # a name is no proof
     renamed.write_bytes(first.read_bytes())
     assert model_identity(renamed).endswith(model_identity(first).rsplit(":", 1)[1])
+
+
+def test_a_cache_opened_while_another_connection_writes_waits_for_it(tmp_path):
+    """Workers open one new cache at once: SQLite refuses the switch to WAL at once (its busy
+    timeout does not apply, to avoid a deadlock) while another connection holds a write lock;
+    the cache waits for the lock instead of failing, which killed a worker at start-up."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "cache.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE held (value)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO held VALUES (1)")
+    release = threading.Timer(0.5, writer.execute, ("COMMIT",))
+    started = time.monotonic()
+    release.start()
+    try:
+        cache = RequestCache(path)
+    finally:
+        release.join()
+    assert time.monotonic() - started >= 0.4  # it waited for the writer's commit
+    request = ChatRequest.of([{"role": "user", "content": "hi"}], max_tokens=8)
+    key = request_key("id", request)
+    cache.put(key, "id", request, "hello")
+    assert cache.get(key) == "hello"
+    cache.close()
+    writer.close()

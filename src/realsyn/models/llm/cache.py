@@ -24,6 +24,28 @@ def request_key(identity: str, request: ChatRequest) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+BUSY_TIMEOUT_S = 60.0
+SETUP = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+         "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, identity TEXT, "
+         "request TEXT, response TEXT NOT NULL, created REAL)")
+
+
+def _execute_when_unlocked(db: sqlite3.Connection, statement: str) -> None:
+    """Run `statement`, again while another connection holds the lock it needs, for up to
+    BUSY_TIMEOUT_S. Workers that open a new cache at once race to switch it to WAL, and
+    SQLite answers the loser "database is locked" at once, without its busy timeout (waiting
+    could deadlock), which killed a worker at start-up."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute(statement)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class RequestCache:
     """`get`/`put` by key, with hit and miss counters for this process."""
 
@@ -32,12 +54,9 @@ class RequestCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Several worker processes may share one file: WAL lets readers run beside a writer,
         # and the busy timeout makes a writer wait instead of failing.
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, identity TEXT, "
-            "request TEXT, response TEXT NOT NULL, created REAL)")
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        for statement in SETUP:
+            _execute_when_unlocked(self._db, statement)
         self.hits = 0
         self.misses = 0
 
