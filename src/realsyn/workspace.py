@@ -96,9 +96,9 @@ def remove_temporaries(fs: Any, root: str) -> int:
     return removed
 
 
-# The top-level folders whose sub-folders stages declare (realsyn.datasets.dataset / array).
-# What a stage may touch only where it declares it: the data between stages, the reports and
-# the caches (realsyn.stage.Stage: reads, writes, reports, report_reads, caches).
+# The top-level folders whose sub-folders (or files) a stage may touch only where it declares
+# them: the data between stages, the reports and the caches (realsyn.stage.Stage: reads,
+# writes, reports, report_reads, caches).
 DECLARED_FOLDERS = ("datasets", "arrays", "report", "index", "generate")
 
 
