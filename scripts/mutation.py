@@ -562,7 +562,7 @@ def write_report() -> None:
         "Each module is mutated alone and tested only with the fast tests listed in "
         "scripts/mutation.py. Score = killed / all mutants; goal "
         f"{GOAL:.0%} per module. Wall time on the 2-core machine shared with other jobs, "
-        "1 worker, nice 10 or more.\n\n"
+        "1 worker unless the run was given `--jobs` (balance/stage.py: 2), nice 10 or more.\n\n"
         "Every mutant is counted in one column. *killed*: a test failed (or mutmut's type check"
         " caught it, or the tests' process crashed). *timeout*: the tests did not end within "
         "mutmut's limit. A mutant that survived is counted by its judgement: *equivalent*: no "
