@@ -12,6 +12,13 @@ English typing texts of `klavaro` (GPL-3+; everyday web prose) and the GNOME des
 its boilerplate and Perl's own modules (`perl-modules-5.36`, GPL-1+ or Artistic) for its code.
 These need not be installed: `apt-get download klavaro gnome-user-docs` and pass the .deb with
 `--deb` (it is unpacked to a temporary folder and its version read from it).
+Round 6 of issue #25 part 1 made the unseen set a third tuning set and drew a fresh held-out set
+(tests/extract/perplexity_fresh_set.py), again from packages the project had never used: the
+descriptions of the XScreenSaver hacks (`xscreensaver-data` and `xscreensaver-data-extra`,
+pass both .debs) and the English sky culture descriptions of Stellarium (`stellarium-data`, only
+the cultures whose own licence is the GPL or CC BY-SA) for its clean sentences, the XScreenSaver
+settings' labels for its boilerplate and the Lua modules of Penlight (`lua-penlight`) for its
+code.
 
 Sentences are taken from the paragraphs (fortune entries), kept when they read as ordinary prose
 (8-40 words, a capital first letter, a full stop at the end, no markup left), and a fixed number
@@ -36,6 +43,7 @@ import sysconfig
 import tempfile
 import tokenize
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nupunkt
 from selectolax.lexbor import LexborHTMLParser
@@ -95,6 +103,30 @@ SOURCES = {
                   "the Perl 5.36 core modules' source", "GPL-1+ or Artistic",
                   "Unseen code lines (bad) of the perplexity sets",
                   "perplexity_unseen_perl_code.txt", 100),
+    # The fresh held-out set of issue #25 part 1, round 6 (tests/extract/perplexity_fresh_set.py).
+    "xscreensaver": ("Debian packages xscreensaver-data and xscreensaver-data-extra",
+                     Path("/usr/share/xscreensaver/config"),
+                     "the descriptions of the XScreenSaver display modes",
+                     "the XScreenSaver licence (MIT-style, each hack's authors)",
+                     "Fresh held-out clean sentences of the perplexity sets",
+                     "perplexity_fresh_xscreensaver.txt", 200),
+    "stellarium": ("Debian package stellarium-data", Path("/usr/share/stellarium/skycultures"),
+                   "the English sky culture descriptions of Stellarium (only the cultures "
+                   "licensed under the GPL or CC BY-SA)", "GPL-2.0 or CC-BY-SA (each "
+                   "culture's info.ini)", "Fresh held-out clean sentences of the perplexity sets",
+                   "perplexity_fresh_stellarium.txt", 200),
+    "xscreensaver-labels": ("Debian packages xscreensaver-data and xscreensaver-data-extra",
+                            Path("/usr/share/xscreensaver/config"),
+                            "the settings' labels (sliders, check boxes, menus) of the "
+                            "XScreenSaver display modes",
+                            "the XScreenSaver licence (MIT-style, each hack's authors)",
+                            "Fresh held-out boilerplate items (bad, joined by separators) of "
+                            "the perplexity sets", "perplexity_fresh_xscreensaver_labels.txt",
+                            150),
+    "lua-code": ("Debian package lua-penlight", Path("/usr/share/lua/5.2/pl"),
+                 "the Lua modules of Penlight", "MIT (Expat)",
+                 "Fresh held-out code lines (bad) of the perplexity sets",
+                 "perplexity_fresh_lua_code.txt", 100),
 }
 _CODE_MARK = re.compile(r"[()\[\]=:{}]")
 _PROSE = re.compile(r"^[A-Z][A-Za-z ,;:'’()\-]*[a-z)][.]$")
@@ -197,6 +229,80 @@ def klavaro_paragraphs(path: Path) -> list[str]:
             for block in path.read_text(encoding="utf-8").split("\n\n") if block.strip()]
 
 
+def lua_code_lines(root: Path) -> list[str]:
+    """Statement lines of the Lua modules: comments (-- ...) and the lines of long comments and
+    long strings (--[[ ... ]], [[ ... ]], which hold documentation) left out, as they are
+    prose; the same length and punctuation rule as for Python."""
+    found = {}
+    for path in sorted(root.rglob("*.lua")):
+        in_long = False
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = line.strip()
+            if in_long:
+                in_long = not _LUA_LONG_CLOSE.search(line)
+                continue
+            if _LUA_LONG_OPEN.search(line) and not _LUA_LONG_CLOSE.search(line):
+                in_long = True
+                continue
+            if _is_code_line(line) and not line.startswith("--") and "[[" not in line:
+                found.setdefault(line, None)
+    return list(found)
+
+
+_LUA_LONG_OPEN = re.compile(r"\[=*\[")
+_LUA_LONG_CLOSE = re.compile(r"\]=*\]")
+
+
+def xscreensaver_configs(root: Path) -> list[ElementTree.Element]:
+    return [ElementTree.parse(path).getroot() for path in sorted(root.glob("*.xml"))]
+
+
+def xscreensaver_paragraphs(root: Path) -> list[str]:
+    """The paragraphs of each display mode's <_description> (separated by blank lines)."""
+    return [" ".join(block.split()) for config in xscreensaver_configs(root)
+            for node in config.iter("_description")
+            for block in (node.text or "").split("\n\n") if block.strip()]
+
+
+_LABELS = ("_label", "_low-label", "_high-label")
+
+
+def xscreensaver_labels(root: Path) -> list[str]:
+    """The labels of the settings (sliders, check boxes, menu entries), 1-4 words; the
+    display modes' own names (the root's label) left out."""
+    found = {}
+    for config in xscreensaver_configs(root):
+        for node in config.iter():
+            if node is config:
+                continue
+            for attribute in _LABELS:
+                label = " ".join(node.get(attribute, "").split())
+                if label and 1 <= len(label.split()) <= 4:
+                    found.setdefault(label, None)
+    return list(found)
+
+
+# Only the cultures whose licence allows sharing changed excerpts (no NC or ND terms).
+_FREE_LICENCE = re.compile(r"GPL|BY-SA")
+_NOT_FREE = re.compile(r"\b(NC|ND)\b")
+
+
+def stellarium_paragraphs(root: Path) -> list[str]:
+    """The <p> paragraphs of the English description of each freely licensed sky culture."""
+    found = []
+    for folder in sorted(path for path in root.iterdir() if path.is_dir()):
+        info = (folder / "info.ini").read_text(encoding="utf-8", errors="replace")
+        licence = re.search(r"^license\s*=\s*(.+)$", info, re.MULTILINE)
+        description = folder / "description.en.utf8"
+        if (licence is None or not _FREE_LICENCE.search(licence.group(1))
+                or _NOT_FREE.search(licence.group(1)) or not description.exists()):
+            continue
+        tree = LexborHTMLParser(description.read_text(encoding="utf-8"))
+        found.extend(text for node in tree.css("p")
+                     if (text := " ".join(node.text(separator=" ").split())))
+    return found
+
+
 def _is_code_line(line: str) -> bool:
     return 30 <= len(line) <= 120 and bool(_CODE_MARK.search(line)) and len(line.split()) >= 4
 
@@ -245,6 +351,14 @@ def collect(source: str, root: Path) -> list[str]:
         return pre_lines(root)
     if source == "perl-code":
         return perl_code_lines(root)
+    if source == "lua-code":
+        return lua_code_lines(root)
+    if source == "xscreensaver-labels":
+        return xscreensaver_labels(root)
+    if source == "xscreensaver":
+        return prose_sentences(xscreensaver_paragraphs(root))
+    if source == "stellarium":
+        return prose_sentences(stellarium_paragraphs(root))
     if source == "gnome-gui":
         return mallard_gui_labels(root)
     if source == "fortunes":
@@ -261,13 +375,15 @@ def main() -> None:
     parser.add_argument("--source", choices=sorted(SOURCES), default="handbook")
     parser.add_argument("--count", type=int, help="Default: 300 (handbook), 200 (held-out).")
     parser.add_argument("--out", type=Path, help="Default: tests/extract/data/<the set's file>.")
-    parser.add_argument("--deb", type=Path, help="Read the source from this .deb of its package "
-                        "(apt-get download PACKAGE) instead of the installed package.")
+    parser.add_argument("--deb", type=Path, action="append", help="Read the source from this "
+                        ".deb of its package (apt-get download PACKAGE) instead of the installed "
+                        "package; repeat it for a source of two packages.")
     args = parser.parse_args()
     package, root, title, licence, role, name, count = SOURCES[args.source]
     with tempfile.TemporaryDirectory() as folder:
         if args.deb:
-            version = unpacked_deb(args.deb, Path(folder))
+            version = " and ".join(dict.fromkeys(unpacked_deb(deb, Path(folder))
+                                                 for deb in args.deb))
             root = Path(folder) / root.relative_to("/")
         else:
             version = (platform.python_version() if args.source == "code"
@@ -277,7 +393,7 @@ def main() -> None:
     chosen = chosen[: args.count or count]
     out = args.out or DATA / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    unit = {"gnome-gui": "labels"}.get(args.source,
+    unit = {"gnome-gui": "labels", "xscreensaver-labels": "labels"}.get(args.source,
                                        "lines" if args.source.endswith("code") else "sentences")
     header = HEADER.format(role=role, count=len(chosen), unit=unit, title=title,
                            package=package, version=version, licence=licence,
