@@ -83,7 +83,7 @@ def default_gguf_path() -> Path:
 
 
 # The name changes with the training data or scoring, so that no stale cache is used.
-NGRAM_NAME = "ngram-wordnet-pydoc-wordfreq-3gram-v4.npz"
+NGRAM_NAME = "ngram-wordnet-pydoc-wordfreq-3gram-v5.npz"
 
 
 def ngram_cache_path() -> Path:
@@ -112,7 +112,11 @@ def build_default_ngram(target: Path) -> NgramLM:
                           repeat_penalty=corpus.REPEAT_PENALTY,
                           order_contrast=corpus.ORDER_CONTRAST,
                           symbol_penalty=corpus.SYMBOL_PENALTY,
-                          unknown_penalty=corpus.UNKNOWN_PENALTY)
+                          unknown_penalty=corpus.UNKNOWN_PENALTY,
+                          skeleton_words=corpus.SKELETON_WORDS,
+                          skeleton_order=corpus.SKELETON_ORDER,
+                          skeleton_weight=corpus.SKELETON_WEIGHT,
+                          skeleton_contrast=corpus.SKELETON_CONTRAST)
     _publish(target, model.save)
     return model
 
