@@ -333,7 +333,8 @@ class SentenceFilterConfig(Section):
     perplexity_scorer: Literal["ngram", "gguf", "kenlm", "hf", "none"] = Field(
         default="ngram", description="ngram: the fast default (a 3-gram model built from Debian "
         "packages and wordfreq's word frequencies; its value is perplexity with a rarity "
-        "discount, repeat, order, symbol and unknown-word terms, window [1.1e-06, 23]); gguf: "
+        "discount, repeat, order, symbol, unknown-word and skeleton terms, window [7.9e-08, "
+        "44]); gguf: "
         "Gemma-3-270M through llama.cpp, about 15,000x slower.")
     perplexity_model: str | None = Field(
         default=None, description="Model path/name; None: the offline default of the scorer.")

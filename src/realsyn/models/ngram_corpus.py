@@ -43,7 +43,8 @@ _CODE_MARK = "\x00"  # stands for inline code while a paragraph is split into se
 # clean sentences against all their bad ones: the symbol penalty (0-128 nats) and the unknown
 # penalty (0-32) with the discount (0-0.6) and the contrast (3-8); the best there is 64, 16,
 # 0.4 and 3 (0.9892; v3's settings: 0.9784; 128 nats gained 0.0003 more, within noise, and
-# would drop any short sentence with one mark). The unseen set is measured, never tuned on.
+# would drop any short sentence with one mark). The unseen set, measured once for v4, is the
+# third tuning set since v5; the fresh set (perplexity_fresh_set.py) is measured, never tuned on.
 PRIOR_WEIGHT = 0.15  # share of the unigram level taken from wordfreq's frequencies
 RARITY_DISCOUNT = 0.4  # share of each known word's unigram surprisal refunded in scoring
 REPEAT_PENALTY = 32.0  # nats added to a repeated token's unigram surprisal in scoring

@@ -12,10 +12,11 @@ n-gram default then refunds part of each word's rarity, below):
   Python documentation (`ngram_corpus`, Debian packages) with wordfreq's broad-English word
   frequencies as its unigram prior, into the cache on first use; tens of thousands of
   sentences per second per core. Its value is perplexity with a rarity discount, a repeat
-  penalty, an order contrast, a symbol penalty and an unknown-word penalty (ngram_lm): rare
-  everyday words cost a sentence less than in plain perplexity, repeated words or phrases
-  more, words that read no better forwards than backwards (shuffled, listed) more, and marks
-  of code or markup and garbled words more.
+  penalty, an order contrast, a symbol penalty, an unknown-word penalty and a skeleton score
+  (ngram_lm): rare everyday words cost a sentence less than in plain perplexity, repeated
+  words or phrases more, words that read no better forwards than backwards (shuffled, listed)
+  more, marks of code or markup and garbled words more, and word orders whose grammar words
+  and word classes English does not have (shuffled) more.
 - `GGUFScorer` (about 15,000x slower; a neural LM that knows far more English, though it finds
   spam, menus and repetition predictable): a GGUF model run by llama.cpp through `xllamacpp`.
   llama.cpp's completion API cannot return log-probabilities of *prompt* tokens ("echo" is
