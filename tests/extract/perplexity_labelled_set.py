@@ -52,6 +52,24 @@ def read_lines(name: str) -> list[str]:
     return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
+def assert_apart(labelled, earlier: Sequence, counts: list[int]) -> None:
+    """The set of the module `labelled` has `counts` clean sentences per source and
+    BAD_PER_KIND bad ones of each kind, the same every run (a fixed seed), and shares no clean
+    or bad sentence with the sets of the modules `earlier`."""
+    clean = {s for group in labelled.clean_sentences().values() for s in group}
+    assert [len(v) for v in labelled.clean_sentences().values()] == counts
+    seen = {s for module in earlier for group in module.clean_sentences().values()
+            for s in group}
+    assert not seen & clean
+    bad = labelled.bad_sentences()
+    assert set(bad) == set(labelled.BAD_KINDS)
+    assert all(len(v) == labelled.BAD_PER_KIND for v in bad.values())
+    assert bad == labelled.bad_sentences()
+    seen_bad = {s for module in earlier for group in module.bad_sentences().values()
+                for s in group}
+    assert not seen_bad & {s for group in bad.values() for s in group}
+
+
 def clean_sentences() -> dict[str, list[str]]:
     return {"handbook": read_lines("perplexity_clean_handbook.txt"),
             "everyday": read_lines("perplexity_clean_everyday.txt")}

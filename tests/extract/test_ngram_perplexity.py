@@ -225,6 +225,9 @@ def test_skeleton_score_adds_the_skeleton_models_costs(tmp_path):
         _setting_is_stored_and_checked(scored, name, value, texts, tmp_path)
     with pytest.raises(ValueError, match="need a skeleton model"):
         NgramLM.train(CORPUS, order=3, skeleton_contrast=1)
+    for bad in ({"skeleton_words": -1}, {"skeleton_words": 4, "skeleton_order": 9}):
+        with pytest.raises(ValueError, match="skeleton_words must be >= 0 and skeleton_order"):
+            NgramLM.train(CORPUS, order=3, **bad)
 
 
 def _without_and_with(name: str, value: float, **settings) -> tuple[NgramLM, NgramLM]:

@@ -209,6 +209,9 @@ class NgramLM:
         # 0.88 on the labelled set).
         if not 2 <= order <= len(_MULTIPLIERS):
             raise ValueError(f"order must be between 2 and {len(_MULTIPLIERS)}")
+        if skeleton_words < 0 or (skeleton_words and not 2 <= skeleton_order <= len(_MULTIPLIERS)):
+            raise ValueError(f"skeleton_words must be >= 0 and skeleton_order between 2 and "
+                             f"{len(_MULTIPLIERS)}")
         tokenized = [words for words in map(tokenizer, sentences) if words]
         if not tokenized:
             raise ValueError("no words to train on")
