@@ -19,6 +19,12 @@ pass both .debs) and the English sky culture descriptions of Stellarium (`stella
 the cultures whose own licence is the GPL or CC BY-SA) for its clean sentences, the XScreenSaver
 settings' labels for its boilerplate and the Lua modules of Penlight (`lua-penlight`) for its
 code.
+Round 7 made the fresh set a fourth tuning set and drew the round-7 held-out set
+(tests/extract/perplexity_round7_set.py), again from packages the project had never used: the
+English descriptions of Dungeon Crawl Stone Soup (`crawl-common`: monsters, items, spells, gods,
+places; its file of quotations from other works left out) and the English help of Simon
+Tatham's puzzle collection (`sgt-puzzles`) for its clean sentences, the labels of the puzzles'
+parameters for its boilerplate and jQuery's source (`libjs-jquery`, JavaScript) for its code.
 
 Sentences are taken from the paragraphs (fortune entries), kept when they read as ordinary prose
 (8-40 words, a capital first letter, a full stop at the end, no markup left), and a fixed number
@@ -127,6 +133,26 @@ SOURCES = {
                  "the Lua modules of Penlight", "MIT (Expat)",
                  "Fresh held-out code lines (bad) of the perplexity sets",
                  "perplexity_fresh_lua_code.txt", 100),
+    # The round-7 held-out set of issue #25 part 1 (tests/extract/perplexity_round7_set.py).
+    "crawl": ("Debian package crawl-common", Path("/usr/share/crawl/dat/descript"),
+              "the English descriptions of Dungeon Crawl Stone Soup (monsters, items, spells, "
+              "gods, places; the file of quotations from other works left out)", "GPL-2+",
+              "Round-7 held-out clean sentences of the perplexity sets",
+              "perplexity_round7_crawl.txt", 200),
+    "sgt-puzzles": ("Debian package sgt-puzzles", Path("/usr/share/sgt-puzzles/help/en"),
+                    "the English help of Simon Tatham's Portable Puzzle Collection",
+                    "MIT (Expat)", "Round-7 held-out clean sentences of the perplexity sets",
+                    "perplexity_round7_sgt_puzzles.txt", 200),
+    "sgt-puzzles-labels": ("Debian package sgt-puzzles", Path("/usr/share/sgt-puzzles/help/en"),
+                           "the terms of the help's definition lists (the puzzles' parameters, "
+                           "menu commands and keys)",
+                           "MIT (Expat)", "Round-7 held-out boilerplate items (bad, joined by "
+                           "separators) of the perplexity sets",
+                           "perplexity_round7_sgt_puzzles_labels.txt", 150),
+    "js-code": ("Debian package libjs-jquery", Path("/usr/share/javascript/jquery"),
+                "the source of jQuery (jquery.js, not minified)", "MIT (Expat)",
+                "Round-7 held-out code lines (bad) of the perplexity sets",
+                "perplexity_round7_js_code.txt", 100),
 }
 _CODE_MARK = re.compile(r"[()\[\]=:{}]")
 _PROSE = re.compile(r"^[A-Z][A-Za-z ,;:'’()\-]*[a-z)][.]$")
@@ -303,6 +329,78 @@ def stellarium_paragraphs(root: Path) -> list[str]:
     return found
 
 
+# Crawl's descriptions: entries between lines of %%%%, each a key line and its text; Lua
+# between {{ and }} fills text in when the game shows it, so a paragraph holding some has words
+# missing as written and is left out.
+_CRAWL_ENTRY = re.compile(r"^%%%%$", re.MULTILINE)
+_CRAWL_LUA = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_CRAWL_QUOTES = "quotes.txt"
+
+
+def crawl_paragraphs(root: Path) -> list[str]:
+    """The paragraphs of each description (blocks of lines after its key line); comment lines
+    (#) and the quotations file left out."""
+    found = []
+    for path in sorted(root.glob("*.txt")):
+        if path.name == _CRAWL_QUOTES:
+            continue
+        text = _CRAWL_LUA.sub(_MISSING, path.read_text(encoding="utf-8", errors="replace"))
+        for entry in _CRAWL_ENTRY.split(text):
+            lines = [line for line in entry.strip("\n").splitlines()[1:]
+                     if not line.startswith("#")]
+            found.extend(paragraph for block in "\n".join(lines).split("\n\n")
+                         if (paragraph := " ".join(block.split())) and _MISSING not in paragraph)
+    return found
+
+
+def halibut_pages(root: Path) -> list:
+    return [LexborHTMLParser(page.read_text(encoding="utf-8"))
+            for page in sorted(root.glob("*.html"))]
+
+
+def halibut_paragraphs(root: Path) -> list[str]:
+    """The text of the help's paragraphs, definitions and list items (the puzzles' help is
+    HTML made by Halibut); a paragraph inside a definition or item is taken on its own."""
+    found = []
+    for tree in halibut_pages(root):
+        for node in tree.css("p"):
+            found.append(" ".join(node.text(separator=" ").split()))
+            node.decompose()
+        found.extend(" ".join(node.text(separator=" ").split()) for node in tree.css("dd, li"))
+    return [text for text in found if text]
+
+
+def halibut_parameter_labels(root: Path) -> list[str]:
+    """The labels the help's definition lists explain (each <em> of their terms): the puzzles'
+    parameters, menu commands and keys, 1-4 words."""
+    found = {}
+    for tree in halibut_pages(root):
+        for node in tree.css("dt em"):
+            label = " ".join(node.text().split())
+            if label and 1 <= len(label.split()) <= 4:
+                found.setdefault(label, None)
+    return list(found)
+
+
+_JS_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+
+
+def js_code_lines(root: Path) -> list[str]:
+    """Statement lines of the (not minified) JavaScript files: block comments (/* ... */) and
+    line comments (// ...) left out, as they are prose; the same length and punctuation rule as
+    for Python."""
+    found = {}
+    for path in sorted(root.glob("*.js")):
+        if path.name.endswith(".min.js"):
+            continue
+        source = _JS_BLOCK_COMMENT.sub("", path.read_text(encoding="utf-8", errors="replace"))
+        for line in source.splitlines():
+            line = line.strip()
+            if _is_code_line(line) and not line.startswith("//"):
+                found.setdefault(line, None)
+    return list(found)
+
+
 def _is_code_line(line: str) -> bool:
     return 30 <= len(line) <= 120 and bool(_CODE_MARK.search(line)) and len(line.split()) >= 4
 
@@ -353,6 +451,14 @@ def collect(source: str, root: Path) -> list[str]:
         return perl_code_lines(root)
     if source == "lua-code":
         return lua_code_lines(root)
+    if source == "js-code":
+        return js_code_lines(root)
+    if source == "crawl":
+        return prose_sentences(crawl_paragraphs(root))
+    if source == "sgt-puzzles":
+        return prose_sentences(halibut_paragraphs(root))
+    if source == "sgt-puzzles-labels":
+        return halibut_parameter_labels(root)
     if source == "xscreensaver-labels":
         return xscreensaver_labels(root)
     if source == "xscreensaver":
@@ -393,8 +499,9 @@ def main() -> None:
     chosen = chosen[: args.count or count]
     out = args.out or DATA / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    unit = {"gnome-gui": "labels", "xscreensaver-labels": "labels"}.get(args.source,
-                                       "lines" if args.source.endswith("code") else "sentences")
+    labels = ("gnome-gui", "xscreensaver-labels", "sgt-puzzles-labels")
+    unit = ("labels" if args.source in labels
+            else "lines" if args.source.endswith("code") else "sentences")
     header = HEADER.format(role=role, count=len(chosen), unit=unit, title=title,
                            package=package, version=version, licence=licence,
                            source=args.source)
