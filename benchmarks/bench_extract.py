@@ -13,15 +13,16 @@ Measured:
 - sentence filters: cheap (cleaning, word count, entropy); + spaCy parse (CAT complexity and
   action); + perplexity: the n-gram default (all sentences) and the GGUF scorer (a subset);
   datatrove's Gopher quality + Gopher repetition + C4 line filters applied per sentence;
-- perplexity quality of both scorers on the three tuning sets of the tests
-  (tests/extract/perplexity_labelled_set.py, the former held-out set perplexity_heldout_set.py
-  and the former unseen set perplexity_unseen_set.py: the n-gram window is calibrated on the
-  three) and on the fresh held-out set (tests/extract/perplexity_fresh_set.py, packages never
-  used before, only measured): ROC AUC of clean against machine-made bad sentences, and the
+- perplexity quality of both scorers on the four tuning sets of the tests
+  (tests/extract/perplexity_labelled_set.py, the former held-out set perplexity_heldout_set.py,
+  the former unseen set perplexity_unseen_set.py and the round-6 fresh set
+  perplexity_fresh_set.py: the n-gram window is calibrated on the four, by source) and on the
+  round-7 held-out set (tests/extract/perplexity_round7_set.py, packages never used before,
+  only measured): ROC AUC of clean against machine-made bad sentences, and the
   shares kept / dropped by each scorer's default window (`--no-gguf-quality` skips the GGUF
   half, some CPU-minutes);
 - `--perplexity-only`: just the n-gram scorer's speed (sentences/s per core on the sample
-  corpus's sentences; issue #25 asks for >= 10,000) and its quality on the four sets, in seconds
+  corpus's sentences; issue #25 asks for >= 10,000) and its quality on the five sets, in seconds
   and without the peers;
 - images: decode + normalise + quality + pHash (ours) vs PIL open + imagehash.phash.
 
@@ -176,19 +177,21 @@ def print_ngram_rate(rate: float) -> None:
 
 
 def bench_perplexity_quality(results: dict, scorers: dict) -> None:
-    """AUC and keep/drop shares of each scorer at its default window on the three tuning sets
-    and on the fresh held-out set."""
+    """AUC and keep/drop shares of each scorer at its default window on the four tuning sets
+    and on the round-7 held-out set."""
     from tests.extract import (
         perplexity_fresh_set,
         perplexity_heldout_set,
         perplexity_labelled_set,
+        perplexity_round7_set,
         perplexity_unseen_set,
     )
 
     for name, labelled in (("tuning", perplexity_labelled_set),
                            ("tuning-2", perplexity_heldout_set),  # the former held-out set
                            ("tuning-3", perplexity_unseen_set),  # the former unseen set
-                           ("fresh", perplexity_fresh_set)):
+                           ("tuning-4", perplexity_fresh_set),  # the round-6 fresh set
+                           ("round-7", perplexity_round7_set)):
         _quality_on(results, scorers, name, labelled.clean_sentences(), labelled.bad_sentences())
 
 

@@ -1,11 +1,12 @@
-"""The default perplexity scorer on the fresh held-out set (tests/extract/perplexity_fresh_set.py),
+"""The default perplexity scorer on the round-6 fresh set (tests/extract/perplexity_fresh_set.py),
 drawn from packages the project had never used and committed before it was first measured
-(issue #25 part 1, round 6). Measured once, with the v5 scorer and its window committed before
-it: AUC 0.990, 95.9% of the 293 clean sentences kept (XScreenSaver 91 of 93, Stellarium 190 of
-200), 96.0% of the 500 bad ones dropped at [7.9e-08, 44]; nothing was changed after that
-measurement. Issue #25's goal (>= 98% kept and >= 85% dropped) is met for the bad sentences,
-not for the clean ones. (v4 at its window [1.1e-06, 23], measured in the same run: AUC 0.986,
-97.6% kept, 90.6% dropped, shuffled word order 69%.)"""
+(issue #25 part 1, round 6); since v6 (round 7) the fourth tuning set. Measured once as the
+held-out set, with the v5 scorer and its window committed before it: AUC 0.990, 95.9% of the
+293 clean sentences kept (XScreenSaver 91 of 93, Stellarium 190 of 200), 96.0% of the 500 bad
+ones dropped at [7.9e-08, 44]: issue #25's keep goal (98%) was not met there. (v4 at its window
+[1.1e-06, 23], measured in the same run: AUC 0.986, 97.6% kept, 90.6% dropped.) The v6 name cost
+and window were chosen on it and the other three tuning sets; the figures on text nobody tuned
+to: test_perplexity_round7.py."""
 
 from __future__ import annotations
 
@@ -36,24 +37,18 @@ def quality():
     return tuning.default_window_quality(make_scorer("ngram"), fresh)
 
 
-@pytest.mark.xfail(strict=True, reason="v5 keeps 95.9% of the fresh set's clean sentences "
-                   "(the goal: 98%); it drops 96.0% of the bad ones (the goal: 85%)")
-def test_issue_goal_on_the_fresh_set(quality):
-    """Issue #25: >= 98% of plain, well-formed sentences kept and >= 85% of machine-made bad
-    ones dropped, on text no default was tuned on."""
-    assert quality["clean_kept"] >= 0.98 and quality["bad_dropped"] >= 0.85
-
-
-def test_default_model_on_the_fresh_set(quality):
-    """The figures of the one measurement (v5 at [7.9e-08, 44])."""
-    assert quality["auc"] >= 0.99  # 0.9903
-    assert quality["clean_kept"] >= 0.955  # 281 of 293
-    assert quality["kept_by_kind"]["xscreensaver"] >= 0.975  # 91 of 93
-    assert quality["kept_by_kind"]["stellarium"] >= 0.95  # 190 of 200
-    assert quality["bad_dropped"] >= 0.955  # 480 of 500
+def test_default_model_on_the_fourth_tuning_set(quality):
+    """v6 at the window the four tuning sets calibrate by source, [7.9e-08, 77] (tuned on):
+    AUC 0.991, 99.0% kept, 92.6% dropped (v5 at [7.9e-08, 44], measured once while held out:
+    0.990, 95.9%, 96.0%)."""
+    assert quality["auc"] >= 0.99  # 0.9909
+    assert quality["clean_kept"] >= 0.989  # 290 of 293 (v5: 281)
+    assert quality["kept_by_kind"]["xscreensaver"] >= 0.985  # 92 of 93 (v5: 91)
+    assert quality["kept_by_kind"]["stellarium"] >= 0.985  # 198 of 200 (v5: 190)
+    assert quality["bad_dropped"] >= 0.925  # 463 of 500 (v5: 480)
     dropped = quality["dropped_by_kind"]
     assert dropped["repeated_words"] >= 0.965  # 97 of 100
-    assert dropped["shuffled"] >= 0.905  # 91
-    assert dropped["char_noise"] >= 0.925  # 93
-    assert dropped["boilerplate"] == 1.0  # 100
-    assert dropped["code"] >= 0.985  # 99
+    assert dropped["shuffled"] >= 0.835  # 84 (v5: 91)
+    assert dropped["char_noise"] >= 0.875  # 88 (v5: 93)
+    assert dropped["boilerplate"] >= 0.955  # 96 (v5: 100)
+    assert dropped["code"] >= 0.975  # 98 (v5: 99)

@@ -56,6 +56,14 @@ word replaced by its class) judges word order whatever the vocabulary: `skeleton
 its cost per token, plus `skeleton_contrast` times that cost less the cost of the skeleton read
 backwards (as the order contrast does for words), is added to the sentence's cost. 0 and 0: no
 skeleton pass.
+
+Proper names are not garbled words: a name of another language ("Hun Tavan Od") is unknown to
+the model or a rare word out of its context, and cost a plain sentence as much as character
+noise does. So a token written with a capital first letter inside a sentence (not its first
+token, nor after . ! or ?), that is not one of the skeleton's grammar words, costs at most
+`name_cost` nats (no unknown penalty on top; a repeated name still pays the repeat penalty).
+Character noise writes lower-case letters, so the garbled words it makes are rarely
+capitalised. 0: names cost what other words cost.
 """
 
 from __future__ import annotations
@@ -83,6 +91,7 @@ _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 # marks of code or markup (module doc): symbols prose does not use, a call "name(", a dotted name
 _SYMBOL = re.compile(r"[=_{}\[\]<>$@\\|`~^]|\w\(|[a-z]{2}\.[a-z]{2}")
 _DIGIT = re.compile(r"\d")
+_SENTENCE_END = frozenset(".!?")  # a capital after one of these starts a sentence, not a name
 
 # One random odd 64-bit multiplier per position in the n-gram (fixed: the keys are stored).
 _MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
@@ -142,7 +151,7 @@ class NgramLM:
                  repeat_penalty: float | None = None, order_contrast: float | None = None,
                  symbol_penalty: float | None = None, unknown_penalty: float | None = None,
                  skeleton: NgramLM | None = None, skeleton_weight: float | None = None,
-                 skeleton_contrast: float | None = None):
+                 skeleton_contrast: float | None = None, name_cost: float | None = None):
         self.vocab = vocab
         self.ids = {word: i for i, word in enumerate(vocab)}
         self.order = len(tables) + 1
@@ -163,12 +172,16 @@ class NgramLM:
                                              "a finite number >= 0")
         self.skeleton_contrast = self._setting("skeleton_contrast", skeleton_contrast,
                                                float("inf"), "a finite number >= 0")
+        self.name_cost = self._setting("name_cost", name_cost, float("inf"),
+                                       "a finite number >= 0")
         if skeleton is None and (self.skeleton_weight or self.skeleton_contrast):
             raise ValueError("skeleton_weight and skeleton_contrast need a skeleton model")
         self._skeleton_of = None if skeleton is None else self._skeleton_classes(skeleton)
         # words (a letter or digit in them): only these count as doubled ("..." does not)
         self._is_word = np.array([any(c.isalnum() for c in w) for w in vocab], dtype=bool)
         self._is_word[_UNK_ID] = False  # two different unknown words share the id
+        self._grammar_words = frozenset(
+            skeleton.metadata.get("kept_words", "").split() if skeleton is not None else ())
 
     def _setting(self, name: str, value: float | None, top: float, rule: str) -> float:
         """A scoring setting: the given value, else the one the model file recorded (else 0),
@@ -196,7 +209,8 @@ class NgramLM:
               repeat_penalty: float = 0.0, order_contrast: float = 0.0,
               symbol_penalty: float = 0.0, unknown_penalty: float = 0.0,
               skeleton_words: int = 0, skeleton_order: int = 4, skeleton_weight: float = 0.0,
-              skeleton_contrast: float = 0.0, tokenizer=tokenize) -> NgramLM:
+              skeleton_contrast: float = 0.0, name_cost: float = 0.0,
+              tokenizer=tokenize) -> NgramLM:
         """`unigram_prior` (word -> frequency, e.g. wordfreq's) is mixed into the unigram level
         with weight `prior_weight`: a small training text then still knows the everyday words
         it never saw, at their frequency in broad English, instead of the uniform share an
@@ -271,7 +285,7 @@ class NgramLM:
             info["skeleton_words"] = str(len(kept))
         return cls(vocab, unigram, tables, info, rarity_discount, repeat_penalty,
                    order_contrast, symbol_penalty, unknown_penalty, skeleton, skeleton_weight,
-                   skeleton_contrast)
+                   skeleton_contrast, name_cost)
 
     @staticmethod
     def _unigram(vocab_size: int, word_ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -308,6 +322,17 @@ class NgramLM:
         get = self.ids.get
         return [get(word, _UNK_ID) for word in tokenize(text)]
 
+    def names(self, text: str, count: int) -> list[bool]:
+        """For each of the `count` tokens of `text`: whether it is a proper name (module doc).
+        None are when the text read with its case gives other tokens (odd Unicode casing)."""
+        text = unicodedata.normalize("NFKC", text).replace("’", "'")
+        tokens = _TOKEN.findall(text)
+        if len(tokens) != count:
+            return [False] * count
+        grammar = self._grammar_words
+        return [i > 0 and token[0].isupper() and tokens[i - 1] not in _SENTENCE_END
+                and token.lower() not in grammar for i, token in enumerate(tokens)]
+
     def log_probs(self, encoded: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Natural log-probability of each word and </s> of every sentence (flat), and the
         number of scored tokens per sentence."""
@@ -336,13 +361,16 @@ class NgramLM:
         encoded = [self.encode(text) for text in texts]
         if not encoded:
             return []
+        names = ([self.names(text, len(ids)) for text, ids in zip(texts, encoded, strict=True)]
+                 if self.name_cost else None)
         if self.order_contrast:
             # both readings in one batch: the sentences, then each one reversed
-            costs = self.costs([*encoded, *(ids[::-1] for ids in encoded)])
+            costs = self.costs([*encoded, *(ids[::-1] for ids in encoded)],
+                               names and [*names, *(flags[::-1] for flags in names)])
             forwards, backwards = costs[:len(encoded)], costs[len(encoded):]
             costs = forwards + self.order_contrast * (forwards - backwards)
         else:
-            costs = self.costs(encoded)
+            costs = self.costs(encoded, names)
         if self.skeleton_weight or self.skeleton_contrast:
             costs = costs + self.skeleton_costs(encoded)
         if self.symbol_penalty:
@@ -364,12 +392,17 @@ class NgramLM:
         return (self.skeleton_weight * forwards
                 + self.skeleton_contrast * (forwards - backwards))
 
-    def costs(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+    def costs(self, encoded: Sequence[Sequence[int]],
+              names: Sequence[Sequence[bool]] | None = None) -> np.ndarray:
         """Mean cost per token of each sentence: its negative log-probability less the rarity
-        discount (plus the unknown penalty for an unknown word), or for a repeated token its
-        unigram surprisal plus the repeat penalty."""
+        discount (plus the unknown penalty for an unknown word; at most name_cost for a token
+        `names` flags), or for a repeated token its unigram surprisal plus the repeat
+        penalty."""
         log_probs, counts = self.log_probs(encoded)
-        if self.rarity_discount or self.repeat_penalty or self.unknown_penalty:
+        if names is not None and self.name_cost:
+            flags = np.fromiter(chain.from_iterable([*f, False] for f in names), dtype=bool,
+                                count=len(log_probs))
+        if self.rarity_discount or self.repeat_penalty or self.unknown_penalty or self.name_cost:
             # the scored tokens in order: each sentence's words, then </s>
             scored = np.fromiter(chain.from_iterable([*ids, _EOS_ID] for ids in encoded),
                                  dtype=np.int64, count=len(log_probs))
@@ -377,6 +410,8 @@ class NgramLM:
             known = scored != _UNK_ID
             log_probs = (log_probs - self.rarity_discount * unigram * known
                          - self.unknown_penalty * ~known)
+            if names is not None and self.name_cost:
+                log_probs = np.where(flags, np.maximum(log_probs, -self.name_cost), log_probs)
             if self.repeat_penalty:
                 log_probs = np.where(self.repeats(encoded), unigram - self.repeat_penalty,
                                      log_probs)
