@@ -13,15 +13,16 @@ Measured:
 - sentence filters: cheap (cleaning, word count, entropy); + spaCy parse (CAT complexity and
   action); + perplexity: the n-gram default (all sentences) and the GGUF scorer (a subset);
   datatrove's Gopher quality + Gopher repetition + C4 line filters applied per sentence;
-- perplexity quality of both scorers on the two tuning sets of the tests
-  (tests/extract/perplexity_labelled_set.py and the former held-out set,
-  perplexity_heldout_set.py: the n-gram window is calibrated on both) and on the unseen set
-  (tests/extract/perplexity_unseen_set.py, packages never used before, only measured): ROC
-  AUC of clean against machine-made bad sentences, and the shares kept / dropped by each
-  scorer's default window (`--no-gguf-quality` skips the GGUF half, some
-  CPU-minutes);
+- perplexity quality of both scorers on the four tuning sets of the tests
+  (tests/extract/perplexity_labelled_set.py, the former held-out set perplexity_heldout_set.py,
+  the former unseen set perplexity_unseen_set.py and the round-6 fresh set
+  perplexity_fresh_set.py: the n-gram window is calibrated on the four, by source) and on the
+  round-7 held-out set (tests/extract/perplexity_round7_set.py, packages never used before,
+  only measured): ROC AUC of clean against machine-made bad sentences, and the
+  shares kept / dropped by each scorer's default window (`--no-gguf-quality` skips the GGUF
+  half, some CPU-minutes);
 - `--perplexity-only`: just the n-gram scorer's speed (sentences/s per core on the sample
-  corpus's sentences; issue #25 asks for >= 10,000) and its quality on the three sets, in seconds
+  corpus's sentences; issue #25 asks for >= 10,000) and its quality on the five sets, in seconds
   and without the peers;
 - images: decode + normalise + quality + pHash (ours) vs PIL open + imagehash.phash.
 
@@ -176,17 +177,21 @@ def print_ngram_rate(rate: float) -> None:
 
 
 def bench_perplexity_quality(results: dict, scorers: dict) -> None:
-    """AUC and keep/drop shares of each scorer at its default window on the two tuning sets
-    and on the unseen set."""
+    """AUC and keep/drop shares of each scorer at its default window on the four tuning sets
+    and on the round-7 held-out set."""
     from tests.extract import (
+        perplexity_fresh_set,
         perplexity_heldout_set,
         perplexity_labelled_set,
+        perplexity_round7_set,
         perplexity_unseen_set,
     )
 
     for name, labelled in (("tuning", perplexity_labelled_set),
                            ("tuning-2", perplexity_heldout_set),  # the former held-out set
-                           ("unseen", perplexity_unseen_set)):
+                           ("tuning-3", perplexity_unseen_set),  # the former unseen set
+                           ("tuning-4", perplexity_fresh_set),  # the round-6 fresh set
+                           ("round-7", perplexity_round7_set)):
         _quality_on(results, scorers, name, labelled.clean_sentences(), labelled.bad_sentences())
 
 
@@ -277,7 +282,7 @@ def main() -> None:
     parser.add_argument("--no-gguf-quality", action="store_true",
                         help="Measure only the n-gram scorer on the labelled set.")
     parser.add_argument("--perplexity-only", action="store_true",
-                        help="Only the n-gram scorer: its speed and its quality on both sets.")
+                        help="Only the n-gram scorer: its speed and its quality on the four sets.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
     if args.perplexity_only:

@@ -12,6 +12,19 @@ English typing texts of `klavaro` (GPL-3+; everyday web prose) and the GNOME des
 its boilerplate and Perl's own modules (`perl-modules-5.36`, GPL-1+ or Artistic) for its code.
 These need not be installed: `apt-get download klavaro gnome-user-docs` and pass the .deb with
 `--deb` (it is unpacked to a temporary folder and its version read from it).
+Round 6 of issue #25 part 1 made the unseen set a third tuning set and drew a fresh held-out set
+(tests/extract/perplexity_fresh_set.py), again from packages the project had never used: the
+descriptions of the XScreenSaver hacks (`xscreensaver-data` and `xscreensaver-data-extra`,
+pass both .debs) and the English sky culture descriptions of Stellarium (`stellarium-data`, only
+the cultures whose own licence is the GPL or CC BY-SA) for its clean sentences, the XScreenSaver
+settings' labels for its boilerplate and the Lua modules of Penlight (`lua-penlight`) for its
+code.
+Round 7 made the fresh set a fourth tuning set and drew the round-7 held-out set
+(tests/extract/perplexity_round7_set.py), again from packages the project had never used: the
+English descriptions of Dungeon Crawl Stone Soup (`crawl-common`: monsters, items, spells, gods,
+places; its file of quotations from other works left out) and the English help of Simon
+Tatham's puzzle collection (`sgt-puzzles`) for its clean sentences, the labels of the puzzles'
+parameters for its boilerplate and jQuery's source (`libjs-jquery`, JavaScript) for its code.
 
 Sentences are taken from the paragraphs (fortune entries), kept when they read as ordinary prose
 (8-40 words, a capital first letter, a full stop at the end, no markup left), and a fixed number
@@ -36,6 +49,7 @@ import sysconfig
 import tempfile
 import tokenize
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nupunkt
 from selectolax.lexbor import LexborHTMLParser
@@ -95,6 +109,50 @@ SOURCES = {
                   "the Perl 5.36 core modules' source", "GPL-1+ or Artistic",
                   "Unseen code lines (bad) of the perplexity sets",
                   "perplexity_unseen_perl_code.txt", 100),
+    # The fresh held-out set of issue #25 part 1, round 6 (tests/extract/perplexity_fresh_set.py).
+    "xscreensaver": ("Debian packages xscreensaver-data and xscreensaver-data-extra",
+                     Path("/usr/share/xscreensaver/config"),
+                     "the descriptions of the XScreenSaver display modes",
+                     "the XScreenSaver licence (MIT-style, each hack's authors)",
+                     "Fresh held-out clean sentences of the perplexity sets",
+                     "perplexity_fresh_xscreensaver.txt", 200),
+    "stellarium": ("Debian package stellarium-data", Path("/usr/share/stellarium/skycultures"),
+                   "the English sky culture descriptions of Stellarium (only the cultures "
+                   "licensed under the GPL or CC BY-SA)", "GPL-2.0 or CC-BY-SA (each "
+                   "culture's info.ini)", "Fresh held-out clean sentences of the perplexity sets",
+                   "perplexity_fresh_stellarium.txt", 200),
+    "xscreensaver-labels": ("Debian packages xscreensaver-data and xscreensaver-data-extra",
+                            Path("/usr/share/xscreensaver/config"),
+                            "the settings' labels (sliders, check boxes, menus) of the "
+                            "XScreenSaver display modes",
+                            "the XScreenSaver licence (MIT-style, each hack's authors)",
+                            "Fresh held-out boilerplate items (bad, joined by separators) of "
+                            "the perplexity sets", "perplexity_fresh_xscreensaver_labels.txt",
+                            150),
+    "lua-code": ("Debian package lua-penlight", Path("/usr/share/lua/5.2/pl"),
+                 "the Lua modules of Penlight", "MIT (Expat)",
+                 "Fresh held-out code lines (bad) of the perplexity sets",
+                 "perplexity_fresh_lua_code.txt", 100),
+    # The round-7 held-out set of issue #25 part 1 (tests/extract/perplexity_round7_set.py).
+    "crawl": ("Debian package crawl-common", Path("/usr/share/crawl/dat/descript"),
+              "the English descriptions of Dungeon Crawl Stone Soup (monsters, items, spells, "
+              "gods, places; the file of quotations from other works left out)", "GPL-2+",
+              "Round-7 held-out clean sentences of the perplexity sets",
+              "perplexity_round7_crawl.txt", 200),
+    "sgt-puzzles": ("Debian package sgt-puzzles", Path("/usr/share/sgt-puzzles/help/en"),
+                    "the English help of Simon Tatham's Portable Puzzle Collection",
+                    "MIT (Expat)", "Round-7 held-out clean sentences of the perplexity sets",
+                    "perplexity_round7_sgt_puzzles.txt", 200),
+    "sgt-puzzles-labels": ("Debian package sgt-puzzles", Path("/usr/share/sgt-puzzles/help/en"),
+                           "the terms of the help's definition lists (the puzzles' parameters, "
+                           "menu commands and keys)",
+                           "MIT (Expat)", "Round-7 held-out boilerplate items (bad, joined by "
+                           "separators) of the perplexity sets",
+                           "perplexity_round7_sgt_puzzles_labels.txt", 150),
+    "js-code": ("Debian package libjs-jquery", Path("/usr/share/javascript/jquery"),
+                "the source of jQuery (jquery.js, not minified)", "MIT (Expat)",
+                "Round-7 held-out code lines (bad) of the perplexity sets",
+                "perplexity_round7_js_code.txt", 100),
 }
 _CODE_MARK = re.compile(r"[()\[\]=:{}]")
 _PROSE = re.compile(r"^[A-Z][A-Za-z ,;:'’()\-]*[a-z)][.]$")
@@ -197,6 +255,152 @@ def klavaro_paragraphs(path: Path) -> list[str]:
             for block in path.read_text(encoding="utf-8").split("\n\n") if block.strip()]
 
 
+def lua_code_lines(root: Path) -> list[str]:
+    """Statement lines of the Lua modules: comments (-- ...) and the lines of long comments and
+    long strings (--[[ ... ]], [[ ... ]], which hold documentation) left out, as they are
+    prose; the same length and punctuation rule as for Python."""
+    found = {}
+    for path in sorted(root.rglob("*.lua")):
+        in_long = False
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = line.strip()
+            if in_long:
+                in_long = not _LUA_LONG_CLOSE.search(line)
+                continue
+            if _LUA_LONG_OPEN.search(line) and not _LUA_LONG_CLOSE.search(line):
+                in_long = True
+                continue
+            if _is_code_line(line) and not line.startswith("--") and "[[" not in line:
+                found.setdefault(line, None)
+    return list(found)
+
+
+_LUA_LONG_OPEN = re.compile(r"\[=*\[")
+_LUA_LONG_CLOSE = re.compile(r"\]=*\]")
+
+
+def xscreensaver_configs(root: Path) -> list[ElementTree.Element]:
+    return [ElementTree.parse(path).getroot() for path in sorted(root.glob("*.xml"))]
+
+
+def xscreensaver_paragraphs(root: Path) -> list[str]:
+    """The paragraphs of each display mode's <_description> (separated by blank lines)."""
+    return [" ".join(block.split()) for config in xscreensaver_configs(root)
+            for node in config.iter("_description")
+            for block in (node.text or "").split("\n\n") if block.strip()]
+
+
+_LABELS = ("_label", "_low-label", "_high-label")
+
+
+def xscreensaver_labels(root: Path) -> list[str]:
+    """The labels of the settings (sliders, check boxes, menu entries), 1-4 words; the
+    display modes' own names (the root's label) left out."""
+    found = {}
+    for config in xscreensaver_configs(root):
+        for node in config.iter():
+            if node is config:
+                continue
+            for attribute in _LABELS:
+                label = " ".join(node.get(attribute, "").split())
+                if label and 1 <= len(label.split()) <= 4:
+                    found.setdefault(label, None)
+    return list(found)
+
+
+# Only the cultures whose licence allows sharing changed excerpts (no NC or ND terms).
+_FREE_LICENCE = re.compile(r"GPL|BY-SA")
+_NOT_FREE = re.compile(r"\b(NC|ND)\b")
+
+
+def stellarium_paragraphs(root: Path) -> list[str]:
+    """The <p> paragraphs of the English description of each freely licensed sky culture."""
+    found = []
+    for folder in sorted(path for path in root.iterdir() if path.is_dir()):
+        info = (folder / "info.ini").read_text(encoding="utf-8", errors="replace")
+        licence = re.search(r"^license\s*=\s*(.+)$", info, re.MULTILINE)
+        description = folder / "description.en.utf8"
+        if (licence is None or not _FREE_LICENCE.search(licence.group(1))
+                or _NOT_FREE.search(licence.group(1)) or not description.exists()):
+            continue
+        tree = LexborHTMLParser(description.read_text(encoding="utf-8"))
+        found.extend(text for node in tree.css("p")
+                     if (text := " ".join(node.text(separator=" ").split())))
+    return found
+
+
+# Crawl's descriptions: entries between lines of %%%%, each a key line and its text; Lua
+# between {{ and }} fills text in when the game shows it, so a paragraph holding some has words
+# missing as written and is left out.
+_CRAWL_ENTRY = re.compile(r"^%%%%$", re.MULTILINE)
+_CRAWL_LUA = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_CRAWL_QUOTES = "quotes.txt"
+
+
+def crawl_paragraphs(root: Path) -> list[str]:
+    """The paragraphs of each description (blocks of lines after its key line); comment lines
+    (#) and the quotations file left out."""
+    found = []
+    for path in sorted(root.glob("*.txt")):
+        if path.name == _CRAWL_QUOTES:
+            continue
+        text = _CRAWL_LUA.sub(_MISSING, path.read_text(encoding="utf-8", errors="replace"))
+        for entry in _CRAWL_ENTRY.split(text):
+            lines = [line for line in entry.strip("\n").splitlines()[1:]
+                     if not line.startswith("#")]
+            found.extend(paragraph for block in "\n".join(lines).split("\n\n")
+                         if (paragraph := " ".join(block.split())) and _MISSING not in paragraph)
+    return found
+
+
+def halibut_pages(root: Path) -> list:
+    return [LexborHTMLParser(page.read_text(encoding="utf-8"))
+            for page in sorted(root.glob("*.html"))]
+
+
+def halibut_paragraphs(root: Path) -> list[str]:
+    """The text of the help's paragraphs, definitions and list items (the puzzles' help is
+    HTML made by Halibut); a paragraph inside a definition or item is taken on its own."""
+    found = []
+    for tree in halibut_pages(root):
+        for node in tree.css("p"):
+            found.append(" ".join(node.text(separator=" ").split()))
+            node.decompose()
+        found.extend(" ".join(node.text(separator=" ").split()) for node in tree.css("dd, li"))
+    return [text for text in found if text]
+
+
+def halibut_parameter_labels(root: Path) -> list[str]:
+    """The labels the help's definition lists explain (each <em> of their terms): the puzzles'
+    parameters, menu commands and keys, 1-4 words."""
+    found = {}
+    for tree in halibut_pages(root):
+        for node in tree.css("dt em"):
+            label = " ".join(node.text().split())
+            if label and 1 <= len(label.split()) <= 4:
+                found.setdefault(label, None)
+    return list(found)
+
+
+_JS_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+
+
+def js_code_lines(root: Path) -> list[str]:
+    """Statement lines of the (not minified) JavaScript files: block comments (/* ... */) and
+    line comments (// ...) left out, as they are prose; the same length and punctuation rule as
+    for Python."""
+    found = {}
+    for path in sorted(root.glob("*.js")):
+        if path.name.endswith(".min.js"):
+            continue
+        source = _JS_BLOCK_COMMENT.sub("", path.read_text(encoding="utf-8", errors="replace"))
+        for line in source.splitlines():
+            line = line.strip()
+            if _is_code_line(line) and not line.startswith("//"):
+                found.setdefault(line, None)
+    return list(found)
+
+
 def _is_code_line(line: str) -> bool:
     return 30 <= len(line) <= 120 and bool(_CODE_MARK.search(line)) and len(line.split()) >= 4
 
@@ -245,6 +449,22 @@ def collect(source: str, root: Path) -> list[str]:
         return pre_lines(root)
     if source == "perl-code":
         return perl_code_lines(root)
+    if source == "lua-code":
+        return lua_code_lines(root)
+    if source == "js-code":
+        return js_code_lines(root)
+    if source == "crawl":
+        return prose_sentences(crawl_paragraphs(root))
+    if source == "sgt-puzzles":
+        return prose_sentences(halibut_paragraphs(root))
+    if source == "sgt-puzzles-labels":
+        return halibut_parameter_labels(root)
+    if source == "xscreensaver-labels":
+        return xscreensaver_labels(root)
+    if source == "xscreensaver":
+        return prose_sentences(xscreensaver_paragraphs(root))
+    if source == "stellarium":
+        return prose_sentences(stellarium_paragraphs(root))
     if source == "gnome-gui":
         return mallard_gui_labels(root)
     if source == "fortunes":
@@ -261,13 +481,15 @@ def main() -> None:
     parser.add_argument("--source", choices=sorted(SOURCES), default="handbook")
     parser.add_argument("--count", type=int, help="Default: 300 (handbook), 200 (held-out).")
     parser.add_argument("--out", type=Path, help="Default: tests/extract/data/<the set's file>.")
-    parser.add_argument("--deb", type=Path, help="Read the source from this .deb of its package "
-                        "(apt-get download PACKAGE) instead of the installed package.")
+    parser.add_argument("--deb", type=Path, action="append", help="Read the source from this "
+                        ".deb of its package (apt-get download PACKAGE) instead of the installed "
+                        "package; repeat it for a source of two packages.")
     args = parser.parse_args()
     package, root, title, licence, role, name, count = SOURCES[args.source]
     with tempfile.TemporaryDirectory() as folder:
         if args.deb:
-            version = unpacked_deb(args.deb, Path(folder))
+            version = " and ".join(dict.fromkeys(unpacked_deb(deb, Path(folder))
+                                                 for deb in args.deb))
             root = Path(folder) / root.relative_to("/")
         else:
             version = (platform.python_version() if args.source == "code"
@@ -277,8 +499,9 @@ def main() -> None:
     chosen = chosen[: args.count or count]
     out = args.out or DATA / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    unit = {"gnome-gui": "labels"}.get(args.source,
-                                       "lines" if args.source.endswith("code") else "sentences")
+    labels = ("gnome-gui", "xscreensaver-labels", "sgt-puzzles-labels")
+    unit = ("labels" if args.source in labels
+            else "lines" if args.source.endswith("code") else "sentences")
     header = HEADER.format(role=role, count=len(chosen), unit=unit, title=title,
                            package=package, version=version, licence=licence,
                            source=args.source)

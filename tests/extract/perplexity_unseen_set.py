@@ -1,7 +1,8 @@
 """The unseen perplexity set of issue #25 part 1: drawn, and committed, before it was first
 measured, from packages the project had never used, after the earlier held-out set
 (perplexity_heldout_set.py) had been measured three times and became a second tuning set.
-Only measured; nothing is tuned on it.
+It was the held-out set of v4 (measured once); since v5 (issue #25 part 1, round 6) it is the
+third tuning set, and the fresh set (perplexity_fresh_set.py) is the held-out one.
 
 Clean, prose the project did not write (files under data/, see their headers; chosen by
 scripts/build_perplexity_labelled_set.py):

@@ -1,9 +1,11 @@
-"""The default perplexity scorer on the unseen set (tests/extract/perplexity_unseen_set.py),
+"""The default perplexity scorer on the former unseen set (tests/extract/perplexity_unseen_set.py),
 drawn from packages the project had never used and committed before it was first measured
-(issue #25 part 1). Measured once, with the v4 scorer committed before it: AUC 0.992, 100%
-of the 242 clean sentences kept, 86.0% of the 500 bad ones dropped at [1.1e-06, 23]; nothing
-was changed after that measurement. (v3 at its window [2.9e-05, 21], measured in the same run:
-AUC 0.987, 96.7% kept, 90.0% dropped.)"""
+(issue #25 part 1); since v5 the third tuning set. Measured once as the held-out set, with the
+v4 scorer committed before it: AUC 0.992, 100% of the 242 clean sentences kept, 86.0% of the
+500 bad ones dropped at [1.1e-06, 23] (82.8% without the code kind, whose symbol list was
+written after its Perl lines had been read, so that figure did not count). The v5 skeleton
+score was chosen on it and the other two tuning sets; the figures on text nobody tuned to:
+test_perplexity_fresh.py."""
 
 from __future__ import annotations
 
@@ -23,37 +25,23 @@ def quality():
     return tuning.default_window_quality(make_scorer("ngram"), unseen)
 
 
-def test_unseen_set_is_apart_from_both_tuning_sets():
-    clean = unseen.clean_sentences()
-    assert [len(v) for v in clean.values()] == [42, 200]
-    seen = {s for module in (tuning, tuning2) for group in module.clean_sentences().values()
-            for s in group}
-    assert not seen & {s for group in clean.values() for s in group}
-    bad = unseen.bad_sentences()
-    assert set(bad) == set(unseen.BAD_KINDS)
-    assert all(len(v) == unseen.BAD_PER_KIND for v in bad.values())
-    assert bad == unseen.bad_sentences()  # a fixed seed: the same set every run
-    seen_bad = {s for module in (tuning, tuning2) for group in module.bad_sentences().values()
-                for s in group}
-    assert not seen_bad & {s for group in bad.values() for s in group}
+def test_unseen_set_is_apart_from_the_first_two_tuning_sets():
+    tuning.assert_apart(unseen, (tuning, tuning2), [42, 200])
     # the boilerplate items are neither tuning set's
     labels = set(tuning2.read_lines("perplexity_unseen_gui_labels.txt"))
     assert not labels & (set(tuning2.BOILERPLATE) | set(tuning.MENU_ITEMS))
 
 
-def test_issue_goal_on_the_unseen_set(quality):
-    """Issue #25: >= 98% of plain, well-formed sentences kept and >= 85% of machine-made bad
-    ones dropped, on text no default was tuned on (v4: 100% and 86.0%)."""
-    assert quality["clean_kept"] >= 0.98 and quality["bad_dropped"] >= 0.85
-
-
-def test_default_model_on_the_unseen_set_by_kind(quality):
-    """The figures of the one measurement, per kind (shuffled word order is the weak kind)."""
-    assert quality["auc"] >= 0.99  # 0.9917
-    assert min(quality["kept_by_kind"].values()) == 1.0  # klavaro 42/42, GNOME help 200/200
+def test_default_model_on_the_third_tuning_set(quality):
+    """v6 at the window the four tuning sets calibrate by source, [7.9e-08, 77]: AUC 0.993,
+    100% kept, 92.8% dropped (v5 at [7.9e-08, 44]: 0.993, 99.6%, 94.6%; v4 at its window:
+    0.992, 100%, 86.0%); shuffled word order 89% (v5: 91%, v4: 53%)."""
+    assert quality["auc"] >= 0.992  # 0.9928
+    assert quality["clean_kept"] == 1.0  # 242 (v5: 241)
+    assert quality["bad_dropped"] >= 0.925  # 0.928 (v5: 0.946)
     dropped = quality["dropped_by_kind"]
-    assert dropped["repeated_words"] >= 0.955  # 96 of 100
-    assert dropped["shuffled"] >= 0.525  # 53
-    assert dropped["char_noise"] >= 0.905  # 91
-    assert dropped["boilerplate"] >= 0.905  # 91
+    assert dropped["repeated_words"] >= 0.945  # 95 of 100 (v5: 97)
+    assert dropped["shuffled"] >= 0.885  # 89 (v5: 91, v4: 53)
+    assert dropped["char_noise"] >= 0.855  # 86 (v5: 89, v4: 91)
+    assert dropped["boilerplate"] >= 0.945  # 95 (v5: 97)
     assert dropped["code"] >= 0.985  # 99

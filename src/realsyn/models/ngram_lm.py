@@ -48,6 +48,22 @@ Misspelt and garbled words are unknown to the model, and an unknown word costs o
 of the unigram level left for unseen words. `unknown_penalty` adds that many nats to each
 unknown token; the vocabulary (with the wordfreq prior, 325k words) holds the words of plain
 prose, so it is garbled text that pays. 0: no penalty.
+
+Word order is still the weak point: trained on a small text, the model has not seen most word
+pairs of a plain sentence, so the sentence costs about what its words shuffled cost. A second,
+small model of sentence skeletons (ngram_skeleton: the most frequent words kept, every other
+word replaced by its class) judges word order whatever the vocabulary: `skeleton_weight` times
+its cost per token, plus `skeleton_contrast` times that cost less the cost of the skeleton read
+backwards (as the order contrast does for words), is added to the sentence's cost. 0 and 0: no
+skeleton pass.
+
+Proper names are not garbled words: a name of another language ("Hun Tavan Od") is unknown to
+the model or a rare word out of its context, and cost a plain sentence as much as character
+noise does. So a token written with a capital first letter inside a sentence (not its first
+token, nor after . ! or ?), that is not one of the skeleton's grammar words, costs at most
+`name_cost` nats (no unknown penalty on top; a repeated name still pays the repeat penalty).
+Character noise writes lower-case letters, so the garbled words it makes are rarely
+capitalised. 0: names cost what other words cost.
 """
 
 from __future__ import annotations
@@ -63,15 +79,19 @@ from pathlib import Path
 
 import numpy as np
 
+from realsyn.models import ngram_skeleton
+
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 _UNK_ID, _BOS_ID, _EOS_ID = 0, 1, 2
 FORMAT_VERSION = 1
 REPEAT_ORDER = 3  # a token that ends an n-gram of this order seen earlier in its sentence repeats
+SKELETON_PREFIX = "skeleton_"  # the skeleton model's arrays in the model file
 
 _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 # marks of code or markup (module doc): symbols prose does not use, a call "name(", a dotted name
 _SYMBOL = re.compile(r"[=_{}\[\]<>$@\\|`~^]|\w\(|[a-z]{2}\.[a-z]{2}")
 _DIGIT = re.compile(r"\d")
+_SENTENCE_END = frozenset(".!?")  # a capital after one of these starts a sentence, not a name
 
 # One random odd 64-bit multiplier per position in the n-gram (fixed: the keys are stored).
 _MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
@@ -129,7 +149,9 @@ class NgramLM:
     def __init__(self, vocab: list[str], unigram: np.ndarray, tables: list[dict[str, np.ndarray]],
                  metadata: dict[str, str] | None = None, rarity_discount: float | None = None,
                  repeat_penalty: float | None = None, order_contrast: float | None = None,
-                 symbol_penalty: float | None = None, unknown_penalty: float | None = None):
+                 symbol_penalty: float | None = None, unknown_penalty: float | None = None,
+                 skeleton: NgramLM | None = None, skeleton_weight: float | None = None,
+                 skeleton_contrast: float | None = None, name_cost: float | None = None):
         self.vocab = vocab
         self.ids = {word: i for i, word in enumerate(vocab)}
         self.order = len(tables) + 1
@@ -145,9 +167,21 @@ class NgramLM:
                                             "a finite number >= 0")
         self.unknown_penalty = self._setting("unknown_penalty", unknown_penalty, float("inf"),
                                              "a finite number >= 0")
+        self.skeleton = skeleton
+        self.skeleton_weight = self._setting("skeleton_weight", skeleton_weight, float("inf"),
+                                             "a finite number >= 0")
+        self.skeleton_contrast = self._setting("skeleton_contrast", skeleton_contrast,
+                                               float("inf"), "a finite number >= 0")
+        self.name_cost = self._setting("name_cost", name_cost, float("inf"),
+                                       "a finite number >= 0")
+        if skeleton is None and (self.skeleton_weight or self.skeleton_contrast):
+            raise ValueError("skeleton_weight and skeleton_contrast need a skeleton model")
+        self._skeleton_of = None if skeleton is None else self._skeleton_classes(skeleton)
         # words (a letter or digit in them): only these count as doubled ("..." does not)
         self._is_word = np.array([any(c.isalnum() for c in w) for w in vocab], dtype=bool)
         self._is_word[_UNK_ID] = False  # two different unknown words share the id
+        self._grammar_words = frozenset(
+            skeleton.metadata.get("kept_words", "").split() if skeleton is not None else ())
 
     def _setting(self, name: str, value: float | None, top: float, rule: str) -> float:
         """A scoring setting: the given value, else the one the model file recorded (else 0),
@@ -159,6 +193,13 @@ class NgramLM:
         self.metadata[name] = f"{value:g}"
         return value
 
+    def _skeleton_classes(self, skeleton: NgramLM) -> np.ndarray:
+        """The skeleton model's id of each word id's class; an unknown word is a word."""
+        kept = frozenset(skeleton.metadata.get("kept_words", "").split())
+        mapping = ngram_skeleton.class_ids(self.vocab, kept, skeleton.ids, _UNK_ID)
+        mapping[_UNK_ID] = skeleton.ids.get(ngram_skeleton.WORD, _UNK_ID)
+        return mapping
+
     # ------------------------------------------------------------------ training
     @classmethod
     def train(cls, sentences: Iterable[str], order: int = 3,
@@ -166,17 +207,26 @@ class NgramLM:
               unigram_prior: Mapping[str, float] | None = None,
               prior_weight: float = 0.0, rarity_discount: float = 0.0,
               repeat_penalty: float = 0.0, order_contrast: float = 0.0,
-              symbol_penalty: float = 0.0, unknown_penalty: float = 0.0) -> NgramLM:
+              symbol_penalty: float = 0.0, unknown_penalty: float = 0.0,
+              skeleton_words: int = 0, skeleton_order: int = 4, skeleton_weight: float = 0.0,
+              skeleton_contrast: float = 0.0, name_cost: float = 0.0,
+              tokenizer=tokenize) -> NgramLM:
         """`unigram_prior` (word -> frequency, e.g. wordfreq's) is mixed into the unigram level
         with weight `prior_weight`: a small training text then still knows the everyday words
         it never saw, at their frequency in broad English, instead of the uniform share an
-        unseen word gets. Its words join the vocabulary after the training words."""
+        unseen word gets. Its words join the vocabulary after the training words.
+        `skeleton_words` > 0 also trains a skeleton model of order `skeleton_order` on the same
+        text, keeping that many of the most frequent words of the prior (else of the text).
+        `tokenizer` turns a sentence into tokens (the skeleton model is trained on tokens)."""
         # Every training word is in the vocabulary: training rare words as <unk> made unseen
         # words cheap and broken encodings (runs of unknown tokens) look clean (AUC 0.95 ->
         # 0.88 on the labelled set).
         if not 2 <= order <= len(_MULTIPLIERS):
             raise ValueError(f"order must be between 2 and {len(_MULTIPLIERS)}")
-        tokenized = [words for words in map(tokenize, sentences) if words]
+        if skeleton_words < 0 or (skeleton_words and not 2 <= skeleton_order <= len(_MULTIPLIERS)):
+            raise ValueError(f"skeleton_words must be >= 0 and skeleton_order between 2 and "
+                             f"{len(_MULTIPLIERS)}")
+        tokenized = [words for words in map(tokenizer, sentences) if words]
         if not tokenized:
             raise ValueError("no words to train on")
         if not 0.0 <= prior_weight < 1.0 or (prior_weight > 0) != bool(unigram_prior):
@@ -223,8 +273,19 @@ class NgramLM:
                 **({"prior_words": str(len(prior)), "prior_weight": f"{prior_weight:g}"}
                    if prior else {}),
                 **(metadata or {})}
+        skeleton = None
+        if skeleton_words:
+            ranked = sorted(prior or frequency,
+                            key=lambda w: (-(prior or frequency)[w], w))[:skeleton_words]
+            kept = frozenset(ranked)
+            skeleton = cls.train(
+                [ngram_skeleton.skeleton(words, kept) for words in tokenized],
+                order=skeleton_order, tokenizer=list,
+                metadata={"kept_words": " ".join(sorted(kept))})
+            info["skeleton_words"] = str(len(kept))
         return cls(vocab, unigram, tables, info, rarity_discount, repeat_penalty,
-                   order_contrast, symbol_penalty, unknown_penalty)
+                   order_contrast, symbol_penalty, unknown_penalty, skeleton, skeleton_weight,
+                   skeleton_contrast, name_cost)
 
     @staticmethod
     def _unigram(vocab_size: int, word_ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -261,6 +322,17 @@ class NgramLM:
         get = self.ids.get
         return [get(word, _UNK_ID) for word in tokenize(text)]
 
+    def names(self, text: str, count: int) -> list[bool]:
+        """For each of the `count` tokens of `text`: whether it is a proper name (module doc).
+        None are when the text read with its case gives other tokens (odd Unicode casing)."""
+        text = unicodedata.normalize("NFKC", text).replace("’", "'")
+        tokens = _TOKEN.findall(text)
+        if len(tokens) != count:
+            return [False] * count
+        grammar = self._grammar_words
+        return [i > 0 and token[0].isupper() and tokens[i - 1] not in _SENTENCE_END
+                and token.lower() not in grammar for i, token in enumerate(tokens)]
+
     def log_probs(self, encoded: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Natural log-probability of each word and </s> of every sentence (flat), and the
         number of scored tokens per sentence."""
@@ -289,13 +361,18 @@ class NgramLM:
         encoded = [self.encode(text) for text in texts]
         if not encoded:
             return []
+        names = ([self.names(text, len(ids)) for text, ids in zip(texts, encoded, strict=True)]
+                 if self.name_cost else None)
         if self.order_contrast:
             # both readings in one batch: the sentences, then each one reversed
-            costs = self.costs([*encoded, *(ids[::-1] for ids in encoded)])
+            costs = self.costs([*encoded, *(ids[::-1] for ids in encoded)],
+                               names and [*names, *(flags[::-1] for flags in names)])
             forwards, backwards = costs[:len(encoded)], costs[len(encoded):]
             costs = forwards + self.order_contrast * (forwards - backwards)
         else:
-            costs = self.costs(encoded)
+            costs = self.costs(encoded, names)
+        if self.skeleton_weight or self.skeleton_contrast:
+            costs = costs + self.skeleton_costs(encoded)
         if self.symbol_penalty:
             marks = np.array([len(_SYMBOL.findall(text)) for text in texts], dtype=np.float64)
             tokens = np.array([len(ids) + 1 for ids in encoded], dtype=np.float64)  # </s> too
@@ -304,12 +381,28 @@ class NgramLM:
         return [float(v) if words else float("nan")
                 for v, words in zip(values.tolist(), encoded, strict=True)]
 
-    def costs(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+    def skeleton_costs(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """skeleton_weight times the skeleton model's cost per token of each sentence, plus
+        skeleton_contrast times that cost less the cost of the skeleton read backwards."""
+        lengths = [len(ids) for ids in encoded]
+        flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=sum(lengths))
+        classes = np.split(self._skeleton_of[flat], np.cumsum(lengths)[:-1])
+        costs = self.skeleton.costs([*classes, *(ids[::-1] for ids in classes)])
+        forwards, backwards = costs[:len(encoded)], costs[len(encoded):]
+        return (self.skeleton_weight * forwards
+                + self.skeleton_contrast * (forwards - backwards))
+
+    def costs(self, encoded: Sequence[Sequence[int]],
+              names: Sequence[Sequence[bool]] | None = None) -> np.ndarray:
         """Mean cost per token of each sentence: its negative log-probability less the rarity
-        discount (plus the unknown penalty for an unknown word), or for a repeated token its
-        unigram surprisal plus the repeat penalty."""
+        discount (plus the unknown penalty for an unknown word; at most name_cost for a token
+        `names` flags), or for a repeated token its unigram surprisal plus the repeat
+        penalty."""
         log_probs, counts = self.log_probs(encoded)
-        if self.rarity_discount or self.repeat_penalty or self.unknown_penalty:
+        if names is not None and self.name_cost:
+            flags = np.fromiter(chain.from_iterable([*f, False] for f in names), dtype=bool,
+                                count=len(log_probs))
+        if self.rarity_discount or self.repeat_penalty or self.unknown_penalty or self.name_cost:
             # the scored tokens in order: each sentence's words, then </s>
             scored = np.fromiter(chain.from_iterable([*ids, _EOS_ID] for ids in encoded),
                                  dtype=np.int64, count=len(log_probs))
@@ -317,6 +410,8 @@ class NgramLM:
             known = scored != _UNK_ID
             log_probs = (log_probs - self.rarity_discount * unigram * known
                          - self.unknown_penalty * ~known)
+            if names is not None and self.name_cost:
+                log_probs = np.where(flags, np.maximum(log_probs, -self.name_cost), log_probs)
             if self.repeat_penalty:
                 log_probs = np.where(self.repeats(encoded), unigram - self.repeat_penalty,
                                      log_probs)
@@ -340,33 +435,55 @@ class NgramLM:
 
     # ------------------------------------------------------------------ storage
     def save(self, path: str | Path) -> None:
+        arrays = self._arrays()
+        if self.skeleton is not None:
+            arrays.update({f"{SKELETON_PREFIX}{name}": values
+                           for name, values in self.skeleton._arrays().items()})
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        Path(path).write_bytes(buffer.getvalue())
+
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"unigram_log": self.unigram_log,
                   "vocab": np.frombuffer("\n".join(self.vocab).encode(), dtype=np.uint8),
                   "metadata": np.frombuffer(_encode_metadata(
                       {**self.metadata, "format": str(FORMAT_VERSION)}), dtype=np.uint8)}
         for n, table in enumerate(self.tables, start=2):
             arrays.update({f"{name}_{n}": values for name, values in table.items()})
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        Path(path).write_bytes(buffer.getvalue())
+        return arrays
 
     @classmethod
     def load(cls, path: str | Path) -> NgramLM:
         try:
             with np.load(path) as data:
                 arrays = {name: data[name] for name in data.files}
-            metadata = _decode_metadata(arrays["metadata"].tobytes())
+            skeleton_arrays = {name.removeprefix(SKELETON_PREFIX): values
+                               for name, values in arrays.items()
+                               if name.startswith(SKELETON_PREFIX)}
+            skeleton = cls._from_arrays(skeleton_arrays, path) if skeleton_arrays else None
+            return cls._from_arrays(arrays, path, skeleton)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+            if isinstance(error, _FormatError):
+                raise
             raise ValueError(f"{path} is not a readable n-gram model: {error}") from None
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, np.ndarray], path: str | Path,
+                     skeleton: NgramLM | None = None) -> NgramLM:
+        metadata = _decode_metadata(arrays["metadata"].tobytes())
         if metadata.get("format") != str(FORMAT_VERSION):
-            raise ValueError(f"{path}: n-gram model format {metadata.get('format')}, "
-                             f"expected {FORMAT_VERSION}; rebuild it")
+            raise _FormatError(f"{path}: n-gram model format {metadata.get('format')}, "
+                               f"expected {FORMAT_VERSION}; rebuild it")
         vocab = arrays["vocab"].tobytes().decode().split("\n")
         tables = [{name: arrays[f"{name}_{n}"] for name in
                    ("gram_keys", "gram_prob", "history_keys", "backoff")}
                   for n in range(2, int(metadata["order"]) + 1)]
         unigram = np.exp(arrays["unigram_log"])
-        return cls(vocab, unigram, tables, metadata)
+        return cls(vocab, unigram, tables, metadata, skeleton=skeleton)
+
+
+class _FormatError(ValueError):
+    """A model file written in another format version."""
 
 
 def _normalised_prior(frequencies: Mapping[str, float]) -> dict[str, float]:

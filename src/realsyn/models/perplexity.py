@@ -12,10 +12,13 @@ n-gram default then refunds part of each word's rarity, below):
   Python documentation (`ngram_corpus`, Debian packages) with wordfreq's broad-English word
   frequencies as its unigram prior, into the cache on first use; tens of thousands of
   sentences per second per core. Its value is perplexity with a rarity discount, a repeat
-  penalty, an order contrast, a symbol penalty and an unknown-word penalty (ngram_lm): rare
-  everyday words cost a sentence less than in plain perplexity, repeated words or phrases
-  more, words that read no better forwards than backwards (shuffled, listed) more, and marks
-  of code or markup and garbled words more.
+  penalty, an order contrast, a symbol penalty, an unknown-word penalty, a skeleton score
+  and a cap on the cost of proper names (ngram_lm): rare everyday words cost a sentence less
+  than in plain perplexity, repeated words or phrases more, words that read no better
+  forwards than backwards (shuffled, listed) more, marks of code or markup and garbled words
+  more, and word orders whose grammar words
+  and word classes English does not have (shuffled) more, while a proper name costs no more
+  than a rare word.
 - `GGUFScorer` (about 15,000x slower; a neural LM that knows far more English, though it finds
   spam, menus and repetition predictable): a GGUF model run by llama.cpp through `xllamacpp`.
   llama.cpp's completion API cannot return log-probabilities of *prompt* tokens ("echo" is
@@ -83,7 +86,7 @@ def default_gguf_path() -> Path:
 
 
 # The name changes with the training data or scoring, so that no stale cache is used.
-NGRAM_NAME = "ngram-wordnet-pydoc-wordfreq-3gram-v4.npz"
+NGRAM_NAME = "ngram-wordnet-pydoc-wordfreq-3gram-v6.npz"
 
 
 def ngram_cache_path() -> Path:
@@ -112,7 +115,12 @@ def build_default_ngram(target: Path) -> NgramLM:
                           repeat_penalty=corpus.REPEAT_PENALTY,
                           order_contrast=corpus.ORDER_CONTRAST,
                           symbol_penalty=corpus.SYMBOL_PENALTY,
-                          unknown_penalty=corpus.UNKNOWN_PENALTY)
+                          unknown_penalty=corpus.UNKNOWN_PENALTY,
+                          skeleton_words=corpus.SKELETON_WORDS,
+                          skeleton_order=corpus.SKELETON_ORDER,
+                          skeleton_weight=corpus.SKELETON_WEIGHT,
+                          skeleton_contrast=corpus.SKELETON_CONTRAST,
+                          name_cost=corpus.NAME_COST)
     _publish(target, model.save)
     return model
 
