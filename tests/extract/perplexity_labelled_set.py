@@ -209,6 +209,19 @@ def _round_down(value: float) -> float:
     return round(math.floor(value / step) * step, 12)
 
 
+def default_ngram_scorer():
+    """The default n-gram scorer; skips the calling test where its model is neither cached nor
+    buildable (the Debian packages of its corpus are missing: `make perplexity-model`)."""
+    import pytest
+
+    from realsyn.models import ngram_corpus
+    from realsyn.models.perplexity import make_scorer, ngram_cache_path
+
+    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
+        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
+    return make_scorer("ngram")
+
+
 def default_window_quality(scorer, labelled) -> dict:
     """quality_report of `scorer` on the set of the module `labelled` (clean_sentences,
     bad_sentences) at the default window of the config's scorer (SentenceFilterConfig)."""

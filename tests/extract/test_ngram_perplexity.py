@@ -16,6 +16,7 @@ from tests.extract.perplexity_labelled_set import (
     calibrate_per_source,
     calibrate_window,
     clean_sentences,
+    default_ngram_scorer,
     quality_report,
     roc_auc,
 )
@@ -26,8 +27,6 @@ from realsyn.models.ngram_lm import NgramLM, tokenize
 from realsyn.models.ngram_skeleton import skeleton
 from realsyn.models.perplexity import (
     NgramScorer,
-    make_scorer,
-    ngram_cache_path,
     scorer_identity,
 )
 
@@ -321,9 +320,7 @@ def test_each_scorer_gets_its_default_window():
 # ---------------------------------------------------------------- the default model
 @pytest.fixture(scope="module")
 def default_scorer():
-    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
-        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
-    return make_scorer("ngram")
+    return default_ngram_scorer()
 
 
 def test_default_scorer_identity(default_scorer):

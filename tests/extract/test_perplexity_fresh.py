@@ -16,9 +16,6 @@ from tests.extract import perplexity_heldout_set as tuning2
 from tests.extract import perplexity_labelled_set as tuning
 from tests.extract import perplexity_unseen_set as tuning3
 
-from realsyn.models import ngram_corpus
-from realsyn.models.perplexity import make_scorer, ngram_cache_path
-
 TUNING_SETS = (tuning, tuning2, tuning3)
 
 
@@ -32,9 +29,7 @@ def test_fresh_set_is_apart_from_the_three_tuning_sets():
 
 @pytest.fixture(scope="module")
 def quality():
-    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
-        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
-    return tuning.default_window_quality(make_scorer("ngram"), fresh)
+    return tuning.default_window_quality(tuning.default_ngram_scorer(), fresh)
 
 
 def test_default_model_on_the_fourth_tuning_set(quality):

@@ -21,7 +21,6 @@ from tests.extract import perplexity_labelled_set as tuning
 from realsyn.config import SentenceFilterConfig
 from realsyn.models import ngram_corpus
 from realsyn.models.ngram_lm import tokenize
-from realsyn.models.perplexity import make_scorer, ngram_cache_path
 
 # Dropped as high_perplexity by v1 in two unseen corpora (issue #25).
 ISSUE_EXAMPLES = [
@@ -34,9 +33,7 @@ ISSUE_EXAMPLES = [
 
 @pytest.fixture(scope="module")
 def scorer():
-    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
-        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
-    return make_scorer("ngram")
+    return tuning.default_ngram_scorer()
 
 
 @pytest.fixture(scope="module")

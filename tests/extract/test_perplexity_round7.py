@@ -19,9 +19,6 @@ from tests.extract import perplexity_labelled_set as tuning
 from tests.extract import perplexity_round7_set as round7
 from tests.extract import perplexity_unseen_set as tuning3
 
-from realsyn.models import ngram_corpus
-from realsyn.models.perplexity import make_scorer, ngram_cache_path
-
 TUNING_SETS = (tuning, tuning2, tuning3, tuning4)
 # issue #25: >= 98% of plain, well-formed sentences kept and >= 85% of machine-made bad ones
 # dropped, on text no default was tuned on
@@ -40,9 +37,7 @@ def test_round7_set_is_apart_from_the_four_tuning_sets():
 
 @pytest.fixture(scope="module")
 def quality():
-    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
-        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
-    return tuning.default_window_quality(make_scorer("ngram"), round7)
+    return tuning.default_window_quality(tuning.default_ngram_scorer(), round7)
 
 
 def test_issue_goal_on_the_round7_set(quality):

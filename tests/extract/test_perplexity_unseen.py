@@ -14,15 +14,10 @@ from tests.extract import perplexity_heldout_set as tuning2
 from tests.extract import perplexity_labelled_set as tuning
 from tests.extract import perplexity_unseen_set as unseen
 
-from realsyn.models import ngram_corpus
-from realsyn.models.perplexity import make_scorer, ngram_cache_path
-
 
 @pytest.fixture(scope="module")
 def quality():
-    if ngram_corpus.missing_packages() and not ngram_cache_path().exists():
-        pytest.skip("needs the Debian packages of the n-gram corpus (make perplexity-model)")
-    return tuning.default_window_quality(make_scorer("ngram"), unseen)
+    return tuning.default_window_quality(tuning.default_ngram_scorer(), unseen)
 
 
 def test_unseen_set_is_apart_from_the_first_two_tuning_sets():
