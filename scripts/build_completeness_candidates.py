@@ -20,14 +20,19 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     ... --held-out --per-stratum 40 --pool 6000 --only sphinx doxygen
     The other Sphinx sets: ... --per-stratum 50 --only sphinx_other (and likewise for
     sphinx_third; sphinx_fourth with --per-stratum 100). The Texinfo and MkDocs sets, drawn
-    after the fifth round: ... --per-stratum 60 --only texinfo mkdocs
+    after the fifth round: ... --per-stratum 60 --only texinfo mkdocs. The AsciiDoc and groff
+    sets (git-doc and manpages must be installed; groff renders the man pages), drawn during
+    the sixth round: ... --per-stratum 60 --only asciidoc groff
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import re
+import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -62,7 +67,19 @@ TOOLCHAINS = {
     # C# pages); MkDocs, MkDocs' own manual (mkdocs-doc 1.4, BSD-2-Clause).
     "texinfo": [Path("/usr/share/doc/gettext/gettext_*.html")],
     "mkdocs": [Path("/usr/share/doc/mkdocs/html")],
+    # Two more toolchains never used before, drawn after the rules' sixth round was begun and
+    # before it ran on them: AsciiDoc, git's manual pages and guides as AsciiDoc made them
+    # (git-doc 2.39, GPL-2; only the git*.html pages, whose generator is AsciiDoc, not the
+    # DocBook user-manual.html); groff, the overview pages (section 7) of the Linux man-pages
+    # project rendered to HTML by groff (manpages 6.03, GPL-2+ for most pages; see
+    # MAN_PAGES).
+    "asciidoc": [Path("/usr/share/doc/git-doc/git*.html")],
+    "groff": [],
 }
+# Toolchains whose pages are not HTML: (Debian package, folder of its pages), rendered to HTML
+# with groff's HTML device (`groff -t -man -Thtml`, tables through tbl as man(1) would) before
+# they are read like the others.
+MAN_PAGES = {"groff": ("manpages", "/usr/share/man/man7/")}
 _ENDS = re.compile(r"[.!?][\"')\]]*$")
 
 
@@ -83,6 +100,21 @@ def page_sentences(roots: list[Path]) -> list[str]:
 def _pages(root: Path) -> list[Path]:
     """The HTML pages under a folder, or those a pattern in the last part of `root` names."""
     return sorted(root.rglob("*.html") if root.is_dir() else root.parent.glob(root.name))
+
+
+def render_man_pages(package: str, section: str, folder: Path) -> Path:
+    """Render the man pages of `package` under `section` to HTML pages in `folder`."""
+    listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True,
+                            check=True).stdout.split()
+    for page in sorted(p for p in listed if p.startswith(section) and p.endswith(".gz")):
+        source = gzip.decompress(Path(page).read_bytes())
+        if source.startswith(b".so "):  # a link to another page, rendered under its own name
+            continue
+        # cwd: grohtml writes a table or an equation it cannot typeset as text as an image there
+        html = subprocess.run(["groff", "-t", "-man", "-Thtml"], input=source, cwd=folder,
+                              capture_output=True, check=True).stdout
+        (folder / f"{Path(page).name.removesuffix('.gz')}.html").write_bytes(html)
+    return folder
 
 
 def candidates(sentences: list[str], nlp) -> list[str]:
@@ -110,8 +142,10 @@ def main() -> None:
     args = parser.parse_args()
     nlp = load_parser(SentenceFilterConfig().spacy_model)
     for name in args.only:
-        root = TOOLCHAINS[name]
-        split = page_sentences(root)
+        with tempfile.TemporaryDirectory() as rendered:
+            root = ([render_man_pages(*MAN_PAGES[name], Path(rendered))] if name in MAN_PAGES
+                    else TOOLCHAINS[name])
+            split = page_sentences(root)
         if args.held_out:
             seen = {row.split("\t", 1)[1] for row in (OUT / f"completeness_{name}.tsv")
                     .read_text(encoding="utf-8").splitlines() if row}
