@@ -75,7 +75,9 @@ IMPERATIVE_VERBS = {
     # and verbs that open a function's or a command's summary ("Print list of available
     # compilers (used by ...).", "Generate ctags-like information for ...")
     "calculate", "compute", "convert", "display", "fix", "generate", "get", "print", "send",
-    "show"}
+    "show",
+    # and verbs that open a changelog entry ("Bugfix: Revert livereload file watching to ...")
+    "allow", "ensure", "ignore", "improve", "include", "prevent", "revert"}
 
 # A line this short without a sentence end names an option or a menu item ("Work on copy",
 # "Crop to result"): a label, not a sentence, unless its second word is an auxiliary after a
@@ -117,6 +119,16 @@ _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|a
 # A gerund opening a line: "Passing a URL to ...", "Developing a library?"
 _GERUND = re.compile(r"[A-Z][a-z]+ing")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+# The rest of a cut clause or a table cell: a line opens with a comma or semicolon, or with a
+# dash that stands for a term before one ("—, uses a C# specific message catalog format")
+_CUT_START = re.compile(r"^(?:[,;]|[-–—]\s*[,;])")
+# A code-like term glued to the sentence that describes it, as index and table cells read
+# once their markup is gone ("eval_gettext See Invoking the eval_gettext function."): an
+# identifier with "_" or "." inside, then a capitalised word
+_GLUED_TERM = re.compile(r"^[a-z][^\W_]*(?:[._][^\W_]+)+(?:\(\))?\s+[A-Z][a-z]+\b")
+# An issue or pull-request number that ends a changelog entry: "... offline. (#143)",
+# "Tweaked logic for handling ConfigOption.default (#2938)"
+_ISSUE_REFERENCE = re.compile(r"\((?:#\d+(?:, ?)?)+\)$")
 # A permalink sign that Sphinx and other generators put after a heading's text
 _PERMALINK = "¶"
 # Bracketed asides, left out where a rule looks for a comma of the sentence itself
@@ -143,6 +155,11 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     stripped = text.strip()
     if not stripped:
         return None
+    # A changelog entry that cites its issue states a change (an imperative, or a past tense
+    # without its subject), not a heading; the citation after a full stop hides the stop.
+    cited = _ISSUE_REFERENCE.search(stripped)
+    if cited and cited.start() > 0:
+        stripped = stripped[:cited.start()].rstrip()
     ends_sentence = bool(_SENTENCE_END.search(stripped))
     if _MARKDOWN_HEADING.match(stripped) or stripped.endswith(_PERMALINK):
         return HEADING
@@ -152,16 +169,18 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
         return UNBALANCED
     # A definition item is a term and its description; when the parse finds no main clause a
     # full stop does not make it a sentence ("stream - (optional) whether to download the
-    # response content.").
+    # response content."). A description that is an imperative makes a step of it ("build:
+    # Build the MkDocs documentation").
     definition = _DEFINITION.match(stripped) and (not ends_sentence or main_clause is False)
-    if stripped.endswith((",", ";")) or definition or (
+    if stripped.endswith((",", ";")) or (definition and not _labelled_step(stripped)) or (
             not ends_sentence and _LIST_MARKER.match(stripped)
-            and len(stripped.split()) <= LIST_STUB_WORDS):
+            and len(stripped.split()) <= LIST_STUB_WORDS) or _CUT_START.match(stripped) or (
+            _GLUED_TERM.match(stripped)):
         return LIST_STUB
     body = _LIST_MARKER.sub("", stripped, count=1)
     head = [match.group() for match in islice(_WORD.finditer(body), 2)]  # the first two words
     gerund = _gerund_lead(head)
-    if not ends_sentence and (_title_case(stripped) or _LABEL.match(stripped)
+    if not ends_sentence and not cited and (_title_case(stripped) or _LABEL.match(stripped)
                               or (finite_verb is False and not _instruction(stripped, head))
                               or (gerund and "," not in stripped and main_clause is not True)
                               or _label(stripped.split())):
@@ -212,12 +231,17 @@ def _instruction(text: str, words: list[str]) -> bool:
     after up to MAX_LABELS one-word labels and colons ("Explicit: set detect_types to
     PARSE_COLNAMES", "#6816: linkcheck: Add ..."); `words`: the first two words after the
     text's list marker."""
-    if len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS:
-        return True
+    return (len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS) or _labelled_step(text)
+
+
+def _labelled_step(text: str) -> bool:
+    """An imperative after up to MAX_LABELS one-word labels and colons ("build: Build the
+    documentation", "#6816: linkcheck: Add ...")."""
     rest = text
     for _ in range(MAX_LABELS):  # "#6816: linkcheck: Add linkcheck_auth option ..."
         label, colon, rest = rest.partition(": ")
-        if not colon or len(label.split()) != 1:
+        # an aside in brackets is part of its label: "Bugfix (regression in 1.2): Revert ..."
+        if not colon or len(_BRACKETED.sub("", label).split()) != 1:
             return False
         step = [match.group() for match in islice(_WORD.finditer(rest), 2)]
         if len(step) >= 2 and step[0].lower() in IMPERATIVE_VERBS:
