@@ -363,6 +363,20 @@ def test_the_goal_holds_on_held_out_docbook_sentences(bench):
     assert figures["F"]["rate"] >= 0.95 and figures["C"]["rate"] <= 0.02
 
 
+@pytest.mark.xfail(strict=True, reason="measured once on the AsciiDoc + groff held-out set "
+                   "after the sixth round: 67/82 = 81.7% of fragments and 7/124 = 5.6% of "
+                   "complete sentences dropped (AsciiDoc 34/38 and 6/69, groff 33/44 and 1/55)")
+def test_the_goal_holds_on_the_asciidoc_and_groff_held_out_sets(bench):
+    """Issue 25's goal (>= 95% of fragments dropped, <= 2% of complete sentences) on the set
+    of two toolchains none of the rules was written on: git's manual (AsciiDoc) and the Linux
+    man-pages overview pages rendered by groff, drawn and labelled before the sixth round."""
+    figures = [bench(name) for name in ("asciidoc", "groff")]
+    fragments, complete = ([sum(f[label][key] for f in figures) for key in ("dropped", "count")]
+                           for label in "FC")
+    assert fragments[1] >= 40 and complete[1] >= 100
+    assert fragments[0] / fragments[1] >= 0.95 and complete[0] / complete[1] <= 0.02
+
+
 # Every labelled set's figures today (docs/stages/extract.md's table): (fragments dropped,
 # fragments, complete sentences dropped, complete sentences). A rule that drops fewer
 # fragments or more complete sentences on any set fails here.
@@ -383,6 +397,10 @@ FIGURES = {
     # then tuned on in the sixth round
     "texinfo": (42, 46, 0, 58),
     "mkdocs": (37, 39, 0, 71),
+    # held out: two more toolchains never used before, drawn and labelled (and committed)
+    # before the sixth round ran on them, measured once after it
+    "asciidoc": (34, 38, 6, 69),
+    "groff": (33, 44, 1, 55),
 }
 
 
