@@ -22,7 +22,9 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     sphinx_third; sphinx_fourth with --per-stratum 100). The Texinfo and MkDocs sets, drawn
     after the fifth round: ... --per-stratum 60 --only texinfo mkdocs. The AsciiDoc and groff
     sets (git-doc and manpages must be installed; groff renders the man pages), drawn during
-    the sixth round: ... --per-stratum 60 --only asciidoc groff
+    the sixth round: ... --per-stratum 60 --only asciidoc groff. The Perl POD and Javadoc sets
+    (perl-doc and libcommons-lang3-java-doc must be installed; pod2html renders the POD pages),
+    drawn before the seventh round: ... --per-stratum 60 --pool 8000 --only pod javadoc
 """
 
 from __future__ import annotations
@@ -75,18 +77,33 @@ TOOLCHAINS = {
     # MAN_PAGES).
     "asciidoc": [Path("/usr/share/doc/git-doc/git*.html")],
     "groff": [],
+    # Two more toolchains never used before, drawn before the rules' seventh round: Perl POD,
+    # the Perl 5.36 manual rendered to HTML by pod2html (perl-doc 5.36.0, GPL-1+ or
+    # Artistic; see POD_PAGES); Javadoc, the Apache Commons Lang 3 API documentation
+    # (libcommons-lang3-java-doc 3.12.0, Apache-2.0; the class and package pages, not the
+    # "class-use" cross-reference pages or the highlighted sources in src-html).
+    "pod": [],
+    "javadoc": [Path("/usr/share/doc/libcommons-lang3-java/api/org")],
 }
+# Pages left out of a toolchain's folder: Javadoc's "Uses of Class X" pages list members
+# already drawn from the class pages.
+LEFT_OUT_PARTS = {"javadoc": ("class-use",)}
 # Toolchains whose pages are not HTML: (Debian package, folder of its pages), rendered to HTML
 # with groff's HTML device (`groff -t -man -Thtml`, tables through tbl as man(1) would) before
 # they are read like the others.
 MAN_PAGES = {"groff": ("manpages", "/usr/share/man/man7/")}
+# Toolchains whose pages are POD: (Debian package, folder of its .pod files), rendered to HTML
+# with pod2html.
+POD_PAGES = {"pod": ("perl-doc", "/usr/share/perl/5.36.0/pod/")}
 _ENDS = re.compile(r"[.!?][\"')\]]*$")
 
 
-def page_sentences(roots: list[Path]) -> list[str]:
-    """Every split sentence of the HTML pages under `roots`, in page order, each once."""
+def page_sentences(roots: list[Path], left_out: tuple[str, ...] = ()) -> list[str]:
+    """Every split sentence of the HTML pages under `roots`, in page order, each once; pages
+    with a folder named in `left_out` are skipped."""
     seen: dict[str, None] = {}
-    for root, page in ((top, page) for top in roots for page in _pages(top)):
+    for root, page in ((top, page) for top in roots for page in _pages(top)
+                       if not set(left_out) & set(page.parts)):
         folder = root if root.is_dir() else root.parent
         items, _ = parse_page(page.read_text(encoding="utf-8", errors="replace"),
                               PageLocation(path=str(page.relative_to(folder))), Counter())
@@ -117,6 +134,28 @@ def render_man_pages(package: str, section: str, folder: Path) -> Path:
     return folder
 
 
+def render_pod_pages(package: str, folder_of_pods: str, folder: Path) -> Path:
+    """Render the POD files of `package` under `folder_of_pods` to HTML pages in `folder`."""
+    listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True,
+                            check=True).stdout.split()
+    for page in sorted(p for p in listed if p.startswith(folder_of_pods) and p.endswith(".pod")):
+        # cwd and cachedir: pod2html writes its cache of links there
+        subprocess.run(["pod2html", f"--infile={page}", f"--outfile={folder / Path(page).stem}"
+                        ".html", f"--cachedir={folder}", "--quiet"], cwd=folder,
+                       capture_output=True, check=True)
+    return folder
+
+
+def _rendered(name: str, folder: Path) -> list[Path]:
+    """The folder of HTML pages of a toolchain whose pages must be rendered first, else its
+    folders as they are."""
+    if name in MAN_PAGES:
+        return [render_man_pages(*MAN_PAGES[name], folder)]
+    if name in POD_PAGES:
+        return [render_pod_pages(*POD_PAGES[name], folder)]
+    return TOOLCHAINS[name]
+
+
 def candidates(sentences: list[str], nlp) -> list[str]:
     """The sentences the paper's quality filters keep (no entropy or perplexity needed)."""
     config = SentenceFilterConfig(completeness=False, perplexity_scorer="none")
@@ -143,9 +182,7 @@ def main() -> None:
     nlp = load_parser(SentenceFilterConfig().spacy_model)
     for name in args.only:
         with tempfile.TemporaryDirectory() as rendered:
-            root = ([render_man_pages(*MAN_PAGES[name], Path(rendered))] if name in MAN_PAGES
-                    else TOOLCHAINS[name])
-            split = page_sentences(root)
+            split = page_sentences(_rendered(name, Path(rendered)), LEFT_OUT_PARTS.get(name, ()))
         if args.held_out:
             seen = {row.split("\t", 1)[1] for row in (OUT / f"completeness_{name}.tsv")
                     .read_text(encoding="utf-8").splitlines() if row}
