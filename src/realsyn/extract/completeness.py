@@ -58,6 +58,11 @@ OPEN_DANGLING = PREPOSITIONS | {
     "following"}
 # Words a title leaves in lower case ("Using the Paint Tools").
 TITLE_MINOR = ALWAYS_DANGLING | OPEN_DANGLING | {"vs", "v"}
+# Determiners that open a verb's object: "multiply the result", "Skip any move"
+DETERMINERS = ARTICLES | {"this", "these", "those", "each", "every", "all", "any", "some"}
+# Words that open a phrase or a clause, never an imperative: "If true, install ...",
+# "Either a boolean, in which case ..."
+FUNCTION_WORDS = TITLE_MINOR | {"either", "neither", "both", "whenever", "unless", "whether"}
 # A list item this short without a sentence end is a label ("1. Brush Options"), not a step
 # ("1. Open the image you want to crop" is kept).
 LIST_STUB_WORDS = 5
@@ -93,6 +98,8 @@ SUBORDINATORS = {"if", "when", "whenever", "unless", "whether", "although", "tho
 # A literal value before a condition describes a return value or a flag ("true if numeric
 # object keys are allowed."): there is no main clause, comma or not.
 VALUE_WORDS = {"true", "false", "none", "null", "zero", "nonzero"}
+# An upper-case constant names a value the same way: "-ENOENT if ...", "EOF when ..."
+_CONSTANT = re.compile(r"[A-Z][A-Z0-9_]+")
 # Words in -ing that open a line but are not gerunds (nouns, pronouns, and participles used as
 # prepositions, which open an adverbial before a main clause: "Depending on ..., ...").
 NOT_GERUNDS = {"anything", "everything", "nothing", "something", "string", "thing", "things",
@@ -165,14 +172,23 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
         return HEADING
     if stripped.rstrip(_CLOSERS + " ").endswith(":"):
         return ENDS_IN_COLON
-    if _unbalanced(stripped):
+    # A list marker's bracket ("11) multiply ...") opens nothing.
+    if _unbalanced(_LIST_MARKER.sub("", stripped, count=1)):
         return UNBALANCED
+    # A lead-in and its list's first items, glued where a line broke ("The formats understood
+    # by the kernel include: AF_UNIX, AF_LOCAL"), is a lead-in: the list is cut from it.
+    if not ends_sentence and _glued_list(stripped):
+        return ENDS_IN_COLON
     # A definition item is a term and its description; when the parse finds no main clause a
     # full stop does not make it a sentence ("stream - (optional) whether to download the
     # response content."). A description that is an imperative makes a step of it ("build:
-    # Build the MkDocs documentation").
+    # Build the MkDocs documentation"), and so does a capitalised description that the parse
+    # finds a main clause in (a command's summary: "git-fetch-pack - Receive missing objects
+    # from another repository"); a lower-case one stays an item ("path_resolution - how a
+    # pathname is resolved to a file").
     definition = _DEFINITION.match(stripped) and (not ends_sentence or main_clause is False)
-    if stripped.endswith((",", ";")) or (definition and not _labelled_step(stripped)) or (
+    if stripped.endswith((",", ";")) or (definition and not _labelled_step(stripped) and not (
+            _capitalised_clause(stripped, main_clause))) or (
             not ends_sentence and _LIST_MARKER.match(stripped)
             and len(stripped.split()) <= LIST_STUB_WORDS) or _CUT_START.match(stripped) or (
             _GLUED_TERM.match(stripped)):
@@ -181,7 +197,8 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     head = [match.group() for match in islice(_WORD.finditer(body), 2)]  # the first two words
     gerund = _gerund_lead(head)
     if not ends_sentence and not cited and (_title_case(stripped) or _LABEL.match(stripped)
-                              or (finite_verb is False and not _instruction(stripped, head))
+                              or (finite_verb is False and not _instruction(stripped, head)
+                                  and not _clause_after_condition(head, body))
                               or (gerund and "," not in stripped and main_clause is not True)
                               or _label(stripped.split())):
         return HEADING
@@ -231,7 +248,25 @@ def _instruction(text: str, words: list[str]) -> bool:
     after up to MAX_LABELS one-word labels and colons ("Explicit: set detect_types to
     PARSE_COLNAMES", "#6816: linkcheck: Add ..."); `words`: the first two words after the
     text's list marker."""
-    return (len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS) or _labelled_step(text)
+    return (len(words) >= 2 and (words[0].lower() in IMPERATIVE_VERBS
+                                 or _verb_and_object(text, words))) or _labelled_step(text)
+
+
+def _verb_and_object(text: str, words: list[str]) -> bool:
+    """The first word takes a determiner right after it, as a verb takes its object ("multiply
+    the result by ...", "Skip the move ..."): a noun or an adjective does not. Function words,
+    gerunds and participles are left out ("About the project", "Managing the server"), and
+    so is a label before its colon ("Explicit: the detect_types option")."""
+    first = words[0].lower()
+    return _LIST_MARKER.sub("", text, count=1).startswith(f"{words[0]} {words[1]} ") and (
+        words[1].lower() in DETERMINERS and first not in FUNCTION_WORDS
+        and not first.endswith(("ing", "ed")))
+
+
+def _clause_after_condition(head: list[str], text: str) -> bool:
+    """A subordinate clause and a comma before the rest: the rest is the main clause ("When
+    creating files, prepend <string> ..."), whose verb the tagger may miss."""
+    return bool(head) and head[0].lower() in SUBORDINATORS and "," in text
 
 
 def _labelled_step(text: str) -> bool:
@@ -249,6 +284,26 @@ def _labelled_step(text: str) -> bool:
     return False
 
 
+def _glued_list(text: str) -> bool:
+    """A clause, a colon and at most LABEL_WORDS words without a sentence end: the lead-in to
+    a list and its first items ("... can be one of: BPF_LWT_ENCAP_SEG6", "... types of key:
+    "keyring""). A label before the colon ("Bugfix: Revert ...") is not a clause."""
+    lead, colon, items = _BRACKETED.sub("", text).rpartition(": ")  # not "(refs: #3435)"
+    return bool(colon) and len(lead.split()) > LABEL_WORDS and (
+        len(items.split()) <= LABEL_WORDS) and not _labelled_step(text)
+
+
+def _capitalised_clause(text: str, main_clause: bool | None) -> bool:
+    """A definition item's description opens with a capitalised word that is no function word
+    and the parse finds a main clause: a statement or a step ("git-fetch-pack - Receive
+    missing objects ..."), not the description of a term ("override - If true, install the
+    node ...", "verify - Either a boolean, in which case ...")."""
+    description = re.split(r":\s|\s[-–—]\s", text, maxsplit=1)[-1]
+    first = [match.group() for match in islice(_WORD.finditer(description), 1)]
+    return main_clause is True and bool(first) and first[0][0].isupper() and (
+        first[0].lower() not in FUNCTION_WORDS)
+
+
 def _label(tokens: list[str]) -> bool:
     """A line of at most three words names an option ("Work on copy"), unless a subject and an
     auxiliary open a clause ("pip is installed")."""
@@ -263,8 +318,9 @@ def _gerund_lead(words: list[str]) -> bool:
 
 
 def _subordinate_alone(head: list[str], text: str, subordinate: bool | None) -> bool:
-    """A subordinate clause without its main clause: a literal value opens a condition ("true
-    if the keys are allowed."), or the text opens with a subordinating conjunction and has no
+    """A subordinate clause without its main clause: a literal value or a constant opens a
+    condition ("true if the keys are allowed.", "-ENOENT if the architecture does not support
+    branch records."), or the text opens with a subordinating conjunction and has no
     comma, semicolon or "then" where a main clause would start, and at most one auxiliary
     (a second opens the main clause: "If you have ... this can make ..."), and the parse, when
     there is one, makes the conjunction's clause the root ("If logging capture is enabled.").
@@ -273,7 +329,8 @@ def _subordinate_alone(head: list[str], text: str, subordinate: bool | None) -> 
     if len(head) < 2:
         return False
     first, second = head[0].lower(), head[1].lower()
-    if first in VALUE_WORDS and second in ("if", "when", "unless", "iff"):
+    if (first in VALUE_WORDS or _CONSTANT.fullmatch(head[0])) and second in (
+            "if", "when", "unless", "iff"):
         return True
     if (first not in SUBORDINATORS or subordinate is False or "," in text or ";" in text
             or text.rstrip(_CLOSERS).endswith("?")):

@@ -157,14 +157,15 @@ class Analysis:
     # the root is a tensed verb or an imperative, or carries a tensed auxiliary: a main clause
     # ("Reading objects.inv fails again"), not a phrase whose only verbs sit in its modifiers
     main_clause: bool = False
-    # no main clause, and the root is a noun with a relative clause or an infinitive: the
-    # description of a value ("The command name to invoke dvipng.")
+    # no main clause, and the root is a noun with a relative clause, an infinitive or a past
+    # participle: the description of a value ("The command name to invoke dvipng.")
     relative_noun: bool = False
 
 
 # Penn tags of tensed verbs and modals; an imperative is a base-form verb at the root.
 FINITE_TAGS = {"VBD", "VBP", "VBZ", "MD"}
 SINGULAR_NOUN_TAGS = {"NN", "NNP"}
+NOUN_TAGS = SINGULAR_NOUN_TAGS | {"NNS", "NNPS"}
 
 
 def _is_object(token) -> bool:
@@ -235,14 +236,38 @@ def _relative_noun(doc, roots) -> bool:
     which ..."), or as a verb where a noun should be ("A click on the button displays the
     selector where ..."), and an imperative as a noun ("Click-and-drag a line to move it."):
     a plural root, a tensed verb outside the modifiers, or a verb first are not this phrase."""
-    if not roots or doc[0].tag_ == "VB" or any(root.tag_ not in SINGULAR_NOUN_TAGS
-                                                  for root in roots):
+    if not roots or doc[0].tag_ == "VB":
+        return False
+    if _participle_noun(doc, roots):
+        return True
+    if any(root.tag_ not in SINGULAR_NOUN_TAGS for root in roots):
         return False
     modifiers = {inner.i for head in doc if head.dep_ in ("relcl", "acl")
                  for inner in head.subtree}
     if any(token.tag_ in FINITE_TAGS and token.i not in modifiers for token in doc):
         return False
     return any(token.dep_ == "relcl" for root in roots for token in root.subtree)
+
+
+def _participle_noun(doc, roots) -> bool:
+    """Every root is a noun, no verb is tensed, and a past participle describes a noun ("The
+    name of the first branch created in new repositories.", "Exceptions thrown by the
+    macros."): a value's description. With no tensed verb at all a plural root is no
+    misread verb. (A present participle is left alone: "A dog sitting next to a door." is the
+    paper's own caption.)"""
+    if any(root.tag_ not in NOUN_TAGS for root in roots) or any(
+            token.tag_ in FINITE_TAGS for token in doc):
+        return False
+    # A plural "noun" before a determiner is a third-person verb and its object: "Returns the
+    # string obtained by ..." describes what a function does, with a verb the tagger misread.
+    if any(root.tag_ in ("NNS", "NNPS") and root.i + 1 < len(doc)
+           and doc[root.i + 1].tag_ in ("DT", "PRP$", "CD") for root in roots):
+        return False
+    # On the root itself a participle may be a misread past tense ("A woodpecker tapped
+    # loudly on the trunk."), unless its agent makes it passive ("Exceptions thrown by ...").
+    return any(token.dep_ == "acl" and token.tag_ == "VBN" and (
+        token.head.dep_ != "ROOT" or any(child.dep_ == "agent" for child in token.children))
+        for root in roots for token in root.subtree)
 
 
 def load_parser(name: str):
