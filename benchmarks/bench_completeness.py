@@ -1,4 +1,4 @@
-"""The completeness filter on labelled documentation sentences of seven toolchains.
+"""The completeness filter on labelled documentation sentences of nine toolchains.
 
 Each set (tests/extract/data/completeness_<set>.tsv) holds sentences that pass the paper's
 quality filters, drawn by scripts/build_completeness_candidates.py and labelled by hand:
@@ -9,10 +9,11 @@ The rules were written on the DocBook set (`docbook`) and the first Sphinx and D
 same packages, and labelled before the rules were run on them; then three sets of other Sphinx
 projects (`sphinx_other`, `sphinx_third`, `sphinx_fourth`), each drawn and labelled after a
 round of rules, and two sets of toolchains never used before (`texinfo`, `mkdocs`), drawn and
-labelled after the fifth round and tuned on in the sixth, and two more (`asciidoc`, `groff`),
-drawn and labelled before the sixth round ran on them. A set on which a rule was written
-afterwards is tuned; docs/stages/extract.md says which set is which (held out today:
-`docbook_heldout`, `asciidoc`, `groff`).
+labelled after the fifth round and tuned on in the sixth, two more (`asciidoc`, `groff`),
+drawn and labelled before the sixth round ran on them and tuned on in the seventh, and two more
+(`pod`, `javadoc`), drawn and labelled before the seventh round ran on them. A set on which a
+rule was written afterwards is tuned; docs/stages/extract.md says which set is which (held out
+today: `docbook_heldout`, `pod`, `javadoc`).
 
 Usage: .venv/bin/python benchmarks/bench_completeness.py
 """
@@ -28,7 +29,8 @@ from realsyn.extract.sentences import analyse_many, load_parser
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "extract" / "data"
 SETS = ("docbook", "sphinx", "doxygen", "docbook_heldout", "sphinx_heldout", "doxygen_heldout",
-        "sphinx_other", "sphinx_third", "sphinx_fourth", "texinfo", "mkdocs", "asciidoc", "groff")
+        "sphinx_other", "sphinx_third", "sphinx_fourth", "texinfo", "mkdocs", "asciidoc", "groff",
+        "pod", "javadoc")
 
 
 def read_set(name: str) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ Each is a separate drop reason. The rules read the text and four facts of the pa
 filters already made (whether there is a finite verb, whether the root clause is a subordinate
 one, whether there is a main clause, whether the text is a noun with a relative clause), so
 they cost microseconds per sentence. Measured on labelled documentation
-sentences of seven toolchains: benchmarks/bench_completeness.py, docs/stages/extract.md.
+sentences of nine toolchains: benchmarks/bench_completeness.py, docs/stages/extract.md.
 """
 
 from __future__ import annotations
