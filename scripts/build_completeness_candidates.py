@@ -25,6 +25,8 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     the sixth round: ... --per-stratum 60 --only asciidoc groff. The Perl POD and Javadoc sets
     (perl-doc and libcommons-lang3-java-doc must be installed; pod2html renders the POD pages),
     drawn before the seventh round: ... --per-stratum 60 --pool 8000 --only pod javadoc
+    The gtk-doc and qdoc sets (libglib2.0-doc and qtbase5-doc-html must be installed), drawn
+    before the eighth round: ... --per-stratum 60 --pool 8000 --only gtkdoc qdoc
 """
 
 from __future__ import annotations
@@ -84,6 +86,15 @@ TOOLCHAINS = {
     # "class-use" cross-reference pages or the highlighted sources in src-html).
     "pod": [],
     "javadoc": [Path("/usr/share/doc/libcommons-lang3-java/api/org")],
+    # Two more toolchains never used before, drawn before the rules' eighth round: gtk-doc,
+    # the GLib, GIO and GObject reference manuals, written as gtk-doc comments in GLib's C
+    # sources and its SGML/XML chapters (libglib2.0-doc 2.74.6, LGPL-2.1+; the HTML is made by
+    # gtk-doc through DocBook XSL); qdoc, the Qt 5 base modules' documentation (qtbase5-doc-html
+    # 5.15.8: the .qdoc pages GFDL-1.3 with no invariant sections, the comments in the sources
+    # LGPL-3 or GPL-2).
+    "gtkdoc": [Path("/usr/share/gtk-doc/html/glib"), Path("/usr/share/gtk-doc/html/gio"),
+               Path("/usr/share/gtk-doc/html/gobject")],
+    "qdoc": [Path("/usr/share/qt5/doc")],
 }
 # Pages left out of a toolchain's folder: Javadoc's "Uses of Class X" pages list members
 # already drawn from the class pages.
