@@ -256,7 +256,7 @@ def test_a_main_clause_a_changelog_label_and_a_permalink():
 def _reason(parse, text: str) -> str | None:
     facts = parse(text)
     return incomplete_reason(text, facts.finite_verb, facts.subordinate, facts.main_clause,
-                             facts.relative_noun)
+                             facts.relative_noun, facts.verb_after_term)
 
 
 def test_a_line_that_opens_with_a_comma_is_the_rest_of_a_cut_clause(parse):
@@ -431,18 +431,14 @@ def test_the_asciidoc_and_groff_sets_figures_since_they_were_tuned_on(bench):
     assert fragments[0] >= 73 and complete[0] <= 2
 
 
-@pytest.mark.xfail(strict=True, reason="measured once on the Perl POD + Javadoc held-out set "
-                   "after the seventh round: 45/58 = 77.6% of fragments and 2/120 = 1.7% of "
-                   "complete sentences dropped; 46/58 = 79.3% and 2/120 with two Javadoc labels "
-                   "corrected (POD 25/29 and 1/64, Javadoc 21/29 and 1/56)")
-def test_the_goal_holds_on_the_pod_and_javadoc_held_out_sets(bench):
-    """Issue 25's goal (>= 95% of fragments dropped, <= 2% of complete sentences) on the set
-    of two toolchains none of the rules was written on: the Perl manual rendered by pod2html
-    and the Commons Lang API documentation (Javadoc), drawn and labelled before the seventh
-    round."""
+def test_the_pod_and_javadoc_sets_figures_since_they_were_tuned_on(bench):
+    """The Perl POD + Javadoc set was held out until the seventh round's measurement (46/58 =
+    79.3% of fragments and 2/120 = 1.7% of complete sentences dropped with two Javadoc labels
+    corrected, issue 25's goal not met for fragments); the eighth round was written on its
+    misses, so these are tuned figures: 52/58 and 1/120."""
     fragments, complete = _together(bench, ("pod", "javadoc"))
-    assert fragments[1] >= 40 and complete[1] >= 100
-    assert fragments[0] / fragments[1] >= 0.95 and complete[0] / complete[1] <= 0.02
+    assert fragments[1] == 58 and complete[1] == 120
+    assert fragments[0] >= 52 and complete[0] <= 1
 
 
 # Every labelled set's figures today (docs/stages/extract.md's table): (fragments dropped,
@@ -451,10 +447,10 @@ def test_the_goal_holds_on_the_pod_and_javadoc_held_out_sets(bench):
 FIGURES = {
     "docbook": (49, 50, 0, 61),
     "sphinx": (44, 46, 0, 59),
-    "doxygen": (11, 14, 0, 27),
+    "doxygen": (12, 14, 0, 27),
     "docbook_heldout": (35, 35, 0, 41),
-    "sphinx_heldout": (26, 27, 0, 43),
-    "doxygen_heldout": (13, 18, 0, 14),
+    "sphinx_heldout": (27, 27, 0, 43),
+    "doxygen_heldout": (15, 18, 0, 14),
     "sphinx_other": (35, 37, 0, 48),
     "sphinx_third": (34, 37, 0, 50),
     # drawn and labelled after the fourth round of rules, measured once (29/42 and 5/124),
@@ -463,17 +459,18 @@ FIGURES = {
     # two toolchains never used before, drawn and labelled after the fifth round and
     # measured once (issue 25's goal is not met on them: 40/46 and 0/58, 37/39 and 4/71),
     # then tuned on in the sixth round
-    "texinfo": (42, 46, 0, 58),
+    "texinfo": (43, 46, 0, 58),
     "mkdocs": (37, 39, 0, 71),
     # two more toolchains never used before, drawn and labelled (and committed) before the
     # sixth round ran on them, measured once after it (34/38 and 6/69, 33/44 and 1/55), then
     # tuned on in the seventh round
     "asciidoc": (35, 38, 1, 69),
     "groff": (38, 44, 1, 55),
-    # held out: two more toolchains never used before, drawn and labelled (and committed)
-    # before the seventh round ran on them, measured once after it
-    "pod": (25, 29, 1, 64),
-    "javadoc": (21, 29, 1, 56),
+    # two more toolchains never used before, drawn and labelled (and committed) before the
+    # seventh round ran on them, measured once after it (25/29 and 1/64, 21/29 and 1/56 with
+    # two Javadoc labels corrected), then tuned on in the eighth round
+    "pod": (28, 29, 1, 64),
+    "javadoc": (24, 29, 0, 56),
 }
 
 

@@ -6,11 +6,12 @@ by"), a lead-in to a figure or a list ("We get following image :"), a heading ("
 Does"), a list item cut at a comma, a quotation or bracket opened and never closed ("You can
 observe the scene \""), a subordinate clause without its main clause ("If logging capture is
 enabled."), a noun described by a relative clause ("The command name to invoke dvipng.").
-Each is a separate drop reason. The rules read the text and four facts of the parse the paper's
+Each is a separate drop reason. The rules read the text and five facts of the parse the paper's
 filters already made (whether there is a finite verb, whether the root clause is a subordinate
-one, whether there is a main clause, whether the text is a noun with a relative clause), so
-they cost microseconds per sentence. Measured on labelled documentation
-sentences of nine toolchains: benchmarks/bench_completeness.py, docs/stages/extract.md.
+one, whether there is a main clause, whether the text is a noun described by a clause, whether
+a verb follows a term and its separator), so they cost microseconds per sentence. Measured on
+labelled documentation sentences of eleven toolchains: benchmarks/bench_completeness.py,
+docs/stages/extract.md.
 """
 
 from __future__ import annotations
@@ -100,6 +101,16 @@ SUBORDINATORS = {"if", "when", "whenever", "unless", "whether", "although", "tho
 VALUE_WORDS = {"true", "false", "none", "null", "zero", "nonzero"}
 # An upper-case constant names a value the same way: "-ENOENT if ...", "EOF when ..."
 _CONSTANT = re.compile(r"[A-Z][A-Z0-9_]+")
+# Relative pronouns: a line that opens with one in lower case ("(which depend on the
+# process)") is a relative clause cut from the noun it describes.
+RELATIVE_PRONOUNS = {"which", "who", "whom", "whose"}
+_RELATIVE_LEAD = re.compile(r"^\W*(?:" + "|".join(sorted(RELATIVE_PRONOUNS)) + r")\b")
+# Modal auxiliaries: a line without a sentence end that stops at the reader (or "we") and a
+# modal and its verb ("If you want ..., you could say", "Similarly, in C#, you would change")
+# is a lead-in cut before the verb's object, the code that followed it. A named subject may
+# end its clause there ("Git will reply").
+MODALS = {"can", "could", "will", "would", "shall", "should", "may", "might", "must"}
+READER_PRONOUNS = {"you", "we", "one"}
 # Words in -ing that open a line but are not gerunds (nouns, pronouns, and participles used as
 # prepositions, which open an adverbial before a main clause: "Depending on ..., ...").
 NOT_GERUNDS = {"anything", "everything", "nothing", "something", "string", "thing", "things",
@@ -121,7 +132,9 @@ _LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})* [A-Z]")
 # is lower case, quoted or an upper-case constant, so a caption such as "Photo: a red car"
 # is not one.
 _DEFINITION = re.compile(r"^(?:[a-z_][\w.+-]*|[A-Z][A-Z0-9_]+|['\"‘“`][^'\"’”`]+['\"’”`])"
-                         r"(?:\s*:|\s+[-–—])\s+\S")  # "term: ..." or "term - ..."
+                         r"(?:\s*:|\s+[-–—])\s+\S"  # "term: ..." or "term - ..."
+                         # or a type parameter before a dash: "T - the type of the object"
+                         r"|^[A-Z]\s+[-–—]\s+\S")
 _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|as)\b")
 # A gerund opening a line: "Passing a URL to ...", "Developing a library?"
 _GERUND = re.compile(r"[A-Z][a-z]+ing")
@@ -146,7 +159,8 @@ MAX_LABELS = 3
 
 def incomplete_reason(text: str, finite_verb: bool | None = None,
                       subordinate: bool | None = None, main_clause: bool | None = None,
-                      relative_noun: bool | None = None) -> str | None:
+                      relative_noun: bool | None = None,
+                      verb_after_term: bool | None = None) -> str | None:
     """The reason a sentence is a fragment, or None when it reads as complete. `finite_verb`
     (from the parse; None: not parsed) says whether it has a clause of its own: a line with
     neither a finite verb nor a sentence end is a heading or a caption ("Managing the XMPP
@@ -158,7 +172,10 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     an imperative: "Reading objects.inv fails again" is a sentence, not a gerund heading, and
     "latex: merged cells allow ..." a changelog entry, not a definition-list item.
     `relative_noun` (from the parse) says whether the text is a noun with a relative clause or
-    an infinitive and no main clause: "The command name to invoke dvipng." describes a value."""
+    an infinitive and no main clause: "The command name to invoke dvipng." describes a value.
+    `verb_after_term` (from the parse; None: not parsed) says whether a verb opens what follows
+    a term and its separator: a definition item whose description opens with one is a
+    statement or a step ("recalculate - determines whether ...")."""
     stripped = text.strip()
     if not stripped:
         return None
@@ -182,13 +199,18 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     # A definition item is a term and its description; when the parse finds no main clause a
     # full stop does not make it a sentence ("stream - (optional) whether to download the
     # response content."). A description that is an imperative makes a step of it ("build:
-    # Build the MkDocs documentation"), and so does a capitalised description that the parse
-    # finds a main clause in (a command's summary: "git-fetch-pack - Receive missing objects
-    # from another repository"); a lower-case one stays an item ("path_resolution - how a
-    # pathname is resolved to a file").
+    # Build the MkDocs documentation"), and so does one that the parse opens with a verb (a
+    # command's summary, "git-fetch-pack - Receive missing objects from another repository",
+    # or a predicate, "recalculate - determines whether ..."); a noun phrase stays an item
+    # ("warnings - Perl pragma to control optional warnings", "path_resolution - how a
+    # pathname is resolved to a file"). Without that fact, a capitalised description in which
+    # the parse finds a main clause is a step.
     definition = _DEFINITION.match(stripped) and (not ends_sentence or main_clause is False)
-    if stripped.endswith((",", ";")) or (definition and not _labelled_step(stripped) and not (
-            _capitalised_clause(stripped, main_clause))) or (
+    statement = _description_step(stripped) or (
+        verb_after_term if verb_after_term is not None else _capitalised_clause(
+            stripped, main_clause))
+    if stripped.endswith((",", ";")) or (definition and not _labelled_step(stripped)
+                                         and not statement) or (
             not ends_sentence and _LIST_MARKER.match(stripped)
             and len(stripped.split()) <= LIST_STUB_WORDS) or _CUT_START.match(stripped) or (
             _GLUED_TERM.match(stripped)):
@@ -211,7 +233,9 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
             last in PREPOSITIONS and any(word.lower() in WH_WORDS
                                          for word in _WORD.findall(body)))):
         return DANGLING_WORD
-    if _subordinate_alone(head, body, subordinate):
+    if not ends_sentence and _cut_after_modal(body):
+        return DANGLING_WORD
+    if _subordinate_alone(head, body, subordinate) or _RELATIVE_LEAD.match(stripped):
         return SUBORDINATE_CLAUSE
     # The parse's tags are unreliable on technical prose ("prints", "Returns" tagged as
     # nouns), so a sentence without a finite verb is a fragment only when it opens with a
@@ -224,7 +248,7 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     # A comma outside brackets sets off a clause the parse may have missed ("single acts as
     # a counterpart, and leads to ..."), and an opening imperative is a step the parser
     # tagged as a noun ("Use array.tobytes() to obtain ...").
-    if (relative_noun and ends_sentence and "," not in _BRACKETED.sub("", stripped)
+    if (relative_noun and "," not in _BRACKETED.sub("", stripped)
             and not _instruction(stripped, head)):
         return NOUN_PHRASE
     return None
@@ -304,6 +328,15 @@ def _capitalised_clause(text: str, main_clause: bool | None) -> bool:
         first[0].lower() not in FUNCTION_WORDS)
 
 
+def _description_step(text: str) -> bool:
+    """A definition item's description opens with a capitalised verb of IMPERATIVE_VERBS, which
+    the tagger may read as a noun: "git-hash-object - Compute object ID and ...", a command's
+    summary. In lower case the word is as often a noun ("delimiters - set of characters ...")."""
+    description = re.split(r":\s|\s[-–—]\s", text, maxsplit=1)[-1]
+    first = [match.group() for match in islice(_WORD.finditer(description), 1)]
+    return bool(first) and first[0][0].isupper() and first[0].lower() in IMPERATIVE_VERBS
+
+
 def _label(tokens: list[str]) -> bool:
     """A line of at most three words names an option ("Work on copy"), unless a subject and an
     auxiliary open a clause ("pip is installed")."""
@@ -337,6 +370,16 @@ def _subordinate_alone(head: list[str], text: str, subordinate: bool | None) -> 
         return False
     lower = [word.lower() for word in _WORD.findall(text)]
     return "then" not in lower and sum(word in AUXILIARIES for word in lower) <= 1
+
+
+def _cut_after_modal(text: str) -> bool:
+    """The text stops at the reader, a modal and its bare verb ("..., you could say"): the
+    verb's object is missing. A wh-word or "that" before it may be that object ("the options
+    that you can set")."""
+    words = [word.lower() for word in _WORD.findall(text)]
+    return len(words) >= 3 and words[-3] in READER_PRONOUNS and words[-2] in MODALS and (
+        words[-1] not in AUXILIARIES) and not (
+        set(words[:-3]) & (WH_WORDS | {"that", "how", "when", "why"}))
 
 
 def _title_case(text: str) -> bool:
