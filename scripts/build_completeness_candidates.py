@@ -20,14 +20,23 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     ... --held-out --per-stratum 40 --pool 6000 --only sphinx doxygen
     The other Sphinx sets: ... --per-stratum 50 --only sphinx_other (and likewise for
     sphinx_third; sphinx_fourth with --per-stratum 100). The Texinfo and MkDocs sets, drawn
-    after the fifth round: ... --per-stratum 60 --only texinfo mkdocs
+    after the fifth round: ... --per-stratum 60 --only texinfo mkdocs. The AsciiDoc and groff
+    sets (git-doc and manpages must be installed; groff renders the man pages), drawn during
+    the sixth round: ... --per-stratum 60 --only asciidoc groff. The Perl POD and Javadoc sets
+    (perl-doc and libcommons-lang3-java-doc must be installed; pod2html renders the POD pages),
+    drawn before the seventh round: ... --per-stratum 60 --pool 8000 --only pod javadoc
+    The gtk-doc and qdoc sets (libglib2.0-doc and qtbase5-doc-html must be installed), drawn
+    before the eighth round: ... --per-stratum 60 --pool 8000 --only gtkdoc qdoc
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import re
+import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -62,14 +71,50 @@ TOOLCHAINS = {
     # C# pages); MkDocs, MkDocs' own manual (mkdocs-doc 1.4, BSD-2-Clause).
     "texinfo": [Path("/usr/share/doc/gettext/gettext_*.html")],
     "mkdocs": [Path("/usr/share/doc/mkdocs/html")],
+    # Two more toolchains never used before, drawn after the rules' sixth round was begun and
+    # before it ran on them: AsciiDoc, git's manual pages and guides as AsciiDoc made them
+    # (git-doc 2.39, GPL-2; only the git*.html pages, whose generator is AsciiDoc, not the
+    # DocBook user-manual.html); groff, the overview pages (section 7) of the Linux man-pages
+    # project rendered to HTML by groff (manpages 6.03, GPL-2+ for most pages; see
+    # MAN_PAGES).
+    "asciidoc": [Path("/usr/share/doc/git-doc/git*.html")],
+    "groff": [],
+    # Two more toolchains never used before, drawn before the rules' seventh round: Perl POD,
+    # the Perl 5.36 manual rendered to HTML by pod2html (perl-doc 5.36.0, GPL-1+ or
+    # Artistic; see POD_PAGES); Javadoc, the Apache Commons Lang 3 API documentation
+    # (libcommons-lang3-java-doc 3.12.0, Apache-2.0; the class and package pages, not the
+    # "class-use" cross-reference pages or the highlighted sources in src-html).
+    "pod": [],
+    "javadoc": [Path("/usr/share/doc/libcommons-lang3-java/api/org")],
+    # Two more toolchains never used before, drawn before the rules' eighth round: gtk-doc,
+    # the GLib, GIO and GObject reference manuals, written as gtk-doc comments in GLib's C
+    # sources and its SGML/XML chapters (libglib2.0-doc 2.74.6, LGPL-2.1+; the HTML is made by
+    # gtk-doc through DocBook XSL); qdoc, the Qt 5 base modules' documentation (qtbase5-doc-html
+    # 5.15.8: the .qdoc pages GFDL-1.3 with no invariant sections, the comments in the sources
+    # LGPL-3 or GPL-2).
+    "gtkdoc": [Path("/usr/share/gtk-doc/html/glib"), Path("/usr/share/gtk-doc/html/gio"),
+               Path("/usr/share/gtk-doc/html/gobject")],
+    "qdoc": [Path("/usr/share/qt5/doc")],
 }
+# Pages left out of a toolchain's folder: Javadoc's "Uses of Class X" pages list members
+# already drawn from the class pages.
+LEFT_OUT_PARTS = {"javadoc": ("class-use",)}
+# Toolchains whose pages are not HTML: (Debian package, folder of its pages), rendered to HTML
+# with groff's HTML device (`groff -t -man -Thtml`, tables through tbl as man(1) would) before
+# they are read like the others.
+MAN_PAGES = {"groff": ("manpages", "/usr/share/man/man7/")}
+# Toolchains whose pages are POD: (Debian package, folder of its .pod files), rendered to HTML
+# with pod2html.
+POD_PAGES = {"pod": ("perl-doc", "/usr/share/perl/5.36.0/pod/")}
 _ENDS = re.compile(r"[.!?][\"')\]]*$")
 
 
-def page_sentences(roots: list[Path]) -> list[str]:
-    """Every split sentence of the HTML pages under `roots`, in page order, each once."""
+def page_sentences(roots: list[Path], left_out: tuple[str, ...] = ()) -> list[str]:
+    """Every split sentence of the HTML pages under `roots`, in page order, each once; pages
+    with a folder named in `left_out` are skipped."""
     seen: dict[str, None] = {}
-    for root, page in ((top, page) for top in roots for page in _pages(top)):
+    for root, page in ((top, page) for top in roots for page in _pages(top)
+                       if not set(left_out) & set(page.parts)):
         folder = root if root.is_dir() else root.parent
         items, _ = parse_page(page.read_text(encoding="utf-8", errors="replace"),
                               PageLocation(path=str(page.relative_to(folder))), Counter())
@@ -83,6 +128,43 @@ def page_sentences(roots: list[Path]) -> list[str]:
 def _pages(root: Path) -> list[Path]:
     """The HTML pages under a folder, or those a pattern in the last part of `root` names."""
     return sorted(root.rglob("*.html") if root.is_dir() else root.parent.glob(root.name))
+
+
+def render_man_pages(package: str, section: str, folder: Path) -> Path:
+    """Render the man pages of `package` under `section` to HTML pages in `folder`."""
+    listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True,
+                            check=True).stdout.split()
+    for page in sorted(p for p in listed if p.startswith(section) and p.endswith(".gz")):
+        source = gzip.decompress(Path(page).read_bytes())
+        if source.startswith(b".so "):  # a link to another page, rendered under its own name
+            continue
+        # cwd: grohtml writes a table or an equation it cannot typeset as text as an image there
+        html = subprocess.run(["groff", "-t", "-man", "-Thtml"], input=source, cwd=folder,
+                              capture_output=True, check=True).stdout
+        (folder / f"{Path(page).name.removesuffix('.gz')}.html").write_bytes(html)
+    return folder
+
+
+def render_pod_pages(package: str, folder_of_pods: str, folder: Path) -> Path:
+    """Render the POD files of `package` under `folder_of_pods` to HTML pages in `folder`."""
+    listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True,
+                            check=True).stdout.split()
+    for page in sorted(p for p in listed if p.startswith(folder_of_pods) and p.endswith(".pod")):
+        # cwd and cachedir: pod2html writes its cache of links there
+        subprocess.run(["pod2html", f"--infile={page}", f"--outfile={folder / Path(page).stem}"
+                        ".html", f"--cachedir={folder}", "--quiet"], cwd=folder,
+                       capture_output=True, check=True)
+    return folder
+
+
+def _rendered(name: str, folder: Path) -> list[Path]:
+    """The folder of HTML pages of a toolchain whose pages must be rendered first, else its
+    folders as they are."""
+    if name in MAN_PAGES:
+        return [render_man_pages(*MAN_PAGES[name], folder)]
+    if name in POD_PAGES:
+        return [render_pod_pages(*POD_PAGES[name], folder)]
+    return TOOLCHAINS[name]
 
 
 def candidates(sentences: list[str], nlp) -> list[str]:
@@ -110,8 +192,8 @@ def main() -> None:
     args = parser.parse_args()
     nlp = load_parser(SentenceFilterConfig().spacy_model)
     for name in args.only:
-        root = TOOLCHAINS[name]
-        split = page_sentences(root)
+        with tempfile.TemporaryDirectory() as rendered:
+            split = page_sentences(_rendered(name, Path(rendered)), LEFT_OUT_PARTS.get(name, ()))
         if args.held_out:
             seen = {row.split("\t", 1)[1] for row in (OUT / f"completeness_{name}.tsv")
                     .read_text(encoding="utf-8").splitlines() if row}

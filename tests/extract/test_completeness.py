@@ -251,6 +251,98 @@ def test_a_main_clause_a_changelog_label_and_a_permalink():
                              False, True) is None
 
 
+# Rules of the sixth round (written on the Texinfo + MkDocs set's misses), each with what it
+# must keep; the facts are the parse's.
+def _reason(parse, text: str) -> str | None:
+    facts = parse(text)
+    return incomplete_reason(text, facts.finite_verb, facts.subordinate, facts.main_clause,
+                             facts.relative_noun, facts.verb_after_term)
+
+
+def test_a_line_that_opens_with_a_comma_is_the_rest_of_a_cut_clause(parse):
+    for text in ("—, uses a C# specific message catalog format",
+                 ", which the parser reads before the options."):
+        assert _reason(parse, text) == LIST_STUB, text
+    assert _reason(parse, "— the parser reads the options first.") is None
+
+
+def test_a_code_like_term_glued_to_its_description_is_a_definition_item(parse):
+    assert _reason(parse, "eval_gettext See Invoking the eval_gettext function.") == LIST_STUB
+    for text in ("os.path handles the paths of the platform.",
+                 "The eval_gettext function is described in Invoking eval_gettext."):
+        assert _reason(parse, text) is None, text
+
+
+def test_a_changelog_entry_that_cites_its_issue_is_not_a_heading(parse):
+    for text in ("Bugfix: Include jQuery locally to avoid problems using MkDocs offline. (#143)",
+                 "Tweaked logic for handling ConfigOption.default (#2938)",
+                 "Fix SubConfig to not leak values across different instances (#2916, #2290)"):
+        assert _reason(parse, text) is None, text
+    # without its citation the same line is a heading; a citation does not hide a colon
+    assert _reason(parse, "Tweaked logic for handling ConfigOption.default") == HEADING
+    assert _reason(parse, "The following options were added (#2938):") == ENDS_IN_COLON
+
+
+def test_a_label_with_an_aside_and_a_definition_that_is_a_step(parse):
+    text = "Bugfix (regression in 1.2): Revert livereload file watching to use polling observer"
+    assert _reason(parse, text) is None
+    assert _reason(parse, "build: Build the MkDocs documentation") is None
+    # a description that is not an imperative, or a term that is a verb, is still an item
+    for text in ("build: the MkDocs documentation", "set: a set of tag names to exclude"):
+        assert _reason(parse, text) == LIST_STUB, text
+
+
+# Rules of the seventh round (written on the AsciiDoc + groff set's misses, and on what the
+# earlier sets still missed), each with what it must keep; the facts are the parse's.
+def test_a_list_markers_bracket_and_a_subordinate_clause_before_a_comma(parse):
+    for text in ("11) multiply the result by the number of commits in the filtered list to "
+                 "get an index into this list",
+                 "When creating files, prepend <string> (usually a directory including a "
+                 "trailing /)"):
+        assert _reason(parse, text) is None, text
+    assert _reason(parse, "11) the result (of the filtered list") == UNBALANCED
+    assert _reason(parse, "Managing the XMPP server") == HEADING  # a gerund takes no object
+
+
+def test_a_lead_in_glued_to_its_lists_first_items(parse):
+    for text in ("The formats currently understood by the Linux kernel include: AF_UNIX, "
+                 "AF_LOCAL",
+                 "type indicates the protocol of the header and can be one of: BPF_LWT_ENCAP"):
+        assert _reason(parse, text) == ENDS_IN_COLON, text
+    # a colon inside brackets, a label before a step and a caption are no lead-in
+    for text in ("latex: hint that code-block continues on next page (refs: #3764, #3792)",
+                 "Photo: a red car parked in front of the station"):
+        assert _reason(parse, text) != ENDS_IN_COLON, text
+
+
+def test_a_constant_before_a_condition_describes_a_value(parse):
+    assert _reason(parse, "-ENOENT if architecture does not support branch records.") == (
+        SUBORDINATE_CLAUSE)
+    assert _reason(parse, "If the architecture does not support it, ENOENT is returned.") is None
+
+
+def test_a_command_and_its_summary_is_a_step_when_the_summary_is_a_clause(parse):
+    for text in ("git-fetch-pack - Receive missing objects from another repository",
+                 "git-hash-object - Compute object ID and optionally creates a blob from a file"):
+        assert _reason(parse, text) is None, text
+    # a lower-case summary, or one that opens with a function word, is a term's description
+    for text in ("path_resolution - how a pathname is resolved to a file",
+                 "override – If true, install the node forcedly even if another node is "
+                 "already installed as the same name"):
+        assert _reason(parse, text) == LIST_STUB, text
+
+
+def test_a_noun_described_by_a_past_participle_is_a_noun_phrase(parse):
+    for text in ("The name of the first branch created in newly initialized repositories.",
+                 "Exceptions thrown by JSON_ASSERT/JSON_FAIL macros."):
+        assert _reason(parse, text) == NOUN_PHRASE, text
+    # a past tense read as a participle, a verb read as a plural noun, a present participle
+    for text in ("A woodpecker tapped loudly on the trunk of the dead pine tree.",
+                 "Returns the string obtained by replacing the leftmost occurrences of the RE.",
+                 "A dog sitting next to a door."):
+        assert _reason(parse, text) is None, text
+
+
 def _context(root, completeness: bool) -> Context:
     config = parse_config({"workspace": str(root), "extract": {"sentences": {
         "perplexity_scorer": "none", "keep_excluded": True, "completeness": completeness}}})
@@ -322,25 +414,80 @@ def test_the_goal_holds_on_held_out_docbook_sentences(bench):
     assert figures["F"]["rate"] >= 0.95 and figures["C"]["rate"] <= 0.02
 
 
+def _together(bench, names: tuple[str, ...]) -> tuple[list[int], list[int]]:
+    """(fragments dropped, fragments) and (complete dropped, complete) over several sets."""
+    figures = [bench(name) for name in names]
+    return tuple([sum(f[label][key] for f in figures) for key in ("dropped", "count")]
+                 for label in "FC")
+
+
+def test_the_asciidoc_and_groff_sets_figures_since_they_were_tuned_on(bench):
+    """The AsciiDoc + groff set was held out until the sixth round's measurement (67/82 =
+    81.7% of fragments and 7/124 = 5.6% of complete sentences dropped, issue 25's goal not
+    met); the seventh round was written on its misses, so these are tuned figures: 73/82 and
+    2/124, each set at most 2% of complete sentences dropped."""
+    fragments, complete = _together(bench, ("asciidoc", "groff"))
+    assert fragments[1] == 82 and complete[1] == 124
+    assert fragments[0] >= 73 and complete[0] <= 2
+
+
+def test_the_pod_and_javadoc_sets_figures_since_they_were_tuned_on(bench):
+    """The Perl POD + Javadoc set was held out until the seventh round's measurement (46/58 =
+    79.3% of fragments and 2/120 = 1.7% of complete sentences dropped with two Javadoc labels
+    corrected, issue 25's goal not met for fragments); the eighth round was written on its
+    misses, so these are tuned figures: 52/58 and 1/120."""
+    fragments, complete = _together(bench, ("pod", "javadoc"))
+    assert fragments[1] == 58 and complete[1] == 120
+    assert fragments[0] >= 52 and complete[0] <= 1
+
+
+@pytest.mark.xfail(strict=True, reason="measured once on the gtk-doc + qdoc held-out set after "
+                   "the eighth round: 38/50 = 76.0% of fragments and 0/125 = 0.0% of complete "
+                   "sentences dropped (gtk-doc 27/36 and 0/61, qdoc 11/14 and 0/64)")
+def test_the_goal_holds_on_the_gtkdoc_and_qdoc_held_out_sets(bench):
+    """Issue 25's goal (>= 95% of fragments dropped, <= 2% of complete sentences) on the set
+    of two toolchains none of the rules was written on: the GLib, GIO and GObject reference
+    manuals (gtk-doc) and the Qt 5 base modules' documentation (qdoc), drawn, labelled and
+    committed before the eighth round ran on them."""
+    fragments, complete = _together(bench, ("gtkdoc", "qdoc"))
+    assert fragments[1] >= 40 and complete[1] >= 100
+    assert fragments[0] / fragments[1] >= 0.95 and complete[0] / complete[1] <= 0.02
+
+
 # Every labelled set's figures today (docs/stages/extract.md's table): (fragments dropped,
 # fragments, complete sentences dropped, complete sentences). A rule that drops fewer
 # fragments or more complete sentences on any set fails here.
 FIGURES = {
-    "docbook": (48, 50, 0, 61),
+    "docbook": (49, 50, 0, 61),
     "sphinx": (44, 46, 0, 59),
-    "doxygen": (10, 14, 0, 27),
+    "doxygen": (12, 14, 0, 27),
     "docbook_heldout": (35, 35, 0, 41),
-    "sphinx_heldout": (26, 27, 0, 43),
-    "doxygen_heldout": (13, 18, 0, 14),
+    "sphinx_heldout": (27, 27, 0, 43),
+    "doxygen_heldout": (15, 18, 0, 14),
     "sphinx_other": (35, 37, 0, 48),
     "sphinx_third": (34, 37, 0, 50),
     # drawn and labelled after the fourth round of rules, measured once (29/42 and 5/124),
     # then tuned on in the fifth round
     "sphinx_fourth": (40, 42, 2, 124),
-    # held out: two toolchains never used before, drawn and labelled after the fifth round,
-    # measured once (issue 25's goal is not met on them)
-    "texinfo": (40, 46, 0, 58),
-    "mkdocs": (37, 39, 4, 71),
+    # two toolchains never used before, drawn and labelled after the fifth round and
+    # measured once (issue 25's goal is not met on them: 40/46 and 0/58, 37/39 and 4/71),
+    # then tuned on in the sixth round
+    "texinfo": (43, 46, 0, 58),
+    "mkdocs": (37, 39, 0, 71),
+    # two more toolchains never used before, drawn and labelled (and committed) before the
+    # sixth round ran on them, measured once after it (34/38 and 6/69, 33/44 and 1/55), then
+    # tuned on in the seventh round
+    "asciidoc": (35, 38, 1, 69),
+    "groff": (38, 44, 1, 55),
+    # two more toolchains never used before, drawn and labelled (and committed) before the
+    # seventh round ran on them, measured once after it (25/29 and 1/64, 21/29 and 1/56 with
+    # two Javadoc labels corrected), then tuned on in the eighth round
+    "pod": (28, 29, 1, 64),
+    "javadoc": (24, 29, 0, 56),
+    # held out: two more toolchains never used before, drawn and labelled (and committed)
+    # before the eighth round ran on them, measured once after it
+    "gtkdoc": (27, 36, 0, 61),
+    "qdoc": (11, 14, 0, 64),
 }
 
 
@@ -356,8 +503,9 @@ def test_the_figures_of_each_labelled_set_do_not_regress(bench, name, expected):
 # Pathological lines for each pattern the rules scan: a label and a colon, a definition's dashes,
 # a subordinate clause, a gerund, brackets and quotes, list markers.
 LINEAR_PATTERNS = {"words": "a ", "colon": "a: ", "dash": "x - ", "quote": "'a' ", "dot": "a.",
-                   "brackets": "( ", "wh": "what about ", "caps": "ABC "}
-LINEAR_LEADS = ("If ", "Explicit: set ", "Passing ", "- ")
+                   "brackets": "( ", "wh": "what about ", "caps": "ABC ", "term": "a_",
+                   "cite": "(#1, "}
+LINEAR_LEADS = ("If ", "Explicit: set ", "Passing ", "- ", "x_")
 
 
 @pytest.mark.parametrize("pattern", sorted(LINEAR_PATTERNS))

@@ -192,3 +192,20 @@ def test_normalize_space_equals_split_and_join_in_any_piece_size(text, chunk):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(html_reader, "_SPACE_CHUNK", chunk)
         assert html_reader.normalize_space(text) == " ".join(text.split())
+
+
+def test_a_line_break_after_a_run_in_heading_or_a_lead_in_ends_the_text_item():
+    # groff's HTML for a man page's subsection and a tagged list (Linux man-pages, section 7)
+    simple, _, _ = _items('<p style="margin-left:11%"><b>Global\nroot</b> <br>\nThe term '
+                          '"global root" is used as a shorthand.</p>'
+                          "<p>The formats understood by the kernel include: <b><br>\nAF_UNIX"
+                          "</b>, <b>AF_LOCAL</b></p>", path="a.html")
+    assert simple == [("text", "Global root"),
+                      ("text", 'The term "global root" is used as a shorthand.'),
+                      ("text", "The formats understood by the kernel include:"),
+                      ("text", "AF_UNIX, AF_LOCAL")]
+    # any other break is a line of the same text: a sentence cut by it is joined again
+    simple, _, _ = _items("<p>This 3D effect is<br>achieved by <b>a filter</b><br>that blurs."
+                          "</p><p><span><b>Note</b><br>the rest</span></p>", path="a.html")
+    assert simple == [("text", "This 3D effect is achieved by a filter that blurs."),
+                      ("text", "Note the rest")]

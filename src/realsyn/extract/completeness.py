@@ -6,11 +6,12 @@ by"), a lead-in to a figure or a list ("We get following image :"), a heading ("
 Does"), a list item cut at a comma, a quotation or bracket opened and never closed ("You can
 observe the scene \""), a subordinate clause without its main clause ("If logging capture is
 enabled."), a noun described by a relative clause ("The command name to invoke dvipng.").
-Each is a separate drop reason. The rules read the text and four facts of the parse the paper's
+Each is a separate drop reason. The rules read the text and five facts of the parse the paper's
 filters already made (whether there is a finite verb, whether the root clause is a subordinate
-one, whether there is a main clause, whether the text is a noun with a relative clause), so
-they cost microseconds per sentence. Measured on labelled documentation
-sentences of three toolchains: benchmarks/bench_completeness.py, docs/stages/extract.md.
+one, whether there is a main clause, whether the text is a noun described by a clause, whether
+a verb follows a term and its separator), so they cost microseconds per sentence. Measured on
+labelled documentation sentences of eleven toolchains: benchmarks/bench_completeness.py,
+docs/stages/extract.md.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ OPEN_DANGLING = PREPOSITIONS | {
     "following"}
 # Words a title leaves in lower case ("Using the Paint Tools").
 TITLE_MINOR = ALWAYS_DANGLING | OPEN_DANGLING | {"vs", "v"}
+# Determiners that open a verb's object: "multiply the result", "Skip any move"
+DETERMINERS = ARTICLES | {"this", "these", "those", "each", "every", "all", "any", "some"}
+# Words that open a phrase or a clause, never an imperative: "If true, install ...",
+# "Either a boolean, in which case ..."
+FUNCTION_WORDS = TITLE_MINOR | {"either", "neither", "both", "whenever", "unless", "whether"}
 # A list item this short without a sentence end is a label ("1. Brush Options"), not a step
 # ("1. Open the image you want to crop" is kept).
 LIST_STUB_WORDS = 5
@@ -75,7 +81,9 @@ IMPERATIVE_VERBS = {
     # and verbs that open a function's or a command's summary ("Print list of available
     # compilers (used by ...).", "Generate ctags-like information for ...")
     "calculate", "compute", "convert", "display", "fix", "generate", "get", "print", "send",
-    "show"}
+    "show",
+    # and verbs that open a changelog entry ("Bugfix: Revert livereload file watching to ...")
+    "allow", "ensure", "ignore", "improve", "include", "prevent", "revert"}
 
 # A line this short without a sentence end names an option or a menu item ("Work on copy",
 # "Crop to result"): a label, not a sentence, unless its second word is an auxiliary after a
@@ -91,6 +99,18 @@ SUBORDINATORS = {"if", "when", "whenever", "unless", "whether", "although", "tho
 # A literal value before a condition describes a return value or a flag ("true if numeric
 # object keys are allowed."): there is no main clause, comma or not.
 VALUE_WORDS = {"true", "false", "none", "null", "zero", "nonzero"}
+# An upper-case constant names a value the same way: "-ENOENT if ...", "EOF when ..."
+_CONSTANT = re.compile(r"[A-Z][A-Z0-9_]+")
+# Relative pronouns: a line that opens with one in lower case ("(which depend on the
+# process)") is a relative clause cut from the noun it describes.
+RELATIVE_PRONOUNS = {"which", "who", "whom", "whose"}
+_RELATIVE_LEAD = re.compile(r"^\W*(?:" + "|".join(sorted(RELATIVE_PRONOUNS)) + r")\b")
+# Modal auxiliaries: a line without a sentence end that stops at the reader (or "we") and a
+# modal and its verb ("If you want ..., you could say", "Similarly, in C#, you would change")
+# is a lead-in cut before the verb's object, the code that followed it. A named subject may
+# end its clause there ("Git will reply").
+MODALS = {"can", "could", "will", "would", "shall", "should", "may", "might", "must"}
+READER_PRONOUNS = {"you", "we", "one"}
 # Words in -ing that open a line but are not gerunds (nouns, pronouns, and participles used as
 # prepositions, which open an adverbial before a main clause: "Depending on ..., ...").
 NOT_GERUNDS = {"anything", "everything", "nothing", "something", "string", "thing", "things",
@@ -112,11 +132,23 @@ _LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})* [A-Z]")
 # is lower case, quoted or an upper-case constant, so a caption such as "Photo: a red car"
 # is not one.
 _DEFINITION = re.compile(r"^(?:[a-z_][\w.+-]*|[A-Z][A-Z0-9_]+|['\"‘“`][^'\"’”`]+['\"’”`])"
-                         r"(?:\s*:|\s+[-–—])\s+\S")  # "term: ..." or "term - ..."
+                         r"(?:\s*:|\s+[-–—])\s+\S"  # "term: ..." or "term - ..."
+                         # or a type parameter before a dash: "T - the type of the object"
+                         r"|^[A-Z]\s+[-–—]\s+\S")
 _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|as)\b")
 # A gerund opening a line: "Passing a URL to ...", "Developing a library?"
 _GERUND = re.compile(r"[A-Z][a-z]+ing")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+# The rest of a cut clause or a table cell: a line opens with a comma or semicolon, or with a
+# dash that stands for a term before one ("—, uses a C# specific message catalog format")
+_CUT_START = re.compile(r"^(?:[,;]|[-–—]\s*[,;])")
+# A code-like term glued to the sentence that describes it, as index and table cells read
+# once their markup is gone ("eval_gettext See Invoking the eval_gettext function."): an
+# identifier with "_" or "." inside, then a capitalised word
+_GLUED_TERM = re.compile(r"^[a-z][^\W_]*(?:[._][^\W_]+)+(?:\(\))?\s+[A-Z][a-z]+\b")
+# An issue or pull-request number that ends a changelog entry: "... offline. (#143)",
+# "Tweaked logic for handling ConfigOption.default (#2938)"
+_ISSUE_REFERENCE = re.compile(r"\((?:#\d+(?:, ?)?)+\)$")
 # A permalink sign that Sphinx and other generators put after a heading's text
 _PERMALINK = "¶"
 # Bracketed asides, left out where a rule looks for a comma of the sentence itself
@@ -127,7 +159,8 @@ MAX_LABELS = 3
 
 def incomplete_reason(text: str, finite_verb: bool | None = None,
                       subordinate: bool | None = None, main_clause: bool | None = None,
-                      relative_noun: bool | None = None) -> str | None:
+                      relative_noun: bool | None = None,
+                      verb_after_term: bool | None = None) -> str | None:
     """The reason a sentence is a fragment, or None when it reads as complete. `finite_verb`
     (from the parse; None: not parsed) says whether it has a clause of its own: a line with
     neither a finite verb nor a sentence end is a heading or a caption ("Managing the XMPP
@@ -139,30 +172,55 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     an imperative: "Reading objects.inv fails again" is a sentence, not a gerund heading, and
     "latex: merged cells allow ..." a changelog entry, not a definition-list item.
     `relative_noun` (from the parse) says whether the text is a noun with a relative clause or
-    an infinitive and no main clause: "The command name to invoke dvipng." describes a value."""
+    an infinitive and no main clause: "The command name to invoke dvipng." describes a value.
+    `verb_after_term` (from the parse; None: not parsed) says whether a verb opens what follows
+    a term and its separator: a definition item whose description opens with one is a
+    statement or a step ("recalculate - determines whether ...")."""
     stripped = text.strip()
     if not stripped:
         return None
+    # A changelog entry that cites its issue states a change (an imperative, or a past tense
+    # without its subject), not a heading; the citation after a full stop hides the stop.
+    cited = _ISSUE_REFERENCE.search(stripped)
+    if cited and cited.start() > 0:
+        stripped = stripped[:cited.start()].rstrip()
     ends_sentence = bool(_SENTENCE_END.search(stripped))
     if _MARKDOWN_HEADING.match(stripped) or stripped.endswith(_PERMALINK):
         return HEADING
     if stripped.rstrip(_CLOSERS + " ").endswith(":"):
         return ENDS_IN_COLON
-    if _unbalanced(stripped):
+    # A list marker's bracket ("11) multiply ...") opens nothing.
+    if _unbalanced(_LIST_MARKER.sub("", stripped, count=1)):
         return UNBALANCED
+    # A lead-in and its list's first items, glued where a line broke ("The formats understood
+    # by the kernel include: AF_UNIX, AF_LOCAL"), is a lead-in: the list is cut from it.
+    if not ends_sentence and _glued_list(stripped):
+        return ENDS_IN_COLON
     # A definition item is a term and its description; when the parse finds no main clause a
     # full stop does not make it a sentence ("stream - (optional) whether to download the
-    # response content.").
+    # response content."). A description that is an imperative makes a step of it ("build:
+    # Build the MkDocs documentation"), and so does one that the parse opens with a verb (a
+    # command's summary, "git-fetch-pack - Receive missing objects from another repository",
+    # or a predicate, "recalculate - determines whether ..."); a noun phrase stays an item
+    # ("warnings - Perl pragma to control optional warnings", "path_resolution - how a
+    # pathname is resolved to a file"). Without that fact, a capitalised description in which
+    # the parse finds a main clause is a step.
     definition = _DEFINITION.match(stripped) and (not ends_sentence or main_clause is False)
-    if stripped.endswith((",", ";")) or definition or (
+    statement = _description_step(stripped) or (
+        verb_after_term if verb_after_term is not None else _capitalised_clause(
+            stripped, main_clause))
+    if stripped.endswith((",", ";")) or (definition and not _labelled_step(stripped)
+                                         and not statement) or (
             not ends_sentence and _LIST_MARKER.match(stripped)
-            and len(stripped.split()) <= LIST_STUB_WORDS):
+            and len(stripped.split()) <= LIST_STUB_WORDS) or _CUT_START.match(stripped) or (
+            _GLUED_TERM.match(stripped)):
         return LIST_STUB
     body = _LIST_MARKER.sub("", stripped, count=1)
     head = [match.group() for match in islice(_WORD.finditer(body), 2)]  # the first two words
     gerund = _gerund_lead(head)
-    if not ends_sentence and (_title_case(stripped) or _LABEL.match(stripped)
-                              or (finite_verb is False and not _instruction(stripped, head))
+    if not ends_sentence and not cited and (_title_case(stripped) or _LABEL.match(stripped)
+                              or (finite_verb is False and not _instruction(stripped, head)
+                                  and not _clause_after_condition(head, body))
                               or (gerund and "," not in stripped and main_clause is not True)
                               or _label(stripped.split())):
         return HEADING
@@ -175,7 +233,9 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
             last in PREPOSITIONS and any(word.lower() in WH_WORDS
                                          for word in _WORD.findall(body)))):
         return DANGLING_WORD
-    if _subordinate_alone(head, body, subordinate):
+    if not ends_sentence and _cut_after_modal(body):
+        return DANGLING_WORD
+    if _subordinate_alone(head, body, subordinate) or _RELATIVE_LEAD.match(stripped):
         return SUBORDINATE_CLAUSE
     # The parse's tags are unreliable on technical prose ("prints", "Returns" tagged as
     # nouns), so a sentence without a finite verb is a fragment only when it opens with a
@@ -188,7 +248,7 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     # A comma outside brackets sets off a clause the parse may have missed ("single acts as
     # a counterpart, and leads to ..."), and an opening imperative is a step the parser
     # tagged as a noun ("Use array.tobytes() to obtain ...").
-    if (relative_noun and ends_sentence and "," not in _BRACKETED.sub("", stripped)
+    if (relative_noun and "," not in _BRACKETED.sub("", stripped)
             and not _instruction(stripped, head)):
         return NOUN_PHRASE
     return None
@@ -212,17 +272,69 @@ def _instruction(text: str, words: list[str]) -> bool:
     after up to MAX_LABELS one-word labels and colons ("Explicit: set detect_types to
     PARSE_COLNAMES", "#6816: linkcheck: Add ..."); `words`: the first two words after the
     text's list marker."""
-    if len(words) >= 2 and words[0].lower() in IMPERATIVE_VERBS:
-        return True
+    return (len(words) >= 2 and (words[0].lower() in IMPERATIVE_VERBS
+                                 or _verb_and_object(text, words))) or _labelled_step(text)
+
+
+def _verb_and_object(text: str, words: list[str]) -> bool:
+    """The first word takes a determiner right after it, as a verb takes its object ("multiply
+    the result by ...", "Skip the move ..."): a noun or an adjective does not. Function words,
+    gerunds and participles are left out ("About the project", "Managing the server"), and
+    so is a label before its colon ("Explicit: the detect_types option")."""
+    first = words[0].lower()
+    return _LIST_MARKER.sub("", text, count=1).startswith(f"{words[0]} {words[1]} ") and (
+        words[1].lower() in DETERMINERS and first not in FUNCTION_WORDS
+        and not first.endswith(("ing", "ed")))
+
+
+def _clause_after_condition(head: list[str], text: str) -> bool:
+    """A subordinate clause and a comma before the rest: the rest is the main clause ("When
+    creating files, prepend <string> ..."), whose verb the tagger may miss."""
+    return bool(head) and head[0].lower() in SUBORDINATORS and "," in text
+
+
+def _labelled_step(text: str) -> bool:
+    """An imperative after up to MAX_LABELS one-word labels and colons ("build: Build the
+    documentation", "#6816: linkcheck: Add ...")."""
     rest = text
     for _ in range(MAX_LABELS):  # "#6816: linkcheck: Add linkcheck_auth option ..."
         label, colon, rest = rest.partition(": ")
-        if not colon or len(label.split()) != 1:
+        # an aside in brackets is part of its label: "Bugfix (regression in 1.2): Revert ..."
+        if not colon or len(_BRACKETED.sub("", label).split()) != 1:
             return False
         step = [match.group() for match in islice(_WORD.finditer(rest), 2)]
         if len(step) >= 2 and step[0].lower() in IMPERATIVE_VERBS:
             return True
     return False
+
+
+def _glued_list(text: str) -> bool:
+    """A clause, a colon and at most LABEL_WORDS words without a sentence end: the lead-in to
+    a list and its first items ("... can be one of: BPF_LWT_ENCAP_SEG6", "... types of key:
+    "keyring""). A label before the colon ("Bugfix: Revert ...") is not a clause."""
+    lead, colon, items = _BRACKETED.sub("", text).rpartition(": ")  # not "(refs: #3435)"
+    return bool(colon) and len(lead.split()) > LABEL_WORDS and (
+        len(items.split()) <= LABEL_WORDS) and not _labelled_step(text)
+
+
+def _capitalised_clause(text: str, main_clause: bool | None) -> bool:
+    """A definition item's description opens with a capitalised word that is no function word
+    and the parse finds a main clause: a statement or a step ("git-fetch-pack - Receive
+    missing objects ..."), not the description of a term ("override - If true, install the
+    node ...", "verify - Either a boolean, in which case ...")."""
+    description = re.split(r":\s|\s[-–—]\s", text, maxsplit=1)[-1]
+    first = [match.group() for match in islice(_WORD.finditer(description), 1)]
+    return main_clause is True and bool(first) and first[0][0].isupper() and (
+        first[0].lower() not in FUNCTION_WORDS)
+
+
+def _description_step(text: str) -> bool:
+    """A definition item's description opens with a capitalised verb of IMPERATIVE_VERBS, which
+    the tagger may read as a noun: "git-hash-object - Compute object ID and ...", a command's
+    summary. In lower case the word is as often a noun ("delimiters - set of characters ...")."""
+    description = re.split(r":\s|\s[-–—]\s", text, maxsplit=1)[-1]
+    first = [match.group() for match in islice(_WORD.finditer(description), 1)]
+    return bool(first) and first[0][0].isupper() and first[0].lower() in IMPERATIVE_VERBS
 
 
 def _label(tokens: list[str]) -> bool:
@@ -239,8 +351,9 @@ def _gerund_lead(words: list[str]) -> bool:
 
 
 def _subordinate_alone(head: list[str], text: str, subordinate: bool | None) -> bool:
-    """A subordinate clause without its main clause: a literal value opens a condition ("true
-    if the keys are allowed."), or the text opens with a subordinating conjunction and has no
+    """A subordinate clause without its main clause: a literal value or a constant opens a
+    condition ("true if the keys are allowed.", "-ENOENT if the architecture does not support
+    branch records."), or the text opens with a subordinating conjunction and has no
     comma, semicolon or "then" where a main clause would start, and at most one auxiliary
     (a second opens the main clause: "If you have ... this can make ..."), and the parse, when
     there is one, makes the conjunction's clause the root ("If logging capture is enabled.").
@@ -249,13 +362,24 @@ def _subordinate_alone(head: list[str], text: str, subordinate: bool | None) -> 
     if len(head) < 2:
         return False
     first, second = head[0].lower(), head[1].lower()
-    if first in VALUE_WORDS and second in ("if", "when", "unless", "iff"):
+    if (first in VALUE_WORDS or _CONSTANT.fullmatch(head[0])) and second in (
+            "if", "when", "unless", "iff"):
         return True
     if (first not in SUBORDINATORS or subordinate is False or "," in text or ";" in text
             or text.rstrip(_CLOSERS).endswith("?")):
         return False
     lower = [word.lower() for word in _WORD.findall(text)]
     return "then" not in lower and sum(word in AUXILIARIES for word in lower) <= 1
+
+
+def _cut_after_modal(text: str) -> bool:
+    """The text stops at the reader, a modal and its bare verb ("..., you could say"): the
+    verb's object is missing. A wh-word or "that" before it may be that object ("the options
+    that you can set")."""
+    words = [word.lower() for word in _WORD.findall(text)]
+    return len(words) >= 3 and words[-3] in READER_PRONOUNS and words[-2] in MODALS and (
+        words[-1] not in AUXILIARIES) and not (
+        set(words[:-3]) & (WH_WORDS | {"that", "how", "when", "why"}))
 
 
 def _title_case(text: str) -> bool:

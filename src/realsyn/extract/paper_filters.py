@@ -105,13 +105,15 @@ class PerplexityBand(RecordFilter):
 class Completeness(RecordFilter):
     """Beyond the paper: drops fragments, each with its own reason (extract/completeness.py).
     Reads the parse for whether the text has a finite verb, whether its root clause is
-    subordinate, whether it has a main clause and whether it is a noun with a relative clause."""
+    subordinate, whether it has a main clause, whether it is a noun with a relative clause and
+    whether a verb follows a term and its separator."""
 
     needs = (ANALYSIS,)
 
     def keep(self, record: Record) -> bool | str:
         return incomplete_reason(record["text"], record["finite_verb"], record["subordinate"],
-                                 record["main_clause"], record["relative_noun"]) or True
+                                 record["main_clause"], record["relative_noun"],
+                                 record["verb_after_term"]) or True
 
 
 def image_filters(cfg) -> list[RecordFilter]:
@@ -148,7 +150,7 @@ def sentence_record(sentence: str, cfg, stats: Counter) -> Record:
     stats["cleaned_url"] += cleaned.had_url
     return {"text": cleaned.text, "words": count_words(cleaned.text), "complexity": -1,
             "has_action": False, "finite_verb": False, "subordinate": False,
-            "main_clause": False, "relative_noun": False,
+            "main_clause": False, "relative_noun": False, "verb_after_term": False,
             "entropy": math.nan,
             "perplexity": math.nan, "dropped": None}
 
@@ -173,7 +175,8 @@ class SentenceMeasures:
                               finite_verb=analysis.finite_verb,
                               subordinate=analysis.subordinate,
                               main_clause=analysis.main_clause,
-                              relative_noun=analysis.relative_noun)
+                              relative_noun=analysis.relative_noun,
+                              verb_after_term=analysis.verb_after_term)
         elif name == ENTROPY:
             for record in records:
                 record["entropy"] = entropy(record["text"], self.cfg.entropy)
@@ -199,6 +202,7 @@ class Candidate:
     subordinate: bool = False
     main_clause: bool = False
     relative_noun: bool = False
+    verb_after_term: bool = False
     entropy: float = math.nan
     perplexity: float = math.nan
     dropped: str | None = None

@@ -157,14 +157,29 @@ class Analysis:
     # the root is a tensed verb or an imperative, or carries a tensed auxiliary: a main clause
     # ("Reading objects.inv fails again"), not a phrase whose only verbs sit in its modifiers
     main_clause: bool = False
-    # no main clause, and the root is a noun with a relative clause or an infinitive: the
-    # description of a value ("The command name to invoke dvipng.")
+    # no main clause, and the root is a noun with a relative clause, an infinitive or a past
+    # participle: the description of a value ("The command name to invoke dvipng.")
     relative_noun: bool = False
+    # the word after a term and its separator is a verb: a definition item's description is a
+    # statement or a step ("git-fetch-pack - Receive missing objects ...", "recalculate -
+    # determines whether ..."), not a noun phrase ("warnings - Perl pragma to control ...")
+    verb_after_term: bool = False
 
 
 # Penn tags of tensed verbs and modals; an imperative is a base-form verb at the root.
 FINITE_TAGS = {"VBD", "VBP", "VBZ", "MD"}
 SINGULAR_NOUN_TAGS = {"NN", "NNP"}
+# Clauses that hang on a noun or on the root without being the main clause: relative,
+# participle and adverbial (subordinate) clauses, and a clause after a preposition.
+CLAUSE_MODIFIER_DEPS = {"relcl", "acl", "advcl", "pcomp"}
+# Dependencies of a word that modifies a noun ("Case insensitive check", "UTF-8 encoded
+# string"): a verb tag there is a misread adjective or participle.
+NOUN_MODIFIER_DEPS = {"amod", "compound", "nmod"}
+# Dependencies of the words before a noun inside its own phrase ("the usual", "Case
+# insensitive", "UTF-8 encoded")
+NOUN_PHRASE_DEPS = NOUN_MODIFIER_DEPS | {"det", "poss", "case", "nummod", "quantmod", "punct",
+                                         "advmod"}
+NOUN_TAGS = SINGULAR_NOUN_TAGS | {"NNS", "NNPS"}
 
 
 def _is_object(token) -> bool:
@@ -216,7 +231,23 @@ def analyse(doc) -> Analysis:
                       for child in root.children) for root in roots)
     return Analysis(complexity=relations, has_action=action, objects=objects,
                     finite_verb=finite, subordinate=subordinate, main_clause=main,
-                    relative_noun=not main and _relative_noun(doc, roots))
+                    relative_noun=not main and _relative_noun(doc, roots),
+                    verb_after_term=_verb_after_term(doc))
+
+
+# What separates a term from its description: "term - ...", "term: ..." (a hyphen inside a
+# name, "git-fetch-pack", has no space after it)
+TERM_SEPARATORS = {"-", "–", "—", ":"}
+VERB_TAGS = {"VB", "VBZ", "VBP"}
+
+
+def _verb_after_term(doc) -> bool:
+    """The first word after the first separator followed by a space is a verb."""
+    for token in doc[1:]:
+        if token.text in TERM_SEPARATORS and token.whitespace_:
+            following = next((word for word in doc[token.i + 1:] if not word.is_punct), None)
+            return following is not None and following.tag_ in VERB_TAGS
+    return False
 
 
 def _opens_subordinate(root) -> bool:
@@ -235,14 +266,66 @@ def _relative_noun(doc, roots) -> bool:
     which ..."), or as a verb where a noun should be ("A click on the button displays the
     selector where ..."), and an imperative as a noun ("Click-and-drag a line to move it."):
     a plural root, a tensed verb outside the modifiers, or a verb first are not this phrase."""
-    if not roots or doc[0].tag_ == "VB" or any(root.tag_ not in SINGULAR_NOUN_TAGS
-                                                  for root in roots):
+    if not roots or (doc[0].tag_ == "VB" and not _misread_modifier(doc)):
         return False
-    modifiers = {inner.i for head in doc if head.dep_ in ("relcl", "acl")
+    if _participle_noun(doc, roots):
+        return True
+    if any(root.tag_ not in SINGULAR_NOUN_TAGS for root in roots):
+        return False
+    modifiers = {inner.i for head in doc if head.dep_ in CLAUSE_MODIFIER_DEPS
                  for inner in head.subtree}
-    if any(token.tag_ in FINITE_TAGS and token.i not in modifiers for token in doc):
+    # A "tensed" verb that modifies a noun is a participle the tagger misread ("UTF-8
+    # encoded string ...").
+    if any(token.tag_ in FINITE_TAGS and token.i not in modifiers
+           and token.dep_ not in NOUN_MODIFIER_DEPS for token in doc):
         return False
-    return any(token.dep_ == "relcl" for root in roots for token in root.subtree)
+    # A relative clause, or a clause with a tensed verb hung on the noun: a subordinate clause
+    # ("The name of the property as it is passed to listeners.", "Case insensitive check if a
+    # CharSequence ends with a suffix.") or a participle's ("An error tagged with where it was
+    # encountered").
+    return any(token.dep_ == "relcl" or _tensed_clause_on_noun(doc, root, token)
+               for root in roots for token in root.subtree)
+
+
+def _misread_modifier(doc) -> bool:
+    """The first word, tagged a verb, modifies the noun after it and no determiner follows it
+    before the noun ("Case insensitive check if ..."): not an imperative and its object
+    ("Click-and-drag the midpoint line to move it.")."""
+    return doc[0].dep_ in NOUN_MODIFIER_DEPS and not any(
+        token.tag_ == "DT" for token in doc[1:doc[0].head.i])
+
+
+def _tensed_clause_on_noun(doc, root, clause) -> bool:
+    """`clause` modifies the noun `root` and has a tensed verb, the text opens with the noun's
+    own phrase (not "From the menu Select → Save if ...", a misread step) and no colon comes
+    between them: after a colon a clause is a statement of its own ("Useless shadow
+    information: Some raw processors can output ...", "Factor : How many units make up an
+    inch.")."""
+    return (clause.dep_ in CLAUSE_MODIFIER_DEPS
+            and any(inner.tag_ in FINITE_TAGS for inner in clause.subtree)
+            and all(token.dep_ in NOUN_PHRASE_DEPS for token in doc[:root.i])
+            and not any(token.text == ":" for token in doc[root.i:clause.left_edge.i]))
+
+
+def _participle_noun(doc, roots) -> bool:
+    """Every root is a noun, no verb is tensed, and a past participle describes a noun ("The
+    name of the first branch created in new repositories.", "Exceptions thrown by the
+    macros."): a value's description. With no tensed verb at all a plural root is no
+    misread verb. (A present participle is left alone: "A dog sitting next to a door." is the
+    paper's own caption.)"""
+    if any(root.tag_ not in NOUN_TAGS for root in roots) or any(
+            token.tag_ in FINITE_TAGS for token in doc):
+        return False
+    # A plural "noun" before a determiner is a third-person verb and its object: "Returns the
+    # string obtained by ..." describes what a function does, with a verb the tagger misread.
+    if any(root.tag_ in ("NNS", "NNPS") and root.i + 1 < len(doc)
+           and doc[root.i + 1].tag_ in ("DT", "PRP$", "CD") for root in roots):
+        return False
+    # On the root itself a participle may be a misread past tense ("A woodpecker tapped
+    # loudly on the trunk."), unless its agent makes it passive ("Exceptions thrown by ...").
+    return any(token.dep_ == "acl" and token.tag_ == "VBN" and (
+        token.head.dep_ != "ROOT" or any(child.dep_ == "agent" for child in token.children))
+        for root in roots for token in root.subtree)
 
 
 def load_parser(name: str):

@@ -412,6 +412,36 @@ def _image(node: LexborNode, location: PageLocation,
     return image_item(url, None, meta)
 
 
+# Inline elements that set a run-in heading or a term apart: "<p><b>Global root</b><br>The
+# term ...</p>", as groff's HTML writes a man page's subsection and tagged paragraphs.
+RUN_IN_TAGS = frozenset({"b", "strong"})
+
+
+def _ends_run_in(br: LexborNode, buffer: list[tuple[str, bool]]) -> bool:
+    """A line break ends a text item, not a line of it, after a lead-in ("... include:<br>
+    AF_UNIX") or after a bold run-in that opens its block ("<p><b>Key types</b><br>The kernel
+    provides ..."): joined with a space, the heading or the list's first item would be glued
+    to the sentence next to it. Every other break is a line of the same text (a sentence cut
+    by a break is joined again)."""
+    if buffer and buffer[-1][0].rstrip().endswith(":"):
+        return True
+    previous = _previous_content(br)
+    if previous is None or previous.tag not in RUN_IN_TAGS:
+        return False
+    parent = br.parent
+    return (parent is not None and parent.tag not in INLINE_TAGS
+            and _previous_content(previous) is None)
+
+
+def _previous_content(node: LexborNode) -> LexborNode | None:
+    """The sibling before `node`, blank text skipped (comments are no content either)."""
+    sibling = node.prev
+    while sibling is not None and (sibling.tag in NOT_TEXT_TAGS or (
+            sibling.tag == "-text" and not (sibling.text(deep=False) or "").strip())):
+        sibling = sibling.prev
+    return sibling
+
+
 def extract_items(root: LexborNode, location: PageLocation, stats: Counter[str] | None = None
                   ) -> list[dict[str, Any]]:
     """Text and image items of a page in reading order. The words of every subtree left out
@@ -445,7 +475,10 @@ def extract_items(root: LexborNode, location: PageLocation, stats: Counter[str] 
             buffer.append((node.text(deep=False) or "", in_link))
             continue
         if tag == "br":
-            buffer.append((" ", in_link))
+            if _ends_run_in(node, buffer):  # a heading or a lead-in ends at the break
+                flush()
+            else:
+                buffer.append((" ", in_link))
             continue
         if tag in NOT_TEXT_TAGS:
             continue
