@@ -226,7 +226,14 @@ def test_a_when_clause_alone_is_subordinate_in_the_parse(parse):
     assert incomplete_reason("When you activate the first button", facts.finite_verb,
                              facts.subordinate, facts.main_clause, facts.relative_noun) == (
         SUBORDINATE_CLAUSE)
+    # "once" opens a condition the same way ("Once you have selected your subject", text1 of a
+    # demo image); with its main clause after a comma it is a sentence
+    facts = parse("Once you have selected your subject")
+    assert incomplete_reason("Once you have selected your subject", facts.finite_verb,
+                             facts.subordinate, facts.main_clause, facts.relative_noun) == (
+        SUBORDINATE_CLAUSE)
     for text in ("When you click, the dialog opens.", "When does the event loop stop?",
+                 "Once QuickMask has been activated, the image is covered by a red veil.",
                  "Where the file is stored depends on the platform."):
         facts = parse(text)
         assert incomplete_reason(text, facts.finite_verb, facts.subordinate, facts.main_clause,

@@ -94,7 +94,7 @@ AUXILIARIES = {"is", "are", "was", "were", "has", "have", "had", "can", "could",
 
 # Conjunctions that open a subordinate clause: alone ("If logging capture is enabled."), with no
 # comma or "then" before a main clause, it is a condition cut from its sentence.
-SUBORDINATORS = {"if", "when", "whenever", "unless", "whether", "although", "though",
+SUBORDINATORS = {"if", "when", "whenever", "once", "unless", "whether", "although", "though",
                  "because", "whereas"}
 # A literal value before a condition describes a return value or a flag ("true if numeric
 # object keys are allowed."): there is no main clause, comma or not.
