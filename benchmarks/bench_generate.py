@@ -163,9 +163,11 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def copy_of_inputs(source: Path, tmp: str, llm: dict, workers: int = 1):
+def copy_of_inputs(source: Path, tmp: str, llm: dict, workers: int = 1,
+                   generate: dict | None = None):
     """A workspace in `tmp` holding what generate reads from `source`, and its config with the
-    in-process llama.cpp backend set as `llm` says."""
+    in-process llama.cpp backend set as `llm` says (and other `generate` fields as `generate`
+    says)."""
     from realsyn import datasets
 
     for name in (datasets.RETRIEVED, datasets.IMAGES_FINAL, datasets.SENTENCES_FINAL):
@@ -173,7 +175,8 @@ def copy_of_inputs(source: Path, tmp: str, llm: dict, workers: int = 1):
     raw = yaml.safe_load((source / "config.yaml").read_text())
     raw["workspace"] = tmp
     raw.setdefault("executor", {})["workers"] = workers
-    raw.setdefault("generate", {}).setdefault("llm", {}).update({"backend": "llamacpp", **llm})
+    raw.setdefault("generate", {}).update(generate or {})
+    raw["generate"].setdefault("llm", {}).update({"backend": "llamacpp", **llm})
     return parse_config(raw)
 
 

@@ -670,9 +670,10 @@ class LLMConfig(Section):
 
 
 class GenerateConfig(Section):
-    captioner: Literal["tags_llm", "hf", "openai_vl"] = Field(
+    captioner: Literal["tags_llm", "labels", "hf", "openai_vl"] = Field(
         default="tags_llm", description="tags_llm: the offline classifier's top labels turned "
-        "into a caption by the LLM; hf: a Hugging Face image-to-text model; openai_vl: an "
+        "into a caption by the LLM; labels: the same labels joined by a fixed pattern ('A dog "
+        "with a ball.'), no LLM request; hf: a Hugging Face image-to-text model; openai_vl: an "
         "OpenAI-compatible vision-language endpoint.")
     captioner_model: str | None = Field(
         default=None, description="hf: model name or path; openai_vl: served model name.")

@@ -8,6 +8,7 @@ from PIL import Image
 
 from realsyn.models.captioners import (
     HFCaptioner,
+    LabelsCaptioner,
     TagsLLMCaptioner,
     check_caption,
     format_labels,
@@ -86,3 +87,19 @@ def test_caption_checks_and_prompt_inputs():
     assert captioner.prompt_labels([("tabby", 0.04), ("lynx", 0.03)]) == [("tabby", 0.04)]
     url = image_data_url(Image.new("RGB", (2000, 1000), "red"))
     assert url.startswith("data:image/jpeg;base64,")
+
+
+def test_labels_captioner_joins_the_likely_labels_without_an_llm():
+    captioner = LabelsCaptioner(n_labels=3, min_label_score=0.1)
+    images = [Image.new("RGB", (8, 8))] * 4
+    captions = captioner.caption(images, [
+        [("lynx", 0.05), ("tabby", 0.6), ("tiger cat", 0.3), ("envelope", 0.2)],
+        [("Granny Smith", 0.9), ("orange", 0.05)],
+        [("analog clock", 0.5), ("web site", 0.4)],
+        []])
+    assert captions[0].text == "A tabby with a tiger cat and an envelope."
+    assert captions[1].text == "A Granny Smith."  # the unlikely second label is left out
+    assert captions[2].text == "An analog clock with a web site."
+    assert captions[3].error == "caption_no_labels"
+    with pytest.raises(ValueError, match="one label list per image"):
+        captioner.caption(images, None)

@@ -9,6 +9,8 @@ another slot; greedy decoding then picked another word for a few rows in a hundr
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from generate_inputs import PHOTOS, photo_rows, write_inputs
 
@@ -70,13 +72,14 @@ def test_an_answer_does_not_depend_on_what_the_server_computed_before():
     assert not changed, f"{len(changed)} of {len(requests)} answers changed: {changed[:3]}"
 
 
-def _config(root, workers: int = 1, prefix_slots: int = 2):
+def _config(root, workers: int = 1, prefix_slots: int = 2, captioner: str = "tags_llm"):
     rows = photo_rows()
     for index, shard in enumerate(("00000", "00001")):
         write_inputs(root, rows[index::2], shard=shard)
     return parse_config({"workspace": str(root), "executor": {"workers": workers},
                          "embed": {"encoder": {"backend": "offline", "device": "cpu"}},
-                         "generate": {"batch_size": 4, "llm": {"prefix_slots": prefix_slots}}})
+                         "generate": {"batch_size": 4, "captioner": captioner,
+                                      "llm": {"prefix_slots": prefix_slots}}})
 
 
 def _generated(root) -> dict[str, bytes]:
@@ -84,9 +87,10 @@ def _generated(root) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.glob("*.parquet"))}
 
 
-def _generate(root, shard_order: list[str], prefix_slots: int = 2) -> dict[str, bytes]:
+def _generate(root, shard_order: list[str], prefix_slots: int = 2,
+              captioner: str = "tags_llm") -> dict[str, bytes]:
     """One run from empty caches: a fresh stage (own server) takes the shards in this order."""
-    config = _config(root, prefix_slots=prefix_slots)
+    config = _config(root, prefix_slots=prefix_slots, captioner=captioner)
     ctx = Context(config, Workspace(config.workspace))
     stage = GenerateStage()
     stage.setup(ctx)
@@ -94,6 +98,9 @@ def _generate(root, shard_order: list[str], prefix_slots: int = 2) -> dict[str, 
         for shard in shard_order:
             stats = stage.process(ctx, shard)
             assert stats.get("cache_hits", 0) == 0 and stats["syn_ok"] >= 1, stats
+            # A fusion request per image, and a caption request with the LLM captioner only.
+            assert stats["llm_requests"] == stats["records_in"] * (
+                2 if captioner == "tags_llm" else 1), stats
     finally:
         stage.finalize(ctx, {})
     return _generated(root)
@@ -115,3 +122,14 @@ def test_two_workers_and_prefix_slots_off_write_the_same_datasets(tmp_path):
     LocalExecutor(2).run(GenerateStage(), Context(config, Workspace(config.workspace)))
     assert _generated(tmp_path / "two") == one_worker
     assert _generate(tmp_path / "off", ["00001", "00000"], prefix_slots=1) == one_worker
+
+
+def test_labels_captions_give_identical_datasets_without_caption_requests(tmp_path):
+    first = _generate(tmp_path / "first", ["00000", "00001"], captioner="labels")
+    second = _generate(tmp_path / "second", ["00001", "00000"], captioner="labels")
+    assert first == second
+    import pyarrow.parquet as pq
+
+    captions = pq.read_table(tmp_path / "first" / "datasets" / "generated" / "00000.parquet",
+                             columns=["caption"]).column("caption").to_pylist()
+    assert captions and all(re.fullmatch(r"An? [^.]+\.", caption) for caption in captions)

@@ -68,7 +68,8 @@ def build_models(config: RealsynConfig, workspace: Workspace,
     llm = make_client(gen.llm, cache_path)
     clients = [llm]
 
-    needs_labels = gen.tagger in ("classifier", "combined") or gen.captioner == "tags_llm"
+    needs_labels = gen.tagger in ("classifier", "combined") or gen.captioner in (
+        "tags_llm", "labels")
     classifier = None
     if needs_labels:
         from realsyn.models.encoders import load_offline_classifier
@@ -140,6 +141,9 @@ def _build_captioner(config: RealsynConfig, llm: LLMClient, cache_path: Path) ->
             llm, max_tokens=gen.caption_max_tokens, temperature=gen.llm.temperature,
             seed=gen.llm.seed, n_labels=gen.caption_labels,
             min_label_score=gen.caption_min_label_score), []
+    if gen.captioner == "labels":
+        return captioners.LabelsCaptioner(n_labels=gen.caption_labels,
+                                          min_label_score=gen.caption_min_label_score), []
     if gen.captioner == "openai_vl":
         url = gen.captioner_base_url or gen.llm.base_url
         if not url:

@@ -3,6 +3,8 @@
 - `TagsLLMCaptioner` (offline default): no captioning model ships on the package registries,
   so the offline classifier's top labels are turned into a caption by the LLM
   (prompts/caption.txt).
+- `LabelsCaptioner`: the same labels joined into a caption by a fixed pattern, without the LLM
+  ("A golden retriever with a tennis ball."), the form the caption prompt's examples ask for.
 - `HFCaptioner`: a Hugging Face image-to-text model (BLIP, GIT, ...) for users who have its
   weights; transformers is imported only when it is built.
 - `VisionLLMCaptioner`: an OpenAI-compatible vision-language endpoint (vLLM or SGLang serving
@@ -62,6 +64,12 @@ def format_labels(labels: Tags) -> str:
     return ", ".join(f"{name} ({probability:.2f})" for name, probability in labels)
 
 
+def likely_labels(labels: Tags, n_labels: int, min_label_score: float) -> Tags:
+    """The top label, and the next ones (of the `n_labels` best) that are likely enough."""
+    ranked = sorted(labels, key=lambda pair: -pair[1])[:n_labels]
+    return ranked[:1] + [pair for pair in ranked[1:] if pair[1] >= min_label_score]
+
+
 class TagsLLMCaptioner:
     """Needs `labels` (the classifier's top labels, computed by the stage)."""
 
@@ -75,9 +83,8 @@ class TagsLLMCaptioner:
         self.min_label_score = min_label_score
 
     def prompt_labels(self, labels: Tags) -> Tags:
-        """The labels the LLM sees: the top one, and the next ones that are likely enough."""
-        ranked = sorted(labels, key=lambda pair: -pair[1])[: self.n_labels]
-        return ranked[:1] + [pair for pair in ranked[1:] if pair[1] >= self.min_label_score]
+        """The labels the LLM sees (`likely_labels`)."""
+        return likely_labels(labels, self.n_labels, self.min_label_score)
 
     def requests(self, labels: Sequence[Tags]) -> list[ChatRequest]:
         template = caption_template()
@@ -96,6 +103,37 @@ class TagsLLMCaptioner:
     def caption(self, images: Sequence[Image.Image],
                 labels: Sequence[Tags] | None = None) -> list[Caption]:
         return self.parse(self.client.complete_many(self.caption_requests(images, labels)))
+
+
+def with_article(noun: str) -> str:
+    # A spelling rule, not a phonetic one: "an hour" and "a unicorn" come out wrong, as rare
+    # among ImageNet's class names as they are harmless to a caption.
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def labels_caption(labels: Tags) -> Caption:
+    """'A <first> with a <second> and a <third>.': the labels in the classifier's order."""
+    nouns = [with_article(name) for name, _ in labels]
+    if not nouns:
+        return Caption(None, "caption_no_labels")
+    text = nouns[0] + (" with " + " and ".join(nouns[1:]) if nouns[1:] else "")
+    return Caption(text[0].upper() + text[1:] + ".")
+
+
+class LabelsCaptioner:
+    """The labels the caption LLM would see (`likely_labels`), joined by `labels_caption`:
+    no LLM request per image."""
+
+    def __init__(self, *, n_labels: int = 5, min_label_score: float = 0.1):
+        self.n_labels = n_labels
+        self.min_label_score = min_label_score
+
+    def caption(self, images: Sequence[Image.Image],
+                labels: Sequence[Tags] | None = None) -> list[Caption]:
+        if labels is None or len(labels) != len(images):
+            raise ValueError("LabelsCaptioner needs one label list per image")
+        return [labels_caption(likely_labels(row, self.n_labels, self.min_label_score))
+                for row in labels]
 
 
 def image_data_url(image: Image.Image, max_side: int = 768, quality: int = 90) -> str:
