@@ -442,37 +442,29 @@ def unpacked_deb(deb: Path, folder: Path) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
+# What each source's files give: code or label lines as they are, prose split into sentences.
+COLLECTORS = {
+    "code": code_lines,
+    "handbook-code": pre_lines,
+    "perl-code": perl_code_lines,
+    "lua-code": lua_code_lines,
+    "js-code": js_code_lines,
+    "crawl": lambda root: prose_sentences(crawl_paragraphs(root)),
+    "sgt-puzzles": lambda root: prose_sentences(halibut_paragraphs(root)),
+    "sgt-puzzles-labels": halibut_parameter_labels,
+    "xscreensaver-labels": xscreensaver_labels,
+    "xscreensaver": lambda root: prose_sentences(xscreensaver_paragraphs(root)),
+    "stellarium": lambda root: prose_sentences(stellarium_paragraphs(root)),
+    "gnome-gui": mallard_gui_labels,
+    "fortunes": lambda root: prose_sentences(fortune_entries(root)),
+    "klavaro": lambda root: prose_sentences(klavaro_paragraphs(root)),
+    "gnome-help": lambda root: prose_sentences(mallard_paragraphs(root)),
+}
+
+
 def collect(source: str, root: Path) -> list[str]:
-    if source == "code":
-        return code_lines(root)
-    if source == "handbook-code":
-        return pre_lines(root)
-    if source == "perl-code":
-        return perl_code_lines(root)
-    if source == "lua-code":
-        return lua_code_lines(root)
-    if source == "js-code":
-        return js_code_lines(root)
-    if source == "crawl":
-        return prose_sentences(crawl_paragraphs(root))
-    if source == "sgt-puzzles":
-        return prose_sentences(halibut_paragraphs(root))
-    if source == "sgt-puzzles-labels":
-        return halibut_parameter_labels(root)
-    if source == "xscreensaver-labels":
-        return xscreensaver_labels(root)
-    if source == "xscreensaver":
-        return prose_sentences(xscreensaver_paragraphs(root))
-    if source == "stellarium":
-        return prose_sentences(stellarium_paragraphs(root))
-    if source == "gnome-gui":
-        return mallard_gui_labels(root)
-    if source == "fortunes":
-        return prose_sentences(fortune_entries(root))
-    if source == "klavaro":
-        return prose_sentences(klavaro_paragraphs(root))
-    if source == "gnome-help":
-        return prose_sentences(mallard_paragraphs(root))
+    if source in COLLECTORS:
+        return COLLECTORS[source](root)
     return prose_sentences(paragraphs(root))
 
 
