@@ -209,3 +209,6 @@ def test_a_line_break_after_a_run_in_heading_or_a_lead_in_ends_the_text_item():
                           "</p><p><span><b>Note</b><br>the rest</span></p>", path="a.html")
     assert simple == [("text", "This 3D effect is achieved by a filter that blurs."),
                       ("text", "Note the rest")]
+    # a bold word after text in its block is no run-in, however short the text before it
+    simple, _, _ = _items("<p>Read the <b>filter</b><br>section.</p>", path="a.html")
+    assert simple == [("text", "Read the filter section.")]
