@@ -54,6 +54,9 @@ LOCAL_TESTS = ["tests/executors/test_local_mutants.py"] + [
         "test_a_thread_count_the_user_set_is_kept",
         "test_workers_exit_when_the_runner_is_killed_alone[local-5]",
         "test_every_shard_records_its_wall_time_and_the_merge_sums_it")] + [
+    # progress from inside the shards, in the driver (1 worker) and relayed from a pool (2)
+    "tests/executors/test_progress.py::"
+    "test_progress_lines_show_records_moving_before_the_first_shard_finishes",
     # the pool kept across the steps of a stage
     "tests/executors/test_steps.py::test_one_worker_pool_serves_every_step",
     "tests/executors/test_steps.py::test_steps_run_in_order_and_partitions_hold_every_shard"]

@@ -76,6 +76,20 @@ def test_the_pool_reports_each_shard_as_it_finishes(tmp_path):
     assert reported[1]["saw_go"] == 1
 
 
+
+def test_release_shuts_the_kept_pool_down_and_its_workers_end(tmp_path):
+    ctx = Context(config=RealsynConfig(workspace=str(tmp_path)), workspace=Workspace(str(tmp_path)))
+    tracker = SimpleNamespace(update=lambda *message: None, finish=lambda shard, stats: None)
+    executor = LocalExecutor(workers=2)
+    try:
+        executor.map_shards(worker_probe.WhereStage(2), ctx, ["00000", "00001"], tracker)
+        workers = {int(path.read_text()) for path in (tmp_path / "pids").iterdir()}
+        assert workers and all(alive(pid) for pid in workers)  # kept for the next step
+    finally:
+        executor.release()
+    # release waits for the pool's shutdown: no worker is left running behind the runner
+    assert not any(alive(pid) for pid in workers)
+
 def test_the_pool_never_runs_more_workers_than_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     _, pids = _run(tmp_path, workers=2, shards=4)

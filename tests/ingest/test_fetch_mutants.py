@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from itertools import pairwise
 from typing import ClassVar
 
 import pytest
@@ -14,7 +15,7 @@ import yarl
 from realsyn.config import FetchConfig
 from realsyn.ingest import fetch as fetch_module
 from realsyn.ingest.fetch import Fetcher, transient
-from realsyn.ingest.urlgate import UrlGate, Vetted
+from realsyn.ingest.urlgate import RefusedAddressError, UrlGate, Vetted
 
 from . import test_fetch as fetch_test
 from .helpers import serving
@@ -138,3 +139,15 @@ def test_a_host_the_gate_did_not_pin_is_never_connected(server, monkeypatch):
     result = _fetch([url])[url]
     assert (result.status, result.data) == ("private_address", None)
     assert Handler.hits == {}
+
+
+def test_a_refusal_is_found_however_deep_the_client_wrapped_it():
+    # aiohttp wraps the connector's error, which may wrap the gate's refusal in turn
+    def chain(*errors: BaseException) -> BaseException:
+        for outer, inner in pairwise(errors):
+            outer.__cause__ = inner
+        return errors[0]
+
+    refused = RefusedAddressError("169.254.169.254 was not vetted")
+    assert fetch_module._refused(chain(RuntimeError("client"), OSError("connect"), refused))
+    assert not fetch_module._refused(chain(RuntimeError("client"), OSError("connect")))
