@@ -153,6 +153,8 @@ _ISSUE_REFERENCE = re.compile(r"\((?:#\d+(?:, ?)?)+\)$")
 _PERMALINK = "¶"
 # Bracketed asides, left out where a rule looks for a comma of the sentence itself
 _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+# What ends a definition item's term: "term: ...", "term - ..."
+_TERM_SEPARATOR = re.compile(r":\s|\s[-–—]\s")
 # Labels before a changelog entry or a step: "#6816: linkcheck: Add ...", "Explicit: set ..."
 MAX_LABELS = 3
 
@@ -216,7 +218,7 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
             _GLUED_TERM.match(stripped)):
         return LIST_STUB
     body = _LIST_MARKER.sub("", stripped, count=1)
-    head = [match.group() for match in islice(_WORD.finditer(body), 2)]  # the first two words
+    head = _first_words(body, 2)
     gerund = _gerund_lead(head)
     if not ends_sentence and not cited and (_title_case(stripped) or _LABEL.match(stripped)
                               or (finite_verb is False and not _instruction(stripped, head)
@@ -302,7 +304,7 @@ def _labelled_step(text: str) -> bool:
         # an aside in brackets is part of its label: "Bugfix (regression in 1.2): Revert ..."
         if not colon or len(_BRACKETED.sub("", label).split()) != 1:
             return False
-        step = [match.group() for match in islice(_WORD.finditer(rest), 2)]
+        step = _first_words(rest, 2)
         if len(step) >= 2 and step[0].lower() in IMPERATIVE_VERBS:
             return True
     return False
@@ -322,8 +324,7 @@ def _capitalised_clause(text: str, main_clause: bool | None) -> bool:
     and the parse finds a main clause: a statement or a step ("git-fetch-pack - Receive
     missing objects ..."), not the description of a term ("override - If true, install the
     node ...", "verify - Either a boolean, in which case ...")."""
-    description = re.split(r":\s|\s[-–—]\s", text, maxsplit=1)[-1]
-    first = [match.group() for match in islice(_WORD.finditer(description), 1)]
+    first = _first_words(_description(text), 1)
     return main_clause is True and bool(first) and first[0][0].isupper() and (
         first[0].lower() not in FUNCTION_WORDS)
 
@@ -332,9 +333,19 @@ def _description_step(text: str) -> bool:
     """A definition item's description opens with a capitalised verb of IMPERATIVE_VERBS, which
     the tagger may read as a noun: "git-hash-object - Compute object ID and ...", a command's
     summary. In lower case the word is as often a noun ("delimiters - set of characters ...")."""
-    description = re.split(r":\s|\s[-–—]\s", text, maxsplit=1)[-1]
-    first = [match.group() for match in islice(_WORD.finditer(description), 1)]
+    first = _first_words(_description(text), 1)
     return bool(first) and first[0][0].isupper() and first[0].lower() in IMPERATIVE_VERBS
+
+
+def _first_words(text: str, count: int) -> list[str]:
+    """The first `count` words of `text` (fewer if it has fewer)."""
+    return [match.group() for match in islice(_WORD.finditer(text), count)]
+
+
+def _description(text: str) -> str:
+    """What follows a definition item's term and its separator ("term: ...", "term - ...");
+    the whole text when it has none."""
+    return _TERM_SEPARATOR.split(text, maxsplit=1)[-1]
 
 
 def _label(tokens: list[str]) -> bool:

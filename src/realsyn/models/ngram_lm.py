@@ -176,12 +176,13 @@ class NgramLM:
                                        "a finite number >= 0")
         if skeleton is None and (self.skeleton_weight or self.skeleton_contrast):
             raise ValueError("skeleton_weight and skeleton_contrast need a skeleton model")
+        # the words the skeleton keeps: its grammar, which no proper name is
+        self._grammar_words = frozenset(
+            skeleton.metadata.get("kept_words", "").split() if skeleton is not None else ())
         self._skeleton_of = None if skeleton is None else self._skeleton_classes(skeleton)
         # words (a letter or digit in them): only these count as doubled ("..." does not)
         self._is_word = np.array([any(c.isalnum() for c in w) for w in vocab], dtype=bool)
         self._is_word[_UNK_ID] = False  # two different unknown words share the id
-        self._grammar_words = frozenset(
-            skeleton.metadata.get("kept_words", "").split() if skeleton is not None else ())
 
     def _setting(self, name: str, value: float | None, top: float, rule: str) -> float:
         """A scoring setting: the given value, else the one the model file recorded (else 0),
@@ -195,8 +196,8 @@ class NgramLM:
 
     def _skeleton_classes(self, skeleton: NgramLM) -> np.ndarray:
         """The skeleton model's id of each word id's class; an unknown word is a word."""
-        kept = frozenset(skeleton.metadata.get("kept_words", "").split())
-        mapping = ngram_skeleton.class_ids(self.vocab, kept, skeleton.ids, _UNK_ID)
+        mapping = ngram_skeleton.class_ids(self.vocab, self._grammar_words, skeleton.ids,
+                                           _UNK_ID)
         mapping[_UNK_ID] = skeleton.ids.get(ngram_skeleton.WORD, _UNK_ID)
         return mapping
 
