@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import nupunkt
 
-from realsyn.extract.completeness import COMPLETENESS_REASONS
+from realsyn.extract.completeness import COMPLETENESS_REASONS, VALUE_WORDS
 
 # ---------------------------------------------------------------- splitting and cleaning
 # Every pattern here runs on untrusted text, so each is linear: a match may start only at
@@ -226,13 +226,57 @@ def analyse(doc) -> Analysis:
                  for token in doc)
     roots = [token for token in doc if token.dep_ == "ROOT"]
     subordinate = bool(roots) and all(_opens_subordinate(root) for root in roots)
-    main = any(root.tag_ in FINITE_TAGS or root.tag_ == "VB"
-               or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
-                      for child in root.children) for root in roots)
+    main = any((root.tag_ in FINITE_TAGS or root.tag_ == "VB"
+                or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
+                       for child in root.children)) and not _misread_root(root) for root in roots)
     return Analysis(complexity=relations, has_action=action, objects=objects,
                     finite_verb=finite, subordinate=subordinate, main_clause=main,
-                    relative_noun=not main and _relative_noun(doc, roots),
+                    relative_noun=not main and (_relative_noun(doc, roots) or any(
+                        _noun_and_infinitive(root) for root in roots)),
                     verb_after_term=_verb_after_term(doc))
+
+
+def _misread_root(root) -> bool:
+    """The root is tagged a verb but heads no main clause: a literal value the tagger read as
+    a verb ("the clone if the object implements Cloneable otherwise null"), a noun and its
+    infinitive ("the byte to prepend on the start of the GString"), or a plain-form verb (VB,
+    VBP) without an auxiliary whose subject is a singular noun: a tensed verb would agree with
+    it ("the source name of a test to run, ... array", "The step function the pattern is
+    being attached to."). A plural subject agrees ("further calls return the result"), and a
+    subject before a colon or a dash is a label before an imperative ("#8245: linkcheck: take
+    source directory into account")."""
+    if root.tag_ not in VERB_TAGS | FINITE_TAGS:
+        return False
+    if root.lower_ in VALUE_WORDS:
+        return True
+    auxiliaries = [child for child in root.children if child.dep_ in ("aux", "auxpass")]
+    if any(child.tag_ in FINITE_TAGS for child in auxiliaries):
+        return False
+    if _noun_and_infinitive(root):
+        return True
+    return root.tag_ in ("VB", "VBP") and not auxiliaries and any(
+        subject.tag_ in SINGULAR_NOUN_TAGS and not any(
+            token.text in TERM_SEPARATORS for token in root.doc[subject.i + 1:root.i])
+        for subject in _subjects(root))
+
+
+def _noun_and_infinitive(root) -> bool:
+    """The root is an infinitive ("to" and a bare verb, no tensed auxiliary) whose "subject"
+    is a noun phrase that opens with a determiner: a noun and the infinitive that describes it
+    ("a GTimeVal to modify"), not a sentence. Without a determiner the first words may be an
+    imperative the tagger read as a noun ("Configure builders to create readers and
+    writers.", "switch color to blue")."""
+    return root.tag_ == "VB" and any(
+        child.dep_ == "aux" and child.tag_ == "TO" for child in root.children) and not any(
+        child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
+        for child in root.children) and any(
+        subject.left_edge.tag_ == "DT" for subject in _subjects(root))
+
+
+def _subjects(verb) -> list:
+    """The subjects of `verb` that come before it."""
+    return [child for child in verb.children
+            if child.dep_ in ("nsubj", "nsubjpass") and child.i < verb.i]
 
 
 # What separates a term from its description: "term - ...", "term: ..." (a hyphen inside a
