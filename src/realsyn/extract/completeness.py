@@ -134,7 +134,14 @@ _LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})* [A-Z]")
 _DEFINITION = re.compile(r"^(?:[a-z_][\w.+-]*|[A-Z][A-Z0-9_]+|['\"‘“`][^'\"’”`]+['\"’”`])"
                          r"(?:\s*:|\s+[-–—])\s+\S"  # "term: ..." or "term - ..."
                          # or a type parameter before a dash: "T - the type of the object"
-                         r"|^[A-Z]\s+[-–—]\s+\S")
+                         r"|^[A-Z]\s+[-–—]\s+\S"
+                         # or a name of at most LABEL_WORDS words, a spaced dash and a
+                         # lower-case article: a noun phrase describes the name (a reference
+                         # page's NAME line, "Bounds-checking integer arithmetic — a set of
+                         # helpers ..."), where a predicate would open with a verb ("The Main
+                         # Event Loop — manages all ...")
+                         rf"|^[^\W\d][\w-]*+(?: [^\W\d][\w-]*+){{0,{LABEL_WORDS - 1}}}"
+                         r" [-–—] (?:a|an|the) ")
 _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|as)\b")
 # A gerund opening a line: "Passing a URL to ...", "Developing a library?"
 _GERUND = re.compile(r"[A-Z][a-z]+ing")
