@@ -382,7 +382,7 @@ def test_a_noun_and_its_infinitive_is_a_noun_phrase(parse):
         assert _reason(parse, text) is None, text
 
 
-def test_a_line_that_opens_with_a_lower_case_article_and_no_main_clause_describes_a_value(
+def test_a_line_that_opens_with_a_lower_case_determiner_and_no_main_clause_is_a_value(
         parse):
     for text in ("the value of symbol in the given scope, or NULL if symbol is not bound in the "
                  "given scope.",
@@ -391,6 +391,8 @@ def test_a_line_that_opens_with_a_lower_case_article_and_no_main_clause_describe
                  "the byte to prepend on the start of the GString",
                  "a GTimeVal to modify",
                  "the clone if the object implements Cloneable otherwise null",
+                 "this if the power is one, ONE if the power is zero (even if the fraction "
+                 "equals ZERO) or a new fraction instance raised to the appropriate power",
                  "the command that MkDocs was invoked with, e.g. \"serve\" for mkdocs serve.",
                  "the source name of a test to run, a reference to a [ source name, display "
                  "name ] array"):
@@ -399,7 +401,8 @@ def test_a_line_that_opens_with_a_lower_case_article_and_no_main_clause_describe
     for text in ("an EAGAIN error occurred",
                  "the usual gtk_frobber_get_type() function is declared with a return type of "
                  "GType",
-                 "the tool works on the active layer."):
+                 "the tool works on the active layer.",
+                 "this fixes an optimistic use of gethostbyname"):
         assert _reason(parse, text) is None, text
     assert incomplete_reason("a GTimeVal to modify", True) is None
 
@@ -551,7 +554,7 @@ FIGURES = {
     # seventh round ran on them, measured once after it (25/29 and 1/64, 21/29 and 1/56 with
     # two Javadoc labels corrected), then tuned on in the eighth round
     "pod": (29, 29, 1, 64),
-    "javadoc": (25, 29, 0, 56),
+    "javadoc": (26, 29, 0, 56),
     # two more toolchains never used before, drawn and labelled (and committed) before the
     # eighth round ran on them, measured once after it (27/36 and 0/61, 11/14 and 0/64), then
     # tuned on in the ninth round

@@ -260,11 +260,12 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     if (relative_noun and "," not in _BRACKETED.sub("", stripped)
             and not _instruction(stripped, head)):
         return NOUN_PHRASE
-    # A line that opens with a lower-case article is no sentence's start, and without a main
-    # clause it is the description of a value or a parameter, comma or not ("the value of
-    # symbol in the given scope, or NULL if ...", "a GTimeVal to modify"); with one it is a
-    # clause cut from its capital ("an EAGAIN error occurred").
-    if main_clause is False and head and head[0] in ARTICLES:
+    # A line that opens with a lower-case article or determiner is no sentence's start, and
+    # without a main clause it is the description of a value or a parameter, comma or not
+    # ("the value of symbol in the given scope, or NULL if ...", "a GTimeVal to modify", "this
+    # if the power is one, ..."); with one it is a clause cut from its capital ("an EAGAIN
+    # error occurred", "this fixes an optimistic use of gethostbyname").
+    if main_clause is False and head and head[0] in DETERMINERS:
         return NOUN_PHRASE
     return None
 
