@@ -382,6 +382,16 @@ def test_a_noun_and_its_infinitive_is_a_noun_phrase(parse):
         assert _reason(parse, text) is None, text
 
 
+
+def test_a_misread_noun_compound_and_its_relative_clause_is_a_noun_phrase(parse):
+    # "function" read as a verb that disagrees with "step" right before it: the compound's
+    # head noun, and the clause hung on it is its relative clause
+    text = "The step function the pattern is being attached to."
+    assert parse(text).relative_noun and _reason(parse, text) == NOUN_PHRASE
+    # a verb that disagrees with its subject in the source, with an object and no clause
+    assert _reason(parse, "#904: autodoc: An instance attribute cause a crash of autofunction "
+                          "directive") is None
+
 def test_a_line_that_opens_with_a_lower_case_determiner_and_no_main_clause_is_a_value(
         parse):
     for text in ("the value of symbol in the given scope, or NULL if symbol is not bound in the "
@@ -536,7 +546,7 @@ FIGURES = {
     "sphinx_heldout": (27, 27, 0, 43),
     "doxygen_heldout": (15, 18, 0, 14),
     "sphinx_other": (35, 37, 0, 48),
-    "sphinx_third": (34, 37, 0, 50),
+    "sphinx_third": (35, 37, 0, 50),
     # drawn and labelled after the fourth round of rules, measured once (29/42 and 5/124),
     # then tuned on in the fifth round
     "sphinx_fourth": (40, 42, 2, 124),
