@@ -350,6 +350,83 @@ def test_a_noun_described_by_a_past_participle_is_a_noun_phrase(parse):
         assert _reason(parse, text) is None, text
 
 
+
+# Rules of the ninth round (written on the gtk-doc + qdoc set's misses and every tuned set's),
+# each with the complete sentences it must keep.
+def test_the_parse_reads_no_main_clause_in_a_misread_root(parse):
+    # a literal value read as a verb, a noun and its infinitive, a plain-form verb whose
+    # subject is a singular noun (a tensed verb would agree with it)
+    for text in ("the clone if the object implements Cloneable otherwise null",
+                 "a GTimeVal to modify",
+                 "the source name of a test to run, a reference to a [ source name, display "
+                 "name ] array"):
+        assert not parse(text).main_clause, text
+    # a plural subject agrees; a label before a colon is no subject; without a determiner the
+    # first words may be an imperative read as a noun; a tensed auxiliary makes a clause
+    for text in ("Only the first call initializes the object; further calls return the result "
+                 "of the first call.",
+                 "#8245: linkcheck: take source directory into account for local files",
+                 "switch color to blue",
+                 "Configure builders to create readers and writers.",
+                 "the usual gtk_frobber_get_type() function is declared with a return type of "
+                 "GType"):
+        assert parse(text).main_clause, text
+
+
+def test_a_noun_and_its_infinitive_is_a_noun_phrase(parse):
+    # with a capital and a full stop the fact alone drops it (a relative noun)
+    text = "The byte to prepend on the start of the GString."
+    assert parse(text).relative_noun and _reason(parse, text) == NOUN_PHRASE
+    for text in ("Configure builders to create readers and writers.", "switch color to blue",
+                 "Append value to array at the end."):
+        assert _reason(parse, text) is None, text
+
+
+
+def test_a_misread_noun_compound_and_its_relative_clause_is_a_noun_phrase(parse):
+    # "function" read as a verb that disagrees with "step" right before it: the compound's
+    # head noun, and the clause hung on it is its relative clause
+    text = "The step function the pattern is being attached to."
+    assert parse(text).relative_noun and _reason(parse, text) == NOUN_PHRASE
+    # a verb that disagrees with its subject in the source, with an object and no clause
+    assert _reason(parse, "#904: autodoc: An instance attribute cause a crash of autofunction "
+                          "directive") is None
+
+def test_a_line_that_opens_with_a_lower_case_determiner_and_no_main_clause_is_a_value(
+        parse):
+    for text in ("the value of symbol in the given scope, or NULL if symbol is not bound in the "
+                 "given scope.",
+                 "a GSocketAddress (owned by the caller), or NULL on error (in which case *error "
+                 "will be set) or if there are no more addresses.",
+                 "the byte to prepend on the start of the GString",
+                 "a GTimeVal to modify",
+                 "the clone if the object implements Cloneable otherwise null",
+                 "this if the power is one, ONE if the power is zero (even if the fraction "
+                 "equals ZERO) or a new fraction instance raised to the appropriate power",
+                 "the command that MkDocs was invoked with, e.g. \"serve\" for mkdocs serve.",
+                 "the source name of a test to run, a reference to a [ source name, display "
+                 "name ] array"):
+        assert _reason(parse, text) == NOUN_PHRASE, text
+    # a clause cut from its capital, and lines without the parse's facts, are kept
+    for text in ("an EAGAIN error occurred",
+                 "the usual gtk_frobber_get_type() function is declared with a return type of "
+                 "GType",
+                 "the tool works on the active layer.",
+                 "this fixes an optimistic use of gethostbyname"):
+        assert _reason(parse, text) is None, text
+    assert incomplete_reason("a GTimeVal to modify", True) is None
+
+
+def test_a_short_name_a_dash_and_an_article_is_a_definition_item(parse):
+    assert _reason(parse, "Bounds-checking integer arithmetic — a set of helpers for "
+                          "performing checked integer arithmetic") == LIST_STUB
+    # a predicate after the dash, a clause after it, a longer clause before it
+    for text in ("The Main Event Loop — manages all available sources of events",
+                 "Sunset — the sky turns orange over the harbour.",
+                 "Our old tabby cat slept on the sofa — a long nap"):
+        assert _reason(parse, text) is None, text
+
+
 def _context(root, completeness: bool) -> Context:
     config = parse_config({"workspace": str(root), "extract": {"sentences": {
         "perplexity_scorer": "none", "keep_excluded": True, "completeness": completeness}}})
@@ -448,17 +525,14 @@ def test_the_pod_and_javadoc_sets_figures_since_they_were_tuned_on(bench):
     assert fragments[0] >= 52 and complete[0] <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="measured once on the gtk-doc + qdoc held-out set after "
-                   "the eighth round: 38/50 = 76.0% of fragments and 0/125 = 0.0% of complete "
-                   "sentences dropped (gtk-doc 27/36 and 0/61, qdoc 11/14 and 0/64)")
-def test_the_goal_holds_on_the_gtkdoc_and_qdoc_held_out_sets(bench):
-    """Issue 25's goal (>= 95% of fragments dropped, <= 2% of complete sentences) on the set
-    of two toolchains none of the rules was written on: the GLib, GIO and GObject reference
-    manuals (gtk-doc) and the Qt 5 base modules' documentation (qdoc), drawn, labelled and
-    committed before the eighth round ran on them."""
+def test_the_gtkdoc_and_qdoc_sets_figures_since_they_were_tuned_on(bench):
+    """The gtk-doc + qdoc set was held out until the eighth round's measurement (38/50 = 76.0%
+    of fragments and 0/125 = 0.0% of complete sentences dropped, issue 25's goal not met for
+    fragments); the ninth round was written on its misses, so these are tuned figures: 43/50
+    and 0/125."""
     fragments, complete = _together(bench, ("gtkdoc", "qdoc"))
-    assert fragments[1] >= 40 and complete[1] >= 100
-    assert fragments[0] / fragments[1] >= 0.95 and complete[0] / complete[1] <= 0.02
+    assert fragments[1] == 50 and complete[1] == 125
+    assert fragments[0] >= 43 and complete[0] <= 0
 
 
 # Every labelled set's figures today (docs/stages/extract.md's table): (fragments dropped,
@@ -472,7 +546,7 @@ FIGURES = {
     "sphinx_heldout": (27, 27, 0, 43),
     "doxygen_heldout": (15, 18, 0, 14),
     "sphinx_other": (35, 37, 0, 48),
-    "sphinx_third": (34, 37, 0, 50),
+    "sphinx_third": (35, 37, 0, 50),
     # drawn and labelled after the fourth round of rules, measured once (29/42 and 5/124),
     # then tuned on in the fifth round
     "sphinx_fourth": (40, 42, 2, 124),
@@ -480,7 +554,7 @@ FIGURES = {
     # measured once (issue 25's goal is not met on them: 40/46 and 0/58, 37/39 and 4/71),
     # then tuned on in the sixth round
     "texinfo": (43, 46, 0, 58),
-    "mkdocs": (37, 39, 0, 71),
+    "mkdocs": (38, 39, 0, 71),
     # two more toolchains never used before, drawn and labelled (and committed) before the
     # sixth round ran on them, measured once after it (34/38 and 6/69, 33/44 and 1/55), then
     # tuned on in the seventh round
@@ -489,11 +563,12 @@ FIGURES = {
     # two more toolchains never used before, drawn and labelled (and committed) before the
     # seventh round ran on them, measured once after it (25/29 and 1/64, 21/29 and 1/56 with
     # two Javadoc labels corrected), then tuned on in the eighth round
-    "pod": (28, 29, 1, 64),
-    "javadoc": (24, 29, 0, 56),
-    # held out: two more toolchains never used before, drawn and labelled (and committed)
-    # before the eighth round ran on them, measured once after it
-    "gtkdoc": (27, 36, 0, 61),
+    "pod": (29, 29, 1, 64),
+    "javadoc": (26, 29, 0, 56),
+    # two more toolchains never used before, drawn and labelled (and committed) before the
+    # eighth round ran on them, measured once after it (27/36 and 0/61, 11/14 and 0/64), then
+    # tuned on in the ninth round
+    "gtkdoc": (32, 36, 0, 61),
     "qdoc": (11, 14, 0, 64),
 }
 

@@ -134,7 +134,14 @@ _LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})* [A-Z]")
 _DEFINITION = re.compile(r"^(?:[a-z_][\w.+-]*|[A-Z][A-Z0-9_]+|['\"‘“`][^'\"’”`]+['\"’”`])"
                          r"(?:\s*:|\s+[-–—])\s+\S"  # "term: ..." or "term - ..."
                          # or a type parameter before a dash: "T - the type of the object"
-                         r"|^[A-Z]\s+[-–—]\s+\S")
+                         r"|^[A-Z]\s+[-–—]\s+\S"
+                         # or a name of at most LABEL_WORDS words, a spaced dash and a
+                         # lower-case article: a noun phrase describes the name (a reference
+                         # page's NAME line, "Bounds-checking integer arithmetic — a set of
+                         # helpers ..."), where a predicate would open with a verb ("The Main
+                         # Event Loop — manages all ...")
+                         rf"|^[^\W\d][\w-]*+(?: [^\W\d][\w-]*+){{0,{LABEL_WORDS - 1}}}"
+                         r" [-–—] (?:a|an|the) ")
 _PARTICIPLE_LEAD = re.compile(r"^\W*[A-Z][a-z]+ed (?:by|from|in|on|for|with|to|as)\b")
 # A gerund opening a line: "Passing a URL to ...", "Developing a library?"
 _GERUND = re.compile(r"[A-Z][a-z]+ing")
@@ -252,6 +259,13 @@ def incomplete_reason(text: str, finite_verb: bool | None = None,
     # tagged as a noun ("Use array.tobytes() to obtain ...").
     if (relative_noun and "," not in _BRACKETED.sub("", stripped)
             and not _instruction(stripped, head)):
+        return NOUN_PHRASE
+    # A line that opens with a lower-case article or determiner is no sentence's start, and
+    # without a main clause it is the description of a value or a parameter, comma or not
+    # ("the value of symbol in the given scope, or NULL if ...", "a GTimeVal to modify", "this
+    # if the power is one, ..."); with one it is a clause cut from its capital ("an EAGAIN
+    # error occurred", "this fixes an optimistic use of gethostbyname").
+    if main_clause is False and head and head[0] in DETERMINERS:
         return NOUN_PHRASE
     return None
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import nupunkt
 
-from realsyn.extract.completeness import COMPLETENESS_REASONS
+from realsyn.extract.completeness import COMPLETENESS_REASONS, VALUE_WORDS
 
 # ---------------------------------------------------------------- splitting and cleaning
 # Every pattern here runs on untrusted text, so each is linear: a match may start only at
@@ -226,13 +226,58 @@ def analyse(doc) -> Analysis:
                  for token in doc)
     roots = [token for token in doc if token.dep_ == "ROOT"]
     subordinate = bool(roots) and all(_opens_subordinate(root) for root in roots)
-    main = any(root.tag_ in FINITE_TAGS or root.tag_ == "VB"
-               or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
-                      for child in root.children) for root in roots)
+    main = any((root.tag_ in FINITE_TAGS or root.tag_ == "VB"
+                or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
+                       for child in root.children)) and not _misread_root(root) for root in roots)
     return Analysis(complexity=relations, has_action=action, objects=objects,
                     finite_verb=finite, subordinate=subordinate, main_clause=main,
-                    relative_noun=not main and _relative_noun(doc, roots),
+                    relative_noun=not main and (_relative_noun(doc, roots) or any(
+                        _noun_and_infinitive(root) for root in roots)),
                     verb_after_term=_verb_after_term(doc))
+
+
+def _misread_root(root) -> bool:
+    """The root is tagged a verb but heads no main clause: a literal value the tagger read as
+    a verb ("the clone if the object implements Cloneable otherwise null"), a noun and its
+    infinitive ("the byte to prepend on the start of the GString"), or a plain-form verb (VB,
+    VBP) without an auxiliary whose subject is a singular noun: a tensed verb would agree with
+    it ("the source name of a test to run, ... array", "The step function the pattern is
+    being attached to."). A plural subject agrees ("further calls return the result"), and a
+    subject before a colon or a dash is a label before an imperative ("#8245: linkcheck: take
+    source directory into account")."""
+    return root.tag_ in VERB_TAGS | FINITE_TAGS and (
+        root.lower_ in VALUE_WORDS or _noun_and_infinitive(root)
+        or bool(_disagreeing_subjects(root)))
+
+
+def _disagreeing_subjects(root) -> list:
+    """The singular-noun subjects of a plain-form verb (VB, VBP) without an auxiliary, leaving
+    out a label before a colon or a dash: a tensed verb would agree with them."""
+    if root.tag_ not in ("VB", "VBP") or any(
+            child.dep_ in ("aux", "auxpass") for child in root.children):
+        return []
+    return [subject for subject in _subjects(root) if subject.tag_ in SINGULAR_NOUN_TAGS
+            and not any(token.text in TERM_SEPARATORS
+                        for token in root.doc[subject.i + 1:root.i])]
+
+
+def _noun_and_infinitive(root) -> bool:
+    """The root is an infinitive ("to" and a bare verb, no tensed auxiliary) whose "subject"
+    is a noun phrase that opens with a determiner: a noun and the infinitive that describes it
+    ("a GTimeVal to modify"), not a sentence. Without a determiner the first words may be an
+    imperative the tagger read as a noun ("Configure builders to create readers and
+    writers.", "switch color to blue")."""
+    return root.tag_ == "VB" and any(
+        child.dep_ == "aux" and child.tag_ == "TO" for child in root.children) and not any(
+        child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE_TAGS
+        for child in root.children) and any(
+        subject.left_edge.tag_ == "DT" for subject in _subjects(root))
+
+
+def _subjects(verb) -> list:
+    """The subjects of `verb` that come before it."""
+    return [child for child in verb.children
+            if child.dep_ in ("nsubj", "nsubjpass") and child.i < verb.i]
 
 
 # What separates a term from its description: "term - ...", "term: ..." (a hyphen inside a
@@ -270,21 +315,37 @@ def _relative_noun(doc, roots) -> bool:
         return False
     if _participle_noun(doc, roots):
         return True
-    if any(root.tag_ not in SINGULAR_NOUN_TAGS for root in roots):
+    # A root read as a verb after the noun it makes a compound with is that compound's head
+    # noun ("The step function the pattern is being attached to."), and the clause the parse
+    # hangs on it as its complement is the noun's relative clause.
+    compounds = {root.i for root in roots if _compound_head(root)}
+    if any(root.tag_ not in SINGULAR_NOUN_TAGS and root.i not in compounds for root in roots):
         return False
-    modifiers = {inner.i for head in doc if head.dep_ in CLAUSE_MODIFIER_DEPS
+    modifiers = {inner.i for head in doc if _clause_modifier(head, compounds)
                  for inner in head.subtree}
     # A "tensed" verb that modifies a noun is a participle the tagger misread ("UTF-8
     # encoded string ...").
-    if any(token.tag_ in FINITE_TAGS and token.i not in modifiers
+    if any(token.tag_ in FINITE_TAGS and token.i not in modifiers | compounds
            and token.dep_ not in NOUN_MODIFIER_DEPS for token in doc):
         return False
     # A relative clause, or a clause with a tensed verb hung on the noun: a subordinate clause
     # ("The name of the property as it is passed to listeners.", "Case insensitive check if a
     # CharSequence ends with a suffix.") or a participle's ("An error tagged with where it was
     # encountered").
-    return any(token.dep_ == "relcl" or _tensed_clause_on_noun(doc, root, token)
+    return any(token.dep_ == "relcl" or _tensed_clause_on_noun(doc, root, token, compounds)
                for root in roots for token in root.subtree)
+
+
+def _compound_head(root) -> bool:
+    """The root disagrees with a subject right before it: a noun compound misread ("step
+    function", "Constructor function")."""
+    return any(subject.i == root.i - 1 for subject in _disagreeing_subjects(root))
+
+
+def _clause_modifier(head, compounds) -> bool:
+    """`head` heads a clause that modifies a noun: a clause modifier, or the complement the
+    parse hangs on a misread compound's head."""
+    return head.dep_ in CLAUSE_MODIFIER_DEPS or (head.dep_ == "ccomp" and head.head.i in compounds)
 
 
 def _misread_modifier(doc) -> bool:
@@ -295,15 +356,18 @@ def _misread_modifier(doc) -> bool:
         token.tag_ == "DT" for token in doc[1:doc[0].head.i])
 
 
-def _tensed_clause_on_noun(doc, root, clause) -> bool:
+def _tensed_clause_on_noun(doc, root, clause, compounds=frozenset()) -> bool:
     """`clause` modifies the noun `root` and has a tensed verb, the text opens with the noun's
     own phrase (not "From the menu Select → Save if ...", a misread step) and no colon comes
     between them: after a colon a clause is a statement of its own ("Useless shadow
     information: Some raw processors can output ...", "Factor : How many units make up an
-    inch.")."""
-    return (clause.dep_ in CLAUSE_MODIFIER_DEPS
+    inch."). `compounds`: the roots that head a misread noun compound (`_compound_head`),
+    whose "subject" is the compound's first noun."""
+    first_noun = root.i - 1 if root.i in compounds else None
+    return (_clause_modifier(clause, compounds)
             and any(inner.tag_ in FINITE_TAGS for inner in clause.subtree)
-            and all(token.dep_ in NOUN_PHRASE_DEPS for token in doc[:root.i])
+            and all(token.dep_ in NOUN_PHRASE_DEPS or token.i == first_noun
+                    for token in doc[:root.i])
             and not any(token.text == ":" for token in doc[root.i:clause.left_edge.i]))
 
 
