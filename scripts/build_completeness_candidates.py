@@ -27,6 +27,9 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     drawn before the seventh round: ... --per-stratum 60 --pool 8000 --only pod javadoc
     The gtk-doc and qdoc sets (libglib2.0-doc and qtbase5-doc-html must be installed), drawn
     before the eighth round: ... --per-stratum 60 --pool 8000 --only gtkdoc qdoc
+    The Haddock and gi-docgen sets (libghc-aeson-doc, libghc-megaparsec-doc,
+    libghc-optparse-applicative-doc and libgtk-4-doc must be installed), drawn before the ninth
+    round: ... --per-stratum 80 --pool 8000 --only haddock gidocgen
 """
 
 from __future__ import annotations
@@ -95,6 +98,18 @@ TOOLCHAINS = {
     "gtkdoc": [Path("/usr/share/gtk-doc/html/glib"), Path("/usr/share/gtk-doc/html/gio"),
                Path("/usr/share/gtk-doc/html/gobject")],
     "qdoc": [Path("/usr/share/qt5/doc")],
+    # Two more toolchains never used before, drawn before the rules' ninth round: Haddock, the
+    # module pages of three Haskell libraries' API documentation (libghc-aeson-doc 2.0.3.0,
+    # BSD-3-Clause; libghc-megaparsec-doc 9.2.2, BSD-2-Clause; libghc-optparse-applicative-doc
+    # 0.16.1.0, BSD-3-Clause; only the pages of modules, whose names open with a capital, not
+    # the doc-index pages or the highlighted sources in src); gi-docgen (not gtk-doc), the GTK 4,
+    # GDK 4 and GSK 4 reference manuals (libgtk-4-doc 4.8.3, LGPL-2.1+: the docs are made from
+    # GTK's sources and its docs/reference Markdown pages).
+    "haddock": [Path("/usr/share/doc/libghc-aeson-doc/html/[A-Z]*.html"),
+                Path("/usr/share/doc/libghc-megaparsec-doc/html/[A-Z]*.html"),
+                Path("/usr/share/doc/libghc-optparse-applicative-doc/html/[A-Z]*.html")],
+    "gidocgen": [Path("/usr/share/doc/libgtk-4-doc/gtk4"), Path("/usr/share/doc/libgtk-4-doc/gdk4"),
+                 Path("/usr/share/doc/libgtk-4-doc/gsk4")],
 }
 # Pages left out of a toolchain's folder: Javadoc's "Uses of Class X" pages list members
 # already drawn from the class pages.
