@@ -535,6 +535,19 @@ def test_the_gtkdoc_and_qdoc_sets_figures_since_they_were_tuned_on(bench):
     assert fragments[0] >= 43 and complete[0] <= 0
 
 
+@pytest.mark.xfail(strict=True, reason="measured once on the Haddock + gi-docgen held-out set "
+                   "after the ninth round: 49/69 = 71.0% of fragments and 2/134 = 1.5% of "
+                   "complete sentences dropped (Haddock 21/34 and 2/66, gi-docgen 28/35 and 0/68)")
+def test_the_goal_holds_on_the_haddock_and_gidocgen_held_out_sets(bench):
+    """Issue 25's goal (>= 95% of fragments dropped, <= 2% of complete sentences) on the set
+    of two toolchains none of the rules was written on: the API documentation of three Haskell
+    libraries (Haddock) and the GTK 4 reference manuals (gi-docgen), drawn, labelled and
+    committed while the ninth round was written on another branch."""
+    fragments, complete = _together(bench, ("haddock", "gidocgen"))
+    assert fragments[1] >= 60 and complete[1] >= 120
+    assert fragments[0] / fragments[1] >= 0.95 and complete[0] / complete[1] <= 0.02
+
+
 # Every labelled set's figures today (docs/stages/extract.md's table): (fragments dropped,
 # fragments, complete sentences dropped, complete sentences). A rule that drops fewer
 # fragments or more complete sentences on any set fails here.
@@ -570,6 +583,10 @@ FIGURES = {
     # tuned on in the ninth round
     "gtkdoc": (32, 36, 0, 61),
     "qdoc": (11, 14, 0, 64),
+    # held out: two more toolchains never used before, drawn and labelled (and committed)
+    # while the ninth round was written on another branch, measured once after it
+    "haddock": (21, 34, 2, 66),
+    "gidocgen": (28, 35, 0, 68),
 }
 
 
