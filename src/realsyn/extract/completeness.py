@@ -83,7 +83,10 @@ IMPERATIVE_VERBS = {
     "calculate", "compute", "convert", "display", "fix", "generate", "get", "print", "send",
     "show",
     # and verbs that open a changelog entry ("Bugfix: Revert livereload file watching to ...")
-    "allow", "ensure", "ignore", "improve", "include", "prevent", "revert"}
+    "allow", "ensure", "ignore", "improve", "include", "prevent", "revert",
+    # and verbs that open a parser library's function summaries ("Parse zero or more tokens
+    # for which ...", "Abort option reader by exiting with a ParseError.", Haddock)
+    "abort", "parse"}
 
 # A line this short without a sentence end names an option or a menu item ("Work on copy",
 # "Crop to result"): a label, not a sentence, unless its second word is an auxiliary after a
