@@ -30,6 +30,8 @@ Usage: .venv/bin/python scripts/build_completeness_candidates.py [--per-stratum 
     The Haddock and gi-docgen sets (libghc-aeson-doc, libghc-megaparsec-doc,
     libghc-optparse-applicative-doc and libgtk-4-doc must be installed), drawn before the ninth
     round: ... --per-stratum 80 --pool 8000 --only haddock gidocgen
+    The rustdoc and YARD sets (rust-doc, ruby-mocha-doc and ruby-cri-doc must be installed),
+    drawn before the tenth round: ... --per-stratum 120 --pool 8000 --only rustdoc yard
 """
 
 from __future__ import annotations
@@ -110,10 +112,21 @@ TOOLCHAINS = {
                 Path("/usr/share/doc/libghc-optparse-applicative-doc/html/[A-Z]*.html")],
     "gidocgen": [Path("/usr/share/doc/libgtk-4-doc/gtk4"), Path("/usr/share/doc/libgtk-4-doc/gdk4"),
                  Path("/usr/share/doc/libgtk-4-doc/gsk4")],
+    # Two more toolchains never used before, drawn before the rules' tenth round: rustdoc, the
+    # Rust standard library's API documentation (rust-doc 1.63.0, MIT or Apache-2.0; only the
+    # std crate's pages, not the books made by mdBook, the other crates that std re-exports or
+    # the highlighted sources in src); YARD, the API documentation and READMEs of two Ruby
+    # libraries (ruby-mocha-doc 1.16.1, Expat or Ruby; ruby-cri-doc 2.15.11, Expat).
+    "rustdoc": [Path("/usr/share/doc/rust-doc/html/std")],
+    "yard": [Path("/usr/share/doc/ruby-mocha/docs"), Path("/usr/share/doc/ruby-cri/yardoc")],
 }
 # Pages left out of a toolchain's folder: Javadoc's "Uses of Class X" pages list members
-# already drawn from the class pages.
-LEFT_OUT_PARTS = {"javadoc": ("class-use",)}
+# already drawn from the class pages. rustdoc's all.html and YARD's index and list pages list
+# the names of items drawn from their own pages; YARD's licence pages are no documentation.
+LEFT_OUT_PARTS = {"javadoc": ("class-use",), "rustdoc": ("all.html",),
+                  "yard": ("_index.html", "class_list.html", "method_list.html",
+                           "file_list.html", "frames.html", "file.COPYING.html",
+                           "file.MIT-LICENSE.html", "file.LICENSE.html")}
 # Toolchains whose pages are not HTML: (Debian package, folder of its pages), rendered to HTML
 # with groff's HTML device (`groff -t -man -Thtml`, tables through tbl as man(1) would) before
 # they are read like the others.
