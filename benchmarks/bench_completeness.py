@@ -1,4 +1,4 @@
-"""The completeness filter on labelled documentation sentences of thirteen toolchains.
+"""The completeness filter on labelled documentation sentences of fifteen toolchains.
 
 Each set (tests/extract/data/completeness_<set>.tsv) holds sentences that pass the paper's
 quality filters, drawn by scripts/build_completeness_candidates.py and labelled by hand:
@@ -13,10 +13,11 @@ labelled after the fifth round and tuned on in the sixth, two more (`asciidoc`, 
 drawn and labelled before the sixth round ran on them and tuned on in the seventh, two more
 (`pod`, `javadoc`), drawn and labelled before the seventh round ran on them and tuned on in the
 eighth, and two more (`gtkdoc`, `qdoc`), drawn and labelled before the eighth round ran on
-them and tuned on in the ninth, and two more (`haddock`, `gidocgen`), drawn and labelled
-while the ninth round was written elsewhere. A set on which a rule was written afterwards is
-tuned; docs/stages/extract.md says which set is which (held out today: `docbook_heldout`,
-`haddock`, `gidocgen`).
+them and tuned on in the ninth, two more (`haddock`, `gidocgen`), drawn and labelled while the
+ninth round was written elsewhere and tuned on in the tenth, and two more (`rustdoc`, `yard`),
+drawn and labelled before the tenth round ran on them. A set on which a rule was written
+afterwards is tuned; docs/stages/extract.md says which set is which (held out today:
+`docbook_heldout`, `rustdoc`, `yard`).
 
 Usage: .venv/bin/python benchmarks/bench_completeness.py
 """
@@ -33,7 +34,7 @@ from realsyn.extract.sentences import analyse_many, load_parser
 DATA = Path(__file__).resolve().parent.parent / "tests" / "extract" / "data"
 SETS = ("docbook", "sphinx", "doxygen", "docbook_heldout", "sphinx_heldout", "doxygen_heldout",
         "sphinx_other", "sphinx_third", "sphinx_fourth", "texinfo", "mkdocs", "asciidoc", "groff",
-        "pod", "javadoc", "gtkdoc", "qdoc", "haddock", "gidocgen")
+        "pod", "javadoc", "gtkdoc", "qdoc", "haddock", "gidocgen", "rustdoc", "yard")
 
 
 # Kinds of fragment (tests/extract/data/completeness_fragment_kinds.tsv, labelled by hand

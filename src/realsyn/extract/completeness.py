@@ -10,7 +10,7 @@ Each is a separate drop reason. The rules read the text and five facts of the pa
 filters already made (whether there is a finite verb, whether the root clause is a subordinate
 one, whether there is a main clause, whether the text is a noun described by a clause, whether
 a verb follows a term and its separator), so they cost microseconds per sentence. Measured on
-labelled documentation sentences of thirteen toolchains: benchmarks/bench_completeness.py,
+labelled documentation sentences of fifteen toolchains: benchmarks/bench_completeness.py,
 docs/stages/extract.md.
 """
 
