@@ -31,6 +31,17 @@ def test_split_keeps_abbreviations_and_lines():
     assert len(split_sentences("One line\ncontinues here.", split_on_newlines=False)) == 1
 
 
+def test_a_question_or_exclamation_mark_of_a_name_ends_no_sentence():
+    """A "?" or "!" that belongs to a name (Rust's macros, Ruby's predicates) or stands alone
+    is followed by lower case: the sentence goes on (rustdoc and YARD pages, issue 25)."""
+    for text in ("An Arguments struct can be precompiled with the format_args! macro.",
+                 "Options were lost, because the behavior of #key? has changed.",
+                 "When combined with the ? operator, it propagates errors."):
+        assert split_sentences(text) == [text]
+    assert split_sentences("Is it done? Yes it is. Wow! That works.") == [
+        "Is it done?", "Yes it is.", "Wow!", "That works."]
+
+
 def test_cleaning_removes_urls_and_emoji_and_keeps_the_rest():
     cleaned = clean_sentence("Our dog 🐶 loves the beach 🏖️, see https://example.com/dog?id=3 "
                              "or www.dogs.org for more.")

@@ -82,8 +82,22 @@ def split_sentences(text: str, split_on_newlines: bool = True) -> list[str]:
     for block in blocks:
         block = block.strip()
         if block:
-            sentences.extend(s.strip() for s in nupunkt.sent_tokenize(block) if s.strip())
+            sentences.extend(_continued_in_lower_case(
+                [s.strip() for s in nupunkt.sent_tokenize(block) if s.strip()]))
     return sentences
+
+
+def _continued_in_lower_case(pieces: list[str]) -> list[str]:
+    """nupunkt ends a sentence at every "?" and "!", also where one belongs to a name (Rust's
+    "format_args!", Ruby's "#key?") or stands alone ("the ? operator"): a piece that opens in
+    lower case after one continues the sentence before it."""
+    groups: list[list[str]] = []  # joined once at the end: linear however many pieces join
+    for piece in pieces:
+        if groups and groups[-1][-1].endswith(("?", "!")) and piece[0].islower():
+            groups[-1].append(piece)
+        else:
+            groups.append([piece])
+    return [" ".join(group) for group in groups]
 
 
 @dataclass
