@@ -25,6 +25,7 @@ Usage: .venv/bin/python benchmarks/bench_completeness.py
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 from realsyn.config import SentenceFilterConfig
@@ -45,17 +46,19 @@ LISTED_KINDS = ("unbalanced", "colon", "heading", "list", "cut")
 PHRASE = "phrase"
 
 
+@cache
+def read_kind_rows() -> tuple[tuple[str, str, str], ...]:
+    """(set, kind, sentence) of every labelled fragment (none when the file is absent)."""
+    if not KINDS_FILE.exists():
+        return ()
+    return tuple(tuple(row.split("\t", 2))
+                 for row in KINDS_FILE.read_text(encoding="utf-8").splitlines()
+                 if row and not row.startswith("#"))
+
+
 def read_kinds(name: str) -> dict[str, str]:
     """{sentence: kind} of a labelled set's fragments (empty when none are labelled)."""
-    if not KINDS_FILE.exists():
-        return {}
-    kinds = {}
-    for row in KINDS_FILE.read_text(encoding="utf-8").splitlines():
-        if row and not row.startswith("#"):
-            set_name, kind, sentence = row.split("\t", 2)
-            if set_name == name:
-                kinds[sentence] = kind
-    return kinds
+    return {sentence: kind for set_name, kind, sentence in read_kind_rows() if set_name == name}
 
 
 def read_set(name: str) -> list[tuple[str, str]]:
@@ -68,10 +71,9 @@ def measure(rows: list[tuple[str, str]], nlp,
             kinds: dict[str, str] | None = None) -> dict[str, object]:
     """Per label: how many, how many the filter drops, and by which reason; with `kinds`, the
     fragments' figures per kind too ("kinds": {kind: [dropped, count]})."""
-    parses = [(a.finite_verb, a.subordinate, a.main_clause, a.relative_noun, a.verb_after_term)
-              for a in analyse_many(nlp, [text for _, text in rows])]
-    reasons_of = [incomplete_reason(text, *parse) for (_, text), parse
-                  in zip(rows, parses, strict=True)]
+    analyses = analyse_many(nlp, [text for _, text in rows])
+    reasons_of = [incomplete_reason(text, *analysis.completeness_facts) for (_, text), analysis
+                  in zip(rows, analyses, strict=True)]
     out: dict[str, object] = {}
     for label in "CFX":
         reasons = Counter(reason for (lab, _), reason in zip(rows, reasons_of, strict=True)

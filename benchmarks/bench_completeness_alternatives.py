@@ -54,8 +54,7 @@ def labelled_rows() -> list[tuple[str, str, str]]:
 def features(text: str, doc) -> tuple[dict[str, float], bool]:
     """What the rules read, as features, and whether the rules drop the text."""
     facts = analyse(doc)
-    reason = incomplete_reason(text, facts.finite_verb, facts.subordinate, facts.main_clause,
-                               facts.relative_noun, facts.verb_after_term)
+    reason = incomplete_reason(text, *facts.completeness_facts)
     stripped = text.strip()
     tokens = [token for token in doc if not token.is_space]
     found: dict[str, float] = {

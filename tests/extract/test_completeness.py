@@ -262,8 +262,7 @@ def test_a_main_clause_a_changelog_label_and_a_permalink():
 # must keep; the facts are the parse's.
 def _reason(parse, text: str) -> str | None:
     facts = parse(text)
-    return incomplete_reason(text, facts.finite_verb, facts.subordinate, facts.main_clause,
-                             facts.relative_noun, facts.verb_after_term)
+    return incomplete_reason(text, *facts.completeness_facts)
 
 
 def test_a_line_that_opens_with_a_comma_is_the_rest_of_a_cut_clause(parse):
@@ -481,19 +480,25 @@ def test_a_parser_librarys_summary_opens_with_an_imperative(parse):
                           "holds.") is None
 
 
-@pytest.fixture(scope="module")
-def bench():
-    """benchmarks/bench_completeness.py's reader and measure, and the parser they use."""
+def _bench_module():
+    """benchmarks/bench_completeness.py, which reads and measures the labelled sets."""
+    import importlib
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from bench_completeness import measure, read_kinds, read_set
+    return importlib.import_module("bench_completeness")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """benchmarks/bench_completeness.py's reader and measure, and the parser they use."""
     from realsyn.config import SentenceFilterConfig
     from realsyn.extract.sentences import load_parser
 
+    module = _bench_module()
     nlp = load_parser(SentenceFilterConfig().spacy_model)
-    return lambda name: measure(read_set(name), nlp, read_kinds(name))
+    return lambda name: module.measure(module.read_set(name), nlp, module.read_kinds(name))
 
 
 def test_the_goal_holds_on_held_out_docbook_sentences(bench):
@@ -554,8 +559,7 @@ def test_the_haddock_and_gidocgen_sets_figures_since_they_were_tuned_on(bench):
 
 def _listed_kinds_together(bench, names: tuple[str, ...]) -> list[int]:
     """[dropped, count] of the fragments of the kinds issue 25 lists, over several sets."""
-    from bench_completeness import listed_and_phrases
-
+    listed_and_phrases = _bench_module().listed_and_phrases
     pairs = [listed_and_phrases(bench(name)["F"]["kinds"])[0] for name in names]
     return [sum(pair[i] for pair in pairs) for i in (0, 1)]
 
@@ -580,18 +584,13 @@ def test_the_goal_holds_on_the_rustdoc_and_yard_held_out_sets(bench):
 def test_every_fragment_of_every_set_has_one_kind():
     """The kinds file joins the sets on (set, sentence): one kind of the six for each F row,
     and no line for a sentence that is not an F row of its set."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from bench_completeness import KINDS_FILE, LISTED_KINDS, PHRASE, SETS, read_set
-
-    lines = [row.split("\t", 2) for row in KINDS_FILE.read_text(encoding="utf-8").splitlines()
-             if row and not row.startswith("#")]
-    assert all(kind in (*LISTED_KINDS, PHRASE) for _, kind, _ in lines)
+    module = _bench_module()
+    lines = module.read_kind_rows()
+    assert all(kind in (*module.LISTED_KINDS, module.PHRASE) for _, kind, _ in lines)
     labelled = {(name, sentence) for name, _, sentence in lines}
     assert len(labelled) == len(lines)
-    fragments = {(name, text) for name in SETS for label, text in read_set(name) if label == "F"}
+    fragments = {(name, text) for name in module.SETS for label, text in module.read_set(name)
+                 if label == "F"}
     assert labelled == fragments
 
 

@@ -179,6 +179,12 @@ class Analysis:
     # determines whether ..."), not a noun phrase ("warnings - Perl pragma to control ...")
     verb_after_term: bool = False
 
+    @property
+    def completeness_facts(self) -> tuple[bool, bool, bool, bool, bool]:
+        """The facts `incomplete_reason` reads, in its argument order."""
+        return (self.finite_verb, self.subordinate, self.main_clause, self.relative_noun,
+                self.verb_after_term)
+
 
 # Penn tags of tensed verbs and modals; an imperative is a base-form verb at the root.
 FINITE_TAGS = {"VBD", "VBP", "VBZ", "MD"}
@@ -370,7 +376,7 @@ def _misread_modifier(doc) -> bool:
         token.tag_ == "DT" for token in doc[1:doc[0].head.i])
 
 
-def _tensed_clause_on_noun(doc, root, clause, compounds=frozenset()) -> bool:
+def _tensed_clause_on_noun(doc, root, clause, compounds) -> bool:
     """`clause` modifies the noun `root` and has a tensed verb, the text opens with the noun's
     own phrase (not "From the menu Select → Save if ...", a misread step) and no colon comes
     between them: after a colon a clause is a statement of its own ("Useless shadow

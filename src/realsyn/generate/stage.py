@@ -37,8 +37,9 @@ from realsyn.generate.quality import (
     quality_report,
     report_lines,
 )
-from realsyn.models.captioners import Caption, Tags
+from realsyn.models.captioners import Caption
 from realsyn.models.llm.base import ChatRequest
+from realsyn.models.taggers import Tags
 from realsyn.stage import RECORDS, Context, Stage
 
 INPUT = datasets.RETRIEVED

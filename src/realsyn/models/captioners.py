@@ -26,8 +26,7 @@ from PIL import Image
 
 from realsyn.generate.fusion import caption_template, clean_output
 from realsyn.models.llm import ChatRequest, Completion, LLMClient
-
-Tags = list[tuple[str, float]]
+from realsyn.models.taggers import Tags, labels_per_image
 
 VISION_PROMPT = ("Write one short literal caption of this photo (at most 20 words). "
                  "Reply with the caption only.")
@@ -94,9 +93,7 @@ class TagsLLMCaptioner:
 
     def caption_requests(self, images: Sequence[Image.Image],
                          labels: Sequence[Tags] | None = None) -> list[ChatRequest]:
-        if labels is None or len(labels) != len(images):
-            raise ValueError("TagsLLMCaptioner needs one label list per image")
-        return self.requests(labels)
+        return self.requests(labels_per_image("TagsLLMCaptioner", images, labels))
 
     parse = staticmethod(parse_answers)
 
@@ -130,10 +127,8 @@ class LabelsCaptioner:
 
     def caption(self, images: Sequence[Image.Image],
                 labels: Sequence[Tags] | None = None) -> list[Caption]:
-        if labels is None or len(labels) != len(images):
-            raise ValueError("LabelsCaptioner needs one label list per image")
         return [labels_caption(likely_labels(row, self.n_labels, self.min_label_score))
-                for row in labels]
+                for row in labels_per_image("LabelsCaptioner", images, labels)]
 
 
 def image_data_url(image: Image.Image, max_side: int = 768, quality: int = 90) -> str:

@@ -21,6 +21,15 @@ import numpy as np
 from PIL import Image
 
 Tags = list[tuple[str, float]]
+
+
+def labels_per_image(owner: str, images: Sequence[Image.Image],
+                     labels: Sequence[Tags] | None) -> Sequence[Tags]:
+    """`labels`, checked to hold one label list per image (the stage computes them with the
+    classifier once per batch); `owner` names the component that needs them."""
+    if labels is None or len(labels) != len(images):
+        raise ValueError(f"{owner} needs one label list per image")
+    return labels
 # How a tag is written before the text encoder embeds it (CLIP's zero-shot prompt).
 TAG_PROMPT = "a photo of a {}."
 # Softmax scales: CLIP's learned one (~100) suits its narrow cosine range; the offline
@@ -118,10 +127,9 @@ class ClassifierTagger:
 
     def tag(self, images: Sequence[Image.Image],
             labels: Sequence[Tags] | None = None) -> list[Tags]:
-        if labels is None or len(labels) != len(images):
-            raise ValueError("ClassifierTagger needs one label list per image")
         return [select_tags([(name.lower(), p) for name, p in row], self.max_tags,
-                            self.min_score) for row in labels]
+                            self.min_score)
+                for row in labels_per_image("ClassifierTagger", images, labels)]
 
 
 class CombinedTagger:
